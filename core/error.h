@@ -1,0 +1,26 @@
+// tapegrad::Error: the one exception type for everything a user can get wrong.
+#pragma once
+
+#include <cstddef>
+#include <source_location>
+#include <stdexcept>
+#include <string>
+
+namespace tapegrad {
+
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+// "(rows x cols)", the way every shape appears in messages.
+std::string shape_string(std::ptrdiff_t rows, std::ptrdiff_t cols);
+
+// Appends " [at file:line]" for the caller's location when one is known, so that a shape error points at the
+// user's line rather than at the library.
+std::string with_location(const std::string& message, const std::source_location& where);
+
+[[noreturn]] void throw_error(const std::string& message);
+[[noreturn]] void throw_error(const std::string& message, const std::source_location& where);
+
+}  // namespace tapegrad

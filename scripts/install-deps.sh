@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs whatever tapegrad needs that this Debian machine lacks (apt-get; through sudo when not root).
+# Usage: scripts/install-deps.sh [--with-data]   (--with-data also installs what the data helpers need)
+set -euo pipefail
+
+packages=(build-essential cmake pkg-config libeigen3-dev libfmt-dev libspdlog-dev catch2 libcli11-dev
+          nlohmann-json3-dev zlib1g-dev libpng-dev)
+if [[ "${1:-}" == "--with-data" ]]; then
+  packages+=(python3 python3-pil dataset-fashion-mnist)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: everything tapegrad needs is installed"
+  exit 0
+fi
+
+as_root=()
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null; then
+    as_root=(sudo)
+  else
+    echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+echo "install-deps: installing ${missing[*]}"
+"${as_root[@]}" apt-get update -q
+DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,46 @@
+#include "support/test_data.h"
+
+#include <atomic>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <unistd.h>
+
+namespace tapegrad::testing {
+
+TempDir::TempDir(const std::string& tag) {
+  static std::atomic<int> counter{0};
+  std::random_device device;
+  const auto base = std::filesystem::temp_directory_path();
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    auto candidate = base / (tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
+                             std::to_string(device() % 1000000));
+    if (std::filesystem::create_directories(candidate)) {
+      path_ = candidate;
+      return;
+    }
+  }
+  throw std::runtime_error("TempDir: could not create a temporary directory under " + base.string());
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+void write_bytes(const std::filesystem::path& file, const std::string& bytes) {
+  std::ofstream out(file, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out) throw std::runtime_error("write_bytes: could not write " + file.string());
+}
+
+std::string read_bytes(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::runtime_error("read_bytes: could not open " + file.string());
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+}  // namespace tapegrad::testing

@@ -1,0 +1,26 @@
+// Helpers the tests share: a fresh temporary directory per test, and small files written on purpose.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace tapegrad::testing {
+
+// A new empty directory under the system temp dir, removed when the object goes away.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag = "tapegrad");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+void write_bytes(const std::filesystem::path& file, const std::string& bytes);
+std::string read_bytes(const std::filesystem::path& file);
+
+}  // namespace tapegrad::testing
