@@ -1,0 +1,62 @@
+// The three broadcast forms of element-wise ops, and nothing else: an (m x 1) column across columns, a (1 x n)
+// row across rows, and a (1 x 1) scalar everywhere. Backward sums the gradient back to the input's own shape.
+#pragma once
+
+#include <source_location>
+
+#include "../core/tensor.h"
+
+namespace tapegrad::detail {
+
+enum class Expansion { none, column, row, scalar };
+
+struct BroadcastPlan {
+  Index rows = 0;
+  Index cols = 0;
+  Expansion a = Expansion::none;
+  Expansion b = Expansion::none;
+};
+
+// The result shape of a (op) b, or an Error naming the op and both shapes.
+BroadcastPlan plan_broadcast(const char* op, Index a_rows, Index a_cols, Index b_rows, Index b_cols,
+                             const std::source_location& where);
+
+// x replicated to rows x cols by the given expansion (a copy only when the expansion is not none).
+template <typename T>
+const Matrix<T>& expand(const Matrix<T>& x, Expansion expansion, Index rows, Index cols, Matrix<T>& storage) {
+  switch (expansion) {
+    case Expansion::none:
+      return x;
+    case Expansion::column:
+      storage = x.replicate(1, cols);
+      return storage;
+    case Expansion::row:
+      storage = x.replicate(rows, 1);
+      return storage;
+    case Expansion::scalar:
+      storage = Matrix<T>::Constant(rows, cols, x(0, 0));
+      return storage;
+  }
+  return x;
+}
+
+// Adds the full-shape gradient to input i of node, summed back over the expanded dimension.
+template <typename T, typename Expression>
+void accumulate_reduced(Node<T>& node, std::size_t i, Expansion expansion, const Expression& gradient) {
+  switch (expansion) {
+    case Expansion::none:
+      node.accumulate(i, gradient);
+      return;
+    case Expansion::column:
+      node.accumulate(i, gradient.rowwise().sum());
+      return;
+    case Expansion::row:
+      node.accumulate(i, gradient.colwise().sum());
+      return;
+    case Expansion::scalar:
+      node.accumulate(i, Matrix<T>::Constant(1, 1, gradient.sum()));
+      return;
+  }
+}
+
+}  // namespace tapegrad::detail

@@ -1,0 +1,56 @@
+#include "ops/linalg.h"
+
+#include <fmt/format.h>
+
+namespace tapegrad {
+
+template <typename T>
+Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, std::source_location where) {
+  if (a.cols() != b.rows()) {
+    throw_error(fmt::format("matmul: inner sizes differ: {} * {}", a.shape_string(), b.shape_string()), where);
+  }
+  Matrix<T> out(a.rows(), b.cols());
+  out.noalias() = a.value() * b.value();
+  return Tensor<T>::from_op("matmul", std::move(out), {a, b}, [](Node<T>& node, const Matrix<T>& g) {
+    if (node.needs_grad(0)) node.accumulate_product(0, g, node.input(1).transpose());
+    if (node.needs_grad(1)) node.accumulate_product(1, node.input(0).transpose(), g);
+  });
+}
+
+template <typename T>
+Tensor<T> transpose(const Tensor<T>& x) {
+  return Tensor<T>::from_op("transpose", x.value().transpose(), {x},
+                            [](Node<T>& node, const Matrix<T>& g) { node.accumulate(0, g.transpose()); });
+}
+
+template <typename T>
+Tensor<T> linear(const Tensor<T>& weight, const Tensor<T>& input, const Tensor<T>& bias, std::source_location where) {
+  if (weight.cols() != input.rows()) {
+    throw_error(fmt::format("linear: inner sizes differ: weight {} * input {}", weight.shape_string(),
+                            input.shape_string()),
+                where);
+  }
+  if (bias.rows() != weight.rows() || bias.cols() != 1) {
+    throw_error(fmt::format("linear: the bias must be a ({} x 1) column for weight {}, but it is {}", weight.rows(),
+                            weight.shape_string(), bias.shape_string()),
+                where);
+  }
+  Matrix<T> out(weight.rows(), input.cols());
+  out.noalias() = weight.value() * input.value();
+  out.colwise() += bias.value().col(0);
+  return Tensor<T>::from_op("linear", std::move(out), {weight, input, bias}, [](Node<T>& node, const Matrix<T>& g) {
+    if (node.needs_grad(0)) node.accumulate_product(0, g, node.input(1).transpose());
+    if (node.needs_grad(1)) node.accumulate_product(1, node.input(0).transpose(), g);
+    if (node.needs_grad(2)) node.accumulate(2, g.rowwise().sum());
+  });
+}
+
+template Tensor<float> matmul(const Tensor<float>&, const Tensor<float>&, std::source_location);
+template Tensor<double> matmul(const Tensor<double>&, const Tensor<double>&, std::source_location);
+template Tensor<float> transpose(const Tensor<float>&);
+template Tensor<double> transpose(const Tensor<double>&);
+template Tensor<float> linear(const Tensor<float>&, const Tensor<float>&, const Tensor<float>&, std::source_location);
+template Tensor<double> linear(const Tensor<double>&, const Tensor<double>&, const Tensor<double>&,
+                               std::source_location);
+
+}  // namespace tapegrad

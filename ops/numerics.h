@@ -1,0 +1,39 @@
+// Numerically stable building blocks shared by the ops and the reference path.
+#pragma once
+
+#include <cmath>
+
+#include "../core/tensor.h"
+
+namespace tapegrad {
+
+// 1 / (1 + e^-s) without overflow for any s.
+template <typename T>
+T stable_sigmoid(T s) {
+  if (s >= T(0)) return T(1) / (T(1) + std::exp(-s));
+  const T e = std::exp(s);
+  return e / (T(1) + e);
+}
+
+// log(1 + e^-|s|) + max(s, 0) = log(1 + e^s), finite for any s.
+template <typename T>
+T softplus(T s) {
+  return std::max(s, T(0)) + std::log1p(std::exp(-std::abs(s)));
+}
+
+// Per column j: probabilities(:, j) = softmax(scores(:, j)) and log_sum_exp(j) = log sum_k exp(scores(k, j)),
+// shifted by the column maximum so that any finite scores give finite results.
+template <typename T>
+void column_softmax(const Matrix<T>& scores, Matrix<T>& probabilities, Eigen::Matrix<T, 1, Eigen::Dynamic>& log_sum_exp) {
+  probabilities.resize(scores.rows(), scores.cols());
+  log_sum_exp.resize(scores.cols());
+  for (Index j = 0; j < scores.cols(); ++j) {
+    const T shift = scores.col(j).maxCoeff();
+    probabilities.col(j) = (scores.col(j).array() - shift).exp().matrix();
+    const T total = probabilities.col(j).sum();
+    probabilities.col(j) /= total;
+    log_sum_exp(j) = shift + std::log(total);
+  }
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,39 @@
+#include "ops/softmax.h"
+
+#include "ops/numerics.h"
+
+namespace tapegrad {
+
+template <typename T>
+Tensor<T> softmax(const Tensor<T>& scores) {
+  Matrix<T> probabilities;
+  Eigen::Matrix<T, 1, Eigen::Dynamic> log_sum_exp;
+  column_softmax(scores.value(), probabilities, log_sum_exp);
+  return Tensor<T>::from_op("softmax", std::move(probabilities), {scores}, [](Node<T>& node, const Matrix<T>& g) {
+    // Per column: dS = P o (g - <g, P>).
+    const Matrix<T>& p = node.output_value();
+    const Eigen::Matrix<T, 1, Eigen::Dynamic> inner = g.cwiseProduct(p).colwise().sum();
+    node.accumulate(0, (p.array() * (g.rowwise() - inner).array()).matrix());
+  });
+}
+
+template <typename T>
+Tensor<T> log_softmax(const Tensor<T>& scores) {
+  Matrix<T> probabilities;
+  Eigen::Matrix<T, 1, Eigen::Dynamic> log_sum_exp;
+  column_softmax(scores.value(), probabilities, log_sum_exp);
+  Matrix<T> out = scores.value().rowwise() - log_sum_exp;
+  return Tensor<T>::from_op("log_softmax", std::move(out), {scores},
+                            [probabilities = std::move(probabilities)](Node<T>& node, const Matrix<T>& g) {
+                              // Per column: dS = g - P * sum(g).
+                              const Eigen::Matrix<T, 1, Eigen::Dynamic> total = g.colwise().sum();
+                              node.accumulate(0, g - probabilities * total.asDiagonal());
+                            });
+}
+
+template Tensor<float> softmax(const Tensor<float>&);
+template Tensor<double> softmax(const Tensor<double>&);
+template Tensor<float> log_softmax(const Tensor<float>&);
+template Tensor<double> log_softmax(const Tensor<double>&);
+
+}  // namespace tapegrad
