@@ -25,7 +25,8 @@ Optimizer<T>::Optimizer(std::vector<Tensor<T>> parameters, double learning_rate)
     // A tensor listed twice would be updated twice per step and own two sets of buffers.
     for (std::size_t j = 0; j < i; ++j) {
       if (parameters_[i].same_as(parameters_[j])) {
-        throw_error(fmt::format("Optimizer: parameter {} is the same tensor as parameter {}; list each once", i, j));
+        throw_error(
+            fmt::format("Optimizer: parameter {} is the same tensor as parameter {}; list each once", i, j));
       }
     }
   }
@@ -64,7 +65,8 @@ std::vector<std::map<std::string, const Matrix<T>*, std::less<>>> Optimizer<T>::
     const std::vector<StateEntry<T>>& state, std::initializer_list<std::string_view> known_buffers) const {
   auto known_list = [&] {
     std::string list;
-    for (std::string_view buffer : known_buffers) list += fmt::format("{}'param<i>.{}'", list.empty() ? "" : ", ", buffer);
+    for (std::string_view buffer : known_buffers)
+      list += fmt::format("{}'param<i>.{}'", list.empty() ? "" : ", ", buffer);
     return list.empty() ? std::string("no entries") : list;
   };
   std::vector<std::map<std::string, const Matrix<T>*, std::less<>>> grouped(parameters_.size());
@@ -83,7 +85,8 @@ std::vector<std::map<std::string, const Matrix<T>*, std::less<>>> Optimizer<T>::
     bool known = false;
     for (std::string_view candidate : known_buffers) known = known || candidate == buffer;
     if (!well_formed || !known) {
-      throw_error(fmt::format("load_state: unexpected entry '{}'; this optimizer keeps {}", entry.name, known_list()));
+      throw_error(
+          fmt::format("load_state: unexpected entry '{}'; this optimizer keeps {}", entry.name, known_list()));
     }
     if (index >= parameters_.size()) {
       throw_error(fmt::format("load_state: entry '{}' is for parameter {}, but the optimizer has {} parameters",
@@ -102,8 +105,8 @@ void Optimizer<T>::check_state_shape(std::size_t parameter_index, std::string_vi
   const Tensor<T>& parameter = parameters_[parameter_index];
   if (value.rows() != parameter.rows() || value.cols() != parameter.cols()) {
     throw_error(fmt::format("load_state: entry '{}' has shape {}, but the parameter has shape {}",
-                            state_name(parameter_index, buffer), tapegrad::shape_string(value.rows(), value.cols()),
-                            parameter.shape_string()));
+                            state_name(parameter_index, buffer),
+                            tapegrad::shape_string(value.rows(), value.cols()), parameter.shape_string()));
   }
 }
 

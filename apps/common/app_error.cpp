@@ -1,0 +1,77 @@
+#include "apps/common/app_error.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <new>
+
+#include "apps/common/logging.h"
+#include "apps/common/progress.h"
+
+namespace tapegrad::apps {
+
+namespace {
+
+std::string program_name(int argc, char** argv) {
+  if (argc < 1 || argv == nullptr || argv[0] == nullptr) return "the app";
+  return std::filesystem::path(argv[0]).filename().string();
+}
+
+// Called from catch handlers, where a second exception would escape run_app: nothing here may throw.
+void report_failure(const std::exception* error, int argc, char** argv) noexcept {
+  try {
+    const std::string program = program_name(argc, argv);
+    StatusLine::standard_error().finish();
+    const std::string message = error != nullptr ? error->what() : "unknown failure (not a std::exception)";
+    const std::string hint = error != nullptr ? hint_for(*error, program) : std::string();
+    std::fprintf(stderr, "error: %s\n", message.c_str());
+    if (!hint.empty()) std::fprintf(stderr, "hint: %s\n", hint.c_str());
+  } catch (...) {
+    std::fputs("error: a failure happened, and reporting it failed too\n", stderr);
+  }
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+int exit_code_for(const std::exception& error) {
+  if (dynamic_cast<const InfoRequested*>(&error) != nullptr) return exit_code::success;
+  if (const auto* app_error = dynamic_cast<const AppError*>(&error)) return app_error->exit_code();
+  return exit_code::failure;
+}
+
+std::string hint_for(const std::exception& error, const std::string& program) {
+  if (const auto* app_error = dynamic_cast<const AppError*>(&error)) {
+    if (!app_error->hint().empty()) return app_error->hint();
+    if (app_error->exit_code() == exit_code::bad_usage) {
+      return fmt::format("run '{} --help' to see the flags and the values they allow", program);
+    }
+    if (app_error->exit_code() == exit_code::bad_data) {
+      return "check --data DIR: it must hold the data set this app reads (README.md says how to get it)";
+    }
+  }
+  if (dynamic_cast<const std::bad_alloc*>(&error) != nullptr) {
+    return "the run ran out of memory; try a smaller --batch-size or a smaller preset";
+  }
+  return {};
+}
+
+int run_app(int argc, char** argv, const AppMain& body) {
+  try {
+    configure_logging(Verbosity::normal);
+    return body(argc, argv);
+  } catch (const InfoRequested& info) {
+    std::fputs(info.text().c_str(), stdout);
+    std::fflush(stdout);
+    return exit_code::success;
+  } catch (const std::exception& error) {
+    report_failure(&error, argc, argv);
+    return exit_code_for(error);
+  } catch (...) {
+    report_failure(nullptr, argc, argv);
+    return exit_code::failure;
+  }
+}
+
+}  // namespace tapegrad::apps

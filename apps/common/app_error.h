@@ -1,0 +1,86 @@
+// The apps' exit-code contract: every failure becomes a tapegrad::Error subclass that knows its exit code, and
+// run_app turns whatever escapes an app's body into "error: ..." on stderr plus that code, in one place.
+#pragma once
+
+#include <exception>
+#include <functional>
+#include <string>
+#include <utility>
+
+#include "../../core/error.h"
+
+namespace tapegrad::apps {
+
+namespace exit_code {
+inline constexpr int success = 0;
+inline constexpr int failure = 1;  // anything that is neither bad usage nor bad data
+inline constexpr int bad_usage = 2;
+inline constexpr int bad_data = 3;
+}  // namespace exit_code
+
+// An error that carries the exit code it stands for and a hint telling the user what to do next.
+class AppError : public Error {
+ public:
+  AppError(const std::string& message, int exit_code, std::string hint)
+      : Error(message), exit_code_(exit_code), hint_(std::move(hint)) {}
+  int exit_code() const { return exit_code_; }
+  const std::string& hint() const { return hint_; }
+
+ private:
+  int exit_code_;
+  std::string hint_;
+};
+
+// A flag or value on the command line is wrong (exit code 2). An empty hint means "point at --help".
+class UsageError : public AppError {
+ public:
+  explicit UsageError(const std::string& message, std::string hint = {})
+      : AppError(message, exit_code::bad_usage, std::move(hint)) {}
+};
+
+// The data set is missing or malformed (exit code 3). An empty hint means "check --data".
+class DataError : public AppError {
+ public:
+  explicit DataError(const std::string& message, std::string hint = {})
+      : AppError(message, exit_code::bad_data, std::move(hint)) {}
+};
+
+// Not a failure: the user asked for text (help, version) instead of a run. run_app prints it and returns 0.
+class InfoRequested : public std::exception {
+ public:
+  explicit InfoRequested(std::string text) : text_(std::move(text)) {}
+  const std::string& text() const { return text_; }
+  const char* what() const noexcept override { return text_.c_str(); }
+
+ private:
+  std::string text_;
+};
+
+// The exit code that an exception caught at the top of an app stands for.
+int exit_code_for(const std::exception& error);
+
+// The hint printed under "error: ..." for an exception; `program` is the app's name for "run '<program> --help'".
+// Empty when there is nothing useful to add.
+std::string hint_for(const std::exception& error, const std::string& program);
+
+// Runs the data-loading step `load` and turns any tapegrad::Error it throws into a DataError (exit code 3), so a
+// reader's message ("file X, byte offset N: ...") reaches the user with the data exit code.
+template <class Load>
+decltype(auto) as_data_error(Load&& load) {
+  try {
+    return std::forward<Load>(load)();
+  } catch (const AppError&) {
+    throw;
+  } catch (const Error& error) {
+    throw DataError(error.what());
+  }
+}
+
+using AppMain = std::function<int(int argc, char** argv)>;
+
+// Calls `body(argc, argv)` and returns its exit code. Nothing escapes: InfoRequested prints its text to stdout
+// and returns 0; any exception prints "error: <message>" and a hint to stderr and returns exit_code_for(it).
+// Before the body runs, logging is set up with the default verbosity.
+int run_app(int argc, char** argv, const AppMain& body);
+
+}  // namespace tapegrad::apps

@@ -1,0 +1,292 @@
+#include "apps/common/cli.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <charconv>
+#include <climits>
+#include <cmath>
+
+#include "apps/common/app_error.h"
+#include "apps/common/threads.h"
+
+namespace tapegrad::apps {
+
+namespace {
+
+// from_chars takes no leading '+', but "+0.5" is a fair way to write a value.
+std::string_view without_plus_sign(std::string_view text) {
+  if (text.size() > 1 && text[0] == '+' && text[1] != '-' && text[1] != '+') text.remove_prefix(1);
+  return text;
+}
+
+[[noreturn]] void throw_not_a(std::string_view flag, std::string_view text, std::string_view kind,
+                              const Bounds& bounds) {
+  throw UsageError(fmt::format("{}: '{}' is not {}; allowed: {}", flag, text, kind, bounds.describe()));
+}
+
+}  // namespace
+
+bool Bounds::contains(double value) const {
+  if (std::isnan(value)) return false;
+  if (minimum_ && (minimum_inclusive_ ? value < *minimum_ : value <= *minimum_)) return false;
+  if (maximum_ && (maximum_inclusive_ ? value > *maximum_ : value >= *maximum_)) return false;
+  return true;
+}
+
+Bounds Bounds::intersect(const Bounds& other) const {
+  Bounds result = *this;
+  if (other.minimum_ &&
+      (!minimum_ || *other.minimum_ > *minimum_ || (*other.minimum_ == *minimum_ && !other.minimum_inclusive_))) {
+    result.minimum_ = other.minimum_;
+    result.minimum_inclusive_ = other.minimum_inclusive_;
+  }
+  if (other.maximum_ &&
+      (!maximum_ || *other.maximum_ < *maximum_ || (*other.maximum_ == *maximum_ && !other.maximum_inclusive_))) {
+    result.maximum_ = other.maximum_;
+    result.maximum_inclusive_ = other.maximum_inclusive_;
+  }
+  return result;
+}
+
+std::string Bounds::describe() const {
+  if (unlimited()) return "any number";
+  if (minimum_ && maximum_ && minimum_inclusive_ && maximum_inclusive_) {
+    return fmt::format("from {} to {}", *minimum_, *maximum_);
+  }
+  std::vector<std::string> parts;
+  if (minimum_) parts.push_back(fmt::format("{} {}", minimum_inclusive_ ? ">=" : ">", *minimum_));
+  if (maximum_) parts.push_back(fmt::format("{} {}", maximum_inclusive_ ? "<=" : "<", *maximum_));
+  return fmt::format("{}", fmt::join(parts, " and "));
+}
+
+void throw_flag_out_of_range(std::string_view flag, std::string_view text, const Bounds& allowed) {
+  throw UsageError(fmt::format("{}: {} is out of range; allowed: {}", flag, text, allowed.describe()));
+}
+
+long long parse_signed_flag_value(std::string_view flag, std::string_view text, const Bounds& bounds) {
+  const std::string_view digits = without_plus_sign(text);
+  long long value = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (error == std::errc::result_out_of_range) {
+    throw_flag_out_of_range(
+        flag, text,
+        bounds.intersect(Bounds::between(static_cast<double>(LLONG_MIN), static_cast<double>(LLONG_MAX))));
+  }
+  if (digits.empty() || error != std::errc{} || end != digits.data() + digits.size()) {
+    throw_not_a(flag, text, "an integer", bounds);
+  }
+  if (!bounds.contains(static_cast<double>(value))) throw_flag_out_of_range(flag, text, bounds);
+  return value;
+}
+
+unsigned long long parse_unsigned_flag_value(std::string_view flag, std::string_view text, const Bounds& bounds) {
+  const Bounds non_negative = bounds.intersect(Bounds::at_least(0));
+  const std::string_view digits = without_plus_sign(text);
+  if (!digits.empty() && digits[0] == '-') {
+    // Tell "-5" (a number, but negative) apart from "-x" (not a number at all).
+    const long long value = parse_signed_flag_value(flag, text, Bounds::any());
+    if (value < 0) throw_flag_out_of_range(flag, text, non_negative);
+    if (!non_negative.contains(0.0)) throw_flag_out_of_range(flag, text, non_negative);
+    return 0;
+  }
+  unsigned long long value = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (error == std::errc::result_out_of_range) {
+    throw_flag_out_of_range(flag, text, non_negative.intersect(Bounds::at_most(static_cast<double>(ULLONG_MAX))));
+  }
+  if (digits.empty() || error != std::errc{} || end != digits.data() + digits.size()) {
+    throw_not_a(flag, text, "a non-negative integer", non_negative);
+  }
+  if (!non_negative.contains(static_cast<double>(value))) throw_flag_out_of_range(flag, text, non_negative);
+  return value;
+}
+
+double parse_real_flag_value(std::string_view flag, std::string_view text, const Bounds& bounds) {
+  const std::string_view digits = without_plus_sign(text);
+  double value = 0.0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (error == std::errc::result_out_of_range) throw_flag_out_of_range(flag, text, bounds);
+  if (digits.empty() || error != std::errc{} || end != digits.data() + digits.size()) {
+    throw_not_a(flag, text, "a number", bounds);
+  }
+  if (!std::isfinite(value)) throw_not_a(flag, text, "a finite number", bounds);
+  if (!bounds.contains(value)) throw_flag_out_of_range(flag, text, bounds);
+  return value;
+}
+
+struct CommandLine::Option {
+  std::string flag;
+  std::string text;       // what a value option was given
+  bool switched = false;  // what a flag was given
+  CLI::Option* parsed = nullptr;
+  std::function<void()> convert;  // runs only when the flag was given
+};
+
+CommandLine::CommandLine(AppDescription description)
+    : description_(std::move(description)),
+      app_(std::make_unique<CLI::App>(description_.summary, description_.name)) {
+  if (description_.presets.empty()) {
+    throw_error(fmt::format("{}: the command line needs at least one preset name", description_.name));
+  }
+  if (description_.default_preset.empty()) description_.default_preset = description_.presets.front();
+  if (std::ranges::find(description_.presets, description_.default_preset) == description_.presets.end()) {
+    throw_error(fmt::format("{}: the default preset '{}' is not one of the presets ({})", description_.name,
+                            description_.default_preset, fmt::join(description_.presets, ", ")));
+  }
+  app_->footer(fmt::format("Exit codes: {} success, {} other failure, {} bad usage, {} missing or bad data.",
+                           exit_code::success, exit_code::failure, exit_code::bad_usage, exit_code::bad_data));
+  app_->set_version_flag(
+      "--version", fmt::format("{} (tapegrad {}, {})", description_.name, TAPEGRAD_VERSION, TAPEGRAD_COMPILER));
+  add_common_options();
+}
+
+CommandLine::~CommandLine() = default;
+
+void CommandLine::add_common_options() {
+  data_directory_ = &add_text(
+      "--data",
+      fmt::format("directory that holds the data set (default: {})", description_.default_data_directory.string()),
+      "DIR");
+  output_directory_ = &add_text(
+      "--out",
+      fmt::format("directory for config.json, metrics.csv, summary.json, the plots and the checkpoint; created if "
+                  "missing (default: {})",
+                  description_.default_output_directory.string()),
+      "DIR");
+
+  auto& preset = new_override<std::string>("--preset");
+  add_value_option(
+      "--preset",
+      fmt::format("settings to start from: {} (default: {}); the other flags override single settings",
+                  fmt::join(description_.presets, ", "), description_.default_preset),
+      "NAME", [this, &preset](const std::string& text) {
+        if (std::ranges::find(description_.presets, text) == description_.presets.end()) {
+          throw UsageError(fmt::format("--preset: unknown preset '{}'; valid presets: {}", text,
+                                       fmt::join(description_.presets, ", ")));
+        }
+        preset.value_ = text;
+      });
+  preset_ = &preset;
+
+  seed_ = &add_number<std::uint64_t>(
+      "--seed",
+      fmt::format("seed of every random draw; the same seed gives the same run (default: {})",
+                  description_.default_seed),
+      Bounds::any(), "N");
+  threads_ = &add_number<int>(
+      "--threads",
+      fmt::format("threads for the matrix products, by default all {} of this machine's", hardware_thread_count()),
+      Bounds::at_least(1), "N");
+  verbose_ = &add_flag("--verbose", "also log debug detail");
+  quiet_ = &add_flag("--quiet", "log only warnings and errors");
+}
+
+std::string CommandLine::with_allowed(const std::string& help, const Bounds& bounds) {
+  return bounds.unlimited() ? help : fmt::format("{} (allowed: {})", help, bounds.describe());
+}
+
+CommandLine::Option& CommandLine::register_option(const std::string& flag,
+                                                  const std::function<CLI::Option*(Option&)>& add_to_parser) {
+  if (flag.size() < 3 || !flag.starts_with("--")) {
+    throw_error(fmt::format("{}: flag '{}' must look like --name", description_.name, flag));
+  }
+  auto option = std::make_unique<Option>();
+  option->flag = flag;
+  try {
+    option->parsed = add_to_parser(*option);
+  } catch (const CLI::ConstructionError& error) {
+    throw_error(fmt::format("{}: cannot add {}: {}", description_.name, flag, error.what()));
+  }
+  options_.push_back(std::move(option));
+  return *options_.back();
+}
+
+void CommandLine::add_value_option(const std::string& flag, const std::string& help, const std::string& value_name,
+                                   std::function<void(const std::string&)> convert) {
+  Option& option = register_option(flag, [&](Option& added) {
+    // The last of repeated flags wins, so a script's defaults can be overridden by appending.
+    return app_->add_option(flag, added.text, help)
+        ->type_name(value_name)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  });
+  option.convert = [&option, convert = std::move(convert)] { convert(option.text); };
+}
+
+Override<std::string>& CommandLine::add_choice(std::string flag, std::string help,
+                                               std::vector<std::string> choices) {
+  auto& target = new_override<std::string>(flag);
+  const std::string value_name = fmt::format("{{{}}}", fmt::join(choices, ","));
+  add_value_option(flag, help, value_name, [&target, flag, choices](const std::string& text) {
+    if (std::ranges::find(choices, text) == choices.end()) {
+      throw UsageError(
+          fmt::format("{}: '{}' is not one of the choices; allowed: {}", flag, text, fmt::join(choices, ", ")));
+    }
+    target.value_ = text;
+  });
+  return target;
+}
+
+Override<std::string>& CommandLine::add_text(std::string flag, std::string help, std::string value_name) {
+  auto& target = new_override<std::string>(flag);
+  add_value_option(flag, help, value_name, [&target](const std::string& text) { target.value_ = text; });
+  return target;
+}
+
+Override<bool>& CommandLine::add_flag(std::string flag, std::string help) {
+  auto& target = new_override<bool>(flag);
+  Option& option =
+      register_option(flag, [&](Option& added) { return app_->add_flag(flag, added.switched, help); });
+  option.convert = [&option, &target] { target.value_ = option.switched; };
+  return target;
+}
+
+void CommandLine::parse(int argc, const char* const* argv) {
+  if (parsed_) throw_error(fmt::format("{}: the command line was already parsed", description_.name));
+  parsed_ = true;
+  const char* const program_only[] = {description_.name.c_str()};
+  if (argc < 1 || argv == nullptr) {
+    argc = 1;
+    argv = program_only;
+  }
+  common_.command_line.assign(argv, argv + argc);
+  try {
+    app_->parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    throw InfoRequested(app_->help());
+  } catch (const CLI::CallForAllHelp&) {
+    throw InfoRequested(app_->help("", CLI::AppFormatMode::All));
+  } catch (const CLI::CallForVersion& version) {
+    throw InfoRequested(std::string(version.what()) + "\n");
+  } catch (const CLI::ParseError& error) {
+    throw UsageError(error.what());
+  }
+  for (const auto& option : options_) {
+    if (option->parsed->count() > 0) option->convert();
+  }
+
+  if (verbose_->value_or(false) && quiet_->value_or(false)) {
+    throw UsageError("--verbose and --quiet cannot be used together");
+  }
+  common_.data_directory = data_directory_->value_or(description_.default_data_directory.string());
+  common_.output_directory = output_directory_->value_or(description_.default_output_directory.string());
+  common_.preset = preset_->value_or(description_.default_preset);
+  common_.seed = seed_->value_or(description_.default_seed);
+  common_.threads = threads_->value_or(hardware_thread_count());
+  common_.verbosity = verbose_->value_or(false) ? Verbosity::verbose
+                      : quiet_->value_or(false) ? Verbosity::quiet
+                                                : Verbosity::normal;
+}
+
+bool CommandLine::was_given(std::string_view flag) const {
+  for (const auto& option : options_) {
+    if (option->flag == flag) return option->parsed->count() > 0;
+  }
+  throw_error(fmt::format("{}: no flag {} was added to the command line", description_.name, flag));
+}
+
+std::string CommandLine::help() const { return app_->help(); }
+
+}  // namespace tapegrad::apps

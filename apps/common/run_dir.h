@@ -1,0 +1,45 @@
+// The directory a run writes into (--out): config.json, metrics.csv, summary.json, the checkpoint and the plots,
+// and nested directories for the runs of a sweep (out/grid/eta0.01_lambda0.1_batch100).
+#pragma once
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace tapegrad::apps {
+
+class RunDirectory {
+ public:
+  // Creates `root` and its parents, then writes and removes a probe file there, so that an output directory that
+  // cannot be used fails before training rather than after it. Throws tapegrad::Error naming the directory and
+  // the OS error.
+  explicit RunDirectory(std::filesystem::path root);
+
+  const std::filesystem::path& root() const { return root_; }
+  std::filesystem::path config_path() const { return root_ / "config.json"; }
+  std::filesystem::path metrics_path() const { return root_ / "metrics.csv"; }
+  std::filesystem::path summary_path() const { return root_ / "summary.json"; }
+  std::filesystem::path checkpoint_path() const { return root_ / "checkpoint.bin"; }
+  // root/<name>.png
+  std::filesystem::path plot_path(std::string_view name) const;
+
+  // Written atomically, as indented JSON.
+  void write_config(const nlohmann::json& config) const;
+  void write_summary(const nlohmann::json& summary) const;
+
+  // A run directory below this one, e.g. sub_run("grid/eta0.01_lambda0.1_batch100"), created and probed like this
+  // one. Throws tapegrad::Error for an absolute path or one that climbs out with "..".
+  RunDirectory sub_run(const std::filesystem::path& relative) const;
+
+ private:
+  std::filesystem::path root_;
+};
+
+// A sub-run's directory name from its settings: {{"eta", 0.01}, {"lambda", 0.1}, {"batch", 100}} gives
+// "eta0.01_lambda0.1_batch100", each value in the shortest form that reads back exactly.
+std::string sub_run_name(const std::vector<std::pair<std::string, double>>& settings);
+
+}  // namespace tapegrad::apps

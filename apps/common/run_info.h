@@ -1,0 +1,29 @@
+// What config.json and summary.json record about every run besides its settings: the common flags (seed,
+// threads, preset, directories, command line), the build (tapegrad, compiler, Eigen and library versions) and
+// when the file was written, so that a result can be traced back to what produced it.
+#pragma once
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cli.h"
+
+namespace tapegrad::apps {
+
+// {"tapegrad", "compiler", "cxx_standard", "assertions", "eigen", "eigen_simd", "openmp", "spdlog", "fmt",
+//  "nlohmann_json", "cli11"}
+nlohmann::json build_info_json();
+
+// ISO 8601 in UTC, to the second: "2024-05-01T12:34:56Z".
+std::string utc_timestamp(std::chrono::system_clock::time_point when = std::chrono::system_clock::now());
+
+// {"data", "out", "preset", "seed", "threads", "verbosity", "command_line"}; from_json reads the same back.
+void to_json(nlohmann::json& json, const CommonOptions& options);
+void from_json(const nlohmann::json& json, CommonOptions& options);
+
+// The record to start config.json and summary.json with: {"common": options, "build": build_info_json(),
+// "runtime": {"eigen_threads", "hardware_threads"}, "written_at": utc_timestamp()}. Apps add their own keys.
+nlohmann::json run_record_json(const CommonOptions& options);
+
+}  // namespace tapegrad::apps

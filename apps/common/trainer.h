@@ -1,0 +1,89 @@
+// The training loop every app shares: mini-batch steps through either gradient path, a learning-rate schedule,
+// evaluation at chosen steps, early stopping, divergence detection and a stop request (Ctrl-C).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "apps/common/classifier.h"
+#include "nn/data/batch_loader.h"
+#include "nn/data/image_dataset.h"
+#include "nn/data/normalizer.h"
+#include "optim/optimizer.h"
+#include "optim/schedule.h"
+
+namespace tapegrad::apps {
+
+struct Evaluation {
+  double loss = 0;
+  double cost = 0;
+  double accuracy = 0;  // a fraction in [0, 1]
+};
+
+// Loss, cost and accuracy over a whole dataset, in chunks, without recording.
+template <typename T>
+Evaluation evaluate(const Classifier<T>& model, const data::ImageDataset& dataset, const data::Normalizer& normalizer,
+                    double lambda, int chunk_size = 2000);
+
+struct DetailedEvaluation {
+  Evaluation summary;
+  std::vector<int> predictions;
+  std::vector<double> true_class_probabilities;
+};
+template <typename T>
+DetailedEvaluation evaluate_detailed(const Classifier<T>& model, const data::ImageDataset& dataset,
+                                     const data::Normalizer& normalizer, double lambda, int chunk_size = 2000);
+
+struct MetricsRow {
+  long step = 0;        // update steps done
+  double epoch = 0;     // steps / steps per epoch
+  double learning_rate = 0;
+  Evaluation train;
+  Evaluation validation;
+};
+
+struct TrainingPlan {
+  long total_steps = 0;
+  // Steps after which to evaluate, ascending; 0 means before the first update.
+  std::vector<long> evaluation_steps;
+  double lambda = 0;
+  GradientPath path = GradientPath::tape;
+  // Early stopping: stop when the validation loss has not improved for this many evaluations in a row (0: off),
+  // and then put back the weights of the best evaluation.
+  int patience = 0;
+  int evaluation_chunk = 2000;
+};
+
+struct TrainingHooks {
+  std::function<void(const MetricsRow&)> on_evaluation;
+  // After every update: steps done, total steps, the batch cost.
+  std::function<void(long, long, double)> on_step;
+  // Polled before every step; true ends training cleanly after the step under way (Ctrl-C).
+  std::function<bool()> stop_requested;
+};
+
+struct TrainingOutcome {
+  std::vector<MetricsRow> rows;
+  long steps = 0;               // update steps done
+  double train_seconds = 0;     // time in update steps
+  double evaluation_seconds = 0;
+  bool early_stopped = false;
+  long best_step = -1;          // with early stopping: the step whose weights were kept
+  double stopped_epoch = 0;     // the epoch at which training ended
+  bool diverged = false;
+  std::string divergence;       // what went wrong and what to do
+  bool interrupted = false;
+};
+
+// `train_evaluation` is the data on which training metrics are measured (usually the training set itself).
+template <typename T>
+TrainingOutcome train(Classifier<T>& model, optim::Optimizer<T>& optimizer, const optim::LearningRateSchedule& schedule,
+                      data::BatchLoader<T>& loader, const data::ImageDataset& train_evaluation,
+                      const data::ImageDataset& validation, const data::Normalizer& normalizer,
+                      const TrainingPlan& plan, const TrainingHooks& hooks = {}, long start_step = 0);
+
+// Evaluation steps: every `every` steps up to total (and total itself), optionally with 0.
+std::vector<long> evaluation_schedule(long total_steps, long every, bool include_start);
+
+}  // namespace tapegrad::apps

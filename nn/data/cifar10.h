@@ -1,0 +1,35 @@
+// CIFAR-10 in its official binary layout: files of records, each 1 label byte (0..9) followed by 3072 pixel
+// bytes (1024 red, then 1024 green, then 1024 blue, each 32 x 32 row-major), and batches.meta.txt with one
+// class name per line.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "image_dataset.h"
+
+namespace tapegrad::data {
+
+inline constexpr int cifar10_num_classes = 10;
+inline constexpr ImageShape cifar10_image_shape{3, 32, 32};
+inline constexpr int cifar10_record_bytes = 1 + 3 * 32 * 32;
+
+// "data_batch_1.bin" .. "data_batch_5.bin".
+std::vector<std::string> cifar10_training_batch_names();
+// "test_batch.bin".
+std::string cifar10_test_batch_name();
+
+// The class names from `directory`/batches.meta.txt (its non-empty lines, which must be 10), or "0".."9"
+// when the file is absent.
+std::vector<std::string> load_cifar10_class_names(const std::filesystem::path& directory);
+
+// One batch file. Class names come from batches.meta.txt next to it, when present.
+ImageDataset load_cifar10_batch(const std::filesystem::path& file);
+
+// The given batch files of `directory`, in the given order, as one dataset, e.g.
+// load_cifar10(dir, cifar10_training_batch_names()) or load_cifar10(dir, {"test_batch.bin"}). Every file is
+// checked before the pixels are allocated once for all of them.
+ImageDataset load_cifar10(const std::filesystem::path& directory, const std::vector<std::string>& batch_files);
+
+}  // namespace tapegrad::data

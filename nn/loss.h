@@ -1,0 +1,67 @@
+// Losses over the fused ops, and the L2 penalty of the reports' cost J = loss + lambda ||W||^2.
+//
+// The loss objects hold no parameters and take two inputs (scores and labels or targets), so they are plain
+// callables rather than Modules: they never sit inside a Sequential.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "../core/tensor.h"
+#include "../ops/elementwise.h"
+#include "module.h"
+
+namespace tapegrad::nn {
+
+// Mean over the batch of -log softmax(scores)[label, column]; scores (K x n), one label in [0, K) per column.
+template <typename T>
+class CrossEntropyLoss {
+ public:
+  Tensor<T> forward(const Tensor<T>& scores, std::span<const int> labels) const;
+  // Soft or one-hot targets (K x n).
+  Tensor<T> forward(const Tensor<T>& scores, const Tensor<T>& targets) const;
+  Tensor<T> operator()(const Tensor<T>& scores, std::span<const int> labels) const {
+    return forward(scores, labels);
+  }
+  Tensor<T> operator()(const Tensor<T>& scores, const Tensor<T>& targets) const {
+    return forward(scores, targets);
+  }
+};
+
+// The reports' multiple binary cross-entropy with p = sigmoid(scores), targets (K x n) in [0, 1].
+template <typename T>
+class MultiBinaryCrossEntropyLoss {
+ public:
+  Tensor<T> forward(const Tensor<T>& scores, const Tensor<T>& targets) const;
+  Tensor<T> operator()(const Tensor<T>& scores, const Tensor<T>& targets) const {
+    return forward(scores, targets);
+  }
+};
+
+enum class PenaltySelection {
+  weights,  // parameters named "weight" or "<...>.weight": the reports regularise W, never b
+  all,
+};
+
+// lambda * sum over the selected parameters of ||P||_F^2, a (1 x 1) on the tape. lambda must be finite and
+// >= 0; with nothing selected the result is a constant 0.
+template <typename T>
+Tensor<T> l2_penalty(const Module<T>& module, ScalarOf<T> lambda,
+                     PenaltySelection which = PenaltySelection::weights);
+template <typename T>
+Tensor<T> l2_penalty(const std::vector<NamedParameter<T>>& parameters, ScalarOf<T> lambda,
+                     PenaltySelection which = PenaltySelection::weights);
+// Every tensor given is penalised.
+template <typename T>
+Tensor<T> l2_penalty(const std::vector<Tensor<T>>& tensors, ScalarOf<T> lambda);
+
+// True for "weight" and for dotted names ending in ".weight".
+bool is_weight_name(const std::string& name);
+
+extern template class CrossEntropyLoss<float>;
+extern template class CrossEntropyLoss<double>;
+extern template class MultiBinaryCrossEntropyLoss<float>;
+extern template class MultiBinaryCrossEntropyLoss<double>;
+
+}  // namespace tapegrad::nn

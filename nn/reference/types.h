@@ -1,0 +1,49 @@
+// The vocabulary of the reference path: plain Eigen matrices in the reports' notation (examples are columns,
+// X is d x n, W is K x d, b is K x 1), and the small structs that carry a loss, a cost and gradients.
+#pragma once
+
+#include <Eigen/Core>
+#include <type_traits>
+
+namespace tapegrad::reference {
+
+template <typename T>
+using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+
+// Inputs, targets and scalars are wrapped in std::type_identity_t so that they take no part in template argument
+// deduction: T comes from the parameter matrices alone. A float model can then be called with a double literal
+// (a learning rate of 0.01) and with a block of a larger data matrix (X.middleCols(first, n)), which the Ref
+// views without a copy.
+template <typename T>
+using InputView = std::type_identity_t<Eigen::Ref<const Matrix<T>>>;
+template <typename T>
+using ScalarArgument = std::type_identity_t<T>;
+
+template <typename T>
+struct LossAndCost {
+  T loss = 0;  // mean over the batch of the per-example loss
+  T cost = 0;  // loss + lambda * (sum of squared weights); biases are not regularised
+};
+
+// dJ/dW and dJ/db of one affine map S = W X + b; each has the shape of the parameter it belongs to.
+template <typename T>
+struct LinearGradient {
+  Matrix<T> weights;
+  Matrix<T> bias;
+};
+
+// What a linear model's gradient function returns: softmax regression, sigmoid regression, logistic regression.
+template <typename T>
+struct LinearModelResult {
+  T loss = 0;
+  T cost = 0;
+  LinearGradient<T> gradient;
+};
+
+// Buffers a linear model's gradient function reuses across steps, so that a training loop allocates them once.
+template <typename T>
+struct LinearModelWorkspace {
+  Matrix<T> scores;  // K x n: S, then in place the gradient of the summed loss with respect to S
+};
+
+}  // namespace tapegrad::reference

@@ -1,0 +1,45 @@
+// Argument checks shared by the reference functions. Each throws tapegrad::Error whose message starts with the
+// name of the function that was called and names the shapes or values that were wrong.
+#pragma once
+
+#include <Eigen/Core>
+#include <span>
+#include <string_view>
+
+namespace tapegrad::reference {
+
+struct Shape {
+  Eigen::Index rows = 0;
+  Eigen::Index cols = 0;
+};
+
+template <typename Derived>
+Shape shape_of(const Eigen::EigenBase<Derived>& matrix) {
+  return {matrix.rows(), matrix.cols()};
+}
+
+// S = W X + b needs W (K x d), b (K x 1), X (d x n) with n > 0. The names say which layer, in messages.
+void check_linear_shapes(std::string_view function, Shape weights, Shape bias, Shape inputs,
+                         std::string_view weights_name = "weights", std::string_view bias_name = "bias");
+// Labels are class indices 0..classes-1, one per example (column).
+void check_labels(std::string_view function, std::span<const int> labels, Eigen::Index classes,
+                  Eigen::Index examples);
+// Labels of a binary task, each 0 or 1, one per example.
+void check_binary_labels(std::string_view function, std::span<const int> labels, Eigen::Index examples);
+// `what` (e.g. "targets") must have exactly the shape `expected`.
+void check_shape(std::string_view function, std::string_view what, Shape actual, Shape expected);
+// Labels or a targets matrix (classes x examples), whichever a function was given.
+inline void check_targets(std::string_view function, std::span<const int> labels, Eigen::Index classes,
+                          Eigen::Index examples) {
+  check_labels(function, labels, classes, examples);
+}
+template <typename Derived>
+void check_targets(std::string_view function, const Eigen::EigenBase<Derived>& targets, Eigen::Index classes,
+                   Eigen::Index examples) {
+  check_shape(function, "targets", shape_of(targets), {classes, examples});
+}
+void check_nonempty_batch(std::string_view function, Eigen::Index examples);
+void check_regularisation(std::string_view function, double lambda);
+void check_learning_rate(std::string_view function, double learning_rate);
+
+}  // namespace tapegrad::reference

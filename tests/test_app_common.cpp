@@ -1,0 +1,889 @@
+// The app infrastructure: atomic files and the metrics CSV, the run directory, the command-line contract and its
+// exit codes, progress formatting and reporting, logging, timing, threads and the run record.
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <new>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "apps/common/app_error.h"
+#include "apps/common/atomic_file.h"
+#include "apps/common/cli.h"
+#include "apps/common/logging.h"
+#include "apps/common/progress.h"
+#include "apps/common/run_dir.h"
+#include "apps/common/run_info.h"
+#include "apps/common/threads.h"
+#include "apps/common/timing.h"
+#include "core/error.h"
+#include "support/test_data.h"
+
+namespace fs = std::filesystem;
+using namespace tapegrad::apps;
+using tapegrad::testing::read_bytes;
+using tapegrad::testing::TempDir;
+using tapegrad::testing::write_bytes;
+
+namespace {
+
+std::vector<std::string> directory_entries(const fs::path& directory) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(directory)) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// The message of the tapegrad::Error that `action` throws; fails the test when it throws nothing.
+template <class Action>
+std::string error_message(Action&& action) {
+  try {
+    action();
+  } catch (const tapegrad::Error& error) {
+    return error.what();
+  }
+  FAIL("expected a tapegrad::Error");
+  return {};
+}
+
+// Sends everything written to a standard stream (stdout or stderr) into a temporary file while it lives.
+class CapturedStream {
+ public:
+  explicit CapturedStream(std::FILE* stream) : stream_(stream), descriptor_(::fileno(stream)) {
+    std::fflush(stream_);
+    saved_ = ::dup(descriptor_);
+    file_ = std::tmpfile();
+    ::dup2(::fileno(file_), descriptor_);
+  }
+  CapturedStream(const CapturedStream&) = delete;
+  CapturedStream& operator=(const CapturedStream&) = delete;
+  ~CapturedStream() {
+    std::fflush(stream_);
+    ::dup2(saved_, descriptor_);
+    ::close(saved_);
+    std::fclose(file_);
+  }
+  std::string text() const {
+    std::fflush(stream_);
+    std::string content;
+    char buffer[4096];
+    off_t offset = 0;
+    for (ssize_t count; (count = ::pread(::fileno(file_), buffer, sizeof buffer, offset)) > 0; offset += count) {
+      content.append(buffer, static_cast<std::size_t>(count));
+    }
+    return content;
+  }
+
+ private:
+  std::FILE* stream_;
+  int descriptor_;
+  int saved_ = -1;
+  std::FILE* file_ = nullptr;
+};
+
+// Limits the size of files this process may write (RLIMIT_FSIZE), so that a write fails half-way as on a full
+// disk; SIGXFSZ is ignored meanwhile so that the write returns EFBIG instead of killing the process.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    ::getrlimit(RLIMIT_FSIZE, &saved_limit_);
+    saved_handler_ = ::signal(SIGXFSZ, SIG_IGN);
+    rlimit limited = saved_limit_;
+    limited.rlim_cur = bytes;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &limited) == 0);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &saved_limit_);
+    ::signal(SIGXFSZ, saved_handler_);
+  }
+
+ private:
+  rlimit saved_limit_{};
+  sighandler_t saved_handler_ = SIG_DFL;
+};
+
+// Routes spdlog's default logger into a string while it lives.
+class CapturedLog {
+ public:
+  CapturedLog() {
+    auto logger =
+        std::make_shared<spdlog::logger>("captured", std::make_shared<spdlog::sinks::ostream_sink_mt>(text_));
+    logger->set_pattern("%v");
+    logger->set_level(spdlog::level::info);
+    previous_ = spdlog::default_logger();
+    spdlog::set_default_logger(logger);
+  }
+  CapturedLog(const CapturedLog&) = delete;
+  CapturedLog& operator=(const CapturedLog&) = delete;
+  ~CapturedLog() { spdlog::set_default_logger(previous_); }
+  std::vector<std::string> lines() const {
+    std::vector<std::string> result;
+    std::istringstream stream(text_.str());
+    for (std::string line; std::getline(stream, line);) result.push_back(line);
+    return result;
+  }
+
+ private:
+  std::ostringstream text_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+std::string file_text(std::FILE* file) {
+  std::fflush(file);
+  std::string content;
+  char buffer[4096];
+  off_t offset = 0;
+  for (ssize_t count; (count = ::pread(::fileno(file), buffer, sizeof buffer, offset)) > 0; offset += count) {
+    content.append(buffer, static_cast<std::size_t>(count));
+  }
+  return content;
+}
+
+std::size_t count_of(const std::string& text, char wanted) {
+  return static_cast<std::size_t>(std::count(text.begin(), text.end(), wanted));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------------
+// Atomic files
+
+TEST_CASE("write_file_atomically writes new files and replaces old content without leaving temporaries",
+          "[app_common][atomic]") {
+  TempDir directory("atomic");
+  const fs::path target = directory / "config.json";
+  write_file_atomically(target, "first version, rather long\n");
+  CHECK(read_bytes(target) == "first version, rather long\n");
+  write_file_atomically(target, "second\n");
+  CHECK(read_bytes(target) == "second\n");
+  const std::string binary("a\0b\xff", 4);
+  write_file_atomically(target, binary);
+  CHECK(read_bytes(target) == binary);
+  CHECK(directory_entries(directory.path()) == std::vector<std::string>{"config.json"});
+}
+
+TEST_CASE("write_file_atomically keeps the old file whole when writing the new one fails half-way",
+          "[app_common][atomic]") {
+  TempDir directory("atomic");
+  const fs::path target = directory / "summary.json";
+  write_file_atomically(target, "old content\n");
+  const std::string too_big(64 * 1024, 'x');
+  std::string message;
+  {
+    FileSizeLimit limit(4096);
+    message = error_message([&] { write_file_atomically(target, too_big); });
+  }
+  CHECK_THAT(message, Catch::Contains(target.string()));
+  CHECK_THAT(message, Catch::Contains(std::strerror(EFBIG)));
+  CHECK(read_bytes(target) == "old content\n");
+  CHECK(directory_entries(directory.path()) == std::vector<std::string>{"summary.json"});
+}
+
+TEST_CASE("write_file_atomically names the path and the OS error when it cannot write", "[app_common][atomic]") {
+  TempDir directory("atomic");
+  write_bytes(directory / "plain_file", "not a directory");
+  const fs::path under_file = directory / "plain_file" / "config.json";
+  const std::string message = error_message([&] { write_file_atomically(under_file, "{}"); });
+  CHECK_THAT(message, Catch::Contains(under_file.string()));
+  CHECK_THAT(message, Catch::Contains(std::strerror(ENOTDIR)));
+
+  // Renaming over a directory fails after the temporary was written: it must be removed again.
+  fs::create_directory(directory / "occupied");
+  const std::string rename_message = error_message([&] { write_file_atomically(directory / "occupied", "{}"); });
+  CHECK_THAT(rename_message, Catch::Contains((directory / "occupied").string()));
+  CHECK_THAT(rename_message, Catch::Contains(std::strerror(EISDIR)));
+  CHECK(directory_entries(directory.path()) == std::vector<std::string>{"occupied", "plain_file"});
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The metrics CSV
+
+TEST_CASE("CsvCell writes numbers in their shortest exact form and quotes text only when needed",
+          "[app_common][csv]") {
+  CHECK(CsvCell(42).text() == "42");
+  CHECK(CsvCell(std::size_t{7}).text() == "7");
+  CHECK(CsvCell(-3L).text() == "-3");
+  CHECK(CsvCell(0.1).text() == "0.1");
+  CHECK(std::stod(CsvCell(1.0 / 3.0).text()) == 1.0 / 3.0);
+  CHECK(CsvCell(0.25F).text() == "0.25");
+  CHECK(CsvCell("train").text() == "train");
+  CHECK(CsvCell(std::string("a,b")).text() == "\"a,b\"");
+  CHECK(CsvCell("say \"hi\"").text() == "\"say \"\"hi\"\"\"");
+  CHECK(CsvCell("two\nlines").text() == "\"two\nlines\"");
+}
+
+TEST_CASE("CsvAppender writes the header once and appends complete rows", "[app_common][csv]") {
+  TempDir directory("csv");
+  const fs::path path = directory / "metrics.csv";
+  {
+    CsvAppender metrics = CsvAppender::create(path, {"epoch", "loss", "split"});
+    CHECK(read_bytes(path) == "epoch,loss,split\n");
+    metrics.append_row({1, 2.5, "train"});
+    metrics.append_row({2, 0.125, "validation"});
+    CHECK(metrics.rows() == 2);
+    // Every row is in the file as soon as append_row returns, before any close.
+    CHECK(read_bytes(path) == "epoch,loss,split\n1,2.5,train\n2,0.125,validation\n");
+    const std::string wrong_width = error_message([&] { metrics.append_row({3, 1.0}); });
+    CHECK_THAT(wrong_width, Catch::Contains("2 cells"));
+    CHECK_THAT(wrong_width, Catch::Contains("3 columns"));
+    metrics.close();
+  }
+  CHECK(read_bytes(path) == "epoch,loss,split\n1,2.5,train\n2,0.125,validation\n");
+  // create() starts afresh.
+  CsvAppender again = CsvAppender::create(path, {"step"});
+  CHECK(read_bytes(path) == "step\n");
+}
+
+TEST_CASE("CsvAppender::resume keeps the rows before the checkpoint and drops later and partial rows",
+          "[app_common][csv]") {
+  TempDir directory("csv");
+  const fs::path path = directory / "metrics.csv";
+  write_bytes(path, "epoch,note\n1,a\n2,\"line\nbreak\"\n3,c\n4,d\n5,partial wr");
+  {
+    CsvAppender metrics = CsvAppender::resume(path, {"epoch", "note"}, 2);
+    CHECK(metrics.rows() == 2);
+    CHECK(read_bytes(path) == "epoch,note\n1,a\n2,\"line\nbreak\"\n");
+    metrics.append_row({3, "again"});
+    CHECK(metrics.rows() == 3);
+  }
+  CHECK(read_bytes(path) == "epoch,note\n1,a\n2,\"line\nbreak\"\n3,again\n");
+
+  // Keeping every complete row only cuts off the partial one.
+  write_bytes(path, "epoch,note\n1,a\n2,b");
+  CHECK(CsvAppender::resume(path, {"epoch", "note"}, 1).rows() == 1);
+  CHECK(read_bytes(path) == "epoch,note\n1,a\n");
+
+  // Zero rows: a run interrupted before its first evaluation, or one that never wrote its header.
+  CHECK(CsvAppender::resume(path, {"epoch", "note"}, 0).rows() == 0);
+  CHECK(read_bytes(path) == "epoch,note\n");
+  write_bytes(path, "epo");
+  CHECK(CsvAppender::resume(path, {"epoch", "note"}, 0).rows() == 0);
+  CHECK(read_bytes(path) == "epoch,note\n");
+  const fs::path missing = directory / "missing.csv";
+  CHECK(CsvAppender::resume(missing, {"epoch"}, 0).rows() == 0);
+  CHECK(read_bytes(missing) == "epoch\n");
+}
+
+TEST_CASE("CsvAppender::resume refuses a file that does not belong to the checkpoint", "[app_common][csv]") {
+  TempDir directory("csv");
+  const fs::path path = directory / "metrics.csv";
+  write_bytes(path, "epoch,loss\n1,0.5\n2,0.25\n");
+  const std::string other_columns = error_message([&] { CsvAppender::resume(path, {"epoch", "accuracy"}, 1); });
+  CHECK_THAT(other_columns, Catch::Contains(path.string()));
+  CHECK_THAT(other_columns, Catch::Contains("epoch,loss"));
+  CHECK_THAT(other_columns, Catch::Contains("epoch,accuracy"));
+  const std::string too_few = error_message([&] { CsvAppender::resume(path, {"epoch", "loss"}, 3); });
+  CHECK_THAT(too_few, Catch::Contains("2 complete rows"));
+  CHECK_THAT(too_few, Catch::Contains("after 3"));
+  const std::string missing = error_message([&] { CsvAppender::resume(directory / "none.csv", {"epoch"}, 1); });
+  CHECK_THAT(missing, Catch::Contains("none.csv"));
+  CHECK_THAT(missing, Catch::Contains(std::strerror(ENOENT)));
+  // Refusing left the file alone.
+  CHECK(read_bytes(path) == "epoch,loss\n1,0.5\n2,0.25\n");
+}
+
+TEST_CASE("CsvAppender never leaves half a row when a write fails", "[app_common][csv]") {
+  TempDir directory("csv");
+  const fs::path path = directory / "metrics.csv";
+  CsvAppender metrics = CsvAppender::create(path, {"epoch", "note"});
+  metrics.append_row({1, "short"});
+  const std::size_t size_before = read_bytes(path).size();
+  std::string message;
+  {
+    FileSizeLimit limit(size_before + 10);
+    message = error_message([&] { metrics.append_row({2, std::string(100, 'n')}); });
+  }
+  CHECK_THAT(message, Catch::Contains(path.string()));
+  CHECK_THAT(message, Catch::Contains(std::strerror(EFBIG)));
+  CHECK(read_bytes(path) == "epoch,note\n1,short\n");
+  CHECK(metrics.rows() == 1);
+  metrics.append_row({2, "fits"});
+  CHECK(read_bytes(path) == "epoch,note\n1,short\n2,fits\n");
+}
+
+TEST_CASE("CsvAppender names the path and the OS error on a full disk", "[app_common][csv]") {
+  if (!fs::exists("/dev/full")) {
+    WARN("no /dev/full on this system");
+    return;
+  }
+  const std::string message = error_message([] { CsvAppender::create("/dev/full", {"epoch"}); });
+  CHECK_THAT(message, Catch::Contains("/dev/full"));
+  CHECK_THAT(message, Catch::Contains(std::strerror(ENOSPC)));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Run directories
+
+TEST_CASE("RunDirectory creates its directory and writes config and summary as JSON", "[app_common][run_dir]") {
+  TempDir directory("run");
+  const RunDirectory run(directory / "runs" / "first");
+  CHECK(fs::is_directory(directory / "runs" / "first"));
+  CHECK(directory_entries(run.root()).empty());  // the write probe was removed
+  CHECK(run.config_path() == directory / "runs" / "first" / "config.json");
+  CHECK(run.metrics_path().filename() == "metrics.csv");
+  CHECK(run.summary_path().filename() == "summary.json");
+  CHECK(run.checkpoint_path().parent_path() == run.root());
+  CHECK(run.plot_path("loss") == run.root() / "loss.png");
+
+  run.write_config({{"seed", 7}, {"eta", 0.01}});
+  run.write_summary({{"test_accuracy", 0.39}});
+  CHECK(nlohmann::json::parse(read_bytes(run.config_path())) == nlohmann::json{{"seed", 7}, {"eta", 0.01}});
+  CHECK(nlohmann::json::parse(read_bytes(run.summary_path()))["test_accuracy"] == 0.39);
+
+  // An existing run directory is fine to use again.
+  const RunDirectory reopened(run.root());
+  CHECK(fs::exists(reopened.config_path()));
+}
+
+TEST_CASE("RunDirectory nests sub-runs and names them from their settings", "[app_common][run_dir]") {
+  TempDir directory("run");
+  const RunDirectory run(directory / "out");
+  const std::string name = sub_run_name({{"eta", 0.01}, {"lambda", 0.1}, {"batch", 100}});
+  CHECK(name == "eta0.01_lambda0.1_batch100");
+  const RunDirectory trial = run.sub_run(fs::path("grid") / name);
+  CHECK(trial.root() == directory / "out" / "grid" / "eta0.01_lambda0.1_batch100");
+  CHECK(fs::is_directory(trial.root()));
+  trial.write_summary({{"done", true}});
+  CHECK(fs::exists(directory / "out" / "grid" / name / "summary.json"));
+
+  CHECK_THROWS_AS(run.sub_run("../escape"), tapegrad::Error);
+  CHECK_THROWS_AS(run.sub_run("grid/../../escape"), tapegrad::Error);
+  CHECK_THROWS_AS(run.sub_run(directory.path()), tapegrad::Error);
+  CHECK_THROWS_AS(run.sub_run(""), tapegrad::Error);
+  CHECK_FALSE(fs::exists(directory / "escape"));
+}
+
+TEST_CASE("RunDirectory fails clearly before training when the path cannot be used", "[app_common][run_dir]") {
+  TempDir directory("run");
+  write_bytes(directory / "plain_file", "x");
+  const fs::path under_file = directory / "plain_file" / "run";
+  const std::string message = error_message([&] { RunDirectory run(under_file); });
+  CHECK_THAT(message, Catch::Contains(under_file.string()));
+  CHECK_THAT(message, Catch::Contains(std::strerror(ENOTDIR)));
+  CHECK_THAT(message, Catch::Contains("--out"));
+
+  const std::string file_itself = error_message([&] { RunDirectory run(directory / "plain_file"); });
+  CHECK_THAT(file_itself, Catch::Contains((directory / "plain_file").string()));
+  CHECK_THAT(file_itself, Catch::Contains("not a directory", Catch::CaseSensitive::No));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Command line
+
+namespace {
+
+AppDescription toy_description() {
+  return {.name = "toy",
+          .summary = "a toy app for the tests",
+          .presets = {"default", "fast", "paper"},
+          .default_preset = "",
+          .default_data_directory = "data/toy",
+          .default_output_directory = "runs/toy",
+          .default_seed = 7};
+}
+
+// A command line as an app builds one: the common flags plus the app's own overrides.
+struct ToyCommandLine {
+  CommandLine line{toy_description()};
+  Override<double>& eta = line.add_number<double>("--eta", "learning rate", Bounds::above(0));
+  Override<double>& lambda = line.add_number<double>("--lambda", "L2 weight", Bounds::at_least(0));
+  Override<std::size_t>& batch_size =
+      line.add_number<std::size_t>("--batch-size", "batch size", Bounds::at_least(1));
+  Override<int>& epochs = line.add_number<int>("--epochs", "epochs", Bounds::between(1, 1000));
+  Override<std::string>& loss = line.add_choice("--loss", "loss", {"ce", "bce"});
+  Override<bool>& augment = line.add_flag("--augment", "flip images");
+  Override<std::string>& resume = line.add_text("--resume", "checkpoint to resume", "FILE");
+
+  void parse(std::vector<std::string> arguments) {
+    arguments.insert(arguments.begin(), "toy");
+    std::vector<const char*> argv;
+    for (const auto& argument : arguments) argv.push_back(argument.c_str());
+    line.parse(static_cast<int>(argv.size()), argv.data());
+  }
+};
+
+struct AppOutcome {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+// Runs `body` under run_app with "toy" and `arguments` as its command line, capturing stdout and stderr.
+AppOutcome run_toy_app(std::vector<std::string> arguments, const AppMain& body) {
+  arguments.insert(arguments.begin(), "toy");
+  std::vector<char*> argv;
+  for (auto& argument : arguments) argv.push_back(argument.data());
+  argv.push_back(nullptr);
+  CapturedStream out(stdout);
+  CapturedStream err(stderr);
+  const int code = run_app(static_cast<int>(arguments.size()), argv.data(), body);
+  return {code, out.text(), err.text()};
+}
+
+AppOutcome run_toy_command_line(const std::vector<std::string>& arguments) {
+  return run_toy_app(arguments, [](int argc, char** argv) {
+    ToyCommandLine command_line;
+    command_line.line.parse(argc, argv);
+    return exit_code::success;
+  });
+}
+
+}  // namespace
+
+TEST_CASE("CommandLine parses good flags and records which were given", "[app_common][cli]") {
+  ToyCommandLine command_line;
+  command_line.parse({"--data",     "/data/cifar",
+                      "--out",      "/tmp/out",
+                      "--preset",   "fast",
+                      "--seed",     "18446744073709551615",
+                      "--threads",  "3",
+                      "--eta",      "0.5",
+                      "--eta=0.25", "--batch-size",
+                      "+64",        "--loss",
+                      "bce",        "--augment",
+                      "--verbose",  "--lambda",
+                      "0"});
+  const CommonOptions& common = command_line.line.common();
+  CHECK(common.data_directory == "/data/cifar");
+  CHECK(common.output_directory == "/tmp/out");
+  CHECK(common.preset == "fast");
+  CHECK(common.seed == std::numeric_limits<std::uint64_t>::max());
+  CHECK(common.threads == 3);
+  CHECK(common.verbosity == Verbosity::verbose);
+  CHECK(common.command_line.front() == "toy");
+  CHECK(common.command_line.size() == 22);
+
+  CHECK(command_line.eta.value() == 0.25);  // the last of repeated flags wins
+  CHECK(command_line.batch_size.value() == 64);
+  CHECK(command_line.lambda.value() == 0.0);
+  CHECK(command_line.loss.value() == "bce");
+  CHECK(command_line.augment.value());
+  CHECK_FALSE(command_line.epochs.given());
+  CHECK_FALSE(command_line.resume.given());
+  CHECK(command_line.line.was_given("--seed"));
+  CHECK(command_line.line.was_given("--eta"));
+  CHECK_FALSE(command_line.line.was_given("--epochs"));
+  CHECK_THROWS_AS(command_line.line.was_given("--no-such-flag"), tapegrad::Error);
+
+  // A preset's value stands unless its flag was given.
+  int epochs = 20;
+  double eta = 0.1;
+  command_line.epochs.apply_to(epochs);
+  command_line.eta.apply_to(eta);
+  CHECK(epochs == 20);
+  CHECK(eta == 0.25);
+  CHECK(command_line.epochs.value_or(40) == 40);
+  CHECK_THROWS_AS(command_line.epochs.value(), tapegrad::Error);
+}
+
+TEST_CASE("CommandLine falls back to the app's defaults", "[app_common][cli]") {
+  ToyCommandLine command_line;
+  command_line.parse({"--augment=false"});
+  const CommonOptions& common = command_line.line.common();
+  CHECK(common.data_directory == "data/toy");
+  CHECK(common.output_directory == "runs/toy");
+  CHECK(common.preset == "default");
+  CHECK(common.seed == 7);
+  CHECK(common.threads == hardware_thread_count());
+  CHECK(common.verbosity == Verbosity::normal);
+  CHECK(common.command_line == std::vector<std::string>{"toy", "--augment=false"});
+  // --augment=false switches off what a preset switched on.
+  CHECK(command_line.augment.given());
+  CHECK_FALSE(command_line.augment.value());
+
+  ToyCommandLine quiet;
+  quiet.parse({"--quiet", "--preset", "paper"});
+  CHECK(quiet.line.common().verbosity == Verbosity::quiet);
+  CHECK(quiet.line.common().preset == "paper");
+}
+
+TEST_CASE("CommandLine rejects a description without a valid default preset", "[app_common][cli]") {
+  AppDescription no_presets = toy_description();
+  no_presets.presets.clear();
+  CHECK_THROWS_AS(CommandLine(no_presets), tapegrad::Error);
+  AppDescription wrong_default = toy_description();
+  wrong_default.default_preset = "huge";
+  CHECK_THROWS_AS(CommandLine(wrong_default), tapegrad::Error);
+  CommandLine line(toy_description());
+  CHECK_THROWS_AS(line.add_number<double>("eta", "no dashes"), tapegrad::Error);
+  CHECK_THROWS_AS(line.add_flag("--seed", "taken by the common flags"), tapegrad::Error);
+}
+
+TEST_CASE("Each bad flag exits with code 2 and a message naming the flag, the value and what is allowed",
+          "[app_common][cli]") {
+  struct BadCase {
+    std::vector<std::string> arguments;
+    std::vector<std::string> expected_in_message;
+  };
+  const std::vector<BadCase> cases = {
+      {{"--eta", "-0.1"}, {"--eta", "-0.1", "> 0"}},
+      {{"--eta=0"}, {"--eta", "0", "> 0"}},
+      {{"--eta", "fast"}, {"--eta", "'fast'", "not a number"}},
+      {{"--eta", "nan"}, {"--eta", "nan", "finite"}},
+      {{"--eta", "1e999"}, {"--eta", "1e999", "out of range"}},
+      {{"--lambda", "-1"}, {"--lambda", "-1", ">= 0"}},
+      {{"--batch-size", "0"}, {"--batch-size", "0", ">= 1"}},
+      {{"--batch-size", "-5"}, {"--batch-size", "-5", ">= 1"}},
+      {{"--batch-size", "ten"}, {"--batch-size", "'ten'", "integer"}},
+      {{"--epochs", "2.5"}, {"--epochs", "2.5", "integer"}},
+      {{"--epochs", "1001"}, {"--epochs", "1001", "from 1 to 1000"}},
+      {{"--threads", "0"}, {"--threads", "0", ">= 1"}},
+      {{"--threads", "99999999999"}, {"--threads", "99999999999", "2147483647"}},
+      {{"--seed", "abc"}, {"--seed", "'abc'"}},
+      {{"--seed", "-1"}, {"--seed", "-1", ">= 0"}},
+      {{"--loss", "mse"}, {"--loss", "'mse'", "ce, bce"}},
+      {{"--preset", "huge"}, {"--preset", "'huge'", "default, fast, paper"}},
+      {{"--etaa", "1"}, {"--etaa"}},
+      {{"--eta"}, {"--eta"}},
+      {{"--augment=maybe"}, {"--augment"}},
+      {{"--verbose", "--quiet"}, {"--verbose", "--quiet"}},
+      {{"stray"}, {"stray"}},
+  };
+  for (const BadCase& bad : cases) {
+    INFO("arguments: " << bad.arguments.front() << (bad.arguments.size() > 1 ? " " + bad.arguments[1] : ""));
+    const AppOutcome outcome = run_toy_command_line(bad.arguments);
+    CHECK(outcome.exit_code == exit_code::bad_usage);
+    CHECK_THAT(outcome.err, Catch::StartsWith("error: "));
+    CHECK_THAT(outcome.err, Catch::Contains("hint: run 'toy --help'"));
+    for (const std::string& expected : bad.expected_in_message) CHECK_THAT(outcome.err, Catch::Contains(expected));
+    CHECK(outcome.out.empty());
+  }
+}
+
+TEST_CASE("--help and --version print to stdout and exit with code 0", "[app_common][cli]") {
+  const AppOutcome help = run_toy_command_line({"--help"});
+  CHECK(help.exit_code == exit_code::success);
+  CHECK(help.err.empty());
+  for (const char* expected :
+       {"a toy app for the tests", "--data", "--out", "--preset", "--seed", "--threads", "--eta", "allowed: > 0",
+        "--loss", "{ce,bce}", "default, fast, paper", "Exit codes"}) {
+    CHECK_THAT(help.out, Catch::Contains(expected));
+  }
+  // --help wins over bad values elsewhere on the line.
+  CHECK(run_toy_command_line({"--eta", "-1", "--help"}).exit_code == exit_code::success);
+
+  const AppOutcome version = run_toy_command_line({"--version"});
+  CHECK(version.exit_code == exit_code::success);
+  CHECK_THAT(version.out, Catch::Contains("toy"));
+  CHECK_THAT(version.out, Catch::Contains(TAPEGRAD_VERSION));
+}
+
+TEST_CASE("Bounds describe themselves and parse_flag_value keeps values inside them and their type",
+          "[app_common][cli]") {
+  CHECK(Bounds::any().describe() == "any number");
+  CHECK(Bounds::above(0).describe() == "> 0");
+  CHECK(Bounds::at_least(1).describe() == ">= 1");
+  CHECK(Bounds::below(0.5).describe() == "< 0.5");
+  CHECK(Bounds::between(0, 1).describe() == "from 0 to 1");
+  CHECK(Bounds::above(0).intersect(Bounds::at_most(1)).describe() == "> 0 and <= 1");
+  CHECK(Bounds::at_least(0).intersect(Bounds::above(0)).describe() == "> 0");
+  CHECK(Bounds::above(0).contains(1e-300));
+  CHECK_FALSE(Bounds::above(0).contains(0.0));
+  CHECK_FALSE(Bounds::any().contains(std::nan("")));
+
+  CHECK(parse_flag_value<double>("--eta", "1e-3", Bounds::above(0)) == 1e-3);
+  CHECK(parse_flag_value<int>("--epochs", "-4", Bounds::any()) == -4);
+  CHECK(parse_flag_value<std::uint8_t>("--bits", "255", Bounds::any()) == 255);
+  CHECK_THROWS_AS(parse_flag_value<std::uint8_t>("--bits", "256", Bounds::any()), UsageError);
+  CHECK_THROWS_AS(parse_flag_value<float>("--scale", "1e39", Bounds::any()), UsageError);
+  CHECK_THROWS_AS(parse_flag_value<int>("--epochs", "", Bounds::any()), UsageError);
+  CHECK_THROWS_AS(parse_flag_value<int>("--epochs", "3x", Bounds::any()), UsageError);
+  CHECK_THROWS_AS(parse_flag_value<unsigned>("--count", "-x", Bounds::any()), UsageError);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// run_app and the exit codes
+
+TEST_CASE("run_app maps every failure to its exit code and never lets an exception escape",
+          "[app_common][errors]") {
+  struct Mapping {
+    std::function<void()> fail;
+    int expected_code;
+    std::string expected_message;
+  };
+  const std::vector<Mapping> mappings = {
+      {[] { throw UsageError("--eta: -1 is out of range"); }, exit_code::bad_usage,
+       "error: --eta: -1 is out of range"},
+      {[] { throw DataError("data_batch_1.bin: too short"); }, exit_code::bad_data,
+       "error: data_batch_1.bin: too short"},
+      {[] { throw DataError("no labels", "run scripts/get_data.sh"); }, exit_code::bad_data,
+       "hint: run scripts/get_data.sh"},
+      {[] { tapegrad::throw_error("matmul: inner sizes differ"); }, exit_code::failure,
+       "error: matmul: inner sizes differ"},
+      {[] { throw std::runtime_error("plain failure"); }, exit_code::failure, "error: plain failure"},
+      {[] { throw std::bad_alloc(); }, exit_code::failure, "hint: the run ran out of memory"},
+      {[] { throw 42; }, exit_code::failure, "error: unknown failure"},
+  };
+  for (const Mapping& mapping : mappings) {
+    INFO("expected message: " << mapping.expected_message);
+    const AppOutcome outcome = run_toy_app({}, [&](int, char**) -> int {
+      mapping.fail();
+      return exit_code::success;
+    });
+    CHECK(outcome.exit_code == mapping.expected_code);
+    CHECK_THAT(outcome.err, Catch::Contains(mapping.expected_message));
+  }
+  CHECK(run_toy_app({}, [](int, char**) { return 0; }).exit_code == 0);
+  CHECK(run_toy_app({}, [](int, char**) { return 5; }).exit_code == 5);
+  const AppOutcome data = run_toy_app({}, [](int, char**) -> int { throw DataError("missing file"); });
+  CHECK_THAT(data.err, Catch::Contains("hint: check --data"));
+
+  CHECK(exit_code_for(UsageError("x")) == 2);
+  CHECK(exit_code_for(DataError("x")) == 3);
+  CHECK(exit_code_for(tapegrad::Error("x")) == 1);
+  CHECK(exit_code_for(InfoRequested("help")) == 0);
+}
+
+TEST_CASE("as_data_error turns a reader's Error into a DataError and passes results through",
+          "[app_common][errors]") {
+  CHECK(as_data_error([] { return 17; }) == 17);
+  try {
+    as_data_error([]() -> int { tapegrad::throw_error("labels.idx: byte offset 8: label 12 is not below 10"); });
+    FAIL("expected a DataError");
+  } catch (const DataError& error) {
+    CHECK(std::string(error.what()) == "labels.idx: byte offset 8: label 12 is not below 10");
+    CHECK(error.exit_code() == exit_code::bad_data);
+  }
+  // A usage error raised while loading stays a usage error.
+  CHECK_THROWS_AS(as_data_error([]() -> int { throw UsageError("--data: empty"); }), UsageError);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Progress
+
+TEST_CASE("format_duration and format_rate", "[app_common][progress]") {
+  CHECK(format_duration(3725) == "1:02:05");
+  CHECK(format_duration(125) == "2:05");
+  CHECK(format_duration(59.4) == "0:59");
+  CHECK(format_duration(0) == "0:00");
+  CHECK(format_duration(36000) == "10:00:00");
+  CHECK(format_duration(-1) == "--:--");
+  CHECK(format_duration(std::nan("")) == "--:--");
+  CHECK(format_duration(std::numeric_limits<double>::infinity()) == "--:--");
+
+  CHECK(format_rate(0.25, "steps") == "0.25 steps/s");
+  CHECK(format_rate(12.5, "steps") == "12.5 steps/s");
+  CHECK(format_rate(1234.4, "steps") == "1234 steps/s");
+  CHECK(format_rate(45678, "examples") == "45.7k examples/s");
+  CHECK(format_rate(3.2e6, "examples") == "3.20M examples/s");
+  CHECK(format_rate(-1, "steps") == "-- steps/s");
+}
+
+TEST_CASE("estimate_remaining_seconds and the progress line", "[app_common][progress]") {
+  CHECK(estimate_remaining_seconds(25, 100, 10.0) == Approx(30.0));
+  CHECK(estimate_remaining_seconds(100, 100, 10.0) == 0.0);
+  CHECK(estimate_remaining_seconds(0, 100, 10.0) < 0.0);
+  CHECK(estimate_remaining_seconds(10, 0, 10.0) < 0.0);
+
+  const std::string line = format_progress_line({.label = "epoch 3/20",
+                                                 .done = 450,
+                                                 .total = 1000,
+                                                 .elapsed_seconds = 36.0,
+                                                 .unit = "steps",
+                                                 .status = "loss 0.532"});
+  CHECK(line ==
+        "epoch 3/20   45.0% [#########-----------] 450/1000 steps  12.5 steps/s  elapsed 0:36  ETA 0:44  "
+        "loss 0.532");
+  const std::string unknown_total =
+      format_progress_line({.label = "scan", .done = 30, .total = 0, .elapsed_seconds = 2.0, .unit = "files"});
+  CHECK(unknown_total == "scan  30 files  15.0 files/s  elapsed 0:02");
+
+  CHECK(format_final_summary("train", 9800, "steps", 3725) == "train: 9800 steps in 1:02:05 (2.63 steps/s)");
+}
+
+TEST_CASE("RedrawThrottle lets through at most one redraw per interval", "[app_common][progress]") {
+  RedrawThrottle throttle(0.1);
+  CHECK(throttle.should_draw(0.0));
+  CHECK_FALSE(throttle.should_draw(0.05));
+  CHECK_FALSE(throttle.should_draw(0.099));
+  CHECK(throttle.should_draw(0.1));
+  CHECK_FALSE(throttle.should_draw(0.15));
+  CHECK(throttle.should_draw(0.35));
+}
+
+TEST_CASE("StatusLine redraws in place and prints log text above itself", "[app_common][progress]") {
+  std::FILE* file = std::tmpfile();
+  REQUIRE(file != nullptr);
+  {
+    StatusLine status(file);
+    CHECK_FALSE(status.is_terminal());
+    status.print_above("before\n");
+    status.draw("10%");
+    status.draw("20%");
+    status.print_above("a log line\n");
+    status.finish();
+    status.finish();
+    status.print_above("after\n");
+  }
+  CHECK(file_text(file) == "before\n\r10%\033[K\r20%\033[K\r\033[Ka log line\n20%\nafter\n");
+  std::fclose(file);
+}
+
+TEST_CASE("ProgressReporter on a terminal redraws at most once per interval", "[app_common][progress]") {
+  for (const double interval : {3600.0, 0.0}) {
+    std::FILE* file = std::tmpfile();
+    REQUIRE(file != nullptr);
+    {
+      CapturedLog log;  // keeps the summary line out of the test output
+      StatusLine status(file);
+      ProgressReporter progress(
+          100,
+          {.label = "train", .redraw_interval_seconds = interval, .interactive = true, .status_line = &status});
+      CHECK(progress.interactive());
+      for (int step = 0; step < 100; ++step) progress.advance();
+      progress.set_status("loss 0.5");
+      progress.finish();
+      CHECK(log.lines().size() == 1);
+      CHECK_THAT(log.lines().at(0), Catch::StartsWith("train: 100 steps in"));
+    }
+    const std::string text = file_text(file);
+    // One redraw per advance when unthrottled, only the first when throttled; finish() draws once more.
+    CHECK(count_of(text, '\r') == (interval > 0 ? 2u : 101u));
+    const std::string last_drawing = text.substr(text.rfind('\r') + 1);
+    CHECK_THAT(last_drawing, Catch::StartsWith("train  100.0% [####################] 100/100 steps"));
+    CHECK_THAT(last_drawing, Catch::EndsWith("ETA 0:00  loss 0.5\033[K\n"));
+    std::fclose(file);
+  }
+}
+
+TEST_CASE("ProgressReporter elsewhere logs one line per ten percent and a summary", "[app_common][progress]") {
+  CapturedLog log;
+  {
+    ProgressReporter progress(50, {.label = "epoch 1/1", .unit = "batches", .interactive = false});
+    CHECK_FALSE(progress.interactive());
+    for (int step = 0; step < 50; ++step) progress.advance();
+    CHECK(progress.done() == 50);
+    progress.finish();
+    progress.finish();
+  }
+  const std::vector<std::string> lines = log.lines();
+  REQUIRE(lines.size() == 11);
+  CHECK_THAT(lines[0], Catch::Contains("10.0%"));
+  CHECK_THAT(lines[0], Catch::Contains("5/50 batches"));
+  CHECK_THAT(lines[9], Catch::Contains("100.0%"));
+  CHECK_THAT(lines[10], Catch::StartsWith("epoch 1/1: 50 batches in"));
+
+  // Left without finish(), as when an exception ends the loop: no summary that would read like success.
+  CapturedLog unfinished;
+  {
+    ProgressReporter progress(50, {.interactive = false});
+    progress.advance(3);
+  }
+  CHECK(unfinished.lines().empty());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Logging, timing, threads, the run record
+
+TEST_CASE("configure_logging writes '[time] [level] message' to stderr at the chosen level",
+          "[app_common][logging]") {
+  std::string text;
+  {
+    CapturedStream err(stderr);
+    configure_logging(Verbosity::normal);
+    spdlog::info("visible {}", 1);
+    spdlog::debug("hidden at normal");
+    configure_logging(Verbosity::quiet);
+    spdlog::info("hidden when quiet");
+    spdlog::warn("warning shown");
+    configure_logging(Verbosity::verbose);
+    spdlog::debug("detail shown");
+    text = err.text();
+  }
+  configure_logging(Verbosity::normal);
+  CHECK_THAT(text, Catch::Matches(R"(\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] \[info\] visible 1\n)"
+                                  R"(\[[^\]]+\] \[warning\] warning shown\n)"
+                                  R"(\[[^\]]+\] \[debug\] detail shown\n)"));
+}
+
+TEST_CASE("SectionTimes adds up wall-clock time per section", "[app_common][timing]") {
+  SectionTimes times;
+  times.add("load", 1.5);
+  times.add("load", 0.5);
+  {
+    auto timing = times.measure("train");
+    const Stopwatch busy;
+    while (busy.elapsed_seconds() < 0.02) {
+    }
+  }
+  CHECK(times.seconds("load") == 2.0);
+  CHECK(times.seconds("train") >= 0.02);
+  CHECK(times.seconds("train") < 5.0);
+  CHECK(times.seconds("never") == 0.0);
+  CHECK(times.total_seconds() == Approx(2.0 + times.seconds("train")));
+  const nlohmann::json json = times.to_json();
+  CHECK(json.size() == 2);
+  CHECK(json["load"] == 2.0);
+}
+
+TEST_CASE("set_thread_count sets Eigen's threads and rejects fewer than one", "[app_common][threads]") {
+  CHECK(hardware_thread_count() >= 1);
+  const std::string message = error_message([] { set_thread_count(0); });
+  CHECK_THAT(message, Catch::Contains("0"));
+  set_thread_count(2);
+#ifdef _OPENMP
+  CHECK(eigen_thread_count() == 2);
+  set_thread_count(1);
+  CHECK(eigen_thread_count() == 1);
+#else
+  CHECK(eigen_thread_count() == 1);
+#endif
+}
+
+TEST_CASE("The run record holds the common settings, the build and the time", "[app_common][run_info]") {
+  CommonOptions options;
+  options.data_directory = "data/cifar";
+  options.output_directory = "runs/x";
+  options.preset = "fast";
+  options.seed = 123456789012345ULL;
+  options.threads = 2;
+  options.verbosity = Verbosity::quiet;
+  options.command_line = {"toy", "--preset", "fast"};
+
+  const nlohmann::json json = options;
+  CHECK(json["seed"] == 123456789012345ULL);
+  CHECK(json["threads"] == 2);
+  const auto read_back = json.get<CommonOptions>();
+  CHECK(read_back.data_directory == options.data_directory);
+  CHECK(read_back.output_directory == options.output_directory);
+  CHECK(read_back.preset == options.preset);
+  CHECK(read_back.seed == options.seed);
+  CHECK(read_back.threads == options.threads);
+  CHECK(read_back.verbosity == options.verbosity);
+  CHECK(read_back.command_line == options.command_line);
+
+  const nlohmann::json record = run_record_json(options);
+  CHECK(record["common"] == json);
+  CHECK(record["build"]["tapegrad"] == TAPEGRAD_VERSION);
+  CHECK(record["build"]["compiler"] == TAPEGRAD_COMPILER);
+  CHECK(record["build"]["eigen"] == std::to_string(EIGEN_WORLD_VERSION) + "." +
+                                        std::to_string(EIGEN_MAJOR_VERSION) + "." +
+                                        std::to_string(EIGEN_MINOR_VERSION));
+  for (const char* library : {"spdlog", "fmt", "nlohmann_json", "cli11"}) {
+    CHECK_THAT(record["build"][library].get<std::string>(), Catch::Matches(R"(\d+\.\d+\.\d+)"));
+  }
+  CHECK(record["runtime"]["hardware_threads"] == hardware_thread_count());
+  CHECK_THAT(record["written_at"].get<std::string>(), Catch::Matches(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"));
+
+  CHECK(utc_timestamp(std::chrono::system_clock::time_point(std::chrono::seconds(86400 * 365 + 3725))) ==
+        "1971-01-01T01:02:05Z");
+}
