@@ -170,6 +170,8 @@ void require_same(const std::vector<optim::StateEntry<float>>& a, const std::vec
     CHECK(a[i].name == b[i].name);
     REQUIRE(a[i].value.rows() == b[i].value.rows());
     REQUIRE(a[i].value.cols() == b[i].value.cols());
+    // Bit for bit, so that -0.0 against 0.0 or two different NaNs would count as different.
+    if (a[i].value.size() == 0) continue;
     CHECK(std::memcmp(a[i].value.data(), b[i].value.data(), sizeof(float) * std::size_t(a[i].value.size())) == 0);
   }
 }

@@ -19,6 +19,17 @@
 #include "support/test_data.h"
 
 namespace plot = tapegrad::plot;
+
+namespace Catch {
+template <>
+struct StringMaker<tapegrad::plot::Color> {
+  static std::string convert(const tapegrad::plot::Color& color) {
+    return "rgb(" + std::to_string(color.red) + ", " + std::to_string(color.green) + ", " +
+           std::to_string(color.blue) + ")";
+  }
+};
+}  // namespace Catch
+
 using plot::Color;
 using tapegrad::testing::TempDir;
 
@@ -191,6 +202,33 @@ TEST_CASE("rectangles cover partly covered pixels in proportion", "[plot]") {
   CHECK(canvas.pixel(3, 4) == plot::white);
   canvas.fill_rectangle({0, 8, 10, 10}, red, 0.25);
   CHECK(canvas.pixel(7, 9) == blend(plot::white, red, 0.25));
+}
+
+TEST_CASE("lines and circles cover the pixels near them, blended at their edges", "[plot]") {
+  plot::Canvas canvas(60, 40);
+  const Color blue = plot::rgb(0x1f77b4);
+  // One pixel wide along the centres of row 20: that row exactly, nothing above or below.
+  canvas.draw_line({10, 20.5}, {50, 20.5}, blue, 1.0);
+  for (int x = 11; x < 50; ++x) {
+    CHECK(canvas.pixel(x, 20) == blue);
+    CHECK(canvas.pixel(x, 19) == plot::white);
+    CHECK(canvas.pixel(x, 21) == plot::white);
+  }
+  CHECK(canvas.pixel(55, 20) == plot::white);
+  // Three pixels wide along the boundary of rows 29 and 30: both rows, and half of the rows beyond them.
+  const plot::Point points[] = {{10, 30}, {30, 30}, {kNaN, kNaN}, {40, 30}, {50, 30}};
+  canvas.draw_polyline(points, blue, 3.0);
+  CHECK(canvas.pixel(20, 29) == blue);
+  CHECK(canvas.pixel(20, 30) == blue);
+  CHECK(canvas.pixel(20, 28) == blend(plot::white, blue, 0.5));
+  CHECK(canvas.pixel(20, 31) == blend(plot::white, blue, 0.5));
+  CHECK(canvas.pixel(20, 27) == plot::white);
+  CHECK(canvas.pixel(35, 30) == plot::white);  // the NaN point breaks the line
+  CHECK(canvas.pixel(45, 30) == blue);
+  canvas.fill_circle({5.5, 5.5}, 3, blue);
+  CHECK(canvas.pixel(5, 5) == blue);
+  CHECK(canvas.pixel(7, 5) == blue);
+  CHECK(canvas.pixel(5, 0) == plot::white);
 }
 
 TEST_CASE("text lands where its alignment says", "[plot]") {

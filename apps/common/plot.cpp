@@ -1324,7 +1324,15 @@ void Canvas::draw_line(Point from, Point to, Color color, double line_width) {
 
 void Canvas::draw_polyline(std::span<const Point> points, Color color, double line_width) {
   if (!(line_width > 0)) return;
-  CoverageMask mask(*this, {0, 0, static_cast<double>(width_), static_cast<double>(height_)});
+  // The mask covers only the points' bounds (within the canvas), so a short line costs little.
+  Rectangle bounds{static_cast<double>(width_), static_cast<double>(height_), 0, 0};
+  for (const Point& point : points) {
+    if (!finite_point(point)) continue;
+    bounds = {std::min(bounds.left, point.x), std::min(bounds.top, point.y), std::max(bounds.right, point.x),
+              std::max(bounds.bottom, point.y)};
+  }
+  const double reach = line_width / 2 + 1;
+  CoverageMask mask(*this, {bounds.left - reach, bounds.top - reach, bounds.right + reach, bounds.bottom + reach});
   mask.add_polyline(points, line_width / 2);
   mask.paint(*this, color);
 }

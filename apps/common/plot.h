@@ -35,8 +35,8 @@ constexpr Color rgb(std::uint32_t hex) {
 inline constexpr Color white = rgb(0xffffff);
 inline constexpr Color black = rgb(0x000000);
 
-// The colour of the index-th series when none is given: ten colours that stay apart for colour-blind readers
-// and in greyscale print, then repeating.
+// The colour of the index-th series when none is given: ten well-separated colours (the widely used "tab10"
+// set: blue, orange, green, red, purple, ...), then repeating.
 Color series_color(std::size_t index);
 
 // Canvas coordinates are in pixels, x to the right, y downwards; pixel (i, j) covers [i, i+1) x [j, j+1).

@@ -1,0 +1,135 @@
+// The gradcheck preset: the tape, the reports' analytic gradients and central differences, side by side on real
+// images, as the reports check them before training.
+#include "apps/cifar_softmax/gradcheck.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+
+#include "apps/common/atomic_file.h"
+#include "apps/common/classifier.h"
+#include "core/gradcheck.h"
+#include "nn/data/batch_loader.h"
+#include "nn/reference/sigmoid_regression.h"
+#include "nn/reference/softmax_regression.h"
+#include "ops/ops.h"
+
+namespace tapegrad::apps::cifar_softmax {
+namespace {
+
+using M = Matrix<double>;
+
+struct Case {
+  Index features;
+  Index examples;
+  double lambda;
+  LossKind loss;
+};
+
+double cost_of(LossKind loss, const M& w, const M& b, const M& x, const std::vector<int>& labels, double lambda) {
+  return loss == LossKind::cross_entropy ? reference::softmax_regression_cost<double>(w, b, x, labels, lambda).cost
+                                         : reference::sigmoid_regression_cost<double>(w, b, x, labels, lambda).cost;
+}
+
+// Central differences (h = 1e-6, as in the reports) for the chosen entries of `parameter` (w or b).
+M numerical(LossKind loss, M w, M b, const M& x, const std::vector<int>& labels, double lambda, bool of_weights,
+            const std::vector<Index>& entries) {
+  M& p = of_weights ? w : b;
+  M g = M::Constant(p.rows(), p.cols(), std::nan(""));
+  const double h = 1e-6;
+  for (Index i : entries) {
+    const double original = p.data()[i];
+    p.data()[i] = original + h;
+    const double plus = cost_of(loss, w, b, x, labels, lambda);
+    p.data()[i] = original - h;
+    const double minus = cost_of(loss, w, b, x, labels, lambda);
+    p.data()[i] = original;
+    g.data()[i] = (plus - minus) / (2 * h);
+  }
+  return g;
+}
+
+// Largest relative error over the given entries only.
+double max_error(const M& a, const M& n, const std::vector<Index>& entries) {
+  double worst = 0;
+  for (Index i : entries) {
+    const double e = std::abs(a.data()[i] - n.data()[i]) / std::max(1e-6, std::abs(a.data()[i]) + std::abs(n.data()[i]));
+    worst = std::max(worst, std::isnan(e) ? INFINITY : e);
+  }
+  return worst;
+}
+
+}  // namespace
+
+nlohmann::json run_gradcheck(const ImageSplits& splits, std::uint64_t seed) {
+  const data::Normalizer normalizer = data::Normalizer::fitted(splits.train);
+  const M all = data::normalized_examples<double>(splits.train, normalizer, 0, 100);
+  const std::vector<int> all_labels(splits.train.labels.begin(), splits.train.labels.begin() + 100);
+  const Index classes = splits.train.num_classes();
+  const Index full = splits.train.shape.features();
+  const std::vector<Case> cases = {{10, 1, 0.0, LossKind::cross_entropy},  {10, 2, 0.1, LossKind::cross_entropy},
+                                   {20, 3, 0.0, LossKind::cross_entropy},  {20, 3, 0.1, LossKind::cross_entropy},
+                                   {full, 100, 0.0, LossKind::cross_entropy}, {full, 100, 0.1, LossKind::cross_entropy},
+                                   {20, 3, 0.0, LossKind::multi_binary_cross_entropy},
+                                   {20, 3, 0.1, LossKind::multi_binary_cross_entropy},
+                                   {full, 100, 0.1, LossKind::multi_binary_cross_entropy}};
+  nlohmann::json rows = nlohmann::json::array();
+  Generator generator(seed);
+  fmt::print("{:>5} {:>4} {:>7} {:>5} | {:>24} | {:>24} | {:>24}\n", "d", "n", "lambda", "loss", "tape vs reference (W, b)",
+             "tape vs numerical (W, b)", "reference vs numerical");
+  for (const Case& c : cases) {
+    const M x = all.topLeftCorner(c.features, c.examples);
+    const std::vector<int> labels(all_labels.begin(), all_labels.begin() + c.examples);
+    const M w = Tensor<double>::normal(classes, c.features, generator, 0.0, 0.01).value();
+    const M b = Tensor<double>::normal(classes, 1, generator, 0.0, 0.01).value();
+
+    Tensor<double> wt(w, true), bt(b, true);
+    Tensor<double> s = linear(wt, Tensor<double>(x), bt);
+    M targets = M::Zero(classes, c.examples);
+    for (Index j = 0; j < c.examples; ++j) targets(labels[static_cast<std::size_t>(j)], j) = 1;
+    Tensor<double> loss = c.loss == LossKind::cross_entropy
+                              ? cross_entropy_with_logits(s, labels)
+                              : multi_binary_cross_entropy_with_logits(s, Tensor<double>(targets));
+    (loss + sum_of_squares(wt) * c.lambda).backward();
+
+    const auto ref = c.loss == LossKind::cross_entropy
+                         ? reference::softmax_regression_gradients<double>(w, b, x, labels, c.lambda)
+                         : reference::sigmoid_regression_gradients<double>(w, b, x, labels, c.lambda);
+
+    // Every entry on the small slices; 200 random entries of W on a full batch (each costs two passes).
+    std::vector<Index> w_entries;
+    if (w.size() <= 400) {
+      for (Index i = 0; i < w.size(); ++i) w_entries.push_back(i);
+    } else {
+      for (int k = 0; k < 200; ++k) w_entries.push_back(static_cast<Index>(generator.below(static_cast<std::uint64_t>(w.size()))));
+    }
+    std::vector<Index> b_entries;
+    for (Index i = 0; i < b.size(); ++i) b_entries.push_back(i);
+    const M nw = numerical(c.loss, w, b, x, labels, c.lambda, true, w_entries);
+    const M nb = numerical(c.loss, w, b, x, labels, c.lambda, false, b_entries);
+
+    std::vector<Index> every_w(static_cast<std::size_t>(w.size()));
+    for (Index i = 0; i < w.size(); ++i) every_w[static_cast<std::size_t>(i)] = i;
+    const double tape_ref_w = max_error(wt.grad(), ref.gradient.weights, every_w);
+    const double tape_ref_b = max_error(bt.grad(), ref.gradient.bias, b_entries);
+    const double tape_num_w = max_error(wt.grad(), nw, w_entries);
+    const double tape_num_b = max_error(bt.grad(), nb, b_entries);
+    const double ref_num_w = max_error(ref.gradient.weights, nw, w_entries);
+    const double ref_num_b = max_error(ref.gradient.bias, nb, b_entries);
+    fmt::print("{:>5} {:>4} {:>7g} {:>5} | {:>11.2e} {:>11.2e}  | {:>11.2e} {:>11.2e}  | {:>11.2e} {:>11.2e}\n",
+               c.features, c.examples, c.lambda, to_string(c.loss), tape_ref_w, tape_ref_b, tape_num_w, tape_num_b,
+               ref_num_w, ref_num_b);
+    rows.push_back({{"d", c.features},
+                    {"n", c.examples},
+                    {"lambda", c.lambda},
+                    {"loss", to_string(c.loss)},
+                    {"checked_weight_entries", w_entries.size()},
+                    {"tape_vs_reference", {{"W", tape_ref_w}, {"b", tape_ref_b}}},
+                    {"tape_vs_numerical", {{"W", tape_num_w}, {"b", tape_num_b}}},
+                    {"reference_vs_numerical", {{"W", ref_num_w}, {"b", ref_num_b}}}});
+  }
+  return {{"data", splits.description}, {"relative_error", "|ga - gn| / max(1e-6, |ga| + |gn|)"}, {"cases", rows}};
+}
+
+}  // namespace tapegrad::apps::cifar_softmax

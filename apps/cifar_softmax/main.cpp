@@ -1,0 +1,294 @@
+// cifar_softmax: the complete softmax-regression study on CIFAR-10 (or Fashion-MNIST when CIFAR-10 is absent).
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+
+#include "apps/cifar_softmax/gradcheck.h"
+#include "apps/cifar_softmax/presets.h"
+#include "apps/common/app_error.h"
+#include "apps/common/atomic_file.h"
+#include "apps/common/cli.h"
+#include "apps/common/datasets.h"
+#include "apps/common/experiment.h"
+#include "apps/common/run_dir.h"
+#include "apps/common/sweep.h"
+#include "nn/data/normalizer.h"
+
+namespace tapegrad::apps::cifar_softmax {
+namespace {
+
+struct Overrides {
+  Override<double>* eta;
+  Override<double>* lambda;
+  Override<int>* epochs;
+  Override<int>* batch_size;
+  Override<std::string>* loss;
+  Override<std::string>* grad;
+  Override<std::string>* dtype;
+  Override<double>* flip;
+  Override<int>* limit_train;
+};
+
+// One line of report.md.
+struct ReportRow {
+  std::string preset;
+  std::string settings;
+  std::optional<ExperimentResult> result;
+  std::string note;
+  std::string directory;  // relative to --out
+};
+
+void apply_overrides(const Overrides& o, ExperimentSettings& s, const CommonOptions& common) {
+  o.eta->apply_to(s.eta);
+  o.lambda->apply_to(s.lambda);
+  o.epochs->apply_to(s.epochs);
+  o.batch_size->apply_to(s.batch_size);
+  o.flip->apply_to(s.flip_probability);
+  if (o.loss->given()) s.loss = o.loss->value() == "bce" ? LossKind::multi_binary_cross_entropy : LossKind::cross_entropy;
+  if (o.grad->given()) s.path = o.grad->value() == "reference" ? GradientPath::reference : GradientPath::tape;
+  if (o.dtype->given()) s.use_double = o.dtype->value() == "double";
+  s.seed = common.seed;
+  s.threads = common.threads;
+}
+
+// The splits, loaded once per kind for the whole invocation.
+class DataCache {
+ public:
+  DataCache(std::optional<std::filesystem::path> data_flag, int limit_train)
+      : data_flag_(std::move(data_flag)), limit_train_(limit_train) {}
+  const ImageSplits& get(CifarSplit split) {
+    auto it = cache_.find(split);
+    if (it == cache_.end()) {
+      ImageSplits splits = load_image_splits(data_flag_, split, kAllDataValidation);
+      if (limit_train_ > 0 && limit_train_ < splits.train.size()) {
+        splits.train = data::slice(splits.train, 0, limit_train_);
+        splits.description += fmt::format(" (training limited to the first {} images)", limit_train_);
+      }
+      spdlog::info("data: {}", splits.description);
+      it = cache_.emplace(split, std::move(splits)).first;
+    }
+    return it->second;
+  }
+
+ private:
+  std::optional<std::filesystem::path> data_flag_;
+  int limit_train_;
+  std::map<CifarSplit, ImageSplits> cache_;
+};
+
+ExperimentData experiment_data(const ImageSplits& splits) {
+  ExperimentData d;
+  d.train = &splits.train;
+  d.validation = &splits.validation;
+  d.test = &splits.test;
+  d.normalizer = data::Normalizer::fitted(splits.train);  // training statistics only
+  d.description = splits.description;
+  return d;
+}
+
+std::string describe(const ExperimentSettings& s) {
+  std::string text = fmt::format("eta {:g}, lambda {:g}, batch {}, {} epochs", s.eta, s.lambda, s.batch_size, s.epochs);
+  if (s.loss == LossKind::multi_binary_cross_entropy) text += ", sigmoid + BCE";
+  if (s.flip_probability > 0) text += fmt::format(", flips p={:g}", s.flip_probability);
+  if (s.schedule == ScheduleKind::step_decay)
+    text += fmt::format(", eta / {:g} every {} epochs", s.decay_factor, s.decay_every_epochs);
+  if (s.path == GradientPath::reference) text += ", reference gradients";
+  return text;
+}
+
+ReportRow run_single(const std::string& preset, const Overrides& o, const CommonOptions& common, DataCache& cache,
+                     const RunDirectory& out, bool nested) {
+  ExperimentSettings s = preset_settings(preset);
+  apply_overrides(o, s, common);
+  const ImageSplits& splits = cache.get(preset_split(preset));
+  const RunDirectory directory = nested ? out.sub_run(preset) : out;
+  ReportRow row{preset, describe(s), std::nullopt, "", nested ? preset : "."};
+  row.result = run_experiment(s, experiment_data(splits), directory);
+  return row;
+}
+
+ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& cache, const RunDirectory& out,
+                   bool nested) {
+  ExperimentSettings base = preset_settings("grid");
+  apply_overrides(o, base, common);
+  const ImageSplits& splits = cache.get(CifarSplit::batch1_batch2);
+  const RunDirectory directory = nested ? out.sub_run("grid") : out;
+  const auto trials = grid_settings(base);
+  spdlog::info("grid: {} trials of {} epochs on {} worker threads", trials.size(), base.epochs, common.threads);
+  const SweepOutcome sweep = run_sweep(trials, experiment_data(splits), directory, common.threads);
+  const auto ranked = ranked_by_validation(sweep);
+
+  std::string table = "| rank | eta | lambda | n_batch | train acc | val acc | test acc | seconds |\n"
+                      "|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  auto csv = CsvAppender::create(directory.root() / "results.csv",
+                                 {"rank", "name", "eta", "lambda", "batch_size", "train_accuracy", "val_accuracy",
+                                  "test_accuracy", "seconds", "error"});
+  fmt::print("\ngrid search, ranked by validation accuracy (top 10 of {}):\n", ranked.size());
+  fmt::print("{:>4}  {:>6}  {:>6}  {:>7}  {:>9}  {:>7}  {:>8}\n", "rank", "eta", "lambda", "n_batch", "train", "val",
+             "test");
+  for (std::size_t i = 0; i < ranked.size(); ++i) {
+    const TrialOutcome& t = *ranked[i];
+    const auto& s = t.settings;
+    const double train = t.result ? t.result->train.accuracy : std::nan("");
+    const double val = t.result ? t.result->validation.accuracy : std::nan("");
+    const double test = t.result ? t.result->test.accuracy : std::nan("");
+    csv.append_row({CsvCell(static_cast<long long>(i + 1)), CsvCell(s.name), CsvCell(s.eta), CsvCell(s.lambda),
+                    CsvCell(static_cast<long long>(s.batch_size)), CsvCell(train), CsvCell(val), CsvCell(test),
+                    CsvCell(t.seconds), CsvCell(t.error)});
+    if (i < 10) {
+      fmt::print("{:>4}  {:>6g}  {:>6g}  {:>7}  {:>8.2f}%  {:>6.2f}%  {:>7.2f}%\n", i + 1, s.eta, s.lambda,
+                 s.batch_size, 100 * train, 100 * val, 100 * test);
+      table += fmt::format("| {} | {:g} | {:g} | {} | {:.2f}% | {:.2f}% | {:.2f}% | {:.1f} |\n", i + 1, s.eta, s.lambda,
+                           s.batch_size, 100 * train, 100 * val, 100 * test, t.seconds);
+    }
+  }
+  csv.close();
+  fmt::print("grid: {:.1f} s wall on {} workers, {:.1f} s of trials one after another: {:.2f}x speed-up\n",
+             sweep.wall_seconds, sweep.workers, sweep.trial_seconds_sum, sweep.speedup());
+  write_file_atomically(directory.root() / "top10.md",
+                        fmt::format("# Grid search: top 10 by validation accuracy\n\n{}\n{} trials, {:.1f} s wall on {} "
+                                    "workers ({:.2f}x over one after another)\n",
+                                    table, ranked.size(), sweep.wall_seconds, sweep.workers, sweep.speedup()));
+  nlohmann::json summary = {{"trials", ranked.size()},
+                            {"wall_seconds", sweep.wall_seconds},
+                            {"trial_seconds_sum", sweep.trial_seconds_sum},
+                            {"workers", sweep.workers},
+                            {"speedup", sweep.speedup()}};
+  ReportRow row{"grid", "best of 36", std::nullopt, "", nested ? "grid" : "."};
+  if (!ranked.empty() && ranked.front()->result) {
+    row.result = ranked.front()->result;
+    row.settings = "best of 36: " + describe(ranked.front()->settings);
+    row.directory = (nested ? "grid/" : "") + ranked.front()->settings.name;
+    summary["best"] = ranked.front()->settings.to_json();
+    summary["train_accuracy"] = row.result->train.accuracy;
+    summary["val_accuracy"] = row.result->validation.accuracy;
+    summary["test_accuracy"] = row.result->test.accuracy;
+  }
+  directory.write_summary(summary);
+  row.note = fmt::format("{:.0f} s wall, {:.2f}x side by side", sweep.wall_seconds, sweep.speedup());
+  return row;
+}
+
+ReportRow run_gradcheck_preset(const CommonOptions& common, DataCache& cache, const RunDirectory& out, bool nested) {
+  const RunDirectory directory = nested ? out.sub_run("gradcheck") : out;
+  const nlohmann::json report = run_gradcheck(cache.get(CifarSplit::batch1_batch2), common.seed);
+  write_file_atomically(directory.root() / "gradcheck.json", report.dump(2) + "\n");
+  double worst_tape_ref = 0, worst_numerical = 0;
+  for (const auto& c : report["cases"]) {
+    worst_tape_ref = std::max({worst_tape_ref, c["tape_vs_reference"]["W"].get<double>(),
+                               c["tape_vs_reference"]["b"].get<double>()});
+    worst_numerical = std::max({worst_numerical, c["tape_vs_numerical"]["W"].get<double>(),
+                                c["tape_vs_numerical"]["b"].get<double>()});
+  }
+  ReportRow row{"gradcheck", "tape vs reference vs numerical", std::nullopt,
+                fmt::format("worst tape-reference {:.1e}, worst tape-numerical {:.1e}", worst_tape_ref, worst_numerical),
+                nested ? "gradcheck" : "."};
+  return row;
+}
+
+void write_report(const RunDirectory& out, const std::vector<ReportRow>& rows, const std::string& data,
+                  double seconds) {
+  std::string text = "# Softmax regression on CIFAR-10: every preset\n\n";
+  text += fmt::format("Data: {}\n\nWall time of the whole run: {:.0f} s\n\n", data, seconds);
+  text += "| preset | settings | train acc | val acc | test acc | train s | notes | plots |\n"
+          "|---|---|---:|---:|---:|---:|---|---|\n";
+  for (const auto& r : rows) {
+    std::string train = "", val = "", test = "", secs = "", plots = "";
+    if (r.result) {
+      train = fmt::format("{:.2f}%", 100 * r.result->train.accuracy);
+      val = fmt::format("{:.2f}%", 100 * r.result->validation.accuracy);
+      test = fmt::format("{:.2f}%", 100 * r.result->test.accuracy);
+      secs = fmt::format("{:.1f}", r.result->outcome.train_seconds);
+      for (const char* plot : {"loss", "cost", "accuracy", "templates", "learning_rate", "true_class_probability"}) {
+        if (std::filesystem::exists(out.root() / r.directory / (std::string(plot) + ".png"))) {
+          plots += fmt::format("[{}]({}/{}.png) ", plot, r.directory, plot);
+        }
+      }
+    }
+    text += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", r.preset, r.settings, train, val, test, secs,
+                        r.note, plots);
+  }
+  write_file_atomically(out.root() / "report.md", text);
+}
+
+int run(int argc, char** argv) {
+  CommandLine command_line({.name = "cifar_softmax",
+                            .summary = "Softmax regression on CIFAR-10: the learning-rate and L2 study, all-data "
+                                       "training, flips, grid search, step decay, sigmoid + BCE, gradient checks",
+                            .presets = kPresets,
+                            .default_preset = "setting2",
+                            .default_data_directory = "data/cifar-10-batches-bin",
+                            .default_output_directory = "runs/cifar_softmax"});
+  Overrides o;
+  o.eta = &command_line.add_number<double>("--eta", "learning rate", Bounds::above(0));
+  o.lambda = &command_line.add_number<double>("--lambda", "L2 penalty lambda in J = loss + lambda ||W||^2",
+                                              Bounds::at_least(0));
+  o.epochs = &command_line.add_number<int>("--epochs", "training epochs", Bounds::between(1, 100000));
+  o.batch_size = &command_line.add_number<int>("--batch-size", "examples per mini-batch", Bounds::between(1, 1000000));
+  o.loss = &command_line.add_choice("--loss", "softmax + cross-entropy, or sigmoid + multiple binary cross-entropy",
+                                    {"ce", "bce"});
+  o.grad = &command_line.add_choice("--grad", "gradients through the tape or the reports' formulas",
+                                    {"tape", "reference"});
+  o.dtype = &command_line.add_choice("--dtype", "scalar type for training", {"float", "double"});
+  o.flip = &command_line.add_number<double>("--flip", "probability of a horizontal flip per image",
+                                            Bounds::between(0, 1));
+  o.limit_train = &command_line.add_number<int>("--limit-train", "use only the first N training images (0: all)",
+                                                Bounds::at_least(0));
+  command_line.parse(argc, argv);
+  const CommonOptions& common = command_line.common();
+  install_stop_handlers();
+
+  std::optional<std::filesystem::path> data_flag;
+  if (command_line.was_given("--data")) data_flag = common.data_directory;
+  DataCache cache(data_flag, o.limit_train->value_or(0));
+  const RunDirectory out(common.output_directory);
+  const std::string& preset = common.preset;
+  const auto start = std::chrono::steady_clock::now();
+
+  if (preset == "all") {
+    std::vector<ReportRow> rows;
+    for (const auto& p : kPresets) {
+      if (p == "all") continue;
+      spdlog::info("=== preset {} ===", p);
+      try {
+        if (p == "grid") {
+          rows.push_back(run_grid(o, common, cache, out, true));
+        } else if (p == "gradcheck") {
+          rows.push_back(run_gradcheck_preset(common, cache, out, true));
+        } else {
+          rows.push_back(run_single(p, o, common, cache, out, true));
+        }
+      } catch (const AppError&) {
+        throw;  // bad usage or bad data ends the whole run
+      } catch (const Error& error) {
+        // A diverging preset (setting1 with a large eta) is a result of the study, not the end of it.
+        spdlog::warn("{}: {}", p, error.what());
+        rows.push_back({p, "", std::nullopt, error.what(), p});
+      }
+      write_report(out, rows, cache.get(CifarSplit::batch1_batch2).description,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    fmt::print("report: {}\n", (out.root() / "report.md").string());
+    return exit_code::success;
+  }
+  if (preset == "grid") {
+    run_grid(o, common, cache, out, false);
+  } else if (preset == "gradcheck") {
+    run_gradcheck_preset(common, cache, out, false);
+  } else {
+    const ReportRow row = run_single(preset, o, common, cache, out, false);
+    fmt::print("{}: train {:.2f}%, validation {:.2f}%, test {:.2f}% ({} steps, {:.1f} s); results in {}\n", preset,
+               100 * row.result->train.accuracy, 100 * row.result->validation.accuracy,
+               100 * row.result->test.accuracy, row.result->outcome.steps, row.result->outcome.train_seconds,
+               out.root().string());
+  }
+  return exit_code::success;
+}
+
+}  // namespace
+}  // namespace tapegrad::apps::cifar_softmax
+
+int main(int argc, char** argv) { return tapegrad::apps::run_app(argc, argv, tapegrad::apps::cifar_softmax::run); }

@@ -1,0 +1,417 @@
+#include "apps/common/experiment.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <memory>
+
+#include "apps/common/app_error.h"
+#include "apps/common/atomic_file.h"
+#include "apps/common/plot.h"
+#include "apps/common/progress.h"
+#include "apps/common/run_info.h"
+#include "apps/common/threads.h"
+#include "nn/checkpoint.h"
+#include "nn/data/batch_loader.h"
+#include "nn/loss.h"
+#include "optim/schedule.h"
+#include "optim/sgd.h"
+
+namespace tapegrad::apps {
+namespace {
+
+std::atomic<bool> stop_flag{false};
+
+extern "C" void on_stop_signal(int) { stop_flag.store(true); }
+
+using Clock = std::chrono::steady_clock;
+
+const std::vector<std::string> kMetricsColumns = {"step",       "epoch",          "learning_rate",
+                                                  "train_loss", "train_cost",     "train_accuracy",
+                                                  "val_loss",   "val_cost",       "val_accuracy"};
+
+std::vector<CsvCell> metrics_cells(const MetricsRow& row) {
+  return {CsvCell(static_cast<long long>(row.step)), CsvCell(row.epoch),         CsvCell(row.learning_rate),
+          CsvCell(row.train.loss),                   CsvCell(row.train.cost),    CsvCell(row.train.accuracy),
+          CsvCell(row.validation.loss),              CsvCell(row.validation.cost), CsvCell(row.validation.accuracy)};
+}
+
+nlohmann::json evaluation_json(const Evaluation& e) {
+  return {{"loss", e.loss}, {"cost", e.cost}, {"accuracy", e.accuracy}};
+}
+
+std::unique_ptr<optim::LearningRateSchedule> make_schedule(const ExperimentSettings& s, long steps_per_epoch) {
+  switch (s.schedule) {
+    case ScheduleKind::constant:
+      return std::make_unique<optim::ConstantLR>(s.eta);
+    case ScheduleKind::step_decay:
+      return std::make_unique<optim::StepDecayLR>(
+          optim::StepDecayLR::from_epochs(s.eta, s.decay_factor, s.decay_every_epochs, steps_per_epoch));
+    case ScheduleKind::cyclic:
+      return std::make_unique<optim::CyclicLR>(optim::CyclicLROptions{s.eta_min, s.eta_max, s.n_s});
+  }
+  return nullptr;
+}
+
+// The learnt weights of a linear model as images of the data's own size, one per class, each scaled to its own
+// range by the plot.
+template <typename T>
+void plot_templates(const Classifier<T>& model, const data::ImageDataset& train, const RunDirectory& directory,
+                    const std::string& title) {
+  const auto parameters = model.module().named_parameters();
+  const Matrix<T>* weights = nullptr;
+  for (const auto& p : parameters)
+    if (nn::is_weight_name(p.name)) weights = &p.tensor.value();
+  if (weights == nullptr || weights->cols() != train.shape.features()) return;
+  plot::ImageGrid grid;
+  grid.title = title;
+  grid.columns = weights->rows() > 10 ? 10 : 0;
+  for (Index k = 0; k < weights->rows(); ++k) {
+    plot::GridImage image;
+    image.channels = train.shape.channels;
+    image.height = train.shape.height;
+    image.width = train.shape.width;
+    image.planes.resize(static_cast<std::size_t>(weights->cols()));
+    for (Index i = 0; i < weights->cols(); ++i) image.planes[static_cast<std::size_t>(i)] = float((*weights)(k, i));
+    if (weights->rows() == 1) {
+      image.caption = "w";
+    } else {
+      image.caption = static_cast<std::size_t>(k) < train.class_names.size() ? train.class_names[static_cast<std::size_t>(k)]
+                                                                             : std::to_string(k);
+    }
+    grid.images.push_back(std::move(image));
+  }
+  plot::save(grid, directory.plot_path("templates"));
+}
+
+template <typename T>
+nn::Checkpoint<T> capture(const Classifier<T>& model, const optim::Optimizer<T>& optimizer,
+                          const data::BatchLoader<T>& loader, long step, double epoch, const nlohmann::json& config) {
+  nn::Checkpoint<T> checkpoint;
+  checkpoint.parameters = nn::capture_parameters(model.module());
+  checkpoint.optimizer_state = optimizer.state();
+  checkpoint.optimizer_step_count = optimizer.step_count();
+  checkpoint.scheduler_step = step;
+  checkpoint.step = step;
+  checkpoint.epoch = static_cast<std::int64_t>(epoch);
+  const auto loader_state = loader.state();
+  checkpoint.generators["loader"] = loader_state.generator;
+  checkpoint.metadata["loader.epochs_started"] = std::to_string(loader_state.epochs_started);
+  checkpoint.metadata["loader.in_epoch"] = loader_state.in_epoch ? "1" : "0";
+  checkpoint.metadata["loader.position"] = std::to_string(loader_state.position);
+  checkpoint.metadata["config"] = config.dump();
+  return checkpoint;
+}
+
+template <typename T>
+ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d, const RunDirectory& directory) {
+  const auto wall_start = Clock::now();
+  const data::ImageDataset& train_set = *d.train;
+  const long steps_per_epoch = s.steps_per_epoch(train_set.size());
+  const long total_steps = s.planned_steps(train_set.size());
+
+  nlohmann::json config = s.to_json();
+  config["data"] = d.description;
+  config["train_examples"] = train_set.size();
+  config["validation_examples"] = d.validation->size();
+  config["test_examples"] = d.test->size();
+  config["steps_per_epoch"] = steps_per_epoch;
+  config["total_steps"] = total_steps;
+  config["build"] = build_info_json();
+  config["written_at"] = utc_timestamp();
+  directory.write_config(config);
+
+  set_thread_count(s.threads);
+  Generator generator(s.seed);
+  const Index features = train_set.shape.features();
+  const Index classes = train_set.num_classes();
+  std::unique_ptr<Classifier<T>> model;
+  if (s.model == ModelKind::two_layer) {
+    model = make_two_layer_network<T>(features, s.hidden, classes, generator);
+  } else {
+    model = make_linear_classifier<T>(features, classes, s.loss, s.init_std, generator);
+  }
+  std::vector<Tensor<T>> trained_parameters;
+  for (const auto& p : model->module().named_parameters()) {
+    if (s.use_bias || nn::is_weight_name(p.name)) {
+      trained_parameters.push_back(p.tensor);
+    } else {
+      p.tensor.mutable_value().setZero();
+    }
+  }
+  optim::SGD<T> optimizer(trained_parameters, {.learning_rate = s.schedule == ScheduleKind::cyclic ? s.eta_min : s.eta});
+  auto schedule = make_schedule(s, steps_per_epoch);
+  data::BatchLoader<T> loader(train_set, d.normalizer,
+                              {.batch_size = s.batch_size, .shuffle = s.shuffle, .flip_probability = s.flip_probability},
+                              generator.split(1));
+
+  TrainingPlan plan;
+  plan.total_steps = total_steps;
+  plan.evaluation_steps =
+      evaluation_schedule(total_steps, s.evaluate_every_steps > 0 ? s.evaluate_every_steps : steps_per_epoch,
+                          s.evaluate_at_start);
+  plan.lambda = s.lambda;
+  plan.path = s.path;
+  plan.patience = s.patience;
+
+  auto metrics = CsvAppender::create(directory.metrics_path(), kMetricsColumns);
+  std::unique_ptr<ProgressReporter> progress;
+  if (s.show_progress) {
+    ProgressOptions options;
+    options.label = s.name;
+    options.unit = "steps";
+    progress = std::make_unique<ProgressReporter>(static_cast<std::size_t>(total_steps), options);
+  }
+  double last_cost = 0;
+  TrainingHooks hooks;
+  hooks.on_step = [&](long, long, double cost) {
+    last_cost = cost;
+    if (progress) {
+      progress->set_status(fmt::format("cost {:.4f}", cost));
+      progress->advance();
+    }
+  };
+  hooks.on_evaluation = [&](const MetricsRow& row) {
+    metrics.append_row(metrics_cells(row));
+    // The last good state: a later divergence leaves this checkpoint in place.
+    if (s.save_checkpoint) {
+      nn::save_checkpoint(directory.checkpoint_path(), capture(*model, optimizer, loader, row.step, row.epoch, config));
+    }
+  };
+  hooks.stop_requested = [] { return stop_requested(); };
+
+  const TrainingOutcome outcome =
+      train(*model, optimizer, *schedule, loader, train_set, *d.validation, d.normalizer, plan, hooks);
+  if (progress) progress->finish();
+  metrics.close();
+
+  ExperimentResult result;
+  result.settings = s;
+  result.outcome = outcome;
+  result.directory = directory.root();
+  const bool against_steps = s.evaluate_every_steps > 0;
+  if (!outcome.rows.empty()) plot_curves(outcome.rows, directory, against_steps, s.name);
+
+  nlohmann::json summary;
+  summary["name"] = s.name;
+  summary["data"] = d.description;
+  summary["seed"] = s.seed;
+  summary["threads"] = s.threads;
+  summary["steps"] = outcome.steps;
+  summary["epochs"] = outcome.stopped_epoch;
+  summary["train_seconds"] = outcome.train_seconds;
+  summary["evaluation_seconds"] = outcome.evaluation_seconds;
+  summary["lambda"] = s.lambda;
+  summary["eta"] = s.eta;
+  summary["batch_size"] = s.batch_size;
+  summary["build"] = build_info_json();
+
+  if (outcome.diverged || outcome.interrupted) {
+    summary["status"] = outcome.diverged ? "diverged" : "interrupted";
+    summary["message"] = outcome.diverged ? outcome.divergence : "stopped by a signal";
+    summary["wall_seconds"] = std::chrono::duration<double>(Clock::now() - wall_start).count();
+    directory.write_summary(summary);
+    if (outcome.interrupted && s.save_checkpoint) {
+      nn::save_checkpoint(directory.checkpoint_path(),
+                          capture(*model, optimizer, loader, outcome.steps, outcome.stopped_epoch, config));
+    }
+    throw Error(outcome.diverged
+                    ? fmt::format("{}: {}; metrics so far are in {} and the last good checkpoint in {}", s.name,
+                                  outcome.divergence, directory.metrics_path().string(),
+                                  directory.checkpoint_path().string())
+                    : fmt::format("{}: interrupted at step {}; checkpoint saved in {}", s.name, outcome.steps,
+                                  directory.checkpoint_path().string()));
+  }
+
+  const DetailedEvaluation test = evaluate_detailed(*model, *d.test, d.normalizer, s.lambda);
+  result.train = evaluate(*model, train_set, d.normalizer, s.lambda);
+  result.validation = evaluate(*model, *d.validation, d.normalizer, s.lambda);
+  result.test = test.summary;
+  for (const auto& p : model->module().named_parameters()) {
+    if (nn::is_weight_name(p.name)) result.weight_norms.push_back(double(p.tensor.value().template cast<double>().norm()));
+  }
+
+  if (s.plot_templates && s.model == ModelKind::linear) {
+    plot_templates(*model, train_set, directory, fmt::format("{}: learnt weights per class", s.name));
+  }
+  if (s.plot_histogram) {
+    plot::Histogram histogram;
+    histogram.title = fmt::format("{}: probability of the true class (test)", s.name);
+    histogram.x_label = "probability given to the true class";
+    plot::Sample correct{"correctly classified", {}, {}};
+    plot::Sample wrong{"wrongly classified", {}, {}};
+    for (std::size_t i = 0; i < test.predictions.size(); ++i) {
+      (test.predictions[i] == d.test->labels[i] ? correct : wrong).values.push_back(test.true_class_probabilities[i]);
+    }
+    histogram.samples = {correct, wrong};
+    histogram.bins = 25;
+    histogram.min = 0.0;
+    histogram.max = 1.0;
+    plot::save(histogram, directory.plot_path("true_class_probability"));
+  }
+  if (s.save_checkpoint) {
+    nn::save_checkpoint(directory.checkpoint_path(),
+                        capture(*model, optimizer, loader, outcome.steps, outcome.stopped_epoch, config));
+  }
+
+  summary["status"] = outcome.early_stopped ? "early_stopped" : "completed";
+  summary["train_accuracy"] = result.train.accuracy;
+  summary["val_accuracy"] = result.validation.accuracy;
+  summary["test_accuracy"] = result.test.accuracy;
+  summary["train"] = evaluation_json(result.train);
+  summary["validation"] = evaluation_json(result.validation);
+  summary["test"] = evaluation_json(result.test);
+  summary["loss"] = result.train.loss;
+  summary["cost"] = result.train.cost;
+  if (s.patience > 0) {
+    summary["early_stopped"] = outcome.early_stopped;
+    summary["stopped_epoch"] = outcome.stopped_epoch;
+    summary["best_step"] = outcome.best_step;
+  }
+  summary["weight_norms"] = result.weight_norms;
+  summary["wall_seconds"] = std::chrono::duration<double>(Clock::now() - wall_start).count();
+  directory.write_summary(summary);
+  result.summary = summary;
+  spdlog::info("{}: train {:.2f}%  validation {:.2f}%  test {:.2f}%  ({} steps, {:.1f} s training)", s.name,
+               100 * result.train.accuracy, 100 * result.validation.accuracy, 100 * result.test.accuracy,
+               outcome.steps, outcome.train_seconds);
+  return result;
+}
+
+}  // namespace
+
+const char* to_string(ModelKind kind) { return kind == ModelKind::linear ? "linear" : "two_layer"; }
+
+const char* to_string(ScheduleKind kind) {
+  switch (kind) {
+    case ScheduleKind::constant:
+      return "constant";
+    case ScheduleKind::step_decay:
+      return "step_decay";
+    case ScheduleKind::cyclic:
+      return "cyclic";
+  }
+  return "?";
+}
+
+long ExperimentSettings::steps_per_epoch(long training_examples) const {
+  return std::max<long>(1, (training_examples + batch_size - 1) / batch_size);
+}
+
+long ExperimentSettings::planned_steps(long training_examples) const {
+  if (schedule == ScheduleKind::cyclic && total_steps == 0) return 2 * n_s * cycles;
+  if (total_steps > 0) return total_steps;
+  return static_cast<long>(epochs) * steps_per_epoch(training_examples);
+}
+
+void ExperimentSettings::validate() const {
+  auto fail = [&](const std::string& what) { throw UsageError(fmt::format("{}: {}", name, what)); };
+  if (!(std::isfinite(eta) && eta > 0)) fail(fmt::format("--eta must be > 0, got {}", eta));
+  if (!(std::isfinite(lambda) && lambda >= 0)) fail(fmt::format("--lambda must be >= 0, got {}", lambda));
+  if (batch_size < 1) fail(fmt::format("--batch-size must be >= 1, got {}", batch_size));
+  if (epochs < 1 && total_steps <= 0 && schedule != ScheduleKind::cyclic)
+    fail(fmt::format("--epochs must be >= 1, got {}", epochs));
+  if (hidden < 1) fail(fmt::format("--hidden must be >= 1, got {}", hidden));
+  if (schedule == ScheduleKind::cyclic) {
+    if (!(eta_min >= 0 && eta_max >= eta_min)) fail(fmt::format("need 0 <= eta_min <= eta_max, got {} and {}", eta_min, eta_max));
+    if (n_s < 1) fail(fmt::format("--n-s must be >= 1, got {}", n_s));
+    if (cycles < 1) fail(fmt::format("--cycles must be >= 1, got {}", cycles));
+  }
+  if (!(flip_probability >= 0 && flip_probability <= 1))
+    fail(fmt::format("the flip probability must be in [0, 1], got {}", flip_probability));
+  if (threads < 1) fail(fmt::format("--threads must be >= 1, got {}", threads));
+}
+
+nlohmann::json ExperimentSettings::to_json() const {
+  return {{"name", name},
+          {"model", to_string(model)},
+          {"loss", to_string(loss)},
+          {"hidden", hidden},
+          {"init_std", init_std},
+          {"eta", eta},
+          {"lambda", lambda},
+          {"batch_size", batch_size},
+          {"epochs", epochs},
+          {"total_steps", total_steps},
+          {"grad", to_string(path)},
+          {"schedule", to_string(schedule)},
+          {"decay_factor", decay_factor},
+          {"decay_every_epochs", decay_every_epochs},
+          {"eta_min", eta_min},
+          {"eta_max", eta_max},
+          {"n_s", n_s},
+          {"cycles", cycles},
+          {"flip_probability", flip_probability},
+          {"shuffle", shuffle},
+          {"bias", use_bias},
+          {"evaluate_every_steps", evaluate_every_steps},
+          {"patience", patience},
+          {"dtype", use_double ? "double" : "float"},
+          {"seed", seed},
+          {"threads", threads}};
+}
+
+ExperimentResult run_experiment(const ExperimentSettings& settings, const ExperimentData& data,
+                                const RunDirectory& directory) {
+  settings.validate();
+  if (data.train == nullptr || data.validation == nullptr || data.test == nullptr || data.train->size() == 0) {
+    throw DataError(fmt::format("{}: no training data", settings.name));
+  }
+  return settings.use_double ? run_typed<double>(settings, data, directory)
+                             : run_typed<float>(settings, data, directory);
+}
+
+void plot_curves(const std::vector<MetricsRow>& rows, const RunDirectory& directory, bool against_steps,
+                 const std::string& title) {
+  auto x_of = [&](const MetricsRow& row) { return against_steps ? double(row.step) : row.epoch; };
+  const std::string x_label = against_steps ? "update step" : "epoch";
+  auto chart = [&](const std::string& what, auto train_value, auto validation_value) {
+    plot::LineChart c;
+    c.title = fmt::format("{}: {}", title, what);
+    c.x_axis.label = x_label;
+    c.y_axis.label = what;
+    plot::Series train{"training", {}, {}};
+    plot::Series validation{"validation", {}, {}};
+    for (const auto& row : rows) {
+      train.x.push_back(x_of(row));
+      train.y.push_back(train_value(row));
+      validation.x.push_back(x_of(row));
+      validation.y.push_back(validation_value(row));
+    }
+    c.series = {train, validation};
+    plot::save(c, directory.plot_path(what));
+  };
+  chart("loss", [](const MetricsRow& r) { return r.train.loss; }, [](const MetricsRow& r) { return r.validation.loss; });
+  chart("cost", [](const MetricsRow& r) { return r.train.cost; }, [](const MetricsRow& r) { return r.validation.cost; });
+  chart("accuracy", [](const MetricsRow& r) { return r.train.accuracy; },
+        [](const MetricsRow& r) { return r.validation.accuracy; });
+  bool rate_changes = false;
+  for (const auto& row : rows) rate_changes = rate_changes || row.learning_rate != rows.front().learning_rate;
+  if (rate_changes) {
+    plot::LineChart c;
+    c.title = fmt::format("{}: learning rate", title);
+    c.x_axis.label = x_label;
+    c.y_axis.label = "learning rate";
+    plot::Series rate{"learning rate", {}, {}};
+    for (const auto& row : rows) {
+      rate.x.push_back(x_of(row));
+      rate.y.push_back(row.learning_rate);
+    }
+    c.series = {rate};
+    c.legend = plot::LegendPlace::none;
+    plot::save(c, directory.plot_path("learning_rate"));
+  }
+}
+
+void install_stop_handlers() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+bool stop_requested() { return stop_flag.load(); }
+
+}  // namespace tapegrad::apps

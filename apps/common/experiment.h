@@ -1,0 +1,101 @@
+// One training run, end to end: build the model, train it with the chosen schedule and gradient path, and leave
+// a complete run directory (config.json, metrics.csv, summary.json, plots, checkpoint). Every app's presets are
+// lists of these runs.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "apps/common/classifier.h"
+#include "apps/common/run_dir.h"
+#include "apps/common/trainer.h"
+#include "nn/data/image_dataset.h"
+#include "nn/data/normalizer.h"
+
+namespace tapegrad::apps {
+
+enum class ModelKind { linear, two_layer };
+enum class ScheduleKind { constant, step_decay, cyclic };
+
+const char* to_string(ModelKind kind);
+const char* to_string(ScheduleKind kind);
+
+struct ExperimentSettings {
+  std::string name = "run";
+  ModelKind model = ModelKind::linear;
+  LossKind loss = LossKind::cross_entropy;
+  int hidden = 50;          // two-layer only
+  double init_std = 0.01;   // linear models: W and b from N(0, init_std^2)
+  double eta = 0.001;       // constant and step-decay schedules
+  double lambda = 0;
+  int batch_size = 100;
+  int epochs = 40;          // used when total_steps is 0
+  long total_steps = 0;     // when > 0, the number of update steps (the cyclic schedule sets it from cycles)
+  GradientPath path = GradientPath::tape;
+  ScheduleKind schedule = ScheduleKind::constant;
+  double decay_factor = 10;  // step decay: eta divided by this ...
+  int decay_every_epochs = 10;  // ... every this many epochs
+  double eta_min = 1e-5;    // cyclic
+  double eta_max = 1e-1;
+  long n_s = 500;
+  int cycles = 1;
+  double flip_probability = 0;
+  bool shuffle = true;
+  // false trains without biases: every bias is set to 0 and left out of the optimizer, so it stays 0 (a model
+  // without the constant input). The weights start exactly as they would with biases.
+  bool use_bias = true;
+  long evaluate_every_steps = 0;  // 0: at the end of every epoch
+  bool evaluate_at_start = true;
+  int patience = 0;         // early stopping on the validation loss, in evaluations (0: off)
+  bool use_double = false;
+  std::uint64_t seed = 42;
+  int threads = 1;
+  bool plot_templates = true;
+  bool plot_histogram = false;
+  bool show_progress = true;
+  bool save_checkpoint = true;
+
+  long steps_per_epoch(long training_examples) const;
+  long planned_steps(long training_examples) const;
+  // Throws UsageError naming the first setting out of range.
+  void validate() const;
+  nlohmann::json to_json() const;
+};
+
+struct ExperimentData {
+  const data::ImageDataset* train = nullptr;
+  const data::ImageDataset* validation = nullptr;
+  const data::ImageDataset* test = nullptr;
+  data::Normalizer normalizer;
+  std::string description;  // where the data came from, said plainly in config.json and the summary
+};
+
+struct ExperimentResult {
+  ExperimentSettings settings;
+  Evaluation train;
+  Evaluation validation;
+  Evaluation test;
+  TrainingOutcome outcome;
+  nlohmann::json summary;
+  std::filesystem::path directory;
+  std::vector<double> weight_norms;  // the L2 norm of each weight matrix at the end
+};
+
+// Runs one experiment into `directory`. A diverging run keeps what it wrote (metrics so far, the last good
+// checkpoint, a summary saying what happened) and then throws Error naming the step; a stop request (Ctrl-C)
+// saves the checkpoint and throws too.
+ExperimentResult run_experiment(const ExperimentSettings& settings, const ExperimentData& data,
+                                const RunDirectory& directory);
+
+// The shared plots of a run: loss, cost, accuracy (and learning rate when it changes) against epoch or step.
+void plot_curves(const std::vector<MetricsRow>& rows, const RunDirectory& directory, bool against_steps,
+                 const std::string& title);
+
+// Installs SIGINT/SIGTERM handlers that ask the training loop to stop after the step under way.
+void install_stop_handlers();
+bool stop_requested();
+
+}  // namespace tapegrad::apps
