@@ -38,7 +38,10 @@ constexpr double gradient_tolerance = 1e-6;
 // The worst relative error seen per gradient, printed at exit when TAPEGRAD_REPORT_GRADIENT_ERRORS is set.
 class WorstErrors {
  public:
-  void record(const std::string& gradient, double error) { double& worst = worst_[gradient]; }
+  void record(const std::string& gradient, double error) {
+    double& worst = worst_[gradient];
+    worst = std::max(worst, error);
+  }
   ~WorstErrors() {
     if (std::getenv("TAPEGRAD_REPORT_GRADIENT_ERRORS") == nullptr) return;
     for (const auto& [gradient, error] : worst_)

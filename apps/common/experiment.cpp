@@ -143,7 +143,8 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
       p.tensor.mutable_value().setZero();
     }
   }
-  optim::SGD<T> optimizer(trained_parameters, {.learning_rate = s.schedule == ScheduleKind::cyclic ? s.eta_min : s.eta});
+  optim::SGD<T> optimizer(trained_parameters,
+                          {.learning_rate = s.schedule == ScheduleKind::cyclic ? s.eta_min : s.eta});
   auto schedule = make_schedule(s, steps_per_epoch);
   data::BatchLoader<T> loader(train_set, d.normalizer,
                               {.batch_size = s.batch_size, .shuffle = s.shuffle, .flip_probability = s.flip_probability},
@@ -194,7 +195,9 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
   result.outcome = outcome;
   result.directory = directory.root();
   const bool against_steps = s.evaluate_every_steps > 0;
-  if (!outcome.rows.empty()) plot_curves(outcome.rows, directory, against_steps, s.name);
+  if (!outcome.rows.empty()) {
+    plot_curves(outcome.rows, directory, against_steps, s.name, s.schedule != ScheduleKind::constant);
+  }
 
   nlohmann::json summary;
   summary["name"] = s.name;
@@ -366,7 +369,7 @@ ExperimentResult run_experiment(const ExperimentSettings& settings, const Experi
 }
 
 void plot_curves(const std::vector<MetricsRow>& rows, const RunDirectory& directory, bool against_steps,
-                 const std::string& title) {
+                 const std::string& title, bool always_plot_rate) {
   auto x_of = [&](const MetricsRow& row) { return against_steps ? double(row.step) : row.epoch; };
   const std::string x_label = against_steps ? "update step" : "epoch";
   auto chart = [&](const std::string& what, auto train_value, auto validation_value) {
@@ -389,7 +392,7 @@ void plot_curves(const std::vector<MetricsRow>& rows, const RunDirectory& direct
   chart("cost", [](const MetricsRow& r) { return r.train.cost; }, [](const MetricsRow& r) { return r.validation.cost; });
   chart("accuracy", [](const MetricsRow& r) { return r.train.accuracy; },
         [](const MetricsRow& r) { return r.validation.accuracy; });
-  bool rate_changes = false;
+  bool rate_changes = always_plot_rate;
   for (const auto& row : rows) rate_changes = rate_changes || row.learning_rate != rows.front().learning_rate;
   if (rate_changes) {
     plot::LineChart c;

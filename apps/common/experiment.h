@@ -90,9 +90,10 @@ struct ExperimentResult {
 ExperimentResult run_experiment(const ExperimentSettings& settings, const ExperimentData& data,
                                 const RunDirectory& directory);
 
-// The shared plots of a run: loss, cost, accuracy (and learning rate when it changes) against epoch or step.
+// The shared plots of a run: loss, cost, accuracy against epoch or step, and the learning rate when it changes or
+// when `always_plot_rate` is set (a schedule whose changes fall after the last evaluation still gets its plot).
 void plot_curves(const std::vector<MetricsRow>& rows, const RunDirectory& directory, bool against_steps,
-                 const std::string& title);
+                 const std::string& title, bool always_plot_rate = false);
 
 // Installs SIGINT/SIGTERM handlers that ask the training loop to stop after the step under way.
 void install_stop_handlers();

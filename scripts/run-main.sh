@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The main job from a fresh Debian machine: installs what is missing, gets CIFAR-10 (falling back to
+# Fashion-MNIST when it cannot be had), builds, and runs apps/cifar_softmax.
+# Usage: scripts/run-main.sh [cifar_softmax flags...]   (default: --preset setting2 --out runs/cifar_softmax)
+#        scripts/run-main.sh --preset all                the whole study, with runs/cifar_softmax/report.md
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+scripts/install-deps.sh --with-data
+if ! scripts/get-cifar10.sh; then
+  echo "run-main: CIFAR-10 is not available; cifar_softmax will run the same study on Fashion-MNIST" >&2
+fi
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j "$(nproc)" --target cifar_softmax
+args=("$@")
+has_out=false
+for a in "${args[@]}"; do [[ "$a" == --out* ]] && has_out=true; done
+$has_out || args+=(--out runs/cifar_softmax)
+exec build/bin/cifar_softmax --threads "$(nproc)" "${args[@]}"

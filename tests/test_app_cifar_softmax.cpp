@@ -1,0 +1,205 @@
+// cifar_softmax end to end: every preset on small generated CIFAR-format data, the bad inputs, and setting2 on
+// the real data when it is present.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <nlohmann/json.hpp>
+
+#include "support/app_runner.h"
+#include "support/test_data.h"
+
+using namespace tapegrad::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+nlohmann::json read_json(const fs::path& file) {
+  std::ifstream in(file);
+  REQUIRE(in.good());
+  return nlohmann::json::parse(in);
+}
+
+int count_lines(const fs::path& file) {
+  std::ifstream in(file);
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  return lines;
+}
+
+std::string cifar(const TempDir& dir, const std::string& args) {
+  return app_path("cifar_softmax") + " --data '" + (dir.path() / "cifar").string() + "' --out '" +
+         (dir.path() / "out").string() + "' --threads 1 --quiet " + args;
+}
+
+void check_run_directory(const fs::path& out, int epochs) {
+  for (const char* file : {"config.json", "metrics.csv", "summary.json", "checkpoint.bin", "loss.png", "cost.png",
+                           "accuracy.png", "templates.png"}) {
+    INFO(out / file);
+    CHECK(fs::exists(out / file));
+  }
+  CHECK(count_lines(out / "metrics.csv") == epochs + 2);  // header, epoch 0, then one row per epoch
+  const auto summary = read_json(out / "summary.json");
+  for (const char* key : {"train_accuracy", "val_accuracy", "test_accuracy"}) {
+    INFO(key);
+    REQUIRE(summary.contains(key));
+    CHECK(summary[key].get<double>() >= 0.0);
+    CHECK(summary[key].get<double>() <= 1.0);
+  }
+  CHECK(summary["steps"].get<long>() > 0);
+  CHECK(summary.contains("train_seconds"));
+  CHECK(summary["seed"].get<long>() == 42);
+}
+
+}  // namespace
+
+TEST_CASE("cifar_softmax: every single-run preset on generated data", "[app][cifar_softmax]") {
+  TempDir dir("cifar-app");
+  write_cifar_directory(dir.path() / "cifar", 300);
+  for (const std::string preset : {"setting1", "setting2", "setting3", "setting4", "all-data", "augment",
+                                   "step-decay", "bce"}) {
+    INFO(preset);
+    const auto run = run_command(cifar(dir, "--preset " + preset + " --epochs 3"));
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    check_run_directory(dir.path() / "out", 3);
+    const auto config = read_json(dir.path() / "out" / "config.json");
+    CHECK(config["name"] == preset);
+    if (preset == "bce" || preset == "setting2") CHECK(fs::exists(dir.path() / "out" / "true_class_probability.png"));
+    if (preset == "step-decay") CHECK(fs::exists(dir.path() / "out" / "learning_rate.png"));
+    if (preset == "all-data") CHECK(config["train_examples"] == 5 * 300 - 1000);
+    fs::remove_all(dir.path() / "out");
+  }
+}
+
+TEST_CASE("cifar_softmax: grid ranks 36 trials run side by side", "[app][cifar_softmax]") {
+  TempDir dir("cifar-grid");
+  write_cifar_directory(dir.path() / "cifar", 100);
+  const auto run = run_command(cifar(dir, "--preset grid --epochs 1 --threads 2"));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(count_lines(dir.path() / "out" / "results.csv") == 37);
+  CHECK(fs::exists(dir.path() / "out" / "top10.md"));
+  const auto summary = read_json(dir.path() / "out" / "summary.json");
+  CHECK(summary["trials"] == 36);
+  CHECK(summary["speedup"].get<double>() > 0);
+  CHECK(fs::exists(dir.path() / "out" / "eta0.01_lambda1_batch200" / "summary.json"));
+}
+
+TEST_CASE("cifar_softmax: gradcheck preset agrees to 1e-6", "[app][cifar_softmax]") {
+  TempDir dir("cifar-gradcheck");
+  write_cifar_directory(dir.path() / "cifar", 100);
+  const auto run = run_command(cifar(dir, "--preset gradcheck"));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  const auto report = read_json(dir.path() / "out" / "gradcheck.json");
+  REQUIRE(report["cases"].size() >= 6);
+  for (const auto& c : report["cases"]) {
+    CHECK(c["tape_vs_reference"]["W"].get<double>() < 1e-10);
+    CHECK(c["tape_vs_numerical"]["W"].get<double>() < 1e-6);
+    CHECK(c["tape_vs_numerical"]["b"].get<double>() < 1e-6);
+  }
+}
+
+TEST_CASE("cifar_softmax: all writes report.md with every preset", "[app][cifar_softmax]") {
+  TempDir dir("cifar-all");
+  write_cifar_directory(dir.path() / "cifar", 300);
+  const auto run = run_command(cifar(dir, "--preset all --epochs 1"));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  std::ifstream in(dir.path() / "out" / "report.md");
+  const std::string report((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* preset : {"setting1", "setting4", "all-data", "augment", "grid", "step-decay", "bce", "gradcheck"}) {
+    INFO(preset);
+    CHECK(report.find(std::string("| ") + preset + " |") != std::string::npos);
+  }
+  CHECK(report.find("setting2/loss.png") != std::string::npos);
+}
+
+TEST_CASE("cifar_softmax: tape and reference gradients give the same curves in double", "[app][cifar_softmax]") {
+  TempDir dir("cifar-paths");
+  write_cifar_directory(dir.path() / "cifar", 200);
+  auto metrics = [&](const std::string& grad) {
+    const auto run = run_command(cifar(dir, "--preset setting3 --epochs 3 --dtype double --grad " + grad));
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    std::ifstream in(dir.path() / "out" / "metrics.csv");
+    std::vector<std::vector<double>> rows;
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      std::vector<double> row;
+      std::stringstream cells(line);
+      for (std::string cell; std::getline(cells, cell, ',');) row.push_back(std::stod(cell));
+      rows.push_back(row);
+    }
+    return rows;
+  };
+  const auto tape = metrics("tape");
+  const auto reference = metrics("reference");
+  REQUIRE(tape.size() == 4);
+  REQUIRE(tape.size() == reference.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < tape.size(); ++i)
+    for (std::size_t j = 0; j < tape[i].size(); ++j) worst = std::max(worst, std::abs(tape[i][j] - reference[i][j]));
+  CHECK(worst < 1e-6);
+  CHECK(tape.back()[3] < tape.front()[3]);  // the training loss went down
+}
+
+TEST_CASE("cifar_softmax: bad input gets one clear message and the right exit code", "[app][cifar_softmax][errors]") {
+  TempDir dir("cifar-bad");
+  write_cifar_directory(dir.path() / "cifar", 100);
+  const std::string app = app_path("cifar_softmax");
+  const std::string out = " --out '" + (dir.path() / "out").string() + "'";
+
+  auto missing = run_command(app + " --data '" + (dir.path() / "nowhere").string() + "'" + out);
+  CHECK(missing.exit_code == 3);
+  CHECK_THAT(missing.output, Catch::Contains("nowhere") && Catch::Contains("get-cifar10.sh"));
+
+  auto negative_eta = run_command(cifar(dir, "--eta -0.1"));
+  CHECK(negative_eta.exit_code == 2);
+  CHECK_THAT(negative_eta.output, Catch::Contains("--eta"));
+  auto zero_batch = run_command(cifar(dir, "--batch-size 0"));
+  CHECK(zero_batch.exit_code == 2);
+  CHECK_THAT(zero_batch.output, Catch::Contains("--batch-size"));
+  auto preset = run_command(cifar(dir, "--preset huge"));
+  CHECK(preset.exit_code == 2);
+  CHECK_THAT(preset.output, Catch::Contains("huge") && Catch::Contains("setting1"));
+  auto help = run_command(app + " --help");
+  CHECK(help.exit_code == 0);
+  CHECK_THAT(help.output, Catch::Contains("--lambda") && Catch::Contains("--grad"));
+
+  // A truncated batch file names the file.
+  fs::resize_file(dir.path() / "cifar" / "data_batch_2.bin", 3073 * 50 + 17);
+  auto truncated = run_command(cifar(dir, "--preset setting2 --epochs 1"));
+  CHECK(truncated.exit_code == 3);
+  CHECK_THAT(truncated.output, Catch::Contains("data_batch_2.bin"));
+  write_cifar_batch(dir.path() / "cifar" / "data_batch_2.bin", 100, 2);
+
+  // Divergence: stops at once, names the step, keeps what was written.
+  auto diverging = run_command(cifar(dir, "--preset setting1 --eta 1e38 --epochs 5"));
+  INFO(diverging.output);
+  CHECK(diverging.exit_code == 1);
+  CHECK_THAT(diverging.output, Catch::Contains("diverged at step") && Catch::Contains("smaller learning rate"));
+  CHECK(fs::exists(dir.path() / "out" / "metrics.csv"));
+  CHECK(read_json(dir.path() / "out" / "summary.json")["status"] == "diverged");
+}
+
+TEST_CASE("cifar_softmax: setting2 on the real CIFAR-10 lands in the reports' band", "[app][cifar_softmax][real]") {
+  const char* env = std::getenv("CIFAR10_DIR");
+  fs::path cifar = env ? fs::path(env) : fs::path(TAPEGRAD_SOURCE_DIR) / "data" / "cifar-10-batches-bin";
+  if (!fs::exists(cifar / "data_batch_1.bin")) {
+    WARN("skipped: no CIFAR-10 in $CIFAR10_DIR or data/cifar-10-batches-bin (scripts/get-cifar10.sh)");
+    return;
+  }
+  TempDir dir("cifar-real");
+  const auto run = run_command(app_path("cifar_softmax") + " --preset setting2 --threads 1 --quiet --data '" +
+                               cifar.string() + "' --out '" + (dir.path() / "out").string() + "'");
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  const double test = read_json(dir.path() / "out" / "summary.json")["test_accuracy"].get<double>();
+  WARN("setting2 test accuracy on CIFAR-10: " << test);
+  CHECK(test > 0.37);
+  CHECK(test < 0.42);
+}
