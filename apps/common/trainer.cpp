@@ -29,38 +29,11 @@ bool parameters_finite(const nn::Module<T>& module, std::string& bad_name) {
 
 }  // namespace
 
-template <typename T>
-DetailedEvaluation evaluate_detailed(const Classifier<T>& model, const data::ImageDataset& dataset,
-                                     const data::Normalizer& normalizer, double lambda, int chunk_size) {
-  DetailedEvaluation result;
-  if (dataset.size() == 0) return result;
-  result.predictions.reserve(static_cast<std::size_t>(dataset.size()));
-  result.true_class_probabilities.reserve(static_cast<std::size_t>(dataset.size()));
-  NoGradGuard no_grad;
-  Matrix<T> scores;
-  double loss_sum = 0;
-  long correct = 0;
-  data::for_each_chunk<T>(dataset, normalizer, chunk_size,
-                          [&](const Matrix<T>& x, int /*first*/, std::span<const int> labels) {
-                            model.scores(x, scores);
-                            loss_sum += model.loss_from_scores(scores, labels) * static_cast<double>(labels.size());
-                            const auto predicted = model.predictions(scores);
-                            for (std::size_t j = 0; j < labels.size(); ++j) correct += predicted[j] == labels[j];
-                            result.predictions.insert(result.predictions.end(), predicted.begin(), predicted.end());
-                            const auto p = model.true_class_probabilities(scores, labels);
-                            result.true_class_probabilities.insert(result.true_class_probabilities.end(), p.begin(),
-                                                                   p.end());
-                          });
-  const double n = static_cast<double>(dataset.size());
-  result.summary.loss = loss_sum / n;
-  result.summary.cost = result.summary.loss + model.penalty(lambda);
-  result.summary.accuracy = static_cast<double>(correct) / n;
-  return result;
-}
-
-template <typename T>
-Evaluation evaluate(const Classifier<T>& model, const data::ImageDataset& dataset, const data::Normalizer& normalizer,
-                    double lambda, int chunk_size) {
+// The one pass over a dataset that both evaluations make: scores chunk by chunk, loss and accuracy summed;
+// `on_chunk` sees each chunk's scores, predictions and labels.
+template <typename T, typename OnChunk>
+Evaluation evaluate_chunks(const Classifier<T>& model, const data::ImageDataset& dataset,
+                           const data::Normalizer& normalizer, double lambda, int chunk_size, OnChunk&& on_chunk) {
   Evaluation result;
   if (dataset.size() == 0) return result;
   NoGradGuard no_grad;
@@ -73,12 +46,38 @@ Evaluation evaluate(const Classifier<T>& model, const data::ImageDataset& datase
                             loss_sum += model.loss_from_scores(scores, labels) * static_cast<double>(labels.size());
                             const auto predicted = model.predictions(scores);
                             for (std::size_t j = 0; j < labels.size(); ++j) correct += predicted[j] == labels[j];
+                            on_chunk(scores, predicted, labels);
                           });
   const double n = static_cast<double>(dataset.size());
   result.loss = loss_sum / n;
   result.cost = result.loss + model.penalty(lambda);
   result.accuracy = static_cast<double>(correct) / n;
   return result;
+}
+
+template <typename T>
+DetailedEvaluation evaluate_detailed(const Classifier<T>& model, const data::ImageDataset& dataset,
+                                     const data::Normalizer& normalizer, double lambda, int chunk_size) {
+  DetailedEvaluation result;
+  result.predictions.reserve(static_cast<std::size_t>(dataset.size()));
+  result.true_class_probabilities.reserve(static_cast<std::size_t>(dataset.size()));
+  result.summary = evaluate_chunks(model, dataset, normalizer, lambda, chunk_size,
+                                   [&](const Matrix<T>& scores, const std::vector<int>& predicted,
+                                       std::span<const int> labels) {
+                                     result.predictions.insert(result.predictions.end(), predicted.begin(),
+                                                               predicted.end());
+                                     const auto p = model.true_class_probabilities(scores, labels);
+                                     result.true_class_probabilities.insert(result.true_class_probabilities.end(),
+                                                                            p.begin(), p.end());
+                                   });
+  return result;
+}
+
+template <typename T>
+Evaluation evaluate(const Classifier<T>& model, const data::ImageDataset& dataset, const data::Normalizer& normalizer,
+                    double lambda, int chunk_size) {
+  return evaluate_chunks(model, dataset, normalizer, lambda, chunk_size,
+                         [](const Matrix<T>&, const std::vector<int>&, std::span<const int>) {});
 }
 
 std::vector<long> evaluation_schedule(long total_steps, long every, bool include_start) {
