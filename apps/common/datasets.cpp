@@ -49,7 +49,8 @@ ImageSplits split_idx_data(const data::TrainTestDatasets& loaded, const std::fil
                                      fmt::join(loaded.train.class_names, ", ")));
       }
       for (std::size_t j = 0; j < i; ++j) {
-        if (options.classes[j] == c) throw UsageError(fmt::format("class {} is chosen twice; choose different classes", c));
+        if (options.classes[j] == c)
+          throw UsageError(fmt::format("class {} is chosen twice; choose different classes", c));
       }
     }
     filtered_train = data::filter_classes(loaded.train, options.classes);
@@ -79,8 +80,8 @@ ImageSplits split_idx_data(const data::TrainTestDatasets& loaded, const std::fil
     validation_size = *options.validation_size;
   } else {
     if (!(options.validation_fraction > 0 && options.validation_fraction < 1)) {
-      throw UsageError(fmt::format("the validation fraction must be above 0 and below 1, got {}",
-                                   options.validation_fraction));
+      throw UsageError(
+          fmt::format("the validation fraction must be above 0 and below 1, got {}", options.validation_fraction));
     }
     validation_size = static_cast<int>(std::lround(options.validation_fraction * available));
   }
@@ -99,14 +100,15 @@ ImageSplits split_idx_data(const data::TrainTestDatasets& loaded, const std::fil
   splits.validation = std::move(parts.validation);
   splits.test = *test;
   splits.directory = directory;
-  const std::string which =
-      options.classes.empty() ? std::string()
-                              : fmt::format(" (classes {})", fmt::join(splits.train.class_names, " vs "));
-  splits.description = fmt::format(
-      "{} from {}{}: {} training, {} validation (the tail of {}), {} test images", options.name, directory.string(),
-      which, splits.train.size(), splits.validation.size(),
-      limited.size() > 0 ? fmt::format("the first {} training images", available) : std::string("the training file"),
-      splits.test.size());
+  const std::string which = options.classes.empty()
+                                ? std::string()
+                                : fmt::format(" (classes {})", fmt::join(splits.train.class_names, " vs "));
+  splits.description =
+      fmt::format("{} from {}{}: {} training, {} validation (the tail of {}), {} test images", options.name,
+                  directory.string(), which, splits.train.size(), splits.validation.size(),
+                  limited.size() > 0 ? fmt::format("the first {} training images", available)
+                                     : std::string("the training file"),
+                  splits.test.size());
   return splits;
 }
 

@@ -1,0 +1,125 @@
+// mnist_logistic: logistic regression (two classes) and softmax regression (ten classes) on 28 x 28 grey images
+// in IDX format, trained by mini-batch SGD with early stopping on a validation split. MNIST when --data names
+// its directory, otherwise Fashion-MNIST from Debian's dataset-fashion-mnist package.
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <string>
+
+#include "apps/common/app_error.h"
+#include "apps/common/cli.h"
+#include "apps/common/datasets.h"
+#include "apps/common/experiment.h"
+#include "apps/common/logging.h"
+#include "apps/common/run_dir.h"
+#include "apps/mnist_logistic/presets.h"
+#include "apps/mnist_logistic/report.h"
+#include "apps/mnist_logistic/study.h"
+
+namespace tapegrad::apps::mnist_logistic {
+namespace {
+
+bool same_directory(const std::filesystem::path& a, const std::filesystem::path& b) {
+  std::error_code error;
+  const bool same = std::filesystem::equivalent(a, b, error);
+  return !error && same;
+}
+
+std::optional<bool> on_off(const Override<std::string>& flag) {
+  if (!flag.given()) return std::nullopt;
+  return flag.value() == "on";
+}
+
+int run(int argc, char** argv) {
+  CommandLine command_line({.name = "mnist_logistic",
+                            .summary = "Logistic regression (two classes) and softmax regression (ten classes) on "
+                                       "MNIST-format images, with early stopping",
+                            .presets = kPresets,
+                            .default_preset = "binary",
+                            .default_data_directory = kFashionMnistDirectory,
+                            .default_output_directory = "runs/mnist_logistic"});
+  auto& dataset = command_line.add_choice(
+      "--dataset",
+      "what the IDX files are, for class names and the default --classes (default: mnist with --data, "
+      "fashion-mnist without)",
+      {"mnist", "fashion-mnist"});
+  auto& classes = command_line.add_text(
+      "--classes",
+      "the two classes of the binary task (default: 2,3 for MNIST, 0,6 T-shirt/top vs Shirt for "
+      "Fashion-MNIST)",
+      "A,B");
+  auto& eta = command_line.add_number<double>("--eta", "learning rate", Bounds::above(0));
+  auto& lambda =
+      command_line.add_number<double>("--lambda", "L2 weight: J = C + lambda ||W||^2", Bounds::at_least(0));
+  auto& epochs = command_line.add_number<int>("--epochs", "most epochs to train (early stopping may end sooner)",
+                                              Bounds::at_least(1));
+  auto& batch_size = command_line.add_number<int>("--batch-size", "examples per update step", Bounds::at_least(1));
+  auto& gradients = command_line.add_choice("--grad", "gradients through the tape or the reference formulas",
+                                            {"tape", "reference"});
+  auto& patience = command_line.add_number<int>(
+      "--patience", "early stopping: validations in a row without a lower validation loss (default 10; 0: off)",
+      Bounds::at_least(0));
+  auto& scaling = command_line.add_choice("--scaling", "pixels scaled to [0, 1] (unit, the default) or [-1, 1]",
+                                          {"unit", "symmetric"});
+  auto& bias = command_line.add_choice("--bias", "the bias term b (default on); off holds it at 0", {"on", "off"});
+  auto& shuffle =
+      command_line.add_choice("--shuffle", "reshuffle the training set every epoch (default on)", {"on", "off"});
+  auto& validation_fraction = command_line.add_number<double>(
+      "--validation-fraction", "share of the training images held out to validate (default 0.1)",
+      Bounds::above(0).intersect(Bounds::below(1)));
+  auto& evaluate_every = command_line.add_number<double>(
+      "--eval-every", "validate every this fraction of an epoch (default 0.2)", Bounds::above(0));
+  auto& limit_train = command_line.add_number<int>(
+      "--limit-train", "use only the first N training images of the task's classes (quick runs)",
+      Bounds::at_least(2), "N");
+  auto& dtype = command_line.add_choice("--dtype", "float (default) or double", {"float", "double"});
+  command_line.parse(argc, argv);
+  const CommonOptions& common = command_line.common();
+  configure_logging(common.verbosity);
+  install_stop_handlers();
+
+  StudyOptions options;
+  options.common = common;
+  options.fallback = !command_line.was_given("--data");
+  options.data_directory = options.fallback ? kFashionMnistDirectory : common.data_directory;
+  if (dataset.given()) {
+    options.dataset = dataset.value() == "mnist" ? DatasetKind::mnist : DatasetKind::fashion_mnist;
+  } else {
+    options.dataset = options.fallback || same_directory(options.data_directory, kFashionMnistDirectory)
+                          ? DatasetKind::fashion_mnist
+                          : DatasetKind::mnist;
+  }
+  options.binary_classes =
+      classes.given() ? parse_class_pair(classes.value()) : default_binary_classes(options.dataset);
+  if (scaling.given() && scaling.value() == "symmetric") options.scaling = data::Scaling::symmetric_unit_interval;
+  validation_fraction.apply_to(options.validation_fraction);
+  evaluate_every.apply_to(options.evaluation_fraction);
+  limit_train.apply_to(options.limit_train);
+  options.threads = common.threads;
+  options.seed = common.seed;
+
+  SettingOverrides& overrides = options.overrides;
+  if (eta.given()) overrides.eta = eta.value();
+  if (lambda.given()) overrides.lambda = lambda.value();
+  if (epochs.given()) overrides.epochs = epochs.value();
+  if (batch_size.given()) overrides.batch_size = batch_size.value();
+  if (patience.given()) overrides.patience = patience.value();
+  if (gradients.given())
+    overrides.path = gradients.value() == "tape" ? GradientPath::tape : GradientPath::reference;
+  overrides.shuffle = on_off(shuffle);
+  overrides.use_bias = on_off(bias);
+  if (dtype.given()) overrides.use_double = dtype.value() == "double";
+
+  Study study(std::move(options));
+  const RunDirectory directory(common.output_directory);
+  const nlohmann::json summary = study.run(common.preset, directory);
+  fmt::print("{}\nresults in {}\n", results_text(summary), directory.root().string());
+  return exit_code::success;
+}
+
+}  // namespace
+}  // namespace tapegrad::apps::mnist_logistic
+
+int main(int argc, char** argv) {
+  return tapegrad::apps::run_app(argc, argv, tapegrad::apps::mnist_logistic::run);
+}

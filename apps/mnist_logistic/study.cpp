@@ -1,0 +1,458 @@
+#include "apps/mnist_logistic/study.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <exception>
+#include <fstream>
+#include <utility>
+
+#include "apps/common/app_error.h"
+#include "apps/common/run_info.h"
+#include "apps/common/sweep.h"
+#include "apps/common/timing.h"
+#include "apps/mnist_logistic/figures.h"
+#include "apps/mnist_logistic/gradient_check.h"
+#include "apps/mnist_logistic/report.h"
+#include "nn/checkpoint.h"
+#include "nn/loss.h"
+
+namespace tapegrad::apps::mnist_logistic {
+
+void SettingOverrides::apply_to(ExperimentSettings& settings) const {
+  if (eta) settings.eta = *eta;
+  if (lambda) settings.lambda = *lambda;
+  if (epochs) settings.epochs = *epochs;
+  if (batch_size) settings.batch_size = *batch_size;
+  if (patience) settings.patience = *patience;
+  if (path) settings.path = *path;
+  if (shuffle) settings.shuffle = *shuffle;
+  if (use_bias) settings.use_bias = *use_bias;
+  if (use_double) settings.use_double = *use_double;
+}
+
+const char* scaling_name(data::Scaling scaling) {
+  switch (scaling) {
+    case data::Scaling::unit_interval:
+      return "[0, 1]";
+    case data::Scaling::symmetric_unit_interval:
+      return "[-1, 1]";
+    case data::Scaling::standardize:
+      return "standardized";
+  }
+  return "?";
+}
+
+namespace {
+
+nlohmann::json read_json_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw_error(fmt::format("cannot read {}", path.string()));
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& error) {
+    throw_error(fmt::format("{} is not valid JSON: {}", path.string(), error.what()));
+  }
+}
+
+// run_experiment writes config.json when a run begins; the study's own settings (data set, classes, scaling,
+// validation split) join it under "study".
+void add_to_config(const RunDirectory& directory, const nlohmann::json& study) {
+  nlohmann::json config = read_json_file(directory.config_path());
+  config["study"] = study;
+  directory.write_config(config);
+}
+
+nlohmann::json best_epoch_json(const ExperimentResult& result, long steps_per_epoch) {
+  if (result.outcome.best_step < 0) return nullptr;
+  return static_cast<double>(result.outcome.best_step) / static_cast<double>(steps_per_epoch);
+}
+
+// What the sweep summaries and the report show of one finished run.
+nlohmann::json run_row(const ExperimentResult& result, long steps_per_epoch) {
+  const ExperimentSettings& s = result.settings;
+  return {{"name", s.name},
+          {"eta", s.eta},
+          {"lambda", s.lambda},
+          {"batch_size", s.batch_size},
+          {"max_epochs", s.epochs},
+          {"patience", s.patience},
+          {"evaluate_every_steps", s.evaluate_every_steps},
+          {"shuffle", s.shuffle},
+          {"bias", s.use_bias},
+          {"grad", to_string(s.path)},
+          {"train_accuracy", result.train.accuracy},
+          {"val_accuracy", result.validation.accuracy},
+          {"test_accuracy", result.test.accuracy},
+          {"val_loss", result.validation.loss},
+          {"test_loss", result.test.loss},
+          {"steps", result.outcome.steps},
+          {"stopped_epoch", result.outcome.stopped_epoch},
+          {"early_stopped", result.outcome.early_stopped},
+          {"best_epoch", best_epoch_json(result, steps_per_epoch)},
+          {"weight_norm", result.weight_norms.empty() ? 0.0 : result.weight_norms.front()},
+          {"train_seconds", result.outcome.train_seconds},
+          {"wall_seconds", result.summary.value("wall_seconds", 0.0)}};
+}
+
+void log_stop(const ExperimentResult& result, long steps_per_epoch) {
+  const auto& o = result.outcome;
+  if (o.early_stopped) {
+    spdlog::info(
+        "{}: early stopping at epoch {:.2f} (step {}): the validation loss last improved at epoch {:.2f} "
+        "(step {}), whose weights were restored",
+        result.settings.name, o.stopped_epoch, o.steps,
+        static_cast<double>(o.best_step) / static_cast<double>(steps_per_epoch), o.best_step);
+  } else {
+    spdlog::info("{}: trained all {:g} epochs ({} steps) without an early stop", result.settings.name,
+                 o.stopped_epoch, o.steps);
+  }
+}
+
+// The study's additions to a finished run's config.json and summary.json.
+void finish_run(ExperimentResult& result, const RunDirectory& directory, const nlohmann::json& study,
+                const GradientCheck& check, long steps_per_epoch) {
+  add_to_config(directory, study);
+  result.summary["dataset"] = study["dataset"];
+  result.summary["classes"] = study["classes"];
+  result.summary["scaling"] = study["scaling"];
+  result.summary["stopped_epoch"] = result.outcome.stopped_epoch;
+  result.summary["early_stopped"] = result.outcome.early_stopped;
+  result.summary["best_epoch"] = best_epoch_json(result, steps_per_epoch);
+  result.summary["gradient_check"] = to_json(check);
+  directory.write_summary(result.summary);
+  log_stop(result, steps_per_epoch);
+}
+
+template <typename T>
+std::optional<Eigen::MatrixXf> weights_from_checkpoint(const std::filesystem::path& file) {
+  const nn::Checkpoint<T> checkpoint = nn::load_checkpoint<T>(file);
+  for (const auto& entry : checkpoint.parameters) {
+    if (nn::is_weight_name(entry.name)) return Eigen::MatrixXf(entry.value.template cast<float>());
+  }
+  return std::nullopt;
+}
+
+// The weights a run ended with (the best ones when it stopped early), read back from its checkpoint.
+std::optional<Eigen::MatrixXf> learnt_weights(const ExperimentResult& result) {
+  const auto file = result.directory / "checkpoint.bin";
+  try {
+    return result.settings.use_double ? weights_from_checkpoint<double>(file)
+                                      : weights_from_checkpoint<float>(file);
+  } catch (const std::exception& error) {
+    spdlog::warn("{}: the learnt weights cannot be drawn: {}", result.settings.name, error.what());
+  }
+  return std::nullopt;
+}
+
+// `order` says how the batches are drawn when the runs of a preset differ in it.
+void log_plan(const ExperimentSettings& s, long steps_per_epoch, double evaluation_fraction,
+              const std::string& order = {}) {
+  spdlog::info(
+      "{}: {} {}, eta {:g}, lambda {:g}, batches of {}{}, at most {} epochs of {} steps; validation every "
+      "{} steps ({:g} of an epoch){}",
+      s.name, s.loss == LossKind::binary_cross_entropy ? "logistic regression" : "softmax regression",
+      s.use_bias ? "with bias" : "without bias", s.eta, s.lambda, s.batch_size,
+      !order.empty() ? order
+      : s.shuffle    ? " reshuffled every epoch"
+                     : " in the file's order",
+      s.epochs, steps_per_epoch, s.evaluate_every_steps, evaluation_fraction,
+      s.patience > 0
+          ? fmt::format(", early stopping after {} validations without a lower validation loss", s.patience)
+          : std::string(", no early stopping"));
+}
+
+}  // namespace
+
+Study::Study(StudyOptions options) : options_(std::move(options)) {
+  if (options_.fallback) {
+    std::error_code ignored;
+    if (!std::filesystem::exists(options_.data_directory, ignored)) {
+      throw DataError(fmt::format("no data: --data was not given and Fashion-MNIST is not in {}",
+                                  options_.data_directory.string()),
+                      "pass --data DIR with MNIST's IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+                      "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, plain or .gz), or install Debian's "
+                      "dataset-fashion-mnist package (apt-get install dataset-fashion-mnist)");
+    }
+    spdlog::warn(
+        "no --data given: this study runs on Fashion-MNIST from {} (Debian's dataset-fashion-mnist "
+        "package); pass --data DIR to run it on MNIST",
+        options_.data_directory.string());
+  }
+  const Stopwatch watch;
+  loaded_ = as_data_error(
+      [&] { return data::load_mnist_directory(options_.data_directory, class_names(options_.dataset)); });
+  load_seconds_ = watch.elapsed_seconds();
+  spdlog::info("read {} from {}: {} training and {} test images of {} ({:.1f} s)", display_name(options_.dataset),
+               options_.data_directory.string(), loaded_.train.size(), loaded_.test.size(),
+               to_string(loaded_.train.shape), load_seconds_);
+}
+
+const ImageSplits& Study::splits_for(bool binary) {
+  std::optional<ImageSplits>& splits = binary ? binary_splits_ : multiclass_splits_;
+  if (!splits) {
+    IdxSplitOptions split;
+    split.name = display_name(options_.dataset);
+    split.class_names = class_names(options_.dataset);
+    if (binary) split.classes = options_.binary_classes;
+    split.limit_train = options_.limit_train;
+    split.validation_fraction = options_.validation_fraction;
+    splits = split_idx_data(loaded_, options_.data_directory, split);
+    if (options_.fallback) {
+      splits->description +=
+          "; Fashion-MNIST from Debian's dataset-fashion-mnist package, as --data was not given";
+    }
+    spdlog::info("{}", splits->description);
+  }
+  return *splits;
+}
+
+ExperimentSettings Study::prepared(ExperimentSettings settings, const ImageSplits& splits) const {
+  options_.overrides.apply_to(settings);
+  settings.seed = options_.seed;
+  settings.threads = options_.threads;
+  settings.validate();
+  settings.evaluate_every_steps =
+      evaluation_interval(settings.steps_per_epoch(splits.train.size()), options_.evaluation_fraction);
+  return settings;
+}
+
+nlohmann::json Study::study_json(bool binary) const {
+  std::vector<std::string> names;
+  std::vector<int> ids;
+  const auto all_names = class_names(options_.dataset);
+  if (binary) {
+    ids = options_.binary_classes;
+  } else {
+    for (int k = 0; k < static_cast<int>(all_names.size()); ++k) ids.push_back(k);
+  }
+  for (int id : ids) names.push_back(all_names[static_cast<std::size_t>(id)]);
+  return {{"dataset", display_name(options_.dataset)},
+          {"data_directory", options_.data_directory.string()},
+          {"fallback", options_.fallback},
+          {"task", binary ? "binary" : "multiclass"},
+          {"classes", names},
+          {"class_ids", ids},
+          {"scaling", scaling_name(options_.scaling)},
+          {"validation_fraction", options_.validation_fraction},
+          {"evaluate_every_epochs", options_.evaluation_fraction},
+          {"limit_train", options_.limit_train},
+          {"run", run_record_json(options_.common)}};
+}
+
+nlohmann::json Study::run(const std::string& preset, const RunDirectory& directory) {
+  const Stopwatch watch;
+  nlohmann::json summary;
+  if (preset == "all") {
+    summary = run_all(directory);
+  } else if (preset == "binary" || preset == "multiclass") {
+    summary = run_single(preset, directory);
+  } else if (preset == "binary-shuffle-vs-not" || preset == "lambda-sweep") {
+    summary = run_trials(preset, directory);
+  } else {
+    throw UsageError(
+        fmt::format("--preset: unknown preset '{}'; valid presets: {}", preset, fmt::join(kPresets, ", ")));
+  }
+  summary["preset"] = preset;
+  summary["preset_wall_seconds"] = watch.elapsed_seconds();
+  summary["data_load_seconds"] = load_seconds_;
+  directory.write_summary(summary);
+  spdlog::info("{}: done in {:.1f} s; results in {}", preset, watch.elapsed_seconds(), directory.root().string());
+  return summary;
+}
+
+nlohmann::json Study::run_single(const std::string& preset, const RunDirectory& directory) {
+  const bool binary = is_binary_preset(preset);
+  const ImageSplits& splits = splits_for(binary);
+  const ExperimentSettings settings = prepared(preset_settings(preset), splits);
+  const data::Normalizer normalizer(options_.scaling);
+  const GradientCheck check = check_gradients(settings, splits.train, normalizer);
+  spdlog::info("{}: the tape's gradients match the reference formulas to {:.1e} (relative) on a batch of {}",
+               preset, check.worst, check.batch);
+  const long steps_per_epoch = settings.steps_per_epoch(splits.train.size());
+  log_plan(settings, steps_per_epoch, options_.evaluation_fraction);
+
+  const ExperimentData data{.train = &splits.train,
+                            .validation = &splits.validation,
+                            .test = &splits.test,
+                            .normalizer = normalizer,
+                            .description = splits.description};
+  const nlohmann::json study = study_json(binary);
+  ExperimentResult result;
+  try {
+    result = run_experiment(settings, data, directory);
+  } catch (const std::exception&) {
+    // What the run left (config, metrics so far) still says what data and scaling it had.
+    try {
+      add_to_config(directory, study);
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
+  finish_run(result, directory, study, check, steps_per_epoch);
+  nlohmann::json summary = result.summary;
+  summary["runs"] = nlohmann::json::array({run_row(result, steps_per_epoch)});
+  return summary;
+}
+
+nlohmann::json Study::run_trials(const std::string& preset, const RunDirectory& directory) {
+  const bool binary = is_binary_preset(preset);
+  const ImageSplits& splits = splits_for(binary);
+  const ExperimentSettings base = prepared(preset_settings(preset), splits);
+  if (binary && options_.overrides.shuffle) {
+    spdlog::warn("{}: --shuffle is left aside, as this preset runs both with and without shuffling", preset);
+  }
+  if (!binary && options_.overrides.lambda) {
+    spdlog::warn("{}: --lambda is left aside, as this preset runs lambda = {}", preset,
+                 fmt::join(kSweepLambdas, ", "));
+  }
+  const std::vector<ExperimentSettings> trials =
+      binary ? shuffle_trials(base) : lambda_trials(base, kSweepLambdas);
+  const data::Normalizer normalizer(options_.scaling);
+  std::vector<GradientCheck> checks;
+  for (const auto& trial : trials) checks.push_back(check_gradients(trial, splits.train, normalizer));
+  const long steps_per_epoch = base.steps_per_epoch(splits.train.size());
+  log_plan(base, steps_per_epoch, options_.evaluation_fraction,
+           binary ? " reshuffled every epoch in one run and in the file's order in the other" : "");
+
+  const nlohmann::json study = study_json(binary);
+  nlohmann::json config;
+  config["preset"] = preset;
+  config["data"] = splits.description;
+  config["settings"] = base.to_json();
+  config["trials"] = nlohmann::json::array();
+  for (const auto& trial : trials) config["trials"].push_back(trial.to_json());
+  config["study"] = study;
+  directory.write_config(config);
+
+  const ExperimentData data{.train = &splits.train,
+                            .validation = &splits.validation,
+                            .test = &splits.test,
+                            .normalizer = normalizer,
+                            .description = splits.description};
+  const int workers = std::max(1, std::min<int>(options_.threads, static_cast<int>(trials.size())));
+  if (workers > 1) {
+    spdlog::info("{}: {} runs, {} side by side, one thread each", preset, trials.size(), workers);
+  } else {
+    spdlog::info("{}: {} runs, one after another (--threads 1)", preset, trials.size());
+  }
+  SweepOutcome sweep = run_sweep(trials, data, directory, options_.threads);
+
+  nlohmann::json rows = nlohmann::json::array();
+  std::vector<NamedRun> curves;
+  std::vector<LambdaPoint> points;
+  std::string first_error;
+  int failed = 0;
+  for (std::size_t i = 0; i < sweep.trials.size(); ++i) {
+    TrialOutcome& trial = sweep.trials[i];
+    if (!trial.result) {
+      ++failed;
+      if (first_error.empty()) first_error = fmt::format("{}: {}", trial.settings.name, trial.error);
+      rows.push_back(nlohmann::json{{"name", trial.settings.name},
+                                    {"lambda", trial.settings.lambda},
+                                    {"shuffle", trial.settings.shuffle},
+                                    {"error", trial.error},
+                                    {"wall_seconds", trial.seconds}});
+      continue;
+    }
+    finish_run(*trial.result, directory.sub_run(trial.settings.name), study, checks[i], steps_per_epoch);
+    rows.push_back(run_row(*trial.result, steps_per_epoch));
+    curves.push_back({trial.settings.shuffle ? "reshuffled every epoch" : "in the file's order", &*trial.result});
+    points.push_back({trial.settings.lambda, trial.result->validation.accuracy,
+                      trial.result->weight_norms.empty() ? 0.0 : trial.result->weight_norms.front(),
+                      learnt_weights(*trial.result)});
+  }
+  if (binary) {
+    plot_validation_curves(curves, directory,
+                           fmt::format("{} ({})", preset, fmt::join(splits.train.class_names, " vs ")));
+  } else if (!points.empty()) {
+    plot_lambda_sweep(points, splits.train.shape, splits.train.class_names, directory, preset);
+  }
+
+  nlohmann::json summary;
+  summary["name"] = preset;
+  summary["data"] = splits.description;
+  summary["dataset"] = study["dataset"];
+  summary["classes"] = study["classes"];
+  summary["scaling"] = study["scaling"];
+  summary["runs"] = rows;
+  double worst_gradient_error = 0;
+  for (const auto& check : checks) worst_gradient_error = std::max(worst_gradient_error, check.worst);
+  summary["gradient_check"] = {{"batch", checks.front().batch},
+                               {"worst_relative_error", worst_gradient_error},
+                               {"tolerance", kGradientTolerance}};
+  summary["failed_runs"] = failed;
+  summary["workers"] = sweep.workers;
+  summary["wall_seconds"] = sweep.wall_seconds;
+  summary["trial_seconds_sum"] = sweep.trial_seconds_sum;
+  summary["speedup"] = sweep.speedup();
+  const auto ranked = ranked_by_validation(sweep);
+  if (!ranked.empty() && ranked.front()->result) {
+    const ExperimentResult& best = *ranked.front()->result;
+    summary["best_run"] = best.settings.name;
+    summary["train_accuracy"] = best.train.accuracy;
+    summary["val_accuracy"] = best.validation.accuracy;
+    summary["test_accuracy"] = best.test.accuracy;
+    summary["stopped_epoch"] = best.outcome.stopped_epoch;
+    summary["early_stopped"] = best.outcome.early_stopped;
+  }
+  spdlog::info("{}: {:.1f} s in all; the runs took {:.1f} s together ({:.2f}x with {} worker{})", preset,
+               sweep.wall_seconds, sweep.trial_seconds_sum, sweep.speedup(), sweep.workers,
+               sweep.workers == 1 ? "" : "s");
+  if (failed == static_cast<int>(sweep.trials.size())) {
+    directory.write_summary(summary);
+    throw Error(fmt::format("{}: every run failed; the first: {}", preset, first_error));
+  }
+  if (failed > 0)
+    spdlog::warn("{}: {} of {} runs failed; the first: {}", preset, failed, sweep.trials.size(), first_error);
+  return summary;
+}
+
+nlohmann::json Study::run_all(const RunDirectory& directory) {
+  const Stopwatch watch;
+  nlohmann::json config;
+  config["preset"] = "all";
+  config["presets"] = kStudyPresets;
+  config["study"] = study_json(false);
+  config["binary_classes"] = options_.binary_classes;
+  directory.write_config(config);
+
+  nlohmann::json presets = nlohmann::json::object();
+  std::exception_ptr first_failure;
+  for (const std::string& preset : kStudyPresets) {
+    if (stop_requested()) break;  // Ctrl-C: the preset under way saved its state; start no other
+    try {
+      nlohmann::json part = run(preset, directory.sub_run(preset));
+      part.erase("build");
+      presets[preset] = std::move(part);
+    } catch (const std::exception& error) {
+      spdlog::error("{} failed: {}", preset, error.what());
+      presets[preset] = {{"error", error.what()}};
+      if (!first_failure) first_failure = std::current_exception();
+    }
+  }
+
+  nlohmann::json summary;
+  summary["name"] = "all";
+  summary["dataset"] = display_name(options_.dataset);
+  summary["fallback"] = options_.fallback;
+  summary["threads"] = options_.threads;
+  summary["command_line"] = options_.common.command_line;
+  summary["presets"] = presets;
+  summary["wall_seconds"] = watch.elapsed_seconds();
+  // The binary task's figures head the study, so that every summary.json has the same keys.
+  summary["headline_preset"] = "binary";
+  if (presets.contains("binary") && presets["binary"].contains("test_accuracy")) {
+    for (const char* key : {"train_accuracy", "val_accuracy", "test_accuracy", "stopped_epoch"}) {
+      summary[key] = presets["binary"][key];
+    }
+  }
+  write_report(directory.root() / "report.md", summary);
+  directory.write_summary(summary);
+  if (first_failure) std::rethrow_exception(first_failure);
+  return summary;
+}
+
+}  // namespace tapegrad::apps::mnist_logistic

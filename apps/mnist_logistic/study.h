@@ -1,0 +1,83 @@
+// The study itself: read the IDX data once, then run a preset (one run, or several side by side) into a run
+// directory, with the study's own figures and summaries on top of each run's.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "../../nn/data/idx.h"
+#include "../../nn/data/normalizer.h"
+#include "../common/cli.h"
+#include "../common/datasets.h"
+#include "../common/experiment.h"
+#include "../common/run_dir.h"
+#include "presets.h"
+
+namespace tapegrad::apps::mnist_logistic {
+
+// The user's overrides of single settings; each one given applies to every run of a preset.
+struct SettingOverrides {
+  std::optional<double> eta{};
+  std::optional<double> lambda{};
+  std::optional<int> epochs{};
+  std::optional<int> batch_size{};
+  std::optional<int> patience{};
+  std::optional<GradientPath> path{};
+  std::optional<bool> shuffle{};
+  std::optional<bool> use_bias{};
+  std::optional<bool> use_double{};
+
+  void apply_to(ExperimentSettings& settings) const;
+};
+
+struct StudyOptions {
+  DatasetKind dataset = DatasetKind::fashion_mnist;
+  std::filesystem::path data_directory = kFashionMnistDirectory;
+  // No --data: Fashion-MNIST from Debian's dataset-fashion-mnist package, said plainly in the log and outputs.
+  bool fallback = true;
+  std::vector<int> binary_classes{0, 6};
+  data::Scaling scaling = data::Scaling::unit_interval;
+  double validation_fraction = 0.1;
+  double evaluation_fraction = 0.2;  // validation every this fraction of an epoch
+  int limit_train = 0;               // > 0: only the first this many training images (of the task's classes)
+  int threads = 1;                   // one run's matrix products, or the trials run side by side
+  std::uint64_t seed = 42;
+  SettingOverrides overrides{};
+  CommonOptions common{};  // recorded in config.json
+};
+
+// "[0, 1]" or "[-1, 1]" ("standardized" for the CIFAR apps' scaling).
+const char* scaling_name(data::Scaling scaling);
+
+class Study {
+ public:
+  // Reads the training and test files (DataError, exit code 3, naming what is missing or malformed).
+  explicit Study(StudyOptions options);
+
+  // Runs `preset` into `directory` and returns its summary, also written to directory/summary.json. UsageError
+  // (exit 2) for settings out of range, DataError (3) for data that cannot give the splits, Error (1) for a
+  // run that diverges.
+  nlohmann::json run(const std::string& preset, const RunDirectory& directory);
+
+  const StudyOptions& options() const { return options_; }
+
+ private:
+  const ImageSplits& splits_for(bool binary);
+  ExperimentSettings prepared(ExperimentSettings settings, const ImageSplits& splits) const;
+  nlohmann::json study_json(bool binary) const;
+  nlohmann::json run_single(const std::string& preset, const RunDirectory& directory);
+  nlohmann::json run_trials(const std::string& preset, const RunDirectory& directory);
+  nlohmann::json run_all(const RunDirectory& directory);
+
+  StudyOptions options_;
+  data::TrainTestDatasets loaded_;
+  double load_seconds_ = 0;
+  std::optional<ImageSplits> binary_splits_;
+  std::optional<ImageSplits> multiclass_splits_;
+};
+
+}  // namespace tapegrad::apps::mnist_logistic
