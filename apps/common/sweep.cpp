@@ -1,5 +1,7 @@
 #include "apps/common/sweep.h"
 
+#include "apps/common/threads.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -19,6 +21,7 @@ SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const Expe
   std::atomic<std::size_t> next{0};
   std::atomic<std::size_t> done{0};
   std::mutex log_mutex;
+  set_thread_count(1);  // before any worker starts: each trial runs its products on one thread
   const auto start = Clock::now();
   auto worker = [&] {
     for (std::size_t i = next++; i < trials.size(); i = next++) {

@@ -33,7 +33,7 @@ struct CentralDifference {
 
 // The reports' eps in |ga - gn| / max(eps, |ga| + |gn|). Where both gradients are below it, the difference is
 // judged against eps instead, so that rounding noise on entries that are zero or nearly so is not counted as a
-// relative error of order 1. The same value as tapegrad::GradcheckOptions uses for the tape.
+// relative error of order 1.
 inline constexpr double default_relative_error_floor = 1e-6;
 
 // dJ/dp_i by central differences for every entry i of `parameter`; each entry is restored bit for bit.

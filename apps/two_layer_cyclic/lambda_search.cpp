@@ -1,0 +1,356 @@
+#include "apps/two_layer_cyclic/lambda_search.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "apps/common/app_error.h"
+#include "apps/common/atomic_file.h"
+#include "apps/common/experiment.h"
+#include "apps/common/plot.h"
+#include "apps/common/progress.h"
+#include "apps/common/run_info.h"
+#include "apps/common/sweep.h"
+#include "apps/common/threads.h"
+#include "apps/two_layer_cyclic/training.h"
+
+namespace tapegrad::apps::two_layer_cyclic {
+namespace {
+
+bool better(const TrialResult& a, const TrialResult& b) {
+  if (a.completed != b.completed) return a.completed;
+  if (a.val_accuracy != b.val_accuracy) return a.val_accuracy > b.val_accuracy;
+  return a.index < b.index;
+}
+
+void plot_search(const SearchResults& results, const RunDirectory& directory) {
+  std::vector<const TrialResult*> by_lambda;
+  for (const auto& t : results.trials)
+    if (t.completed) by_lambda.push_back(&t);
+  std::sort(by_lambda.begin(), by_lambda.end(),
+            [](const TrialResult* a, const TrialResult* b) { return a->log10_lambda < b->log10_lambda; });
+  plot::Series validation{"validation", {}, {}, plot::SeriesStyle::line_with_markers};
+  plot::Series training{"training", {}, {}, plot::SeriesStyle::line_with_markers};
+  for (const TrialResult* t : by_lambda) {
+    validation.x.push_back(t->log10_lambda);
+    validation.y.push_back(t->val_accuracy);
+    training.x.push_back(t->log10_lambda);
+    training.y.push_back(t->train_accuracy);
+  }
+  plot::LineChart chart;
+  chart.title = fmt::format("{} search: accuracy after {} cycle{} (n_s = {})", results.name, results.cycles,
+                            results.cycles == 1 ? "" : "s", results.n_s);
+  chart.x_axis.label = "log10 lambda";
+  chart.y_axis.label = "accuracy";
+  chart.series = {validation, training};
+  plot::save(chart, directory.plot_path("validation_accuracy"));
+}
+
+nlohmann::json trial_json(const TrialResult& t) {
+  nlohmann::json json = {{"index", t.index},
+                         {"log10_lambda", t.log10_lambda},
+                         {"lambda", t.lambda},
+                         {"completed", t.completed},
+                         {"train_seconds", t.train_seconds},
+                         {"wall_seconds", t.wall_seconds},
+                         {"steps", t.steps},
+                         {"directory", t.directory}};
+  if (t.completed) {
+    json["train_accuracy"] = t.train_accuracy;
+    json["val_accuracy"] = t.val_accuracy;
+    json["test_accuracy"] = t.test_accuracy;
+  } else {
+    json["message"] = t.message;
+  }
+  return json;
+}
+
+template <typename Number>
+Number required(const nlohmann::json& json, const char* key, const std::string& where) {
+  if (!json.contains(key)) throw_error(fmt::format("{}: '{}' is missing", where, key));
+  try {
+    return json.at(key).get<Number>();
+  } catch (const nlohmann::json::exception& error) {
+    throw_error(fmt::format("{}: '{}' has the wrong type ({})", where, key, error.what()));
+  }
+}
+
+}  // namespace
+
+const TrialResult& SearchResults::best() const {
+  for (const auto& t : trials)
+    if (t.completed) return t;
+  throw_error(fmt::format("the {} search has no completed trial", name));
+}
+
+nlohmann::json search_summary_json(const SearchResults& results) {
+  nlohmann::json summary = {{"name", results.name},
+                            {"trials", results.trials.size()},
+                            {"workers", results.workers},
+                            {"wall_seconds", results.wall_seconds},
+                            {"trial_seconds_sum", results.trial_seconds},
+                            {"speedup", results.wall_seconds > 0 ? results.trial_seconds / results.wall_seconds : 0.0},
+                            {"n_s", results.n_s},
+                            {"cycles", results.cycles},
+                            {"log_lambda_min", results.log_lambda_min},
+                            {"log_lambda_max", results.log_lambda_max},
+                            {"data", results.data},
+                            {"build", build_info_json()}};
+  int completed = 0;
+  for (const auto& t : results.trials) completed += t.completed;
+  summary["completed_trials"] = completed;
+  if (completed > 0) {
+    const TrialResult& best = results.best();
+    summary["best_lambda"] = best.lambda;
+    summary["best_log10_lambda"] = best.log10_lambda;
+    summary["lambda"] = best.lambda;
+    summary["train_accuracy"] = best.train_accuracy;
+    summary["val_accuracy"] = best.val_accuracy;
+    summary["test_accuracy"] = best.test_accuracy;
+    summary["train_seconds"] = best.train_seconds;
+    summary["steps"] = best.steps;
+    summary["best_directory"] = best.directory;
+  }
+  return summary;
+}
+
+std::vector<double> search_points(double low, double high, int count, SearchKind kind, Generator& generator) {
+  std::vector<double> points;
+  for (int i = 0; i < count; ++i) {
+    if (kind == SearchKind::random) {
+      points.push_back(generator.uniform(low, high));
+    } else {
+      points.push_back(count == 1 ? (low + high) / 2 : low + (high - low) * i / (count - 1));
+    }
+  }
+  return points;
+}
+
+std::pair<double, double> fine_range(double centre, double width, const SearchResults* coarse) {
+  auto centred = [centre](double w) { return std::pair{centre - w / 2, centre + w / 2}; };
+  if (width > 0) return centred(width);
+  if (coarse == nullptr) return centred(kDefaultFineWidth);
+  double low = centre;
+  double high = centre;
+  int taken = 0;
+  for (const auto& t : coarse->trials) {
+    if (!t.completed || taken == 3) continue;
+    low = std::min(low, t.log10_lambda);
+    high = std::max(high, t.log10_lambda);
+    ++taken;
+  }
+  // Narrower than the coarse range, or it is not a finer search: a flat coarse curve puts its best three apart.
+  const double widest = std::max(kMinimumFineWidth, (coarse->log_lambda_max - coarse->log_lambda_min) / 2);
+  if (high - low < kMinimumFineWidth) return centred(kMinimumFineWidth);
+  if (high - low > widest) return centred(widest);
+  return {low, high};
+}
+
+SearchResults run_lambda_search(const std::string& name, const CyclicSettings& settings,
+                                const std::vector<double>& log10_lambdas, double low, double high,
+                                const ImageSplits& splits, const RunDirectory& directory,
+                                const nlohmann::json& config_extra) {
+  const data::Normalizer normalizer = data::Normalizer::fitted(splits.train);
+  const ExperimentSettings template_settings = experiment_settings(settings, splits.train.size(), name);
+  template_settings.validate();  // bad settings are a usage error (exit 2), not a failure of every trial
+
+  SearchResults results;
+  results.name = name;
+  results.kind = settings.search;
+  results.log_lambda_min = low;
+  results.log_lambda_max = high;
+  results.n_s = template_settings.n_s;
+  results.cycles = template_settings.cycles;
+  results.train_examples = splits.train.size();
+  results.validation_examples = splits.validation.size();
+  results.data = splits.description;
+  results.workers = std::max(1, std::min<int>(settings.threads, static_cast<int>(log10_lambdas.size())));
+
+  nlohmann::json config = config_extra;
+  config["search"] = name;
+  config["settings"] = to_json(settings);
+  config["training"] = template_settings.to_json();
+  config["log10_lambdas"] = log10_lambdas;
+  config["log_lambda_min"] = low;
+  config["log_lambda_max"] = high;
+  config["data"] = splits.description;
+  config["train_examples"] = splits.train.size();
+  config["validation_examples"] = splits.validation.size();
+  config["workers"] = results.workers;
+  config["written_at"] = utc_timestamp();
+  directory.write_config(config);
+  spdlog::info("{} search: {} values of log10 lambda in [{:.3f}, {:.3f}], {} cycle{} of 2 x {} steps each, {} at a "
+               "time",
+               name, log10_lambdas.size(), low, high, results.cycles, results.cycles == 1 ? "" : "s", results.n_s,
+               results.workers);
+
+  std::vector<ExperimentSettings> trial_settings;
+  for (std::size_t i = 0; i < log10_lambdas.size(); ++i) {
+    ExperimentSettings s = template_settings;
+    s.lambda = std::pow(10.0, log10_lambdas[i]);
+    // The trial's directory below the search's, and its name in logs and plot titles.
+    s.name = fmt::format("trial{:02d}_lambda{:.4e}", i + 1, s.lambda);
+    trial_settings.push_back(s);
+  }
+  ExperimentData data;
+  data.train = &splits.train;
+  data.validation = &splits.validation;
+  data.test = &splits.test;
+  data.normalizer = normalizer;
+  data.description = splits.description;
+  // Each trial runs single-threaded; Eigen's thread count is one value for the whole process.
+  set_thread_count(1);
+  const SweepOutcome sweep = run_sweep(trial_settings, data, directory, results.workers);
+  set_thread_count(settings.threads);
+  if (stop_requested()) {
+    throw Error(fmt::format("the {} search was interrupted; the finished trials are in {}", name,
+                            directory.root().string()));
+  }
+
+  for (std::size_t i = 0; i < sweep.trials.size(); ++i) {
+    const TrialOutcome& outcome = sweep.trials[i];
+    TrialResult trial;
+    trial.index = static_cast<int>(i) + 1;
+    trial.log10_lambda = log10_lambdas[i];
+    trial.lambda = outcome.settings.lambda;
+    trial.directory = outcome.settings.name;
+    trial.wall_seconds = outcome.seconds;
+    if (outcome.result) {
+      trial.completed = true;
+      trial.train_accuracy = outcome.result->train.accuracy;
+      trial.val_accuracy = outcome.result->validation.accuracy;
+      trial.test_accuracy = outcome.result->test.accuracy;
+      trial.train_seconds = outcome.result->outcome.train_seconds;
+      trial.steps = outcome.result->outcome.steps;
+      plot_schedule(outcome.settings, outcome.result->outcome.rows, directory.sub_run(trial.directory));
+    } else {
+      trial.message = outcome.error;
+    }
+    results.trials.push_back(trial);
+  }
+  results.trial_seconds = sweep.trial_seconds_sum;
+  results.wall_seconds = sweep.wall_seconds;
+  std::stable_sort(results.trials.begin(), results.trials.end(), better);
+
+  write_file_atomically(directory.root() / "results.json", to_json(results).dump(2) + "\n");
+  directory.write_summary(search_summary_json(results));
+  plot_search(results, directory);
+  if (results.trials.empty() || !results.trials.front().completed) {
+    throw Error(fmt::format("the {} search: every trial failed (first: {}); try a smaller --eta-max", name,
+                            results.trials.empty() ? "none ran" : results.trials.front().message));
+  }
+  return results;
+}
+
+nlohmann::json to_json(const SearchResults& results) {
+  nlohmann::json trials = nlohmann::json::array();
+  for (const auto& t : results.trials) trials.push_back(trial_json(t));
+  return {{"name", results.name},
+          {"search", results.kind == SearchKind::random ? "random" : "grid"},
+          {"log_lambda_min", results.log_lambda_min},
+          {"log_lambda_max", results.log_lambda_max},
+          {"n_s", results.n_s},
+          {"cycles", results.cycles},
+          {"train_examples", results.train_examples},
+          {"validation_examples", results.validation_examples},
+          {"data", results.data},
+          {"workers", results.workers},
+          {"wall_seconds", results.wall_seconds},
+          {"trial_seconds_sum", results.trial_seconds},
+          {"trials", trials}};
+}
+
+SearchResults search_results_from_json(const nlohmann::json& json) {
+  const std::string where = "results.json";
+  if (!json.is_object()) throw_error(where + ": not a JSON object");
+  SearchResults results;
+  results.name = required<std::string>(json, "name", where);
+  results.kind = json.value("search", std::string("random")) == "grid" ? SearchKind::grid : SearchKind::random;
+  results.log_lambda_min = required<double>(json, "log_lambda_min", where);
+  results.log_lambda_max = required<double>(json, "log_lambda_max", where);
+  results.n_s = required<long>(json, "n_s", where);
+  results.cycles = required<int>(json, "cycles", where);
+  results.train_examples = json.value("train_examples", 0);
+  results.validation_examples = json.value("validation_examples", 0);
+  results.data = json.value("data", std::string());
+  results.workers = json.value("workers", 1);
+  results.wall_seconds = json.value("wall_seconds", 0.0);
+  results.trial_seconds = json.value("trial_seconds_sum", 0.0);
+  if (!json.contains("trials") || !json.at("trials").is_array()) throw_error(where + ": 'trials' is not a list");
+  for (const auto& item : json.at("trials")) {
+    const std::string trial_where = fmt::format("{}: trial {}", where, results.trials.size() + 1);
+    TrialResult t;
+    t.index = required<int>(item, "index", trial_where);
+    t.log10_lambda = required<double>(item, "log10_lambda", trial_where);
+    t.lambda = required<double>(item, "lambda", trial_where);
+    t.completed = required<bool>(item, "completed", trial_where);
+    if (t.completed) {
+      t.train_accuracy = required<double>(item, "train_accuracy", trial_where);
+      t.val_accuracy = required<double>(item, "val_accuracy", trial_where);
+      t.test_accuracy = required<double>(item, "test_accuracy", trial_where);
+    } else {
+      t.message = item.value("message", std::string());
+    }
+    t.train_seconds = item.value("train_seconds", 0.0);
+    t.wall_seconds = item.value("wall_seconds", 0.0);
+    t.steps = item.value("steps", 0L);
+    t.directory = item.value("directory", std::string());
+    results.trials.push_back(t);
+  }
+  std::stable_sort(results.trials.begin(), results.trials.end(), better);
+  return results;
+}
+
+std::optional<SearchResults> read_search_results(const std::filesystem::path& directory) {
+  const std::filesystem::path file = directory / "results.json";
+  std::error_code ignored;
+  if (!std::filesystem::exists(file, ignored)) return std::nullopt;
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) throw DataError(fmt::format("cannot read {}", file.string()), "run the search again to rewrite it");
+  try {
+    return search_results_from_json(nlohmann::json::parse(text.str()));
+  } catch (const nlohmann::json::exception& error) {
+    throw DataError(fmt::format("{} is not valid JSON: {}", file.string(), error.what()),
+                    "run the search again to rewrite it");
+  } catch (const Error& error) {
+    throw DataError(fmt::format("{}: {}", file.string(), error.what()), "run the search again to rewrite it");
+  }
+}
+
+std::string format_search_table(const SearchResults& results, bool markdown) {
+  std::string text;
+  if (markdown) {
+    text += "| rank | log10 lambda | lambda | train acc. | validation acc. | test acc. | wall time |\n";
+    text += "|---:|---:|---:|---:|---:|---:|---:|\n";
+  } else {
+    text += fmt::format("{:>4} {:>12} {:>11} {:>10} {:>10} {:>10} {:>9}\n", "rank", "log10 lambda", "lambda",
+                        "train", "validation", "test", "time");
+  }
+  int rank = 0;
+  for (const auto& t : results.trials) {
+    ++rank;
+    const std::string time = format_duration(t.wall_seconds);
+    if (!t.completed) {
+      text += markdown ? fmt::format("| {} | {:.3f} | {:.3e} | failed | failed | failed | {} |\n", rank,
+                                     t.log10_lambda, t.lambda, time)
+                       : fmt::format("{:>4} {:>12.3f} {:>11.3e} {:>10} {:>10} {:>10} {:>9}\n", rank, t.log10_lambda,
+                                     t.lambda, "failed", "failed", "failed", time);
+      continue;
+    }
+    text += markdown ? fmt::format("| {} | {:.3f} | {:.3e} | {:.2f}% | {:.2f}% | {:.2f}% | {} |\n", rank,
+                                   t.log10_lambda, t.lambda, 100 * t.train_accuracy, 100 * t.val_accuracy,
+                                   100 * t.test_accuracy, time)
+                     : fmt::format("{:>4} {:>12.3f} {:>11.3e} {:>9.2f}% {:>9.2f}% {:>9.2f}% {:>9}\n", rank,
+                                   t.log10_lambda, t.lambda, 100 * t.train_accuracy, 100 * t.val_accuracy,
+                                   100 * t.test_accuracy, time);
+  }
+  return text;
+}
+
+}  // namespace tapegrad::apps::two_layer_cyclic

@@ -1,0 +1,165 @@
+// two_layer_cyclic: a two-layer ReLU network (d -> 50 -> 10) trained by mini-batch SGD with the triangular
+// cyclical learning rate, on CIFAR-10 (or Fashion-MNIST when CIFAR-10 is absent): gradient checks, one and three
+// cycles, coarse and fine searches for lambda, and a final run with the best lambda.
+//
+//   two_layer_cyclic --preset one-cycle --out runs/two_layer_cyclic
+//   two_layer_cyclic --preset coarse --out runs/two_layer_cyclic --threads 2
+//   two_layer_cyclic --preset fine --out runs/two_layer_cyclic      (reads coarse/results.json there)
+//   two_layer_cyclic --preset final --out runs/two_layer_cyclic     (reads fine/results.json there)
+//   two_layer_cyclic --preset all --out runs/two_layer_cyclic       (all of them, and report.md)
+
+#include <spdlog/spdlog.h>
+
+#include <string>
+#include <vector>
+
+#include "apps/common/app_error.h"
+#include "apps/common/cli.h"
+#include "apps/common/experiment.h"
+#include "apps/common/logging.h"
+#include "apps/common/threads.h"
+#include "apps/two_layer_cyclic/presets.h"
+#include "apps/two_layer_cyclic/settings.h"
+
+namespace tapegrad::apps::two_layer_cyclic {
+namespace {
+
+// The flags that override single settings of whichever preset runs (of every preset, for `all`).
+struct Overrides {
+  explicit Overrides(CommandLine& c)
+      : lambda(c.add_number<double>("--lambda",
+                                    "L2 regularisation strength; for final the lambda to train with instead of the "
+                                    "searches' best, for fine the centre of its range",
+                                    Bounds::at_least(0))),
+        n_s(c.add_number<long>("--n-s", "steps per half cycle (default: 500 one-cycle, 800 three-cycles, "
+                                        "2 floor(n / batch size) for coarse, fine and final)",
+                               Bounds::at_least(1))),
+        cycles(c.add_number<int>("--cycles", "cycles of the learning rate", Bounds::at_least(1))),
+        batch_size(c.add_number<int>("--batch-size", "examples per update step (default 100)", Bounds::at_least(1))),
+        hidden(c.add_number<int>("--hidden", "hidden ReLU units m (default 50)", Bounds::at_least(1))),
+        eta_min(c.add_number<double>("--eta-min", "lowest learning rate of a cycle (default 1e-5)",
+                                     Bounds::at_least(0))),
+        eta_max(c.add_number<double>("--eta-max", "highest learning rate of a cycle (default 0.1)", Bounds::above(0))),
+        eval_per_cycle(c.add_number<int>("--eval-per-cycle",
+                                         "evaluation points per cycle, each on the training and validation sets "
+                                         "(default 10)",
+                                         Bounds::at_least(1))),
+        grad(c.add_choice("--grad", "gradient path: the tape or the reports' hand-derived formulas",
+                          {"tape", "reference"})),
+        dtype(c.add_choice("--dtype", "scalar type of training", {"float", "double"})),
+        count(c.add_number<int>("--count", "trials of a search (default 8 coarse, 10 fine)", Bounds::at_least(1))),
+        search(c.add_choice("--search", "how a search picks log10 lambda: uniform random draws or an even grid",
+                            {"random", "grid"})),
+        log_lambda_min(c.add_number<double>("--log-lambda-min", "low end of the coarse range of log10 lambda "
+                                                                "(default -5)")),
+        log_lambda_max(c.add_number<double>("--log-lambda-max", "high end of the coarse range of log10 lambda "
+                                                                "(default -1)")),
+        fine_width(c.add_number<double>("--fine-width",
+                                        "width of the fine range of log10 lambda around its centre (default: the "
+                                        "span of the best three coarse values, at least 0.5 and at most half the "
+                                        "coarse range; 1 around --lambda without a coarse search)",
+                                        Bounds::above(0))),
+        validation_size(c.add_number<int>("--validation-size",
+                                          "validation images held out of the training batches for coarse, fine "
+                                          "(default 5000) and final (default 1000)",
+                                          Bounds::at_least(1))),
+        limit_train(c.add_number<int>("--limit-train", "train on the first N training images only",
+                                      Bounds::at_least(1))),
+        gradcheck_features(c.add_number<int>("--gradcheck-features",
+                                             "gradcheck: features of the small slice (default 20)",
+                                             Bounds::at_least(1))),
+        gradcheck_examples(c.add_number<int>("--gradcheck-examples",
+                                             "gradcheck: images of the small slice (default 2)",
+                                             Bounds::at_least(1))) {}
+
+  void apply_to(CyclicSettings& s, const CommonOptions& common) const {
+    lambda.apply_to(s.lambda);
+    n_s.apply_to(s.n_s);
+    cycles.apply_to(s.cycles);
+    batch_size.apply_to(s.batch_size);
+    hidden.apply_to(s.hidden);
+    eta_min.apply_to(s.eta_min);
+    eta_max.apply_to(s.eta_max);
+    eval_per_cycle.apply_to(s.evaluations_per_cycle);
+    if (grad.given()) s.path = grad.value() == "tape" ? GradientPath::tape : GradientPath::reference;
+    if (dtype.given()) s.use_double = dtype.value() == "double";
+    count.apply_to(s.trials);
+    if (search.given()) s.search = search.value() == "grid" ? SearchKind::grid : SearchKind::random;
+    log_lambda_min.apply_to(s.log_lambda_min);
+    log_lambda_max.apply_to(s.log_lambda_max);
+    fine_width.apply_to(s.fine_width);
+    validation_size.apply_to(s.validation_size);
+    limit_train.apply_to(s.train_size);
+    gradcheck_features.apply_to(s.gradcheck_features);
+    gradcheck_examples.apply_to(s.gradcheck_examples);
+    s.seed = common.seed;
+    s.threads = common.threads;
+  }
+
+  Override<double>& lambda;
+  Override<long>& n_s;
+  Override<int>& cycles;
+  Override<int>& batch_size;
+  Override<int>& hidden;
+  Override<double>& eta_min;
+  Override<double>& eta_max;
+  Override<int>& eval_per_cycle;
+  Override<std::string>& grad;
+  Override<std::string>& dtype;
+  Override<int>& count;
+  Override<std::string>& search;
+  Override<double>& log_lambda_min;
+  Override<double>& log_lambda_max;
+  Override<double>& fine_width;
+  Override<int>& validation_size;
+  Override<int>& limit_train;
+  Override<int>& gradcheck_features;
+  Override<int>& gradcheck_examples;
+};
+
+int run(int argc, char** argv) {
+  std::vector<std::string> presets = {"one-cycle"};
+  for (const auto& name : kPresetNames)
+    if (name != "one-cycle") presets.push_back(name);
+  presets.push_back("all");
+  CommandLine command_line({.name = "two_layer_cyclic",
+                            .summary = "A two-layer ReLU network trained with cyclical learning rates on CIFAR-10 "
+                                       "(Fashion-MNIST when CIFAR-10 is absent). Each preset writes its run "
+                                       "directory to OUT/<preset>/; all writes every preset and OUT/report.md.",
+                            .presets = presets,
+                            .default_preset = "one-cycle",
+                            .default_data_directory = "data/cifar-10-batches-bin",
+                            .default_output_directory = "runs/two_layer_cyclic"});
+  const Overrides overrides(command_line);
+  command_line.parse(argc, argv);
+  configure_logging(command_line.common().verbosity);
+  install_stop_handlers();
+
+  const CommonOptions& common = command_line.common();
+  set_thread_count(common.threads);
+  RunContext context;
+  context.common = common;
+  if (command_line.was_given("--data")) context.data_flag = common.data_directory;
+  context.output = common.output_directory;
+  context.lambda_given = overrides.lambda.given();
+
+  auto settings_for = [&](const std::string& preset) {
+    CyclicSettings settings = preset_settings(preset);
+    overrides.apply_to(settings, common);
+    return settings;
+  };
+  if (common.preset == "all") {
+    run_all(settings_for, context);
+  } else {
+    const CyclicSettings settings = settings_for(common.preset);
+    validate(settings);
+    check_inputs_available(settings, context);
+    run_preset(settings, context);
+  }
+  return exit_code::success;
+}
+
+}  // namespace
+}  // namespace tapegrad::apps::two_layer_cyclic
+
+int main(int argc, char** argv) { return tapegrad::apps::run_app(argc, argv, tapegrad::apps::two_layer_cyclic::run); }

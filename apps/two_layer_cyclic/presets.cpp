@@ -1,0 +1,298 @@
+#include "apps/two_layer_cyclic/presets.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "apps/common/app_error.h"
+#include "apps/common/atomic_file.h"
+#include "apps/common/progress.h"
+#include "apps/common/run_info.h"
+#include "apps/common/threads.h"
+#include "apps/common/timing.h"
+#include "apps/two_layer_cyclic/gradient_check.h"
+#include "apps/two_layer_cyclic/report.h"
+#include "apps/two_layer_cyclic/training.h"
+
+namespace tapegrad::apps::two_layer_cyclic {
+namespace {
+
+// Results go to stdout, apart from the log on stderr, so that they can be piped or kept.
+void print_result(const std::string& text) {
+  StatusLine::standard_error().finish();
+  std::fputs(text.c_str(), stdout);
+  std::fflush(stdout);
+}
+
+std::vector<std::string> plots_in(const std::filesystem::path& out, const std::filesystem::path& relative) {
+  std::vector<std::string> plots;
+  std::error_code ignored;
+  for (const auto& entry : std::filesystem::directory_iterator(out / relative, ignored)) {
+    if (entry.path().extension() == ".png") plots.push_back((relative / entry.path().filename()).generic_string());
+  }
+  std::sort(plots.begin(), plots.end());
+  return plots;
+}
+
+nlohmann::json app_config(const CyclicSettings& settings, const RunContext& context) {
+  nlohmann::json config = run_record_json(context.common);
+  config["preset"] = settings.preset;
+  config["app_settings"] = to_json(settings);
+  return config;
+}
+
+struct LambdaChoice {
+  double lambda = 0;
+  std::string source;
+  bool found = false;
+};
+
+// final: --lambda, else the best of the fine search, else the best of the coarse search.
+LambdaChoice final_lambda(const CyclicSettings& settings, const RunContext& context, const EarlierResults& earlier) {
+  if (context.lambda_given) return {settings.lambda, "--lambda", true};
+  for (const auto& [in_memory, name] :
+       {std::pair{earlier.fine, std::string("fine")}, std::pair{earlier.coarse, std::string("coarse")}}) {
+    std::optional<SearchResults> from_disk;
+    const SearchResults* results = in_memory;
+    if (results == nullptr) {
+      from_disk = read_search_results(context.output / name);
+      if (from_disk) results = &*from_disk;
+    }
+    if (results != nullptr) {
+      const TrialResult& best = results->best();
+      return {best.lambda, fmt::format("the best of the {} search ({}/results.json)", name, name), true};
+    }
+  }
+  return {};
+}
+
+struct FineCentre {
+  double log10_lambda = 0;
+  std::string source;
+  std::optional<SearchResults> coarse;  // read from disk when `all` did not hand it over
+  const SearchResults* coarse_in_use = nullptr;
+  bool found = false;
+};
+
+FineCentre fine_centre(const CyclicSettings& settings, const RunContext& context, const EarlierResults& earlier) {
+  FineCentre centre;
+  if (earlier.coarse != nullptr) {
+    centre.coarse_in_use = earlier.coarse;
+  } else {
+    centre.coarse = read_search_results(context.output / "coarse");
+    if (centre.coarse) centre.coarse_in_use = &*centre.coarse;
+  }
+  if (context.lambda_given) {
+    if (!(settings.lambda > 0)) {
+      throw UsageError(fmt::format("fine: --lambda must be > 0 to centre the search on log10 lambda, got {}",
+                                   settings.lambda));
+    }
+    centre.log10_lambda = std::log10(settings.lambda);
+    centre.source = "--lambda";
+    centre.found = true;
+  } else if (centre.coarse_in_use != nullptr) {
+    centre.log10_lambda = centre.coarse_in_use->best().log10_lambda;
+    centre.source = "the best of the coarse search (coarse/results.json)";
+    centre.found = true;
+  }
+  return centre;
+}
+
+[[noreturn]] void throw_nothing_to_start_from(const std::string& preset, const RunContext& context) {
+  if (preset == "final") {
+    throw UsageError(fmt::format("final: no lambda to train with: {} holds no fine/results.json or "
+                                 "coarse/results.json, and --lambda was not given",
+                                 context.output.string()),
+                     "run --preset coarse (and fine) with the same --out first, or pass --lambda");
+  }
+  throw UsageError(fmt::format("fine: nothing to centre the search on: {} holds no coarse/results.json, and "
+                               "--lambda was not given",
+                               context.output.string()),
+                   "run --preset coarse with the same --out first, or pass --lambda as the centre");
+}
+
+PresetRecord run_gradcheck(const CyclicSettings& settings, const RunContext& context, const RunDirectory& directory) {
+  PresetRecord record;
+  const ImageSplits splits = load_preset_data(context.data_flag, settings);
+  const auto cases = gradient_check_cases(settings, splits.train.size(), splits.train.shape.features());
+  nlohmann::json config = app_config(settings, context);
+  config["data"] = splits.description;
+  config["written_at"] = utc_timestamp();
+  directory.write_config(config);
+
+  spdlog::info("gradcheck: tape, reference and central differences on {} cases", cases.size());
+  // Thousands of products of a few hundred thousand flops each: waking a second thread for each costs more than
+  // it saves (15 times more on a busy machine).
+  set_thread_count(1);
+  const GradientCheckReport report = run_gradient_check(cases, splits.train, settings.hidden, settings.seed);
+  set_thread_count(settings.threads);
+  const std::string table = format_gradient_check(report);
+  print_result(table);
+  record.details = "```\n" + table + "```\n";
+  write_file_atomically(directory.root() / "gradcheck.json", to_json(report).dump(2) + "\n");
+  record.summary = {{"name", "gradcheck"},
+                    {"data", splits.description},
+                    {"worst_tape_vs_reference", report.worst_tape_vs_reference},
+                    {"worst_numerical", report.worst_numerical},
+                    {"passed", report.passed()}};
+  if (!report.passed()) {
+    directory.write_summary(record.summary);
+    throw Error(fmt::format("gradcheck: the gradients disagree beyond the limits (tape vs reference {:.2e}, against "
+                            "central differences {:.2e}); the table is in {}",
+                            report.worst_tape_vs_reference, report.worst_numerical,
+                            (directory.root() / "gradcheck.json").string()));
+  }
+  return record;
+}
+
+PresetRecord run_training(const CyclicSettings& settings, const RunContext& context, const RunDirectory& directory,
+                          const std::string& lambda_source) {
+  PresetRecord record;
+  const ImageSplits splits = load_preset_data(context.data_flag, settings);
+  ExperimentSettings experiment = experiment_settings(settings, splits.train.size(), settings.preset);
+  nlohmann::json extra = app_config(settings, context);
+  extra["lambda_source"] = lambda_source;
+  ExperimentResult result;
+  try {
+    result = train_network(experiment, splits, data::Normalizer::fitted(splits.train), directory);
+  } catch (...) {
+    merge_into_json_file(directory.config_path(), extra);
+    throw;
+  }
+  merge_into_json_file(directory.config_path(), extra);
+  record.summary = result.summary;
+  record.summary["n_s"] = experiment.n_s;
+  record.summary["cycles"] = experiment.cycles;
+  record.summary["lambda_source"] = lambda_source;
+  merge_into_json_file(directory.summary_path(),
+                       {{"n_s", experiment.n_s}, {"cycles", experiment.cycles}, {"lambda_source", lambda_source}});
+  print_result(fmt::format("{}: lambda {:.4g}, n_s {}, {} cycle{} ({} steps): train {:.2f}%, validation {:.2f}%, "
+                           "test {:.2f}%\n",
+                           settings.preset, experiment.lambda, experiment.n_s, experiment.cycles,
+                           experiment.cycles == 1 ? "" : "s", result.outcome.steps, 100 * result.train.accuracy,
+                           100 * result.validation.accuracy, 100 * result.test.accuracy));
+  return record;
+}
+
+PresetRecord run_search(const CyclicSettings& settings, const RunContext& context, const RunDirectory& directory,
+                        double low, double high, const std::string& range_source) {
+  PresetRecord record;
+  const ImageSplits splits = load_preset_data(context.data_flag, settings);
+  Generator generator = Generator(settings.seed).split(settings.preset == "coarse" ? 101 : 102);
+  const std::vector<double> points = search_points(low, high, settings.trials, settings.search, generator);
+  nlohmann::json extra = app_config(settings, context);
+  extra["range_source"] = range_source;
+  SearchResults results = run_lambda_search(settings.preset, settings, points, low, high, splits, directory, extra);
+  print_result(fmt::format("{} search ({} values of log10 lambda in [{:.3f}, {:.3f}]), sorted by validation "
+                           "accuracy:\n{}",
+                           settings.preset, points.size(), low, high, format_search_table(results, false)));
+  const TrialResult& best = results.best();
+  print_result(fmt::format("{}: best lambda {:.4e} (log10 {:.3f}), validation {:.2f}%; {} in {} with {} at a time "
+                           "({} one after another)\n",
+                           settings.preset, best.lambda, best.log10_lambda, 100 * best.val_accuracy,
+                           results.trials.size() == 1 ? "1 trial" : fmt::format("{} trials", results.trials.size()),
+                           format_duration(results.wall_seconds), results.workers,
+                           format_duration(results.trial_seconds)));
+  record.summary = search_summary_json(results);
+  record.details = format_search_table(results, true);
+  record.search = std::move(results);
+  return record;
+}
+
+}  // namespace
+
+void check_inputs_available(const CyclicSettings& settings, const RunContext& context) {
+  if ((settings.preset == "final" && !final_lambda(settings, context, {}).found) ||
+      (settings.preset == "fine" && !fine_centre(settings, context, {}).found)) {
+    throw_nothing_to_start_from(settings.preset, context);
+  }
+}
+
+PresetRecord run_preset(const CyclicSettings& settings, const RunContext& context, const EarlierResults& earlier) {
+  validate(settings);
+  const Stopwatch clock;
+  const RunDirectory directory(context.output / settings.preset);
+  PresetRecord record;
+  if (settings.preset == "gradcheck") {
+    record = run_gradcheck(settings, context, directory);
+  } else if (settings.preset == "coarse") {
+    record = run_search(settings, context, directory, settings.log_lambda_min, settings.log_lambda_max,
+                        "--log-lambda-min and --log-lambda-max");
+  } else if (settings.preset == "fine") {
+    const FineCentre centre = fine_centre(settings, context, earlier);
+    if (!centre.found) throw_nothing_to_start_from("fine", context);
+    const auto [low, high] = fine_range(centre.log10_lambda, settings.fine_width, centre.coarse_in_use);
+    record = run_search(settings, context, directory, low, high, "centred on " + centre.source);
+  } else if (settings.preset == "final") {
+    const LambdaChoice choice = final_lambda(settings, context, earlier);
+    if (!choice.found) throw_nothing_to_start_from("final", context);
+    CyclicSettings with_lambda = settings;
+    with_lambda.lambda = choice.lambda;
+    spdlog::info("final: lambda {:.4e} from {}", choice.lambda, choice.source);
+    record = run_training(with_lambda, context, directory, choice.source);
+  } else {
+    record = run_training(settings, context, directory, context.lambda_given ? "--lambda" : "the preset");
+  }
+  record.preset = settings.preset;
+  record.directory = settings.preset;
+  record.wall_seconds = clock.elapsed_seconds();
+  record.summary["preset"] = settings.preset;
+  record.summary["preset_wall_seconds"] = record.wall_seconds;
+  merge_into_json_file(directory.summary_path(), {{"preset", settings.preset},
+                                                  {"preset_wall_seconds", record.wall_seconds}});
+  record.plots = plots_in(context.output, record.directory);
+  if (record.search) {
+    const TrialResult& best = record.search->best();
+    for (const std::string& plot : plots_in(context.output, record.directory / best.directory)) {
+      record.plots.push_back(plot);
+    }
+  }
+  spdlog::info("{}: done in {}", settings.preset, format_duration(record.wall_seconds));
+  return record;
+}
+
+std::vector<PresetRecord> run_all(const std::function<CyclicSettings(const std::string&)>& settings_for,
+                                  const RunContext& context) {
+  const Stopwatch clock;
+  std::vector<CyclicSettings> all;
+  for (const std::string& preset : kPresetNames) {
+    all.push_back(settings_for(preset));
+    validate(all.back());
+  }
+  const RunDirectory out(context.output);
+  nlohmann::json config = run_record_json(context.common);
+  config["preset"] = "all";
+  for (const auto& settings : all) config["presets"][settings.preset] = to_json(settings);
+  out.write_config(config);
+
+  std::vector<PresetRecord> records;
+  records.reserve(all.size());  // `earlier` points into it
+  auto write_summary_and_report = [&](bool complete) {
+    nlohmann::json presets = nlohmann::json::array();
+    for (const auto& r : records) presets.push_back({{"preset", r.preset}, {"wall_seconds", r.wall_seconds},
+                                                     {"directory", r.directory.generic_string()},
+                                                     {"summary", r.summary}});
+    out.write_summary({{"preset", "all"},
+                       {"complete", complete},
+                       {"wall_seconds", clock.elapsed_seconds()},
+                       {"presets", presets},
+                       {"build", build_info_json()}});
+    write_file_atomically(out.root() / "report.md", format_report(records, clock.elapsed_seconds(), complete));
+  };
+  EarlierResults earlier;
+  for (const auto& settings : all) {
+    spdlog::info("all: preset {} ({} of {})", settings.preset, records.size() + 1, all.size());
+    records.push_back(run_preset(settings, context, earlier));
+    if (settings.preset == "coarse") earlier.coarse = &*records.back().search;
+    if (settings.preset == "fine") earlier.fine = &*records.back().search;
+    write_summary_and_report(records.size() == all.size());
+  }
+  print_result(fmt::format("all: {} presets in {}; report in {}\n", records.size(),
+                           format_duration(clock.elapsed_seconds()), (out.root() / "report.md").string()));
+  return records;
+}
+
+}  // namespace tapegrad::apps::two_layer_cyclic
