@@ -1,0 +1,11 @@
+// tapegrad_bench (and tapegrad_bench_torch, the same program with the PyTorch comparison built in).
+#include "apps/benchmarks/options.h"
+#include "apps/benchmarks/runner.h"
+#include "apps/common/app_error.h"
+
+int main(int argc, char** argv) {
+  return tapegrad::apps::run_app(argc, argv, [](int count, char** arguments) {
+    tapegrad::apps::run_benchmarks(tapegrad::apps::parse_benchmark_options(count, arguments));
+    return tapegrad::apps::exit_code::success;
+  });
+}

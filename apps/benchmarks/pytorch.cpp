@@ -1,0 +1,165 @@
+// The PyTorch comparison of tapegrad_bench_torch: the same models (torch::nn::Linear, ReLU, cross-entropy, the
+// reports' L2 term added to the loss) trained with torch::optim::SGD on the same batches, from the same initial
+// parameters, on the same thread budget.
+#include "apps/benchmarks/pytorch.h"
+
+#include <dlfcn.h>
+#include <fmt/format.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <climits>
+#include <cstdint>
+#include <cstdlib>
+#include <type_traits>
+
+namespace tapegrad::apps {
+namespace {
+
+template <typename T>
+torch::Dtype torch_dtype() {
+  return std::is_same_v<T, float> ? torch::kFloat32 : torch::kFloat64;
+}
+
+// A column-major Eigen matrix is the row-major transpose of itself: view it as (cols x rows) and transpose the
+// view, without copying.
+template <typename T>
+torch::Tensor view_of(const Matrix<T>& matrix) {
+  return torch::from_blob(const_cast<T*>(matrix.data()), {matrix.cols(), matrix.rows()},
+                          torch::TensorOptions().dtype(torch_dtype<T>()))
+      .t();
+}
+
+// Examples are the columns of X (d x n), which is exactly PyTorch's (n x d) batch with examples as rows.
+template <typename T>
+torch::Tensor batch_view(const Matrix<T>& inputs) {
+  return torch::from_blob(const_cast<T*>(inputs.data()), {inputs.cols(), inputs.rows()},
+                          torch::TensorOptions().dtype(torch_dtype<T>()));
+}
+
+// The thread-count function of whatever OpenBLAS the process has loaded (through libblas.so.3), if any.
+using SetThreadsFunction = void (*)(int);
+using GetConfigFunction = char* (*)();
+
+SetThreadsFunction openblas_set_threads() {
+  return reinterpret_cast<SetThreadsFunction>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+}
+
+std::string blas_library() {
+  void* sgemm = dlsym(RTLD_DEFAULT, "sgemm_");
+  Dl_info info{};
+  if (sgemm == nullptr || dladdr(sgemm, &info) == 0 || info.dli_fname == nullptr) return "no sgemm_ found";
+  char resolved[PATH_MAX];
+  const char* path = realpath(info.dli_fname, resolved) != nullptr ? resolved : info.dli_fname;
+  std::string description = path;
+  if (auto get_config = reinterpret_cast<GetConfigFunction>(dlsym(RTLD_DEFAULT, "openblas_get_config"))) {
+    description += fmt::format(" ({})", get_config());
+  }
+  return description;
+}
+
+int configured_blas_threads = 0;
+
+template <typename T>
+class PytorchImplementation : public TrainingImplementation<T> {
+ public:
+  PytorchImplementation(ModelKind kind, const BenchmarkProblem& problem, const std::vector<Matrix<T>>& initial)
+      : lambda_(problem.lambda) {
+    if (kind == ModelKind::softmax) {
+      layers_.emplace_back(torch::nn::LinearOptions(problem.features, problem.classes));
+    } else {
+      layers_.emplace_back(torch::nn::LinearOptions(problem.features, problem.hidden));
+      layers_.emplace_back(torch::nn::LinearOptions(problem.hidden, problem.classes));
+    }
+    std::vector<torch::Tensor> parameters;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      torch::nn::Linear& layer = layers_[i];
+      layer->to(torch_dtype<T>());
+      torch::NoGradGuard no_grad;
+      layer->weight.copy_(view_of(initial.at(2 * i)));
+      layer->bias.copy_(view_of(initial.at(2 * i + 1)).reshape({-1}));
+      parameters.push_back(layer->weight);
+      parameters.push_back(layer->bias);
+    }
+    optimizer_ = std::make_unique<torch::optim::SGD>(parameters, torch::optim::SGDOptions(problem.learning_rate));
+  }
+
+  std::string name() const override { return "pytorch"; }
+
+  double step(const Matrix<T>& inputs, std::span<const int> labels) override {
+    const torch::Tensor targets = targets_of(labels);
+    optimizer_->zero_grad();
+    const torch::Tensor loss = torch::nn::functional::cross_entropy(forward(batch_view(inputs)), targets);
+    torch::Tensor penalty = layers_[0]->weight.square().sum();
+    for (std::size_t i = 1; i < layers_.size(); ++i) penalty = penalty + layers_[i]->weight.square().sum();
+    const torch::Tensor cost = loss + lambda_ * penalty;
+    cost.backward();
+    optimizer_->step();
+    return cost.item<double>();
+  }
+
+  double evaluate(const Matrix<T>& inputs, std::span<const int> labels) override {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor predictions = forward(batch_view(inputs)).argmax(1);
+    const auto correct = predictions.eq(targets_of(labels)).sum().template item<std::int64_t>();
+    return static_cast<double>(correct) / static_cast<double>(labels.size());
+  }
+
+ private:
+  torch::Tensor forward(torch::Tensor x) {
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      if (i > 0) x = torch::relu(x);
+      x = layers_[i]->forward(x);
+    }
+    return x;
+  }
+
+  // Class indices as int64, which cross_entropy wants; the buffer is reused, and torch only views it.
+  torch::Tensor targets_of(std::span<const int> labels) {
+    targets_.assign(labels.begin(), labels.end());
+    return torch::from_blob(targets_.data(), {static_cast<std::int64_t>(targets_.size())}, torch::kInt64);
+  }
+
+  double lambda_;
+  std::vector<torch::nn::Linear> layers_;
+  std::unique_ptr<torch::optim::SGD> optimizer_;
+  std::vector<std::int64_t> targets_;
+};
+
+}  // namespace
+
+bool pytorch_available() { return true; }
+
+std::string pytorch_description() {
+  const SetThreadsFunction set_threads = openblas_set_threads();
+  return fmt::format(
+      "PyTorch {} (libtorch), intra-op threads {} (torch::set_num_threads), matrix products through {}; "
+      "OpenBLAS threads {} (openblas_set_num_threads{}), OPENBLAS_NUM_THREADS={}",
+      TORCH_VERSION, torch::get_num_threads(), blas_library(), configured_blas_threads,
+      set_threads != nullptr ? "" : ": not found, OpenBLAS absent", [] {
+        const char* value = std::getenv("OPENBLAS_NUM_THREADS");
+        return value != nullptr ? std::string(value) : std::string("(unset)");
+      }());
+}
+
+void set_pytorch_threads(int threads, int blas_threads) {
+  torch::set_num_threads(threads);
+  if (const SetThreadsFunction set_threads = openblas_set_threads()) {
+    set_threads(blas_threads);
+    configured_blas_threads = blas_threads;
+  }
+}
+
+template <typename T>
+std::unique_ptr<TrainingImplementation<T>> make_pytorch_implementation(ModelKind kind, const BenchmarkProblem& problem,
+                                                                       const std::vector<Matrix<T>>& initial) {
+  return std::make_unique<PytorchImplementation<T>>(kind, problem, initial);
+}
+
+template std::unique_ptr<TrainingImplementation<float>> make_pytorch_implementation(ModelKind,
+                                                                                    const BenchmarkProblem&,
+                                                                                    const std::vector<Matrix<float>>&);
+template std::unique_ptr<TrainingImplementation<double>> make_pytorch_implementation(
+    ModelKind, const BenchmarkProblem&, const std::vector<Matrix<double>>&);
+
+}  // namespace tapegrad::apps

@@ -1,0 +1,28 @@
+// The PyTorch comparison: the same two models with torch::nn::Linear and torch::optim::SGD. Built into
+// tapegrad_bench_torch only (when find_package(Torch) succeeds); tapegrad_bench links the stand-in that reports
+// PyTorch as absent.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "workloads.h"
+
+namespace tapegrad::apps {
+
+bool pytorch_available();
+
+// Version, the BLAS that serves torch's matrix products, and the thread settings in use.
+std::string pytorch_description();
+
+// Sets PyTorch's intra-op threads (torch::set_num_threads) and the thread pool of the OpenBLAS that torch's
+// products run on (openblas_set_num_threads), which torch::set_num_threads does not govern. No-op without PyTorch.
+void set_pytorch_threads(int threads, int blas_threads);
+
+// A model starting from `initial` (W1, b1[, W2, b2] as initial_parameters gives them); nullptr without PyTorch.
+template <typename T>
+std::unique_ptr<TrainingImplementation<T>> make_pytorch_implementation(ModelKind kind, const BenchmarkProblem& problem,
+                                                                       const std::vector<Matrix<T>>& initial);
+
+}  // namespace tapegrad::apps

@@ -1,0 +1,26 @@
+// tapegrad_bench without PyTorch: the comparison reports itself absent (see pytorch.cpp for the real one).
+#include "apps/benchmarks/pytorch.h"
+
+namespace tapegrad::apps {
+
+bool pytorch_available() { return false; }
+
+std::string pytorch_description() {
+  return "not built in (tapegrad_bench_torch has it when libtorch-dev is installed)";
+}
+
+void set_pytorch_threads(int, int) {}
+
+template <typename T>
+std::unique_ptr<TrainingImplementation<T>> make_pytorch_implementation(ModelKind, const BenchmarkProblem&,
+                                                                       const std::vector<Matrix<T>>&) {
+  return nullptr;
+}
+
+template std::unique_ptr<TrainingImplementation<float>> make_pytorch_implementation(ModelKind,
+                                                                                    const BenchmarkProblem&,
+                                                                                    const std::vector<Matrix<float>>&);
+template std::unique_ptr<TrainingImplementation<double>> make_pytorch_implementation(
+    ModelKind, const BenchmarkProblem&, const std::vector<Matrix<double>>&);
+
+}  // namespace tapegrad::apps
