@@ -8,17 +8,25 @@ namespace {
 template <typename T>
 void eigen_multiply(const ProductShape& shape, const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c) {
   if (shape.transpose_a && shape.transpose_b) {
-    if (shape.accumulate) c.noalias() += a.transpose() * b.transpose();
-    else c.noalias() = a.transpose() * b.transpose();
+    if (shape.accumulate)
+      c.noalias() += a.transpose() * b.transpose();
+    else
+      c.noalias() = a.transpose() * b.transpose();
   } else if (shape.transpose_a) {
-    if (shape.accumulate) c.noalias() += a.transpose() * b;
-    else c.noalias() = a.transpose() * b;
+    if (shape.accumulate)
+      c.noalias() += a.transpose() * b;
+    else
+      c.noalias() = a.transpose() * b;
   } else if (shape.transpose_b) {
-    if (shape.accumulate) c.noalias() += a * b.transpose();
-    else c.noalias() = a * b.transpose();
+    if (shape.accumulate)
+      c.noalias() += a * b.transpose();
+    else
+      c.noalias() = a * b.transpose();
   } else {
-    if (shape.accumulate) c.noalias() += a * b;
-    else c.noalias() = a * b;
+    if (shape.accumulate)
+      c.noalias() += a * b;
+    else
+      c.noalias() = a * b;
   }
 }
 

@@ -118,8 +118,8 @@ double measure_fma_peak(int threads, int repetitions, double seconds_per_run) {
   // Calibrate the iteration count on one short run.
   long iterations = 1 << 16;
   const double calibration = fma_loop_seconds<T>(iterations);
-  iterations = std::max(1L, static_cast<long>(static_cast<double>(iterations) * seconds_per_run /
-                                              std::max(calibration, 1e-9)));
+  iterations = std::max(
+      1L, static_cast<long>(static_cast<double>(iterations) * seconds_per_run / std::max(calibration, 1e-9)));
   double best = 0;
   for (int r = 0; r < repetitions; ++r) {
     const double seconds = parallel_fma_seconds<T>(threads, iterations);

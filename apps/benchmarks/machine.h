@@ -30,9 +30,9 @@ int packet_lanes();
 double resident_memory_mib();
 
 // Fixes glibc's malloc thresholds so that freed blocks up to 32 MiB stay in the process. By default glibc returns
-// large freed blocks to the system and adjusts its thresholds from the process's history, so an implementation that
-// frees and reallocates temporaries of hundreds of KiB every step (PyTorch's gradients) pays page faults, or not,
-// depending on what ran before it. Returns a description of what was done.
+// large freed blocks to the system and adjusts its thresholds from the process's history, so an implementation
+// that frees and reallocates temporaries of hundreds of KiB every step (PyTorch's gradients) pays page faults, or
+// not, depending on what ran before it. Returns a description of what was done.
 std::string keep_freed_memory();
 
 }  // namespace tapegrad::apps

@@ -1,9 +1,10 @@
 #include "apps/benchmarks/options.h"
 
-#include <CLI/CLI.hpp>
-#include <algorithm>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
 
 #include "apps/common/app_error.h"
 
@@ -31,16 +32,17 @@ bool BenchmarkOptions::wants_implementation(std::string_view name) const {
 namespace {
 
 // "all" stands for every known name; anything unknown is a usage error naming the flag and the choices.
-std::vector<std::string> checked_names(const std::vector<std::string>& given, const std::vector<std::string>& known,
-                                       const char* flag) {
+std::vector<std::string> checked_names(const std::vector<std::string>& given,
+                                       const std::vector<std::string>& known, const char* flag) {
   if (std::find(given.begin(), given.end(), "all") != given.end()) return known;
   for (const std::string& name : given) {
     if (std::find(known.begin(), known.end(), name) == known.end()) {
-      throw UsageError(fmt::format("{}: unknown name '{}'; choose from {} or all", flag, name,
-                                   fmt::join(known, ", ")));
+      throw UsageError(
+          fmt::format("{}: unknown name '{}'; choose from {} or all", flag, name, fmt::join(known, ", ")));
     }
   }
-  if (given.empty()) throw UsageError(fmt::format("{}: the list is empty; choose from {}", flag, fmt::join(known, ", ")));
+  if (given.empty())
+    throw UsageError(fmt::format("{}: the list is empty; choose from {}", flag, fmt::join(known, ", ")));
   return given;
 }
 
@@ -49,7 +51,8 @@ std::vector<std::string> checked_names(const std::vector<std::string>& given, co
 BenchmarkOptions parse_benchmark_options(int argc, char** argv) {
   BenchmarkOptions options;
   CLI::App app{
-      "tapegrad_bench: times SGD steps, epochs and evaluation of softmax regression (3072 -> 10) and the two-layer "
+      "tapegrad_bench: times SGD steps, epochs and evaluation of softmax regression (3072 -> 10) and the "
+      "two-layer "
       "network (3072-50-10) through the tape, the reference gradients and (tapegrad_bench_torch) PyTorch, next to "
       "the GEMM throughput for the same shapes and the machine's FMA peak. Prints a table and one line "
       "bench,WORKLOAD,IMPLEMENTATION,DTYPE,THREADS,MEDIAN,UNIT per measurement.",
@@ -107,7 +110,7 @@ RepetitionPlan default_plan(bool quick) {
             .gemm_flops_per_sample = 2e6,
             .peak_repetitions = 2,
             .peak_seconds_per_run = 0.03,
-            .seconds_per_measurement = 0.5};
+            .seconds_per_measurement = 0.3};
   }
   return {.step_warmup_rounds = 4,
           .step_rounds = 60,

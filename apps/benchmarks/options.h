@@ -14,8 +14,8 @@ const std::vector<std::string>& known_workloads();
 const std::vector<std::string>& known_implementations();
 
 struct BenchmarkOptions {
-  bool quick = false;     // few repetitions: a smoke test, not a measurement
-  bool csv_only = false;  // only the `bench,...` lines
+  bool quick = false;            // few repetitions: a smoke test, not a measurement
+  bool csv_only = false;         // only the `bench,...` lines
   bool malloc_defaults = false;  // leave glibc's malloc thresholds as they are (see keep_freed_memory)
   std::vector<int> threads{1, 2};
   std::vector<std::string> dtypes{"float", "double"};

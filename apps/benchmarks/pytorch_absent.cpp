@@ -17,9 +17,8 @@ std::unique_ptr<TrainingImplementation<T>> make_pytorch_implementation(ModelKind
   return nullptr;
 }
 
-template std::unique_ptr<TrainingImplementation<float>> make_pytorch_implementation(ModelKind,
-                                                                                    const BenchmarkProblem&,
-                                                                                    const std::vector<Matrix<float>>&);
+template std::unique_ptr<TrainingImplementation<float>> make_pytorch_implementation(
+    ModelKind, const BenchmarkProblem&, const std::vector<Matrix<float>>&);
 template std::unique_ptr<TrainingImplementation<double>> make_pytorch_implementation(
     ModelKind, const BenchmarkProblem&, const std::vector<Matrix<double>>&);
 

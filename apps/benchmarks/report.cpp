@@ -31,7 +31,8 @@ void BenchmarkReport::record_peak(const std::string& dtype, int threads, double 
   std::fflush(stdout);
 }
 
-void BenchmarkReport::set_products(const std::string& workload, std::vector<ProductShape> products, double repeat) {
+void BenchmarkReport::set_products(const std::string& workload, std::vector<ProductShape> products,
+                                   double repeat) {
   products_[workload] = {std::move(products), repeat};
 }
 
@@ -109,7 +110,8 @@ void BenchmarkReport::print_ratio_table(std::FILE* out, const std::string& title
     const Configuration configuration{m.dtype, m.threads};
     if (std::find(configurations.begin(), configurations.end(), configuration) == configurations.end())
       configurations.push_back(configuration);
-    if (std::find(workloads.begin(), workloads.end(), m.workload) == workloads.end()) workloads.push_back(m.workload);
+    if (std::find(workloads.begin(), workloads.end(), m.workload) == workloads.end())
+      workloads.push_back(m.workload);
   }
   if (workloads.empty()) return;
   fmt::print(out, "\n{}\n  {:<18}", title, "workload");
@@ -137,11 +139,12 @@ void BenchmarkReport::print_thread_scaling(std::FILE* out) const {
     const Measurement* single = find(m.workload, m.implementation, m.dtype, 1);
     if (single == nullptr) continue;
     if (!header_printed) {
-      fmt::print(out,
-                 "\nmore threads / 1 thread, time ratio of medians (of best samples) (goal: never above 1; '!' marks "
-                 "a slowdown of the medians)\n");
-      fmt::print(out, "  {:<18} {:<10} {:<7} {:>8} {:>8} {:>9}\n", "workload", "impl", "dtype", "threads", "median",
-                 "(best)");
+      fmt::print(
+          out,
+          "\nmore threads / 1 thread, time ratio of medians (of best samples) (goal: never above 1; '!' marks "
+          "a slowdown of the medians)\n");
+      fmt::print(out, "  {:<18} {:<10} {:<7} {:>8} {:>8} {:>9}\n", "workload", "impl", "dtype", "threads",
+                 "median", "(best)");
       header_printed = true;
     }
     const double ratio = m.seconds / single->seconds;
@@ -159,18 +162,20 @@ void BenchmarkReport::print_tables(std::FILE* out) const {
     if (std::find(configurations.begin(), configurations.end(), configuration) == configurations.end())
       configurations.push_back(configuration);
   }
-  fmt::print(out,
-             "\n== Results. median: of the timed samples (wall clock); best: the fastest sample; cpu median: CPU time "
-             "of the timing thread, one-thread runs only (unaffected by other jobs taking the core). examples/s, "
-             "GFLOP/s (matrix products only) and of peak (the FMA loop's peak for the same dtype and threads) come "
-             "from the median. GEMM-only: the sum of the Eigen product medians for the workload's shapes, i.e. the "
-             "time if the workload were nothing but its GEMMs ==\n");
+  fmt::print(
+      out,
+      "\n== Results. median: of the timed samples (wall clock); best: the fastest sample; cpu median: CPU time "
+      "of the timing thread, one-thread runs only (unaffected by other jobs taking the core). examples/s, "
+      "GFLOP/s (matrix products only) and of peak (the FMA loop's peak for the same dtype and threads) come "
+      "from the median. GEMM-only: the sum of the Eigen product medians for the workload's shapes, i.e. the "
+      "time if the workload were nothing but its GEMMs ==\n");
   for (const Configuration& configuration : configurations)
     print_configuration_table(out, configuration.first, configuration.second);
   print_ratio_table(out, "tape / reference, time ratio of medians (of best samples) (goal: at most 1.10)", "tape",
                     "reference");
-  print_ratio_table(out, "tapegrad (tape) / PyTorch, time ratio of medians (of best samples) (goal: at most 0.5 "
-                         "for two_layer_step in float, at most 1 everywhere)",
+  print_ratio_table(out,
+                    "tapegrad (tape) / PyTorch, time ratio of medians (of best samples) (goal: at most 0.5 "
+                    "for two_layer_step in float, at most 1 everywhere)",
                     "tape", "pytorch");
   print_ratio_table(out, "tapegrad (reference) / PyTorch, time ratio of medians (of best samples)", "reference",
                     "pytorch");

@@ -21,8 +21,8 @@ struct Measurement {
   double seconds = 0;       // median wall time of one unit: a step, an epoch, an evaluation, a product
   double best_seconds = 0;  // the fastest sample: close to an idle machine's time when other jobs share the cores
   double cpu_seconds = 0;   // median CPU time of the timing thread (one-thread runs only; 0 otherwise)
-  double flops = 0;     // FLOPs of the unit's matrix products
-  double examples = 0;  // examples processed per unit (0 for a bare product)
+  double flops = 0;         // FLOPs of the unit's matrix products
+  double examples = 0;      // examples processed per unit (0 for a bare product)
   int samples = 0;
 };
 
@@ -47,7 +47,8 @@ class BenchmarkReport {
                           int threads) const;
   std::optional<double> peak(const std::string& dtype, int threads) const;
   // Sum of the median times of the workload's products with the first GEMM backend; empty when one is missing.
-  std::optional<double> gemm_only_seconds(const std::string& workload, const std::string& dtype, int threads) const;
+  std::optional<double> gemm_only_seconds(const std::string& workload, const std::string& dtype,
+                                          int threads) const;
   void print_configuration_table(std::FILE* out, const std::string& dtype, int threads) const;
   void print_ratio_table(std::FILE* out, const std::string& title, const std::string& numerator,
                          const std::string& denominator) const;

@@ -114,8 +114,8 @@ class ConfigurationRun {
     set_thread_count(threads_);
     set_pytorch_threads(options_.pytorch_threads > 0 ? options_.pytorch_threads : threads_,
                         options_.pytorch_blas_threads > 0 ? options_.pytorch_blas_threads : threads_);
-    report_.note(fmt::format("\n-- {} on {} thread{} (load average {}): Eigen threads {}{}", dtype_name<T>(), threads_,
-                             threads_ == 1 ? "" : "s", load_average(), eigen_thread_count(),
+    report_.note(fmt::format("\n-- {} on {} thread{} (load average {}): Eigen threads {}{}", dtype_name<T>(),
+                             threads_, threads_ == 1 ? "" : "s", load_average(), eigen_thread_count(),
                              pytorch_wanted() ? fmt::format("; {}", pytorch_description()) : std::string()));
     measure_peak();
     if (options_.wants_workload("gemm")) measure_gemm();
@@ -163,9 +163,9 @@ class ConfigurationRun {
       for (const ProductShape& shape : shapes) {
         GemmOperands<T> operands = make_gemm_operands<T>(shape, generator);
         const int calls = std::max(1, static_cast<int>(std::ceil(plan_.gemm_flops_per_sample / shape.flops())));
-        const auto samples = interleaved_samples(
-            {[&] { backend.multiply(shape, operands.a, operands.b, operands.c); }}, plan_.gemm_warmup_rounds,
-            plan_.gemm_rounds, calls, plan_.seconds_per_measurement);
+        const auto samples =
+            interleaved_samples({[&] { backend.multiply(shape, operands.a, operands.b, operands.c); }},
+                                plan_.gemm_warmup_rounds, plan_.gemm_rounds, calls, plan_.seconds_per_measurement);
         record(shape.workload_name(), backend.name, samples[0], shape.flops(), 0.0);
       }
     }
@@ -194,7 +194,8 @@ class ConfigurationRun {
                const std::function<void()>& after_round = {}) {
     if (!tapegrad.empty()) {
       std::vector<std::function<void()>> actions;
-      for (auto& implementation : tapegrad) actions.push_back([&action, &implementation] { action(*implementation); });
+      for (auto& implementation : tapegrad)
+        actions.push_back([&action, &implementation] { action(*implementation); });
       const auto samples = interleaved_samples(actions, warmup_rounds, rounds, calls_per_sample,
                                                plan_.seconds_per_measurement, after_round);
       for (std::size_t i = 0; i < tapegrad.size(); ++i)
@@ -210,7 +211,8 @@ class ConfigurationRun {
 
   // The first step of every implementation from the same weights on the same batch must give the same cost, or
   // the implementations are not doing the same work.
-  void check_first_step(const std::string& workload, std::vector<std::unique_ptr<TrainingImplementation<T>>>& tapegrad,
+  void check_first_step(const std::string& workload,
+                        std::vector<std::unique_ptr<TrainingImplementation<T>>>& tapegrad,
                         TrainingImplementation<T>* pytorch) {
     std::vector<TrainingImplementation<T>*> all;
     for (auto& implementation : tapegrad) all.push_back(implementation.get());
@@ -226,11 +228,12 @@ class ConfigurationRun {
       costs += fmt::format("{}{} {:.9g}", i == 0 ? "" : ", ", all[i]->name(), cost);
     }
     const double tolerance = std::is_same_v<T, float> ? 1e-4 : 1e-10;
-    report_.note(fmt::format("   {}: first-step cost from the same weights and batch: {} (largest relative "
-                             "difference {:.2g}{})",
-                             workload, costs, largest_difference,
-                             largest_difference > tolerance ? fmt::format(", ABOVE {:.0e}: NOT THE SAME WORK", tolerance)
-                                                            : std::string()));
+    report_.note(
+        fmt::format("   {}: first-step cost from the same weights and batch: {} (largest relative "
+                    "difference {:.2g}{})",
+                    workload, costs, largest_difference,
+                    largest_difference > tolerance ? fmt::format(", ABOVE {:.0e}: NOT THE SAME WORK", tolerance)
+                                                   : std::string()));
   }
 
   void measure_steps(ModelKind kind) {
@@ -255,7 +258,8 @@ class ConfigurationRun {
     for (auto& implementation : tapegrad) order.push_back(implementation.get());
     if (pytorch != nullptr) order.push_back(pytorch.get());
     for (std::size_t i = 0; i < order.size(); ++i)
-      runners.push_back(std::make_unique<EpochRunner<T>>(data_, problem_.batch, problem_.seed + 7));
+      runners.push_back(
+          std::make_unique<EpochRunner<T>>(data_, problem_.epoch_examples, problem_.batch, problem_.seed + 7));
     const auto runner_of = [&order, &runners](TrainingImplementation<T>& implementation) -> EpochRunner<T>& {
       const auto at = std::find(order.begin(), order.end(), &implementation) - order.begin();
       return *runners[static_cast<std::size_t>(at)];
@@ -267,12 +271,15 @@ class ConfigurationRun {
       resident.push_back(resident_memory_mib());
       live_nodes.push_back(Node<T>::live_count());
     };
-    const double batches = std::ceil(static_cast<double>(problem_.examples) / static_cast<double>(problem_.batch));
+    const double batches =
+        std::ceil(static_cast<double>(problem_.epoch_examples) / static_cast<double>(problem_.batch));
     measure(
         workload, tapegrad, pytorch.get(),
-        [&runner_of](TrainingImplementation<T>& implementation) { runner_of(implementation).run_epoch(implementation); },
+        [&runner_of](TrainingImplementation<T>& implementation) {
+          runner_of(implementation).run_epoch(implementation);
+        },
         plan_.epoch_warmup_rounds, plan_.epoch_rounds, 1, batches * total_flops(step_products(kind, problem_)),
-        static_cast<double>(problem_.examples), after_round);
+        static_cast<double>(problem_.epoch_examples), after_round);
     if (!resident.empty()) {
       std::string rss;
       std::string nodes;
@@ -280,9 +287,10 @@ class ConfigurationRun {
         rss += fmt::format("{}{:.1f}", i == 0 ? "" : " ", resident[i]);
         nodes += fmt::format("{}{}", i == 0 ? "" : " ", live_nodes[i]);
       }
-      report_.note(fmt::format("   {}: resident memory after each round of tapegrad epochs (MiB): {}; live graph "
-                               "nodes: {}",
-                               workload, rss, nodes));
+      report_.note(
+          fmt::format("   {}: resident memory after each round of tapegrad epochs (MiB): {}; live graph "
+                      "nodes: {}",
+                      workload, rss, nodes));
       std::printf("memory,%s,tapegrad,%s,%d,%.1f,%.1f,%ld\n", workload.c_str(), dtype_name<T>(), threads_,
                   resident.front(), resident.back(), live_nodes.back());
     }
@@ -315,24 +323,30 @@ void run_dtype(const BenchmarkOptions& options, const BenchmarkProblem& problem,
   for (const int threads : options.threads) ConfigurationRun<T>(options, problem, data, threads, report).run();
 }
 
-void describe_machine(const BenchmarkOptions& options, const BenchmarkProblem& problem, const BenchmarkReport& report) {
+void describe_machine(const BenchmarkOptions& options, const BenchmarkProblem& problem,
+                      const BenchmarkReport& report) {
   report.note(fmt::format("tapegrad_bench{}", options.quick ? " --quick (few repetitions: a smoke test)" : ""));
   report.note(fmt::format("CPU: {}, {} hardware threads", cpu_model(), hardware_thread_count()));
   report.note(fmt::format("build: {}", build_description()));
-  report.note(fmt::format("Eigen {}.{}.{}, SIMD in use: {}; a packet holds {} floats or {} doubles", EIGEN_WORLD_VERSION,
-                          EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, simd_description(), packet_lanes<float>(),
-                          packet_lanes<double>()));
+  report.note(fmt::format("Eigen {}.{}.{}, SIMD in use: {}; a packet holds {} floats or {} doubles",
+                          EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, simd_description(),
+                          packet_lanes<float>(), packet_lanes<double>()));
 #ifdef _OPENMP
   report.note("threads: Eigen's products run on OpenMP (set per configuration with set_thread_count)");
 #else
   report.note("threads: built without OpenMP, so Eigen's products are single-threaded whatever --threads says");
 #endif
-  report.note(fmt::format("PyTorch: {}", pytorch_available() ? "built in (tapegrad_bench_torch)" : pytorch_description()));
+  report.note(
+      fmt::format("PyTorch: {}", pytorch_available() ? "built in (tapegrad_bench_torch)" : pytorch_description()));
   report.note(fmt::format(
-      "problem: d = {}, hidden = {}, K = {}, batch {}, epoch {} examples, lambda {}, SGD learning rate {}; synthetic "
-      "N(0, 1) inputs and uniform labels (seed {}), the same for every implementation",
-      problem.features, problem.hidden, problem.classes, problem.batch, problem.examples, problem.lambda,
-      problem.learning_rate, problem.seed));
+      "problem: d = {}, hidden = {}, K = {}, batch {}, epochs of {} examples, evaluation of {}, "
+      "lambda {}, SGD learning rate {}; synthetic N(0, 1) inputs and uniform labels (seed {}), the same "
+      "for every implementation{}",
+      problem.features, problem.hidden, problem.classes, problem.batch, problem.epoch_examples, problem.examples,
+      problem.lambda, problem.learning_rate, problem.seed,
+      options.quick ? " (--quick: epochs are a tenth of the real one; the numbers are a smoke test, not "
+                      "measurements)"
+                    : ""));
 }
 
 }  // namespace
@@ -340,14 +354,18 @@ void describe_machine(const BenchmarkOptions& options, const BenchmarkProblem& p
 void run_benchmarks(const BenchmarkOptions& options) {
   BenchmarkProblem problem;
   problem.seed = options.seed;
+  // A smoke test must stay short even when other jobs share the cores; its epochs are a tenth of one.
+  if (options.quick) problem.epoch_examples = problem.examples / 10;
   BenchmarkReport report(options.csv_only);
   describe_machine(options, problem, report);
-  report.note(options.malloc_defaults ? std::string("malloc: glibc's default, adaptive thresholds (--malloc-defaults)")
-                                      : keep_freed_memory());
+  report.note(options.malloc_defaults
+                  ? std::string("malloc: glibc's default, adaptive thresholds (--malloc-defaults)")
+                  : keep_freed_memory());
   for (const ModelKind kind : {ModelKind::softmax, ModelKind::two_layer}) {
     report.set_products(fmt::format("{}_step", to_string(kind)), step_products(kind, problem));
-    report.set_products(fmt::format("{}_epoch", to_string(kind)), step_products(kind, problem),
-                        std::ceil(static_cast<double>(problem.examples) / static_cast<double>(problem.batch)));
+    report.set_products(
+        fmt::format("{}_epoch", to_string(kind)), step_products(kind, problem),
+        std::ceil(static_cast<double>(problem.epoch_examples) / static_cast<double>(problem.batch)));
   }
   report.set_products("eval_10k", evaluation_products(problem));
 
@@ -362,9 +380,10 @@ void run_benchmarks(const BenchmarkOptions& options) {
       run_dtype<double>(options, problem, data, report);
     }
   }
-  report.note(fmt::format("\nload average at the end: {} (on {} hardware threads; above that, other jobs shared the "
-                          "cores and the medians are inflated)",
-                          load_average(), hardware_thread_count()));
+  report.note(
+      fmt::format("\nload average at the end: {} (on {} hardware threads; above that, other jobs shared the "
+                  "cores and the medians are inflated)",
+                  load_average(), hardware_thread_count()));
   report.print_tables(stdout);
 }
 

@@ -24,10 +24,8 @@ std::vector<ProductShape> step_products(ModelKind kind, const BenchmarkProblem& 
     };
   }
   return {
-      {"W1 X", m, d, n, false, false, false},
-      {"W2 H", classes, m, n, false, false, false},
-      {"G2 H^T", classes, n, m, false, true, true},
-      {"W2^T G2", m, classes, n, true, false, false},
+      {"W1 X", m, d, n, false, false, false},       {"W2 H", classes, m, n, false, false, false},
+      {"G2 H^T", classes, n, m, false, true, true}, {"W2^T G2", m, classes, n, true, false, false},
       {"G1 X^T", m, n, d, false, true, true},
   };
 }
@@ -52,7 +50,8 @@ SyntheticData<double> make_synthetic_data(const BenchmarkProblem& problem) {
   for (Index j = 0; j < problem.examples; ++j)
     for (Index i = 0; i < problem.features; ++i) data.inputs(i, j) = generator.normal();
   data.labels.resize(static_cast<std::size_t>(problem.examples));
-  for (int& label : data.labels) label = static_cast<int>(generator.below(static_cast<std::uint64_t>(problem.classes)));
+  for (int& label : data.labels)
+    label = static_cast<int>(generator.below(static_cast<std::uint64_t>(problem.classes)));
   return data;
 }
 
@@ -102,11 +101,11 @@ class TapegradImplementation : public TrainingImplementation<T> {
                                                                   module.parameter("linear.bias").value(), inputs),
                                  labels);
     }
-    return reference::accuracy(
-        reference::two_layer_predictions<T>(
-            module.parameter("fc1.weight").value(), module.parameter("fc1.bias").value(),
-            module.parameter("fc2.weight").value(), module.parameter("fc2.bias").value(), inputs),
-        labels);
+    return reference::accuracy(reference::two_layer_predictions<T>(module.parameter("fc1.weight").value(),
+                                                                   module.parameter("fc1.bias").value(),
+                                                                   module.parameter("fc2.weight").value(),
+                                                                   module.parameter("fc2.bias").value(), inputs),
+                               labels);
   }
 
  private:
@@ -135,12 +134,12 @@ std::vector<Matrix<T>> initial_parameters(ModelKind kind, const BenchmarkProblem
 }
 
 template <typename T>
-EpochRunner<T>::EpochRunner(const SyntheticData<T>& data, Index batch_size, std::uint64_t seed)
-    : data_(data), batch_size_(batch_size), generator_(seed) {}
+EpochRunner<T>::EpochRunner(const SyntheticData<T>& data, Index examples, Index batch_size, std::uint64_t seed)
+    : data_(data), examples_(std::min(examples, data.inputs.cols())), batch_size_(batch_size), generator_(seed) {}
 
 template <typename T>
 double EpochRunner<T>::run_epoch(TrainingImplementation<T>& implementation) {
-  const Index examples = data_.inputs.cols();
+  const Index examples = examples_;
   const std::vector<int> order = generator_.permutation(static_cast<int>(examples));
   double total_cost = 0;
   long batches = 0;

@@ -23,7 +23,8 @@ struct BenchmarkProblem {
   Index hidden = 50;
   Index classes = 10;
   Index batch = 100;
-  Index examples = 10000;
+  Index examples = 10000;        // the data set: what eval_10k scores
+  Index epoch_examples = 10000;  // what one epoch visits (fewer only for --quick)
   double lambda = 0.01;
   double learning_rate = 0.01;
   double softmax_init_std = 0.01;
@@ -88,12 +89,14 @@ std::vector<Matrix<T>> initial_parameters(ModelKind kind, const BenchmarkProblem
 template <typename T>
 class EpochRunner {
  public:
-  EpochRunner(const SyntheticData<T>& data, Index batch_size, std::uint64_t seed);
+  // An epoch visits the first `examples` columns of the data.
+  EpochRunner(const SyntheticData<T>& data, Index examples, Index batch_size, std::uint64_t seed);
   // Runs one epoch; returns the mean batch cost.
   double run_epoch(TrainingImplementation<T>& implementation);
 
  private:
   const SyntheticData<T>& data_;
+  Index examples_;
   Index batch_size_;
   Generator generator_;
   Matrix<T> batch_inputs_;
