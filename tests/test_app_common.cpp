@@ -411,7 +411,7 @@ struct ToyCommandLine {
   Override<int>& epochs = line.add_number<int>("--epochs", "epochs", Bounds::between(1, 1000));
   Override<std::string>& loss = line.add_choice("--loss", "loss", {"ce", "bce"});
   Override<bool>& augment = line.add_flag("--augment", "flip images");
-  Override<std::string>& resume = line.add_text("--resume", "checkpoint to resume", "FILE");
+  Override<std::string>& note = line.add_text("--note", "free text for the run", "TEXT");
 
   void parse(std::vector<std::string> arguments) {
     arguments.insert(arguments.begin(), "toy");
@@ -478,7 +478,7 @@ TEST_CASE("CommandLine parses good flags and records which were given", "[app_co
   CHECK(command_line.loss.value() == "bce");
   CHECK(command_line.augment.value());
   CHECK_FALSE(command_line.epochs.given());
-  CHECK_FALSE(command_line.resume.given());
+  CHECK_FALSE(command_line.note.given());
   CHECK(command_line.line.was_given("--seed"));
   CHECK(command_line.line.was_given("--eta"));
   CHECK_FALSE(command_line.line.was_given("--epochs"));

@@ -24,72 +24,15 @@ using tapegrad::Generator;
 using tapegrad::testing::read_bytes;
 using tapegrad::testing::TempDir;
 using tapegrad::testing::write_bytes;
+using tapegrad::testing::all_classes;
+using tapegrad::testing::Images;
+using tapegrad::testing::synthetic_images;
+using tapegrad::testing::write_mnist;
+using tapegrad::testing::write_split;
 
 namespace {
 
 const fs::path kFashionMnist = "/usr/share/datasets/fashion-mnist";
-constexpr int kSide = 28;
-
-std::string big_endian(std::uint32_t value) {
-  std::string bytes(4, '\0');
-  for (int i = 0; i < 4; ++i)
-    bytes[static_cast<std::size_t>(i)] = static_cast<char>((value >> (24 - 8 * i)) & 0xff);
-  return bytes;
-}
-
-struct Images {
-  std::vector<std::uint8_t> pixels;  // count images of 28 x 28, one after another
-  std::vector<int> labels;
-};
-
-// Class k lights a bar of two columns (4 + 2k, 5 + 2k) over rows 3..24 on a dim noisy background, so that a
-// linear model separates the classes well but not trivially (noise, and bars of neighbours touch).
-Images synthetic_images(int count, Generator& generator, const std::vector<int>& classes) {
-  Images images;
-  images.pixels.resize(static_cast<std::size_t>(count) * kSide * kSide);
-  for (int n = 0; n < count; ++n) {
-    const int label = classes[static_cast<std::size_t>(generator.below(classes.size()))];
-    images.labels.push_back(label);
-    for (int row = 0; row < kSide; ++row) {
-      for (int column = 0; column < kSide; ++column) {
-        const bool bar = row >= 3 && row <= 24 && (column == 4 + 2 * label || column == 5 + 2 * label);
-        const auto value = bar ? 150 + generator.below(106) : generator.below(90);
-        images.pixels[static_cast<std::size_t>((n * kSide + row) * kSide + column)] =
-            static_cast<std::uint8_t>(value);
-      }
-    }
-  }
-  return images;
-}
-
-std::string idx_images(const Images& images) {
-  std::string bytes = big_endian(0x00000803) + big_endian(static_cast<std::uint32_t>(images.labels.size())) +
-                      big_endian(kSide) + big_endian(kSide);
-  bytes.append(images.pixels.begin(), images.pixels.end());
-  return bytes;
-}
-
-std::string idx_labels(const Images& images) {
-  std::string bytes = big_endian(0x00000801) + big_endian(static_cast<std::uint32_t>(images.labels.size()));
-  for (int label : images.labels) bytes.push_back(static_cast<char>(label));
-  return bytes;
-}
-
-void write_split(const fs::path& directory, const std::string& prefix, const Images& images) {
-  write_bytes(directory / (prefix + "-images-idx3-ubyte"), idx_images(images));
-  write_bytes(directory / (prefix + "-labels-idx1-ubyte"), idx_labels(images));
-}
-
-std::vector<int> all_classes() { return {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}; }
-
-// MNIST-format files in `directory`: `train` training and `test` test images of `classes`.
-void write_mnist(const fs::path& directory, int train, int test, std::uint64_t seed,
-                 const std::vector<int>& classes = all_classes()) {
-  fs::create_directories(directory);
-  Generator generator(seed);
-  write_split(directory, "train", synthetic_images(train, generator, classes));
-  write_split(directory, "t10k", synthetic_images(test, generator, classes));
-}
 
 // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) about "'" + text + "'".
 std::string quoted(const std::string& text) {

@@ -244,7 +244,8 @@ int run(int argc, char** argv) {
   std::optional<std::filesystem::path> data_flag;
   if (command_line.was_given("--data")) data_flag = common.data_directory;
   DataCache cache(data_flag, o.limit_train->value_or(0));
-  const RunDirectory out(common.output_directory);
+  const RunDirectory out = prepare_output_directory(common);
+  set_resume_mode(common.resume);
   const std::string& preset = common.preset;
   const auto start = std::chrono::steady_clock::now();
 

@@ -16,6 +16,7 @@ inline constexpr int success = 0;
 inline constexpr int failure = 1;  // anything that is neither bad usage nor bad data
 inline constexpr int bad_usage = 2;
 inline constexpr int bad_data = 3;
+inline constexpr int interrupted = 130;  // stopped by SIGINT or SIGTERM after saving (128 + SIGINT, as shells do)
 }  // namespace exit_code
 
 // An error that carries the exit code it stands for and a hint telling the user what to do next.
@@ -43,6 +44,14 @@ class DataError : public AppError {
  public:
   explicit DataError(const std::string& message, std::string hint = {})
       : AppError(message, exit_code::bad_data, std::move(hint)) {}
+};
+
+// Training stopped on request (Ctrl-C, SIGTERM) after saving its checkpoint (exit code 130).
+class Interrupted : public AppError {
+ public:
+  explicit Interrupted(const std::string& message,
+                       std::string hint = "run the same command with --resume OUT_DIR (the run's --out) to continue")
+      : AppError(message, exit_code::interrupted, std::move(hint)) {}
 };
 
 // Not a failure: the user asked for text (help, version) instead of a run. run_app prints it and returns 0.

@@ -4,12 +4,18 @@
 #include <fmt/ranges.h>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <algorithm>
 #include <charconv>
 #include <climits>
 #include <cmath>
+#include <fstream>
+#include <optional>
 
 #include "apps/common/app_error.h"
+#include "apps/common/atomic_file.h"
+#include "apps/common/run_dir.h"
+#include "apps/common/run_info.h"
 #include "apps/common/threads.h"
 
 namespace tapegrad::apps {
@@ -180,6 +186,10 @@ void CommandLine::add_common_options() {
       "--threads",
       fmt::format("threads for the matrix products, by default all {} of this machine's", hardware_thread_count()),
       Bounds::at_least(1), "N");
+  resume_ = &add_text("--resume",
+                       "continue the interrupted run in DIR with the flags it was started with (only --threads, "
+                       "--data, --verbose and --quiet may be given too); finished runs in it are kept",
+                       "DIR");
   verbose_ = &add_flag("--verbose", "also log debug detail");
   quiet_ = &add_flag("--quiet", "log only warnings and errors");
 }
@@ -251,6 +261,33 @@ void CommandLine::parse(int argc, const char* const* argv) {
     argc = 1;
     argv = program_only;
   }
+  // --resume DIR: parse the arguments DIR's run was started with instead, plus the few flags allowed with it.
+  std::vector<std::string> arguments(argv + 1, argv + argc);
+  std::optional<std::string> resume_directory;
+  for (std::size_t i = 0; i < arguments.size(); ++i) {
+    const std::string& token = arguments[i];
+    if (token == "--resume" || token.starts_with("--resume=")) {
+      if (token == "--resume") {
+        if (i + 1 >= arguments.size()) throw UsageError("--resume needs a value: the run's output directory");
+        resume_directory = arguments[i + 1];
+        arguments.erase(arguments.begin() + static_cast<long>(i), arguments.begin() + static_cast<long>(i) + 2);
+      } else {
+        resume_directory = token.substr(std::string("--resume=").size());
+        arguments.erase(arguments.begin() + static_cast<long>(i));
+      }
+      break;
+    }
+  }
+  if (resume_directory) {
+    if (resume_directory->empty()) throw UsageError("--resume needs a value: the run's output directory");
+    arguments = resumed_arguments(*resume_directory, arguments);
+    common_.resume = true;
+  }
+  std::vector<const char*> effective{argv[0]};
+  for (const auto& argument : arguments) effective.push_back(argument.c_str());
+  argc = static_cast<int>(effective.size());
+  argv = effective.data();
+
   common_.command_line.assign(argv, argv + argc);
   try {
     app_->parse(argc, argv);
@@ -278,6 +315,77 @@ void CommandLine::parse(int argc, const char* const* argv) {
   common_.verbosity = verbose_->value_or(false) ? Verbosity::verbose
                       : quiet_->value_or(false) ? Verbosity::quiet
                                                 : Verbosity::normal;
+}
+
+namespace {
+
+// The flag a token names ("--threads" for "--threads=2"), or empty when the token is not a flag.
+std::string flag_name(const std::string& token) {
+  if (!token.starts_with("--")) return {};
+  return token.substr(0, token.find('='));
+}
+
+bool takes_value(const std::string& flag) { return flag != "--verbose" && flag != "--quiet"; }
+
+}  // namespace
+
+std::vector<std::string> resumed_arguments(const std::filesystem::path& directory,
+                                           const std::vector<std::string>& given) {
+  const std::filesystem::path file = directory / "invocation.json";
+  std::error_code error;
+  if (!std::filesystem::is_directory(directory, error)) {
+    throw UsageError(fmt::format("--resume: '{}' is not a directory; give the --out directory of the run to "
+                                 "continue",
+                                 directory.string()));
+  }
+  std::ifstream in(file);
+  if (!in) {
+    throw UsageError(fmt::format("--resume: '{}' holds no run to continue ({} is missing)", directory.string(),
+                                 file.filename().string()),
+                     "give the --out directory of a run started by this version of the app");
+  }
+  const nlohmann::json invocation = nlohmann::json::parse(in, nullptr, false);
+  if (invocation.is_discarded() || !invocation.contains("arguments") || !invocation["arguments"].is_array()) {
+    throw UsageError(fmt::format("--resume: '{}' is damaged: it should hold the run's arguments", file.string()));
+  }
+  std::vector<std::string> arguments;
+  const auto saved = invocation["arguments"].get<std::vector<std::string>>();
+  for (std::size_t i = 0; i < saved.size(); ++i) {
+    const std::string flag = flag_name(saved[i]);
+    if (flag == "--out" || flag == "--verbose" || flag == "--quiet") {
+      if (takes_value(flag) && saved[i].find('=') == std::string::npos) ++i;  // its value too
+      continue;
+    }
+    arguments.push_back(saved[i]);
+  }
+  for (std::size_t i = 0; i < given.size(); ++i) {
+    const std::string flag = flag_name(given[i]);
+    if (std::ranges::find(kFlagsAllowedWithResume, flag) == std::end(kFlagsAllowedWithResume)) {
+      throw UsageError(fmt::format("--resume continues a run with the settings it was started with, so '{}' cannot "
+                                   "be given with it; allowed: {}",
+                                   given[i], fmt::join(kFlagsAllowedWithResume, ", ")));
+    }
+    arguments.push_back(given[i]);
+    if (takes_value(flag) && given[i].find('=') == std::string::npos && i + 1 < given.size()) {
+      arguments.push_back(given[++i]);
+    }
+  }
+  arguments.push_back("--out");
+  arguments.push_back(directory.string());
+  return arguments;
+}
+
+RunDirectory prepare_output_directory(const CommonOptions& common) {
+  RunDirectory directory(common.output_directory);
+  if (!common.resume) {
+    nlohmann::json invocation;
+    invocation["program"] = common.command_line.empty() ? std::string() : common.command_line.front();
+    invocation["arguments"] = std::vector<std::string>(common.command_line.begin() + (common.command_line.empty() ? 0 : 1),
+                                                       common.command_line.end());
+    invocation["written_at"] = utc_timestamp();
+    write_file_atomically(directory.root() / "invocation.json", invocation.dump(2) + "\n");
+  }
+  return directory;
 }
 
 bool CommandLine::was_given(std::string_view flag) const {

@@ -26,6 +26,7 @@
 
 #include "../../core/error.h"
 #include "logging.h"
+#include "run_dir.h"
 
 namespace CLI {
 class App;
@@ -52,7 +53,10 @@ struct CommonOptions {
   std::uint64_t seed = 0;
   int threads = 1;
   Verbosity verbosity = Verbosity::normal;
-  std::vector<std::string> command_line{};  // the arguments as given, program name first
+  std::vector<std::string> command_line{};  // the arguments in effect, program name first
+  // --resume DIR: continue the run in DIR with the flags it was started with (read from DIR/invocation.json);
+  // output_directory is then DIR.
+  bool resume = false;
 };
 
 // The values a setting allows: an optional lower and upper limit, each inclusive or not.
@@ -212,7 +216,21 @@ class CommandLine {
   Override<int>* threads_ = nullptr;
   Override<bool>* verbose_ = nullptr;
   Override<bool>* quiet_ = nullptr;
+  Override<std::string>* resume_ = nullptr;
   bool parsed_ = false;
 };
+
+// The flags a resumed run may change: the rest come from the run it continues.
+inline constexpr std::string_view kFlagsAllowedWithResume[] = {"--threads", "--data", "--verbose", "--quiet"};
+
+// The arguments that continue the run in `directory`: those it was started with (DIR/invocation.json, without its
+// --out, --verbose and --quiet), then `given` (which may hold only kFlagsAllowedWithResume), then --out
+// `directory`. Throws UsageError naming what is wrong (no invocation.json, another flag given).
+std::vector<std::string> resumed_arguments(const std::filesystem::path& directory,
+                                           const std::vector<std::string>& given);
+
+// The output directory of a run, created and probed for writing (RunDirectory). A new run records its arguments
+// in OUT/invocation.json, which --resume OUT reads; a resumed run keeps the file as it is.
+RunDirectory prepare_output_directory(const CommonOptions& common);
 
 }  // namespace tapegrad::apps

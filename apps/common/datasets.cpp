@@ -130,6 +130,10 @@ ImageSplits load_image_splits(const std::optional<std::filesystem::path>& data_f
   const auto cifar = find_cifar10(data_flag);
   if (!cifar) {
     if (data_flag) {
+      std::error_code error;
+      if (!std::filesystem::is_directory(*data_flag, error)) {
+        throw DataError(fmt::format("--data {}: the directory does not exist", data_flag->string()), kCifarHint);
+      }
       throw DataError(fmt::format("no CIFAR-10 in {}: data_batch_1.bin is missing", data_flag->string()), kCifarHint);
     }
     std::error_code ignored;

@@ -1,13 +1,20 @@
 #include "apps/common/experiment.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <fstream>
+#include <limits>
 #include <memory>
+#include <optional>
+#include <sstream>
+
+#include <unistd.h>
 
 #include "apps/common/app_error.h"
 #include "apps/common/atomic_file.h"
@@ -25,8 +32,21 @@ namespace tapegrad::apps {
 namespace {
 
 std::atomic<bool> stop_flag{false};
+std::atomic<bool> resume_flag{false};
 
-extern "C" void on_stop_signal(int) { stop_flag.store(true); }
+// The first SIGINT or SIGTERM asks training to stop after the step under way (it then saves a checkpoint); a
+// second one ends the process at once, the way it would have ended without a handler. Only async-signal-safe
+// calls here.
+extern "C" void on_stop_signal(int signal_number) {
+  if (stop_flag.exchange(true)) {
+    std::signal(signal_number, SIG_DFL);
+    std::raise(signal_number);
+    return;
+  }
+  static constexpr char kMessage[] =
+      "\nstopping after the current step and saving a checkpoint (press Ctrl-C again to quit at once)\n";
+  [[maybe_unused]] const auto written = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -90,7 +110,7 @@ void plot_templates(const Classifier<T>& model, const data::ImageDataset& train,
 
 template <typename T>
 nn::Checkpoint<T> capture(const Classifier<T>& model, const optim::Optimizer<T>& optimizer,
-                          const data::BatchLoader<T>& loader, long step, double epoch, const nlohmann::json& config) {
+                          const data::BatchLoader<T>& loader, long step, double epoch, const nlohmann::json& key) {
   nn::Checkpoint<T> checkpoint;
   checkpoint.parameters = nn::capture_parameters(model.module());
   checkpoint.optimizer_state = optimizer.state();
@@ -103,8 +123,189 @@ nn::Checkpoint<T> capture(const Classifier<T>& model, const optim::Optimizer<T>&
   checkpoint.metadata["loader.epochs_started"] = std::to_string(loader_state.epochs_started);
   checkpoint.metadata["loader.in_epoch"] = loader_state.in_epoch ? "1" : "0";
   checkpoint.metadata["loader.position"] = std::to_string(loader_state.position);
-  checkpoint.metadata["config"] = config.dump();
+  checkpoint.metadata["config"] = key.dump();
   return checkpoint;
+}
+
+
+// What a run directory must match to be resumed or reused: the settings that decide the numbers (not the thread
+// count, not where the output goes) and the data they were computed on.
+nlohmann::json resume_key(const ExperimentSettings& s, const ExperimentData& d) {
+  nlohmann::json key = s.to_json();
+  key.erase("threads");
+  key["data"] = d.description;
+  key["train_examples"] = d.train->size();
+  key["validation_examples"] = d.validation->size();
+  key["test_examples"] = d.test->size();
+  return key;
+}
+
+std::optional<nlohmann::json> read_json_file(const std::filesystem::path& path) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) return std::nullopt;
+  std::ifstream in(path);
+  nlohmann::json value = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) {
+    throw UsageError(fmt::format("cannot resume from '{}': the file is not valid JSON (it may have been edited); "
+                                 "start the run again without --resume",
+                                 path.string()));
+  }
+  return value;
+}
+
+// The settings recorded in the directory (config.json) must be those of this run: reusing or continuing another
+// run's results would silently mix two experiments.
+void check_same_run(const nlohmann::json& key, const RunDirectory& directory) {
+  const auto recorded = read_json_file(directory.config_path());
+  if (!recorded) return;  // nothing recorded: the checkpoint's own key is checked instead
+  std::vector<std::string> differences;
+  for (const auto& [name, value] : key.items()) {
+    if (!recorded->contains(name) || (*recorded)[name] != value) {
+      differences.push_back(fmt::format("{} {} here but {} in the directory", name, value.dump(),
+                                        recorded->contains(name) ? (*recorded)[name].dump() : "nothing"));
+    }
+  }
+  if (!differences.empty()) {
+    throw UsageError(fmt::format("cannot resume the run in '{}': it was made with other settings ({})",
+                                 directory.root().string(), fmt::join(differences, "; ")),
+                     "resume with the flags of the original run, or give a new --out directory");
+  }
+}
+
+// metrics.csv read back: the rows of the evaluations a run made, exactly as written (CsvCell writes every number
+// in a form that reads back to the same double).
+std::vector<MetricsRow> read_metrics(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(fmt::format("cannot resume: '{}' is missing or unreadable", path.string()));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  std::vector<MetricsRow> rows;
+  std::size_t begin = text.find('\n');
+  if (begin == std::string::npos) return rows;
+  ++begin;
+  long line_number = 1;
+  while (begin < text.size()) {
+    const std::size_t end = text.find('\n', begin);
+    if (end == std::string::npos) break;  // a row cut off by a crash: not part of the run
+    ++line_number;
+    std::vector<double> values;
+    std::size_t field = begin;
+    while (field <= end) {
+      const std::size_t comma = std::min(text.find(',', field), end);
+      const std::string cell = text.substr(field, comma - field);
+      char* parsed_end = nullptr;
+      values.push_back(std::strtod(cell.c_str(), &parsed_end));
+      if (cell.empty() || parsed_end != cell.c_str() + cell.size()) {
+        throw Error(fmt::format("cannot resume: '{}' line {} holds '{}' where a number belongs", path.string(),
+                                line_number, cell));
+      }
+      field = comma + 1;
+    }
+    if (values.size() != kMetricsColumns.size()) {
+      throw Error(fmt::format("cannot resume: '{}' line {} has {} fields instead of {}", path.string(), line_number,
+                              values.size(), kMetricsColumns.size()));
+    }
+    MetricsRow row;
+    row.step = static_cast<long>(values[0]);
+    row.epoch = values[1];
+    row.learning_rate = values[2];
+    row.train = {values[3], values[4], values[5]};
+    row.validation = {values[6], values[7], values[8]};
+    rows.push_back(row);
+    begin = end + 1;
+  }
+  return rows;
+}
+
+Evaluation evaluation_from_json(const nlohmann::json& e) {
+  return {e.at("loss").get<double>(), e.at("cost").get<double>(), e.at("accuracy").get<double>()};
+}
+
+// A run that already finished in this directory, read back instead of trained again.
+std::optional<ExperimentResult> finished_run(const ExperimentSettings& s, const RunDirectory& directory,
+                                            const nlohmann::json& summary) {
+  const std::string status = summary.value("status", "");
+  if (status == "diverged") {
+    throw Error(fmt::format("{}: {} (the run in {} diverged before; resuming would repeat it)", s.name,
+                            summary.value("message", "training diverged"), directory.root().string()));
+  }
+  if (status != "completed" && status != "early_stopped") return std::nullopt;
+  try {
+    ExperimentResult result;
+    result.settings = s;
+    result.directory = directory.root();
+    result.summary = summary;
+    result.train = evaluation_from_json(summary.at("train"));
+    result.validation = evaluation_from_json(summary.at("validation"));
+    result.test = evaluation_from_json(summary.at("test"));
+    result.weight_norms = summary.at("weight_norms").get<std::vector<double>>();
+    TrainingOutcome& outcome = result.outcome;
+    outcome.rows = read_metrics(directory.metrics_path());
+    outcome.steps = summary.at("steps").get<long>();
+    outcome.stopped_epoch = summary.at("epochs").get<double>();
+    outcome.train_seconds = summary.at("train_seconds").get<double>();
+    outcome.evaluation_seconds = summary.at("evaluation_seconds").get<double>();
+    outcome.early_stopped = status == "early_stopped";
+    outcome.best_step = summary.value("best_step", -1L);
+    spdlog::info("{}: already finished in {} (test {:.2f}%); kept", s.name, directory.root().string(),
+                 100 * result.test.accuracy);
+    return result;
+  } catch (const nlohmann::json::exception& error) {
+    throw UsageError(fmt::format("cannot resume from '{}': it lacks a field a finished run writes ({})",
+                                 directory.summary_path().string(), error.what()),
+                     "start the run again without --resume");
+  }
+}
+
+// The state a resumed run continues from: the checkpoint's weights, optimizer and loader, the evaluations it
+// made, and with early stopping the best weights so far (best.bin).
+template <typename T>
+TrainingStart<T> restore_run(const nn::Checkpoint<T>& checkpoint, const ExperimentSettings& s,
+                             const RunDirectory& directory, Classifier<T>& model, optim::Optimizer<T>& optimizer,
+                             data::BatchLoader<T>& loader) {
+  nn::restore_parameters(model.module(), checkpoint);
+  optimizer.load_state(checkpoint.optimizer_state, static_cast<long>(checkpoint.optimizer_step_count));
+  data::BatchLoaderState loader_state;
+  loader_state.generator = checkpoint.generator("loader");
+  try {
+    loader_state.epochs_started = std::stoll(checkpoint.metadata_value("loader.epochs_started"));
+    loader_state.in_epoch = checkpoint.metadata_value("loader.in_epoch") == "1";
+    loader_state.position = std::stoi(checkpoint.metadata_value("loader.position"));
+  } catch (const std::logic_error&) {
+    throw Error(fmt::format("cannot resume from '{}': its loader position is not a number",
+                            checkpoint.source.string()));
+  }
+  loader.set_state(loader_state);
+
+  TrainingStart<T> start;
+  start.step = static_cast<long>(checkpoint.step);
+  for (const MetricsRow& row : read_metrics(directory.metrics_path())) {
+    if (row.step <= start.step) start.rows.push_back(row);
+  }
+
+  if (s.patience > 0) {
+    long best_step = -1;
+    double best_loss = std::numeric_limits<double>::infinity();
+    for (const MetricsRow& row : start.rows) {
+      if (row.validation.loss < best_loss) {
+        best_loss = row.validation.loss;
+        best_step = row.step;
+      }
+    }
+    if (best_step >= 0) {
+      const auto best = nn::load_checkpoint<T>(directory.root() / "best.bin");
+      if (best.step != best_step) {
+        throw Error(fmt::format("cannot resume the run in '{}': best.bin holds the weights of step {} but the best "
+                                "evaluation before the checkpoint is step {} (the run was killed while saving); "
+                                "start it again without --resume",
+                                directory.root().string(), best.step, best_step));
+      }
+      for (const auto& entry : best.parameters) start.best_parameters.push_back(entry.value);
+    }
+  }
+  spdlog::info("{}: resuming at step {} from {}", s.name, start.step, checkpoint.source.string());
+  return start;
 }
 
 template <typename T>
@@ -113,17 +314,38 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
   const data::ImageDataset& train_set = *d.train;
   const long steps_per_epoch = s.steps_per_epoch(train_set.size());
   const long total_steps = s.planned_steps(train_set.size());
+  const nlohmann::json key = resume_key(s, d);
 
-  nlohmann::json config = s.to_json();
-  config["data"] = d.description;
-  config["train_examples"] = train_set.size();
-  config["validation_examples"] = d.validation->size();
-  config["test_examples"] = d.test->size();
-  config["steps_per_epoch"] = steps_per_epoch;
-  config["total_steps"] = total_steps;
-  config["build"] = build_info_json();
-  config["written_at"] = utc_timestamp();
-  directory.write_config(config);
+  // Resuming: a finished run is kept as it is; a run with a checkpoint continues from it.
+  std::optional<nn::Checkpoint<T>> resume_from;
+  double earlier_train_seconds = 0;
+  if (resume_mode()) {
+    check_same_run(key, directory);
+    const auto summary = read_json_file(directory.summary_path());
+    if (summary) {
+      if (auto finished = finished_run(s, directory, *summary)) return *finished;
+      earlier_train_seconds = summary->value("train_seconds", 0.0);
+    }
+    std::error_code error;
+    if (std::filesystem::is_regular_file(directory.checkpoint_path(), error)) {
+      resume_from = nn::load_checkpoint<T>(directory.checkpoint_path());
+      if (nlohmann::json::parse(resume_from->metadata_value("config"), nullptr, false) != key) {
+        throw UsageError(fmt::format("cannot resume from '{}': its run had other settings than this one",
+                                     directory.checkpoint_path().string()),
+                         "resume with the flags of the original run, or give a new --out directory");
+      }
+    }
+  }
+
+  if (!resume_from) {
+    nlohmann::json config = key;
+    config["threads"] = s.threads;
+    config["steps_per_epoch"] = steps_per_epoch;
+    config["planned_steps"] = total_steps;  // "total_steps" is the setting (0: from the epochs)
+    config["build"] = build_info_json();
+    config["written_at"] = utc_timestamp();
+    directory.write_config(config);
+  }
 
   // Eigen's thread count is process-wide: trials of a sweep (all single-threaded) leave it alone.
   if (eigen_thread_count() != s.threads) set_thread_count(s.threads);
@@ -160,13 +382,18 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
   plan.path = s.path;
   plan.patience = s.patience;
 
-  auto metrics = CsvAppender::create(directory.metrics_path(), kMetricsColumns);
+  TrainingStart<T> start;
+  if (resume_from) start = restore_run(*resume_from, s, directory, *model, optimizer, loader);
+  // A resumed run keeps the rows up to its checkpoint and drops any written after it.
+  CsvAppender metrics = resume_from ? CsvAppender::resume(directory.metrics_path(), kMetricsColumns, start.rows.size())
+                                    : CsvAppender::create(directory.metrics_path(), kMetricsColumns);
+
   std::unique_ptr<ProgressReporter> progress;
   if (s.show_progress) {
     ProgressOptions options;
     options.label = s.name;
     options.unit = "steps";
-    progress = std::make_unique<ProgressReporter>(static_cast<std::size_t>(total_steps), options);
+    progress = std::make_unique<ProgressReporter>(static_cast<std::size_t>(total_steps - start.step), options);
   }
   double last_cost = 0;
   TrainingHooks hooks;
@@ -177,17 +404,28 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
       progress->advance();
     }
   };
+  hooks.on_new_best = [&](long step) {
+    // Early stopping puts these weights back at the end, so a resumed run needs them too.
+    if (s.save_checkpoint) {
+      nn::Checkpoint<T> best;
+      best.parameters = nn::capture_parameters(model->module());
+      best.step = step;
+      best.metadata["config"] = key.dump();
+      nn::save_checkpoint(directory.root() / "best.bin", best);
+    }
+  };
   hooks.on_evaluation = [&](const MetricsRow& row) {
     metrics.append_row(metrics_cells(row));
     // The last good state: a later divergence leaves this checkpoint in place.
     if (s.save_checkpoint) {
-      nn::save_checkpoint(directory.checkpoint_path(), capture(*model, optimizer, loader, row.step, row.epoch, config));
+      nn::save_checkpoint(directory.checkpoint_path(), capture(*model, optimizer, loader, row.step, row.epoch, key));
     }
   };
   hooks.stop_requested = [] { return stop_requested(); };
 
-  const TrainingOutcome outcome =
-      train(*model, optimizer, *schedule, loader, train_set, *d.validation, d.normalizer, plan, hooks);
+  TrainingOutcome outcome =
+      train(*model, optimizer, *schedule, loader, train_set, *d.validation, d.normalizer, plan, hooks, start);
+  outcome.train_seconds += earlier_train_seconds;
   if (progress) progress->finish();
   metrics.close();
 
@@ -212,23 +450,25 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
   summary["lambda"] = s.lambda;
   summary["eta"] = s.eta;
   summary["batch_size"] = s.batch_size;
+  summary["resumed"] = resume_from.has_value();
   summary["build"] = build_info_json();
 
   if (outcome.diverged || outcome.interrupted) {
     summary["status"] = outcome.diverged ? "diverged" : "interrupted";
     summary["message"] = outcome.diverged ? outcome.divergence : "stopped by a signal";
     summary["wall_seconds"] = std::chrono::duration<double>(Clock::now() - wall_start).count();
-    directory.write_summary(summary);
     if (outcome.interrupted && s.save_checkpoint) {
       nn::save_checkpoint(directory.checkpoint_path(),
-                          capture(*model, optimizer, loader, outcome.steps, outcome.stopped_epoch, config));
+                          capture(*model, optimizer, loader, outcome.steps, outcome.stopped_epoch, key));
     }
-    throw Error(outcome.diverged
-                    ? fmt::format("{}: {}; metrics so far are in {} and the last good checkpoint in {}", s.name,
-                                  outcome.divergence, directory.metrics_path().string(),
-                                  directory.checkpoint_path().string())
-                    : fmt::format("{}: interrupted at step {}; checkpoint saved in {}", s.name, outcome.steps,
-                                  directory.checkpoint_path().string()));
+    directory.write_summary(summary);
+    if (outcome.diverged) {
+      throw Error(fmt::format("{}: {}; metrics so far are in {} and the last good checkpoint in {}", s.name,
+                              outcome.divergence, directory.metrics_path().string(),
+                              directory.checkpoint_path().string()));
+    }
+    throw Interrupted(fmt::format("{}: interrupted at step {} of {}; checkpoint saved in {}", s.name, outcome.steps,
+                                  total_steps, directory.checkpoint_path().string()));
   }
 
   const DetailedEvaluation test = evaluate_detailed(*model, *d.test, d.normalizer, s.lambda);
@@ -259,7 +499,7 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
   }
   if (s.save_checkpoint) {
     nn::save_checkpoint(directory.checkpoint_path(),
-                        capture(*model, optimizer, loader, outcome.steps, outcome.stopped_epoch, config));
+                        capture(*model, optimizer, loader, outcome.steps, outcome.stopped_epoch, key));
   }
 
   summary["status"] = outcome.early_stopped ? "early_stopped" : "completed";
@@ -414,8 +654,23 @@ void plot_curves(const std::vector<MetricsRow>& rows, const RunDirectory& direct
 void install_stop_handlers() {
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
+  // A file-size limit (ulimit -f) then fails the write with EFBIG, reported with the file's path, instead of
+  // killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
 }
 
 bool stop_requested() { return stop_flag.load(); }
+
+void request_stop() { stop_flag.store(true); }
+
+void set_resume_mode(bool on) { resume_flag.store(on); }
+
+bool resume_mode() { return resume_flag.load(); }
+
+void throw_if_interrupted(const std::string& what, const std::filesystem::path& directory) {
+  if (stop_requested()) {
+    throw Interrupted(fmt::format("{} was interrupted; what finished is in {}", what, directory.string()));
+  }
+}
 
 }  // namespace tapegrad::apps

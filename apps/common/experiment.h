@@ -86,7 +86,7 @@ struct ExperimentResult {
 
 // Runs one experiment into `directory`. A diverging run keeps what it wrote (metrics so far, the last good
 // checkpoint, a summary saying what happened) and then throws Error naming the step; a stop request (Ctrl-C)
-// saves the checkpoint and throws too.
+// saves the checkpoint after the step under way and throws Interrupted.
 ExperimentResult run_experiment(const ExperimentSettings& settings, const ExperimentData& data,
                                 const RunDirectory& directory);
 
@@ -95,8 +95,20 @@ ExperimentResult run_experiment(const ExperimentSettings& settings, const Experi
 void plot_curves(const std::vector<MetricsRow>& rows, const RunDirectory& directory, bool against_steps,
                  const std::string& title, bool always_plot_rate = false);
 
-// Installs SIGINT/SIGTERM handlers that ask the training loop to stop after the step under way.
+// Installs SIGINT/SIGTERM handlers that ask the training loop to stop after the step under way (a second signal
+// ends the process at once), and ignores SIGXFSZ so that a file-size limit becomes a reported write error.
 void install_stop_handlers();
 bool stop_requested();
+// What the first signal does, for tests and for code that decides to stop by itself.
+void request_stop();
+// Throws Interrupted ("<what> was interrupted; what finished is in <directory>") once a stop was requested.
+void throw_if_interrupted(const std::string& what, const std::filesystem::path& directory);
+
+// Resume mode (--resume DIR), for the whole process. When it is on, run_experiment first looks at what its
+// directory holds: a finished run (summary.json says completed or early_stopped) is read back instead of trained
+// again; a run with a checkpoint continues from it and ends exactly as the uninterrupted run would have (on one
+// thread: the same bytes); anything else starts afresh. The directory's settings must be this run's.
+void set_resume_mode(bool on);
+bool resume_mode();
 
 }  // namespace tapegrad::apps

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <system_error>
 
+#include "apps/common/app_error.h"
 #include "apps/common/atomic_file.h"
 #include "core/error.h"
 
@@ -15,8 +16,8 @@ namespace tapegrad::apps {
 namespace {
 
 [[noreturn]] void throw_unusable(const std::filesystem::path& root, const std::string& reason) {
-  throw_error(fmt::format("cannot use output directory '{}': {}; choose a writable directory with --out",
-                          root.string(), reason));
+  throw UsageError(fmt::format("cannot use the --out directory '{}': {}", root.string(), reason),
+                   "choose a directory you can write to with --out");
 }
 
 // Writing one byte (not only creating the file) also catches a full disk or an exhausted quota.

@@ -1,5 +1,6 @@
 #include "apps/common/sweep.h"
 
+#include "apps/common/experiment.h"
 #include "apps/common/threads.h"
 
 #include <spdlog/spdlog.h>
@@ -30,6 +31,10 @@ SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const Expe
       outcome.settings.threads = 1;
       outcome.settings.show_progress = false;
       const auto trial_start = Clock::now();
+      if (stop_requested()) {  // Ctrl-C: the trials under way save their state; start no other
+        outcome.error = "not started: the sweep was interrupted";
+        continue;
+      }
       try {
         outcome.result = run_experiment(outcome.settings, data, parent.sub_run(outcome.settings.name));
       } catch (const std::exception& error) {
@@ -51,6 +56,7 @@ SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const Expe
   for (auto& t : threads) t.join();
   sweep.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   for (const auto& t : sweep.trials) sweep.trial_seconds_sum += t.seconds;
+  throw_if_interrupted("the sweep", parent.root());
   return sweep;
 }
 

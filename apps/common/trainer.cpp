@@ -93,14 +93,17 @@ template <typename T>
 TrainingOutcome train(Classifier<T>& model, optim::Optimizer<T>& optimizer, const optim::LearningRateSchedule& schedule,
                       data::BatchLoader<T>& loader, const data::ImageDataset& train_evaluation,
                       const data::ImageDataset& validation, const data::Normalizer& normalizer,
-                      const TrainingPlan& plan, const TrainingHooks& hooks, long start_step) {
+                      const TrainingPlan& plan, const TrainingHooks& hooks, const TrainingStart<T>& start) {
   TrainingOutcome outcome;
+  const long start_step = start.step;
   const long steps_per_epoch = std::max(1, loader.batches_per_epoch());
   auto epoch_of = [&](long step) { return static_cast<double>(step) / static_cast<double>(steps_per_epoch); };
 
+  // Evaluations still to make: a resumed run has made those up to its last row already.
+  const long done_up_to = start.rows.empty() ? start_step - 1 : start.rows.back().step;
   std::vector<long> pending;
   for (long s : plan.evaluation_steps)
-    if (s >= start_step) pending.push_back(s);
+    if (s >= start_step && s > done_up_to) pending.push_back(s);
   std::sort(pending.begin(), pending.end());
   std::size_t next_evaluation = 0;
 
@@ -108,17 +111,38 @@ TrainingOutcome train(Classifier<T>& model, optim::Optimizer<T>& optimizer, cons
   int evaluations_without_improvement = 0;
   std::vector<Matrix<T>> best_parameters;
 
+  // Early stopping's state after the evaluations a resumed run made before: the same comparisons, replayed.
+  outcome.rows = start.rows;
+  if (plan.patience > 0) {
+    for (const MetricsRow& row : start.rows) {
+      if (row.validation.loss < best_validation_loss) {
+        best_validation_loss = row.validation.loss;
+        evaluations_without_improvement = 0;
+        outcome.best_step = row.step;
+      } else {
+        ++evaluations_without_improvement;
+      }
+    }
+    if (outcome.best_step >= 0) {
+      if (start.best_parameters.size() != model.module().parameters().size()) {
+        throw Error(fmt::format("resuming at step {}: the weights of the best evaluation (step {}) are missing",
+                                start_step, outcome.best_step));
+      }
+      best_parameters = start.best_parameters;
+    }
+    outcome.early_stopped = evaluations_without_improvement >= plan.patience;
+  }
+
   auto run_evaluation = [&](long step) {
-    const auto start = Clock::now();
+    const auto evaluation_start = Clock::now();
     MetricsRow row;
     row.step = step;
     row.epoch = epoch_of(step);
     row.learning_rate = optimizer.learning_rate();
     row.train = evaluate(model, train_evaluation, normalizer, plan.lambda, plan.evaluation_chunk);
     row.validation = evaluate(model, validation, normalizer, plan.lambda, plan.evaluation_chunk);
-    outcome.evaluation_seconds += seconds_since(start);
+    outcome.evaluation_seconds += seconds_since(evaluation_start);
     outcome.rows.push_back(row);
-    if (hooks.on_evaluation) hooks.on_evaluation(row);
     if (plan.patience > 0) {
       if (row.validation.loss < best_validation_loss) {
         best_validation_loss = row.validation.loss;
@@ -126,10 +150,12 @@ TrainingOutcome train(Classifier<T>& model, optim::Optimizer<T>& optimizer, cons
         outcome.best_step = step;
         best_parameters.clear();
         for (const auto& p : model.module().parameters()) best_parameters.push_back(p.value());
+        if (hooks.on_new_best) hooks.on_new_best(step);
       } else if (++evaluations_without_improvement >= plan.patience) {
         outcome.early_stopped = true;
       }
     }
+    if (hooks.on_evaluation) hooks.on_evaluation(row);
   };
 
   // Initial learning rate so that an evaluation at step 0 reports it.
@@ -200,9 +226,11 @@ template DetailedEvaluation evaluate_detailed(const Classifier<double>&, const d
                                               const data::Normalizer&, double, int);
 template TrainingOutcome train(Classifier<float>&, optim::Optimizer<float>&, const optim::LearningRateSchedule&,
                                data::BatchLoader<float>&, const data::ImageDataset&, const data::ImageDataset&,
-                               const data::Normalizer&, const TrainingPlan&, const TrainingHooks&, long);
+                               const data::Normalizer&, const TrainingPlan&, const TrainingHooks&,
+                               const TrainingStart<float>&);
 template TrainingOutcome train(Classifier<double>&, optim::Optimizer<double>&, const optim::LearningRateSchedule&,
                                data::BatchLoader<double>&, const data::ImageDataset&, const data::ImageDataset&,
-                               const data::Normalizer&, const TrainingPlan&, const TrainingHooks&, long);
+                               const data::Normalizer&, const TrainingPlan&, const TrainingHooks&,
+                               const TrainingStart<double>&);
 
 }  // namespace tapegrad::apps

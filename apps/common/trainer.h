@@ -61,6 +61,19 @@ struct TrainingHooks {
   std::function<void(long, long, double)> on_step;
   // Polled before every step; true ends training cleanly after the step under way (Ctrl-C).
   std::function<bool()> stop_requested;
+  // With early stopping: an evaluation has just set a new best validation loss (the model holds its weights).
+  // Called before on_evaluation for the same step.
+  std::function<void(long)> on_new_best;
+};
+
+// Where training begins. A fresh run starts at step 0 with nothing behind it; a resumed run starts at its
+// checkpoint's step with the evaluations it already made, and (with early stopping) the weights of the best of
+// them, so that it goes on exactly as the uninterrupted run would have.
+template <typename T>
+struct TrainingStart {
+  long step = 0;
+  std::vector<MetricsRow> rows;            // evaluations already made, in order, none after `step`
+  std::vector<Matrix<T>> best_parameters;  // the best evaluation's weights, in parameters() order (patience > 0)
 };
 
 struct TrainingOutcome {
@@ -81,7 +94,8 @@ template <typename T>
 TrainingOutcome train(Classifier<T>& model, optim::Optimizer<T>& optimizer, const optim::LearningRateSchedule& schedule,
                       data::BatchLoader<T>& loader, const data::ImageDataset& train_evaluation,
                       const data::ImageDataset& validation, const data::Normalizer& normalizer,
-                      const TrainingPlan& plan, const TrainingHooks& hooks = {}, long start_step = 0);
+                      const TrainingPlan& plan, const TrainingHooks& hooks = {},
+                      const TrainingStart<T>& start = {});
 
 // Evaluation steps: every `every` steps up to total (and total itself), optionally with 0.
 std::vector<long> evaluation_schedule(long total_steps, long every, bool include_start);

@@ -111,7 +111,8 @@ int run(int argc, char** argv) {
   if (dtype.given()) overrides.use_double = dtype.value() == "double";
 
   Study study(std::move(options));
-  const RunDirectory directory(common.output_directory);
+  const RunDirectory directory = prepare_output_directory(common);
+  set_resume_mode(common.resume);
   const nlohmann::json summary = study.run(common.preset, directory);
   fmt::print("{}\nresults in {}\n", results_text(summary), directory.root().string());
   return exit_code::success;

@@ -452,6 +452,7 @@ nlohmann::json Study::run_all(const RunDirectory& directory) {
   write_report(directory.root() / "report.md", summary);
   directory.write_summary(summary);
   if (first_failure) std::rethrow_exception(first_failure);
+  throw_if_interrupted("the study", directory.root());
   return summary;
 }
 

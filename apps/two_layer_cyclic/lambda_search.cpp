@@ -204,12 +204,9 @@ SearchResults run_lambda_search(const std::string& name, const CyclicSettings& s
   data.description = splits.description;
   // Each trial runs single-threaded; Eigen's thread count is one value for the whole process.
   set_thread_count(1);
+  // An interrupted sweep throws Interrupted, naming the directory that holds the finished trials.
   const SweepOutcome sweep = run_sweep(trial_settings, data, directory, results.workers);
   set_thread_count(settings.threads);
-  if (stop_requested()) {
-    throw Error(fmt::format("the {} search was interrupted; the finished trials are in {}", name,
-                            directory.root().string()));
-  }
 
   for (std::size_t i = 0; i < sweep.trials.size(); ++i) {
     const TrialOutcome& outcome = sweep.trials[i];

@@ -141,6 +141,8 @@ int run(int argc, char** argv) {
   context.common = common;
   if (command_line.was_given("--data")) context.data_flag = common.data_directory;
   context.output = common.output_directory;
+  prepare_output_directory(common);  // before any data is read: an unusable --out fails at once
+  set_resume_mode(common.resume);
   context.lambda_given = overrides.lambda.given();
 
   auto settings_for = [&](const std::string& preset) {

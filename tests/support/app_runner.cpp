@@ -1,6 +1,11 @@
 #include "support/app_runner.h"
 
+#include "support/test_data.h"
+
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <algorithm>
 #include <array>
@@ -10,6 +15,8 @@
 #include <stdexcept>
 
 namespace tapegrad::testing {
+
+using tapegrad::Generator;
 
 CommandResult run_command(const std::string& command, const std::filesystem::path& directory) {
   std::string full = command + " 2>&1";
@@ -55,6 +62,108 @@ void write_cifar_directory(const std::filesystem::path& directory, int count) {
   std::ofstream meta(directory / "batches.meta.txt");
   for (const char* name : {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"})
     meta << name << "\n";
+}
+
+std::string big_endian(std::uint32_t value) {
+  std::string bytes(4, '\0');
+  for (int i = 0; i < 4; ++i)
+    bytes[static_cast<std::size_t>(i)] = static_cast<char>((value >> (24 - 8 * i)) & 0xff);
+  return bytes;
+}
+
+// Class k lights a bar of two columns (4 + 2k, 5 + 2k) over rows 3..24 on a dim noisy background, so that a
+// linear model separates the classes well but not trivially (noise, and bars of neighbours touch).
+Images synthetic_images(int count, Generator& generator, const std::vector<int>& classes) {
+  constexpr int kSide = 28;
+  Images images;
+  images.pixels.resize(static_cast<std::size_t>(count) * kSide * kSide);
+  for (int n = 0; n < count; ++n) {
+    const int label = classes[static_cast<std::size_t>(generator.below(classes.size()))];
+    images.labels.push_back(label);
+    for (int row = 0; row < kSide; ++row) {
+      for (int column = 0; column < kSide; ++column) {
+        const bool bar = row >= 3 && row <= 24 && (column == 4 + 2 * label || column == 5 + 2 * label);
+        const auto value = bar ? 150 + generator.below(106) : generator.below(90);
+        images.pixels[static_cast<std::size_t>((n * kSide + row) * kSide + column)] =
+            static_cast<std::uint8_t>(value);
+      }
+    }
+  }
+  return images;
+}
+
+std::string idx_images(const Images& images) {
+  constexpr std::uint32_t kSide = 28;
+  std::string bytes = big_endian(0x00000803) + big_endian(static_cast<std::uint32_t>(images.labels.size())) +
+                      big_endian(kSide) + big_endian(kSide);
+  bytes.append(images.pixels.begin(), images.pixels.end());
+  return bytes;
+}
+
+std::string idx_labels(const Images& images) {
+  std::string bytes = big_endian(0x00000801) + big_endian(static_cast<std::uint32_t>(images.labels.size()));
+  for (int label : images.labels) bytes.push_back(static_cast<char>(label));
+  return bytes;
+}
+
+void write_split(const std::filesystem::path& directory, const std::string& prefix, const Images& images) {
+  write_bytes(directory / (prefix + "-images-idx3-ubyte"), idx_images(images));
+  write_bytes(directory / (prefix + "-labels-idx1-ubyte"), idx_labels(images));
+}
+
+std::vector<int> all_classes() { return {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}; }
+
+// MNIST-format files in `directory`: `train` training and `test` test images of `classes`.
+void write_mnist(const std::filesystem::path& directory, int train, int test, std::uint64_t seed,
+                 const std::vector<int>& classes) {
+  std::filesystem::create_directories(directory);
+  Generator generator(seed);
+  write_split(directory, "train", synthetic_images(train, generator, classes));
+  write_split(directory, "t10k", synthetic_images(test, generator, classes));
+}
+
+}  // namespace tapegrad::testing
+
+namespace tapegrad::testing {
+
+BackgroundCommand::BackgroundCommand(const std::string& command, const std::filesystem::path& log) {
+  const std::string full = "exec " + command + " > '" + log.string() + "' 2>&1";
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error("BackgroundCommand: fork failed for " + command);
+  if (pid_ == 0) {
+    ::execl("/bin/sh", "sh", "-c", full.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+}
+
+BackgroundCommand::~BackgroundCommand() {
+  if (pid_ > 0 && status_ < 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+void BackgroundCommand::send(int signal_number) const {
+  if (pid_ > 0 && status_ < 0) ::kill(pid_, signal_number);
+}
+
+bool BackgroundCommand::running() {
+  if (status_ >= 0) return false;
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return false;
+  }
+  return true;
+}
+
+int BackgroundCommand::wait() {
+  if (status_ < 0) {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  return status_;
 }
 
 }  // namespace tapegrad::testing
