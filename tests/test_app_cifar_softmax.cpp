@@ -15,18 +15,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-nlohmann::json read_json(const fs::path& file) {
-  std::ifstream in(file);
-  REQUIRE(in.good());
-  return nlohmann::json::parse(in);
-}
 
-int count_lines(const fs::path& file) {
-  std::ifstream in(file);
-  int lines = 0;
-  for (std::string line; std::getline(in, line);) ++lines;
-  return lines;
-}
 
 std::string cifar(const TempDir& dir, const std::string& args) {
   return app_path("cifar_softmax") + " --data '" + (dir.path() / "cifar").string() + "' --out '" +

@@ -22,6 +22,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using tapegrad::Generator;
 using tapegrad::testing::read_bytes;
+using tapegrad::testing::read_json;
 using tapegrad::testing::TempDir;
 using tapegrad::testing::write_bytes;
 using tapegrad::testing::all_classes;
@@ -50,11 +51,6 @@ Outcome run_app(const TempDir& temp, const std::string& arguments) {
                                         temp.path());
 }
 
-json read_json(const fs::path& file) {
-  std::ifstream in(file);
-  REQUIRE(in.good());
-  return json::parse(in);
-}
 
 // metrics.csv as columns by name.
 std::map<std::string, std::vector<double>> read_metrics(const fs::path& file) {

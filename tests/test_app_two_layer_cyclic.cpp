@@ -19,12 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-nlohmann::json read_json(const fs::path& file) {
-  std::ifstream in(file);
-  INFO(file);
-  REQUIRE(in.good());
-  return nlohmann::json::parse(in);
-}
 
 std::string read_text(const fs::path& file) {
   std::ifstream in(file);

@@ -20,18 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-nlohmann::json read_json(const fs::path& file) {
-  std::ifstream in(file);
-  REQUIRE(in.good());
-  return nlohmann::json::parse(in);
-}
 
-int count_lines(const fs::path& file) {
-  std::ifstream in(file);
-  int lines = 0;
-  for (std::string line; std::getline(in, line);) ++lines;
-  return lines;
-}
 
 std::string quoted(const fs::path& path) {
   std::string text = "'";

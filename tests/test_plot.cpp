@@ -1,10 +1,12 @@
 // The plots the apps write: each chart is saved as PNG, read back with libpng and checked where its pixels
 // should be, for axis ranges fixed by the test.
 #include <png.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <csignal>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -104,6 +106,14 @@ int count_grey_ink(const DecodedPng& png, const plot::Rectangle& area) {
   return count;
 }
 
+// The names in `directory`, sorted.
+std::vector<std::string> files_in(const std::filesystem::path& directory) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(directory)) names.push_back(entry.path().filename());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 std::string error_message(const std::function<void()>& action) {
   try {
     action();
@@ -132,7 +142,7 @@ TEST_CASE("canvas pixels survive a PNG round trip exactly", "[plot]") {
   CHECK(png.at(36, 22) == plot::rgb(0x00ff00));
   CHECK(png.at(5, 17) == plot::rgb(0x0000fe));
   CHECK(png.at(1, 0) == plot::rgb(0x102030));
-  CHECK_FALSE(std::filesystem::exists(directory / "round.png.tmp"));
+  CHECK(files_in(directory.path()) == std::vector<std::string>{"round.png"});  // no temporary file stays
 }
 
 TEST_CASE("writing over an existing PNG replaces it whole", "[plot]") {
@@ -161,23 +171,32 @@ TEST_CASE("a PNG that cannot be renamed into place leaves no temporary file", "[
   std::filesystem::create_directories(path / "inside");
   const std::string message = error_message([&] { plot::Canvas(10, 10).write_png(path); });
   CHECK_THAT(message, Catch::Contains(path.string()));
-  CHECK_FALSE(std::filesystem::exists(directory / "taken.png.tmp"));
+  CHECK(files_in(directory.path()) == std::vector<std::string>{"taken.png"});
   CHECK(std::filesystem::is_directory(path));
 }
 
-TEST_CASE("a PNG goes through path.tmp, so a failed write leaves the old figure whole", "[plot]") {
+TEST_CASE("a PNG whose write fails (disk full) leaves the old figure whole and no temporary file", "[plot]") {
   TempDir directory("plot");
   const auto path = directory / "cost.png";
   plot::Canvas(30, 20, plot::rgb(0x445566)).write_png(path);
-  // Something that is not ours already sits where the temporary file would go: the write must fail before
-  // touching the figure, and leave that thing alone.
-  std::filesystem::create_directories(directory / "cost.png.tmp" / "keep");
-  const std::string message = error_message([&] { plot::Canvas(10, 10, plot::black).write_png(path); });
-  CHECK_THAT(message, Catch::Contains(path.string()));
+  // A file-size limit stands in for a full disk: the new, larger figure cannot be written.
+  const auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit previous{};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &previous) == 0);
+  rlimit small = previous;
+  small.rlim_cur = 4096;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  plot::Canvas noisy(400, 300);
+  for (int y = 0; y < 300; ++y)
+    for (int x = 0; x < 400; ++x) noisy.set_pixel(x, y, plot::rgb(static_cast<std::uint32_t>(x * 7919 + y * 104729) & 0xffffff));
+  const std::string message = error_message([&] { noisy.write_png(path); });
+  ::setrlimit(RLIMIT_FSIZE, &previous);
+  std::signal(SIGXFSZ, previous_handler);
+  CHECK_THAT(message, Catch::Contains(path.string()) && Catch::Contains("File too large"));
   const DecodedPng old = read_png(path);
   CHECK(old.width == 30);
   CHECK(old.at(0, 0) == plot::rgb(0x445566));
-  CHECK(std::filesystem::is_directory(directory / "cost.png.tmp" / "keep"));
+  CHECK(files_in(directory.path()) == std::vector<std::string>{"cost.png"});
 }
 
 TEST_CASE("canvas sizes and pixel access are checked", "[plot]") {

@@ -43,4 +43,21 @@ std::string read_bytes(const std::filesystem::path& file) {
   return buffer.str();
 }
 
+nlohmann::json read_json(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error("read_json: could not open " + file.string());
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& error) {
+    throw std::runtime_error("read_json: " + file.string() + " is not JSON: " + error.what());
+  }
+}
+
+int count_lines(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  return lines;
+}
+
 }  // namespace tapegrad::testing

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace tapegrad::testing {
@@ -22,5 +23,9 @@ class TempDir {
 
 void write_bytes(const std::filesystem::path& file, const std::string& bytes);
 std::string read_bytes(const std::filesystem::path& file);
+// A JSON file parsed; throws (failing the test) naming the file when it is missing or not JSON.
+nlohmann::json read_json(const std::filesystem::path& file);
+// The number of lines in a text file (0 when it does not exist).
+int count_lines(const std::filesystem::path& file);
 
 }  // namespace tapegrad::testing
