@@ -141,6 +141,21 @@ TEST_CASE("a diverging run stops at once with a message naming the step", "[apps
   CHECK_THAT(outcome.divergence, Catch::Contains("step") && Catch::Contains("smaller learning rate"));
 }
 
+TEST_CASE("an update that makes a weight Inf stops training at that step, before the cost shows it",
+          "[apps][trainer]") {
+  Fixture f;
+  Generator g(5);
+  auto model = make_linear_classifier<float>(f.train.shape.features(), 3, LossKind::cross_entropy, 0.01, g);
+  // The first cost is finite (the initial weights), but a learning rate of 1e39 is Inf in float, so the first
+  // update sends the weights to Inf (or NaN where the gradient is 0); without the check after each update, only
+  // the next step's cost would show it.
+  const auto outcome = run(*model, f, 1e39, 500, GradientPath::tape);
+  REQUIRE(outcome.diverged);
+  CHECK(outcome.steps == 0);  // the last good state is the one before the update
+  CHECK_THAT(outcome.divergence, Catch::Contains("at step 1 ") && Catch::Contains("made parameter '") &&
+                                     Catch::Contains("NaN or Inf") && Catch::Contains("smaller learning rate"));
+}
+
 TEST_CASE("a stop request ends training cleanly after the step under way", "[apps][trainer]") {
   Fixture f;
   Generator g(5);

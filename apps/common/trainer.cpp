@@ -6,6 +6,9 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace tapegrad::apps {
 namespace {
@@ -16,15 +19,16 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// The name of a parameter holding NaN or Inf, or nothing. `parameters` is module.parameters(), fetched once.
 template <typename T>
-bool parameters_finite(const nn::Module<T>& module, std::string& bad_name) {
-  for (const auto& p : module.named_parameters()) {
-    if (!p.tensor.value().allFinite()) {
-      bad_name = p.name;
-      return false;
-    }
+std::optional<std::string> non_finite_parameter(const nn::Module<T>& module, const std::vector<Tensor<T>>& parameters) {
+  for (const auto& p : parameters) {
+    if (p.value().allFinite()) continue;
+    for (const auto& named : module.named_parameters())
+      if (named.tensor.value().data() == p.value().data()) return named.name;
+    return std::string("?");
   }
-  return true;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -167,6 +171,7 @@ TrainingOutcome train(Classifier<T>& model, optim::Optimizer<T>& optimizer, cons
 
   const auto train_start = Clock::now();
   double evaluation_before = outcome.evaluation_seconds;
+  const std::vector<Tensor<T>> parameters = model.module().parameters();
   long step = start_step;
   while (step < plan.total_steps && !outcome.early_stopped) {
     if (hooks.stop_requested && hooks.stop_requested()) {
@@ -187,23 +192,21 @@ TrainingOutcome train(Classifier<T>& model, optim::Optimizer<T>& optimizer, cons
     }
     optimizer.step();
     ++step;
+    // The cost catches most divergence one step later, but a ReLU can hide a NaN weight from the loss for good.
+    if (const auto bad = non_finite_parameter(model.module(), parameters)) {
+      outcome.diverged = true;
+      outcome.divergence = fmt::format(
+          "training diverged at step {} (epoch {:.2f}): the update made parameter '{}' NaN or Inf with learning "
+          "rate {:g}; try a smaller learning rate (--eta)",
+          step, epoch_of(step), *bad, optimizer.learning_rate());
+      --step;  // that update is not part of the run: the last good state is the step before
+      break;
+    }
     if (hooks.on_step) hooks.on_step(step, plan.total_steps, lc.cost);
     while (next_evaluation < pending.size() && pending[next_evaluation] <= step) {
-      if (pending[next_evaluation] == step) {
-        std::string bad;
-        if (!parameters_finite(model.module(), bad)) {
-          outcome.diverged = true;
-          outcome.divergence = fmt::format(
-              "training diverged at step {} (epoch {:.2f}): parameter '{}' holds NaN or Inf; try a smaller "
-              "learning rate (--eta)",
-              step, epoch_of(step), bad);
-          break;
-        }
-        run_evaluation(step);
-      }
+      if (pending[next_evaluation] == step) run_evaluation(step);
       ++next_evaluation;
     }
-    if (outcome.diverged) break;
   }
   outcome.steps = step;
   outcome.train_seconds = seconds_since(train_start) - (outcome.evaluation_seconds - evaluation_before);
