@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <memory>
 
 #include "apps/common/classifier.h"
 #include "apps/common/trainer.h"
@@ -129,6 +130,79 @@ TEST_CASE("early stopping keeps the weights of the best validation loss", "[apps
   const auto restored = evaluate(*model, f.validation, f.normalizer, 0.01);
   CHECK(restored.loss == Approx(best).epsilon(1e-12));
   CHECK(outcome.rows.back().validation.loss > best);
+}
+
+TEST_CASE("training stopped after its best evaluation and resumed ends exactly as the uninterrupted run",
+          "[apps][trainer][resume]") {
+  Fixture f;
+  for (auto& label : f.validation.labels) label = (label + 1) % 3;  // early stopping will end the run
+  TrainingPlan plan;
+  plan.total_steps = 3000;
+  plan.evaluation_steps = evaluation_schedule(plan.total_steps, 15, true);
+  plan.lambda = 0.01;
+  plan.patience = 3;
+  struct Run {
+    std::unique_ptr<Classifier<double>> model;
+    std::unique_ptr<optim::SGD<double>> sgd;
+    std::unique_ptr<data::BatchLoader<double>> loader;
+  };
+  auto make_run = [&] {
+    Generator g(5);
+    Run r;
+    r.model = make_linear_classifier<double>(f.train.shape.features(), 3, LossKind::cross_entropy, 0.01, g);
+    r.sgd = std::make_unique<optim::SGD<double>>(r.model->module().parameters(), optim::SGDOptions{.learning_rate = 0.1});
+    r.loader = std::make_unique<data::BatchLoader<double>>(f.train, f.normalizer, data::BatchLoaderOptions{.batch_size = 20},
+                                                           Generator(7));
+    return r;
+  };
+  const optim::ConstantLR rate(0.1);
+
+  Run whole = make_run();
+  const auto expected = train(*whole.model, *whole.sgd, rate, *whole.loader, f.train, f.validation, f.normalizer, plan);
+  REQUIRE(expected.early_stopped);
+  // Stop two steps after the best evaluation: the resumed run must bring the best weights back at the end itself.
+  const long stop_at = expected.best_step + 2;
+  REQUIRE(stop_at < expected.steps);
+
+  Run resumed = make_run();
+  std::vector<Matrix<double>> best;
+  TrainingHooks hooks;
+  long done = 0;
+  hooks.on_step = [&](long step, long, double) { done = step; };
+  hooks.stop_requested = [&] { return done >= stop_at; };
+  hooks.on_new_best = [&](long) {
+    best.clear();
+    for (const auto& p : resumed.model->module().parameters()) best.push_back(p.value());
+  };
+  const auto first = train(*resumed.model, *resumed.sgd, rate, *resumed.loader, f.train, f.validation, f.normalizer,
+                           plan, hooks);
+  REQUIRE(first.interrupted);
+  REQUIRE(first.steps == stop_at);
+  CHECK(first.best_step == expected.best_step);
+
+  TrainingStart<double> start{.step = first.steps, .rows = first.rows, .best_parameters = best};
+  const auto second = train(*resumed.model, *resumed.sgd, rate, *resumed.loader, f.train, f.validation,
+                            f.normalizer, plan, {}, start);
+  CHECK(second.early_stopped);
+  CHECK(second.steps == expected.steps);
+  CHECK(second.best_step == expected.best_step);
+  REQUIRE(second.rows.size() == expected.rows.size());
+  for (std::size_t i = 0; i < expected.rows.size(); ++i) {
+    INFO("evaluation " << i);
+    CHECK(second.rows[i].step == expected.rows[i].step);
+    CHECK(second.rows[i].validation.loss == expected.rows[i].validation.loss);
+    CHECK(second.rows[i].train.accuracy == expected.rows[i].train.accuracy);
+  }
+  const auto want = whole.model->module().parameters();
+  const auto got = resumed.model->module().parameters();
+  for (std::size_t i = 0; i < want.size(); ++i) CHECK(got[i].value() == want[i].value());  // bit for bit
+
+  // Without the best weights a resumed run cannot keep its promise, and says so.
+  Run bare = make_run();
+  TrainingStart<double> missing{.step = first.steps, .rows = first.rows, .best_parameters = {}};
+  CHECK_THROWS_WITH(train(*bare.model, *bare.sgd, rate, *bare.loader, f.train, f.validation, f.normalizer, plan, {},
+                          missing),
+                    Catch::Contains("weights of the best evaluation"));
 }
 
 TEST_CASE("a diverging run stops at once with a message naming the step", "[apps][trainer]") {
