@@ -5,12 +5,14 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <cmath>
+#include <span>
+#include <vector>
 
 #include "apps/common/atomic_file.h"
 #include "apps/common/classifier.h"
 #include "core/gradcheck.h"
 #include "nn/data/batch_loader.h"
+#include "nn/reference/numerical_gradient.h"
 #include "nn/reference/sigmoid_regression.h"
 #include "nn/reference/softmax_regression.h"
 #include "ops/ops.h"
@@ -32,36 +34,18 @@ double cost_of(LossKind loss, const M& w, const M& b, const M& x, const std::vec
                                          : reference::sigmoid_regression_cost<double>(w, b, x, labels, lambda).cost;
 }
 
-// Fourth-order central differences for the chosen entries of w or b: [-J(+2h) + 8 J(+h) - 8 J(-h) + J(-2h)] / 12h.
-// With h = 1e-4 both the rounding error (about 1e-16 J / h) and the truncation error (h^4) stay near 1e-12, so
-// gradient entries as small as 1e-5 on a full batch are still checked to better than 1e-6.
+// Central differences of the cost at the chosen entries of w (of_weights) or b, as a column. The fourth-order
+// stencil with h = 1e-4 keeps both rounding (about 1e-16 J / h) and truncation (h^4) near 1e-12, so gradient
+// entries as small as 1e-5 on a full batch are still checked to better than 1e-6.
 M numerical(LossKind loss, M w, M b, const M& x, const std::vector<int>& labels, double lambda, bool of_weights,
-            const std::vector<Index>& entries) {
-  M& p = of_weights ? w : b;
-  M g = M::Constant(p.rows(), p.cols(), std::nan(""));
-  const double h = 1e-4;
-  auto at = [&](Index i, double value) {
-    p.data()[i] = value;
-    return cost_of(loss, w, b, x, labels, lambda);
-  };
-  for (Index i : entries) {
-    const double original = p.data()[i];
-    const double plus2 = at(i, original + 2 * h), plus = at(i, original + h);
-    const double minus = at(i, original - h), minus2 = at(i, original - 2 * h);
-    p.data()[i] = original;
-    g.data()[i] = (-plus2 + 8 * plus - 8 * minus + minus2) / (12 * h);
-  }
-  return g;
+            std::span<const Index> entries) {
+  return reference::numerical_gradient_at([&] { return cost_of(loss, w, b, x, labels, lambda); }, of_weights ? w : b,
+                                          entries, {reference::DifferenceScheme::four_point, 1e-4});
 }
 
-// Largest relative error over the given entries only.
-double max_error(const M& a, const M& n, const std::vector<Index>& entries) {
-  double worst = 0;
-  for (Index i : entries) {
-    const double e = std::abs(a.data()[i] - n.data()[i]) / std::max(1e-6, std::abs(a.data()[i]) + std::abs(n.data()[i]));
-    worst = std::max(worst, std::isnan(e) ? INFINITY : e);
-  }
-  return worst;
+// Largest relative error of `analytic` at the entries a numerical column was taken at.
+double max_error(const M& analytic, const M& numerical_column, std::span<const Index> entries) {
+  return reference::max_relative_error(reference::gather_entries(analytic, entries), numerical_column);
 }
 
 }  // namespace
@@ -101,22 +85,14 @@ nlohmann::json run_gradcheck(const ImageSplits& splits, std::uint64_t seed) {
                          ? reference::softmax_regression_gradients<double>(w, b, x, labels, c.lambda)
                          : reference::sigmoid_regression_gradients<double>(w, b, x, labels, c.lambda);
 
-    // Every entry on the small slices; 200 random entries of W on a full batch (each costs two passes).
-    std::vector<Index> w_entries;
-    if (w.size() <= 400) {
-      for (Index i = 0; i < w.size(); ++i) w_entries.push_back(i);
-    } else {
-      for (int k = 0; k < 200; ++k) w_entries.push_back(static_cast<Index>(generator.below(static_cast<std::uint64_t>(w.size()))));
-    }
-    std::vector<Index> b_entries;
-    for (Index i = 0; i < b.size(); ++i) b_entries.push_back(i);
+    // Every entry on the small slices; 200 random entries of W on a full batch (each costs four passes).
+    const std::vector<Index> w_entries = reference::sample_entries(w.size(), 200, generator);
+    const std::vector<Index> b_entries = reference::sample_entries(b.size(), b.size(), generator);
     const M nw = numerical(c.loss, w, b, x, labels, c.lambda, true, w_entries);
     const M nb = numerical(c.loss, w, b, x, labels, c.lambda, false, b_entries);
 
-    std::vector<Index> every_w(static_cast<std::size_t>(w.size()));
-    for (Index i = 0; i < w.size(); ++i) every_w[static_cast<std::size_t>(i)] = i;
-    const double tape_ref_w = max_error(wt.grad(), ref.gradient.weights, every_w);
-    const double tape_ref_b = max_error(bt.grad(), ref.gradient.bias, b_entries);
+    const double tape_ref_w = reference::max_relative_error(wt.grad(), ref.gradient.weights);
+    const double tape_ref_b = reference::max_relative_error(bt.grad(), ref.gradient.bias);
     const double tape_num_w = max_error(wt.grad(), nw, w_entries);
     const double tape_num_b = max_error(bt.grad(), nb, b_entries);
     const double ref_num_w = max_error(ref.gradient.weights, nw, w_entries);

@@ -46,7 +46,8 @@ Matrix<double> numerical_gradient_at(const CostFunction& cost, Matrix<double>& p
 
 // |ga - gn| / max(floor, |ga| + |gn|).
 double relative_error(double analytic, double numerical, double floor = default_relative_error_floor);
-// The largest relative error over the entries of two same-shaped gradients (0 when they are empty).
+// The largest relative error over the entries of two same-shaped gradients (0 when they are empty; infinity when
+// any entry is NaN): tapegrad::max_relative_error with a check that names the shapes.
 double max_relative_error(const Matrix<double>& analytic, const Matrix<double>& numerical,
                           double floor = default_relative_error_floor);
 
