@@ -4,11 +4,11 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <csignal>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -333,10 +333,19 @@ std::map<std::string, ReadmeRow> readme_bad_input_rows() {
   REQUIRE(end != std::string::npos);
   std::map<std::string, ReadmeRow> rows;
   std::istringstream table(readme.substr(begin, end - begin));
-  const std::regex row(R"(^\| `([a-z-]+)` \|[^|]*\| (\d+) \| `([^`]+)`)");
+  // The text between the first pair of backticks in `cell`, or empty.
+  auto quoted_part = [](const std::string& cell) {
+    const auto open = cell.find('`');
+    const auto close = open == std::string::npos ? open : cell.find('`', open + 1);
+    return close == std::string::npos ? std::string() : cell.substr(open + 1, close - open - 1);
+  };
   for (std::string line; std::getline(table, line);) {
-    std::smatch match;
-    if (std::regex_search(line, match, row)) rows[match[1]] = {std::stoi(match[2]), match[3]};
+    std::vector<std::string> cells;
+    std::istringstream parts(line);
+    for (std::string cell; std::getline(parts, cell, '|');) cells.push_back(cell);
+    // "| `id` | what | exit | `message` |" splits into "", id, what, exit, message.
+    if (cells.size() < 5 || quoted_part(cells[1]).empty()) continue;
+    rows[quoted_part(cells[1])] = {std::atoi(cells[3].c_str()), quoted_part(cells[4])};
   }
   return rows;
 }
