@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <set>
@@ -429,6 +430,30 @@ TEST_CASE("IDX: a header claiming billions of images fails before allocating the
                       Contains("decompressed data is shorter") && Contains("ends at byte offset 80"));
   REQUIRE_THROWS_WITH(data::load_idx_labels(dir / "labels-2gib.gz"),
                       Contains("2147483647 labels") && Contains("ends at byte offset 72"));
+}
+
+TEST_CASE("IDX: a gzip file claiming one huge image allocates only for the data that arrives", "[data][idx][errors]") {
+  // Found by fuzz/fuzz_idx_gzip: a 60-byte .gz whose header claims one image of 4096 x 4096 pixels (within the
+  // 2^24-pixel limit) made the reader allocate the whole 16 MiB image column before any pixel had arrived.
+  TempDir dir("idx");
+  const std::string header = big_endian(0x00000803) + big_endian(1) + big_endian(4096) + big_endian(4096);
+  write_bytes(dir / "one-huge-image.gz", gzip(header + std::string(64, '\x05')));
+  {
+    // 8 MiB more address space: enough for the first 1 MiB buffer and zlib's, not for the image the header claims.
+    AddressSpaceLimit limit(8 << 20);
+    REQUIRE_THROWS_WITH(data::load_idx_images(dir / "one-huge-image.gz"),
+                        Contains("decompressed data is shorter") && Contains("ends at byte offset 80"));
+  }
+  // A large image that is really there still loads, exactly.
+  std::string full = big_endian(0x00000803) + big_endian(2) + big_endian(1500) + big_endian(1000);
+  for (int i = 0; i < 2 * 1500 * 1000; ++i) full += static_cast<char>(pattern(i / 1500000, i % 1500000));
+  write_bytes(dir / "two-large-images.gz", gzip(full));
+  const data::IdxImages images = data::load_idx_images(dir / "two-large-images.gz");
+  REQUIRE(images.rows == 1500);
+  REQUIRE(images.cols == 1000);
+  REQUIRE(images.pixels.rows() == 1500000);
+  REQUIRE(images.pixels.cols() == 2);
+  CHECK(std::memcmp(images.pixels.data(), full.data() + 16, full.size() - 16) == 0);
 }
 
 TEST_CASE("IDX: corrupt and truncated gzip files give clear errors", "[data][idx][errors]") {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <functional>
 #include <limits>
+#include <vector>
 
 #include "core/error.h"
 #include "nn/data/byte_source.h"
@@ -158,11 +159,24 @@ IdxImages load_idx_images(const std::filesystem::path& file) {
   images.cols = static_cast<int>(sizes[2]);
   const auto features = static_cast<Eigen::Index>(pixels_per_image);
   const std::string claim = fmt::format("{} images of {} x {} pixels", sizes[0], sizes[1], sizes[2]);
-  read_payload(*source, file, 16, sizes[0] * pixels_per_image, claim, [&](std::uint64_t capacity) {
-    const auto columns = static_cast<Eigen::Index>((capacity + pixels_per_image - 1) / pixels_per_image);
-    images.pixels.conservativeResize(features, columns);
-    return images.pixels.data();
+  const std::uint64_t payload = sizes[0] * pixels_per_image;
+  if (source->known_size()) {
+    // A plain file's size has been checked against the header before the one allocation: read into the pixels.
+    read_payload(*source, file, 16, payload, claim, [&](std::uint64_t capacity) {
+      images.pixels.resize(features, static_cast<Eigen::Index>(capacity / pixels_per_image));
+      return images.pixels.data();
+    });
+    return images;
+  }
+  // A compressed file proves its size only as it decompresses, and one image alone can be far larger than the
+  // first chunk (up to 16 MiB), so the bytes gather in a buffer that grows with what has arrived, and become the
+  // pixels once they are all there.
+  std::vector<std::uint8_t> bytes;
+  read_payload(*source, file, 16, payload, claim, [&](std::uint64_t capacity) {
+    bytes.resize(capacity);
+    return bytes.data();
   });
+  images.pixels = Eigen::Map<const PixelMatrix>(bytes.data(), features, static_cast<Eigen::Index>(sizes[0]));
   return images;
 }
 
