@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "core/gemm.h"
+
 namespace tapegrad {
 namespace {
 
@@ -60,6 +62,12 @@ const Matrix<T>& Node<T>::output_value() const {
   auto out = output.lock();
   if (!out) throw_error(fmt::format("{}: backward needs the op's output, which no longer exists", op));
   return out->value;
+}
+
+template <typename T>
+void Node<T>::accumulate_product(std::size_t i, const Matrix<T>& lhs, Op op_lhs, const Matrix<T>& rhs, Op op_rhs) {
+  Matrix<T>& target = grad_target(i);
+  gemm(T(1), lhs, op_lhs, rhs, op_rhs, target.size() == 0 ? T(0) : T(1), target);
 }
 
 template <typename T>

@@ -25,6 +25,9 @@ using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
 
 using Index = Eigen::Index;
 
+// How gemm (core/gemm.h) reads an operand: as stored, or transposed.
+enum class Op { none, transpose };
+
 template <typename T>
 struct Node;
 
@@ -75,16 +78,9 @@ struct Node {
       target += expression;
     }
   }
-  // target (+)= lhs * rhs without a temporary for the product (GEMM with beta = 1).
-  template <typename Lhs, typename Rhs>
-  void accumulate_product(std::size_t i, const Lhs& lhs, const Rhs& rhs) {
-    Matrix<T>& target = grad_target(i);
-    if (target.size() == 0) {
-      target.noalias() = lhs * rhs;
-    } else {
-      target.noalias() += lhs * rhs;
-    }
-  }
+  // target (+)= op(lhs) * op(rhs) through gemm, without a temporary for the product (beta = 1 once the
+  // target holds a gradient). Defined in tensor.cpp, next to gemm's include.
+  void accumulate_product(std::size_t i, const Matrix<T>& lhs, Op op_lhs, const Matrix<T>& rhs, Op op_rhs);
   // Frees the closure and the references to the inputs (after backward without retain_graph).
   void release();
 
