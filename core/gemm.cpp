@@ -10,6 +10,9 @@
 #include <cblas.h>
 #elif defined(TAPEGRAD_GEMM_BLIS)
 #include <blis.h>  // BLIS's own header declares its CBLAS layer too (built with --enable-cblas on Debian)
+#elif defined(TAPEGRAD_GEMM_ONEDNN)
+#include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
 #endif
 
 namespace tapegrad {
@@ -37,7 +40,64 @@ struct Operands {
   Index ldc;
 };
 
-#if defined(TAPEGRAD_GEMM_OPENBLAS) || defined(TAPEGRAD_GEMM_BLIS)
+template <typename T>
+using ConstMap = Eigen::Map<const Matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+template <typename T, typename Lhs, typename Rhs>
+void eigen_product(const Operands<T>& p, const Lhs& lhs, const Rhs& rhs) {
+  Eigen::Map<Matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>> c(p.c, p.m, p.n, Eigen::OuterStride<>(p.ldc));
+  if (p.beta == T(0)) {
+    if (p.alpha == T(1)) {
+      c.noalias() = lhs * rhs;
+    } else {
+      c.noalias() = (p.alpha * lhs) * rhs;  // Eigen folds the scalar into the kernel's alpha
+    }
+    return;
+  }
+  if (p.beta != T(1)) c *= p.beta;
+  if (p.alpha == T(1)) {
+    c.noalias() += lhs * rhs;
+  } else {
+    c.noalias() += (p.alpha * lhs) * rhs;
+  }
+}
+
+template <typename T>
+void eigen_kernel(const Operands<T>& p) {
+  const bool ta = p.op_a == Op::transpose, tb = p.op_b == Op::transpose;
+  const ConstMap<T> a(p.a, ta ? p.k : p.m, ta ? p.m : p.k, Eigen::OuterStride<>(p.lda));
+  const ConstMap<T> b(p.b, tb ? p.n : p.k, tb ? p.k : p.n, Eigen::OuterStride<>(p.ldb));
+  if (!ta && !tb) eigen_product(p, a, b);
+  if (!ta && tb) eigen_product(p, a, b.transpose());
+  if (ta && !tb) eigen_product(p, a.transpose(), b);
+  if (ta && tb) eigen_product(p, a.transpose(), b.transpose());
+}
+
+#if defined(TAPEGRAD_GEMM_ONEDNN)
+
+// oneDNN's sgemm (float only; double products stay with Eigen) is row-major: C^T = op(B)^T op(A)^T, so the
+// operands trade places. Its OpenMP threads are held at one per calling thread (omp_set_num_threads sets the
+// calling thread's own count): the product threads split the work, and OpenMP's spinning workers are what made
+// two threads slower than one under load.
+template <typename T>
+void run_kernel(const Operands<T>& p) {
+  if constexpr (std::is_same_v<T, float>) {
+    static thread_local const bool single_threaded = [] {
+      omp_set_num_threads(1);
+      return true;
+    }();
+    (void)single_threaded;
+    const dnnl_status_t status =
+        dnnl_sgemm(p.op_b == Op::transpose ? 'T' : 'N', p.op_a == Op::transpose ? 'T' : 'N', p.n, p.m, p.k, p.alpha,
+                   p.b, std::max<Index>(1, p.ldb), p.a, std::max<Index>(1, p.lda), p.beta, p.c,
+                   std::max<Index>(1, p.ldc));
+    if (status != dnnl_success) throw_error(fmt::format("gemm: oneDNN's sgemm failed with status {}", int(status)));
+  } else {
+    eigen_kernel(p);
+  }
+}
+
+#elif defined(TAPEGRAD_GEMM_OPENBLAS) || defined(TAPEGRAD_GEMM_BLIS)
 
 // The product threads split the work; the library itself must not start threads of its own underneath.
 [[maybe_unused]] const bool blas_single_threaded = [] {
@@ -66,36 +126,8 @@ void run_kernel(const Operands<T>& p) {
 #else
 
 template <typename T>
-using ConstMap = Eigen::Map<const Matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-
-template <typename T, typename Lhs, typename Rhs>
-void eigen_product(const Operands<T>& p, const Lhs& lhs, const Rhs& rhs) {
-  Eigen::Map<Matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>> c(p.c, p.m, p.n, Eigen::OuterStride<>(p.ldc));
-  if (p.beta == T(0)) {
-    if (p.alpha == T(1)) {
-      c.noalias() = lhs * rhs;
-    } else {
-      c.noalias() = (p.alpha * lhs) * rhs;  // Eigen folds the scalar into the kernel's alpha
-    }
-    return;
-  }
-  if (p.beta != T(1)) c *= p.beta;
-  if (p.alpha == T(1)) {
-    c.noalias() += lhs * rhs;
-  } else {
-    c.noalias() += (p.alpha * lhs) * rhs;
-  }
-}
-
-template <typename T>
 void run_kernel(const Operands<T>& p) {
-  const bool ta = p.op_a == Op::transpose, tb = p.op_b == Op::transpose;
-  const ConstMap<T> a(p.a, ta ? p.k : p.m, ta ? p.m : p.k, Eigen::OuterStride<>(p.lda));
-  const ConstMap<T> b(p.b, tb ? p.n : p.k, tb ? p.k : p.n, Eigen::OuterStride<>(p.ldb));
-  if (!ta && !tb) eigen_product(p, a, b);
-  if (!ta && tb) eigen_product(p, a, b.transpose());
-  if (ta && !tb) eigen_product(p, a.transpose(), b);
-  if (ta && tb) eigen_product(p, a.transpose(), b.transpose());
+  eigen_kernel(p);
 }
 
 #endif
@@ -154,6 +186,8 @@ const char* gemm_backend() {
   return "openblas";
 #elif defined(TAPEGRAD_GEMM_BLIS)
   return "blis";
+#elif defined(TAPEGRAD_GEMM_ONEDNN)
+  return "onednn";
 #else
   return "eigen";
 #endif

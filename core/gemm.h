@@ -33,7 +33,7 @@ void add_product(ConstMatrixRef<T> a, Op op_a, ConstMatrixRef<T> b, Op op_b, Mat
   gemm(T(1), a, op_a, b, op_b, T(1), c);
 }
 
-// The backend this library was built with: "eigen", "openblas" or "blis".
+// The backend this library was built with: "eigen", "openblas", "blis" or "onednn".
 const char* gemm_backend();
 
 }  // namespace tapegrad

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs whatever tapegrad needs that this Debian machine lacks (apt-get; through sudo when not root).
 # Usage: scripts/install-deps.sh [--with-data]   (--with-data also installs what the data helpers need)
-#   TAPEGRAD_GEMM=openblas|blis   also installs that BLAS, for a build with -DTAPEGRAD_GEMM=<the same>; the default
+#   TAPEGRAD_GEMM=openblas|blis|onednn   also installs that BLAS, for a build with -DTAPEGRAD_GEMM=<the same>; the default
 #                                 build (Eigen's own products) needs none
 set -euo pipefail
 
@@ -14,7 +14,8 @@ case "${TAPEGRAD_GEMM:-eigen}" in
   eigen) ;;
   openblas) packages+=(libopenblas-dev) ;;
   blis) packages+=(libblis-dev) ;;
-  *) echo "install-deps: TAPEGRAD_GEMM must be eigen, openblas or blis, not '${TAPEGRAD_GEMM}'" >&2; exit 2 ;;
+  onednn) packages+=(libdnnl-dev) ;;
+  *) echo "install-deps: TAPEGRAD_GEMM must be eigen, openblas, blis or onednn, not '${TAPEGRAD_GEMM}'" >&2; exit 2 ;;
 esac
 
 missing=()
