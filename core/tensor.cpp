@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "core/gemm.h"
+
 namespace tapegrad {
 namespace {
 
@@ -63,6 +65,13 @@ const Matrix<T>& Node<T>::output_value() const {
 }
 
 template <typename T>
+void Node<T>::accumulate_product(std::size_t i, const Matrix<T>& lhs, Op op_lhs, const Matrix<T>& rhs, Op op_rhs) {
+  bool fresh = false;
+  Matrix<T>& target = grad_slot(i, fresh);
+  gemm(T(1), lhs, op_lhs, rhs, op_rhs, fresh ? T(0) : T(1), target);
+}
+
+template <typename T>
 void Node<T>::release() {
   backward = nullptr;
   inputs.clear();
@@ -103,6 +112,11 @@ void run_backward(const std::shared_ptr<TensorImpl<T>>& root, const Matrix<T>& s
                             shape_string(root->value.rows(), root->value.cols())));
   }
   if (!root->grad_fn) {  // a leaf: its gradient is the seed itself
+    if (root->grad_stale) {
+      root->grad = seed;
+      root->grad_stale = false;
+      return;
+    }
     accumulate_into(root->grad, seed);
     return;
   }
@@ -248,6 +262,10 @@ void Tensor<T>::assign(const Matrix<T>& value, const std::string& what) const {
 template <typename T>
 const Matrix<T>& Tensor<T>::grad() const {
   if (impl_->grad.size() == 0) impl_->grad = Matrix<T>::Zero(rows(), cols());
+  if (impl_->grad_stale) {
+    impl_->grad.setZero();
+    impl_->grad_stale = false;
+  }
   return impl_->grad;
 }
 
@@ -259,7 +277,7 @@ Matrix<T>& Tensor<T>::mutable_grad() const {
 
 template <typename T>
 void Tensor<T>::zero_grad() const {
-  if (impl_->grad.size() != 0) impl_->grad.setZero();
+  if (impl_->grad.size() != 0) impl_->grad_stale = true;
 }
 
 template <typename T>

@@ -25,6 +25,9 @@ using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
 
 using Index = Eigen::Index;
 
+// How gemm (core/gemm.h) reads an operand: as stored, or transposed.
+enum class Op { none, transpose };
+
 template <typename T>
 struct Node;
 
@@ -32,6 +35,10 @@ template <typename T>
 struct TensorImpl {
   Matrix<T> value;
   Matrix<T> grad;  // empty until a gradient arrives (leaves only; a node holds its output's gradient)
+  // Set by zero_grad() instead of a pass of zeros over `grad`: the storage is kept, its values are stale. Reading
+  // the gradient writes the zeros then; a backward pass instead assigns its first contribution over the stale
+  // values (a product with beta = 0), which saves one pass over every weight per training step.
+  bool grad_stale = false;
   bool requires_grad = false;
   std::shared_ptr<Node<T>> grad_fn;  // null for leaves
 };
@@ -60,31 +67,41 @@ struct Node {
   // The value this node produced; alive for the whole of a backward pass.
   const Matrix<T>& output_value() const;
 
-  // Where input i's gradient goes: the producing node's buffer for an intermediate, .grad for a leaf.
-  Matrix<T>& grad_target(std::size_t i) {
+  // Where input i's gradient goes (the producing node's buffer for an intermediate, .grad for a leaf), and
+  // whether it holds no gradient yet (`fresh`: empty, or a leaf's stale storage after zero_grad()); the caller
+  // then assigns instead of adding, and must write the whole target.
+  Matrix<T>& grad_slot(std::size_t i, bool& fresh) {
     TensorImpl<T>& in = *inputs[i];
-    return in.grad_fn ? in.grad_fn->grad : in.grad;
+    if (in.grad_fn) {
+      fresh = in.grad_fn->grad.size() == 0;
+      return in.grad_fn->grad;
+    }
+    fresh = in.grad.size() == 0 || in.grad_stale;
+    in.grad_stale = false;
+    return in.grad;
   }
-  // target (+)= expression, assigning when the target is still empty so that nothing is zero-filled first.
+  // The same target for a rule that adds into parts of it: empty when no gradient has arrived, else real values
+  // (a leaf's stale storage is zeroed first).
+  Matrix<T>& grad_target(std::size_t i) {
+    bool fresh = false;
+    Matrix<T>& target = grad_slot(i, fresh);
+    if (fresh && target.size() != 0) target.setZero();
+    return target;
+  }
+  // target (+)= expression, assigning when the target holds no gradient yet so that nothing is zero-filled first.
   template <typename Expression>
   void accumulate(std::size_t i, const Expression& expression) {
-    Matrix<T>& target = grad_target(i);
-    if (target.size() == 0) {
+    bool fresh = false;
+    Matrix<T>& target = grad_slot(i, fresh);
+    if (fresh) {
       target = expression;
     } else {
       target += expression;
     }
   }
-  // target (+)= lhs * rhs without a temporary for the product (GEMM with beta = 1).
-  template <typename Lhs, typename Rhs>
-  void accumulate_product(std::size_t i, const Lhs& lhs, const Rhs& rhs) {
-    Matrix<T>& target = grad_target(i);
-    if (target.size() == 0) {
-      target.noalias() = lhs * rhs;
-    } else {
-      target.noalias() += lhs * rhs;
-    }
-  }
+  // target (+)= op(lhs) * op(rhs) through gemm, without a temporary for the product (beta = 1 once the
+  // target holds a gradient). Defined in tensor.cpp, next to gemm's include.
+  void accumulate_product(std::size_t i, const Matrix<T>& lhs, Op op_lhs, const Matrix<T>& rhs, Op op_rhs);
   // Frees the closure and the references to the inputs (after backward without retain_graph).
   void release();
 
@@ -148,7 +165,8 @@ class Tensor {
   const Matrix<T>& grad() const;
   Matrix<T>& mutable_grad() const;
   bool has_grad() const { return impl_->grad.size() != 0; }
-  // Sets the gradient to zero in place (keeping its storage, so the next product accumulates into it).
+  // Sets the gradient to zero, keeping its storage: lazily (TensorImpl::grad_stale), so that the next backward
+  // pass writes its first contribution over it instead of adding to a pass of zeros.
   void zero_grad() const;
 
   bool requires_grad() const { return impl_->requires_grad; }

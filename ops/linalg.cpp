@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "core/gemm.h"
+
 namespace tapegrad {
 
 template <typename T>
@@ -9,11 +11,11 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, std::source_location wh
   if (a.cols() != b.rows()) {
     throw_error(fmt::format("matmul: inner sizes differ: {} * {}", a.shape_string(), b.shape_string()), where);
   }
-  Matrix<T> out(a.rows(), b.cols());
-  out.noalias() = a.value() * b.value();
+  Matrix<T> out;
+  product(a.value(), Op::none, b.value(), Op::none, out);
   return Tensor<T>::from_op("matmul", std::move(out), {a, b}, [](Node<T>& node, const Matrix<T>& g) {
-    if (node.needs_grad(0)) node.accumulate_product(0, g, node.input(1).transpose());
-    if (node.needs_grad(1)) node.accumulate_product(1, node.input(0).transpose(), g);
+    if (node.needs_grad(0)) node.accumulate_product(0, g, Op::none, node.input(1), Op::transpose);
+    if (node.needs_grad(1)) node.accumulate_product(1, node.input(0), Op::transpose, g, Op::none);
   });
 }
 
@@ -35,12 +37,12 @@ Tensor<T> linear(const Tensor<T>& weight, const Tensor<T>& input, const Tensor<T
                             weight.shape_string(), bias.shape_string()),
                 where);
   }
-  Matrix<T> out(weight.rows(), input.cols());
-  out.noalias() = weight.value() * input.value();
+  Matrix<T> out;
+  product(weight.value(), Op::none, input.value(), Op::none, out);
   out.colwise() += bias.value().col(0);
   return Tensor<T>::from_op("linear", std::move(out), {weight, input, bias}, [](Node<T>& node, const Matrix<T>& g) {
-    if (node.needs_grad(0)) node.accumulate_product(0, g, node.input(1).transpose());
-    if (node.needs_grad(1)) node.accumulate_product(1, node.input(0).transpose(), g);
+    if (node.needs_grad(0)) node.accumulate_product(0, g, Op::none, node.input(1), Op::transpose);
+    if (node.needs_grad(1)) node.accumulate_product(1, node.input(0), Op::transpose, g, Op::none);
     if (node.needs_grad(2)) node.accumulate(2, g.rowwise().sum());
   });
 }

@@ -58,7 +58,7 @@ fi
 # --- Build.
 start=$(date +%s)
 cmake -S "$root" -B "$build" "${compiler[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DTAPEGRAD_FUZZ=ON -DTAPEGRAD_BUILD_APPS=OFF -DTAPEGRAD_BUILD_TESTS=OFF -DTAPEGRAD_OPENMP=OFF
+  -DTAPEGRAD_FUZZ=ON -DTAPEGRAD_BUILD_APPS=OFF -DTAPEGRAD_BUILD_TESTS=OFF
 cmake --build "$build" -j "$jobs" --target fuzz_all
 built=$(date +%s)
 echo "fuzz.sh: build took $((built - start)) s"

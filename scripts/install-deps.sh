@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs whatever tapegrad needs that this Debian machine lacks (apt-get; through sudo when not root).
 # Usage: scripts/install-deps.sh [--with-data]   (--with-data also installs what the data helpers need)
+#   TAPEGRAD_GEMM=openblas|blis|onednn   also installs that BLAS, for a build with -DTAPEGRAD_GEMM=<the same>; the default
+#                                 build (Eigen's own products) needs none
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libeigen3-dev libfmt-dev libspdlog-dev catch2 libcli11-dev
@@ -8,6 +10,13 @@ packages=(build-essential cmake pkg-config libeigen3-dev libfmt-dev libspdlog-de
 if [[ "${1:-}" == "--with-data" ]]; then
   packages+=(python3 python3-pil dataset-fashion-mnist)
 fi
+case "${TAPEGRAD_GEMM:-eigen}" in
+  eigen) ;;
+  openblas) packages+=(libopenblas-dev) ;;
+  blis) packages+=(libblis-dev) ;;
+  onednn) packages+=(libdnnl-dev) ;;
+  *) echo "install-deps: TAPEGRAD_GEMM must be eigen, openblas, blis or onednn, not '${TAPEGRAD_GEMM}'" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -307,6 +307,47 @@ TEST_CASE("two backward passes add their gradients, and zero_grad clears them", 
   for (std::size_t i = 0; i < parameters.size(); ++i) CHECK(parameters[i].grad() == once[i]);
 }
 
+TEST_CASE("zero_grad then backward overwrites the kept storage: the single-pass gradient, no zero pass",
+          "[nn][gradient]") {
+  Generator generator(8);
+  TwoLayerNet<double> net(4, 6, 3, generator);
+  const Tensor<double> input = Tensor<double>::normal(4, 8, generator);
+  const std::vector<int> labels = random_labels(8, 3, generator);
+  const CrossEntropyLoss<double> loss;
+  const auto parameters = net.parameters();
+
+  loss(net(input), labels).backward();
+  std::vector<Matrix<double>> once;
+  std::vector<const double*> storage;
+  for (const auto& parameter : parameters) {
+    once.push_back(parameter.grad());
+    storage.push_back(parameter.grad().data());
+  }
+  for (int round = 0; round < 2; ++round) {
+    loss(net(input), labels).backward();  // now 2 x once in every gradient: stale values for the next pass
+    net.zero_grad();                      // nothing read in between: the backward writes over the stale values
+    Tensor<double> cost = loss(net(input), labels);
+    if (round == 1) cost = cost + sum_of_squares(parameters[0]) * 0.5;  // a second consumer of W1 (L2 term)
+    cost.backward();
+    for (std::size_t i = 0; i < parameters.size(); ++i) {
+      INFO("round " << round << " parameter " << i);
+      Matrix<double> expected = once[i];
+      if (round == 1 && i == 0) expected += parameters[0].value();  // d(0.5 ||W1||^2) = W1
+      CHECK((parameters[i].grad() - expected).cwiseAbs().maxCoeff() <= 1e-14);
+      CHECK(parameters[i].grad().data() == storage[i]);
+    }
+  }
+  // A gradient read after zero_grad is zeros; a leaf that gets no gradient in the next pass stays zero.
+  net.zero_grad();
+  for (const auto& parameter : parameters) CHECK(parameter.grad().cwiseAbs().maxCoeff() == 0);
+  Tensor<double> leaf = Tensor<double>::full(2, 2, 1.0, true);
+  sum(leaf).backward();
+  sum(leaf).backward();
+  leaf.zero_grad();
+  sum(select_columns(leaf, std::vector<int>{1})).backward();  // a rule that adds into part of the gradient
+  CHECK(leaf.grad() == (Matrix<double>(2, 2) << 0, 1, 0, 1).finished());
+}
+
 TEST_CASE("initialisers: statistics of the draws and the Xavier, He and LeCun formulas", "[nn][init]") {
   const Index rows = 200;
   const Index cols = 300;

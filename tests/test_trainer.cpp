@@ -95,6 +95,45 @@ TEST_CASE("every classifier: tape gradients == reference gradients (double)", "[
   compare(*two_layer, labels);
 }
 
+TEST_CASE("a lent batch gives the copied batch's gradients and comes back intact", "[apps][trainer]") {
+  Fixture f;
+  const Matrix<double> x = data::normalized_examples<double>(f.train, f.normalizer, 0, 25);
+  const std::vector<int> labels(f.train.labels.begin(), f.train.labels.begin() + 25);
+  const Index d = f.train.shape.features();
+  Generator g(5);
+  auto softmax = make_linear_classifier<double>(d, 3, LossKind::cross_entropy, 0.01, g);
+  auto bce = make_linear_classifier<double>(d, 3, LossKind::multi_binary_cross_entropy, 0.01, g);
+  auto two_layer = make_two_layer_network<double>(d, 8, 3, g);
+  for (Classifier<double>* model : {softmax.get(), bce.get(), two_layer.get()}) {
+    INFO(model->description());
+    const auto copied = model->compute_gradients(x, labels, 0.3, GradientPath::tape);
+    std::vector<Matrix<double>> copied_grads;
+    for (const auto& p : model->module().parameters()) copied_grads.push_back(p.grad());
+
+    Matrix<double> lent = x;
+    const double* storage = lent.data();
+    for (int round = 0; round < 2; ++round) {  // the second round swaps with the leaf's storage of the first
+      const auto swapped = model->compute_gradients(lent, labels, 0.3, GradientPath::tape);
+      CHECK(swapped.loss == copied.loss);
+      CHECK(swapped.cost == copied.cost);
+      const auto parameters = model->module().parameters();
+      for (std::size_t i = 0; i < parameters.size(); ++i) {
+        CHECK(copied_grads[i].cwiseAbs().maxCoeff() > 1e-8);
+        CHECK(parameters[i].grad() == copied_grads[i]);  // bit for bit: the same computation on the same values
+      }
+      CHECK(lent.data() == storage);  // the very same storage, restored
+      CHECK(lent == x);
+    }
+
+    // A step that throws after the swap still gives the batch back.
+    std::vector<int> bad = labels;
+    bad[3] = 7;  // beyond the 3 classes: the loss throws inside the tape step
+    CHECK_THROWS_AS(model->compute_gradients(lent, bad, 0.3, GradientPath::tape), Error);
+    CHECK(lent.data() == storage);
+    CHECK(lent == x);
+  }
+}
+
 TEST_CASE("training learns, and both gradient paths give the same curves to 1e-6", "[apps][trainer]") {
   Fixture f;
   Generator g1(11), g2(11);

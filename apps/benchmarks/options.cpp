@@ -17,7 +17,7 @@ const std::vector<std::string>& known_workloads() {
 }
 
 const std::vector<std::string>& known_implementations() {
-  static const std::vector<std::string> names{"tape", "reference", "pytorch", "eigen"};
+  static const std::vector<std::string> names{"tape", "reference", "pytorch", "gemm", "eigen", "blas"};
   return names;
 }
 

@@ -95,7 +95,7 @@ class PytorchImplementation : public TrainingImplementation<T> {
 
   std::string name() const override { return "pytorch"; }
 
-  double step(const Matrix<T>& inputs, std::span<const int> labels) override {
+  double step(Matrix<T>& inputs, std::span<const int> labels) override {
     const torch::Tensor targets = targets_of(labels);
     optimizer_->zero_grad();
     const torch::Tensor loss = torch::nn::functional::cross_entropy(forward(batch_view(inputs)), targets);

@@ -20,6 +20,7 @@
 #include "apps/benchmarks/report.h"
 #include "apps/benchmarks/workloads.h"
 #include "apps/common/threads.h"
+#include "core/gemm.h"
 
 namespace tapegrad::apps {
 namespace {
@@ -109,13 +110,13 @@ class ConfigurationRun {
         step_labels_(data.labels.data(), static_cast<std::size_t>(problem.batch)) {}
 
   void run() {
-    // Eigen keeps its own count (Eigen::setNbThreads), so PyTorch's, set afterwards, may differ from it: both
-    // share OpenMP's, which torch::set_num_threads sets.
+    // tapegrad's products use its own pool (core/parallel.h); PyTorch's intra-op threads are OpenMP's.
     set_thread_count(threads_);
     set_pytorch_threads(options_.pytorch_threads > 0 ? options_.pytorch_threads : threads_,
                         options_.pytorch_blas_threads > 0 ? options_.pytorch_blas_threads : threads_);
-    report_.note(fmt::format("\n-- {} on {} thread{} (load average {}): Eigen threads {}{}", dtype_name<T>(),
-                             threads_, threads_ == 1 ? "" : "s", load_average(), eigen_thread_count(),
+    report_.note(fmt::format("\n-- {} on {} thread{} (load average {}): product threads {}{}",
+                             dtype_name<T>(), threads_, threads_ == 1 ? "" : "s", load_average(),
+                             product_thread_count(),
                              pytorch_wanted() ? fmt::format("; {}", pytorch_description()) : std::string()));
     measure_peak();
     if (options_.wants_workload("gemm")) measure_gemm();
@@ -159,7 +160,8 @@ class ConfigurationRun {
     for (const ProductShape& shape : evaluation_products(problem_)) shapes.push_back(shape);
     Generator generator(problem_.seed + 3);
     for (const GemmBackend<T>& backend : gemm_backends<T>()) {
-      if (!options_.wants_implementation(backend.name)) continue;
+      if (!options_.wants_implementation(backend.group)) continue;
+      if (backend.set_threads) backend.set_threads(backend.pooled ? 1 : threads_);
       for (const ProductShape& shape : shapes) {
         GemmOperands<T> operands = make_gemm_operands<T>(shape, generator);
         const int calls = std::max(1, static_cast<int>(std::ceil(plan_.gemm_flops_per_sample / shape.flops())));
@@ -167,6 +169,10 @@ class ConfigurationRun {
             interleaved_samples({[&] { backend.multiply(shape, operands.a, operands.b, operands.c); }},
                                 plan_.gemm_warmup_rounds, plan_.gemm_rounds, calls, plan_.seconds_per_measurement);
         record(shape.workload_name(), backend.name, samples[0], shape.flops(), 0.0);
+      }
+      if (backend.set_threads) {
+        backend.set_threads(1);
+        if (threads_ > 1) let_thread_pools_sleep();
       }
     }
   }
@@ -331,11 +337,9 @@ void describe_machine(const BenchmarkOptions& options, const BenchmarkProblem& p
   report.note(fmt::format("Eigen {}.{}.{}, SIMD in use: {}; a packet holds {} floats or {} doubles",
                           EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, simd_description(),
                           packet_lanes<float>(), packet_lanes<double>()));
-#ifdef _OPENMP
-  report.note("threads: Eigen's products run on OpenMP (set per configuration with set_thread_count)");
-#else
-  report.note("threads: built without OpenMP, so Eigen's products are single-threaded whatever --threads says");
-#endif
+  report.note(fmt::format("products: gemm backend {}, split over tapegrad's own thread pool (columns of the "
+                          "result) above a size threshold, single-threaded kernels underneath",
+                          gemm_backend()));
   report.note(
       fmt::format("PyTorch: {}", pytorch_available() ? "built in (tapegrad_bench_torch)" : pytorch_description()));
   report.note(fmt::format(

@@ -84,7 +84,7 @@ class TapegradImplementation : public TrainingImplementation<T> {
 
   std::string name() const override { return to_string(path_); }
 
-  double step(const Matrix<T>& inputs, std::span<const int> labels) override {
+  double step(Matrix<T>& inputs, std::span<const int> labels) override {
     const LossAndCost result = model_->compute_gradients(inputs, labels, lambda_, path_);
     optimizer_.step();
     return result.cost;

@@ -70,7 +70,7 @@ class TrainingImplementation {
   virtual ~TrainingImplementation() = default;
   virtual std::string name() const = 0;
   // Forward, backward and SGD update on this batch; returns the batch's cost (loss + L2 term) before the update.
-  virtual double step(const Matrix<T>& inputs, std::span<const int> labels) = 0;
+  virtual double step(Matrix<T>& inputs, std::span<const int> labels) = 0;
   // The accuracy of the model's predictions for every column, without recording a graph.
   virtual double evaluate(const Matrix<T>& inputs, std::span<const int> labels) = 0;
 };

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "core/gemm.h"
 #include "nn/activation.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
@@ -34,25 +35,49 @@ const char* to_string(GradientPath path) { return path == GradientPath::tape ? "
 // Shared parts
 
 template <typename T>
-LossAndCost Classifier<T>::compute_gradients(const Matrix<T>& inputs, std::span<const int> labels, double lambda,
-                                             GradientPath path) {
+void Classifier<T>::check_batch(const Matrix<T>& inputs, std::span<const int> labels) const {
   if (inputs.cols() != static_cast<Index>(labels.size())) {
     throw_error(fmt::format("{}: {} labels for a batch of {} examples", description(), labels.size(), inputs.cols()));
   }
-  return path == GradientPath::tape ? tape_gradients(inputs, labels, lambda)
-                                    : reference_gradients(inputs, labels, lambda);
 }
 
 template <typename T>
-const Tensor<T>& Classifier<T>::input_tensor(const Matrix<T>& inputs) {
+LossAndCost Classifier<T>::compute_gradients(const Matrix<T>& inputs, std::span<const int> labels, double lambda,
+                                             GradientPath path) {
+  check_batch(inputs, labels);
+  if (path == GradientPath::reference) return reference_gradients(inputs, labels, lambda);
   input_.mutable_value() = inputs;  // same shape as the last batch: a copy into the same storage
-  return input_;
+  return tape_gradients(input_, labels, lambda);
+}
+
+template <typename T>
+LossAndCost Classifier<T>::compute_gradients(Matrix<T>& inputs, std::span<const int> labels, double lambda,
+                                             GradientPath path) {
+  check_batch(inputs, labels);
+  if (path == GradientPath::reference) return reference_gradients(inputs, labels, lambda);
+  // Eigen swaps dynamic matrices by their pointers and sizes: O(1), nothing copied or allocated.
+  struct Lend {
+    Matrix<T>& batch;
+    Matrix<T>& leaf;
+    Lend(Matrix<T>& b, Matrix<T>& l) : batch(b), leaf(l) { batch.swap(leaf); }
+    ~Lend() { batch.swap(leaf); }
+    Lend(const Lend&) = delete;
+    Lend& operator=(const Lend&) = delete;
+  } lend(inputs, input_.mutable_value());
+  return tape_gradients(input_, labels, lambda);
 }
 
 template <typename T>
 const Tensor<T>& Classifier<T>::target_tensor(std::span<const int> labels) {
   Matrix<T>& targets = targets_.mutable_value();
   const Index n = static_cast<Index>(labels.size());
+  const Index classes = loss_kind_ == LossKind::binary_cross_entropy ? 2 : outputs();
+  for (Index j = 0; j < n; ++j) {
+    const int label = labels[static_cast<std::size_t>(j)];
+    if (label < 0 || label >= classes) {
+      throw_error(fmt::format("{}: label {} at position {} is outside [0, {})", description(), label, j, classes));
+    }
+  }
   if (loss_kind_ == LossKind::binary_cross_entropy) {
     targets.resize(1, n);
     for (Index j = 0; j < n; ++j) targets(0, j) = static_cast<T>(labels[static_cast<std::size_t>(j)]);
@@ -188,15 +213,13 @@ class LinearClassifier : public Classifier<T> {
 
   void scores(const Matrix<T>& inputs, Matrix<T>& out) const override {
     const auto& linear = module_.linear();
-    out.resize(linear.out_features(), inputs.cols());
-    out.noalias() = linear.weight().value() * inputs;
+    product(linear.weight().value(), Op::none, inputs, Op::none, out);
     out.colwise() += linear.bias().value().col(0);
   }
 
  protected:
-  LossAndCost tape_gradients(const Matrix<T>& inputs, std::span<const int> labels, double lambda) override {
+  LossAndCost tape_gradients(const Tensor<T>& x, std::span<const int> labels, double lambda) override {
     const auto& linear = module_.linear();
-    const Tensor<T>& x = this->input_tensor(inputs);
     Tensor<T> s = tapegrad::linear(linear.weight(), x, linear.bias());
     Tensor<T> loss = this->loss_kind() == LossKind::cross_entropy
                          ? cross_entropy_with_logits(s, labels)
@@ -277,20 +300,18 @@ class TwoLayerClassifier : public Classifier<T> {
   void scores(const Matrix<T>& inputs, Matrix<T>& out) const override {
     const auto& fc1 = module_.fc1();
     const auto& fc2 = module_.fc2();
-    Matrix<T> hidden(fc1.out_features(), inputs.cols());
-    hidden.noalias() = fc1.weight().value() * inputs;
+    Matrix<T> hidden;
+    product(fc1.weight().value(), Op::none, inputs, Op::none, hidden);
     hidden.colwise() += fc1.bias().value().col(0);
     hidden = hidden.cwiseMax(T(0));
-    out.resize(fc2.out_features(), inputs.cols());
-    out.noalias() = fc2.weight().value() * hidden;
+    product(fc2.weight().value(), Op::none, hidden, Op::none, out);
     out.colwise() += fc2.bias().value().col(0);
   }
 
  protected:
-  LossAndCost tape_gradients(const Matrix<T>& inputs, std::span<const int> labels, double lambda) override {
+  LossAndCost tape_gradients(const Tensor<T>& x, std::span<const int> labels, double lambda) override {
     const auto& fc1 = module_.fc1();
     const auto& fc2 = module_.fc2();
-    const Tensor<T>& x = this->input_tensor(inputs);
     Tensor<T> h = relu(linear(fc1.weight(), x, fc1.bias()));
     Tensor<T> loss = cross_entropy_with_logits(linear(fc2.weight(), h, fc2.bias()), labels);
     Tensor<T> cost = loss;

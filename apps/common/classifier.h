@@ -44,6 +44,11 @@ class Classifier {
   // the batch's loss and cost, through the chosen path.
   LossAndCost compute_gradients(const Matrix<T>& inputs, std::span<const int> labels, double lambda,
                                 GradientPath path);
+  // The same, without copying the batch into the tape's input leaf: `inputs`' storage is swapped into the leaf
+  // for the step and swapped back before returning, also when the step throws. On return `inputs` holds the very
+  // same storage and values as before (no copy, no allocation); during the call it must not be read elsewhere.
+  // The training loop's hot path: it saves one copy of the batch (d x n) per step.
+  LossAndCost compute_gradients(Matrix<T>& inputs, std::span<const int> labels, double lambda, GradientPath path);
 
   // Scores (outputs() x n) without recording.
   virtual void scores(const Matrix<T>& inputs, Matrix<T>& out) const = 0;
@@ -59,15 +64,17 @@ class Classifier {
 
  protected:
   explicit Classifier(LossKind kind) : loss_kind_(kind) {}
-  virtual LossAndCost tape_gradients(const Matrix<T>& inputs, std::span<const int> labels, double lambda) = 0;
+  // `input` is the batch as a leaf (the model's input tensor, holding a copy of the batch or the swapped-in batch).
+  virtual LossAndCost tape_gradients(const Tensor<T>& input, std::span<const int> labels, double lambda) = 0;
   virtual LossAndCost reference_gradients(const Matrix<T>& inputs, std::span<const int> labels, double lambda) = 0;
-  // The batch as a leaf tensor kept across steps, so that its storage is reused.
-  const Tensor<T>& input_tensor(const Matrix<T>& inputs);
   // Targets for the sigmoid losses: one-hot K x n, or the 0/1 labels as a 1 x n row.
   const Tensor<T>& target_tensor(std::span<const int> labels);
 
  private:
+  void check_batch(const Matrix<T>& inputs, std::span<const int> labels) const;
+
   LossKind loss_kind_;
+  // The batch as a leaf tensor kept across steps, so that its storage is reused.
   Tensor<T> input_;
   Tensor<T> targets_;
 };

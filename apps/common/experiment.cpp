@@ -347,8 +347,8 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
     directory.write_config(config);
   }
 
-  // Eigen's thread count is process-wide: trials of a sweep (all single-threaded) leave it alone.
-  if (eigen_thread_count() != s.threads) set_thread_count(s.threads);
+  // The product thread count is process-wide: trials of a sweep (all single-threaded) leave it alone.
+  if (product_thread_count() != s.threads) set_thread_count(s.threads);
   Generator generator(s.seed);
   const Index features = train_set.shape.features();
   const Index classes = train_set.num_classes();

@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "apps/common/threads.h"
+#include "core/gemm.h"
 #include "core/error.h"
 
 namespace tapegrad::apps {
@@ -47,11 +48,7 @@ nlohmann::json build_info_json() {
 #endif
   build["eigen"] = fmt::format("{}.{}.{}", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
   build["eigen_simd"] = Eigen::SimdInstructionSetsInUse();
-#ifdef _OPENMP
-  build["openmp"] = _OPENMP;
-#else
-  build["openmp"] = nullptr;
-#endif
+  build["gemm"] = gemm_backend();
   build["spdlog"] = fmt::format("{}.{}.{}", SPDLOG_VER_MAJOR, SPDLOG_VER_MINOR, SPDLOG_VER_PATCH);
   build["fmt"] = fmt::format("{}.{}.{}", FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100);
   build["nlohmann_json"] = fmt::format("{}.{}.{}", NLOHMANN_JSON_VERSION_MAJOR, NLOHMANN_JSON_VERSION_MINOR,
@@ -93,7 +90,7 @@ nlohmann::json run_record_json(const CommonOptions& options) {
   return nlohmann::json{
       {"common", options},
       {"build", build_info_json()},
-      {"runtime", {{"eigen_threads", eigen_thread_count()}, {"hardware_threads", hardware_thread_count()}}},
+      {"runtime", {{"product_threads", product_thread_count()}, {"hardware_threads", hardware_thread_count()}}},
       {"written_at", utc_timestamp()}};
 }
 

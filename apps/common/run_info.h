@@ -11,7 +11,7 @@
 
 namespace tapegrad::apps {
 
-// {"tapegrad", "compiler", "cxx_standard", "assertions", "eigen", "eigen_simd", "openmp", "spdlog", "fmt",
+// {"tapegrad", "compiler", "cxx_standard", "assertions", "eigen", "eigen_simd", "gemm", "spdlog", "fmt",
 //  "nlohmann_json", "cli11"}
 nlohmann::json build_info_json();
 
@@ -23,7 +23,7 @@ void to_json(nlohmann::json& json, const CommonOptions& options);
 void from_json(const nlohmann::json& json, CommonOptions& options);
 
 // The record to start config.json and summary.json with: {"common": options, "build": build_info_json(),
-// "runtime": {"eigen_threads", "hardware_threads"}, "written_at": utc_timestamp()}. Apps add their own keys.
+// "runtime": {"product_threads", "hardware_threads"}, "written_at": utc_timestamp()}. Apps add their own keys.
 nlohmann::json run_record_json(const CommonOptions& options);
 
 }  // namespace tapegrad::apps

@@ -5,23 +5,20 @@
 #include <Eigen/Core>
 #include <thread>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "core/error.h"
+#include "core/parallel.h"
 
 namespace tapegrad::apps {
 
 void set_thread_count(int threads) {
   if (threads < 1) throw_error(fmt::format("thread count must be at least 1, got {}", threads));
-  Eigen::setNbThreads(threads);
-#ifdef _OPENMP
-  omp_set_num_threads(threads);
-#endif
+  // The library's products split their work over its own pool (core/parallel.h); Eigen's kernels underneath
+  // stay on one thread each.
+  Eigen::setNbThreads(1);
+  set_product_threads(threads);
 }
 
-int eigen_thread_count() { return Eigen::nbThreads(); }
+int product_thread_count() { return product_threads(); }
 
 int hardware_thread_count() {
   const unsigned reported = std::thread::hardware_concurrency();

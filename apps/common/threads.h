@@ -3,12 +3,12 @@
 
 namespace tapegrad::apps {
 
-// Sets the threads that Eigen's products use (Eigen::setNbThreads) and, when built with OpenMP, the threads of
-// OpenMP parallel regions. Throws tapegrad::Error when `threads` < 1.
+// Sets the threads that the library's matrix products use (tapegrad::set_product_threads; Eigen's own kernels
+// stay single-threaded underneath). Throws tapegrad::Error when `threads` < 1.
 void set_thread_count(int threads);
 
-// The threads Eigen's products will use now (1 when Eigen was built without OpenMP).
-int eigen_thread_count();
+// The threads the products will use now.
+int product_thread_count();
 
 // The hardware threads of this machine; at least 1 even when the standard library cannot tell.
 int hardware_thread_count();

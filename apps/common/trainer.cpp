@@ -180,7 +180,7 @@ TrainingOutcome train(Classifier<T>& model, optim::Optimizer<T>& optimizer, cons
     }
     schedule.apply(optimizer, step);
     if (!loader.next()) loader.next();  // the end of an epoch: the next call starts (and reshuffles) the next one
-    const auto& batch = loader.batch();
+    auto& batch = loader.mutable_batch();  // lent to the step, not copied (compute_gradients swaps it back)
     const LossAndCost lc = model.compute_gradients(batch.X, batch.labels, plan.lambda, plan.path);
     if (!std::isfinite(lc.cost)) {
       outcome.diverged = true;

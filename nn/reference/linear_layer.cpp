@@ -1,5 +1,6 @@
 #include "nn/reference/linear_layer.h"
 
+#include "core/gemm.h"
 #include "nn/reference/validation.h"
 
 namespace tapegrad::reference {
@@ -7,8 +8,7 @@ namespace tapegrad::reference {
 template <typename T>
 void linear_scores(const Matrix<T>& weights, const Matrix<T>& bias, InputView<T> inputs, Matrix<T>& scores) {
   check_linear_shapes("linear_scores", shape_of(weights), shape_of(bias), shape_of(inputs));
-  scores.resize(weights.rows(), inputs.cols());
-  scores.noalias() = weights * inputs;
+  product<T>(weights, Op::none, inputs, Op::none, scores);
   scores.colwise() += bias.col(0);
 }
 
@@ -26,7 +26,7 @@ void linear_backward(const Matrix<T>& score_gradient, InputView<T> inputs, const
   check_shape("linear_backward", "the weights", shape_of(weights), {score_gradient.rows(), inputs.rows()});
   // The L2 term first, then the product accumulates onto it inside the GEMM: one pass, no temporary.
   gradient.weights = (T(2) * lambda) * weights;
-  gradient.weights.noalias() += scale * score_gradient * inputs.transpose();
+  gemm<T>(scale, score_gradient, Op::none, inputs, Op::transpose, T(1), gradient.weights);
   gradient.bias.resize(score_gradient.rows(), 1);
   gradient.bias.noalias() = scale * score_gradient.rowwise().sum();
 }

@@ -1,0 +1,199 @@
+#include "core/gemm.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/parallel.h"
+
+#if defined(TAPEGRAD_GEMM_OPENBLAS)
+#include <cblas.h>
+#elif defined(TAPEGRAD_GEMM_BLIS)
+#include <blis.h>  // BLIS's own header declares its CBLAS layer too (built with --enable-cblas on Debian)
+#elif defined(TAPEGRAD_GEMM_ONEDNN)
+#include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
+#endif
+
+namespace tapegrad {
+
+namespace {
+
+// Below this many multiply-adds a product runs on the calling thread: handing out work costs a few
+// microseconds, the step's small products (the 10-class and 50-hidden ones, ~50k) take about as long.
+constexpr double parallel_threshold = 1 << 19;
+// Chunks are whole multiples of this many columns, so every part keeps the kernels' full register blocks.
+constexpr Index column_grain = 16;
+
+// One product on raw column-major storage: C (m x n, leading dimension ldc) = alpha op(A) op(B) + beta C.
+template <typename T>
+struct Operands {
+  Op op_a, op_b;
+  Index m, n, k;
+  T alpha;
+  const T* a;
+  Index lda;
+  const T* b;
+  Index ldb;
+  T beta;
+  T* c;
+  Index ldc;
+};
+
+template <typename T>
+using ConstMap = Eigen::Map<const Matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+template <typename T, typename Lhs, typename Rhs>
+void eigen_product(const Operands<T>& p, const Lhs& lhs, const Rhs& rhs) {
+  Eigen::Map<Matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>> c(p.c, p.m, p.n, Eigen::OuterStride<>(p.ldc));
+  if (p.beta == T(0)) {
+    if (p.alpha == T(1)) {
+      c.noalias() = lhs * rhs;
+    } else {
+      c.noalias() = (p.alpha * lhs) * rhs;  // Eigen folds the scalar into the kernel's alpha
+    }
+    return;
+  }
+  if (p.beta != T(1)) c *= p.beta;
+  if (p.alpha == T(1)) {
+    c.noalias() += lhs * rhs;
+  } else {
+    c.noalias() += (p.alpha * lhs) * rhs;
+  }
+}
+
+template <typename T>
+void eigen_kernel(const Operands<T>& p) {
+  const bool ta = p.op_a == Op::transpose, tb = p.op_b == Op::transpose;
+  const ConstMap<T> a(p.a, ta ? p.k : p.m, ta ? p.m : p.k, Eigen::OuterStride<>(p.lda));
+  const ConstMap<T> b(p.b, tb ? p.n : p.k, tb ? p.k : p.n, Eigen::OuterStride<>(p.ldb));
+  if (!ta && !tb) eigen_product(p, a, b);
+  if (!ta && tb) eigen_product(p, a, b.transpose());
+  if (ta && !tb) eigen_product(p, a.transpose(), b);
+  if (ta && tb) eigen_product(p, a.transpose(), b.transpose());
+}
+
+#if defined(TAPEGRAD_GEMM_ONEDNN)
+
+// oneDNN's sgemm (float only; double products stay with Eigen) is row-major: C^T = op(B)^T op(A)^T, so the
+// operands trade places. Its OpenMP threads are held at one per calling thread (omp_set_num_threads sets the
+// calling thread's own count): the product threads split the work, and OpenMP's spinning workers are what made
+// two threads slower than one under load.
+template <typename T>
+void run_kernel(const Operands<T>& p) {
+  if constexpr (std::is_same_v<T, float>) {
+    static thread_local const bool single_threaded = [] {
+      omp_set_num_threads(1);
+      return true;
+    }();
+    (void)single_threaded;
+    const dnnl_status_t status =
+        dnnl_sgemm(p.op_b == Op::transpose ? 'T' : 'N', p.op_a == Op::transpose ? 'T' : 'N', p.n, p.m, p.k, p.alpha,
+                   p.b, std::max<Index>(1, p.ldb), p.a, std::max<Index>(1, p.lda), p.beta, p.c,
+                   std::max<Index>(1, p.ldc));
+    if (status != dnnl_success) throw_error(fmt::format("gemm: oneDNN's sgemm failed with status {}", int(status)));
+  } else {
+    eigen_kernel(p);
+  }
+}
+
+#elif defined(TAPEGRAD_GEMM_OPENBLAS) || defined(TAPEGRAD_GEMM_BLIS)
+
+// The product threads split the work; the library itself must not start threads of its own underneath.
+[[maybe_unused]] const bool blas_single_threaded = [] {
+#if defined(TAPEGRAD_GEMM_OPENBLAS)
+  openblas_set_num_threads(1);
+#else
+  bli_thread_set_num_threads(1);
+#endif
+  return true;
+}();
+
+template <typename T>
+void run_kernel(const Operands<T>& p) {
+  const auto ta = p.op_a == Op::transpose ? CblasTrans : CblasNoTrans;
+  const auto tb = p.op_b == Op::transpose ? CblasTrans : CblasNoTrans;
+  const auto m = static_cast<int>(p.m), n = static_cast<int>(p.n), k = static_cast<int>(p.k);
+  const auto lda = static_cast<int>(std::max<Index>(1, p.lda)), ldb = static_cast<int>(std::max<Index>(1, p.ldb)),
+             ldc = static_cast<int>(std::max<Index>(1, p.ldc));
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasColMajor, ta, tb, m, n, k, p.alpha, p.a, lda, p.b, ldb, p.beta, p.c, ldc);
+  } else {
+    cblas_dgemm(CblasColMajor, ta, tb, m, n, k, p.alpha, p.a, lda, p.b, ldb, p.beta, p.c, ldc);
+  }
+}
+
+#else
+
+template <typename T>
+void run_kernel(const Operands<T>& p) {
+  eigen_kernel(p);
+}
+
+#endif
+
+}  // namespace
+
+template <typename T>
+void gemm(T alpha, ConstMatrixRef<T> a, Op op_a, ConstMatrixRef<T> b, Op op_b, T beta, Matrix<T>& c) {
+  const bool ta = op_a == Op::transpose, tb = op_b == Op::transpose;
+  const Index m = ta ? a.cols() : a.rows(), k = ta ? a.rows() : a.cols();
+  const Index b_rows = tb ? b.cols() : b.rows(), n = tb ? b.rows() : b.cols();
+  if (k != b_rows) {
+    throw_error(fmt::format("gemm: inner sizes differ: ({} x {}){} * ({} x {}){}", a.rows(), a.cols(),
+                            ta ? "^T" : "", b.rows(), b.cols(), tb ? "^T" : ""));
+  }
+  if (beta == T(0)) {
+    c.resize(m, n);
+  } else if (c.rows() != m || c.cols() != n) {
+    throw_error(fmt::format("gemm: the result to add to is ({} x {}), the product is ({} x {})", c.rows(), c.cols(),
+                            m, n));
+  }
+  if (m == 0 || n == 0) return;
+  if (k == 0) {  // an empty sum: beta C
+    if (beta == T(0)) {
+      c.setZero();
+    } else {
+      c *= beta;
+    }
+    return;
+  }
+  const Operands<T> whole{op_a, op_b, m, n, k, alpha, a.data(), a.outerStride(), b.data(), b.outerStride(), beta,
+                          c.data(), c.rows()};
+  const int threads = product_threads();
+  const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const Index max_chunks = n / column_grain;
+  if (threads == 1 || work < parallel_threshold || max_chunks < 2) {
+    run_kernel(whole);
+    return;
+  }
+  // C's columns in `chunks` parts of whole grains; part i needs columns [first, last) of op(B) and of C.
+  const int chunks = static_cast<int>(std::min<Index>(threads, max_chunks));
+  const Index grains = n / column_grain;
+  parallel_chunks(chunks, [&](int chunk) {
+    const Index first = chunk == 0 ? 0 : grains * chunk / chunks * column_grain;
+    const Index last = chunk == chunks - 1 ? n : grains * (chunk + 1) / chunks * column_grain;
+    Operands<T> part = whole;
+    part.n = last - first;
+    part.b = whole.b + (tb ? first : first * whole.ldb);
+    part.c = whole.c + first * whole.ldc;
+    run_kernel(part);
+  });
+}
+
+const char* gemm_backend() {
+#if defined(TAPEGRAD_GEMM_OPENBLAS)
+  return "openblas";
+#elif defined(TAPEGRAD_GEMM_BLIS)
+  return "blis";
+#elif defined(TAPEGRAD_GEMM_ONEDNN)
+  return "onednn";
+#else
+  return "eigen";
+#endif
+}
+
+template void gemm(float, ConstMatrixRef<float>, Op, ConstMatrixRef<float>, Op, float, Matrix<float>&);
+template void gemm(double, ConstMatrixRef<double>, Op, ConstMatrixRef<double>, Op, double, Matrix<double>&);
+
+}  // namespace tapegrad
