@@ -14,13 +14,10 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j "$(nproc)" --target cifar_softmax
 args=("$@")
 has_out=false
-has_threads=false
 for a in "${args[@]}"; do
   [[ "$a" == --out* ]] && has_out=true
-  [[ "$a" == --threads* ]] && has_threads=true
 done
 $has_out || args+=(--out runs/cifar_softmax)
-# One thread unless asked: batch-100 products ran slower on two OpenMP threads on the shared 2-core machines
-# measured here. Sweeps use --threads as their number of side-by-side trials: --preset all --threads 2.
-$has_threads || args+=(--threads 1)
+# Without --threads the app uses every core (tapegrad's own product threads; sweeps run that many trials side by
+# side). On a machine busy with other work, --threads 1 can be faster: see README.md, Performance.
 exec build/bin/cifar_softmax "${args[@]}"
