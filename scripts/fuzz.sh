@@ -26,28 +26,7 @@ if ! [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -gt 0 ]]; then
 fi
 
 # --- What the build needs: the project's dependencies, plus clang and its sanitizer/libFuzzer runtimes.
-"$root/scripts/install-deps.sh"
-packages=(clang libclang-rt-14-dev)
-missing=()
-for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-  as_root=()
-  if [[ $(id -u) -ne 0 ]]; then
-    if command -v sudo >/dev/null; then
-      as_root=(sudo)
-    else
-      echo "fuzz.sh: need root (or sudo) to install: ${missing[*]}" >&2
-      exit 1
-    fi
-  fi
-  echo "fuzz.sh: installing ${missing[*]}"
-  "${as_root[@]}" apt-get update -q
-  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+"$root/scripts/install-deps.sh" --with-fuzz
 # The compiler is chosen when the build dir is first configured (changing it later would make CMake drop the
 # cache); a build dir configured with g++ stops at configure with a message saying to use another one.
 compiler=()

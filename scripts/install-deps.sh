@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Installs whatever tapegrad needs that this Debian machine lacks (apt-get; through sudo when not root).
-# Usage: scripts/install-deps.sh [--with-data]   (--with-data also installs what the data helpers need)
+# Usage: scripts/install-deps.sh [--with-data] [--with-fuzz]
+#   --with-data   also what the data helpers need;  --with-fuzz   also clang and its libFuzzer runtime (fuzz.sh)
 #   TAPEGRAD_GEMM=openblas|blis|onednn   also installs that BLAS, for a build with -DTAPEGRAD_GEMM=<the same>; the default
 #                                 build (Eigen's own products) needs none
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libeigen3-dev libfmt-dev libspdlog-dev catch2 libcli11-dev
           nlohmann-json3-dev zlib1g-dev libpng-dev)
-if [[ "${1:-}" == "--with-data" ]]; then
-  packages+=(python3 python3-pil dataset-fashion-mnist)
-fi
+for argument in "$@"; do
+  case "$argument" in
+    --with-data) packages+=(python3 python3-pil dataset-fashion-mnist) ;;
+    --with-fuzz) packages+=(clang libclang-rt-14-dev) ;;
+    *) echo "install-deps: unknown argument '$argument' (allowed: --with-data, --with-fuzz)" >&2; exit 2 ;;
+  esac
+done
 case "${TAPEGRAD_GEMM:-eigen}" in
   eigen) ;;
   openblas) packages+=(libopenblas-dev) ;;

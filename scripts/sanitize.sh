@@ -9,27 +9,14 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-$root/build-sanitize}"
 shift || true
-jobs="${TAPEGRAD_JOBS:-$(nproc)}"
-
-"$root/scripts/install-deps.sh"
-
-start=$(date +%s)
-# g++ 12's -Wmaybe-uninitialized gives false positives inside libstdc++'s <regex> and <functional> when ASan is
-# on (seen in tests/main.cpp through Catch2, and the benchmarks); the normal build keeps the warning.
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTAPEGRAD_SANITIZE=ON \
-  -DCMAKE_DISABLE_FIND_PACKAGE_Torch=ON -DCMAKE_CXX_FLAGS=-Wno-maybe-uninitialized "$@"
-cmake --build "$build" -j "$jobs"
-built=$(date +%s)
-echo "sanitize.sh: build took $((built - start)) s"
 
 # Leaks count too; a report stops the program (UBSan is built with -fno-sanitize-recover) with a stack trace.
 # Options already set in the environment win.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-if [[ -z "${CIFAR10_DIR:-}" && -f "$root/data/cifar-10-batches-bin/data_batch_1.bin" ]]; then
-  export CIFAR10_DIR="$root/data/cifar-10-batches-bin"
-fi
-status=0
-ctest --test-dir "$build" --output-on-failure -j "$jobs" || status=$?
-echo "sanitize.sh: tests took $(( $(date +%s) - built )) s (build and tests: $(( $(date +%s) - start )) s)"
-exit "$status"
+
+# The same build and test run as scripts/test.sh, with the sanitizers on. g++ 12's -Wmaybe-uninitialized gives
+# false positives inside libstdc++'s <regex> and <functional> when ASan is on (seen in tests/main.cpp through
+# Catch2, and the benchmarks); the normal build keeps the warning.
+exec "$root/scripts/test.sh" "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTAPEGRAD_SANITIZE=ON \
+  -DCMAKE_DISABLE_FIND_PACKAGE_Torch=ON -DCMAKE_CXX_FLAGS=-Wno-maybe-uninitialized "$@"
