@@ -62,11 +62,38 @@ void eigen_product(const Operands<T>& p, const Lhs& lhs, const Rhs& rhs) {
   }
 }
 
+// A result with few rows and many columns, such as the softmax gradient G X^T (10 x 3072 from 10 x 100 and
+// 100 x 3072), leaves most of Eigen's register block empty. Its transpose, op(B)^T op(A)^T (3072 x 10), fills it:
+// measured 205 -> 81 us with AVX-512 and 289 -> 241 us without, transpose included.
+constexpr Index short_wide_rows = 16;
+constexpr Index short_wide_columns = 256;
+
+template <typename T>
+void eigen_product_transposed(const Operands<T>& p, const ConstMap<T>& a, const ConstMap<T>& b, bool ta, bool tb) {
+  thread_local Matrix<T> transposed;  // reused: no allocation per product after the first
+  transposed.resize(p.n, p.m);
+  // transposed = op(B)^T op(A)^T, where op(X)^T is X itself when op transposes.
+  if (tb && ta) transposed.noalias() = b * a;
+  if (tb && !ta) transposed.noalias() = b * a.transpose();
+  if (!tb && ta) transposed.noalias() = b.transpose() * a;
+  if (!tb && !ta) transposed.noalias() = b.transpose() * a.transpose();
+  Eigen::Map<Matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>> c(p.c, p.m, p.n, Eigen::OuterStride<>(p.ldc));
+  if (p.beta == T(0)) {
+    c = p.alpha * transposed.transpose();
+  } else {
+    c = p.beta * c + p.alpha * transposed.transpose();
+  }
+}
+
 template <typename T>
 void eigen_kernel(const Operands<T>& p) {
   const bool ta = p.op_a == Op::transpose, tb = p.op_b == Op::transpose;
   const ConstMap<T> a(p.a, ta ? p.k : p.m, ta ? p.m : p.k, Eigen::OuterStride<>(p.lda));
   const ConstMap<T> b(p.b, tb ? p.n : p.k, tb ? p.k : p.n, Eigen::OuterStride<>(p.ldb));
+  if (p.m <= short_wide_rows && p.n >= short_wide_columns && p.k > 1) {
+    eigen_product_transposed(p, a, b, ta, tb);
+    return;
+  }
   if (!ta && !tb) eigen_product(p, a, b);
   if (!ta && tb) eigen_product(p, a, b.transpose());
   if (ta && !tb) eigen_product(p, a.transpose(), b);
