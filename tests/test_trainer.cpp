@@ -219,7 +219,8 @@ TEST_CASE("training stopped after its best evaluation and resumed ends exactly a
   REQUIRE(first.steps == stop_at);
   CHECK(first.best_step == expected.best_step);
 
-  TrainingStart<double> start{.step = first.steps, .rows = first.rows, .best_parameters = best};
+  TrainingStart<double> start{
+      .step = first.steps, .rows = first.rows, .best_parameters = best, .best_step = first.best_step};
   const auto second = train(*resumed.model, *resumed.sgd, rate, *resumed.loader, f.train, f.validation,
                             f.normalizer, plan, {}, start);
   CHECK(second.early_stopped);
@@ -242,6 +243,13 @@ TEST_CASE("training stopped after its best evaluation and resumed ends exactly a
   CHECK_THROWS_WITH(train(*bare.model, *bare.sgd, rate, *bare.loader, f.train, f.validation, f.normalizer, plan, {},
                           missing),
                     Catch::Contains("weights of the best evaluation"));
+  // Nor with the weights of another evaluation than the best (a run stopped while saving them).
+  Run stale = make_run();
+  TrainingStart<double> other{
+      .step = first.steps, .rows = first.rows, .best_parameters = best, .best_step = first.best_step - 15};
+  CHECK_THROWS_WITH(train(*stale.model, *stale.sgd, rate, *stale.loader, f.train, f.validation, f.normalizer, plan,
+                          {}, other),
+                    Catch::Contains("start the run again without --resume"));
 }
 
 TEST_CASE("a diverging run stops at once with a message naming the step", "[apps][trainer]") {

@@ -79,14 +79,9 @@ class DataCache {
   std::map<CifarSplit, ImageSplits> cache_;
 };
 
-ExperimentData experiment_data(const ImageSplits& splits) {
-  ExperimentData d;
-  d.train = &splits.train;
-  d.validation = &splits.validation;
-  d.test = &splits.test;
-  d.normalizer = data::Normalizer::fitted(splits.train);  // training statistics only
-  d.description = splits.description;
-  return d;
+// Normalised with the training split's own statistics only.
+ExperimentData fitted_experiment_data(const ImageSplits& splits) {
+  return experiment_data(splits, data::Normalizer::fitted(splits.train));
 }
 
 std::string describe(const ExperimentSettings& s) {
@@ -106,7 +101,7 @@ ReportRow run_single(const std::string& preset, const Overrides& o, const Common
   const ImageSplits& splits = cache.get(preset_split(preset));
   const RunDirectory directory = nested ? out.sub_run(preset) : out;
   ReportRow row{preset, describe(s), std::nullopt, "", nested ? preset : "."};
-  row.result = run_experiment(s, experiment_data(splits), directory);
+  row.result = run_experiment(s, fitted_experiment_data(splits), directory);
   return row;
 }
 
@@ -118,7 +113,7 @@ ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& c
   const RunDirectory directory = nested ? out.sub_run("grid") : out;
   const auto trials = grid_settings(base);
   spdlog::info("grid: {} trials of {} epochs on {} worker threads", trials.size(), base.epochs, common.threads);
-  const SweepOutcome sweep = run_sweep(trials, experiment_data(splits), directory, common.threads);
+  const SweepOutcome sweep = run_sweep(trials, fitted_experiment_data(splits), directory, common.threads);
   const auto ranked = ranked_by_validation(sweep);
 
   std::string table = "| rank | eta | lambda | n_batch | train acc | val acc | test acc | seconds |\n"

@@ -9,7 +9,6 @@
 #include <cmath>
 #include <csignal>
 #include <fstream>
-#include <limits>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -284,25 +283,12 @@ TrainingStart<T> restore_run(const nn::Checkpoint<T>& checkpoint, const Experime
     if (row.step <= start.step) start.rows.push_back(row);
   }
 
-  if (s.patience > 0) {
-    long best_step = -1;
-    double best_loss = std::numeric_limits<double>::infinity();
-    for (const MetricsRow& row : start.rows) {
-      if (row.validation.loss < best_loss) {
-        best_loss = row.validation.loss;
-        best_step = row.step;
-      }
-    }
-    if (best_step >= 0) {
-      const auto best = nn::load_checkpoint<T>(directory.root() / "best.bin");
-      if (best.step != best_step) {
-        throw Error(fmt::format("cannot resume the run in '{}': best.bin holds the weights of step {} but the best "
-                                "evaluation before the checkpoint is step {} (the run was killed while saving); "
-                                "start it again without --resume",
-                                directory.root().string(), best.step, best_step));
-      }
-      for (const auto& entry : best.parameters) start.best_parameters.push_back(entry.value);
-    }
+  // Every evaluation made a best first (a NaN would have stopped training), so one was saved in best.bin; train()
+  // checks that it is the best of these rows.
+  if (s.patience > 0 && !start.rows.empty()) {
+    const auto best = nn::load_checkpoint<T>(directory.root() / "best.bin");
+    for (const auto& entry : best.parameters) start.best_parameters.push_back(entry.value);
+    start.best_step = static_cast<long>(best.step);
   }
   spdlog::info("{}: resuming at step {} from {}", s.name, start.step, checkpoint.source.string());
   return start;
@@ -527,6 +513,14 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
 }
 
 }  // namespace
+
+ExperimentData experiment_data(const ImageSplits& splits, data::Normalizer normalizer) {
+  return {.train = &splits.train,
+          .validation = &splits.validation,
+          .test = &splits.test,
+          .normalizer = std::move(normalizer),
+          .description = splits.description};
+}
 
 const char* to_string(ModelKind kind) { return kind == ModelKind::linear ? "linear" : "two_layer"; }
 

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "apps/common/classifier.h"
+#include "apps/common/datasets.h"
 #include "apps/common/run_dir.h"
 #include "apps/common/trainer.h"
 #include "nn/data/image_dataset.h"
@@ -72,6 +73,9 @@ struct ExperimentData {
   data::Normalizer normalizer;
   std::string description;  // where the data came from, said plainly in config.json and the summary
 };
+
+// The three splits of `splits` (which must outlive the result) with the normaliser to apply to them.
+ExperimentData experiment_data(const ImageSplits& splits, data::Normalizer normalizer);
 
 struct ExperimentResult {
   ExperimentSettings settings;

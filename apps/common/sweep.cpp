@@ -22,7 +22,13 @@ SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const Expe
   std::atomic<std::size_t> next{0};
   std::atomic<std::size_t> done{0};
   std::mutex log_mutex;
-  set_thread_count(1);  // before any worker starts: each trial runs its products on one thread
+  // Before any worker starts: each trial runs its products on one thread. The caller's count comes back after.
+  const int caller_threads = product_thread_count();
+  set_thread_count(1);
+  struct RestoreThreads {
+    int threads;
+    ~RestoreThreads() { set_thread_count(threads); }
+  } restore{caller_threads};
   const auto start = Clock::now();
   auto worker = [&] {
     for (std::size_t i = next++; i < trials.size(); i = next++) {

@@ -132,6 +132,12 @@ TrainingOutcome train(Classifier<T>& model, optim::Optimizer<T>& optimizer, cons
         throw Error(fmt::format("resuming at step {}: the weights of the best evaluation (step {}) are missing",
                                 start_step, outcome.best_step));
       }
+      if (start.best_step != outcome.best_step) {
+        throw Error(fmt::format("resuming at step {}: the saved best weights are those of step {}, but the best "
+                                "evaluation before that step is step {} (the run was stopped while saving them); "
+                                "start the run again without --resume",
+                                start_step, start.best_step, outcome.best_step));
+      }
       best_parameters = start.best_parameters;
     }
     outcome.early_stopped = evaluations_without_improvement >= plan.patience;

@@ -74,6 +74,7 @@ struct TrainingStart {
   long step = 0;
   std::vector<MetricsRow> rows;            // evaluations already made, in order, none after `step`
   std::vector<Matrix<T>> best_parameters;  // the best evaluation's weights, in parameters() order (patience > 0)
+  long best_step = -1;                     // the step those weights are from; must be the best of `rows`
 };
 
 struct TrainingOutcome {

@@ -274,11 +274,7 @@ nlohmann::json Study::run_single(const std::string& preset, const RunDirectory& 
   const long steps_per_epoch = settings.steps_per_epoch(splits.train.size());
   log_plan(settings, steps_per_epoch, options_.evaluation_fraction);
 
-  const ExperimentData data{.train = &splits.train,
-                            .validation = &splits.validation,
-                            .test = &splits.test,
-                            .normalizer = normalizer,
-                            .description = splits.description};
+  const ExperimentData data = experiment_data(splits, normalizer);
   const nlohmann::json study = study_json(binary);
   ExperimentResult result;
   try {
@@ -327,11 +323,7 @@ nlohmann::json Study::run_trials(const std::string& preset, const RunDirectory& 
   config["study"] = study;
   directory.write_config(config);
 
-  const ExperimentData data{.train = &splits.train,
-                            .validation = &splits.validation,
-                            .test = &splits.test,
-                            .normalizer = normalizer,
-                            .description = splits.description};
+  const ExperimentData data = experiment_data(splits, normalizer);
   const int workers = std::max(1, std::min<int>(options_.threads, static_cast<int>(trials.size())));
   if (workers > 1) {
     spdlog::info("{}: {} runs, {} side by side, one thread each", preset, trials.size(), workers);

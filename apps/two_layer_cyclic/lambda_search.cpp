@@ -15,7 +15,6 @@
 #include "apps/common/progress.h"
 #include "apps/common/run_info.h"
 #include "apps/common/sweep.h"
-#include "apps/common/threads.h"
 #include "apps/two_layer_cyclic/training.h"
 
 namespace tapegrad::apps::two_layer_cyclic {
@@ -196,17 +195,9 @@ SearchResults run_lambda_search(const std::string& name, const CyclicSettings& s
     s.name = fmt::format("trial{:02d}_lambda{:.4e}", i + 1, s.lambda);
     trial_settings.push_back(s);
   }
-  ExperimentData data;
-  data.train = &splits.train;
-  data.validation = &splits.validation;
-  data.test = &splits.test;
-  data.normalizer = normalizer;
-  data.description = splits.description;
-  // Each trial runs single-threaded; Eigen's thread count is one value for the whole process.
-  set_thread_count(1);
   // An interrupted sweep throws Interrupted, naming the directory that holds the finished trials.
-  const SweepOutcome sweep = run_sweep(trial_settings, data, directory, results.workers);
-  set_thread_count(settings.threads);
+  const SweepOutcome sweep =
+      run_sweep(trial_settings, experiment_data(splits, normalizer), directory, results.workers);
 
   for (std::size_t i = 0; i < sweep.trials.size(); ++i) {
     const TrialOutcome& outcome = sweep.trials[i];

@@ -14,13 +14,7 @@ namespace tapegrad::apps::two_layer_cyclic {
 
 ExperimentResult train_network(const ExperimentSettings& settings, const ImageSplits& splits,
                                const data::Normalizer& normalizer, const RunDirectory& directory) {
-  ExperimentData data;
-  data.train = &splits.train;
-  data.validation = &splits.validation;
-  data.test = &splits.test;
-  data.normalizer = normalizer;
-  data.description = splits.description;
-  ExperimentResult result = run_experiment(settings, data, directory);
+  ExperimentResult result = run_experiment(settings, experiment_data(splits, normalizer), directory);
   plot_schedule(settings, result.outcome.rows, directory);
   return result;
 }
