@@ -3,7 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
 
+#include "core/gemm_avx512.h"
 #include "core/parallel.h"
 
 #if defined(TAPEGRAD_GEMM_OPENBLAS)
@@ -85,6 +90,27 @@ void eigen_product_transposed(const Operands<T>& p, const ConstMap<T>& a, const 
   }
 }
 
+// A growing 64-byte-aligned float buffer, kept per thread: the AVX-512 kernel's packing workspace.
+class AlignedFloats {
+ public:
+  float* at_least(std::ptrdiff_t floats) {
+    if (floats > size_) {
+      const std::size_t bytes = (static_cast<std::size_t>(floats) * sizeof(float) + 63) / 64 * 64;
+      data_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+      if (!data_) throw std::bad_alloc();
+      size_ = floats;
+    }
+    return data_.get();
+  }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float, Free> data_;
+  std::ptrdiff_t size_ = 0;
+};
+
 template <typename T>
 void eigen_kernel(const Operands<T>& p) {
   const bool ta = p.op_a == Op::transpose, tb = p.op_b == Op::transpose;
@@ -152,8 +178,45 @@ void run_kernel(const Operands<T>& p) {
 
 #else
 
+// Eigen's products, except single precision on a CPU with AVX-512, which takes tapegrad's own kernel
+// (gemm_avx512.h): the same result up to the order of the additions, about 1.4x faster on the two-layer step.
+void avx512_product(const Operands<float>& p) {
+  thread_local AlignedFloats workspace;
+  detail::avx512_sgemm(p.op_a == Op::transpose, p.op_b == Op::transpose, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b,
+                       p.ldb, p.beta, p.c, p.ldc, workspace.at_least(detail::avx512_sgemm_workspace(p.m, p.n, p.k)));
+}
+
+// As for Eigen (eigen_product_transposed), a short wide result runs as its transpose, op(B)^T op(A)^T, into a
+// buffer, when B is stored transposed (then op(B)^T = B packs as fast as it reads): its many rows fill the kernel's
+// 48-row panels. The softmax gradient G X^T (10 x 100 x 3072) went from 143 to 91 us; with B as stored (W2 H in
+// evaluation, 10 x 50 x 10000) the transposed form was 3x slower, so those stay direct.
+void avx512_product_transposed(const Operands<float>& p) {
+  thread_local AlignedFloats transposed;
+  const auto flip = [](Op op) { return op == Op::transpose ? Op::none : Op::transpose; };
+  const Operands<float> swapped{flip(p.op_b), flip(p.op_a), p.n, p.m, p.k, 1.0f, p.b, p.ldb, p.a, p.lda, 0.0f,
+                                transposed.at_least(p.n * p.m), p.n};
+  avx512_product(swapped);
+  const Eigen::Map<const Matrix<float>> result(swapped.c, p.n, p.m);
+  Eigen::Map<Matrix<float>, Eigen::Unaligned, Eigen::OuterStride<>> c(p.c, p.m, p.n, Eigen::OuterStride<>(p.ldc));
+  if (p.beta == 0.0f) {
+    c = p.alpha * result.transpose();
+  } else {
+    c = p.beta * c + p.alpha * result.transpose();
+  }
+}
+
 template <typename T>
 void run_kernel(const Operands<T>& p) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (detail::avx512_kernel_usable()) {
+      if (p.m <= short_wide_rows && p.n >= short_wide_columns && p.k > 1 && p.op_b == Op::transpose) {
+        avx512_product_transposed(p);
+      } else {
+        avx512_product(p);
+      }
+      return;
+    }
+  }
   eigen_kernel(p);
 }
 
@@ -208,6 +271,33 @@ void gemm(T alpha, ConstMatrixRef<T> a, Op op_a, ConstMatrixRef<T> b, Op op_b, T
   });
 }
 
+namespace detail {
+
+std::ptrdiff_t avx512_sgemm_workspace(std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k) {
+  const std::ptrdiff_t kc = std::min(k, avx512_kc);
+  const std::ptrdiff_t a_floats = (std::min(m, avx512_mc) + 16) * kc;
+  const std::ptrdiff_t b_floats = (std::min(n, avx512_nc) + 7) / 8 * 8 * kc;
+  return (a_floats + 15) / 16 * 16 + b_floats;
+}
+
+bool avx512_kernel_usable() {
+  static const bool usable = [] {
+    if (!avx512_kernel_compiled()) return false;
+    const char* setting = std::getenv("TAPEGRAD_AVX512");
+    if (setting != nullptr && std::strcmp(setting, "0") == 0) return false;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl");
+#else
+    return false;
+#endif
+  }();
+  return usable;
+}
+
+}  // namespace detail
+
 const char* gemm_backend() {
 #if defined(TAPEGRAD_GEMM_OPENBLAS)
   return "openblas";
@@ -216,7 +306,7 @@ const char* gemm_backend() {
 #elif defined(TAPEGRAD_GEMM_ONEDNN)
   return "onednn";
 #else
-  return "eigen";
+  return detail::avx512_kernel_usable() ? "avx512" : "eigen";
 #endif
 }
 

@@ -9,7 +9,7 @@ output="$("$program" --quick --csv-only --threads 1 --dtype float --workloads ge
 echo "$output"
 number='[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?'
 for expected in "fma_peak,fma_loop,float,1,$number,GFLOP/s" \
-                "gemm_50x3072x100,gemm-[a-z]+,float,1,$number,ms" \
+                "gemm_50x3072x100,gemm-[a-z0-9]+,float,1,$number,ms" \
                 "softmax_step,tape,float,1,$number,ms" "softmax_step,reference,float,1,$number,ms" \
                 "two_layer_step,tape,float,1,$number,ms" "two_layer_step,reference,float,1,$number,ms"; do
   if ! grep -Eq "^bench,$expected\$" <<<"$output"; then

@@ -2,10 +2,13 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cmath>
+#include <limits>
 #include <thread>
 #include <vector>
 
 #include "core/gemm.h"
+#include "core/gemm_avx512.h"
 #include "core/parallel.h"
 
 using namespace tapegrad;
@@ -118,4 +121,132 @@ TEST_CASE("parallel_chunks runs every chunk exactly once, also for callers on se
   std::atomic<int> sum{0};
   parallel_chunks(8, [&](int chunk) { sum.fetch_add(chunk); });
   CHECK(sum.load() == 28);
+}
+
+namespace {
+
+// One float product checked against the same product in double: C is a block of a larger matrix (leading
+// dimension ldc > m) whose surroundings must stay untouched, A and B are blocks too (lda, ldb larger than their
+// rows), and C starts as NaN when beta is 0 (it must not be read). Each entry may differ from the double result
+// by a few float roundings per term of its sum.
+template <typename Product>
+void check_float_product(Index m, Index n, Index k, bool ta, bool tb, float alpha, float beta, Generator& g,
+                         const Product& product_under_test) {
+  INFO("m " << m << " n " << n << " k " << k << " ta " << ta << " tb " << tb << " alpha " << alpha << " beta "
+            << beta);
+  const Index a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
+  Matrix<float> a_store(a_rows + 3, a_cols), b_store(b_rows + 5, b_cols), c_store(m + 7, n);
+  for (Index j = 0; j < a_store.cols(); ++j)
+    for (Index i = 0; i < a_store.rows(); ++i) a_store(i, j) = static_cast<float>(g.normal());
+  for (Index j = 0; j < b_store.cols(); ++j)
+    for (Index i = 0; i < b_store.rows(); ++i) b_store(i, j) = static_cast<float>(g.normal());
+  for (Index j = 0; j < c_store.cols(); ++j)
+    for (Index i = 0; i < c_store.rows(); ++i) c_store(i, j) = static_cast<float>(g.normal());
+  const Matrix<float> c_before = c_store;
+  if (beta == 0.0f) c_store.block(2, 0, m, n).setConstant(std::numeric_limits<float>::quiet_NaN());
+
+  const Matrix<double> a = a_store.block(1, 0, a_rows, a_cols).cast<double>();
+  const Matrix<double> b = b_store.block(2, 0, b_rows, b_cols).cast<double>();
+  const Matrix<double> opa = ta ? Matrix<double>(a.transpose()) : a, opb = tb ? Matrix<double>(b.transpose()) : b;
+  const Matrix<double> c0 = c_before.block(2, 0, m, n).cast<double>();
+  const Matrix<double> exact = double(alpha) * opa * opb + (beta == 0.0f ? Matrix<double>::Zero(m, n) : Matrix<double>(double(beta) * c0));
+  const Matrix<double> magnitude = std::abs(double(alpha)) * opa.cwiseAbs() * opb.cwiseAbs() + std::abs(double(beta)) * c0.cwiseAbs();
+
+  product_under_test(a_store.data() + 1, a_store.rows(), b_store.data() + 2, b_store.rows(), c_store.data() + 2,
+                     c_store.rows());
+
+  const double unit = std::numeric_limits<float>::epsilon();
+  double worst = 0.0;
+  for (Index j = 0; j < n; ++j) {
+    for (Index i = 0; i < m; ++i) {
+      const double error = std::abs(double(c_store(2 + i, j)) - exact(i, j));
+      const double allowed = 2.0 * unit * static_cast<double>(k + 2) * magnitude(i, j) + 1e-30;
+      if (!(error <= allowed)) {
+        FAIL_CHECK("C(" << i << ", " << j << ") = " << c_store(2 + i, j) << ", exact " << exact(i, j));
+        return;
+      }
+      worst = std::max(worst, error / allowed);
+    }
+  }
+  // Nothing outside C's block was written.
+  CHECK(c_store.topRows(2) == c_before.topRows(2));
+  CHECK(c_store.bottomRows(5) == c_before.bottomRows(5));
+  CHECK(worst < 1.0);
+}
+
+}  // namespace
+
+TEST_CASE("gemm in float: tapegrad's AVX-512 kernel at every edge of its blocking, against double", "[gemm][avx512]") {
+  if (!detail::avx512_kernel_usable()) {
+    WARN("skipped: this CPU has no AVX-512 (or TAPEGRAD_AVX512=0), so the kernel is never used here");
+    return;
+  }
+  Generator g(23);
+  // Rows around the 16-row vectors, the 48-row panels, the tail kernels (m mod 16 up to 4) and the 144-row
+  // blocks; columns around the 8-column register blocks, the two-panel packing (16) and the 768-column blocks;
+  // terms around the 256-term blocks.
+  const Index ms[] = {1, 2, 3, 4, 5, 15, 16, 17, 18, 21, 33, 47, 48, 49, 50, 97, 145, 150};
+  const Index ns[] = {1, 7, 8, 9, 16, 17, 100, 769};
+  const Index ks[] = {1, 17, 257};
+  for (const Index m : ms) {
+    for (const Index n : ns) {
+      for (const Index k : ks) {
+        for (int ops = 0; ops < 4; ++ops) {
+          const bool ta = (ops & 1) != 0, tb = (ops & 2) != 0;
+          const float alpha = ops == 3 ? -0.5f : 1.0f, beta = (m + n + k) % 3 == 0 ? 0.75f : 0.0f;
+          Matrix<float> workspace(detail::avx512_sgemm_workspace(m, n, k) + 16, 1);
+          // 64-byte alignment, as gemm gives it
+          float* aligned = workspace.data();
+          while (reinterpret_cast<std::uintptr_t>(aligned) % 64 != 0) ++aligned;
+          check_float_product(m, n, k, ta, tb, alpha, beta, g,
+                              [&](const float* a, Index lda, const float* b, Index ldb, float* c, Index ldc) {
+                                detail::avx512_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, aligned);
+                              });
+        }
+      }
+    }
+  }
+  // The two-layer step's own shapes, and a long sum over several term blocks.
+  check_float_product(50, 100, 3072, false, false, 1.0f, 0.0f, g,
+                      [&](const float* a, Index lda, const float* b, Index ldb, float* c, Index ldc) {
+                        Matrix<float> ws(detail::avx512_sgemm_workspace(50, 100, 3072) + 16, 1);
+                        float* aligned = ws.data();
+                        while (reinterpret_cast<std::uintptr_t>(aligned) % 64 != 0) ++aligned;
+                        detail::avx512_sgemm(false, false, 50, 100, 3072, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, aligned);
+                      });
+}
+
+TEST_CASE("gemm in float through the library's backend, 1 and 2 threads, short wide results included", "[gemm]") {
+  Generator g(24);
+  struct Shape {
+    Index m, n, k;
+  };
+  // 10 x 3072 from a transposed B is the softmax gradient (run as its transpose), 50 x 3072 the two-layer one.
+  for (const Shape s : {Shape{10, 3072, 100}, Shape{50, 3072, 100}, Shape{50, 100, 3072}, Shape{10, 300, 7},
+                        Shape{3, 5, 4}}) {
+    for (const int threads : {1, 2}) {
+      ThreadsGuard guard(threads);
+      for (int ops = 0; ops < 4; ++ops) {
+        const bool ta = (ops & 1) != 0, tb = (ops & 2) != 0;
+        for (const float beta : {0.0f, 2.0f}) {
+          check_float_product(s.m, s.n, s.k, ta, tb, 1.5f, beta, g,
+                              [&](const float* a, Index lda, const float* b, Index ldb, float* c, Index ldc) {
+                                const Index a_rows = ta ? s.k : s.m, a_cols = ta ? s.m : s.k;
+                                const Index b_rows = tb ? s.n : s.k, b_cols = tb ? s.k : s.n;
+                                const Eigen::Map<const Matrix<float>, 0, Eigen::OuterStride<>> am(
+                                    a, a_rows, a_cols, Eigen::OuterStride<>(lda));
+                                const Eigen::Map<const Matrix<float>, 0, Eigen::OuterStride<>> bm(
+                                    b, b_rows, b_cols, Eigen::OuterStride<>(ldb));
+                                Matrix<float> result(s.m, s.n);
+                                for (Index j = 0; j < s.n; ++j)
+                                  for (Index i = 0; i < s.m; ++i) result(i, j) = c[i + ldc * j];
+                                gemm(1.5f, am, ta ? Op::transpose : Op::none, bm, tb ? Op::transpose : Op::none,
+                                     beta, result);
+                                for (Index j = 0; j < s.n; ++j)
+                                  for (Index i = 0; i < s.m; ++i) c[i + ldc * j] = result(i, j);
+                              });
+        }
+      }
+    }
+  }
 }
