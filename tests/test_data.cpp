@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "core/generator.h"
+#include "core/parallel.h"
 #include "nn/data/data.h"
 
 using Catch::Contains;
@@ -828,6 +829,38 @@ TEST_CASE("BatchLoader: flips happen with the given probability and mirror the i
   REQUIRE(flipped_fraction(0.5, 4) == Approx(0.5).margin(0.035));
   // The dataset itself is never touched.
   REQUIRE((dataset.pixels.row(0).array() == 0).all());
+}
+
+TEST_CASE("BatchLoader: batches split over two product threads equal those of one, flips included",
+          "[data][loader][threads]") {
+  // 768 features x 100 examples: above the size from which the loader normalises on the product threads.
+  const auto dataset = make_dataset(300, {3, 16, 16}, 10);
+  const auto normalizer = data::Normalizer::fitted(dataset);
+  const data::BatchLoaderOptions options{.batch_size = 100, .flip_probability = 0.5};
+  const auto batches = [&](int threads) {
+    tapegrad::set_product_threads(threads);
+    data::BatchLoader<float> loader(dataset, normalizer, options, Generator(31));
+    std::vector<Eigen::MatrixXf> seen;
+    for (int epoch = 0; epoch < 2; ++epoch) {
+      while (loader.next()) {
+        const auto& batch = loader.batch();
+        // Every column is its example normalised, mirrored or not.
+        for (Eigen::Index j = 0; j < batch.X.cols(); ++j) {
+          const auto example = batch.indices[static_cast<std::size_t>(j)];
+          const data::PixelVector image = dataset.pixels.col(example);
+          const data::PixelVector flipped = data::flip_horizontal(image, dataset.shape);
+          const Eigen::MatrixXf plain = normalizer.apply<float>(image), mirrored = normalizer.apply<float>(flipped);
+          REQUIRE((batch.X.col(j) == plain || batch.X.col(j) == mirrored));
+        }
+        seen.push_back(batch.X);
+      }
+    }
+    tapegrad::set_product_threads(1);
+    return seen;
+  };
+  const auto one = batches(1), two = batches(2);
+  REQUIRE(one.size() == 6);
+  REQUIRE(one == two);
 }
 
 TEST_CASE("BatchLoader: a saved state resumes with the same batches", "[data][loader]") {

@@ -263,9 +263,11 @@ class ConfigurationRun {
     std::vector<TrainingImplementation<T>*> order;
     for (auto& implementation : tapegrad) order.push_back(implementation.get());
     if (pytorch != nullptr) order.push_back(pytorch.get());
-    for (std::size_t i = 0; i < order.size(); ++i)
-      runners.push_back(
-          std::make_unique<EpochRunner<T>>(data_, problem_.epoch_examples, problem_.batch, problem_.seed + 7));
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      const bool is_pytorch = order[i] == pytorch.get();
+      runners.push_back(std::make_unique<EpochRunner<T>>(data_, problem_.epoch_examples, problem_.batch,
+                                                         problem_.seed + 7, !is_pytorch));
+    }
     const auto runner_of = [&order, &runners](TrainingImplementation<T>& implementation) -> EpochRunner<T>& {
       const auto at = std::find(order.begin(), order.end(), &implementation) - order.begin();
       return *runners[static_cast<std::size_t>(at)];

@@ -85,12 +85,15 @@ template <typename T>
 std::vector<Matrix<T>> initial_parameters(ModelKind kind, const BenchmarkProblem& problem);
 
 // Feeds an implementation the batches of one epoch: a fresh random order each epoch (the same sequence for every
-// runner made with the same seed), the batch gathered by column copies into a reused matrix.
+// runner made with the same seed), the batch gathered by column copies into a reused matrix, split over the
+// product threads when `parallel_gather` (tapegrad's implementations, as the apps' BatchLoader does) or on the
+// calling thread (PyTorch's: tapegrad's pool must not spin next to PyTorch's own threads).
 template <typename T>
 class EpochRunner {
  public:
   // An epoch visits the first `examples` columns of the data.
-  EpochRunner(const SyntheticData<T>& data, Index examples, Index batch_size, std::uint64_t seed);
+  EpochRunner(const SyntheticData<T>& data, Index examples, Index batch_size, std::uint64_t seed,
+              bool parallel_gather);
   // Runs one epoch; returns the mean batch cost.
   double run_epoch(TrainingImplementation<T>& implementation);
 
@@ -98,6 +101,7 @@ class EpochRunner {
   const SyntheticData<T>& data_;
   Index examples_;
   Index batch_size_;
+  bool parallel_gather_;
   Generator generator_;
   Matrix<T> batch_inputs_;
   std::vector<int> batch_labels_;

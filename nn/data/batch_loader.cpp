@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "nn/data/augment.h"
 
 namespace tapegrad::data {
@@ -28,7 +29,6 @@ BatchLoader<T>::BatchLoader(const ImageDataset& dataset, Normalizer normalizer, 
   options_.validate();
   dataset_.check("BatchLoader");
   normalizer_.check_features(static_cast<int>(dataset_.pixels.rows()), "BatchLoader");
-  if (options_.flip_probability > 0) flipped_image_.resize(static_cast<std::size_t>(dataset_.pixels.rows()));
   order_.reserve(static_cast<std::size_t>(dataset_.size()));
   // The full-size batch matrix is allocated once here; only a smaller last batch resizes it.
   batch_.X.resize(dataset_.pixels.rows(), std::min(options_.batch_size, dataset_.size()));
@@ -70,19 +70,32 @@ void BatchLoader<T>::gather(int first, int count) {
   batch_.labels.resize(static_cast<std::size_t>(count));
   batch_.indices.resize(static_cast<std::size_t>(count));
   const double flip_probability = options_.flip_probability;
+  flips_.assign(static_cast<std::size_t>(count), 0);
   for (int j = 0; j < count; ++j) {
     const int example = order_[static_cast<std::size_t>(first + j)];
-    const std::uint8_t* pixels = dataset_.pixels.col(example).data();
     // One draw per example, in order: set_state() relies on it to replay an epoch's flips.
-    if (flip_probability > 0 && generator_.bernoulli(flip_probability)) {
-      flip_horizontal(std::span<const std::uint8_t>(pixels, static_cast<std::size_t>(features)), flipped_image_,
-                      dataset_.shape);
-      pixels = flipped_image_.data();
-    }
-    normalizer_.apply_column(pixels, batch_.X.col(j).data(), features);
+    if (flip_probability > 0 && generator_.bernoulli(flip_probability)) flips_[static_cast<std::size_t>(j)] = 1;
     batch_.labels[static_cast<std::size_t>(j)] = dataset_.labels[static_cast<std::size_t>(example)];
     batch_.indices[static_cast<std::size_t>(j)] = example;
   }
+  // The pixels are normalised by the product threads, each its share of the columns: every core then fetches its
+  // part of the images in parallel (the batch is read from memory, a random 1.2 MB of the data set), and the
+  // products that follow split the same columns. Gathering on one thread made an epoch on two threads 1.2-1.4x
+  // slower than on one (the second core waited for the first core's cache); the values are the same either way.
+  const int parts = count * features >= (1 << 16) ? product_threads() : 1;
+  parallel_chunks(parts, [&](int part) {
+    std::vector<std::uint8_t> flipped;
+    for (int j = count * part / parts; j < count * (part + 1) / parts; ++j) {
+      const std::uint8_t* pixels = dataset_.pixels.col(batch_.indices[static_cast<std::size_t>(j)]).data();
+      if (flips_[static_cast<std::size_t>(j)] != 0) {
+        flipped.resize(static_cast<std::size_t>(features));
+        flip_horizontal(std::span<const std::uint8_t>(pixels, static_cast<std::size_t>(features)), flipped,
+                        dataset_.shape);
+        pixels = flipped.data();
+      }
+      normalizer_.apply_column(pixels, batch_.X.col(j).data(), features);
+    }
+  });
 }
 
 template <typename T>

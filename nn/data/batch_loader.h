@@ -98,7 +98,7 @@ class BatchLoader {
   bool in_epoch_ = false;
   int position_ = 0;
   std::vector<int> order_;
-  std::vector<std::uint8_t> flipped_image_;
+  std::vector<std::uint8_t> flips_;  // the current batch's flip draws, one per example
   Batch<T> batch_;
 };
 
