@@ -27,8 +27,6 @@ namespace {
 // Below this many multiply-adds a product runs on the calling thread: handing out work costs a few
 // microseconds, the step's small products (the 10-class and 50-hidden ones, ~50k) take about as long.
 constexpr double parallel_threshold = 1 << 19;
-// Chunks are whole multiples of this many columns, so every part keeps the kernels' full register blocks.
-constexpr Index column_grain = 16;
 
 // One product on raw column-major storage: C (m x n, leading dimension ldc) = alpha op(A) op(B) + beta C.
 template <typename T>
@@ -252,17 +250,14 @@ void gemm(T alpha, ConstMatrixRef<T> a, Op op_a, ConstMatrixRef<T> b, Op op_b, T
                           c.data(), c.rows()};
   const int threads = product_threads();
   const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  const Index max_chunks = n / column_grain;
-  if (threads == 1 || work < parallel_threshold || max_chunks < 2) {
+  const int chunks = column_chunks(n, threads);
+  if (work < parallel_threshold || chunks == 1) {
     run_kernel(whole);
     return;
   }
   // C's columns in `chunks` parts of whole grains; part i needs columns [first, last) of op(B) and of C.
-  const int chunks = static_cast<int>(std::min<Index>(threads, max_chunks));
-  const Index grains = n / column_grain;
   parallel_chunks(chunks, [&](int chunk) {
-    const Index first = chunk == 0 ? 0 : grains * chunk / chunks * column_grain;
-    const Index last = chunk == chunks - 1 ? n : grains * (chunk + 1) / chunks * column_grain;
+    const auto [first, last] = column_range(n, chunk, chunks);
     Operands<T> part = whole;
     part.n = last - first;
     part.b = whole.b + (tb ? first : first * whole.ldb);

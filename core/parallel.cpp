@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -163,6 +164,19 @@ void parallel_chunks(int chunks, const std::function<void(int chunk)>& body) {
     return;
   }
   for (int chunk = 0; chunk < chunks; ++chunk) body(chunk);
+}
+
+int column_chunks(std::ptrdiff_t columns, int threads) {
+  const std::ptrdiff_t grains = columns / column_grain;
+  if (threads <= 1 || grains < 2) return 1;
+  return static_cast<int>(std::min<std::ptrdiff_t>(threads, grains));
+}
+
+ColumnRange column_range(std::ptrdiff_t columns, int chunk, int chunks) {
+  const std::ptrdiff_t grains = columns / column_grain;
+  const std::ptrdiff_t first = chunk == 0 ? 0 : grains * chunk / chunks * column_grain;
+  const std::ptrdiff_t last = chunk == chunks - 1 ? columns : grains * (chunk + 1) / chunks * column_grain;
+  return {first, last};
 }
 
 }  // namespace tapegrad

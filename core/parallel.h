@@ -13,6 +13,7 @@
 //  - one job at a time: a thread that finds the pool busy (trials of a sweep side by side) runs its work alone.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 
@@ -27,5 +28,17 @@ int product_threads();
 // Exceptions must not leave `body`. With one product thread, a single chunk, or a pool busy with another
 // caller's job, the caller runs every chunk itself, in order.
 void parallel_chunks(int chunks, const std::function<void(int chunk)>& body);
+
+// How gemm splits a result's columns over threads, shared with elementwise passes over the same matrices (the
+// optimisers' updates), so that each thread touches the columns it computed: parts of whole multiples of
+// column_grain columns (the last part takes the remainder; whole grains keep the kernels' register blocks full),
+// at most one part per thread.
+constexpr std::ptrdiff_t column_grain = 16;
+struct ColumnRange {
+  std::ptrdiff_t first, last;  // [first, last)
+};
+// The number of parts for `columns` columns and `threads` threads (1 when there are fewer than two grains).
+int column_chunks(std::ptrdiff_t columns, int threads);
+ColumnRange column_range(std::ptrdiff_t columns, int chunk, int chunks);
 
 }  // namespace tapegrad
