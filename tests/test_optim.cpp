@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/parallel.h"
 #include "ops/ops.h"
 #include "optim/optim.h"
 
@@ -673,4 +674,41 @@ TEST_CASE("schedules reject bad options and negative steps", "[optim][schedule][
   require_error_mentioning([&] { scheduler.set_position(-3); }, {"-3"});
   CHECK(scheduler.position() == 2);   // a failed jump leaves the position where it was
   CHECK(sgd.learning_rate() == 0.5);  // eta_2 = 2/4
+}
+
+TEST_CASE("SGD on a large parameter: two product threads update exactly as one, and as the formula",
+          "[optim][sgd][threads]") {
+  // 50 x 3072, as the two-layer net's W1: above the size from which the update is split over the threads.
+  tapegrad::Generator generator(5);
+  const auto random = [&generator](Eigen::Index rows, Eigen::Index cols) {
+    Matrix<double> m(rows, cols);
+    for (Eigen::Index j = 0; j < cols; ++j)
+      for (Eigen::Index i = 0; i < rows; ++i) m(i, j) = generator.normal();
+    return m;
+  };
+  const Matrix<double> start = random(50, 3072);
+  const std::vector<Matrix<double>> gradients = {random(50, 3072), random(50, 3072), random(50, 3072)};
+  const optim::SGDOptions options{.learning_rate = 0.1, .momentum = 0.9, .nesterov = true, .weight_decay = 0.01};
+  const auto train = [&](int threads) {
+    tapegrad::set_product_threads(threads);
+    Tensor<double> w = Tensor<double>::from(start, true);
+    optim::SGD<double> sgd({w}, options);
+    for (const Matrix<double>& g : gradients) {
+      w.mutable_grad() = g;
+      sgd.step();
+    }
+    tapegrad::set_product_threads(1);
+    return Matrix<double>(w.value());
+  };
+  // The same rule by hand: d = g + wd w; b = d, then 0.9 b + d; w -= 0.1 (d + 0.9 b).
+  Matrix<double> w = start, b;
+  for (std::size_t t = 0; t < gradients.size(); ++t) {
+    const Matrix<double> d = gradients[t] + 0.01 * w;
+    b = t == 0 ? d : Matrix<double>(0.9 * b + d);
+    w -= 0.1 * (d + 0.9 * b);
+  }
+  const Matrix<double> one = train(1), two = train(2);
+  CHECK(one == two);
+  CHECK((one - w).cwiseAbs().maxCoeff() <= 1e-12);
+  CHECK((one - start).cwiseAbs().minCoeff() > 0.0);
 }
