@@ -831,6 +831,25 @@ TEST_CASE("BatchLoader: flips happen with the given probability and mirror the i
   REQUIRE((dataset.pixels.row(0).array() == 0).all());
 }
 
+TEST_CASE("Normalizer: a large batch normalised on two product threads equals one thread's, column by column",
+          "[data][normalizer][threads]") {
+  const auto dataset = make_dataset(250, {3, 16, 16}, 10);  // 768 x 250: above the size that splits
+  for (const auto& normalizer :
+       {data::Normalizer::fitted(dataset), data::Normalizer(data::Scaling::unit_interval)}) {
+    tapegrad::set_product_threads(2);
+    const Eigen::MatrixXf two = normalizer.apply<float>(dataset.pixels);
+    tapegrad::set_product_threads(1);
+    const Eigen::MatrixXf one = normalizer.apply<float>(dataset.pixels);
+    REQUIRE(one.cols() == 250);
+    REQUIRE(one == two);
+    Eigen::VectorXf column(768);
+    for (const Eigen::Index image : {Eigen::Index(0), Eigen::Index(127), Eigen::Index(249)}) {
+      normalizer.apply_column(dataset.pixels.col(image).data(), column.data(), 768);
+      REQUIRE(two.col(image) == column);
+    }
+  }
+}
+
 TEST_CASE("BatchLoader: batches split over two product threads equal those of one, flips included",
           "[data][loader][threads]") {
   // 768 features x 100 examples: above the size from which the loader normalises on the product threads.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/parallel.h"
 
 namespace tapegrad::data {
 namespace {
@@ -160,8 +161,15 @@ void Normalizer::apply(const Eigen::Ref<const PixelMatrix>& pixels,
   check_features(static_cast<int>(pixels.rows()), "Normalizer::apply");
   out.resize(pixels.rows(), pixels.cols());
   const auto features = static_cast<int>(pixels.rows());
-  for (Eigen::Index image = 0; image < pixels.cols(); ++image)
-    apply_column(pixels.col(image).data(), out.col(image).data(), features);
+  // Split over the product threads by columns, as gemm splits the products that read `out` next (evaluation
+  // normalises whole data sets chunk by chunk: 40% of the Fashion-MNIST study's time was spent here).
+  const Eigen::Index images = pixels.cols();
+  const int parts = pixels.size() >= (1 << 16) ? column_chunks(images, product_threads()) : 1;
+  parallel_chunks(parts, [&](int part) {
+    const ColumnRange range = parts == 1 ? ColumnRange{0, images} : column_range(images, part, parts);
+    for (Eigen::Index image = range.first; image < range.last; ++image)
+      apply_column(pixels.col(image).data(), out.col(image).data(), features);
+  });
 }
 
 template <typename T>
