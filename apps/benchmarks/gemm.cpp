@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "apps/benchmarks/libxsmm.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
 
@@ -140,18 +141,15 @@ void whole_blas_multiply(const LoadedBlas& blas, const ProductShape& shape, cons
 template <typename T>
 void pooled_blas_multiply(const LoadedBlas& blas, const ProductShape& shape, const Matrix<T>& a, const Matrix<T>& b,
                           Matrix<T>& c) {
-  constexpr Index grain = 16;
   const Index n = c.cols();
-  const Index grains = n / grain;
-  const int chunks = static_cast<int>(std::min<Index>(product_threads(), std::max<Index>(1, grains)));
   const double work = static_cast<double>(c.rows()) * static_cast<double>(n) * static_cast<double>(shape.k);
+  const int chunks = column_chunks(n, product_threads());
   if (chunks < 2 || work < (1 << 19)) {
     whole_blas_multiply(blas, shape, a, b, c);
     return;
   }
   parallel_chunks(chunks, [&](int chunk) {
-    const Index first = chunk == 0 ? 0 : grains * chunk / chunks * grain;
-    const Index last = chunk == chunks - 1 ? n : grains * (chunk + 1) / chunks * grain;
+    const auto [first, last] = column_range(n, chunk, chunks);
     const T* b_part = b.data() + (shape.transpose_b ? first : first * b.rows());
     blas_multiply<T>(blas, shape.transpose_a, shape.transpose_b, c.rows(), last - first, shape.k, a.data(), a.rows(),
                      b_part, b.rows(), shape.accumulate ? T(1) : T(0), c.data() + first * c.rows(), c.rows());
@@ -193,6 +191,7 @@ std::vector<GemmBackend<T>> gemm_backends() {
         .set_threads = set_threads,
         .pooled = true});
   }
+  for (GemmBackend<T>& backend : libxsmm_backends<T>()) backends.push_back(std::move(backend));
   return backends;
 }
 

@@ -2,7 +2,8 @@
 // column): "gemm-<backend>" is the library's own path (tapegrad::gemm: its TAPEGRAD_GEMM backend and its thread
 // pool), "eigen" is Eigen's product called directly, and each BLAS that Debian packages and this machine has
 // (OpenBLAS, BLIS, oneDNN; loaded at run time with dlopen, so nothing is needed to build) is timed twice: "<name>"
-// on its own threads, "<name>-pool" single-threaded under tapegrad's pool as TAPEGRAD_GEMM=<name> would run it.
+// on its own threads, "<name>-pool" single-threaded under tapegrad's pool as TAPEGRAD_GEMM=<name> would run it;
+// "libxsmm-pool" when the benchmark was linked with libxsmm (libxsmm.h).
 #pragma once
 
 #include <functional>
@@ -24,6 +25,8 @@ struct GemmBackend {
   // backend is timed, or to 1 when `pooled`, and back to 1 afterwards.
   std::function<void(int threads)> set_threads;
   bool pooled = false;
+  // Whether the backend can compute a shape at all (empty: every shape); shapes it cannot are not timed.
+  std::function<bool(const ProductShape& shape)> supports = {};
 };
 
 template <typename T>

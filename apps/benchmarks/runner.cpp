@@ -163,6 +163,10 @@ class ConfigurationRun {
       if (!options_.wants_implementation(backend.group)) continue;
       if (backend.set_threads) backend.set_threads(backend.pooled ? 1 : threads_);
       for (const ProductShape& shape : shapes) {
+        if (backend.supports && !backend.supports(shape)) {
+          report_.note(fmt::format("   {}: no kernel for {}, not timed", backend.name, shape.workload_name()));
+          continue;
+        }
         GemmOperands<T> operands = make_gemm_operands<T>(shape, generator);
         const int calls = std::max(1, static_cast<int>(std::ceil(plan_.gemm_flops_per_sample / shape.flops())));
         const auto samples =
