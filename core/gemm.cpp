@@ -268,13 +268,6 @@ void gemm(T alpha, ConstMatrixRef<T> a, Op op_a, ConstMatrixRef<T> b, Op op_b, T
 
 namespace detail {
 
-std::ptrdiff_t avx512_sgemm_workspace(std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k) {
-  const std::ptrdiff_t kc = std::min(k, avx512_kc);
-  const std::ptrdiff_t a_floats = (std::min(m, avx512_mc) + 16) * kc;
-  const std::ptrdiff_t b_floats = (std::min(n, avx512_nc) + 7) / 8 * 8 * kc;
-  return (a_floats + 15) / 16 * 16 + b_floats;
-}
-
 bool avx512_kernel_usable() {
   static const bool usable = [] {
     if (!avx512_kernel_compiled()) return false;

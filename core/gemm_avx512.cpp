@@ -228,15 +228,21 @@ void pack_a_panels(bool ta, const float* a, Index lda, Index body, Index kc, flo
   }
 }
 
+// The workspace: packed op(A) (its panels, then the tail rows), then packed op(B) from the next 64-byte boundary.
+Index a_workspace(Index m, Index k) { return ((smaller(m, avx512_mc) + 16) * smaller(k, avx512_kc) + 15) / 16 * 16; }
+
 }  // namespace
 
 bool avx512_kernel_compiled() { return true; }
 
+Index avx512_sgemm_workspace(Index m, Index n, Index k) {
+  return a_workspace(m, k) + (smaller(n, avx512_nc) + nr - 1) / nr * nr * smaller(k, avx512_kc);
+}
+
 void avx512_sgemm(bool ta, bool tb, Index m, Index n, Index k, float alpha, const float* a, Index lda, const float* b,
                   Index ldb, float beta, float* c, Index ldc, float* workspace) {
-  const Index a_floats = (smaller(m, avx512_mc) + 16) * smaller(k, avx512_kc);
   float* ap = workspace;
-  float* bp = workspace + (a_floats + 15) / 16 * 16;
+  float* bp = workspace + a_workspace(m, k);
   for (Index jc = 0; jc < n; jc += avx512_nc) {
     const Index nc = smaller(avx512_nc, n - jc);
     for (Index pc = 0; pc < k; pc += avx512_kc) {
@@ -297,6 +303,8 @@ void avx512_sgemm(bool ta, bool tb, Index m, Index n, Index k, float alpha, cons
 #else  // not compiled for AVX-512: never called (avx512_kernel_usable() is false)
 
 bool avx512_kernel_compiled() { return false; }
+
+std::ptrdiff_t avx512_sgemm_workspace(std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t) { return 0; }
 
 void avx512_sgemm(bool, bool, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t, float, const float*, std::ptrdiff_t,
                   const float*, std::ptrdiff_t, float, float*, std::ptrdiff_t, float*) {}

@@ -20,7 +20,7 @@ namespace tapegrad::detail {
 // avx512_kc terms by avx512_nc columns.
 constexpr std::ptrdiff_t avx512_kc = 256, avx512_mc = 144, avx512_nc = 768;
 
-// The floats of 64-byte-aligned workspace avx512_sgemm needs for these sizes.
+// The floats of 64-byte-aligned workspace avx512_sgemm needs for these sizes (0 when the kernel is not compiled in).
 std::ptrdiff_t avx512_sgemm_workspace(std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k);
 
 // True when gemm_avx512.cpp holds the kernel (x86-64 built with GCC or Clang), false when it is an empty stub.
