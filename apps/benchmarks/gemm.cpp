@@ -50,6 +50,20 @@ void library_multiply(const ProductShape& shape, const Matrix<T>& a, const Matri
 // The BLAS libraries that Debian packages, loaded at run time (RTLD_LOCAL: OpenBLAS and BLIS define the same
 // cblas_* symbols, and the benchmark must not depend on them to build). Absent libraries are skipped.
 constexpr int cblas_col_major = 102, cblas_no_trans = 111, cblas_trans = 112;
+// RTLD_DEEPBIND makes each library call its own copies of the symbols they share; AddressSanitizer's runtime
+// refuses to load a library so (scripts/sanitize.sh failed tapegrad_bench_smoke on it), so sanitizer builds load
+// without it: their timings are not the point there.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int deep_bind = 0;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr int deep_bind = 0;
+#else
+constexpr int deep_bind = RTLD_DEEPBIND;
+#endif
+#else
+constexpr int deep_bind = RTLD_DEEPBIND;
+#endif
 using CblasSgemm = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*,
                             int);
 using CblasDgemm = void (*)(int, int, int, int, int, int, double, const double*, int, const double*, int, double,
@@ -88,7 +102,7 @@ const std::vector<LoadedBlas>& loaded_blas() {
     std::vector<LoadedBlas> found;
     for (const Candidate& candidate : candidates) {
       for (const char* path : candidate.paths) {
-        void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+        void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | deep_bind);
         if (!handle) continue;
         LoadedBlas blas{.name = candidate.name};
         blas.sgemm = reinterpret_cast<CblasSgemm>(dlsym(handle, "cblas_sgemm"));
