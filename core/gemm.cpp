@@ -24,10 +24,6 @@ namespace tapegrad {
 
 namespace {
 
-// Below this many multiply-adds a product runs on the calling thread: handing out work costs a few
-// microseconds, the step's small products (the 10-class and 50-hidden ones, ~50k) take about as long.
-constexpr double parallel_threshold = 1 << 19;
-
 // One product on raw column-major storage: C (m x n, leading dimension ldc) = alpha op(A) op(B) + beta C.
 template <typename T>
 struct Operands {
@@ -68,8 +64,21 @@ void eigen_product(const Operands<T>& p, const Lhs& lhs, const Rhs& rhs) {
 // A result with few rows and many columns, such as the softmax gradient G X^T (10 x 3072 from 10 x 100 and
 // 100 x 3072), leaves most of Eigen's register block empty. Its transpose, op(B)^T op(A)^T (3072 x 10), fills it:
 // measured 205 -> 81 us with AVX-512 and 289 -> 241 us without, transpose included.
-constexpr Index short_wide_rows = 16;
-constexpr Index short_wide_columns = 256;
+template <typename T>
+bool short_wide(const Operands<T>& p) {
+  return p.m <= 16 && p.n >= 256 && p.k > 1;
+}
+
+// C = alpha transposed^T + beta C, where `transposed` holds op(B)^T op(A)^T (n x m).
+template <typename T, typename Transposed>
+void assign_transposed(const Operands<T>& p, const Transposed& transposed) {
+  Eigen::Map<Matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>> c(p.c, p.m, p.n, Eigen::OuterStride<>(p.ldc));
+  if (p.beta == T(0)) {
+    c = p.alpha * transposed.transpose();
+  } else {
+    c = p.beta * c + p.alpha * transposed.transpose();
+  }
+}
 
 template <typename T>
 void eigen_product_transposed(const Operands<T>& p, const ConstMap<T>& a, const ConstMap<T>& b, bool ta, bool tb) {
@@ -80,41 +89,15 @@ void eigen_product_transposed(const Operands<T>& p, const ConstMap<T>& a, const 
   if (tb && !ta) transposed.noalias() = b * a.transpose();
   if (!tb && ta) transposed.noalias() = b.transpose() * a;
   if (!tb && !ta) transposed.noalias() = b.transpose() * a.transpose();
-  Eigen::Map<Matrix<T>, Eigen::Unaligned, Eigen::OuterStride<>> c(p.c, p.m, p.n, Eigen::OuterStride<>(p.ldc));
-  if (p.beta == T(0)) {
-    c = p.alpha * transposed.transpose();
-  } else {
-    c = p.beta * c + p.alpha * transposed.transpose();
-  }
+  assign_transposed(p, transposed);
 }
-
-// A growing 64-byte-aligned float buffer, kept per thread: the AVX-512 kernel's packing workspace.
-class AlignedFloats {
- public:
-  float* at_least(std::ptrdiff_t floats) {
-    if (floats > size_) {
-      const std::size_t bytes = (static_cast<std::size_t>(floats) * sizeof(float) + 63) / 64 * 64;
-      data_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-      if (!data_) throw std::bad_alloc();
-      size_ = floats;
-    }
-    return data_.get();
-  }
-
- private:
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  std::unique_ptr<float, Free> data_;
-  std::ptrdiff_t size_ = 0;
-};
 
 template <typename T>
 void eigen_kernel(const Operands<T>& p) {
   const bool ta = p.op_a == Op::transpose, tb = p.op_b == Op::transpose;
   const ConstMap<T> a(p.a, ta ? p.k : p.m, ta ? p.m : p.k, Eigen::OuterStride<>(p.lda));
   const ConstMap<T> b(p.b, tb ? p.n : p.k, tb ? p.k : p.n, Eigen::OuterStride<>(p.ldb));
-  if (p.m <= short_wide_rows && p.n >= short_wide_columns && p.k > 1) {
+  if (short_wide(p)) {
     eigen_product_transposed(p, a, b, ta, tb);
     return;
   }
@@ -176,6 +159,27 @@ void run_kernel(const Operands<T>& p) {
 
 #else
 
+// A growing 64-byte-aligned float buffer, kept per thread: the AVX-512 kernel's packing workspace.
+class AlignedFloats {
+ public:
+  float* at_least(std::ptrdiff_t floats) {
+    if (floats > size_) {
+      const std::size_t bytes = (static_cast<std::size_t>(floats) * sizeof(float) + 63) / 64 * 64;
+      data_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+      if (!data_) throw std::bad_alloc();
+      size_ = floats;
+    }
+    return data_.get();
+  }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float, Free> data_;
+  std::ptrdiff_t size_ = 0;
+};
+
 // Eigen's products, except single precision on a CPU with AVX-512, which takes tapegrad's own kernel
 // (gemm_avx512.h): the same result up to the order of the additions, about 1.4x faster on the two-layer step.
 void avx512_product(const Operands<float>& p) {
@@ -194,20 +198,14 @@ void avx512_product_transposed(const Operands<float>& p) {
   const Operands<float> swapped{flip(p.op_b), flip(p.op_a), p.n, p.m, p.k, 1.0f, p.b, p.ldb, p.a, p.lda, 0.0f,
                                 transposed.at_least(p.n * p.m), p.n};
   avx512_product(swapped);
-  const Eigen::Map<const Matrix<float>> result(swapped.c, p.n, p.m);
-  Eigen::Map<Matrix<float>, Eigen::Unaligned, Eigen::OuterStride<>> c(p.c, p.m, p.n, Eigen::OuterStride<>(p.ldc));
-  if (p.beta == 0.0f) {
-    c = p.alpha * result.transpose();
-  } else {
-    c = p.beta * c + p.alpha * result.transpose();
-  }
+  assign_transposed(p, Eigen::Map<const Matrix<float>>(swapped.c, p.n, p.m));
 }
 
 template <typename T>
 void run_kernel(const Operands<T>& p) {
   if constexpr (std::is_same_v<T, float>) {
     if (detail::avx512_kernel_usable()) {
-      if (p.m <= short_wide_rows && p.n >= short_wide_columns && p.k > 1 && p.op_b == Op::transpose) {
+      if (short_wide(p) && p.op_b == Op::transpose) {
         avx512_product_transposed(p);
       } else {
         avx512_product(p);
@@ -248,16 +246,10 @@ void gemm(T alpha, ConstMatrixRef<T> a, Op op_a, ConstMatrixRef<T> b, Op op_b, T
   }
   const Operands<T> whole{op_a, op_b, m, n, k, alpha, a.data(), a.outerStride(), b.data(), b.outerStride(), beta,
                           c.data(), c.rows()};
-  const int threads = product_threads();
   const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  const int chunks = column_chunks(n, threads);
-  if (work < parallel_threshold || chunks == 1) {
-    run_kernel(whole);
-    return;
-  }
-  // C's columns in `chunks` parts of whole grains; part i needs columns [first, last) of op(B) and of C.
-  parallel_chunks(chunks, [&](int chunk) {
-    const auto [first, last] = column_range(n, chunk, chunks);
+  // Each part of C's columns needs the same columns [first, last) of op(B).
+  parallel_columns(n, work >= gemm_split_work, [&](ColumnRange range) {
+    const auto [first, last] = range;
     Operands<T> part = whole;
     part.n = last - first;
     part.b = whole.b + (tb ? first : first * whole.ldb);

@@ -23,6 +23,11 @@ using ConstMatrixRef = std::type_identity_t<Eigen::Ref<const Matrix<T>>>;
 template <typename T>
 void gemm(T alpha, ConstMatrixRef<T> a, Op op_a, ConstMatrixRef<T> b, Op op_b, T beta, Matrix<T>& c);
 
+// Products of fewer multiply-adds than this run whole on the calling thread (handing out work costs a few
+// microseconds, about what the step's small products take, ~50k); larger ones are split by result columns over
+// the product threads (parallel.h: parallel_columns).
+inline constexpr double gemm_split_work = 1 << 19;
+
 // c = op(A) op(B) and c += op(A) op(B), the two forms the ops use.
 template <typename T>
 void product(ConstMatrixRef<T> a, Op op_a, ConstMatrixRef<T> b, Op op_b, Matrix<T>& c) {

@@ -179,4 +179,9 @@ ColumnRange column_range(std::ptrdiff_t columns, int chunk, int chunks) {
   return {first, last};
 }
 
+void parallel_columns(std::ptrdiff_t columns, bool split, const std::function<void(ColumnRange range)>& body) {
+  const int chunks = split ? column_chunks(columns, product_threads()) : 1;
+  parallel_chunks(chunks, [&](int chunk) { body(column_range(columns, chunk, chunks)); });
+}
+
 }  // namespace tapegrad

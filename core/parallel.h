@@ -41,4 +41,12 @@ struct ColumnRange {
 int column_chunks(std::ptrdiff_t columns, int threads);
 ColumnRange column_range(std::ptrdiff_t columns, int chunk, int chunks);
 
+// Runs body(range) for each part of `columns` columns split as above over the product threads when `split`, or
+// once for all of them on the calling thread otherwise (also when there are fewer than two grains).
+void parallel_columns(std::ptrdiff_t columns, bool split, const std::function<void(ColumnRange range)>& body);
+
+// Elementwise passes over at least this many values are worth splitting (the batch loader, the normaliser, the
+// optimisers' updates); below it, handing out the work costs about what it saves.
+constexpr std::ptrdiff_t elementwise_split_values = 1 << 16;
+
 }  // namespace tapegrad

@@ -22,9 +22,6 @@ void SGDOptions::validate() const {
 
 namespace {
 
-// Parameters of at least this many values are updated on the product threads.
-constexpr Index update_split_threshold = 1 << 16;
-
 // Validates before the base class sees the learning rate, so that the message names the option.
 const SGDOptions& validated(const SGDOptions& options) {
   options.validate();
@@ -83,15 +80,8 @@ void SGD<T>::step() {
     };
     // A large parameter is updated by the product threads, each the columns whose gradient it computed (gemm's
     // column split): its share of the gradient is in its own cache (one thread took 3x longer on two threads).
-    const int chunks = value.size() >= update_split_threshold ? column_chunks(value.cols(), product_threads()) : 1;
-    if (chunks == 1) {
-      update(0, value.cols());
-    } else {
-      parallel_chunks(chunks, [&](int chunk) {
-        const ColumnRange range = column_range(value.cols(), chunk, chunks);
-        update(range.first, range.last - range.first);
-      });
-    }
+    parallel_columns(value.cols(), value.size() >= elementwise_split_values,
+                     [&](ColumnRange range) { update(range.first, range.last - range.first); });
   }
   ++this->step_count_;
 }

@@ -155,15 +155,9 @@ void whole_blas_multiply(const LoadedBlas& blas, const ProductShape& shape, cons
 template <typename T>
 void pooled_blas_multiply(const LoadedBlas& blas, const ProductShape& shape, const Matrix<T>& a, const Matrix<T>& b,
                           Matrix<T>& c) {
-  const Index n = c.cols();
-  const double work = static_cast<double>(c.rows()) * static_cast<double>(n) * static_cast<double>(shape.k);
-  const int chunks = column_chunks(n, product_threads());
-  if (chunks < 2 || work < (1 << 19)) {
-    whole_blas_multiply(blas, shape, a, b, c);
-    return;
-  }
-  parallel_chunks(chunks, [&](int chunk) {
-    const auto [first, last] = column_range(n, chunk, chunks);
+  const double work = static_cast<double>(c.rows()) * static_cast<double>(c.cols()) * static_cast<double>(shape.k);
+  parallel_columns(c.cols(), work >= gemm_split_work, [&](ColumnRange range) {
+    const auto [first, last] = range;
     const T* b_part = b.data() + (shape.transpose_b ? first : first * b.rows());
     blas_multiply<T>(blas, shape.transpose_a, shape.transpose_b, c.rows(), last - first, shape.k, a.data(), a.rows(),
                      b_part, b.rows(), shape.accumulate ? T(1) : T(0), c.data() + first * c.rows(), c.rows());

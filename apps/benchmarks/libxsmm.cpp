@@ -6,6 +6,7 @@
 #include <mutex>
 #include <type_traits>
 
+#include "core/gemm.h"
 #include "core/parallel.h"
 #endif
 
@@ -35,11 +36,8 @@ auto kernel(const ProductShape& shape, Index m, Index n, Index lda, Index ldb, I
 
 template <typename T>
 void pooled_multiply(const ProductShape& shape, const Matrix<T>& a, const Matrix<T>& b, Matrix<T>& c) {
-  const Index n = c.cols();
-  const double work = static_cast<double>(c.rows()) * static_cast<double>(n) * static_cast<double>(shape.k);
-  const int chunks = work < (1 << 19) ? 1 : column_chunks(n, product_threads());
-  parallel_chunks(chunks, [&](int chunk) {
-    const ColumnRange range = chunks == 1 ? ColumnRange{0, n} : column_range(n, chunk, chunks);
+  const double work = static_cast<double>(c.rows()) * static_cast<double>(c.cols()) * static_cast<double>(shape.k);
+  parallel_columns(c.cols(), work >= gemm_split_work, [&](ColumnRange range) {
     const T* b_part = b.data() + (shape.transpose_b ? range.first : range.first * b.rows());
     const auto run = kernel<T>(shape, c.rows(), range.last - range.first, a.rows(), b.rows(), c.rows());
     if (run != nullptr) run(a.data(), b_part, c.data() + range.first * c.rows());

@@ -156,9 +156,8 @@ double EpochRunner<T>::run_epoch(TrainingImplementation<T>& implementation) {
     batch_labels_.resize(static_cast<std::size_t>(size));
     // Split over the product threads (one thread fetching the whole batch made tapegrad's epochs slower on 2
     // threads than on 1).
-    const int parts = parallel_gather_ ? product_threads() : 1;
-    parallel_chunks(parts, [&](int part) {
-      for (Index j = size * part / parts; j < size * (part + 1) / parts; ++j) {
+    parallel_columns(size, parallel_gather_, [&](ColumnRange range) {
+      for (Index j = range.first; j < range.last; ++j) {
         const int column = order[static_cast<std::size_t>(first + j)];
         batch_inputs_.col(j) = data_.inputs.col(column);
         batch_labels_[static_cast<std::size_t>(j)] = data_.labels[static_cast<std::size_t>(column)];

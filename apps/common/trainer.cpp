@@ -114,19 +114,22 @@ TrainingOutcome train(Classifier<T>& model, optim::Optimizer<T>& optimizer, cons
   double best_validation_loss = std::numeric_limits<double>::infinity();
   int evaluations_without_improvement = 0;
   std::vector<Matrix<T>> best_parameters;
+  // Early stopping's bookkeeping for one evaluation (patience > 0); true when it is a new best.
+  const auto note_validation = [&](const MetricsRow& row) {
+    if (row.validation.loss < best_validation_loss) {
+      best_validation_loss = row.validation.loss;
+      evaluations_without_improvement = 0;
+      outcome.best_step = row.step;
+      return true;
+    }
+    if (++evaluations_without_improvement >= plan.patience) outcome.early_stopped = true;
+    return false;
+  };
 
   // Early stopping's state after the evaluations a resumed run made before: the same comparisons, replayed.
   outcome.rows = start.rows;
   if (plan.patience > 0) {
-    for (const MetricsRow& row : start.rows) {
-      if (row.validation.loss < best_validation_loss) {
-        best_validation_loss = row.validation.loss;
-        evaluations_without_improvement = 0;
-        outcome.best_step = row.step;
-      } else {
-        ++evaluations_without_improvement;
-      }
-    }
+    for (const MetricsRow& row : start.rows) note_validation(row);
     if (outcome.best_step >= 0) {
       if (start.best_parameters.size() != model.module().parameters().size()) {
         throw Error(fmt::format("resuming at step {}: the weights of the best evaluation (step {}) are missing",
@@ -140,7 +143,6 @@ TrainingOutcome train(Classifier<T>& model, optim::Optimizer<T>& optimizer, cons
       }
       best_parameters = start.best_parameters;
     }
-    outcome.early_stopped = evaluations_without_improvement >= plan.patience;
   }
 
   auto run_evaluation = [&](long step) {
@@ -153,17 +155,10 @@ TrainingOutcome train(Classifier<T>& model, optim::Optimizer<T>& optimizer, cons
     row.validation = evaluate(model, validation, normalizer, plan.lambda, plan.evaluation_chunk);
     outcome.evaluation_seconds += seconds_since(evaluation_start);
     outcome.rows.push_back(row);
-    if (plan.patience > 0) {
-      if (row.validation.loss < best_validation_loss) {
-        best_validation_loss = row.validation.loss;
-        evaluations_without_improvement = 0;
-        outcome.best_step = step;
-        best_parameters.clear();
-        for (const auto& p : model.module().parameters()) best_parameters.push_back(p.value());
-        if (hooks.on_new_best) hooks.on_new_best(step);
-      } else if (++evaluations_without_improvement >= plan.patience) {
-        outcome.early_stopped = true;
-      }
+    if (plan.patience > 0 && note_validation(row)) {
+      best_parameters.clear();
+      for (const auto& p : model.module().parameters()) best_parameters.push_back(p.value());
+      if (hooks.on_new_best) hooks.on_new_best(step);
     }
     if (hooks.on_evaluation) hooks.on_evaluation(row);
   };

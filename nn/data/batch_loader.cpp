@@ -82,10 +82,10 @@ void BatchLoader<T>::gather(int first, int count) {
   // part of the images in parallel (the batch is read from memory, a random 1.2 MB of the data set), and the
   // products that follow split the same columns. Gathering on one thread made an epoch on two threads 1.2-1.4x
   // slower than on one (the second core waited for the first core's cache); the values are the same either way.
-  const int parts = count * features >= (1 << 16) ? product_threads() : 1;
-  parallel_chunks(parts, [&](int part) {
+  const bool split = static_cast<std::ptrdiff_t>(count) * features >= elementwise_split_values;
+  parallel_columns(count, split, [&](ColumnRange range) {
     std::vector<std::uint8_t> flipped;
-    for (int j = count * part / parts; j < count * (part + 1) / parts; ++j) {
+    for (auto j = range.first; j < range.last; ++j) {
       const std::uint8_t* pixels = dataset_.pixels.col(batch_.indices[static_cast<std::size_t>(j)]).data();
       if (flips_[static_cast<std::size_t>(j)] != 0) {
         flipped.resize(static_cast<std::size_t>(features));

@@ -163,10 +163,7 @@ void Normalizer::apply(const Eigen::Ref<const PixelMatrix>& pixels,
   const auto features = static_cast<int>(pixels.rows());
   // Split over the product threads by columns, as gemm splits the products that read `out` next (evaluation
   // normalises whole data sets chunk by chunk: 40% of the Fashion-MNIST study's time was spent here).
-  const Eigen::Index images = pixels.cols();
-  const int parts = pixels.size() >= (1 << 16) ? column_chunks(images, product_threads()) : 1;
-  parallel_chunks(parts, [&](int part) {
-    const ColumnRange range = parts == 1 ? ColumnRange{0, images} : column_range(images, part, parts);
+  parallel_columns(pixels.cols(), pixels.size() >= elementwise_split_values, [&](ColumnRange range) {
     for (Eigen::Index image = range.first; image < range.last; ++image)
       apply_column(pixels.col(image).data(), out.col(image).data(), features);
   });
