@@ -1,4 +1,4 @@
-#include "core/error.h"
+#include <tapegrad/core/error.h>
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "core/gemm.h"
+#include <tapegrad/core/gemm.h>
 
 #include <fmt/format.h>
 
@@ -8,8 +8,8 @@
 #include <memory>
 #include <new>
 
-#include "core/gemm_avx512.h"
-#include "core/parallel.h"
+#include <tapegrad/core/gemm_avx512.h>
+#include <tapegrad/core/parallel.h>
 
 #if defined(TAPEGRAD_GEMM_OPENBLAS)
 #include <cblas.h>

@@ -9,7 +9,7 @@
 
 #include <type_traits>
 
-#include "tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tapegrad {
 

@@ -1,9 +1,9 @@
-#include "core/generator.h"
+#include <tapegrad/core/generator.h>
 
 #include <cmath>
 #include <numbers>
 
-#include "core/error.h"
+#include <tapegrad/core/error.h>
 
 namespace tapegrad {
 namespace {

@@ -1,4 +1,4 @@
-#include "core/gradcheck.h"
+#include <tapegrad/core/gradcheck.h>
 
 #include <fmt/format.h>
 

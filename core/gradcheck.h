@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tapegrad {
 

@@ -1,4 +1,4 @@
-#include "core/parallel.h"
+#include <tapegrad/core/parallel.h>
 
 #include <fmt/format.h>
 
@@ -15,7 +15,7 @@
 #include <immintrin.h>
 #endif
 
-#include "core/error.h"
+#include <tapegrad/core/error.h>
 
 namespace tapegrad {
 

@@ -1,10 +1,10 @@
-#include "core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 #include <fmt/format.h>
 
 #include <utility>
 
-#include "core/gemm.h"
+#include <tapegrad/core/gemm.h>
 
 namespace tapegrad {
 namespace {

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "error.h"
-#include "generator.h"
+#include <tapegrad/core/error.h>
+#include <tapegrad/core/generator.h>
 
 namespace tapegrad {
 

@@ -23,10 +23,10 @@
 #include <string>
 #include <string_view>
 
-#include "core/error.h"
-#include "nn/checkpoint.h"
-#include "nn/data/cifar10.h"
-#include "nn/data/idx.h"
+#include <tapegrad/core/error.h>
+#include <tapegrad/nn/checkpoint.h>
+#include <tapegrad/nn/data/cifar10.h>
+#include <tapegrad/nn/data/idx.h>
 
 namespace tapegrad::fuzz {
 

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "fuzz/harness.h"
-#include "nn/checkpoint.h"
+#include <tapegrad/nn/checkpoint.h>
 
 namespace tapegrad::fuzz {
 

@@ -1,6 +1,6 @@
-#include "nn/activation.h"
+#include <tapegrad/nn/activation.h>
 
-#include "ops/activation.h"
+#include <tapegrad/ops/activation.h>
 
 namespace tapegrad::nn {
 

@@ -1,7 +1,7 @@
 // Element-wise activations as modules, so that they can sit in a Sequential. They hold no parameters.
 #pragma once
 
-#include "module.h"
+#include <tapegrad/nn/module.h>
 
 namespace tapegrad::nn {
 

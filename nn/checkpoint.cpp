@@ -1,4 +1,4 @@
-#include "nn/checkpoint.h"
+#include <tapegrad/nn/checkpoint.h>
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -15,7 +15,7 @@
 #include <span>
 #include <type_traits>
 
-#include "core/error.h"
+#include <tapegrad/core/error.h>
 
 namespace tapegrad::nn {
 namespace {

@@ -51,10 +51,10 @@
 #include <string>
 #include <vector>
 
-#include "../core/generator.h"
-#include "../core/tensor.h"
-#include "../optim/optimizer.h"
-#include "module.h"
+#include <tapegrad/core/generator.h>
+#include <tapegrad/core/tensor.h>
+#include <tapegrad/optim/optimizer.h>
+#include <tapegrad/nn/module.h>
 
 namespace tapegrad::nn {
 

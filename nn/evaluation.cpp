@@ -1,11 +1,11 @@
-#include "nn/evaluation.h"
+#include <tapegrad/nn/evaluation.h>
 
 #include <fmt/format.h>
 
 #include <source_location>
 
-#include "core/error.h"
-#include "ops/loss.h"
+#include <tapegrad/core/error.h>
+#include <tapegrad/ops/loss.h>
 
 namespace tapegrad::nn {
 

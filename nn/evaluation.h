@@ -4,7 +4,7 @@
 #include <span>
 #include <vector>
 
-#include "../core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tapegrad::nn {
 

@@ -1,10 +1,10 @@
-#include "nn/init.h"
+#include <tapegrad/nn/init.h>
 
 #include <fmt/format.h>
 
 #include <cmath>
 
-#include "core/error.h"
+#include <tapegrad/core/error.h>
 
 namespace tapegrad::nn {
 namespace {

@@ -7,8 +7,8 @@
 
 #include <string>
 
-#include "../core/generator.h"
-#include "../core/tensor.h"
+#include <tapegrad/core/generator.h>
+#include <tapegrad/core/tensor.h>
 
 namespace tapegrad::nn {
 

@@ -1,9 +1,9 @@
-#include "nn/linear.h"
+#include <tapegrad/nn/linear.h>
 
 #include <fmt/format.h>
 
-#include "core/error.h"
-#include "ops/linalg.h"
+#include <tapegrad/core/error.h>
+#include <tapegrad/ops/linalg.h>
 
 namespace tapegrad::nn {
 

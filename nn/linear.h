@@ -2,9 +2,9 @@
 // columns. forward() is the fused linear op: one product and one graph node per call.
 #pragma once
 
-#include "../core/generator.h"
-#include "init.h"
-#include "module.h"
+#include <tapegrad/core/generator.h>
+#include <tapegrad/nn/init.h>
+#include <tapegrad/nn/module.h>
 
 namespace tapegrad::nn {
 

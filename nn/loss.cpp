@@ -1,13 +1,13 @@
-#include "nn/loss.h"
+#include <tapegrad/nn/loss.h>
 
 #include <fmt/format.h>
 
 #include <cmath>
 
-#include "core/error.h"
-#include "ops/elementwise.h"
-#include "ops/loss.h"
-#include "ops/reduction.h"
+#include <tapegrad/core/error.h>
+#include <tapegrad/ops/elementwise.h>
+#include <tapegrad/ops/loss.h>
+#include <tapegrad/ops/reduction.h>
 
 namespace tapegrad::nn {
 namespace {

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "../core/tensor.h"
-#include "../ops/elementwise.h"
-#include "module.h"
+#include <tapegrad/core/tensor.h>
+#include <tapegrad/ops/elementwise.h>
+#include <tapegrad/nn/module.h>
 
 namespace tapegrad::nn {
 

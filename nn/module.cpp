@@ -1,8 +1,8 @@
-#include "nn/module.h"
+#include <tapegrad/nn/module.h>
 
 #include <fmt/format.h>
 
-#include "core/error.h"
+#include <tapegrad/core/error.h>
 
 namespace tapegrad::nn {
 

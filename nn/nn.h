@@ -1,11 +1,11 @@
 // The whole of tapegrad::nn for code that wants it all: modules, initialisation, losses, evaluation, checkpoints.
 #pragma once
 
-#include "activation.h"
-#include "checkpoint.h"
-#include "evaluation.h"
-#include "init.h"
-#include "linear.h"
-#include "loss.h"
-#include "module.h"
-#include "sequential.h"
+#include <tapegrad/nn/activation.h>
+#include <tapegrad/nn/checkpoint.h>
+#include <tapegrad/nn/evaluation.h>
+#include <tapegrad/nn/init.h>
+#include <tapegrad/nn/linear.h>
+#include <tapegrad/nn/loss.h>
+#include <tapegrad/nn/module.h>
+#include <tapegrad/nn/sequential.h>

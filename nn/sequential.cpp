@@ -1,10 +1,10 @@
-#include "nn/sequential.h"
+#include <tapegrad/nn/sequential.h>
 
 #include <fmt/format.h>
 
 #include <string>
 
-#include "core/error.h"
+#include <tapegrad/core/error.h>
 
 namespace tapegrad::nn {
 

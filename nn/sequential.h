@@ -6,7 +6,7 @@
 #include <memory>
 #include <utility>
 
-#include "module.h"
+#include <tapegrad/nn/module.h>
 
 namespace tapegrad::nn {
 

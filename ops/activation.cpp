@@ -1,6 +1,6 @@
-#include "ops/activation.h"
+#include <tapegrad/ops/activation.h>
 
-#include "ops/numerics.h"
+#include <tapegrad/ops/numerics.h>
 
 namespace tapegrad {
 

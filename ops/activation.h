@@ -1,7 +1,7 @@
 // Activation functions, element-wise.
 #pragma once
 
-#include "../core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tapegrad {
 

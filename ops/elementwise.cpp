@@ -1,6 +1,6 @@
-#include "ops/elementwise.h"
+#include <tapegrad/ops/elementwise.h>
 
-#include "ops/broadcast.h"
+#include <tapegrad/ops/broadcast.h>
 
 namespace tapegrad {
 

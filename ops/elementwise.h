@@ -4,7 +4,7 @@
 #include <source_location>
 #include <type_traits>
 
-#include "../core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tapegrad {
 

@@ -1,4 +1,4 @@
-#include "ops/indexing.h"
+#include <tapegrad/ops/indexing.h>
 
 #include <fmt/format.h>
 

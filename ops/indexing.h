@@ -4,7 +4,7 @@
 #include <source_location>
 #include <span>
 
-#include "../core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tapegrad {
 

@@ -1,8 +1,8 @@
-#include "ops/linalg.h"
+#include <tapegrad/ops/linalg.h>
 
 #include <fmt/format.h>
 
-#include "core/gemm.h"
+#include <tapegrad/core/gemm.h>
 
 namespace tapegrad {
 

@@ -3,7 +3,7 @@
 
 #include <source_location>
 
-#include "../core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tapegrad {
 

@@ -1,10 +1,10 @@
-#include "ops/loss.h"
+#include <tapegrad/ops/loss.h>
 
 #include <fmt/format.h>
 
 #include <vector>
 
-#include "ops/numerics.h"
+#include <tapegrad/ops/numerics.h>
 
 namespace tapegrad {
 

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "../core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tapegrad {
 

@@ -1,4 +1,4 @@
-#include "ops/reduction.h"
+#include <tapegrad/ops/reduction.h>
 
 #include <fmt/format.h>
 

@@ -2,7 +2,7 @@
 // (giving a row).
 #pragma once
 
-#include "../core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tapegrad {
 

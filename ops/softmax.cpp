@@ -1,6 +1,6 @@
-#include "ops/softmax.h"
+#include <tapegrad/ops/softmax.h>
 
-#include "ops/numerics.h"
+#include <tapegrad/ops/numerics.h>
 
 namespace tapegrad {
 

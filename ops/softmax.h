@@ -1,7 +1,7 @@
 // Softmax and log-softmax over each column (a column is one example's scores).
 #pragma once
 
-#include "../core/tensor.h"
+#include <tapegrad/core/tensor.h>
 
 namespace tapegrad {
 

@@ -1,10 +1,10 @@
-#include "optim/adam.h"
+#include <tapegrad/optim/adam.h>
 
 #include <fmt/format.h>
 
 #include <cmath>
 
-#include "optim/option_checks.h"
+#include <tapegrad/optim/option_checks.h>
 
 namespace tapegrad::optim {
 

@@ -11,7 +11,7 @@
 
 #include <vector>
 
-#include "optimizer.h"
+#include <tapegrad/optim/optimizer.h>
 
 namespace tapegrad::optim {
 

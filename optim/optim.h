@@ -1,7 +1,7 @@
 // Every optimizer and schedule of tapegrad, for code that wants them all.
 #pragma once
 
-#include "adam.h"
-#include "optimizer.h"
-#include "schedule.h"
-#include "sgd.h"
+#include <tapegrad/optim/adam.h>
+#include <tapegrad/optim/optimizer.h>
+#include <tapegrad/optim/schedule.h>
+#include <tapegrad/optim/sgd.h>

@@ -1,4 +1,4 @@
-#include "optim/optimizer.h"
+#include <tapegrad/optim/optimizer.h>
 
 #include <fmt/format.h>
 

@@ -1,10 +1,10 @@
-#include "optim/option_checks.h"
+#include <tapegrad/optim/option_checks.h>
 
 #include <fmt/format.h>
 
 #include <cmath>
 
-#include "core/error.h"
+#include <tapegrad/core/error.h>
 
 namespace tapegrad::optim {
 

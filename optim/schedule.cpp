@@ -1,11 +1,11 @@
-#include "optim/schedule.h"
+#include <tapegrad/optim/schedule.h>
 
 #include <fmt/format.h>
 
 #include <cmath>
 #include <limits>
 
-#include "optim/option_checks.h"
+#include <tapegrad/optim/option_checks.h>
 
 namespace tapegrad::optim {
 

@@ -6,7 +6,7 @@
 #include <memory>
 #include <type_traits>
 
-#include "optimizer.h"
+#include <tapegrad/optim/optimizer.h>
 
 namespace tapegrad::optim {
 

@@ -1,9 +1,9 @@
-#include "optim/sgd.h"
+#include <tapegrad/optim/sgd.h>
 
 #include <fmt/format.h>
 
-#include "core/parallel.h"
-#include "optim/option_checks.h"
+#include <tapegrad/core/parallel.h>
+#include <tapegrad/optim/option_checks.h>
 
 namespace tapegrad::optim {
 

@@ -33,8 +33,8 @@
 #include "apps/common/run_info.h"
 #include "apps/common/threads.h"
 #include "apps/common/timing.h"
-#include "core/error.h"
-#include "support/test_data.h"
+#include <tapegrad/core/error.h>
+#include "tests/support/test_data.h"
 
 namespace fs = std::filesystem;
 using namespace tapegrad::apps;

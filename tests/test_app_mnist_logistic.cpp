@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "core/generator.h"
-#include "nn/checkpoint.h"
-#include "support/app_runner.h"
-#include "support/test_data.h"
+#include <tapegrad/core/generator.h>
+#include <tapegrad/nn/checkpoint.h>
+#include "tests/support/app_runner.h"
+#include "tests/support/test_data.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

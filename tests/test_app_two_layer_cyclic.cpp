@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "support/app_runner.h"
-#include "support/test_data.h"
+#include "tests/support/app_runner.h"
+#include "tests/support/test_data.h"
 
 using namespace tapegrad::testing;
 namespace fs = std::filesystem;

@@ -12,8 +12,8 @@
 #include <sstream>
 #include <thread>
 
-#include "support/app_runner.h"
-#include "support/test_data.h"
+#include "tests/support/app_runner.h"
+#include "tests/support/test_data.h"
 
 using namespace tapegrad::testing;
 namespace fs = std::filesystem;

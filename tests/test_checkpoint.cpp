@@ -16,11 +16,11 @@
 #include <string>
 #include <vector>
 
-#include "nn/nn.h"
-#include "ops/ops.h"
-#include "optim/schedule.h"
-#include "optim/sgd.h"
-#include "support/test_data.h"
+#include <tapegrad/nn/nn.h>
+#include <tapegrad/ops/ops.h>
+#include <tapegrad/optim/schedule.h>
+#include <tapegrad/optim/sgd.h>
+#include "tests/support/test_data.h"
 
 using namespace tapegrad;
 using namespace tapegrad::nn;

@@ -1,6 +1,6 @@
 // Tests of nn/data: the CIFAR-10 and IDX readers on small files written here (plain and gzip), every kind of bad
 // file they must refuse, normalisation, splits, flips and the batch loader.
-#include "support/test_data.h"
+#include "tests/support/test_data.h"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -14,10 +14,10 @@
 #include <map>
 #include <set>
 
-#include "core/error.h"
-#include "core/generator.h"
-#include "core/parallel.h"
-#include "nn/data/data.h"
+#include <tapegrad/core/error.h>
+#include <tapegrad/core/generator.h>
+#include <tapegrad/core/parallel.h>
+#include <tapegrad/nn/data/data.h>
 
 using Catch::Contains;
 using tapegrad::Generator;

@@ -7,7 +7,7 @@
 
 #include "fuzz/harness.h"
 #include "fuzz/seeds.h"
-#include "support/test_data.h"
+#include "tests/support/test_data.h"
 
 using tapegrad::fuzz::Outcome;
 using tapegrad::testing::TempDir;

@@ -7,9 +7,9 @@
 #include <thread>
 #include <vector>
 
-#include "core/gemm.h"
-#include "core/gemm_avx512.h"
-#include "core/parallel.h"
+#include <tapegrad/core/gemm.h>
+#include <tapegrad/core/gemm_avx512.h>
+#include <tapegrad/core/parallel.h>
 
 using namespace tapegrad;
 

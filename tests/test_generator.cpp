@@ -4,7 +4,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "core/generator.h"
+#include <tapegrad/core/generator.h>
 
 using tapegrad::Generator;
 

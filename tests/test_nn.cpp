@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "core/gradcheck.h"
-#include "nn/nn.h"
-#include "ops/ops.h"
+#include <tapegrad/core/gradcheck.h>
+#include <tapegrad/nn/nn.h>
+#include <tapegrad/ops/ops.h>
 
 using namespace tapegrad;
 using namespace tapegrad::nn;

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "core/gradcheck.h"
-#include "ops/ops.h"
+#include <tapegrad/core/gradcheck.h>
+#include <tapegrad/ops/ops.h>
 
 using namespace tapegrad;
 using Fn = std::function<Tensor<double>(const std::vector<Tensor<double>>&)>;

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "core/parallel.h"
-#include "ops/ops.h"
-#include "optim/optim.h"
+#include <tapegrad/core/parallel.h>
+#include <tapegrad/ops/ops.h>
+#include <tapegrad/optim/optim.h>
 
 using tapegrad::Error;
 using tapegrad::Matrix;

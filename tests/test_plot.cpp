@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "apps/common/plot.h"
-#include "core/error.h"
-#include "support/test_data.h"
+#include <tapegrad/core/error.h>
+#include "tests/support/test_data.h"
 
 namespace plot = tapegrad::plot;
 

@@ -6,10 +6,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/tensor.h"
-#include "nn/nn.h"
-#include "ops/ops.h"
-#include "optim/optim.h"
+#include <tapegrad/core/tensor.h>
+#include <tapegrad/nn/nn.h>
+#include <tapegrad/ops/ops.h>
+#include <tapegrad/optim/optim.h>
 
 namespace {
 

@@ -12,17 +12,17 @@
 #include <tuple>
 #include <vector>
 
-#include "core/error.h"
-#include "core/generator.h"
-#include "nn/reference/evaluation.h"
-#include "nn/reference/linear_layer.h"
-#include "nn/reference/logistic_regression.h"
-#include "nn/reference/losses.h"
-#include "nn/reference/numerical_gradient.h"
-#include "nn/reference/sgd.h"
-#include "nn/reference/sigmoid_regression.h"
-#include "nn/reference/softmax_regression.h"
-#include "nn/reference/two_layer_network.h"
+#include <tapegrad/core/error.h>
+#include <tapegrad/core/generator.h>
+#include <tapegrad/nn/reference/evaluation.h>
+#include <tapegrad/nn/reference/linear_layer.h>
+#include <tapegrad/nn/reference/logistic_regression.h>
+#include <tapegrad/nn/reference/losses.h>
+#include <tapegrad/nn/reference/numerical_gradient.h>
+#include <tapegrad/nn/reference/sgd.h>
+#include <tapegrad/nn/reference/sigmoid_regression.h>
+#include <tapegrad/nn/reference/softmax_regression.h>
+#include <tapegrad/nn/reference/two_layer_network.h>
 
 namespace reference = tapegrad::reference;
 using Catch::Matchers::Contains;

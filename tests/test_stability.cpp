@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "ops/ops.h"
+#include <tapegrad/ops/ops.h>
 
 using namespace tapegrad;
 

@@ -2,12 +2,12 @@
 // reports' small checks and on a full-size batch.
 #include <catch2/catch.hpp>
 
-#include "core/gradcheck.h"
-#include "nn/reference/logistic_regression.h"
-#include "nn/reference/sigmoid_regression.h"
-#include "nn/reference/softmax_regression.h"
-#include "nn/reference/two_layer_network.h"
-#include "ops/ops.h"
+#include <tapegrad/core/gradcheck.h>
+#include <tapegrad/nn/reference/logistic_regression.h>
+#include <tapegrad/nn/reference/sigmoid_regression.h>
+#include <tapegrad/nn/reference/softmax_regression.h>
+#include <tapegrad/nn/reference/two_layer_network.h>
+#include <tapegrad/ops/ops.h>
 
 using namespace tapegrad;
 using M = Matrix<double>;

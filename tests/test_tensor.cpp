@@ -4,8 +4,8 @@
 #include <cmath>
 #include <thread>
 
-#include "core/gradcheck.h"
-#include "ops/ops.h"
+#include <tapegrad/core/gradcheck.h>
+#include <tapegrad/ops/ops.h>
 
 using namespace tapegrad;
 using Catch::Matchers::Contains;

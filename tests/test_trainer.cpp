@@ -6,9 +6,9 @@
 
 #include "apps/common/classifier.h"
 #include "apps/common/trainer.h"
-#include "core/gradcheck.h"
-#include "optim/schedule.h"
-#include "optim/sgd.h"
+#include <tapegrad/core/gradcheck.h>
+#include <tapegrad/optim/schedule.h>
+#include <tapegrad/optim/sgd.h>
 
 using namespace tapegrad;
 using namespace tapegrad::apps;

@@ -6,8 +6,8 @@
 #include <cstdint>
 
 #include "apps/benchmarks/libxsmm.h"
-#include "core/gemm.h"
-#include "core/parallel.h"
+#include <tapegrad/core/gemm.h>
+#include <tapegrad/core/parallel.h>
 
 namespace tapegrad::apps {
 namespace {

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "../../core/tensor.h"
-#include "workloads.h"
+#include <tapegrad/core/tensor.h>
+#include "apps/benchmarks/workloads.h"
 
 namespace tapegrad::apps {
 

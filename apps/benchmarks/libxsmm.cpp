@@ -6,8 +6,8 @@
 #include <mutex>
 #include <type_traits>
 
-#include "core/gemm.h"
-#include "core/parallel.h"
+#include <tapegrad/core/gemm.h>
+#include <tapegrad/core/parallel.h>
 #endif
 
 namespace tapegrad::apps {

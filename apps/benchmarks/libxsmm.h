@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "gemm.h"
+#include "apps/benchmarks/gemm.h"
 
 namespace tapegrad::apps {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "workloads.h"
+#include "apps/benchmarks/workloads.h"
 
 namespace tapegrad::apps {
 

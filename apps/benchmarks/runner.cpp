@@ -20,7 +20,7 @@
 #include "apps/benchmarks/report.h"
 #include "apps/benchmarks/workloads.h"
 #include "apps/common/threads.h"
-#include "core/gemm.h"
+#include <tapegrad/core/gemm.h>
 
 namespace tapegrad::apps {
 namespace {

@@ -1,7 +1,7 @@
 // Runs the chosen workloads for every chosen scalar type and thread count and reports them.
 #pragma once
 
-#include "options.h"
+#include "apps/benchmarks/options.h"
 
 namespace tapegrad::apps {
 

@@ -2,11 +2,11 @@
 
 #include <fmt/format.h>
 
-#include "core/parallel.h"
+#include <tapegrad/core/parallel.h>
 
-#include "nn/reference/evaluation.h"
-#include "nn/reference/two_layer_network.h"
-#include "optim/sgd.h"
+#include <tapegrad/nn/reference/evaluation.h>
+#include <tapegrad/nn/reference/two_layer_network.h>
+#include <tapegrad/optim/sgd.h>
 
 namespace tapegrad::apps {
 

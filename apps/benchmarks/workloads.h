@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "../../core/tensor.h"
-#include "../common/classifier.h"
+#include <tapegrad/core/tensor.h>
+#include "apps/common/classifier.h"
 
 namespace tapegrad::apps {
 

@@ -10,12 +10,12 @@
 
 #include "apps/common/atomic_file.h"
 #include "apps/common/classifier.h"
-#include "core/gradcheck.h"
-#include "nn/data/batch_loader.h"
-#include "nn/reference/numerical_gradient.h"
-#include "nn/reference/sigmoid_regression.h"
-#include "nn/reference/softmax_regression.h"
-#include "ops/ops.h"
+#include <tapegrad/core/gradcheck.h>
+#include <tapegrad/nn/data/batch_loader.h>
+#include <tapegrad/nn/reference/numerical_gradient.h>
+#include <tapegrad/nn/reference/sigmoid_regression.h>
+#include <tapegrad/nn/reference/softmax_regression.h>
+#include <tapegrad/ops/ops.h>
 
 namespace tapegrad::apps::cifar_softmax {
 namespace {

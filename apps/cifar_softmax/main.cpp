@@ -15,7 +15,7 @@
 #include "apps/common/experiment.h"
 #include "apps/common/run_dir.h"
 #include "apps/common/sweep.h"
-#include "nn/data/normalizer.h"
+#include <tapegrad/nn/data/normalizer.h>
 
 namespace tapegrad::apps::cifar_softmax {
 namespace {

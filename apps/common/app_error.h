@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-#include "../../core/error.h"
+#include <tapegrad/core/error.h>
 
 namespace tapegrad::apps {
 

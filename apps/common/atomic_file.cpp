@@ -12,7 +12,7 @@
 #include <system_error>
 #include <utility>
 
-#include "core/error.h"
+#include <tapegrad/core/error.h>
 
 namespace tapegrad::apps {
 

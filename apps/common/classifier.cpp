@@ -4,16 +4,16 @@
 
 #include <cmath>
 
-#include "core/gemm.h"
-#include "nn/activation.h"
-#include "nn/linear.h"
-#include "nn/loss.h"
-#include "nn/reference/logistic_regression.h"
-#include "nn/reference/sigmoid_regression.h"
-#include "nn/reference/softmax_regression.h"
-#include "nn/reference/two_layer_network.h"
-#include "ops/numerics.h"
-#include "ops/ops.h"
+#include <tapegrad/core/gemm.h>
+#include <tapegrad/nn/activation.h>
+#include <tapegrad/nn/linear.h>
+#include <tapegrad/nn/loss.h>
+#include <tapegrad/nn/reference/logistic_regression.h>
+#include <tapegrad/nn/reference/sigmoid_regression.h>
+#include <tapegrad/nn/reference/softmax_regression.h>
+#include <tapegrad/nn/reference/two_layer_network.h>
+#include <tapegrad/ops/numerics.h>
+#include <tapegrad/ops/ops.h>
 
 namespace tapegrad::apps {
 

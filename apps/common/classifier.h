@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "core/generator.h"
-#include "core/tensor.h"
-#include "nn/module.h"
+#include <tapegrad/core/generator.h>
+#include <tapegrad/core/tensor.h>
+#include <tapegrad/nn/module.h>
 
 namespace tapegrad::apps {
 

@@ -24,9 +24,9 @@
 #include <utility>
 #include <vector>
 
-#include "../../core/error.h"
-#include "logging.h"
-#include "run_dir.h"
+#include <tapegrad/core/error.h>
+#include "apps/common/logging.h"
+#include "apps/common/run_dir.h"
 
 namespace CLI {
 class App;

@@ -8,8 +8,8 @@
 #include <cstdlib>
 
 #include "apps/common/app_error.h"
-#include "nn/data/cifar10.h"
-#include "nn/data/idx.h"
+#include <tapegrad/nn/data/cifar10.h>
+#include <tapegrad/nn/data/idx.h>
 
 namespace tapegrad::apps {
 namespace {

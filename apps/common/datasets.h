@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "../../nn/data/idx.h"
-#include "nn/data/image_dataset.h"
+#include <tapegrad/nn/data/idx.h>
+#include <tapegrad/nn/data/image_dataset.h>
 
 namespace tapegrad::apps {
 

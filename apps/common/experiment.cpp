@@ -21,11 +21,11 @@
 #include "apps/common/progress.h"
 #include "apps/common/run_info.h"
 #include "apps/common/threads.h"
-#include "nn/checkpoint.h"
-#include "nn/data/batch_loader.h"
-#include "nn/loss.h"
-#include "optim/schedule.h"
-#include "optim/sgd.h"
+#include <tapegrad/nn/checkpoint.h>
+#include <tapegrad/nn/data/batch_loader.h>
+#include <tapegrad/nn/loss.h>
+#include <tapegrad/optim/schedule.h>
+#include <tapegrad/optim/sgd.h>
 
 namespace tapegrad::apps {
 namespace {

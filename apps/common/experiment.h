@@ -13,8 +13,8 @@
 #include "apps/common/datasets.h"
 #include "apps/common/run_dir.h"
 #include "apps/common/trainer.h"
-#include "nn/data/image_dataset.h"
-#include "nn/data/normalizer.h"
+#include <tapegrad/nn/data/image_dataset.h>
+#include <tapegrad/nn/data/normalizer.h>
 
 namespace tapegrad::apps {
 

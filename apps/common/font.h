@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "plot.h"
+#include "apps/common/plot.h"
 
 namespace tapegrad::plot {
 

@@ -11,7 +11,7 @@
 
 #include "apps/common/font.h"
 #include "apps/common/png.h"
-#include "core/error.h"
+#include <tapegrad/core/error.h>
 
 namespace tapegrad::plot {
 namespace {

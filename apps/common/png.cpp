@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "apps/common/atomic_file.h"
-#include "core/error.h"
+#include <tapegrad/core/error.h>
 
 namespace tapegrad::plot {
 namespace {

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "timing.h"
+#include "apps/common/timing.h"
 
 namespace tapegrad::apps {
 

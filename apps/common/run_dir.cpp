@@ -9,7 +9,7 @@
 
 #include "apps/common/app_error.h"
 #include "apps/common/atomic_file.h"
-#include "core/error.h"
+#include <tapegrad/core/error.h>
 
 namespace tapegrad::apps {
 

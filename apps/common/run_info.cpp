@@ -8,8 +8,8 @@
 #include <ctime>
 
 #include "apps/common/threads.h"
-#include "core/gemm.h"
-#include "core/error.h"
+#include <tapegrad/core/gemm.h>
+#include <tapegrad/core/error.h>
 
 namespace tapegrad::apps {
 

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "cli.h"
+#include "apps/common/cli.h"
 
 namespace tapegrad::apps {
 

@@ -5,8 +5,8 @@
 #include <Eigen/Core>
 #include <thread>
 
-#include "core/error.h"
-#include "core/parallel.h"
+#include <tapegrad/core/error.h>
+#include <tapegrad/core/parallel.h>
 
 namespace tapegrad::apps {
 

@@ -7,11 +7,11 @@
 #include <vector>
 
 #include "apps/common/classifier.h"
-#include "nn/data/batch_loader.h"
-#include "nn/data/image_dataset.h"
-#include "nn/data/normalizer.h"
-#include "optim/optimizer.h"
-#include "optim/schedule.h"
+#include <tapegrad/nn/data/batch_loader.h>
+#include <tapegrad/nn/data/image_dataset.h>
+#include <tapegrad/nn/data/normalizer.h>
+#include <tapegrad/optim/optimizer.h>
+#include <tapegrad/optim/schedule.h>
 
 namespace tapegrad::apps {
 

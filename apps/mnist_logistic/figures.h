@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "../../nn/data/image_dataset.h"
-#include "../common/experiment.h"
-#include "../common/run_dir.h"
+#include <tapegrad/nn/data/image_dataset.h>
+#include "apps/common/experiment.h"
+#include "apps/common/run_dir.h"
 
 namespace tapegrad::apps::mnist_logistic {
 

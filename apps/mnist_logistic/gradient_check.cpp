@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "apps/common/classifier.h"
-#include "core/gradcheck.h"
-#include "nn/loss.h"
+#include <tapegrad/core/gradcheck.h>
+#include <tapegrad/nn/loss.h>
 
 namespace tapegrad::apps::mnist_logistic {
 

@@ -5,9 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../../nn/data/image_dataset.h"
-#include "../../nn/data/normalizer.h"
-#include "../common/experiment.h"
+#include <tapegrad/nn/data/image_dataset.h>
+#include <tapegrad/nn/data/normalizer.h>
+#include "apps/common/experiment.h"
 
 namespace tapegrad::apps::mnist_logistic {
 

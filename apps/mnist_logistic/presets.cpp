@@ -8,7 +8,7 @@
 
 #include "apps/common/app_error.h"
 #include "apps/common/run_dir.h"
-#include "nn/data/idx.h"
+#include <tapegrad/nn/data/idx.h>
 
 namespace tapegrad::apps::mnist_logistic {
 

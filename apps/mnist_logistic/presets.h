@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "../common/experiment.h"
+#include "apps/common/experiment.h"
 
 namespace tapegrad::apps::mnist_logistic {
 

@@ -16,8 +16,8 @@
 #include "apps/mnist_logistic/figures.h"
 #include "apps/mnist_logistic/gradient_check.h"
 #include "apps/mnist_logistic/report.h"
-#include "nn/checkpoint.h"
-#include "nn/loss.h"
+#include <tapegrad/nn/checkpoint.h>
+#include <tapegrad/nn/loss.h>
 
 namespace tapegrad::apps::mnist_logistic {
 

@@ -9,13 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "../../nn/data/idx.h"
-#include "../../nn/data/normalizer.h"
-#include "../common/cli.h"
-#include "../common/datasets.h"
-#include "../common/experiment.h"
-#include "../common/run_dir.h"
-#include "presets.h"
+#include <tapegrad/nn/data/idx.h>
+#include <tapegrad/nn/data/normalizer.h>
+#include "apps/common/cli.h"
+#include "apps/common/datasets.h"
+#include "apps/common/experiment.h"
+#include "apps/common/run_dir.h"
+#include "apps/mnist_logistic/presets.h"
 
 namespace tapegrad::apps::mnist_logistic {
 

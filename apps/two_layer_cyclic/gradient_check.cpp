@@ -9,10 +9,10 @@
 #include <limits>
 #include <memory>
 
-#include "core/gradcheck.h"
-#include "nn/data/normalizer.h"
-#include "nn/reference/two_layer_network.h"
-#include "ops/ops.h"
+#include <tapegrad/core/gradcheck.h>
+#include <tapegrad/nn/data/normalizer.h>
+#include <tapegrad/nn/reference/two_layer_network.h>
+#include <tapegrad/ops/ops.h>
 
 namespace tapegrad::apps::two_layer_cyclic {
 namespace {

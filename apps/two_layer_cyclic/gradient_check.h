@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "../common/datasets.h"
-#include "settings.h"
+#include "apps/common/datasets.h"
+#include "apps/two_layer_cyclic/settings.h"
 
 namespace tapegrad::apps::two_layer_cyclic {
 

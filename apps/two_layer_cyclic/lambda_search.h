@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "../common/datasets.h"
-#include "../common/run_dir.h"
-#include "../../core/generator.h"
-#include "settings.h"
+#include "apps/common/datasets.h"
+#include "apps/common/run_dir.h"
+#include <tapegrad/core/generator.h>
+#include "apps/two_layer_cyclic/settings.h"
 
 namespace tapegrad::apps::two_layer_cyclic {
 

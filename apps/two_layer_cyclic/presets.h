@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "../common/cli.h"
-#include "../common/run_dir.h"
-#include "lambda_search.h"
-#include "settings.h"
+#include "apps/common/cli.h"
+#include "apps/common/run_dir.h"
+#include "apps/two_layer_cyclic/lambda_search.h"
+#include "apps/two_layer_cyclic/settings.h"
 
 namespace tapegrad::apps::two_layer_cyclic {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "presets.h"
+#include "apps/two_layer_cyclic/presets.h"
 
 namespace tapegrad::apps::two_layer_cyclic {
 

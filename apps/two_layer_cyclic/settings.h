@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "../common/classifier.h"
-#include "../common/datasets.h"
-#include "../common/experiment.h"
+#include "apps/common/classifier.h"
+#include "apps/common/datasets.h"
+#include "apps/common/experiment.h"
 
 namespace tapegrad::apps::two_layer_cyclic {
 

@@ -7,8 +7,8 @@
 
 #include "apps/common/atomic_file.h"
 #include "apps/common/plot.h"
-#include "core/error.h"
-#include "optim/schedule.h"
+#include <tapegrad/core/error.h>
+#include <tapegrad/optim/schedule.h>
 
 namespace tapegrad::apps::two_layer_cyclic {
 

@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <vector>
 
-#include "../common/datasets.h"
-#include "../common/experiment.h"
-#include "../common/run_dir.h"
+#include "apps/common/datasets.h"
+#include "apps/common/experiment.h"
+#include "apps/common/run_dir.h"
 
 namespace tapegrad::apps::two_layer_cyclic {
 

@@ -1,11 +1,11 @@
-#include "nn/data/augment.h"
+#include <tapegrad/nn/data/augment.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <functional>
 
-#include "core/error.h"
+#include <tapegrad/core/error.h>
 
 namespace tapegrad::data {
 namespace {

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <span>
 
-#include "image_dataset.h"
+#include <tapegrad/nn/data/image_dataset.h>
 
 namespace tapegrad::data {
 

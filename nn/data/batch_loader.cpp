@@ -1,4 +1,4 @@
-#include "nn/data/batch_loader.h"
+#include <tapegrad/nn/data/batch_loader.h>
 
 #include <fmt/format.h>
 
@@ -6,9 +6,9 @@
 #include <cmath>
 #include <numeric>
 
-#include "core/error.h"
-#include "core/parallel.h"
-#include "nn/data/augment.h"
+#include <tapegrad/core/error.h>
+#include <tapegrad/core/parallel.h>
+#include <tapegrad/nn/data/augment.h>
 
 namespace tapegrad::data {
 

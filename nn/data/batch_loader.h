@@ -14,9 +14,9 @@
 #include <span>
 #include <vector>
 
-#include "../../core/generator.h"
-#include "image_dataset.h"
-#include "normalizer.h"
+#include <tapegrad/core/generator.h>
+#include <tapegrad/nn/data/image_dataset.h>
+#include <tapegrad/nn/data/normalizer.h>
 
 namespace tapegrad::data {
 

@@ -1,4 +1,4 @@
-#include "nn/data/byte_source.h"
+#include <tapegrad/nn/data/byte_source.h>
 
 #include <fmt/format.h>
 #include <zlib.h>
@@ -9,7 +9,7 @@
 #include <cstring>
 #include <system_error>
 
-#include "core/error.h"
+#include <tapegrad/core/error.h>
 
 namespace tapegrad::data::detail {
 namespace {

@@ -1,4 +1,4 @@
-#include "nn/data/cifar10.h"
+#include <tapegrad/nn/data/cifar10.h>
 
 #include <fmt/format.h>
 
@@ -6,8 +6,8 @@
 #include <fstream>
 #include <limits>
 
-#include "core/error.h"
-#include "nn/data/byte_source.h"
+#include <tapegrad/core/error.h>
+#include <tapegrad/nn/data/byte_source.h>
 
 namespace tapegrad::data {
 namespace {

@@ -1,9 +1,9 @@
 // Everything of tapegrad::data in one include: datasets, their readers, normalisation, augmentation, batches.
 #pragma once
 
-#include "augment.h"
-#include "batch_loader.h"
-#include "cifar10.h"
-#include "idx.h"
-#include "image_dataset.h"
-#include "normalizer.h"
+#include <tapegrad/nn/data/augment.h>
+#include <tapegrad/nn/data/batch_loader.h>
+#include <tapegrad/nn/data/cifar10.h>
+#include <tapegrad/nn/data/idx.h>
+#include <tapegrad/nn/data/image_dataset.h>
+#include <tapegrad/nn/data/normalizer.h>

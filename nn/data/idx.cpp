@@ -1,4 +1,4 @@
-#include "nn/data/idx.h"
+#include <tapegrad/nn/data/idx.h>
 
 #include <fmt/format.h>
 
@@ -7,8 +7,8 @@
 #include <limits>
 #include <vector>
 
-#include "core/error.h"
-#include "nn/data/byte_source.h"
+#include <tapegrad/core/error.h>
+#include <tapegrad/nn/data/byte_source.h>
 
 namespace tapegrad::data {
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "image_dataset.h"
+#include <tapegrad/nn/data/image_dataset.h>
 
 namespace tapegrad::data {
 

@@ -1,4 +1,4 @@
-#include "nn/data/image_dataset.h"
+#include <tapegrad/nn/data/image_dataset.h>
 
 #include <fmt/format.h>
 
@@ -6,7 +6,7 @@
 #include <cstring>
 #include <limits>
 
-#include "core/error.h"
+#include <tapegrad/core/error.h>
 
 namespace tapegrad::data {
 namespace {

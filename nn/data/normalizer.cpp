@@ -1,4 +1,4 @@
-#include "nn/data/normalizer.h"
+#include <tapegrad/nn/data/normalizer.h>
 
 #include <fmt/format.h>
 
@@ -6,8 +6,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/error.h"
-#include "core/parallel.h"
+#include <tapegrad/core/error.h>
+#include <tapegrad/core/parallel.h>
 
 namespace tapegrad::data {
 namespace {

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-#include "image_dataset.h"
+#include <tapegrad/nn/data/image_dataset.h>
 
 namespace tapegrad::data {
 

@@ -1,9 +1,9 @@
-#include "nn/reference/evaluation.h"
+#include <tapegrad/nn/reference/evaluation.h>
 
 #include <fmt/format.h>
 
-#include "core/error.h"
-#include "nn/reference/linear_layer.h"
+#include <tapegrad/core/error.h>
+#include <tapegrad/nn/reference/linear_layer.h>
 
 namespace tapegrad::reference {
 

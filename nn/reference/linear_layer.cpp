@@ -1,7 +1,7 @@
-#include "nn/reference/linear_layer.h"
+#include <tapegrad/nn/reference/linear_layer.h>
 
-#include "core/gemm.h"
-#include "nn/reference/validation.h"
+#include <tapegrad/core/gemm.h>
+#include <tapegrad/nn/reference/validation.h>
 
 namespace tapegrad::reference {
 

@@ -1,7 +1,7 @@
 // The affine map S = W X + b of every reference model, forward and backward, on reused matrices.
 #pragma once
 
-#include "types.h"
+#include <tapegrad/nn/reference/types.h>
 
 namespace tapegrad::reference {
 

@@ -1,14 +1,14 @@
-#include "nn/reference/logistic_regression.h"
+#include <tapegrad/nn/reference/logistic_regression.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "core/error.h"
-#include "nn/reference/linear_layer.h"
-#include "nn/reference/losses.h"
-#include "nn/reference/validation.h"
+#include <tapegrad/core/error.h>
+#include <tapegrad/nn/reference/linear_layer.h>
+#include <tapegrad/nn/reference/losses.h>
+#include <tapegrad/nn/reference/validation.h>
 
 namespace tapegrad::reference {
 namespace {

@@ -1,8 +1,8 @@
-#include "nn/reference/losses.h"
+#include <tapegrad/nn/reference/losses.h>
 
 #include <cmath>
 
-#include "nn/reference/validation.h"
+#include <tapegrad/nn/reference/validation.h>
 
 namespace tapegrad::reference {
 namespace {

@@ -11,7 +11,7 @@
 
 #include <span>
 
-#include "types.h"
+#include <tapegrad/nn/reference/types.h>
 
 namespace tapegrad::reference {
 

@@ -1,14 +1,14 @@
-#include "nn/reference/numerical_gradient.h"
+#include <tapegrad/nn/reference/numerical_gradient.h>
 
-#include "core/gradcheck.h"
+#include <tapegrad/core/gradcheck.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "core/error.h"
-#include "nn/reference/validation.h"
+#include <tapegrad/core/error.h>
+#include <tapegrad/nn/reference/validation.h>
 
 namespace tapegrad::reference {
 namespace {

@@ -6,8 +6,8 @@
 #include <span>
 #include <vector>
 
-#include "../../core/generator.h"
-#include "types.h"
+#include <tapegrad/core/generator.h>
+#include <tapegrad/nn/reference/types.h>
 
 namespace tapegrad::reference {
 

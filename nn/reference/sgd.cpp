@@ -1,6 +1,6 @@
-#include "nn/reference/sgd.h"
+#include <tapegrad/nn/reference/sgd.h>
 
-#include "nn/reference/validation.h"
+#include <tapegrad/nn/reference/validation.h>
 
 namespace tapegrad::reference {
 

@@ -1,7 +1,7 @@
 // Plain stochastic gradient descent steps for apps that train with the reference gradients (--grad reference).
 #pragma once
 
-#include "types.h"
+#include <tapegrad/nn/reference/types.h>
 
 namespace tapegrad::reference {
 

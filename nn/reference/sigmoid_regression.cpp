@@ -1,8 +1,8 @@
-#include "nn/reference/sigmoid_regression.h"
+#include <tapegrad/nn/reference/sigmoid_regression.h>
 
-#include "nn/reference/linear_layer.h"
-#include "nn/reference/losses.h"
-#include "nn/reference/validation.h"
+#include <tapegrad/nn/reference/linear_layer.h>
+#include <tapegrad/nn/reference/losses.h>
+#include <tapegrad/nn/reference/validation.h>
 
 namespace tapegrad::reference {
 namespace {

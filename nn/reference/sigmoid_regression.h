@@ -9,7 +9,7 @@
 
 #include <span>
 
-#include "types.h"
+#include <tapegrad/nn/reference/types.h>
 
 namespace tapegrad::reference {
 

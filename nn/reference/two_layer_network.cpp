@@ -1,13 +1,13 @@
-#include "nn/reference/two_layer_network.h"
+#include <tapegrad/nn/reference/two_layer_network.h>
 
 #include <fmt/format.h>
 
-#include "core/error.h"
-#include "core/gemm.h"
-#include "nn/reference/evaluation.h"
-#include "nn/reference/linear_layer.h"
-#include "nn/reference/losses.h"
-#include "nn/reference/validation.h"
+#include <tapegrad/core/error.h>
+#include <tapegrad/core/gemm.h>
+#include <tapegrad/nn/reference/evaluation.h>
+#include <tapegrad/nn/reference/linear_layer.h>
+#include <tapegrad/nn/reference/losses.h>
+#include <tapegrad/nn/reference/validation.h>
 
 namespace tapegrad::reference {
 namespace {

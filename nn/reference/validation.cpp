@@ -1,10 +1,10 @@
-#include "nn/reference/validation.h"
+#include <tapegrad/nn/reference/validation.h>
 
 #include <fmt/format.h>
 
 #include <cmath>
 
-#include "core/error.h"
+#include <tapegrad/core/error.h>
 
 namespace tapegrad::reference {
 namespace {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "core/generator.h"
+#include <tapegrad/core/generator.h>
 
 namespace tapegrad::testing {
 
