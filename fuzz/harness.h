@@ -24,7 +24,7 @@
 #include <string_view>
 
 #include <tapegrad/core/error.h>
-#include <tapegrad/nn/checkpoint.h>
+#include <tapegrad/nn/train/checkpoint.h>
 #include <tapegrad/nn/data/cifar10.h>
 #include <tapegrad/nn/data/idx.h>
 
@@ -222,7 +222,7 @@ inline Outcome run_idx_gzip(const std::uint8_t* data, std::size_t size, const st
 // mutations reach the full parser. The outcome reported is that of the file as it is.
 
 template <typename T>
-bool same_checkpoint(const nn::Checkpoint<T>& a, const nn::Checkpoint<T>& b) {
+bool same_checkpoint(const train::Checkpoint<T>& a, const train::Checkpoint<T>& b) {
   auto same_entries = [](const auto& x, const auto& y) {
     if (x.size() != y.size()) return false;
     for (std::size_t i = 0; i < x.size(); ++i) {
@@ -234,7 +234,7 @@ bool same_checkpoint(const nn::Checkpoint<T>& a, const nn::Checkpoint<T>& b) {
     }
     return true;
   };
-  if (!same_entries(a.parameters, b.parameters) || !same_entries(a.optimizer_state, b.optimizer_state)) return false;
+  if (!same_entries(a.module_state, b.module_state) || !same_entries(a.optimizer_state, b.optimizer_state)) return false;
   if (a.epoch != b.epoch || a.step != b.step || a.scheduler_step != b.scheduler_step ||
       a.optimizer_step_count != b.optimizer_step_count || a.metadata != b.metadata ||
       a.generators.size() != b.generators.size())
@@ -252,16 +252,16 @@ bool same_checkpoint(const nn::Checkpoint<T>& a, const nn::Checkpoint<T>& b) {
 // accepts, the writer must be able to write: an Error from that save escapes and is a finding).
 template <typename T>
 Outcome load_checkpoint_as(const std::filesystem::path& file, const std::filesystem::path& directory) {
-  nn::Checkpoint<T> checkpoint;
+  train::Checkpoint<T> checkpoint;
   try {
-    checkpoint = nn::load_checkpoint<T>(file);
+    checkpoint = train::load_checkpoint<T>(file);
   } catch (const Error&) {
     return Outcome::rejected;
   }
   fuzz_check(checkpoint.source == file, "checkpoint: source is not the file loaded");
   const auto again = directory / "again.ckpt";
-  nn::save_checkpoint(again, checkpoint);
-  const nn::Checkpoint<T> reloaded = nn::load_checkpoint<T>(again);
+  train::save_checkpoint(again, checkpoint);
+  const train::Checkpoint<T> reloaded = train::load_checkpoint<T>(again);
   fuzz_check(same_checkpoint(checkpoint, reloaded), "checkpoint: save then load changed a loaded checkpoint");
   return Outcome::loaded;
 }

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "fuzz/harness.h"
-#include <tapegrad/nn/checkpoint.h>
+#include <tapegrad/nn/train/checkpoint.h>
 
 namespace tapegrad::fuzz {
 
@@ -100,22 +100,22 @@ inline std::string with_crc(std::string bytes) {
 }
 
 template <typename T>
-std::string saved_checkpoint(const nn::Checkpoint<T>& checkpoint, const std::filesystem::path& scratch) {
+std::string saved_checkpoint(const train::Checkpoint<T>& checkpoint, const std::filesystem::path& scratch) {
   const auto file = scratch / "seed.ckpt";
-  nn::save_checkpoint(file, checkpoint);
+  train::save_checkpoint(file, checkpoint);
   std::string bytes = read_file_bytes(file);
   std::filesystem::remove(file);
   return bytes;
 }
 
 template <typename T>
-nn::Checkpoint<T> small_checkpoint() {
-  nn::Checkpoint<T> checkpoint;
+train::Checkpoint<T> small_checkpoint() {
+  train::Checkpoint<T> checkpoint;
   Matrix<T> weight(2, 3);
   weight << T(0.5), T(-1.25), T(3), T(1e-3), T(-0.0), T(7);
   Matrix<T> bias(2, 1);
   bias << T(0.25), T(-4);
-  checkpoint.parameters = {{"0.weight", weight}, {"0.bias", bias}};
+  checkpoint.module_state = {{"0.weight", weight}, {"0.bias", bias}};
   checkpoint.optimizer_state = {{"velocity.0.weight", weight * T(0.1)}, {"velocity.0.bias", bias * T(2)}};
   checkpoint.optimizer_step_count = 12;
   checkpoint.scheduler_step = 12;
@@ -209,9 +209,9 @@ inline std::vector<Seed> make_seeds(const std::filesystem::path& scratch) {
   const std::string full = saved_checkpoint(small_checkpoint<float>(), scratch);
   add("checkpoint", "float-full", full, loaded);
   add("checkpoint", "double-full", saved_checkpoint(small_checkpoint<double>(), scratch), loaded);
-  add("checkpoint", "float-empty", saved_checkpoint(nn::Checkpoint<float>{}, scratch), loaded);
-  nn::Checkpoint<double> odd_shapes;
-  odd_shapes.parameters = {{"empty", Matrix<double>(0, 3)}, {"row", Matrix<double>::Constant(1, 4, 0.5)}};
+  add("checkpoint", "float-empty", saved_checkpoint(train::Checkpoint<float>{}, scratch), loaded);
+  train::Checkpoint<double> odd_shapes;
+  odd_shapes.module_state = {{"empty", Matrix<double>(0, 3)}, {"row", Matrix<double>::Constant(1, 4, 0.5)}};
   odd_shapes.metadata[std::string(300, 'k')] = std::string(200, 'v');
   add("checkpoint", "double-odd-shapes", saved_checkpoint(odd_shapes, scratch), loaded);
   add("checkpoint", "empty-file", "", rejected);

@@ -1,8 +1,7 @@
-// The whole of tapegrad::nn for code that wants it all: modules, initialisation, losses, evaluation, checkpoints.
+// The whole of tapegrad::nn for code that wants it all: modules, initialisation, losses, evaluation.
 #pragma once
 
 #include <tapegrad/nn/activation.h>
-#include <tapegrad/nn/checkpoint.h>
 #include <tapegrad/nn/evaluation.h>
 #include <tapegrad/nn/init.h>
 #include <tapegrad/nn/linear.h>
