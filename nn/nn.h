@@ -12,4 +12,5 @@
 // Module state, normalisation layers, safetensors.
 #include <tapegrad/nn/batch_norm.h>
 #include <tapegrad/nn/dropout.h>
+#include <tapegrad/nn/safetensors.h>
 #include <tapegrad/nn/state_dict.h>
