@@ -23,7 +23,7 @@
 namespace tapegrad::fuzz {
 
 struct Seed {
-  std::string target;  // cifar10, idx, idx_gzip, checkpoint
+  std::string target;  // cifar10, idx, idx_gzip, checkpoint, safetensors
   std::string name;    // file name in the target's seed directory
   std::string bytes;
   Outcome expected;
@@ -134,6 +134,26 @@ train::Checkpoint<T> small_checkpoint() {
   return checkpoint;
 }
 
+// A safetensors file of the small checkpoint's parameters and optimizer state, with its metadata.
+template <typename T>
+std::string saved_safetensors(const nn::Checkpoint<T>& checkpoint, const std::filesystem::path& scratch) {
+  nn::StateDict<T> tensors;
+  for (const auto& entry : checkpoint.parameters) tensors.insert(entry.name, entry.value);
+  for (const auto& entry : checkpoint.optimizer_state) tensors.insert(entry.name, entry.value);
+  const auto file = scratch / "seed.safetensors";
+  nn::save_safetensors(file, tensors, nn::SafetensorsMetadata(checkpoint.metadata.begin(), checkpoint.metadata.end()));
+  std::string bytes = read_file_bytes(file);
+  std::filesystem::remove(file);
+  return bytes;
+}
+
+// 8-byte little-endian length, the header as given, the data.
+inline std::string safetensors_file(const std::string& header, const std::string& data) {
+  std::string bytes(8, '\0');
+  set_little_endian(bytes, 0, header.size(), 8);
+  return bytes + header + data;
+}
+
 }  // namespace seeds_detail
 
 // Every seed of every target. `scratch` is an empty directory for the checkpoints that save_checkpoint writes.
@@ -239,6 +259,42 @@ inline std::vector<Seed> make_seeds(const std::filesystem::path& scratch) {
   std::string junk = full.substr(0, full.size() - 4) + "junk" + full.substr(full.size() - 4);
   add("checkpoint", "bytes-after-last-section", with_crc(junk), rejected);
   add("checkpoint", "bytes-after-crc", full + "x", rejected);
+
+  // safetensors, written by save_safetensors, then damaged.
+  const std::string model = saved_safetensors(small_checkpoint<float>(), scratch);
+  add("safetensors", "float-model", model, loaded);
+  add("safetensors", "double-model", saved_safetensors(small_checkpoint<double>(), scratch), loaded);
+  add("safetensors", "empty-dict", saved_safetensors(nn::Checkpoint<float>{}, scratch), loaded);
+  add("safetensors", "hand-written-i64-and-scalar",
+      safetensors_file(R"({"n":{"dtype":"I64","shape":[],"data_offsets":[0,8]},)"
+                       R"("s":{"dtype":"F32","shape":[1,1],"data_offsets":[8,12]}})",
+                       std::string(12, '\x01')),
+      loaded);
+  add("safetensors", "empty-file", "", rejected);
+  add("safetensors", "length-only", model.substr(0, 8), rejected);
+  add("safetensors", "truncated", model.substr(0, model.size() - 3), rejected);
+  add("safetensors", "extra-byte", model + "x", rejected);
+  std::string long_header = model;
+  set_little_endian(long_header, 0, std::uint64_t{1} << 40, 8);
+  add("safetensors", "header-length-2-to-the-40", long_header, rejected);
+  add("safetensors", "not-json", safetensors_file("{\"a\":", ""), rejected);
+  add("safetensors", "duplicate-name",
+      safetensors_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                       R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                       std::string(8, '\0')),
+      rejected);
+  add("safetensors", "overlap",
+      safetensors_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                       R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                       std::string(8, '\0')),
+      rejected);
+  add("safetensors", "huge-shape",
+      safetensors_file(R"({"a":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}})",
+                       std::string(8, '\0')),
+      rejected);
+  add("safetensors", "dtype-f16",
+      safetensors_file(R"({"a":{"dtype":"F16","shape":[4],"data_offsets":[0,8]}})", std::string(8, '\0')),
+      rejected);
   return seeds;
 }
 

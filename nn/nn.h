@@ -8,3 +8,8 @@
 #include <tapegrad/nn/loss.h>
 #include <tapegrad/nn/module.h>
 #include <tapegrad/nn/sequential.h>
+// Module state, normalisation layers, safetensors.
+#include <tapegrad/nn/batch_norm.h>
+#include <tapegrad/nn/dropout.h>
+#include <tapegrad/nn/safetensors.h>
+#include <tapegrad/nn/state_dict.h>
