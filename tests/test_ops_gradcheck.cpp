@@ -67,6 +67,8 @@ std::vector<OpCase> op_table() {
     table.push_back({op, "scalar", {{3, 4}, {1, 1, b_domain}}, f});
     table.push_back({op, "broadcast on the left (column)", {{2, 1}, {2, 5, b_domain}}, f});
     table.push_back({op, "broadcast on the left (scalar)", {{1, 1}, {4, 2, b_domain}}, f});
+    table.push_back({op, "outer: column with row", {{3, 1}, {1, 4, b_domain}}, f});
+    table.push_back({op, "outer: row with column", {{1, 5}, {2, 1, b_domain}}, f});
   };
   binary("add", [](const auto& x) { return add(x[0], x[1]); });
   binary("sub", [](const auto& x) { return sub(x[0], x[1]); });
