@@ -38,6 +38,14 @@ template <typename T>
 Tensor<T> pow(const Tensor<T>& x, ScalarOf<T> exponent);
 template <typename T>
 Tensor<T> square(const Tensor<T>& x);
+// |x|. Gradient sign(x) g, taken as 0 at x = 0.
+template <typename T>
+Tensor<T> abs(const Tensor<T>& x);
+// min(max(x, lo), hi), entry by entry; needs lo <= hi (both finite or infinite, not NaN). The gradient passes where
+// lo <= x <= hi (bounds included, as in PyTorch) and is 0 outside.
+template <typename T>
+Tensor<T> clamp(const Tensor<T>& x, ScalarOf<T> lo, ScalarOf<T> hi,
+                std::source_location where = std::source_location::current());
 
 // The right operand of a binary tensor operator, together with the place of the expression that uses it. The
 // operators below take it as a non-deduced parameter (T comes from the left operand), so a Tensor converts to it

@@ -8,4 +8,5 @@
 #include <tapegrad/ops/loss.h>
 #include <tapegrad/ops/reduction.h>
 #include <tapegrad/ops/registry.h>
+#include <tapegrad/ops/shape.h>
 #include <tapegrad/ops/softmax.h>
