@@ -2,7 +2,10 @@
 // caller's file and line, for the named functions and for the operators alike.
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <limits>
 #include <string>
+#include <vector>
 
 #include <tapegrad/ops/ops.h>
 
@@ -90,5 +93,48 @@ TEST_CASE("outer broadcast: a column with a row gives the full table, in both or
       CHECK(product(i, j) == column(i) * row(j));
       CHECK(quotient(i, j) == row(j) / column(i));
     }
+  }
+}
+
+TEST_CASE("the new ops refuse bad shapes and arguments, naming the op, the shapes, the rule and the line",
+          "[ops][errors]") {
+  const Tensor<double> x = Tensor<double>::zeros(3, 4);
+  const Tensor<double> empty = Tensor<double>::zeros(3, 0);
+  const Tensor<double> no_rows = Tensor<double>::zeros(0, 2);
+  const std::vector<int> bad_row = {0, 3};
+  struct Expected {
+    Failure failure;
+    std::vector<std::string> parts;
+  };
+  const std::vector<Expected> cases = {
+      {failure_of([&] { return reshape(x, 5, 2); }, __LINE__), {"reshape", "(5 x 2)", "(3 x 4)", "rows * cols"}},
+      {failure_of([&] { return reshape(x, -2, -6); }, __LINE__), {"reshape", "(-2 x -6)"}},
+      {failure_of([&] { return hcat({x, Tensor<double>::zeros(2, 4)}); }, __LINE__),
+       {"hcat", "3 rows", "tensor 1 is (2 x 4)", "(3 x 4), (2 x 4)"}},
+      {failure_of([&] { return vcat({x, x, Tensor<double>::zeros(3, 5)}); }, __LINE__),
+       {"vcat", "4 columns", "tensor 2 is (3 x 5)"}},
+      {failure_of([&] { return hcat(std::vector<Tensor<double>>{}); }, __LINE__), {"hcat", "at least one"}},
+      {failure_of([&] { return slice_rows(x, 2, 2); }, __LINE__),
+       {"slice_rows", "[2, 2 + 2)", "(3 x 4)", "first + count <= 3"}},
+      {failure_of([&] { return slice_cols(x, -1, 2); }, __LINE__), {"slice_cols", "(3 x 4)", "0 <= first"}},
+      {failure_of([&] { return slice_cols(x, 1, -1); }, __LINE__), {"slice_cols", "0 <= count"}},
+      {failure_of([&] { return select_rows(x, bad_row); }, __LINE__),
+       {"select_rows", "index 3 at position 1", "[0, 3)", "(3 x 4)"}},
+      {failure_of([&] { return mean_rows(empty); }, __LINE__), {"mean_rows", "(3 x 0)", "no columns"}},
+      {failure_of([&] { return mean_cols(no_rows); }, __LINE__), {"mean_cols", "(0 x 2)", "no rows"}},
+      {failure_of([&] { return max_rows(empty); }, __LINE__), {"max_rows", "(3 x 0)"}},
+      {failure_of([&] { return max_cols(no_rows); }, __LINE__), {"max_cols", "(0 x 2)"}},
+      {failure_of([&] { return argmax_rows(empty); }, __LINE__), {"argmax_rows", "(3 x 0)"}},
+      {failure_of([&] { return argmax_cols(no_rows); }, __LINE__), {"argmax_cols", "(0 x 2)"}},
+      {failure_of([&] { return logsumexp(no_rows); }, __LINE__), {"logsumexp", "(0 x 2)", "no rows"}},
+      {failure_of([&] { return clamp(x, 1.0, -1.0); }, __LINE__), {"clamp", "[1, -1]", "lo <= hi"}},
+      {failure_of([&] { return clamp(x, std::nan(""), 1.0); }, __LINE__), {"clamp", "lo <= hi"}},
+      {failure_of([&] { return leaky_relu(x, std::numeric_limits<double>::infinity()); }, __LINE__),
+       {"leaky_relu", "finite"}},
+  };
+  for (const auto& expected : cases) {
+    INFO(expected.failure.message);
+    for (const auto& part : expected.parts) CHECK_THAT(expected.failure.message, Contains(part));
+    CHECK_THAT(expected.failure.message, Contains(expected.failure.location));
   }
 }
