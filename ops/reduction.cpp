@@ -59,8 +59,11 @@ Tensor<T> sum_cols(const Tensor<T>& x) {
 }
 
 template <typename T>
-Tensor<T> mean(const Tensor<T>& x) {
-  if (x.size() == 0) throw_error(fmt::format("mean: the tensor is empty {}", x.shape_string()));
+Tensor<T> mean(const Tensor<T>& x, std::source_location where) {
+  if (x.size() == 0) {
+    throw_error(fmt::format("mean: the tensor {} is empty; the mean needs at least one entry", x.shape_string()),
+                where);
+  }
   const T count = static_cast<T>(x.size());
   return Tensor<T>::from_op("mean", Matrix<T>::Constant(1, 1, x.value().sum() / count), {x},
                             [count](Node<T>& node, const Matrix<T>& g) {
@@ -139,7 +142,7 @@ std::vector<Index> argmax_cols(const Tensor<T>& x, std::source_location where) {
   template Tensor<T> sum(const Tensor<T>&);                                          \
   template Tensor<T> sum_rows(const Tensor<T>&);                                     \
   template Tensor<T> sum_cols(const Tensor<T>&);                                     \
-  template Tensor<T> mean(const Tensor<T>&);                                         \
+  template Tensor<T> mean(const Tensor<T>&, std::source_location);                   \
   template Tensor<T> sum_of_squares(const Tensor<T>&);                               \
   template Tensor<T> mean_rows(const Tensor<T>&, std::source_location);              \
   template Tensor<T> mean_cols(const Tensor<T>&, std::source_location);              \

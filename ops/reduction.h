@@ -19,9 +19,9 @@ Tensor<T> sum_rows(const Tensor<T>& x);
 // Each column summed: (m x n) -> (1 x n).
 template <typename T>
 Tensor<T> sum_cols(const Tensor<T>& x);
-// Mean of all entries: (1 x 1).
+// The mean of every entry: (m x n) -> (1 x 1); needs at least one entry.
 template <typename T>
-Tensor<T> mean(const Tensor<T>& x);
+Tensor<T> mean(const Tensor<T>& x, std::source_location where = std::source_location::current());
 // Sum of squared entries, ||x||_F^2 as a (1 x 1): the L2 penalty of the reports.
 template <typename T>
 Tensor<T> sum_of_squares(const Tensor<T>& x);

@@ -120,6 +120,7 @@ TEST_CASE("the new ops refuse bad shapes and arguments, naming the op, the shape
       {failure_of([&] { return slice_cols(x, 1, -1); }, __LINE__), {"slice_cols", "0 <= count"}},
       {failure_of([&] { return select_rows(x, bad_row); }, __LINE__),
        {"select_rows", "index 3 at position 1", "[0, 3)", "(3 x 4)"}},
+      {failure_of([&] { return mean(no_rows); }, __LINE__), {"mean", "(0 x 2)", "at least one entry"}},
       {failure_of([&] { return mean_rows(empty); }, __LINE__), {"mean_rows", "(3 x 0)", "no columns"}},
       {failure_of([&] { return mean_cols(no_rows); }, __LINE__), {"mean_cols", "(0 x 2)", "no rows"}},
       {failure_of([&] { return max_rows(empty); }, __LINE__), {"max_rows", "(3 x 0)"}},
