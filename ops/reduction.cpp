@@ -104,12 +104,13 @@ Tensor<T> max_rows(const Tensor<T>& x, std::source_location where) {
   std::vector<Index> best = first_maxima(x.value(), true);
   Matrix<T> out(x.rows(), 1);
   for (Index i = 0; i < x.rows(); ++i) out(i, 0) = x.value()(i, best[static_cast<std::size_t>(i)]);
-  return Tensor<T>::from_op("max_rows", std::move(out), {x}, [best = std::move(best)](Node<T>& node, const Matrix<T>& g) {
+  auto backward = [best = std::move(best)](Node<T>& node, const Matrix<T>& g) {
     const Matrix<T>& in = node.input(0);
     Matrix<T>& target = node.grad_target(0);  // only the maxima receive anything: add into real values
     if (target.size() == 0) target = Matrix<T>::Zero(in.rows(), in.cols());
     for (Index i = 0; i < in.rows(); ++i) target(i, best[static_cast<std::size_t>(i)]) += g(i, 0);
-  });
+  };
+  return Tensor<T>::from_op("max_rows", std::move(out), {x}, std::move(backward));
 }
 
 template <typename T>
@@ -118,12 +119,13 @@ Tensor<T> max_cols(const Tensor<T>& x, std::source_location where) {
   std::vector<Index> best = first_maxima(x.value(), false);
   Matrix<T> out(1, x.cols());
   for (Index j = 0; j < x.cols(); ++j) out(0, j) = x.value()(best[static_cast<std::size_t>(j)], j);
-  return Tensor<T>::from_op("max_cols", std::move(out), {x}, [best = std::move(best)](Node<T>& node, const Matrix<T>& g) {
+  auto backward = [best = std::move(best)](Node<T>& node, const Matrix<T>& g) {
     const Matrix<T>& in = node.input(0);
     Matrix<T>& target = node.grad_target(0);  // only the maxima receive anything: add into real values
     if (target.size() == 0) target = Matrix<T>::Zero(in.rows(), in.cols());
     for (Index j = 0; j < in.cols(); ++j) target(best[static_cast<std::size_t>(j)], j) += g(0, j);
-  });
+  };
+  return Tensor<T>::from_op("max_cols", std::move(out), {x}, std::move(backward));
 }
 
 template <typename T>
