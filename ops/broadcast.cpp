@@ -21,21 +21,33 @@ bool expansion_to(Index r, Index c, Index rows, Index cols, Expansion& expansion
   return true;
 }
 
+// Numpy's rule on two axes: per axis the sizes are equal or one of them is 1. Of the shapes it admits, the ones
+// that differ are exactly the forms named in the message: a column, a row or a scalar expanded to the other
+// operand, or a column with a row (the outer form, m x 1 with 1 x n giving m x n).
+bool broadcast_axis(Index a, Index b, Index& result) {
+  if (a == b || b == 1) {
+    result = a;
+  } else if (a == 1) {
+    result = b;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 BroadcastPlan plan_broadcast(const char* op, Index a_rows, Index a_cols, Index b_rows, Index b_cols,
                              const std::source_location& where) {
   BroadcastPlan plan;
-  // The larger operand sets the shape; the other must expand to it by one of the three forms.
-  const bool a_is_target = a_rows * a_cols >= b_rows * b_cols;
-  plan.rows = a_is_target ? a_rows : b_rows;
-  plan.cols = a_is_target ? a_cols : b_cols;
-  if (expansion_to(a_rows, a_cols, plan.rows, plan.cols, plan.a) &&
+  if (broadcast_axis(a_rows, b_rows, plan.rows) && broadcast_axis(a_cols, b_cols, plan.cols) &&
+      expansion_to(a_rows, a_cols, plan.rows, plan.cols, plan.a) &&
       expansion_to(b_rows, b_cols, plan.rows, plan.cols, plan.b)) {
     return plan;
   }
   throw_error(fmt::format("{}: shapes {} and {} do not broadcast; allowed are equal shapes, an (m x 1) column "
-                          "across columns, a (1 x n) row across rows, or a (1 x 1) scalar",
+                          "across columns, a (1 x n) row across rows, a (1 x 1) scalar, or an (m x 1) column with "
+                          "a (1 x n) row giving (m x n)",
                           op, shape_string(a_rows, a_cols), shape_string(b_rows, b_cols)),
               where);
 }

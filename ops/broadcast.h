@@ -1,5 +1,6 @@
-// The three broadcast forms of element-wise ops, and nothing else: an (m x 1) column across columns, a (1 x n)
-// row across rows, and a (1 x 1) scalar everywhere. Backward sums the gradient back to the input's own shape.
+// The broadcast forms of element-wise ops, and nothing else: an (m x 1) column across columns, a (1 x n) row
+// across rows, a (1 x 1) scalar everywhere, and an (m x 1) column with a (1 x n) row giving (m x n) (both operands
+// expand). Backward sums the gradient back to each input's own shape.
 #pragma once
 
 #include <source_location>

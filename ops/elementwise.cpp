@@ -1,5 +1,7 @@
 #include <tapegrad/ops/elementwise.h>
 
+#include <fmt/format.h>
+
 #include <tapegrad/ops/broadcast.h>
 
 namespace tapegrad {
@@ -128,6 +130,25 @@ Tensor<T> square(const Tensor<T>& x) {
   });
 }
 
+template <typename T>
+Tensor<T> abs(const Tensor<T>& x) {
+  return Tensor<T>::from_op("abs", x.value().cwiseAbs(), {x}, [](Node<T>& node, const Matrix<T>& g) {
+    node.accumulate(0, g.cwiseProduct(node.input(0).cwiseSign()));
+  });
+}
+
+template <typename T>
+Tensor<T> clamp(const Tensor<T>& x, ScalarOf<T> lo, ScalarOf<T> hi, std::source_location where) {
+  if (!(lo <= hi)) {  // also refuses NaN bounds, for which every comparison is false
+    throw_error(fmt::format("clamp: the bounds [{}, {}] are empty; clamp needs lo <= hi", lo, hi), where);
+  }
+  Matrix<T> out = x.value().cwiseMax(lo).cwiseMin(hi);
+  return Tensor<T>::from_op("clamp", std::move(out), {x}, [lo, hi](Node<T>& node, const Matrix<T>& g) {
+    const auto in = node.input(0).array();
+    node.accumulate(0, (in >= lo && in <= hi).select(g, T(0)));
+  });
+}
+
 #define TAPEGRAD_INSTANTIATE_ELEMENTWISE(T)                                                         \
   template Tensor<T> add(const Tensor<T>&, const Tensor<T>&, std::source_location);               \
   template Tensor<T> sub(const Tensor<T>&, const Tensor<T>&, std::source_location);               \
@@ -140,7 +161,9 @@ Tensor<T> square(const Tensor<T>& x) {
   template Tensor<T> log(const Tensor<T>&);                                                        \
   template Tensor<T> sqrt(const Tensor<T>&);                                                       \
   template Tensor<T> pow(const Tensor<T>&, ScalarOf<T>);                                           \
-  template Tensor<T> square(const Tensor<T>&);
+  template Tensor<T> square(const Tensor<T>&);                                                     \
+  template Tensor<T> abs(const Tensor<T>&);                                                        \
+  template Tensor<T> clamp(const Tensor<T>&, ScalarOf<T>, ScalarOf<T>, std::source_location);
 
 TAPEGRAD_INSTANTIATE_ELEMENTWISE(float)
 TAPEGRAD_INSTANTIATE_ELEMENTWISE(double)

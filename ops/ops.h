@@ -9,4 +9,5 @@
 #include <tapegrad/ops/normalization.h>
 #include <tapegrad/ops/reduction.h>
 #include <tapegrad/ops/registry.h>
+#include <tapegrad/ops/shape.h>
 #include <tapegrad/ops/softmax.h>

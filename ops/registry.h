@@ -8,12 +8,20 @@
 
 namespace tapegrad {
 
-inline constexpr std::array<std::string_view, 31> kOpNames = {
+// std::to_array counts the names, so adding one is a one-line change.
+inline constexpr auto kOpNames = std::to_array<std::string_view>({
     "add", "sub", "mul", "div", "neg", "add_scalar", "mul_scalar", "matmul", "transpose", "linear", "exp", "log",
     "sqrt", "pow", "square", "relu", "sigmoid", "tanh", "sum", "sum_rows", "sum_cols", "mean", "sum_of_squares",
     "softmax", "log_softmax", "cross_entropy_with_logits", "cross_entropy_with_logits_soft",
     "multi_binary_cross_entropy_with_logits", "select_columns",
-    "dropout", "batch_norm"};
+    // shape and indexing
+    "reshape", "hcat", "vcat", "slice_rows", "slice_cols", "select_rows",
+    // reductions along one axis, and per column
+    "mean_rows", "mean_cols", "max_rows", "max_cols", "logsumexp",
+    // element-wise
+    "abs", "clamp", "leaky_relu", "softplus",
+    // ops/normalization.h
+    "dropout", "batch_norm"});
 
 constexpr bool is_registered_op(std::string_view name) {
   for (auto op : kOpNames)

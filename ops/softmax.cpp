@@ -1,5 +1,7 @@
 #include <tapegrad/ops/softmax.h>
 
+#include <fmt/format.h>
+
 #include <tapegrad/ops/numerics.h>
 
 namespace tapegrad {
@@ -31,9 +33,27 @@ Tensor<T> log_softmax(const Tensor<T>& scores) {
                             });
 }
 
+template <typename T>
+Tensor<T> logsumexp(const Tensor<T>& x, std::source_location where) {
+  if (x.rows() == 0) {
+    throw_error(fmt::format("logsumexp: the tensor {} has no rows; each column needs at least one entry",
+                            x.shape_string()),
+                where);
+  }
+  Matrix<T> probabilities;
+  Eigen::Matrix<T, 1, Eigen::Dynamic> log_sum_exp;
+  column_softmax(x.value(), probabilities, log_sum_exp);
+  return Tensor<T>::from_op("logsumexp", Matrix<T>(log_sum_exp), {x},
+                            [probabilities = std::move(probabilities)](Node<T>& node, const Matrix<T>& g) {
+                              node.accumulate(0, probabilities * g.row(0).asDiagonal());
+                            });
+}
+
 template Tensor<float> softmax(const Tensor<float>&);
 template Tensor<double> softmax(const Tensor<double>&);
 template Tensor<float> log_softmax(const Tensor<float>&);
 template Tensor<double> log_softmax(const Tensor<double>&);
+template Tensor<float> logsumexp(const Tensor<float>&, std::source_location);
+template Tensor<double> logsumexp(const Tensor<double>&, std::source_location);
 
 }  // namespace tapegrad
