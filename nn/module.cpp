@@ -248,8 +248,8 @@ LoadStateResult Module<T>::load_state_dict(const StateDict<T>& dict, bool strict
   if (!problems.empty()) {
     std::string message = "load_state_dict: the dict does not fit the module, which is left unchanged: ";
     for (std::size_t i = 0; i < problems.size(); ++i) message += (i == 0 ? "" : "; and ") + problems[i];
-    if (!strict || mismatched.empty()) {
-      message += strict ? ". Pass strict = false to load only the keys both have" : "";
+    if (strict && (!result.missing_keys.empty() || !result.unexpected_keys.empty())) {
+      message += ". strict = false loads only the keys both have";
     }
     throw_error(message);
   }
