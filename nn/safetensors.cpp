@@ -97,6 +97,10 @@ void append_utf8(std::string& out, std::uint32_t code) {
 // ---------------------------------------------------------------------------------------------------------------
 // JSON reading
 
+// A member of an object. Declared ahead and defined after JsonValue: std::vector may hold an incomplete type,
+// std::pair may not (clang with libstdc++ rejects std::vector<std::pair<std::string, JsonValue>> inside JsonValue).
+struct JsonMember;
+
 struct JsonValue {
   enum class Kind { null, boolean, number, string, array, object };
   Kind kind = Kind::null;
@@ -104,7 +108,12 @@ struct JsonValue {
   std::string text;        // a string's value, or a number's literal
   std::optional<std::uint64_t> unsigned_integer;  // a number written as a plain non-negative integer that fits
   std::vector<JsonValue> items;
-  std::vector<std::pair<std::string, JsonValue>> members;  // in the order written
+  std::vector<JsonMember> members;  // in the order written
+};
+
+struct JsonMember {
+  std::string key;
+  JsonValue value;
 };
 
 const char* kind_name(JsonValue::Kind kind) {
@@ -216,7 +225,7 @@ class JsonParser {
       skip_whitespace();
       expect(':');
       skip_whitespace();
-      value.members.emplace_back(std::move(key), parse_value(depth + 1));
+      value.members.push_back(JsonMember{std::move(key), parse_value(depth + 1)});
       skip_whitespace();
       if (peek() == ',') {
         ++position_;
