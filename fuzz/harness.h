@@ -24,9 +24,10 @@
 #include <string_view>
 
 #include <tapegrad/core/error.h>
-#include <tapegrad/nn/checkpoint.h>
+#include <tapegrad/nn/train/checkpoint.h>
 #include <tapegrad/nn/data/cifar10.h>
 #include <tapegrad/nn/data/idx.h>
+#include <tapegrad/nn/safetensors.h>
 
 namespace tapegrad::fuzz {
 
@@ -222,7 +223,7 @@ inline Outcome run_idx_gzip(const std::uint8_t* data, std::size_t size, const st
 // mutations reach the full parser. The outcome reported is that of the file as it is.
 
 template <typename T>
-bool same_checkpoint(const nn::Checkpoint<T>& a, const nn::Checkpoint<T>& b) {
+bool same_checkpoint(const train::Checkpoint<T>& a, const train::Checkpoint<T>& b) {
   auto same_entries = [](const auto& x, const auto& y) {
     if (x.size() != y.size()) return false;
     for (std::size_t i = 0; i < x.size(); ++i) {
@@ -234,7 +235,7 @@ bool same_checkpoint(const nn::Checkpoint<T>& a, const nn::Checkpoint<T>& b) {
     }
     return true;
   };
-  if (!same_entries(a.parameters, b.parameters) || !same_entries(a.optimizer_state, b.optimizer_state)) return false;
+  if (!same_entries(a.module_state, b.module_state) || !same_entries(a.optimizer_state, b.optimizer_state)) return false;
   if (a.epoch != b.epoch || a.step != b.step || a.scheduler_step != b.scheduler_step ||
       a.optimizer_step_count != b.optimizer_step_count || a.metadata != b.metadata ||
       a.generators.size() != b.generators.size())
@@ -252,16 +253,16 @@ bool same_checkpoint(const nn::Checkpoint<T>& a, const nn::Checkpoint<T>& b) {
 // accepts, the writer must be able to write: an Error from that save escapes and is a finding).
 template <typename T>
 Outcome load_checkpoint_as(const std::filesystem::path& file, const std::filesystem::path& directory) {
-  nn::Checkpoint<T> checkpoint;
+  train::Checkpoint<T> checkpoint;
   try {
-    checkpoint = nn::load_checkpoint<T>(file);
+    checkpoint = train::load_checkpoint<T>(file);
   } catch (const Error&) {
     return Outcome::rejected;
   }
   fuzz_check(checkpoint.source == file, "checkpoint: source is not the file loaded");
   const auto again = directory / "again.ckpt";
-  nn::save_checkpoint(again, checkpoint);
-  const nn::Checkpoint<T> reloaded = nn::load_checkpoint<T>(again);
+  train::save_checkpoint(again, checkpoint);
+  const train::Checkpoint<T> reloaded = train::load_checkpoint<T>(again);
   fuzz_check(same_checkpoint(checkpoint, reloaded), "checkpoint: save then load changed a loaded checkpoint");
   return Outcome::loaded;
 }
@@ -295,6 +296,50 @@ inline Outcome run_checkpoint(const std::uint8_t* data, std::size_t size, const 
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// safetensors: the input is the file, loaded as float and as double. The scalar type only converts values, so both
+// must accept or refuse it alike, with the same names, shapes and metadata; a file that loads must save and load
+// back bit for bit (whatever the reader accepts, the writer must be able to write).
+
+template <typename T>
+bool load_safetensors_as(const std::filesystem::path& file, const std::filesystem::path& directory,
+                         nn::SafetensorsFile<T>& loaded) {
+  try {
+    loaded = nn::load_safetensors<T>(file);
+  } catch (const Error&) {
+    return false;
+  }
+  const auto again = directory / "again.safetensors";
+  nn::save_safetensors(again, loaded.tensors, loaded.metadata);
+  const nn::SafetensorsFile<T> reloaded = nn::load_safetensors<T>(again);
+  fuzz_check(reloaded.tensors == loaded.tensors && reloaded.metadata == loaded.metadata,
+             "safetensors: save then load changed a loaded file");
+  return true;
+}
+
+inline Outcome run_safetensors(const std::uint8_t* data, std::size_t size, const std::filesystem::path& directory) {
+  const auto file = directory / "input.safetensors";
+  write_file(file, data, size);
+  nn::SafetensorsFile<float> as_float;
+  nn::SafetensorsFile<double> as_double;
+  const bool float_loaded = load_safetensors_as(file, directory, as_float);
+  const bool double_loaded = load_safetensors_as(file, directory, as_double);
+  fuzz_check(float_loaded == double_loaded, "safetensors: loaded as one scalar type but not as the other");
+  if (!float_loaded) return Outcome::rejected;
+  fuzz_check(as_float.metadata == as_double.metadata && as_float.tensors.names() == as_double.tensors.names(),
+             "safetensors: float and double loads differ in names or metadata");
+  std::uint64_t values = 0;
+  for (const auto& entry : as_float.tensors) {
+    const auto& other = as_double.tensors.at(entry.name);
+    fuzz_check(entry.value.rows() == other.rows() && entry.value.cols() == other.cols(),
+               "safetensors: float and double loads differ in a shape");
+    values += static_cast<std::uint64_t>(entry.value.size());
+  }
+  // Every value comes from at least 4 bytes of the file.
+  fuzz_check(values * 4 <= size, "safetensors: more values than the file has bytes for");
+  return Outcome::loaded;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 
 // The targets by name, as make_seeds and the seed test know them.
 inline Outcome run_target(std::string_view target, const std::string& input, const std::filesystem::path& directory) {
@@ -303,6 +348,7 @@ inline Outcome run_target(std::string_view target, const std::string& input, con
   if (target == "idx") return run_idx(data, input.size(), directory);
   if (target == "idx_gzip") return run_idx_gzip(data, input.size(), directory);
   if (target == "checkpoint") return run_checkpoint(data, input.size(), directory);
+  if (target == "safetensors") return run_safetensors(data, input.size(), directory);
   std::fprintf(stderr, "tapegrad fuzz: unknown target %.*s\n", static_cast<int>(target.size()), target.data());
   std::abort();
 }

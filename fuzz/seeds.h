@@ -18,12 +18,12 @@
 #include <vector>
 
 #include "fuzz/harness.h"
-#include <tapegrad/nn/checkpoint.h>
+#include <tapegrad/nn/train/checkpoint.h>
 
 namespace tapegrad::fuzz {
 
 struct Seed {
-  std::string target;  // cifar10, idx, idx_gzip, checkpoint
+  std::string target;  // cifar10, idx, idx_gzip, checkpoint, safetensors
   std::string name;    // file name in the target's seed directory
   std::string bytes;
   Outcome expected;
@@ -100,22 +100,22 @@ inline std::string with_crc(std::string bytes) {
 }
 
 template <typename T>
-std::string saved_checkpoint(const nn::Checkpoint<T>& checkpoint, const std::filesystem::path& scratch) {
+std::string saved_checkpoint(const train::Checkpoint<T>& checkpoint, const std::filesystem::path& scratch) {
   const auto file = scratch / "seed.ckpt";
-  nn::save_checkpoint(file, checkpoint);
+  train::save_checkpoint(file, checkpoint);
   std::string bytes = read_file_bytes(file);
   std::filesystem::remove(file);
   return bytes;
 }
 
 template <typename T>
-nn::Checkpoint<T> small_checkpoint() {
-  nn::Checkpoint<T> checkpoint;
+train::Checkpoint<T> small_checkpoint() {
+  train::Checkpoint<T> checkpoint;
   Matrix<T> weight(2, 3);
   weight << T(0.5), T(-1.25), T(3), T(1e-3), T(-0.0), T(7);
   Matrix<T> bias(2, 1);
   bias << T(0.25), T(-4);
-  checkpoint.parameters = {{"0.weight", weight}, {"0.bias", bias}};
+  checkpoint.module_state = {{"0.weight", weight}, {"0.bias", bias}};
   checkpoint.optimizer_state = {{"velocity.0.weight", weight * T(0.1)}, {"velocity.0.bias", bias * T(2)}};
   checkpoint.optimizer_step_count = 12;
   checkpoint.scheduler_step = 12;
@@ -132,6 +132,26 @@ nn::Checkpoint<T> small_checkpoint() {
   checkpoint.metadata["config"] = R"({"preset":"tiny","seed":1})";
   checkpoint.metadata["note"] = "";
   return checkpoint;
+}
+
+// A safetensors file of the small checkpoint's parameters and optimizer state, with its metadata.
+template <typename T>
+std::string saved_safetensors(const nn::Checkpoint<T>& checkpoint, const std::filesystem::path& scratch) {
+  nn::StateDict<T> tensors;
+  for (const auto& entry : checkpoint.parameters) tensors.insert(entry.name, entry.value);
+  for (const auto& entry : checkpoint.optimizer_state) tensors.insert(entry.name, entry.value);
+  const auto file = scratch / "seed.safetensors";
+  nn::save_safetensors(file, tensors, nn::SafetensorsMetadata(checkpoint.metadata.begin(), checkpoint.metadata.end()));
+  std::string bytes = read_file_bytes(file);
+  std::filesystem::remove(file);
+  return bytes;
+}
+
+// 8-byte little-endian length, the header as given, the data.
+inline std::string safetensors_file(const std::string& header, const std::string& data) {
+  std::string bytes(8, '\0');
+  set_little_endian(bytes, 0, header.size(), 8);
+  return bytes + header + data;
 }
 
 }  // namespace seeds_detail
@@ -209,9 +229,9 @@ inline std::vector<Seed> make_seeds(const std::filesystem::path& scratch) {
   const std::string full = saved_checkpoint(small_checkpoint<float>(), scratch);
   add("checkpoint", "float-full", full, loaded);
   add("checkpoint", "double-full", saved_checkpoint(small_checkpoint<double>(), scratch), loaded);
-  add("checkpoint", "float-empty", saved_checkpoint(nn::Checkpoint<float>{}, scratch), loaded);
-  nn::Checkpoint<double> odd_shapes;
-  odd_shapes.parameters = {{"empty", Matrix<double>(0, 3)}, {"row", Matrix<double>::Constant(1, 4, 0.5)}};
+  add("checkpoint", "float-empty", saved_checkpoint(train::Checkpoint<float>{}, scratch), loaded);
+  train::Checkpoint<double> odd_shapes;
+  odd_shapes.module_state = {{"empty", Matrix<double>(0, 3)}, {"row", Matrix<double>::Constant(1, 4, 0.5)}};
   odd_shapes.metadata[std::string(300, 'k')] = std::string(200, 'v');
   add("checkpoint", "double-odd-shapes", saved_checkpoint(odd_shapes, scratch), loaded);
   add("checkpoint", "empty-file", "", rejected);
@@ -239,6 +259,42 @@ inline std::vector<Seed> make_seeds(const std::filesystem::path& scratch) {
   std::string junk = full.substr(0, full.size() - 4) + "junk" + full.substr(full.size() - 4);
   add("checkpoint", "bytes-after-last-section", with_crc(junk), rejected);
   add("checkpoint", "bytes-after-crc", full + "x", rejected);
+
+  // safetensors, written by save_safetensors, then damaged.
+  const std::string model = saved_safetensors(small_checkpoint<float>(), scratch);
+  add("safetensors", "float-model", model, loaded);
+  add("safetensors", "double-model", saved_safetensors(small_checkpoint<double>(), scratch), loaded);
+  add("safetensors", "empty-dict", saved_safetensors(nn::Checkpoint<float>{}, scratch), loaded);
+  add("safetensors", "hand-written-i64-and-scalar",
+      safetensors_file(R"({"n":{"dtype":"I64","shape":[],"data_offsets":[0,8]},)"
+                       R"("s":{"dtype":"F32","shape":[1,1],"data_offsets":[8,12]}})",
+                       std::string(12, '\x01')),
+      loaded);
+  add("safetensors", "empty-file", "", rejected);
+  add("safetensors", "length-only", model.substr(0, 8), rejected);
+  add("safetensors", "truncated", model.substr(0, model.size() - 3), rejected);
+  add("safetensors", "extra-byte", model + "x", rejected);
+  std::string long_header = model;
+  set_little_endian(long_header, 0, std::uint64_t{1} << 40, 8);
+  add("safetensors", "header-length-2-to-the-40", long_header, rejected);
+  add("safetensors", "not-json", safetensors_file("{\"a\":", ""), rejected);
+  add("safetensors", "duplicate-name",
+      safetensors_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                       R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                       std::string(8, '\0')),
+      rejected);
+  add("safetensors", "overlap",
+      safetensors_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                       R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                       std::string(8, '\0')),
+      rejected);
+  add("safetensors", "huge-shape",
+      safetensors_file(R"({"a":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}})",
+                       std::string(8, '\0')),
+      rejected);
+  add("safetensors", "dtype-f16",
+      safetensors_file(R"({"a":{"dtype":"F16","shape":[4],"data_offsets":[0,8]}})", std::string(8, '\0')),
+      rejected);
   return seeds;
 }
 

@@ -21,7 +21,8 @@ void Sequential<T>::append(std::shared_ptr<Module<T>> module) {
 template <typename T>
 Tensor<T> Sequential<T>::forward(const Tensor<T>& input) {
   Tensor<T> current = input;
-  for (const auto& child : this->children()) current = child.module->forward(current);
+  // Through operator(), so that a summary records each layer's output shape.
+  for (const auto& child : this->children()) current = (*child.module)(current);
   return current;
 }
 

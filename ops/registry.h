@@ -8,11 +8,12 @@
 
 namespace tapegrad {
 
-inline constexpr std::array<std::string_view, 29> kOpNames = {
+inline constexpr std::array<std::string_view, 31> kOpNames = {
     "add", "sub", "mul", "div", "neg", "add_scalar", "mul_scalar", "matmul", "transpose", "linear", "exp", "log",
     "sqrt", "pow", "square", "relu", "sigmoid", "tanh", "sum", "sum_rows", "sum_cols", "mean", "sum_of_squares",
     "softmax", "log_softmax", "cross_entropy_with_logits", "cross_entropy_with_logits_soft",
-    "multi_binary_cross_entropy_with_logits", "select_columns"};
+    "multi_binary_cross_entropy_with_logits", "select_columns",
+    "dropout", "batch_norm"};
 
 constexpr bool is_registered_op(std::string_view name) {
   for (auto op : kOpNames)

@@ -7,7 +7,7 @@
 #
 # Usage: scripts/fuzz.sh [seconds-per-target] [build-dir]      (defaults: 60, build-fuzz)
 #   TAPEGRAD_JOBS=N              parallel build jobs (default: number of cores)
-#   TAPEGRAD_FUZZ_TARGETS="..."  the targets to run (default: cifar10 idx idx_gzip checkpoint)
+#   TAPEGRAD_FUZZ_TARGETS="..."  the targets to run (default: cifar10 idx idx_gzip checkpoint safetensors)
 #   TAPEGRAD_FUZZ_PARALLEL=N     targets fuzzed at the same time (default 1)
 #
 # Kept under the build dir: fuzz-seeds/<target> (rewritten every run), fuzz-corpus/<target> (what the fuzzer
@@ -18,7 +18,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 seconds="${1:-60}"
 build="${2:-$root/build-fuzz}"
 jobs="${TAPEGRAD_JOBS:-$(nproc)}"
-read -r -a targets <<< "${TAPEGRAD_FUZZ_TARGETS:-cifar10 idx idx_gzip checkpoint}"
+read -r -a targets <<< "${TAPEGRAD_FUZZ_TARGETS:-cifar10 idx idx_gzip checkpoint safetensors}"
 parallel="${TAPEGRAD_FUZZ_PARALLEL:-1}"
 if ! [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -gt 0 ]]; then
   echo "fuzz.sh: seconds-per-target must be a positive whole number, not '$seconds'" >&2
@@ -69,7 +69,7 @@ run_target() {
 
 for target in "${targets[@]}"; do
   if [[ ! -x "$build/fuzz/fuzz_$target" ]]; then
-    echo "fuzz.sh: no target '$target' (known: cifar10 idx idx_gzip checkpoint)" >&2
+    echo "fuzz.sh: no target '$target' (known: cifar10 idx idx_gzip checkpoint safetensors)" >&2
     exit 2
   fi
 done

@@ -7,7 +7,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libeigen3-dev libfmt-dev libspdlog-dev catch2 libcli11-dev
-          nlohmann-json3-dev zlib1g-dev libpng-dev)
+          nlohmann-json3-dev zlib1g-dev libpng-dev python3-numpy)
 for argument in "$@"; do
   case "$argument" in
     --with-data) packages+=(python3 python3-pil dataset-fashion-mnist) ;;

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include <tapegrad/core/generator.h>
-#include <tapegrad/nn/checkpoint.h>
+#include <tapegrad/nn/train/checkpoint.h>
 #include "tests/support/app_runner.h"
 #include "tests/support/test_data.h"
 
@@ -199,8 +199,8 @@ TEST_CASE("mnist_logistic --bias off holds b at 0 while --scaling symmetric and 
   INFO(without_bias.output);
   REQUIRE(without_bias.exit_code == 0);
   auto bias_of = [](const fs::path& run) {
-    const auto checkpoint = tapegrad::nn::load_checkpoint<float>(run / "checkpoint.bin");
-    for (const auto& entry : checkpoint.parameters)
+    const auto checkpoint = tapegrad::train::load_checkpoint<float>(run / "checkpoint.bin");
+    for (const auto& entry : checkpoint.module_state)
       if (entry.name == "linear.bias") return static_cast<double>(entry.value(0, 0));
     FAIL("no linear.bias in " << run);
     return 0.0;

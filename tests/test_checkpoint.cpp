@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <tapegrad/nn/nn.h>
+#include <tapegrad/nn/train/checkpoint.h>
 #include <tapegrad/ops/ops.h>
 #include <tapegrad/optim/schedule.h>
 #include <tapegrad/optim/sgd.h>
@@ -24,6 +25,7 @@
 
 using namespace tapegrad;
 using namespace tapegrad::nn;
+using namespace tapegrad::train;
 using tapegrad::testing::read_bytes;
 using tapegrad::testing::TempDir;
 using tapegrad::testing::write_bytes;
@@ -70,7 +72,7 @@ class AllocationTracker {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
-// An encoder written from the layout documented in nn/checkpoint.h, independent of the library's writer.
+// An encoder written from the layout documented in nn/train/checkpoint.h, independent of the library's writer.
 
 struct Bytes {
   std::string data;
@@ -142,9 +144,9 @@ std::shared_ptr<Sequential<float>> make_model(Index input, Index hidden, Index c
 // A checkpoint with something in every part.
 Checkpoint<float> full_checkpoint(const Module<float>& model) {
   Checkpoint<float> checkpoint;
-  checkpoint.parameters = capture_parameters(model);
+  checkpoint.module_state = capture_module_state(model);
   Generator generator(77);
-  for (const auto& entry : checkpoint.parameters) {
+  for (const auto& entry : checkpoint.module_state) {
     checkpoint.optimizer_state.push_back(
         {entry.name + ".momentum",
          Tensor<float>::normal(entry.value.rows(), entry.value.cols(), generator).value()});
@@ -198,7 +200,7 @@ TEST_CASE("save then load gives back every part of the checkpoint", "[checkpoint
   CHECK_FALSE(std::filesystem::exists(directory / "model.ckpt.tmp"));
 
   const Checkpoint<float> loaded = load_checkpoint<float>(path);
-  require_same(loaded.parameters, saved.parameters);
+  require_same(loaded.module_state, saved.module_state);
   require_same(loaded.optimizer_state, saved.optimizer_state);
   CHECK(loaded.optimizer_step_count == saved.optimizer_step_count);
   CHECK(loaded.scheduler_step == saved.scheduler_step);
@@ -215,8 +217,8 @@ TEST_CASE("save then load gives back every part of the checkpoint", "[checkpoint
   // Into a model initialised differently: afterwards it holds exactly the saved values.
   auto fresh = make_model(4, 6, 3, 2);
   REQUIRE(fresh->parameter("0.weight").value() != model->parameter("0.weight").value());
-  restore_parameters(*fresh, loaded);
-  require_same(capture_parameters(*fresh), capture_parameters(*model));
+  restore_module_state(*fresh, loaded);
+  require_same(capture_module_state(*fresh), capture_module_state(*model));
   const Tensor<float> input = Tensor<float>::ones(4, 2);
   CHECK(fresh->forward(input).value() == model->forward(input).value());
 
@@ -233,13 +235,13 @@ TEST_CASE("a double checkpoint round-trips and is not loaded as float", "[checkp
   Generator generator(3);
   Linear<double> layer(3, 2, {.weight = Init::normal(1.0), .bias = Init::normal(1.0)}, generator);
   Checkpoint<double> saved;
-  saved.parameters = capture_parameters(layer);
+  saved.module_state = capture_module_state(layer);
   save_checkpoint(path, saved);
   const Checkpoint<double> loaded = load_checkpoint<double>(path);
-  REQUIRE(loaded.parameters.size() == 2);
-  CHECK(loaded.parameters[0].name == "weight");
-  CHECK(loaded.parameters[0].value == layer.weight().value());
-  CHECK(loaded.parameters[1].value == layer.bias().value());
+  REQUIRE(loaded.module_state.size() == 2);
+  CHECK(loaded.module_state[0].name == "weight");
+  CHECK(loaded.module_state[0].value == layer.weight().value());
+  CHECK(loaded.module_state[1].value == layer.bias().value());
   CHECK(loaded.generators.empty());
   CHECK(loaded.metadata.empty());
   CHECK(stored_u32(read_bytes(path), 12) == 2);
@@ -255,7 +257,7 @@ TEST_CASE("the file is exactly the byte layout documented in checkpoint.h", "[ch
   Matrix<float> weight(2, 3);
   weight << 1.5f, -2.0f, 3.25f, 4.0f, -0.125f, 6.0f;
   Checkpoint<float> checkpoint;
-  checkpoint.parameters = {{"fc1.weight", weight}, {"fc1.bias", Matrix<float>::Constant(2, 1, 0.5f)}};
+  checkpoint.module_state = {{"fc1.weight", weight}, {"fc1.bias", Matrix<float>::Constant(2, 1, 0.5f)}};
   checkpoint.optimizer_state = {{"param0.momentum", weight * 2.0f}};
   checkpoint.optimizer_step_count = 3;
   checkpoint.scheduler_step = 4;
@@ -307,8 +309,8 @@ TEST_CASE("the file is exactly the byte layout documented in checkpoint.h", "[ch
   CHECK(loaded.step == 20);
   CHECK(loaded.scheduler_step == 30);
   CHECK(loaded.optimizer_step_count == 40);
-  REQUIRE(loaded.parameters.size() == 1);
-  CHECK(loaded.parameters[0].value == weight);
+  REQUIRE(loaded.module_state.size() == 1);
+  CHECK(loaded.module_state[0].value == weight);
   CHECK(loaded.metadata.at("k") == "v");
 }
 
@@ -337,40 +339,40 @@ TEST_CASE("restoring into a model with other shapes or names names the parameter
   const auto path = directory / "model.ckpt";
   auto model = make_model(4, 6, 3, 1);
   Checkpoint<float> saved;
-  saved.parameters = capture_parameters(*model);
+  saved.module_state = capture_module_state(*model);
   save_checkpoint(path, saved);
   const Checkpoint<float> loaded = load_checkpoint<float>(path);
 
   SECTION("a different shape; the model is left as it was") {
     auto wider = make_model(4, 5, 3, 9);
-    const auto before = capture_parameters(*wider);
-    const std::string message = error_of([&] { restore_parameters(*wider, loaded); });
+    const auto before = capture_module_state(*wider);
+    const std::string message = error_of([&] { restore_module_state(*wider, loaded); });
     CHECK_THAT(message,
                Catch::Contains("checkpoint: parameter '0.weight' has shape (6 x 4) in the file but (5 x 4) "
                                "in the model") &&
                    Catch::Contains(path.string()));
-    require_same(capture_parameters(*wider), before);
+    require_same(capture_module_state(*wider), before);
   }
   SECTION("a shape that differs only in a later layer still changes nothing") {
     auto other = make_model(4, 6, 2, 9);
-    const auto before = capture_parameters(*other);
-    CHECK_THAT(error_of([&] { restore_parameters(*other, loaded); }),
+    const auto before = capture_module_state(*other);
+    CHECK_THAT(error_of([&] { restore_module_state(*other, loaded); }),
                Catch::Contains("'2.weight' has shape (3 x 6) in the file but (2 x 6) in the model"));
-    require_same(capture_parameters(*other), before);
+    require_same(capture_module_state(*other), before);
   }
   SECTION("the model has parameters the file lacks") {
     auto deeper = make_model(4, 6, 3, 9);
     deeper->emplace_back<ReLU<float>>();
     Generator generator(1);
     deeper->emplace_back<Linear<float>>(3, 3, LinearOptions{}, generator);
-    CHECK_THAT(error_of([&] { restore_parameters(*deeper, loaded); }), Catch::Contains("'4.weight', '4.bias'") &&
+    CHECK_THAT(error_of([&] { restore_module_state(*deeper, loaded); }), Catch::Contains("'4.weight', '4.bias'") &&
                                                                            Catch::Contains("has none") &&
                                                                            Catch::Contains(path.string()));
   }
   SECTION("the file has parameters the model lacks") {
     Checkpoint<float> bigger = loaded;
-    bigger.parameters.push_back({"3.scale", Matrix<float>::Ones(1, 1)});
-    CHECK_THAT(error_of([&] { restore_parameters(*model, bigger); }),
+    bigger.module_state.push_back({"3.scale", Matrix<float>::Ones(1, 1)});
+    CHECK_THAT(error_of([&] { restore_module_state(*model, bigger); }),
                Catch::Contains("file has parameter '3.scale'") && Catch::Contains("does not have"));
   }
   SECTION("same shapes under other names") {
@@ -383,7 +385,7 @@ TEST_CASE("restoring into a model with other shapes or names names the parameter
       }
       Tensor<float> forward(const Tensor<float>& input) override { return input; }
     } named;
-    CHECK_THAT(error_of([&] { restore_parameters(named, loaded); }),
+    CHECK_THAT(error_of([&] { restore_module_state(named, loaded); }),
                Catch::Contains("'fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias'"));
   }
 }
@@ -555,7 +557,7 @@ TEST_CASE("a save that fails leaves the previous checkpoint as it was", "[checkp
     CHECK(read_bytes(path) == before);
   }
   SECTION("invalid contents are refused before the file system is touched") {
-    second.parameters.push_back(second.parameters.front());
+    second.module_state.push_back(second.module_state.front());
     CHECK_THAT(error_of([&] { save_checkpoint(path, second); }), Catch::Contains("appears twice"));
     CHECK(read_bytes(path) == before);
     CHECK_FALSE(std::filesystem::exists(directory / "model.ckpt.tmp"));
@@ -612,7 +614,7 @@ class TrainingRun {
 
   Checkpoint<float> checkpoint() const {
     Checkpoint<float> out;
-    out.parameters = capture_parameters(*model_);
+    out.module_state = capture_module_state(*model_);
     out.optimizer_state = optimizer_.state();
     out.optimizer_step_count = optimizer_.step_count();
     out.scheduler_step = scheduler_.position();
@@ -627,7 +629,7 @@ class TrainingRun {
   }
 
   void resume(const Checkpoint<float>& checkpoint, bool with_optimizer_state = true) {
-    restore_parameters(*model_, checkpoint);
+    restore_module_state(*model_, checkpoint);
     if (with_optimizer_state) optimizer_.load_state(checkpoint.optimizer_state, checkpoint.optimizer_step_count);
     scheduler_.set_position(checkpoint.scheduler_step);
     step_ = checkpoint.step;
@@ -683,22 +685,22 @@ TEST_CASE("a run stopped and resumed ends exactly where an uninterrupted run end
 
   // Fresh objects, initialised from another seed, then restored from the file.
   TrainingRun resumed(problem, 2);
-  REQUIRE(capture_parameters(resumed.model())[0].value != capture_parameters(uninterrupted.model())[0].value);
+  REQUIRE(capture_module_state(resumed.model())[0].value != capture_module_state(uninterrupted.model())[0].value);
   const Checkpoint<float> loaded = load_checkpoint<float>(path);
   resumed.resume(loaded);
   resumed.train_until(total_steps);
 
-  const auto expected = capture_parameters(uninterrupted.model());
-  require_same(capture_parameters(resumed.model()), expected);
+  const auto expected = capture_module_state(uninterrupted.model());
+  require_same(capture_module_state(resumed.model()), expected);
   require_same(resumed.optimizer().state(), uninterrupted.optimizer().state());
   CHECK(resumed.optimizer().step_count() == total_steps);
   CHECK(resumed.optimizer().learning_rate() == uninterrupted.optimizer().learning_rate());
   // Training moved the weights after the stop, so the comparison above covers the resumed steps.
-  CHECK(expected[0].value != loaded.parameters[0].value);
+  CHECK(expected[0].value != loaded.module_state[0].value);
 
   // Leaving out one part of the state (the momentum buffers) gives other weights: the test sees what it checks.
   TrainingRun without_momentum(problem, 2);
   without_momentum.resume(loaded, false);
   without_momentum.train_until(total_steps);
-  CHECK(capture_parameters(without_momentum.model())[0].value != expected[0].value);
+  CHECK(capture_module_state(without_momentum.model())[0].value != expected[0].value);
 }

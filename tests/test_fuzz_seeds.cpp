@@ -26,7 +26,7 @@ TEST_CASE("fuzz seeds: each valid seed loads and each broken one is refused, thr
     outcomes_per_target[seed.target].insert(seed.expected);
   }
   // Each target starts from both kinds of file.
-  for (const char* target : {"cifar10", "idx", "idx_gzip", "checkpoint"}) {
+  for (const char* target : {"cifar10", "idx", "idx_gzip", "checkpoint", "safetensors"}) {
     INFO(target);
     CHECK(outcomes_per_target[target] == std::set<Outcome>{Outcome::loaded, Outcome::rejected});
   }

@@ -122,6 +122,28 @@ std::vector<OpCase> op_table() {
                    [](const auto& x) { return multi_binary_cross_entropy_with_logits(x[0], x[1]); }});
   table.push_back({"select_columns", "repeated indices", {{4, 6}},
                    [](const auto& x) { return select_columns(x[0], kColumns); }});
+  // ops/normalization.h. Dropout draws its mask from a generator seeded inside f, so that every evaluation of the
+  // finite differences sees the same mask. batch_norm with eps = 1e-12 is the reports' form (eps only guards
+  // against a zero variance; finite differences of step 1e-3 stay meaningful because the drawn rows have
+  // variances of order 1) and with PyTorch's 1e-5; n = 3 is the smallest batch whose gradient is not ~eps-small
+  // (for n = 2, s_hat = +-1 whatever the input).
+  table.push_back({"dropout", "p = 0.3", {{5, 4}}, [](const auto& x) {
+                     Generator mask_generator(11);
+                     return dropout(x[0], 0.3, mask_generator);
+                   }});
+  table.push_back({"dropout", "p = 0", {{3, 2}}, [](const auto& x) {
+                     Generator mask_generator(11);
+                     return dropout(x[0], 0.0, mask_generator);
+                   }});
+  for (double eps : {1e-12, 1e-5}) {
+    const std::string suffix = eps < 1e-6 ? ", eps 1e-12" : ", eps 1e-5";
+    table.push_back({"batch_norm", "4 x 6" + suffix, {{4, 6}}, [eps](const auto& x) { return batch_norm(x[0], eps); }});
+    table.push_back({"batch_norm", "3 x 3" + suffix, {{3, 3}}, [eps](const auto& x) { return batch_norm(x[0], eps); }});
+    table.push_back({"batch_norm", "gamma, beta, 4 x 6" + suffix, {{4, 6}, {4, 1}, {4, 1}},
+                     [eps](const auto& x) { return batch_norm(x[0], x[1], x[2], eps); }});
+    table.push_back({"batch_norm", "gamma, beta, 1 x 5" + suffix, {{1, 5}, {1, 1}, {1, 1}},
+                     [eps](const auto& x) { return batch_norm(x[0], x[1], x[2], eps); }});
+  }
   return table;
 }
 

@@ -50,7 +50,7 @@ TrainingOutcome run(Classifier<T>& model, Fixture& f, double eta, long steps, Gr
   plan.lambda = lambda;
   plan.path = path;
   plan.patience = patience;
-  return train(model, sgd, optim::ConstantLR(eta), loader, f.train, f.validation, f.normalizer, plan, hooks);
+  return apps::train(model, sgd, optim::ConstantLR(eta), loader, f.train, f.validation, f.normalizer, plan, hooks);
 }
 
 }  // namespace
@@ -197,7 +197,7 @@ TEST_CASE("training stopped after its best evaluation and resumed ends exactly a
   const optim::ConstantLR rate(0.1);
 
   Run whole = make_run();
-  const auto expected = train(*whole.model, *whole.sgd, rate, *whole.loader, f.train, f.validation, f.normalizer, plan);
+  const auto expected = apps::train(*whole.model, *whole.sgd, rate, *whole.loader, f.train, f.validation, f.normalizer, plan);
   REQUIRE(expected.early_stopped);
   // Stop two steps after the best evaluation: the resumed run must bring the best weights back at the end itself.
   const long stop_at = expected.best_step + 2;
@@ -213,7 +213,7 @@ TEST_CASE("training stopped after its best evaluation and resumed ends exactly a
     best.clear();
     for (const auto& p : resumed.model->module().parameters()) best.push_back(p.value());
   };
-  const auto first = train(*resumed.model, *resumed.sgd, rate, *resumed.loader, f.train, f.validation, f.normalizer,
+  const auto first = apps::train(*resumed.model, *resumed.sgd, rate, *resumed.loader, f.train, f.validation, f.normalizer,
                            plan, hooks);
   REQUIRE(first.interrupted);
   REQUIRE(first.steps == stop_at);
@@ -221,7 +221,7 @@ TEST_CASE("training stopped after its best evaluation and resumed ends exactly a
 
   TrainingStart<double> start{
       .step = first.steps, .rows = first.rows, .best_parameters = best, .best_step = first.best_step};
-  const auto second = train(*resumed.model, *resumed.sgd, rate, *resumed.loader, f.train, f.validation,
+  const auto second = apps::train(*resumed.model, *resumed.sgd, rate, *resumed.loader, f.train, f.validation,
                             f.normalizer, plan, {}, start);
   CHECK(second.early_stopped);
   CHECK(second.steps == expected.steps);
@@ -240,14 +240,14 @@ TEST_CASE("training stopped after its best evaluation and resumed ends exactly a
   // Without the best weights a resumed run cannot keep its promise, and says so.
   Run bare = make_run();
   TrainingStart<double> missing{.step = first.steps, .rows = first.rows, .best_parameters = {}};
-  CHECK_THROWS_WITH(train(*bare.model, *bare.sgd, rate, *bare.loader, f.train, f.validation, f.normalizer, plan, {},
+  CHECK_THROWS_WITH(apps::train(*bare.model, *bare.sgd, rate, *bare.loader, f.train, f.validation, f.normalizer, plan, {},
                           missing),
                     Catch::Contains("weights of the best evaluation"));
   // Nor with the weights of another evaluation than the best (a run stopped while saving them).
   Run stale = make_run();
   TrainingStart<double> other{
       .step = first.steps, .rows = first.rows, .best_parameters = best, .best_step = first.best_step - 15};
-  CHECK_THROWS_WITH(train(*stale.model, *stale.sgd, rate, *stale.loader, f.train, f.validation, f.normalizer, plan,
+  CHECK_THROWS_WITH(apps::train(*stale.model, *stale.sgd, rate, *stale.loader, f.train, f.validation, f.normalizer, plan,
                           {}, other),
                     Catch::Contains("start the run again without --resume"));
 }

@@ -21,9 +21,10 @@
 #include "apps/common/progress.h"
 #include "apps/common/run_info.h"
 #include "apps/common/threads.h"
-#include <tapegrad/nn/checkpoint.h>
 #include <tapegrad/nn/data/batch_loader.h>
 #include <tapegrad/nn/loss.h>
+#include <tapegrad/nn/train/checkpoint.h>
+#include <tapegrad/nn/train/run_checkpoint.h>
 #include <tapegrad/optim/schedule.h>
 #include <tapegrad/optim/sgd.h>
 
@@ -108,24 +109,12 @@ void plot_templates(const Classifier<T>& model, const data::ImageDataset& train,
 }
 
 template <typename T>
-nn::Checkpoint<T> capture(const Classifier<T>& model, const optim::Optimizer<T>& optimizer,
-                          const data::BatchLoader<T>& loader, long step, double epoch, const nlohmann::json& key) {
-  nn::Checkpoint<T> checkpoint;
-  checkpoint.parameters = nn::capture_parameters(model.module());
-  checkpoint.optimizer_state = optimizer.state();
-  checkpoint.optimizer_step_count = optimizer.step_count();
-  checkpoint.scheduler_step = step;
-  checkpoint.step = step;
-  checkpoint.epoch = static_cast<std::int64_t>(epoch);
-  const auto loader_state = loader.state();
-  checkpoint.generators["loader"] = loader_state.generator;
-  checkpoint.metadata["loader.epochs_started"] = std::to_string(loader_state.epochs_started);
-  checkpoint.metadata["loader.in_epoch"] = loader_state.in_epoch ? "1" : "0";
-  checkpoint.metadata["loader.position"] = std::to_string(loader_state.position);
+train::Checkpoint<T> capture(const Classifier<T>& model, const optim::Optimizer<T>& optimizer,
+                             const data::BatchLoader<T>& loader, long step, double epoch, const nlohmann::json& key) {
+  train::Checkpoint<T> checkpoint = train::capture_run(model.module(), optimizer, loader, step, epoch);
   checkpoint.metadata["config"] = key.dump();
   return checkpoint;
 }
-
 
 // What a run directory must match to be resumed or reused: the settings that decide the numbers (not the thread
 // count, not where the output goes) and the data they were computed on.
@@ -260,22 +249,10 @@ std::optional<ExperimentResult> finished_run(const ExperimentSettings& s, const 
 // The state a resumed run continues from: the checkpoint's weights, optimizer and loader, the evaluations it
 // made, and with early stopping the best weights so far (best.bin).
 template <typename T>
-TrainingStart<T> restore_run(const nn::Checkpoint<T>& checkpoint, const ExperimentSettings& s,
+TrainingStart<T> restore_run(const train::Checkpoint<T>& checkpoint, const ExperimentSettings& s,
                              const RunDirectory& directory, Classifier<T>& model, optim::Optimizer<T>& optimizer,
                              data::BatchLoader<T>& loader) {
-  nn::restore_parameters(model.module(), checkpoint);
-  optimizer.load_state(checkpoint.optimizer_state, static_cast<long>(checkpoint.optimizer_step_count));
-  data::BatchLoaderState loader_state;
-  loader_state.generator = checkpoint.generator("loader");
-  try {
-    loader_state.epochs_started = std::stoll(checkpoint.metadata_value("loader.epochs_started"));
-    loader_state.in_epoch = checkpoint.metadata_value("loader.in_epoch") == "1";
-    loader_state.position = std::stoi(checkpoint.metadata_value("loader.position"));
-  } catch (const std::logic_error&) {
-    throw Error(fmt::format("cannot resume from '{}': its loader position is not a number",
-                            checkpoint.source.string()));
-  }
-  loader.set_state(loader_state);
+  train::restore_run(checkpoint, model.module(), optimizer, loader);
 
   TrainingStart<T> start;
   start.step = static_cast<long>(checkpoint.step);
@@ -286,8 +263,8 @@ TrainingStart<T> restore_run(const nn::Checkpoint<T>& checkpoint, const Experime
   // Every evaluation made a best first (a NaN would have stopped training), so one was saved in best.bin; train()
   // checks that it is the best of these rows.
   if (s.patience > 0 && !start.rows.empty()) {
-    const auto best = nn::load_checkpoint<T>(directory.root() / "best.bin");
-    for (const auto& entry : best.parameters) start.best_parameters.push_back(entry.value);
+    const auto best = train::load_checkpoint<T>(directory.root() / "best.bin");
+    for (const auto& entry : best.module_state) start.best_parameters.push_back(entry.value);
     start.best_step = static_cast<long>(best.step);
   }
   spdlog::info("{}: resuming at step {} from {}", s.name, start.step, checkpoint.source.string());
@@ -303,7 +280,7 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
   const nlohmann::json key = resume_key(s, d);
 
   // Resuming: a finished run is kept as it is; a run with a checkpoint continues from it.
-  std::optional<nn::Checkpoint<T>> resume_from;
+  std::optional<train::Checkpoint<T>> resume_from;
   double earlier_train_seconds = 0;
   if (resume_mode()) {
     check_same_run(key, directory);
@@ -314,7 +291,7 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
     }
     std::error_code error;
     if (std::filesystem::is_regular_file(directory.checkpoint_path(), error)) {
-      resume_from = nn::load_checkpoint<T>(directory.checkpoint_path());
+      resume_from = train::load_checkpoint<T>(directory.checkpoint_path());
       if (nlohmann::json::parse(resume_from->metadata_value("config"), nullptr, false) != key) {
         throw UsageError(fmt::format("cannot resume from '{}': its run had other settings than this one",
                                      directory.checkpoint_path().string()),
@@ -393,18 +370,18 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
   hooks.on_new_best = [&](long step) {
     // Early stopping puts these weights back at the end, so a resumed run needs them too.
     if (s.save_checkpoint) {
-      nn::Checkpoint<T> best;
-      best.parameters = nn::capture_parameters(model->module());
+      train::Checkpoint<T> best;
+      best.module_state = train::capture_module_state(model->module());
       best.step = step;
       best.metadata["config"] = key.dump();
-      nn::save_checkpoint(directory.root() / "best.bin", best);
+      train::save_checkpoint(directory.root() / "best.bin", best);
     }
   };
   hooks.on_evaluation = [&](const MetricsRow& row) {
     metrics.append_row(metrics_cells(row));
     // The last good state: a later divergence leaves this checkpoint in place.
     if (s.save_checkpoint) {
-      nn::save_checkpoint(directory.checkpoint_path(), capture(*model, optimizer, loader, row.step, row.epoch, key));
+      train::save_checkpoint(directory.checkpoint_path(), capture(*model, optimizer, loader, row.step, row.epoch, key));
     }
   };
   hooks.stop_requested = [] { return stop_requested(); };
@@ -444,7 +421,7 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
     summary["message"] = outcome.diverged ? outcome.divergence : "stopped by a signal";
     summary["wall_seconds"] = std::chrono::duration<double>(Clock::now() - wall_start).count();
     if (outcome.interrupted && s.save_checkpoint) {
-      nn::save_checkpoint(directory.checkpoint_path(),
+      train::save_checkpoint(directory.checkpoint_path(),
                           capture(*model, optimizer, loader, outcome.steps, outcome.stopped_epoch, key));
     }
     directory.write_summary(summary);
@@ -484,7 +461,7 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
     plot::save(histogram, directory.plot_path("true_class_probability"));
   }
   if (s.save_checkpoint) {
-    nn::save_checkpoint(directory.checkpoint_path(),
+    train::save_checkpoint(directory.checkpoint_path(),
                         capture(*model, optimizer, loader, outcome.steps, outcome.stopped_epoch, key));
   }
 

@@ -1,5 +1,5 @@
-// The training loop every app shares: mini-batch steps through either gradient path, a learning-rate schedule,
-// evaluation at chosen steps, early stopping, divergence detection and a stop request (Ctrl-C).
+// The apps' use of the library's training loop (nn/train/loop.h): a Classifier's steps through either gradient
+// path, its own evaluation (loss, cost and accuracy as the reports define them), and the apps' messages.
 #pragma once
 
 #include <functional>
@@ -10,16 +10,14 @@
 #include <tapegrad/nn/data/batch_loader.h>
 #include <tapegrad/nn/data/image_dataset.h>
 #include <tapegrad/nn/data/normalizer.h>
+#include <tapegrad/nn/train/loop.h>
+#include <tapegrad/nn/train/metrics.h>
 #include <tapegrad/optim/optimizer.h>
 #include <tapegrad/optim/schedule.h>
 
 namespace tapegrad::apps {
 
-struct Evaluation {
-  double loss = 0;
-  double cost = 0;
-  double accuracy = 0;  // a fraction in [0, 1]
-};
+using Evaluation = train::Evaluation;
 
 // Loss, cost and accuracy over a whole dataset, in chunks, without recording.
 template <typename T>
@@ -35,13 +33,7 @@ template <typename T>
 DetailedEvaluation evaluate_detailed(const Classifier<T>& model, const data::ImageDataset& dataset,
                                      const data::Normalizer& normalizer, double lambda, int chunk_size = 2000);
 
-struct MetricsRow {
-  long step = 0;        // update steps done
-  double epoch = 0;     // steps / steps per epoch
-  double learning_rate = 0;
-  Evaluation train;
-  Evaluation validation;
-};
+using MetricsRow = train::MetricsRow;
 
 struct TrainingPlan {
   long total_steps = 0;
@@ -73,22 +65,11 @@ template <typename T>
 struct TrainingStart {
   long step = 0;
   std::vector<MetricsRow> rows;            // evaluations already made, in order, none after `step`
-  std::vector<Matrix<T>> best_parameters;  // the best evaluation's weights, in parameters() order (patience > 0)
+  std::vector<Matrix<T>> best_parameters;  // the best evaluation's module state (train::checkpointed_tensors order)
   long best_step = -1;                     // the step those weights are from; must be the best of `rows`
 };
 
-struct TrainingOutcome {
-  std::vector<MetricsRow> rows;
-  long steps = 0;               // update steps done
-  double train_seconds = 0;     // time in update steps
-  double evaluation_seconds = 0;
-  bool early_stopped = false;
-  long best_step = -1;          // with early stopping: the step whose weights were kept
-  double stopped_epoch = 0;     // the epoch at which training ended
-  bool diverged = false;
-  std::string divergence;       // what went wrong and what to do
-  bool interrupted = false;
-};
+using TrainingOutcome = train::Outcome;
 
 // `train_evaluation` is the data on which training metrics are measured (usually the training set itself).
 template <typename T>

@@ -16,8 +16,8 @@
 #include "apps/mnist_logistic/figures.h"
 #include "apps/mnist_logistic/gradient_check.h"
 #include "apps/mnist_logistic/report.h"
-#include <tapegrad/nn/checkpoint.h>
 #include <tapegrad/nn/loss.h>
+#include <tapegrad/nn/train/checkpoint.h>
 
 namespace tapegrad::apps::mnist_logistic {
 
@@ -128,8 +128,8 @@ void finish_run(ExperimentResult& result, const RunDirectory& directory, const n
 
 template <typename T>
 std::optional<Eigen::MatrixXf> weights_from_checkpoint(const std::filesystem::path& file) {
-  const nn::Checkpoint<T> checkpoint = nn::load_checkpoint<T>(file);
-  for (const auto& entry : checkpoint.parameters) {
+  const train::Checkpoint<T> checkpoint = train::load_checkpoint<T>(file);
+  for (const auto& entry : checkpoint.module_state) {
     if (nn::is_weight_name(entry.name)) return Eigen::MatrixXf(entry.value.template cast<float>());
   }
   return std::nullopt;

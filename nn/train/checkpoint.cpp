@@ -1,4 +1,4 @@
-#include <tapegrad/nn/checkpoint.h>
+#include <tapegrad/nn/train/checkpoint.h>
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -17,7 +17,7 @@
 
 #include <tapegrad/core/error.h>
 
-namespace tapegrad::nn {
+namespace tapegrad::train {
 namespace {
 
 constexpr char kMagic[8] = {'T', 'A', 'P', 'E', 'G', 'R', 'A', 'D'};
@@ -176,7 +176,7 @@ void write_checkpoint(CheckpointWriter& writer, const Checkpoint<T>& checkpoint)
   writer.i64(checkpoint.step);
   writer.i64(checkpoint.scheduler_step);
   writer.i64(checkpoint.optimizer_step_count);
-  write_tensors(writer, checkpoint.parameters);
+  write_tensors(writer, checkpoint.module_state);
   write_tensors(writer, checkpoint.optimizer_state);
   writer.u64(checkpoint.generators.size());
   for (const auto& [name, state] : checkpoint.generators) {
@@ -214,7 +214,7 @@ void check_before_saving(const std::filesystem::path& path, const Checkpoint<T>&
       }
     }
   };
-  check_entries("parameter", checkpoint.parameters);
+  check_entries("parameter", checkpoint.module_state);
   check_entries("optimizer state entry", checkpoint.optimizer_state);
   for (const auto& [name, state] : checkpoint.generators) check_name("generator", name);
   for (const auto& [key, value] : checkpoint.metadata) check_name("metadata key", key);
@@ -310,7 +310,7 @@ class CheckpointParser {
       : reader_(reader), path_(path), materialize_(materialize) {}
 
   void parse(Checkpoint<T>& out) {
-    out.parameters = tensors("parameter");
+    out.module_state = tensors("parameter");
     out.optimizer_state = tensors("optimizer state entry");
     generators(out.generators);
     metadata(out.metadata);
@@ -552,17 +552,24 @@ const std::string& Checkpoint<T>::metadata_value(const std::string& key) const {
 }
 
 template <typename T>
-std::vector<optim::StateEntry<T>> capture_parameters(const Module<T>& module) {
-  std::vector<optim::StateEntry<T>> out;
-  for (const auto& named : module.named_parameters()) out.push_back({named.name, named.tensor.value()});
+std::vector<NamedTensor<T>> checkpointed_tensors(const nn::Module<T>& module) {
+  std::vector<NamedTensor<T>> out;
+  for (const auto& named : module.named_parameters()) out.push_back({named.name, named.tensor});
   return out;
 }
 
 template <typename T>
-void restore_parameters(Module<T>& module, const Checkpoint<T>& checkpoint) {
-  const auto model = module.named_parameters();
+std::vector<optim::StateEntry<T>> capture_module_state(const nn::Module<T>& module) {
+  std::vector<optim::StateEntry<T>> out;
+  for (const auto& named : checkpointed_tensors(module)) out.push_back({named.name, named.tensor.value()});
+  return out;
+}
+
+template <typename T>
+void restore_module_state(nn::Module<T>& module, const Checkpoint<T>& checkpoint) {
+  const auto model = checkpointed_tensors(module);
   std::map<std::string, const Matrix<T>*> in_file;
-  for (const auto& entry : checkpoint.parameters) in_file.emplace(entry.name, &entry.value);
+  for (const auto& entry : checkpoint.module_state) in_file.emplace(entry.name, &entry.value);
   const std::string file = file_label(checkpoint.source);
 
   std::vector<std::string> missing;
@@ -594,7 +601,7 @@ void restore_parameters(Module<T>& module, const Checkpoint<T>& checkpoint) {
   std::set<std::string> model_names;
   for (const auto& named : model) model_names.insert(named.name);
   std::vector<std::string> extra;
-  for (const auto& entry : checkpoint.parameters) {
+  for (const auto& entry : checkpoint.module_state) {
     if (!model_names.contains(entry.name)) extra.push_back(entry.name);
   }
   if (!extra.empty()) {
@@ -665,12 +672,13 @@ template struct Checkpoint<float>;
 template struct Checkpoint<double>;
 
 #define TAPEGRAD_INSTANTIATE_CHECKPOINT(T)                                           \
-  template std::vector<optim::StateEntry<T>> capture_parameters(const Module<T>&);   \
-  template void restore_parameters(Module<T>&, const Checkpoint<T>&);                \
+  template std::vector<NamedTensor<T>> checkpointed_tensors(const nn::Module<T>&);     \
+  template std::vector<optim::StateEntry<T>> capture_module_state(const nn::Module<T>&); \
+  template void restore_module_state(nn::Module<T>&, const Checkpoint<T>&);              \
   template void save_checkpoint(const std::filesystem::path&, const Checkpoint<T>&); \
   template Checkpoint<T> load_checkpoint(const std::filesystem::path&);
 
 TAPEGRAD_INSTANTIATE_CHECKPOINT(float)
 TAPEGRAD_INSTANTIATE_CHECKPOINT(double)
 
-}  // namespace tapegrad::nn
+}  // namespace tapegrad::train

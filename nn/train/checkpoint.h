@@ -14,7 +14,7 @@
 //   24      8     i64 step                    (the training loop's global step)
 //   32      8     i64 scheduler_step          (the learning-rate scheduler's position)
 //   40      8     i64 optimizer_step_count    (Optimizer::step_count())
-//   48      ...   parameters section:       u64 count, then `count` tensor records
+//   48      ...   module state section:     u64 count, then `count` tensor records
 //           ...   optimizer state section:  u64 count, then `count` tensor records
 //           ...   generators section:       u64 count, then `count` generator records
 //           ...   metadata section:         u64 count, then `count` metadata records
@@ -31,8 +31,8 @@
 //                      u8 has_cached_normal (0 or 1), f64 cached_normal
 //   metadata record:   u32 key length L, L bytes key, u64 value length V, V bytes value
 //
-// Parameters are in the order of Module::named_parameters() (dotted names such as "0.weight", "fc1.bias"), each
-// name at most once. Optimizer state entries are in the order of Optimizer::state(). Generators and metadata are
+// The module state is the tensors of checkpointed_tensors() in its order (dotted names such as "0.weight",
+// "fc1.bias"), each name at most once. Optimizer state entries are in the order of Optimizer::state(). Generators and metadata are
 // sorted by name (byte-wise). Names are at most 4096 bytes. The file holds nothing after the CRC.
 //
 // Reading a weight from another language, e.g. Python with numpy, once `offset` points at a tensor record's data:
@@ -53,18 +53,18 @@
 
 #include <tapegrad/core/generator.h>
 #include <tapegrad/core/tensor.h>
-#include <tapegrad/optim/optimizer.h>
 #include <tapegrad/nn/module.h>
+#include <tapegrad/optim/optimizer.h>
 
-namespace tapegrad::nn {
+namespace tapegrad::train {
 
 inline constexpr std::uint32_t kCheckpointFormatVersion = 1;
 inline constexpr std::size_t kCheckpointMaxNameBytes = 4096;
 
 template <typename T>
 struct Checkpoint {
-  // Copies of the model's parameter values, keyed by their dotted names (see capture_parameters).
-  std::vector<optim::StateEntry<T>> parameters;
+  // Copies of the module's saved tensors, keyed by their dotted names (see capture_module_state).
+  std::vector<optim::StateEntry<T>> module_state;
   std::vector<optim::StateEntry<T>> optimizer_state;
   std::int64_t optimizer_step_count = 0;
   std::int64_t scheduler_step = 0;
@@ -84,15 +84,28 @@ struct Checkpoint {
   const std::string& metadata_value(const std::string& key) const;
 };
 
-// Copies of every parameter value of `module`, under the names of named_parameters().
 template <typename T>
-std::vector<optim::StateEntry<T>> capture_parameters(const Module<T>& module);
+struct NamedTensor {
+  std::string name;
+  Tensor<T> tensor;
+};
 
-// Sets every parameter of `module` from the checkpoint. All or nothing: the names must be exactly the module's
-// and every shape must match, otherwise an Error names the parameter (missing, extra, or "has shape (50 x 3072)
-// in the file but (50 x 100) in the model") and the file, and the module is left unchanged.
+// The tensors of `module` that a checkpoint saves and restores, by dotted name, in a stable order: today its
+// parameters (named_parameters()). Everything that saves or restores a module's state (the checkpoint, early
+// stopping's best weights) takes it from here, so that buffers (BatchNorm's running statistics) join all of them
+// by changing this one function.
 template <typename T>
-void restore_parameters(Module<T>& module, const Checkpoint<T>& checkpoint);
+std::vector<NamedTensor<T>> checkpointed_tensors(const nn::Module<T>& module);
+
+// Copies of the values of checkpointed_tensors(module), under their names.
+template <typename T>
+std::vector<optim::StateEntry<T>> capture_module_state(const nn::Module<T>& module);
+
+// Sets every tensor of checkpointed_tensors(module) from the checkpoint. All or nothing: the names must be
+// exactly the module's and every shape must match, otherwise an Error names the parameter (missing, extra, or
+// "has shape (50 x 3072) in the file but (50 x 100) in the model") and the file, and the module is left unchanged.
+template <typename T>
+void restore_module_state(nn::Module<T>& module, const Checkpoint<T>& checkpoint);
 
 // Writes the checkpoint to `path` atomically (see above). An Error names the file and the system's reason when
 // the save fails; the previous file at `path`, if any, is then left untouched and no "<path>.tmp" remains.
@@ -107,4 +120,4 @@ Checkpoint<T> load_checkpoint(const std::filesystem::path& path);
 extern template struct Checkpoint<float>;
 extern template struct Checkpoint<double>;
 
-}  // namespace tapegrad::nn
+}  // namespace tapegrad::train

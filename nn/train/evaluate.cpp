@@ -1,0 +1,58 @@
+#include <tapegrad/nn/train/evaluate.h>
+
+#include <fmt/format.h>
+
+#include <tapegrad/core/error.h>
+#include <tapegrad/nn/data/batch_loader.h>
+#include <tapegrad/nn/evaluation.h>
+
+namespace tapegrad::train {
+template <typename T>
+Evaluation evaluate_module(
+    nn::Module<T>& module, const data::ImageDataset& dataset, const data::Normalizer& normalizer,
+    const std::function<Tensor<T>(const Tensor<T>& outputs, std::span<const int> labels)>& cost_of_batch,
+    int chunk_size, const std::function<double()>& penalty) {
+  if (chunk_size < 1) {
+    throw_error(fmt::format("evaluate_module: chunk_size is {}; it must be at least 1", chunk_size));
+  }
+  Evaluation result;
+  if (dataset.size() == 0) return result;
+  NoGradGuard no_grad;
+  EvaluationModeGuard<T> mode(module);
+  double cost_sum = 0;
+  long correct = 0;
+  data::for_each_chunk<T>(dataset, normalizer, chunk_size,
+                          [&](const Matrix<T>& x, int /*first*/, std::span<const int> labels) {
+                            const Tensor<T> outputs = module.forward(Tensor<T>::from(x));
+                            const Tensor<T> cost = cost_of_batch(outputs, labels);
+                            if (cost.rows() != 1 || cost.cols() != 1) {
+                              throw_error(fmt::format("evaluate_module: the loss function gave a {} tensor; it "
+                                                      "must give the batch's cost as 1 x 1",
+                                                      cost.shape_string()));
+                            }
+                            cost_sum += static_cast<double>(cost.item()) * static_cast<double>(labels.size());
+                            const Matrix<T>& scores = outputs.value();
+                            if (scores.rows() == 1) {
+                              for (std::size_t j = 0; j < labels.size(); ++j)
+                                correct += (scores(0, static_cast<Index>(j)) >= T(0) ? 1 : 0) == labels[j];
+                            } else {
+                              const std::vector<int> predicted = nn::predict(scores);
+                              for (std::size_t j = 0; j < labels.size(); ++j) correct += predicted[j] == labels[j];
+                            }
+                          });
+  const double n = static_cast<double>(dataset.size());
+  result.cost = cost_sum / n;
+  result.loss = penalty ? result.cost - penalty() : result.cost;
+  result.accuracy = static_cast<double>(correct) / n;
+  return result;
+}
+
+#define TAPEGRAD_INSTANTIATE_EVALUATE_MODULE(T)                                                               \
+  template Evaluation evaluate_module(                                                                        \
+      nn::Module<T>&, const data::ImageDataset&, const data::Normalizer&,                                     \
+      const std::function<Tensor<T>(const Tensor<T>&, std::span<const int>)>&, int, const std::function<double()>&);
+
+TAPEGRAD_INSTANTIATE_EVALUATE_MODULE(float)
+TAPEGRAD_INSTANTIATE_EVALUATE_MODULE(double)
+
+}  // namespace tapegrad::train

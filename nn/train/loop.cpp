@@ -1,0 +1,362 @@
+#include <tapegrad/nn/train/loop.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+
+#include <tapegrad/core/error.h>
+#include <tapegrad/nn/train/checkpoint.h>
+#include <tapegrad/nn/train/run_checkpoint.h>
+
+namespace tapegrad::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The name of a parameter holding NaN or Inf, or nothing.
+template <typename T>
+std::optional<std::string> non_finite_parameter(const std::vector<nn::NamedParameter<T>>& parameters) {
+  for (const auto& named : parameters)
+    if (!named.tensor.value().allFinite()) return named.name;
+  return std::nullopt;
+}
+
+template <typename T>
+std::vector<Matrix<T>> current_state(const nn::Module<T>& module) {
+  std::vector<Matrix<T>> values;
+  for (const auto& named : checkpointed_tensors(module)) values.push_back(named.tensor.value());
+  return values;
+}
+
+constexpr const char* kRowsKey = "train.rows";
+constexpr const char* kBestStepKey = "train.best_step";
+
+}  // namespace
+
+void LoopOptions::validate() const {
+  if (total_steps < 0) {
+    throw_error(fmt::format("LoopOptions: total_steps is {}; it must be >= 0 (the update steps of the run)",
+                            total_steps));
+  }
+  if (evaluate_every_steps < 0) {
+    throw_error(fmt::format("LoopOptions: evaluate_every_steps is {}; it must be >= 0 (0: once per epoch)",
+                            evaluate_every_steps));
+  }
+  if (patience < 0) {
+    throw_error(fmt::format("LoopOptions: patience is {}; it must be >= 0 (0 turns early stopping off)", patience));
+  }
+  if (evaluation_chunk < 1) {
+    throw_error(fmt::format("LoopOptions: evaluation_chunk is {}; it must be at least 1", evaluation_chunk));
+  }
+  for (std::size_t i = 0; i < evaluation_steps.size(); ++i) {
+    const long step = evaluation_steps[i];
+    if (step < 0 || step > total_steps) {
+      throw_error(fmt::format("LoopOptions: evaluation_steps[{}] is {}; every evaluation step must lie in [0, {}] "
+                              "(total_steps)",
+                              i, step, total_steps));
+    }
+    if (i > 0 && step <= evaluation_steps[i - 1]) {
+      throw_error(fmt::format("LoopOptions: evaluation_steps[{}] is {} after {}; list the steps in ascending order, "
+                              "each once",
+                              i, step, evaluation_steps[i - 1]));
+    }
+  }
+}
+
+std::vector<long> evaluation_steps(long total_steps, long every, bool include_start) {
+  std::vector<long> steps;
+  if (include_start) steps.push_back(0);
+  if (every <= 0) every = total_steps;
+  for (long t = every; t < total_steps; t += every) steps.push_back(t);
+  if (total_steps > 0 && (steps.empty() || steps.back() != total_steps)) steps.push_back(total_steps);
+  return steps;
+}
+
+template <typename T>
+Loop<T>::Loop(nn::Module<T>& module, optim::Optimizer<T>& optimizer, data::BatchLoader<T>& loader,
+              LossFunction<T> loss, LoopOptions options)
+    : module_(module), optimizer_(optimizer), loader_(loader), loss_(std::move(loss)), options_(std::move(options)) {
+  options_.validate();
+  if (!loss_) {
+    throw_error("train::Loop: the loss function is empty; give a function of (outputs, labels) returning the 1 x 1 "
+                "cost");
+  }
+  planned_evaluations_ =
+      options_.evaluation_steps.empty()
+          ? evaluation_steps(options_.total_steps,
+                             options_.evaluate_every_steps > 0 ? options_.evaluate_every_steps : steps_per_epoch(),
+                             options_.evaluate_at_start)
+          : options_.evaluation_steps;
+}
+
+template <typename T>
+long Loop<T>::steps_per_epoch() const {
+  return std::max(1, loader_.batches_per_epoch());
+}
+
+template <typename T>
+Loop<T>& Loop<T>::set_schedule(const optim::LearningRateSchedule& schedule) {
+  schedule_ = &schedule;
+  return *this;
+}
+
+template <typename T>
+Loop<T>& Loop<T>::set_evaluation_data(const data::ImageDataset& train, const data::ImageDataset& validation) {
+  train_evaluation_ = &train;
+  validation_ = &validation;
+  return *this;
+}
+
+template <typename T>
+Loop<T>& Loop<T>::set_evaluator(Evaluator evaluator) {
+  evaluator_ = std::move(evaluator);
+  return *this;
+}
+
+template <typename T>
+Loop<T>& Loop<T>::set_gradient_step(GradientStep<T> step) {
+  gradient_step_ = std::move(step);
+  return *this;
+}
+
+template <typename T>
+Loop<T>& Loop<T>::set_penalty(std::function<double()> penalty) {
+  penalty_ = std::move(penalty);
+  return *this;
+}
+
+template <typename T>
+StepLoss Loop<T>::default_step(data::Batch<T>& batch) {
+  module_.zero_grad();
+  const Tensor<T> outputs = module_.forward(Tensor<T>::from(batch.X));
+  const Tensor<T> cost = loss_(outputs, batch.labels);
+  if (cost.rows() != 1 || cost.cols() != 1) {
+    throw_error(fmt::format("train::Loop: the loss function gave a {} tensor; it must give the batch's cost as "
+                            "1 x 1",
+                            cost.shape_string()));
+  }
+  cost.backward();
+  StepLoss result;
+  result.cost = static_cast<double>(cost.item());
+  result.loss = penalty_ ? result.cost - penalty_() : result.cost;
+  return result;
+}
+
+template <typename T>
+Evaluation Loop<T>::default_evaluation(const data::ImageDataset& dataset) {
+  return evaluate_module<T>(module_, dataset, loader_.normalizer(), loss_, options_.evaluation_chunk, penalty_);
+}
+
+template <typename T>
+Outcome Loop<T>::run(const Start<T>& start) {
+  Outcome outcome;
+  const long start_step = start.step;
+  if (start_step < 0 || start_step > options_.total_steps) {
+    throw_error(fmt::format("train::Loop: the run cannot start at step {}; it has {} steps", start_step,
+                            options_.total_steps));
+  }
+  if (options_.patience > 0 && validation_ == nullptr) {
+    throw_error("train::Loop: early stopping (patience > 0) watches the validation loss, but no validation set was "
+                "given; call set_evaluation_data(train, validation)");
+  }
+  const bool can_evaluate = train_evaluation_ != nullptr && validation_ != nullptr;
+  const double steps_per_epoch_value = static_cast<double>(steps_per_epoch());
+  auto epoch_of = [&](long step) { return static_cast<double>(step) / steps_per_epoch_value; };
+
+  // Evaluations still to make: a resumed run has made those up to its last row already.
+  const long done_up_to = start.rows.empty() ? start_step - 1 : start.rows.back().step;
+  std::vector<long> pending;
+  if (can_evaluate) {
+    for (long s : planned_evaluations_)
+      if (s >= start_step && s > done_up_to) pending.push_back(s);
+  }
+  std::size_t next_evaluation = 0;
+
+  double best_validation_loss = std::numeric_limits<double>::infinity();
+  int evaluations_without_improvement = 0;
+  std::vector<Matrix<T>> best_state;
+  // Early stopping's bookkeeping for one evaluation (patience > 0); true when it is a new best.
+  const auto note_validation = [&](const MetricsRow& row) {
+    if (row.validation.loss < best_validation_loss) {
+      best_validation_loss = row.validation.loss;
+      evaluations_without_improvement = 0;
+      outcome.best_step = row.step;
+      return true;
+    }
+    if (++evaluations_without_improvement >= options_.patience) outcome.early_stopped = true;
+    return false;
+  };
+
+  // Early stopping's state after the evaluations a resumed run made before: the same comparisons, replayed.
+  outcome.rows = start.rows;
+  if (options_.patience > 0) {
+    for (const MetricsRow& row : start.rows) note_validation(row);
+    if (outcome.best_step >= 0) {
+      if (start.best_state.size() != checkpointed_tensors(module_).size()) {
+        throw_error(fmt::format("resuming at step {}: the weights of the best evaluation (step {}) are missing",
+                                start_step, outcome.best_step));
+      }
+      if (start.best_step != outcome.best_step) {
+        throw_error(fmt::format("resuming at step {}: the saved best weights are those of step {}, but the best "
+                                "evaluation before that step is step {} (the run was stopped while saving them); "
+                                "{}",
+                                start_step, start.best_step, outcome.best_step, start.restart_advice));
+      }
+      best_state = start.best_state;
+    }
+  }
+
+  const auto save_run_checkpoint = [&](long step) {
+    if (options_.checkpoint_path.empty()) return;
+    Checkpoint<T> checkpoint = capture_run(module_, optimizer_, loader_, step, epoch_of(step));
+    checkpoint.metadata[kRowsKey] = encode_metrics_rows(outcome.rows);
+    checkpoint.metadata[kBestStepKey] = std::to_string(outcome.best_step);
+    save_checkpoint(options_.checkpoint_path, checkpoint);
+  };
+
+  const auto evaluate = [&](const data::ImageDataset& dataset) {
+    return evaluator_ ? evaluator_(dataset) : default_evaluation(dataset);
+  };
+  const auto run_evaluation = [&](long step) {
+    const auto evaluation_start = Clock::now();
+    MetricsRow row;
+    row.step = step;
+    row.epoch = epoch_of(step);
+    row.learning_rate = optimizer_.learning_rate();
+    {
+      const EvaluationModeGuard<T> mode(module_);  // whichever evaluator runs, layers such as Dropout are off
+      row.train = evaluate(*train_evaluation_);
+      row.validation = evaluate(*validation_);
+    }
+    outcome.evaluation_seconds += seconds_since(evaluation_start);
+    outcome.rows.push_back(row);
+    if (options_.patience > 0 && note_validation(row)) {
+      best_state = current_state(module_);
+      if (!options_.checkpoint_path.empty()) {
+        Checkpoint<T> best;
+        best.module_state = capture_module_state(module_);
+        best.step = step;
+        save_checkpoint(best_state_path(options_.checkpoint_path), best);
+      }
+      if (callbacks_.on_new_best) callbacks_.on_new_best(step);
+    }
+    save_run_checkpoint(step);
+    if (callbacks_.on_evaluation) callbacks_.on_evaluation(row);
+  };
+
+  // The rate of the first step in place, so that an evaluation before it reports it.
+  if (schedule_ != nullptr) schedule_->apply(optimizer_, start_step);
+  while (next_evaluation < pending.size() && pending[next_evaluation] == start_step) {
+    run_evaluation(start_step);
+    ++next_evaluation;
+  }
+
+  const auto train_start = Clock::now();
+  const double evaluation_before = outcome.evaluation_seconds;
+  const std::vector<nn::NamedParameter<T>> parameters = module_.named_parameters();
+  long step = start_step;
+  while (step < options_.total_steps && !outcome.early_stopped) {
+    if (callbacks_.stop_requested && callbacks_.stop_requested()) {
+      outcome.interrupted = true;
+      break;
+    }
+    if (schedule_ != nullptr) schedule_->apply(optimizer_, step);
+    if (!loader_.next()) loader_.next();  // the end of an epoch: the next call starts (and reshuffles) the next one
+    data::Batch<T>& batch = loader_.mutable_batch();  // lent to the step, not copied
+    const StepLoss step_loss = gradient_step_ ? gradient_step_(batch) : default_step(batch);
+    if (!std::isfinite(step_loss.cost)) {
+      outcome.diverged = true;
+      outcome.divergence =
+          fmt::format("training diverged at step {} (epoch {:.2f}): the cost became {} with learning rate {:g}; {}",
+                      step + 1, epoch_of(step + 1), step_loss.cost, optimizer_.learning_rate(),
+                      options_.divergence_advice);
+      break;
+    }
+    optimizer_.step();
+    ++step;
+    // The cost catches most divergence one step later, but a ReLU can hide a NaN weight from the loss for good.
+    if (const auto bad = non_finite_parameter(parameters)) {
+      outcome.diverged = true;
+      outcome.divergence = fmt::format(
+          "training diverged at step {} (epoch {:.2f}): the update made parameter '{}' NaN or Inf with learning "
+          "rate {:g}; {}",
+          step, epoch_of(step), *bad, optimizer_.learning_rate(), options_.divergence_advice);
+      --step;  // that update is not part of the run: the last good state is the step before
+      break;
+    }
+    if (callbacks_.on_step) {
+      callbacks_.on_step({.step = step,
+                          .total_steps = options_.total_steps,
+                          .epoch = epoch_of(step),
+                          .learning_rate = optimizer_.learning_rate(),
+                          .loss = step_loss.loss,
+                          .cost = step_loss.cost});
+    }
+    while (next_evaluation < pending.size() && pending[next_evaluation] <= step) {
+      if (pending[next_evaluation] == step) run_evaluation(step);
+      ++next_evaluation;
+    }
+  }
+  outcome.steps = step;
+  outcome.train_seconds = seconds_since(train_start) - (outcome.evaluation_seconds - evaluation_before);
+  outcome.stopped_epoch = epoch_of(step);
+
+  if (outcome.early_stopped && !best_state.empty()) {
+    NoGradGuard no_grad;
+    const auto tensors = checkpointed_tensors(module_);
+    for (std::size_t i = 0; i < tensors.size(); ++i) tensors[i].tensor.mutable_value() = best_state[i];
+  }
+  // A diverged run keeps the checkpoint of its last evaluation: the last good state.
+  if (!outcome.diverged) save_run_checkpoint(outcome.steps);
+  return outcome;
+}
+
+template <typename T>
+Start<T> Loop<T>::resume_from(const std::filesystem::path& path) {
+  const Checkpoint<T> checkpoint = load_checkpoint<T>(path);
+  Start<T> start;
+  start.rows = decode_metrics_rows(checkpoint.metadata_value(kRowsKey));
+  long saved_best_step = -1;
+  try {
+    saved_best_step = std::stol(checkpoint.metadata_value(kBestStepKey));
+  } catch (const std::logic_error&) {
+    throw_error(fmt::format("cannot resume from '{}': its best step is not a number; the checkpoint is damaged, "
+                            "use an earlier one",
+                            path.string()));
+  }
+  if (options_.patience > 0 && saved_best_step >= 0) {
+    const std::filesystem::path best_path = best_state_path(path);
+    const Checkpoint<T> best = load_checkpoint<T>(best_path);
+    const auto tensors = checkpointed_tensors(module_);
+    bool fits = best.module_state.size() == tensors.size();
+    for (std::size_t i = 0; fits && i < tensors.size(); ++i) {
+      const auto& saved = best.module_state[i];
+      fits = saved.name == tensors[i].name && saved.value.rows() == tensors[i].tensor.rows() &&
+             saved.value.cols() == tensors[i].tensor.cols();
+    }
+    if (!fits) {
+      throw_error(fmt::format("cannot resume from '{}': the best state in '{}' does not have the module's tensor "
+                              "names and shapes; it was saved from a different model",
+                              path.string(), best_path.string()));
+    }
+    for (const auto& entry : best.module_state) start.best_state.push_back(entry.value);
+    start.best_step = static_cast<long>(best.step);
+  }
+  start.step = restore_run(checkpoint, module_, optimizer_, loader_);
+  return start;
+}
+
+template class Loop<float>;
+template class Loop<double>;
+
+}  // namespace tapegrad::train

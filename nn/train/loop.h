@@ -1,0 +1,177 @@
+// The training loop any Module can use: mini-batch steps from a BatchLoader, an optional learning-rate schedule,
+// evaluation at chosen steps, early stopping on the validation loss (keeping the best weights), run checkpoints
+// with exact resume, stopping on NaN/Inf, a stop request (Ctrl-C) and progress.
+//
+//   train::Loop<float> loop(model, optimizer, loader, loss, {.total_steps = 2000, .patience = 5});
+//   loop.set_schedule(schedule).set_evaluation_data(train_set, validation_set);
+//   loop.callbacks().on_evaluation = [](const train::MetricsRow& row) { ... };
+//   const train::Outcome outcome = loop.run();
+//
+// A step draws the next batch (a new epoch begins, reshuffled, when one ends), sets the schedule's rate for the
+// step, computes the gradients (by default: zero them, forward, loss, backward; or the caller's GradientStep), and
+// updates through the optimizer. Evaluations run without recording and with the module in eval() mode; the
+// module's own mode is put back afterwards.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <tapegrad/core/tensor.h>
+#include <tapegrad/nn/data/batch_loader.h>
+#include <tapegrad/nn/data/image_dataset.h>
+#include <tapegrad/nn/module.h>
+#include <tapegrad/nn/train/evaluate.h>
+#include <tapegrad/nn/train/metrics.h>
+#include <tapegrad/optim/optimizer.h>
+#include <tapegrad/optim/schedule.h>
+
+namespace tapegrad::train {
+
+// The loss of one batch: the model's outputs and the batch's labels -> a 1 x 1 tensor, the cost that training
+// minimises (the data loss plus any penalty the caller adds, e.g. nn::l2_penalty).
+template <typename T>
+using LossFunction = std::function<Tensor<T>(const Tensor<T>& outputs, std::span<const int> labels)>;
+
+// What one step's gradient computation reports: the batch's loss and cost (loss + penalty).
+struct StepLoss {
+  double loss = 0;
+  double cost = 0;
+};
+
+// A replacement for the default gradient computation of a step: it must leave d cost / d parameter in the
+// gradient of every parameter the optimizer updates (replacing what was there) and return the batch's loss and
+// cost. The batch is lent, writable, so that a step may swap its storage (it is overwritten by the next batch).
+template <typename T>
+using GradientStep = std::function<StepLoss(data::Batch<T>& batch)>;
+
+// Measures the model on a whole data set (the training evaluation or the validation set).
+using Evaluator = std::function<Evaluation(const data::ImageDataset& dataset)>;
+
+struct LoopOptions {
+  long total_steps = 0;  // >= 0: update steps of the whole run
+  // Steps after which to evaluate (0: before the first update), ascending, each in [0, total_steps]. When empty,
+  // they follow from the two settings below (see evaluation_steps()).
+  std::vector<long> evaluation_steps = {};
+  long evaluate_every_steps = 0;  // >= 0; 0: once per epoch (the loader's batches per epoch)
+  bool evaluate_at_start = true;
+  // Early stopping: stop when the validation loss has not improved for this many evaluations in a row (0: off),
+  // then put back the module state of the best evaluation.
+  int patience = 0;
+  int evaluation_chunk = 2000;  // >= 1: examples per evaluation pass of the default evaluator
+  // A run checkpoint is saved here after every evaluation, at a stop request and at the end (empty: none); with
+  // early stopping, the best evaluation's module state goes to "<path>.best" (see run_checkpoint.h).
+  std::filesystem::path checkpoint_path = {};
+  // The end of the message when training diverges, e.g. an app's flag for the rate.
+  std::string divergence_advice = "try a smaller learning rate";
+
+  // Throws tapegrad::Error naming the bad option.
+  void validate() const;
+};
+
+// Evaluation steps: every `every` steps up to `total_steps` (and total_steps itself), with 0 first when asked.
+std::vector<long> evaluation_steps(long total_steps, long every, bool include_start);
+
+struct StepProgress {
+  long step = 0;         // update steps done, this one included
+  long total_steps = 0;
+  double epoch = 0;
+  double learning_rate = 0;  // the rate this step used
+  double loss = 0;
+  double cost = 0;
+};
+
+struct Callbacks {
+  // After every update.
+  std::function<void(const StepProgress&)> on_step;
+  // After every evaluation (after on_new_best for the same step, and after the loop's own checkpoint).
+  std::function<void(const MetricsRow&)> on_evaluation;
+  // With early stopping: an evaluation has just set a new best validation loss; the module holds its state.
+  std::function<void(long step)> on_new_best;
+  // Polled before every step; true ends training cleanly after the step under way (Ctrl-C).
+  std::function<bool()> stop_requested;
+};
+
+// Where a run begins. A fresh run starts at step 0 with nothing behind it; a resumed run starts at its
+// checkpoint's step with the evaluations it already made and (with early stopping) the module state of the best
+// of them, so that it goes on exactly as the uninterrupted run would have.
+template <typename T>
+struct Start {
+  long step = 0;
+  std::vector<MetricsRow> rows;       // evaluations already made, in order, none after `step`
+  std::vector<Matrix<T>> best_state;  // the best evaluation's values of checkpointed_tensors() (patience > 0)
+  long best_step = -1;                // the step that state is from; must be the best of `rows`
+  // What the error says to do when the saved best state is not that of the best evaluation.
+  std::string restart_advice = "start the run again from its beginning";
+};
+
+struct Outcome {
+  std::vector<MetricsRow> rows;  // every evaluation of the run, a resumed run's earlier ones included
+  long steps = 0;                // update steps done
+  double train_seconds = 0;      // time in update steps
+  double evaluation_seconds = 0;
+  bool early_stopped = false;
+  long best_step = -1;  // with early stopping: the step whose module state was kept
+  double stopped_epoch = 0;
+  bool diverged = false;
+  std::string divergence;  // what went wrong, at which step, and what to do
+  bool interrupted = false;
+};
+
+template <typename T>
+class Loop {
+ public:
+  // Every reference must outlive the loop. The options are validated here (an Error names the bad one).
+  Loop(nn::Module<T>& module, optim::Optimizer<T>& optimizer, data::BatchLoader<T>& loader, LossFunction<T> loss,
+       LoopOptions options);
+
+  // The rate of every step from `schedule` (referenced, not copied); without one the optimizer's rate is kept.
+  Loop& set_schedule(const optim::LearningRateSchedule& schedule);
+  // The sets the evaluations measure: training metrics on `train` (usually the training set itself), early
+  // stopping on `validation`. Both must outlive the loop. Without them no evaluation is made.
+  Loop& set_evaluation_data(const data::ImageDataset& train, const data::ImageDataset& validation);
+  // Replaces the default evaluator (evaluate_module with the loader's normaliser and the loss function).
+  Loop& set_evaluator(Evaluator evaluator);
+  // Replaces the default gradient computation of a step.
+  Loop& set_gradient_step(GradientStep<T> step);
+  // The part of the cost that is not data loss, for the default evaluator and step to report loss and cost
+  // apart (e.g. [&] { return lambda * squared weights; }); without it, loss == cost.
+  Loop& set_penalty(std::function<double()> penalty);
+  Callbacks& callbacks() { return callbacks_; }
+
+  // Trains from `start` to the end, an early stop, a divergence or a stop request.
+  Outcome run(const Start<T>& start = {});
+  // Restores module, optimizer and loader from the run checkpoint at `path` (and its "<path>.best" with early
+  // stopping), as saved by a loop with the same options, and returns where to continue: run(resume_from(path)).
+  Start<T> resume_from(const std::filesystem::path& path);
+
+  const LoopOptions& options() const { return options_; }
+  // The evaluation steps of this run (options().evaluation_steps or those that follow from the settings).
+  const std::vector<long>& planned_evaluations() const { return planned_evaluations_; }
+  long steps_per_epoch() const;
+
+ private:
+  StepLoss default_step(data::Batch<T>& batch);
+  Evaluation default_evaluation(const data::ImageDataset& dataset);
+
+  nn::Module<T>& module_;
+  optim::Optimizer<T>& optimizer_;
+  data::BatchLoader<T>& loader_;
+  LossFunction<T> loss_;
+  LoopOptions options_;
+  std::vector<long> planned_evaluations_;
+  const optim::LearningRateSchedule* schedule_ = nullptr;
+  const data::ImageDataset* train_evaluation_ = nullptr;
+  const data::ImageDataset* validation_ = nullptr;
+  Evaluator evaluator_;
+  GradientStep<T> gradient_step_;
+  std::function<double()> penalty_;
+  Callbacks callbacks_;
+};
+
+extern template class Loop<float>;
+extern template class Loop<double>;
+
+}  // namespace tapegrad::train

@@ -1,0 +1,67 @@
+#include <tapegrad/nn/train/metrics.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include <tapegrad/core/error.h>
+
+namespace tapegrad::train {
+namespace {
+
+constexpr int kFieldsPerRow = 9;
+
+}  // namespace
+
+std::string encode_metrics_rows(const std::vector<MetricsRow>& rows) {
+  std::string text;
+  for (const MetricsRow& row : rows) {
+    // "{:a}" is exact: every double reads back to itself through strtod.
+    text += fmt::format("{} {:a} {:a} {:a} {:a} {:a} {:a} {:a} {:a}\n", row.step, row.epoch, row.learning_rate,
+                        row.train.loss, row.train.cost, row.train.accuracy, row.validation.loss,
+                        row.validation.cost, row.validation.accuracy);
+  }
+  return text;
+}
+
+std::vector<MetricsRow> decode_metrics_rows(const std::string& text) {
+  std::vector<MetricsRow> rows;
+  std::size_t begin = 0;
+  long line_number = 0;
+  while (begin < text.size()) {
+    std::size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    ++line_number;
+    const std::string line = text.substr(begin, end - begin);
+    double values[kFieldsPerRow];
+    const char* cursor = line.c_str();
+    for (int field = 0; field < kFieldsPerRow; ++field) {
+      char* field_end = nullptr;
+      errno = 0;
+      values[field] = std::strtod(cursor, &field_end);
+      if (field_end == cursor || errno == ERANGE) {
+        throw_error(fmt::format("metrics rows: line {} ('{}') has no number in field {} of {}; the run checkpoint's "
+                                "metadata is damaged, use an earlier checkpoint",
+                                line_number, line, field + 1, kFieldsPerRow));
+      }
+      cursor = field_end;
+    }
+    if (*cursor != '\0') {
+      throw_error(fmt::format("metrics rows: line {} ('{}') has more than {} fields; the run checkpoint's metadata "
+                              "is damaged, use an earlier checkpoint",
+                              line_number, line, kFieldsPerRow));
+    }
+    MetricsRow row;
+    row.step = static_cast<long>(values[0]);
+    row.epoch = values[1];
+    row.learning_rate = values[2];
+    row.train = {values[3], values[4], values[5]};
+    row.validation = {values[6], values[7], values[8]};
+    rows.push_back(row);
+    begin = end + 1;
+  }
+  return rows;
+}
+
+}  // namespace tapegrad::train

@@ -1,0 +1,34 @@
+// What the training loop measures at an evaluation, and the rows it reports.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace tapegrad::train {
+
+// A model measured on one data set.
+struct Evaluation {
+  double loss = 0;      // mean data loss
+  double cost = 0;      // loss + penalty (the quantity training minimises)
+  double accuracy = 0;  // a fraction in [0, 1]
+
+  bool operator==(const Evaluation&) const = default;
+};
+
+// One evaluation point of a run.
+struct MetricsRow {
+  long step = 0;     // update steps done
+  double epoch = 0;  // steps / steps per epoch
+  double learning_rate = 0;
+  Evaluation train;
+  Evaluation validation;
+
+  bool operator==(const MetricsRow&) const = default;
+};
+
+// Rows as text that reads back to the very same doubles (hexadecimal floating point, one row per line), for a
+// run checkpoint's metadata. decode_metrics_rows throws tapegrad::Error naming the line that does not parse.
+std::string encode_metrics_rows(const std::vector<MetricsRow>& rows);
+std::vector<MetricsRow> decode_metrics_rows(const std::string& text);
+
+}  // namespace tapegrad::train

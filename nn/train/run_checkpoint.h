@@ -1,0 +1,36 @@
+// A run checkpoint: what a training run needs to continue bit for bit, gathered from (and put back into) the
+// module, the optimizer and the batch loader. The file format is checkpoint.h's; this fixes what goes in it:
+//
+//   module_state             capture_module_state(module): the tensors of checkpointed_tensors()
+//   optimizer_state          optimizer.state(), and optimizer_step_count = optimizer.step_count()
+//   step, scheduler_step     the update steps done (a schedule is a function of the step)
+//   epoch                    the whole epochs done (step / steps per epoch, rounded down)
+//   generators["loader"]     BatchLoaderState::generator (the generator as the loader's current epoch began)
+//   metadata["loader.epochs_started"], ["loader.in_epoch"] ("0"/"1"), ["loader.position"]: the rest of it
+//
+// The training loop (loop.h) adds metadata["train.rows"] (its evaluations so far, encode_metrics_rows) and
+// ["train.best_step"], and saves the best evaluation's module state to "<path>.best" (module_state and step only).
+#pragma once
+
+#include <tapegrad/nn/data/batch_loader.h>
+#include <tapegrad/nn/module.h>
+#include <tapegrad/nn/train/checkpoint.h>
+#include <tapegrad/optim/optimizer.h>
+
+namespace tapegrad::train {
+
+// The run's state after `step` update steps.
+template <typename T>
+Checkpoint<T> capture_run(const nn::Module<T>& module, const optim::Optimizer<T>& optimizer,
+                          const data::BatchLoader<T>& loader, long step, double epoch);
+
+// Puts the state of `checkpoint` back into module, optimizer and loader and returns its step. An Error names the
+// file and what does not fit (see restore_module_state, Optimizer::load_state, BatchLoader::set_state).
+template <typename T>
+long restore_run(const Checkpoint<T>& checkpoint, nn::Module<T>& module, optim::Optimizer<T>& optimizer,
+                 data::BatchLoader<T>& loader);
+
+// "<path>.best": where a loop saving run checkpoints to `path` keeps early stopping's best module state.
+std::filesystem::path best_state_path(const std::filesystem::path& path);
+
+}  // namespace tapegrad::train

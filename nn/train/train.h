@@ -1,0 +1,8 @@
+// The whole of tapegrad::train: the training loop, its evaluation and metrics, run checkpoints.
+#pragma once
+
+#include <tapegrad/nn/train/checkpoint.h>
+#include <tapegrad/nn/train/evaluate.h>
+#include <tapegrad/nn/train/loop.h>
+#include <tapegrad/nn/train/metrics.h>
+#include <tapegrad/nn/train/run_checkpoint.h>

@@ -1,0 +1,449 @@
+// The library's training loop (nn/train) on a user's model: a small nn::Sequential on generated images.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include <tapegrad/nn/nn.h>
+#include <tapegrad/nn/train/train.h>
+#include <tapegrad/ops/ops.h>
+#include <tapegrad/optim/optim.h>
+#include "tests/support/test_data.h"
+
+using namespace tapegrad;
+using tapegrad::testing::TempDir;
+
+namespace {
+
+// Three classes of 2x4x4 images whose mean brightness pattern differs per class, with noise: learnable, not trivial.
+data::ImageDataset synthetic(int n, std::uint64_t seed) {
+  constexpr int kClasses = 3;
+  Generator g(seed);
+  data::ImageDataset set;
+  set.shape = {2, 4, 4};
+  set.pixels.resize(set.shape.features(), n);
+  for (int c = 0; c < kClasses; ++c) set.class_names.push_back("class" + std::to_string(c));
+  for (int j = 0; j < n; ++j) {
+    const int label = static_cast<int>(g.below(kClasses));
+    set.labels.push_back(label);
+    for (int i = 0; i < set.shape.features(); ++i) {
+      const double base = (i % kClasses == label) ? 170.0 : 90.0;
+      set.pixels(i, j) = static_cast<std::uint8_t>(std::clamp(base + g.normal(0, 40), 0.0, 255.0));
+    }
+  }
+  return set;
+}
+
+struct Fixture {
+  data::ImageDataset train = synthetic(300, 1);
+  data::ImageDataset validation = synthetic(100, 2);
+  data::Normalizer normalizer = data::Normalizer::fitted(train);
+};
+
+// A user's model: 32 -> 16 (ReLU) -> 3.
+template <typename T>
+std::shared_ptr<nn::Sequential<T>> make_model(std::uint64_t seed) {
+  Generator generator(seed);
+  auto model = std::make_shared<nn::Sequential<T>>();
+  model->template emplace_back<nn::Linear<T>>(32, 16, nn::LinearOptions{nn::Init::he_normal(), nn::Init::zeros()},
+                                              generator);
+  model->template emplace_back<nn::ReLU<T>>();
+  model->template emplace_back<nn::Linear<T>>(16, 3, nn::LinearOptions{nn::Init::xavier_normal(), nn::Init::zeros()},
+                                              generator);
+  return model;
+}
+
+// Cross-entropy plus the reports' L2 penalty on the weights: the cost.
+template <typename T>
+train::LossFunction<T> cost_function(const nn::Module<T>& model, double lambda) {
+  return [&model, lambda](const Tensor<T>& outputs, std::span<const int> labels) {
+    return add(cross_entropy_with_logits(outputs, labels), nn::l2_penalty(model, static_cast<T>(lambda)));
+  };
+}
+
+template <typename T>
+double penalty_value(const nn::Module<T>& model, double lambda) {
+  NoGradGuard no_grad;
+  return static_cast<double>(nn::l2_penalty(model, static_cast<T>(lambda)).item());
+}
+
+// Everything a run owns, built the same way each time from the seeds.
+template <typename T>
+struct Run {
+  std::shared_ptr<nn::Sequential<T>> model;
+  std::unique_ptr<optim::SGD<T>> sgd;
+  std::unique_ptr<data::BatchLoader<T>> loader;
+  std::unique_ptr<train::Loop<T>> loop;
+
+  Run(Fixture& f, train::LoopOptions options, std::uint64_t model_seed = 5, std::uint64_t loader_seed = 7,
+      double eta = 0.1, double lambda = 0.001) {
+    model = make_model<T>(model_seed);
+    sgd = std::make_unique<optim::SGD<T>>(model->parameters(),
+                                          optim::SGDOptions{.learning_rate = eta, .momentum = 0.9});
+    loader = std::make_unique<data::BatchLoader<T>>(
+        f.train, f.normalizer, data::BatchLoaderOptions{.batch_size = 20, .flip_probability = 0.5},
+        Generator(loader_seed));
+    loop = std::make_unique<train::Loop<T>>(*model, *sgd, *loader, cost_function<T>(*model, lambda),
+                                            std::move(options));
+    loop->set_evaluation_data(f.train, f.validation);
+    loop->set_penalty([m = model.get(), lambda] { return penalty_value<T>(*m, lambda); });
+  }
+};
+
+template <typename T>
+std::vector<Matrix<T>> values_of(const nn::Module<T>& model) {
+  std::vector<Matrix<T>> values;
+  for (const auto& p : model.parameters()) values.push_back(p.value());
+  return values;
+}
+
+// A module that records the mode it ran in, to see what the loop sets around evaluations.
+class ModeProbe : public nn::Module<double> {
+ public:
+  Tensor<double> forward(const Tensor<double>& input) override {
+    (is_training() ? training_calls : evaluation_calls) += 1;
+    return input;
+  }
+  int training_calls = 0;
+  int evaluation_calls = 0;
+};
+
+}  // namespace
+
+TEST_CASE("the loop trains a user's Sequential: the cost falls and validation accuracy rises", "[train][loop]") {
+  Fixture f;
+  Run<double> run(f, {.total_steps = 150, .evaluate_every_steps = 15});
+  const optim::CyclicLR schedule({.eta_min = 0.01, .eta_max = 0.1, .steps_per_half_cycle = 75});
+  run.loop->set_schedule(schedule);
+  long steps_seen = 0;
+  run.loop->callbacks().on_step = [&](const train::StepProgress& p) {
+    ++steps_seen;
+    CHECK(p.step == steps_seen);
+    CHECK(p.total_steps == 150);
+    CHECK(std::isfinite(p.cost));
+    CHECK(p.cost > p.loss);  // the penalty is reported apart
+    CHECK(p.learning_rate == schedule.learning_rate_at(p.step - 1));
+  };
+  const train::Outcome outcome = run.loop->run();
+  CHECK(steps_seen == 150);
+  CHECK(outcome.steps == 150);
+  CHECK_FALSE(outcome.diverged);
+  CHECK_FALSE(outcome.early_stopped);
+  REQUIRE(outcome.rows.size() == 11);  // steps 0, 15, ..., 150
+  const train::MetricsRow& first = outcome.rows.front();
+  const train::MetricsRow& last = outcome.rows.back();
+  CHECK(first.validation.accuracy < 0.6);
+  CHECK(last.validation.accuracy > 0.9);
+  CHECK(last.train.cost < 0.5 * first.train.cost);
+  CHECK(last.train.cost > last.train.loss);
+  CHECK(last.epoch == Approx(10.0));  // 15 batches of 20 per epoch
+  CHECK(outcome.stopped_epoch == Approx(10.0));
+  // The default evaluator measures what the model does: the last row is the model as it is now.
+  const train::Evaluation now = train::evaluate_module<double>(*run.model, f.validation, f.normalizer,
+                                                               cost_function<double>(*run.model, 0.001));
+  CHECK(now.cost == Approx(last.validation.cost).epsilon(1e-12));
+  CHECK(now.accuracy == last.validation.accuracy);
+}
+
+TEST_CASE("evaluations come at the steps asked for, with the step's learning rate", "[train][loop]") {
+  Fixture f;
+  SECTION("every k steps, the first before any update and the last at the end") {
+    Run<double> run(f, {.total_steps = 30, .evaluate_every_steps = 7});
+    const optim::StepDecayLR schedule({.initial_learning_rate = 0.1, .divide_by = 2, .every_steps = 10});
+    run.loop->set_schedule(schedule);
+    std::vector<long> seen;
+    run.loop->callbacks().on_evaluation = [&](const train::MetricsRow& row) {
+      seen.push_back(row.step);
+      // The rate in place at an evaluation is the one of the next update (or of the last, at the end).
+      CHECK(row.learning_rate == schedule.learning_rate_at(std::min(row.step, 29L)));
+    };
+    const train::Outcome outcome = run.loop->run();
+    CHECK(seen == std::vector<long>{0, 7, 14, 21, 28, 30});
+    REQUIRE(outcome.rows.size() == 6);
+    CHECK(outcome.rows[2].step == 14);
+    CHECK(run.loop->planned_evaluations() == seen);
+  }
+  SECTION("by default once per epoch, none at the start when asked so") {
+    Run<double> run(f, {.total_steps = 40, .evaluate_at_start = false});
+    CHECK(run.loop->steps_per_epoch() == 15);
+    CHECK(run.loop->run().rows.size() == 3);  // 15, 30, 40
+    CHECK(run.loop->planned_evaluations() == std::vector<long>{15, 30, 40});
+  }
+  SECTION("an explicit list") {
+    Run<double> run(f, {.total_steps = 12, .evaluation_steps = {3, 4, 12}});
+    const train::Outcome outcome = run.loop->run();
+    REQUIRE(outcome.rows.size() == 3);
+    CHECK(outcome.rows[1].step == 4);
+  }
+  SECTION("without evaluation data there are no evaluations") {
+    auto model = make_model<double>(1);
+    optim::SGD<double> sgd(model->parameters(), {.learning_rate = 0.1});
+    data::BatchLoader<double> loader(f.train, f.normalizer, {.batch_size = 20}, Generator(1));
+    train::Loop<double> loop(*model, sgd, loader, cost_function<double>(*model, 0), {.total_steps = 5});
+    const train::Outcome outcome = loop.run();
+    CHECK(outcome.steps == 5);
+    CHECK(outcome.rows.empty());
+  }
+}
+
+TEST_CASE("evaluations run in eval() mode and training in the module's own mode", "[train][loop]") {
+  Fixture f;
+  ModeProbe probe;
+  // The probe has no parameters: a linear map is trained beside it through a custom step.
+  auto head = make_model<double>(3);
+  optim::SGD<double> sgd(head->parameters(), {.learning_rate = 0.05});
+  data::BatchLoader<double> loader(f.train, f.normalizer, {.batch_size = 20}, Generator(3));
+  auto loss = [&](const Tensor<double>& outputs, std::span<const int> labels) {
+    return cross_entropy_with_logits(head->forward(outputs), labels);
+  };
+  train::Loop<double> loop(probe, sgd, loader, loss, {.total_steps = 10, .evaluate_every_steps = 5});
+  loop.set_evaluation_data(f.train, f.validation);
+  loop.set_gradient_step([&](data::Batch<double>& batch) {
+    head->zero_grad();
+    const Tensor<double> cost = loss(probe.forward(Tensor<double>::from(batch.X)), batch.labels);
+    cost.backward();
+    return train::StepLoss{.loss = cost.item(), .cost = cost.item()};
+  });
+  const train::Outcome outcome = loop.run();
+  CHECK(outcome.rows.size() == 3);
+  CHECK(probe.training_calls == 10);
+  // 3 evaluations x (300 training + 100 validation examples in one chunk each).
+  CHECK(probe.evaluation_calls == 6);
+  CHECK(probe.is_training());
+
+  SECTION("a custom evaluator runs in eval() mode too, and the mode comes back after") {
+    int evaluator_calls = 0;
+    loop.set_evaluator([&](const data::ImageDataset&) {
+      ++evaluator_calls;
+      CHECK_FALSE(probe.is_training());
+      return train::Evaluation{};
+    });
+    probe.eval();
+    loop.run();
+    CHECK(evaluator_calls == 6);
+    CHECK_FALSE(probe.is_training());  // it was in eval() mode before, and is again
+  }
+}
+
+TEST_CASE("early stopping ends the run and puts back the best evaluation's weights", "[train][loop]") {
+  Fixture f;
+  // Validation labels that disagree with the training classes: its loss rises once the model learns.
+  for (auto& label : f.validation.labels) label = (label + 1) % 3;
+  Run<double> run(f, {.total_steps = 3000, .evaluate_every_steps = 15, .patience = 3});
+  std::vector<long> new_bests;
+  std::vector<Matrix<double>> weights_at_best;
+  run.loop->callbacks().on_new_best = [&](long step) {
+    new_bests.push_back(step);
+    weights_at_best = values_of(*run.model);
+  };
+  const train::Outcome outcome = run.loop->run();
+  REQUIRE(outcome.early_stopped);
+  CHECK(outcome.steps < 3000);
+  REQUIRE(outcome.best_step >= 0);
+  REQUIRE_FALSE(new_bests.empty());
+  CHECK(new_bests.back() == outcome.best_step);
+  // Patience 3: the run ends three evaluations after its best.
+  CHECK(outcome.rows.back().step == outcome.best_step + 3 * 15);
+  double best = std::numeric_limits<double>::infinity();
+  for (const auto& row : outcome.rows) best = std::min(best, row.validation.loss);
+  CHECK(outcome.rows.back().validation.loss > best);
+  // The model holds the weights of the best evaluation again, not those of the last step.
+  CHECK(values_of(*run.model) == weights_at_best);
+  const train::Evaluation restored = train::evaluate_module<double>(
+      *run.model, f.validation, f.normalizer, cost_function<double>(*run.model, 0.001), 2000,
+      [&] { return penalty_value<double>(*run.model, 0.001); });
+  CHECK(restored.loss == Approx(best).epsilon(1e-12));
+}
+
+TEST_CASE("a cost that turns NaN or Inf stops training with a message naming the step", "[train][loop]") {
+  Fixture f;
+  SECTION("a NaN cost at a known step") {
+    auto model = make_model<float>(2);
+    optim::SGD<float> sgd(model->parameters(), {.learning_rate = 0.01});
+    data::BatchLoader<float> loader(f.train, f.normalizer, {.batch_size = 20}, Generator(2));
+    int calls = 0;
+    auto loss = [&](const Tensor<float>& outputs, std::span<const int> labels) {
+      const Tensor<float> cost = cross_entropy_with_logits(outputs, labels);
+      // The 5th step's cost is NaN (0 * Inf is NaN), as from a diverging model.
+      return ++calls == 5 ? mul(cost, Tensor<float>::scalar(std::numeric_limits<float>::infinity())) * 0.0f : cost;
+    };
+    train::Loop<float> loop(*model, sgd, loader, loss, {.total_steps = 100});
+    const train::Outcome outcome = loop.run();
+    REQUIRE(outcome.diverged);
+    CHECK(outcome.steps == 4);
+    CHECK_THAT(outcome.divergence, Catch::Contains("training diverged at step 5 (epoch 0.33)") &&
+                                       Catch::Contains("nan") && Catch::Contains("try a smaller learning rate"));
+  }
+  SECTION("a learning rate so large that the update makes the weights Inf") {
+    Run<float> run(f, {.total_steps = 500, .divergence_advice = "try a smaller learning rate (--eta)"}, 5, 7, 1e39);
+    const train::Outcome outcome = run.loop->run();
+    REQUIRE(outcome.diverged);
+    CHECK(outcome.steps == 0);  // the last good state is the one before the update
+    CHECK_THAT(outcome.divergence, Catch::Contains("at step 1 ") && Catch::Contains("made parameter '") &&
+                                       Catch::Contains("NaN or Inf") && Catch::Contains("(--eta)"));
+  }
+}
+
+TEST_CASE("a stop request ends training after the step under way", "[train][loop]") {
+  Fixture f;
+  Run<double> run(f, {.total_steps = 100});
+  long done = 0;
+  run.loop->callbacks().on_step = [&](const train::StepProgress& p) { done = p.step; };
+  run.loop->callbacks().stop_requested = [&] { return done >= 7; };
+  const train::Outcome outcome = run.loop->run();
+  CHECK(outcome.interrupted);
+  CHECK(outcome.steps == 7);
+}
+
+TEST_CASE("interrupted, then resumed from its checkpoint, a run ends bit for bit as the uninterrupted one",
+          "[train][loop][resume]") {
+  Fixture f;
+  // A third of the validation labels wrong: the validation loss falls while the model learns, then rises as it
+  // grows confident on the wrong third, so early stopping ends the run after a best evaluation past the start.
+  for (std::size_t j = 0; j < f.validation.labels.size(); j += 3)
+    f.validation.labels[j] = (f.validation.labels[j] + 1) % 3;
+  TempDir directory("train_loop");
+  const optim::CyclicLR schedule({.eta_min = 0.01, .eta_max = 0.1, .steps_per_half_cycle = 40});
+  auto options_with = [&](const std::filesystem::path& checkpoint) {
+    return train::LoopOptions{
+        .total_steps = 3000, .evaluate_every_steps = 10, .patience = 3, .checkpoint_path = checkpoint};
+  };
+
+  Run<float> whole(f, options_with(directory / "whole.ckpt"));
+  whole.loop->set_schedule(schedule);
+  const train::Outcome expected = whole.loop->run();
+  REQUIRE(expected.early_stopped);
+  REQUIRE(expected.best_step >= 10);  // so that both stop points below lie inside the run
+
+  // Stopped mid-epoch, two steps after the best evaluation: the resumed run must restore the best weights itself.
+  const long stop_at = GENERATE_COPY(expected.best_step + 2, expected.best_step - 3);
+  INFO("stopped at step " << stop_at);
+  REQUIRE(stop_at % 15 != 0);
+  const auto path = directory / "run.ckpt";
+  {
+    Run<float> first(f, options_with(path));
+    first.loop->set_schedule(schedule);
+    long done = 0;
+    first.loop->callbacks().on_step = [&](const train::StepProgress& p) { done = p.step; };
+    first.loop->callbacks().stop_requested = [&] { return done >= stop_at; };
+    const train::Outcome part = first.loop->run();
+    REQUIRE(part.interrupted);
+    REQUIRE(part.steps == stop_at);
+  }
+
+  // Everything built afresh from other seeds: only the checkpoint carries the run.
+  Run<float> resumed(f, options_with(path), 99, 98);
+  resumed.loop->set_schedule(schedule);
+  REQUIRE(values_of(*resumed.model) != values_of(*whole.model));
+  const train::Start<float> start = resumed.loop->resume_from(path);
+  CHECK(start.step == stop_at);
+  const train::Outcome second = resumed.loop->run(start);
+  CHECK(second.early_stopped);
+  CHECK(second.steps == expected.steps);
+  CHECK(second.best_step == expected.best_step);
+  CHECK(second.rows == expected.rows);  // every number of every evaluation, bit for bit
+  CHECK(values_of(*resumed.model) == values_of(*whole.model));
+  CHECK(resumed.sgd->step_count() == whole.sgd->step_count());
+  const auto want = whole.sgd->state();
+  const auto got = resumed.sgd->state();
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) CHECK(got[i].value == want[i].value);
+  CHECK(resumed.loader->state() == whole.loader->state());
+
+  // The run checkpoint names what it holds; a damaged one fails with the file named.
+  const auto loaded = train::load_checkpoint<float>(path);
+  CHECK(loaded.metadata.contains("train.rows"));
+  CHECK(std::filesystem::exists(train::best_state_path(path)));
+  std::filesystem::remove(train::best_state_path(path));
+  Run<float> without_best(f, options_with(path));
+  CHECK_THROWS_WITH(without_best.loop->resume_from(path), Catch::Contains("run.ckpt.best"));
+}
+
+TEST_CASE("a caller's gradient step replaces the default one", "[train][loop]") {
+  Fixture f;
+  auto model = make_model<double>(4);
+  optim::SGD<double> sgd(model->parameters(), {.learning_rate = 0.5});
+  data::BatchLoader<double> loader(f.train, f.normalizer, {.batch_size = 20}, Generator(4));
+  int loss_calls = 0;
+  auto loss = [&](const Tensor<double>& outputs, std::span<const int> labels) {
+    ++loss_calls;
+    return cross_entropy_with_logits(outputs, labels);
+  };
+  train::Loop<double> loop(*model, sgd, loader, loss, {.total_steps = 4});
+  int step_calls = 0;
+  loop.set_gradient_step([&](data::Batch<double>& batch) {
+    ++step_calls;
+    CHECK(batch.size() == 20);
+    // A gradient of exactly 1 everywhere: each update moves every entry by -learning rate.
+    for (const auto& p : model->parameters()) p.mutable_grad() = Matrix<double>::Ones(p.rows(), p.cols());
+    return train::StepLoss{.loss = 1.0, .cost = 2.0};
+  });
+  double reported_cost = 0;
+  loop.callbacks().on_step = [&](const train::StepProgress& p) { reported_cost = p.cost; };
+  const auto before = values_of(*model);
+  const train::Outcome outcome = loop.run();
+  CHECK(outcome.steps == 4);
+  CHECK(step_calls == 4);
+  CHECK(loss_calls == 0);  // the default step (and its loss function) never ran
+  CHECK(reported_cost == 2.0);
+  const auto after = values_of(*model);
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    // Four updates of -0.5 each (rounded in four steps, hence the tolerance).
+    CHECK((after[i].array() - (before[i].array() - 4 * 0.5)).abs().maxCoeff() < 1e-12);
+  }
+}
+
+TEST_CASE("bad loop options fail at construction, naming the option", "[train][loop][errors]") {
+  Fixture f;
+  auto model = make_model<double>(1);
+  optim::SGD<double> sgd(model->parameters(), {.learning_rate = 0.1});
+  data::BatchLoader<double> loader(f.train, f.normalizer, {.batch_size = 20}, Generator(1));
+  const auto loss = cost_function<double>(*model, 0);
+  auto error_of = [&](train::LoopOptions options) {
+    try {
+      train::Loop<double> loop(*model, sgd, loader, loss, std::move(options));
+    } catch (const Error& error) {
+      return std::string(error.what());
+    }
+    return std::string("no error");
+  };
+  CHECK_THAT(error_of({.total_steps = -1}), Catch::Contains("total_steps is -1"));
+  CHECK_THAT(error_of({.total_steps = 10, .evaluate_every_steps = -2}), Catch::Contains("evaluate_every_steps"));
+  CHECK_THAT(error_of({.total_steps = 10, .patience = -1}), Catch::Contains("patience is -1"));
+  CHECK_THAT(error_of({.total_steps = 10, .evaluation_chunk = 0}), Catch::Contains("evaluation_chunk is 0"));
+  CHECK_THAT(error_of({.total_steps = 10, .evaluation_steps = {0, 11}}),
+             Catch::Contains("evaluation_steps[1] is 11") && Catch::Contains("[0, 10]"));
+  CHECK_THAT(error_of({.total_steps = 10, .evaluation_steps = {5, 5}}), Catch::Contains("ascending"));
+  CHECK(error_of({.total_steps = 10}) == "no error");
+  CHECK_THROWS_WITH(train::Loop<double>(*model, sgd, loader, nullptr, {.total_steps = 1}),
+                    Catch::Contains("loss function is empty"));
+
+  // Early stopping without a validation set has nothing to watch.
+  train::Loop<double> loop(*model, sgd, loader, loss, {.total_steps = 10, .patience = 2});
+  CHECK_THROWS_WITH(loop.run(), Catch::Contains("set_evaluation_data"));
+  // A loss that is not 1 x 1.
+  train::Loop<double> wide(*model, sgd, loader, [](const Tensor<double>& outputs, std::span<const int>) {
+    return outputs;
+  }, {.total_steps = 1});
+  CHECK_THROWS_WITH(wide.run(), Catch::Contains("(3 x 20)") && Catch::Contains("1 x 1"));
+}
+
+TEST_CASE("metrics rows read back from their text exactly", "[train][metrics]") {
+  std::vector<train::MetricsRow> rows(3);
+  rows[0] = {.step = 0, .epoch = 0, .learning_rate = 1e-5, .train = {2.3025850929940455, 2.31, 0.1},
+             .validation = {1.0 / 3.0, 0.1 + 0.2, 0.25}};
+  rows[1] = {.step = 12345, .epoch = 12345.0 / 7.0, .learning_rate = 0.1,
+             .train = {std::numeric_limits<double>::denorm_min(), 1e300, 1.0},
+             .validation = {std::numeric_limits<double>::max(), -0.0, 0.5}};
+  rows[2].step = 7;
+  CHECK(train::decode_metrics_rows(train::encode_metrics_rows(rows)) == rows);
+  CHECK(train::decode_metrics_rows("").empty());
+  CHECK_THROWS_WITH(train::decode_metrics_rows("1 2 3\n"), Catch::Contains("line 1") && Catch::Contains("field 4"));
+  CHECK_THROWS_WITH(train::decode_metrics_rows(train::encode_metrics_rows(rows) + "1 2 3 4 5 6 7 8 9 10\n"),
+                    Catch::Contains("line 4") && Catch::Contains("more than 9 fields"));
+}
