@@ -1,11 +1,18 @@
 // The k-layer network of the reference path, with and without batch normalisation: every gradient (W, b, gamma,
 // beta) against central differences for 2, 3 and 4 layers on small slices and on one full CIFAR-sized batch, the
 // closed-form batch-norm backward on its own, evaluation with given statistics, the running averages, and the
-// errors for bad arguments.
+// errors for bad arguments. Then the tape: the same network built from the library's layers (nn::Linear,
+// nn::BatchNorm with the course's options, nn::ReLU in an nn::Sequential) against the reference, to 1e-10.
 #include <tapegrad/core/error.h>
 #include <tapegrad/core/generator.h>
+#include <tapegrad/nn/activation.h>
+#include <tapegrad/nn/batch_norm.h>
+#include <tapegrad/nn/linear.h>
+#include <tapegrad/nn/loss.h>
 #include <tapegrad/nn/reference/k_layer_network.h>
 #include <tapegrad/nn/reference/numerical_gradient.h>
+#include <tapegrad/nn/sequential.h>
+#include <tapegrad/ops/loss.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -412,4 +419,151 @@ TEST_CASE("k-layer reference: bad arguments are errors that name what is wrong",
   REQUIRE_THROWS_WITH(reference::k_layer_forward(problem.network, problem.inputs, statistics), Contains("v2"));
   statistics.means.pop_back();
   REQUIRE_THROWS_WITH(reference::k_layer_forward(problem.network, problem.inputs, statistics), Contains("means"));
+}
+
+namespace {
+
+// The tape's side: the network as a user builds it from the library, holding the reference's parameter values.
+struct TapeNetwork {
+  std::shared_ptr<tapegrad::nn::Sequential<double>> model = std::make_shared<tapegrad::nn::Sequential<double>>();
+  std::vector<std::shared_ptr<tapegrad::nn::Linear<double>>> linears;
+  std::vector<std::shared_ptr<tapegrad::nn::BatchNorm<double>>> norms;
+};
+
+TapeNetwork tape_network(const Parameters& parameters, double eps) {
+  namespace nn = tapegrad::nn;
+  TapeNetwork network;
+  Generator unused(0);  // the values are overwritten with the reference's below
+  tapegrad::nn::BatchNormOptions options = tapegrad::nn::BatchNormOptions::course();
+  options.eps = eps;
+  for (std::size_t layer = 1; layer <= parameters.layers(); ++layer) {
+    const Matrix<double>& W = parameters.weights[layer - 1];
+    auto linear = network.model->emplace_back<nn::Linear<double>>(W.cols(), W.rows(), nn::LinearOptions{}, unused);
+    linear->weight().mutable_value() = W;
+    linear->bias().mutable_value() = parameters.biases[layer - 1];
+    network.linears.push_back(linear);
+    if (layer == parameters.layers()) break;
+    if (parameters.batch_normalised()) {
+      auto norm = network.model->emplace_back<nn::BatchNorm<double>>(W.rows(), options);
+      norm->gamma().mutable_value() = parameters.gammas[layer - 1];
+      norm->beta().mutable_value() = parameters.betas[layer - 1];
+      network.norms.push_back(norm);
+    }
+    network.model->emplace_back<nn::ReLU<double>>();
+  }
+  return network;
+}
+
+// J on the tape: mean cross-entropy + lambda times the squared Linear weights only (BatchNorm's gamma is also
+// called "weight", and the cost does not penalise it).
+double tape_backward(TapeNetwork& network, const Problem& problem) {
+  network.model->train();
+  network.model->zero_grad();
+  const tapegrad::Tensor<double> inputs = tapegrad::Tensor<double>::from(problem.inputs);
+  const tapegrad::Tensor<double> scores = network.model->forward(inputs);
+  std::vector<tapegrad::Tensor<double>> weights;
+  for (const auto& linear : network.linears) weights.push_back(linear->weight());
+  const tapegrad::Tensor<double> cost = tapegrad::cross_entropy_with_logits(scores, problem.labels) +
+                                        tapegrad::nn::l2_penalty(weights, problem.lambda);
+  cost.backward();
+  return cost.value()(0, 0);
+}
+
+// The reports' relative error with its usual floor: entries far below the gradient's scale (dW1 under batch
+// normalisation has many near 1e-9, where the backward's cancellations leave rounding of 1e-19) are judged
+// against 1e-6 rather than against themselves.
+double max_relative(const Matrix<double>& a, const Matrix<double>& b) {
+  return reference::max_relative_error(a, b);
+}
+
+void check_tape_against_reference(Problem& problem) {
+  constexpr double tape_tolerance = 1e-10;
+  const double eps = reference::k_layer_default_eps;
+  const auto expected =
+      reference::k_layer_gradients(problem.network, problem.inputs, problem.labels, problem.lambda, eps);
+  TapeNetwork network = tape_network(problem.network, eps);
+  const double cost = tape_backward(network, problem);
+  INFO(problem.name);
+  REQUIRE(std::abs(cost - expected.cost) <= tape_tolerance * std::abs(expected.cost));
+  const auto& g = expected.gradients;
+  for (std::size_t l = 0; l < problem.network.layers(); ++l) {
+    const std::string layer = std::to_string(l + 1);
+    const double weight_error = max_relative(network.linears[l]->weight().grad(), g.weights[l]);
+    CAPTURE(layer, weight_error);
+    REQUIRE(weight_error <= tape_tolerance);
+    REQUIRE(max_abs(g.weights[l]) > 1e-6);
+    worst_errors.record("tape vs reference " + problem.name + " dW" + layer, weight_error);
+    // db_l under batch normalisation is zero up to rounding on both sides: compare absolutely.
+    const Matrix<double>& tape_bias = network.linears[l]->bias().grad();
+    if (problem.network.batch_normalised() && l + 1 < problem.network.layers()) {
+      REQUIRE(max_abs(tape_bias) < 1e-12);
+      REQUIRE(max_abs(g.biases[l]) < 1e-12);
+    } else {
+      const double bias_error = max_relative(tape_bias, g.biases[l]);
+      CAPTURE(bias_error);
+      REQUIRE(bias_error <= tape_tolerance);
+      REQUIRE(max_abs(g.biases[l]) > 1e-6);
+    }
+  }
+  for (std::size_t l = 0; l < network.norms.size(); ++l) {
+    const std::string layer = std::to_string(l + 1);
+    const double gamma_error = max_relative(network.norms[l]->gamma().grad(), g.gammas[l]);
+    const double beta_error = max_relative(network.norms[l]->beta().grad(), g.betas[l]);
+    CAPTURE(layer, gamma_error, beta_error);
+    REQUIRE(gamma_error <= tape_tolerance);
+    REQUIRE(beta_error <= tape_tolerance);
+    REQUIRE(max_abs(g.gammas[l]) > 1e-6);
+    REQUIRE(max_abs(g.betas[l]) > 1e-6);
+    worst_errors.record("tape vs reference " + problem.name + " dgamma" + layer, gamma_error);
+    worst_errors.record("tape vs reference " + problem.name + " dbeta" + layer, beta_error);
+    // The running statistics the layer kept are the batch's (the course starts the average from it).
+    REQUIRE(max_abs(network.norms[l]->running_mean().value() - expected.statistics.means[l]) < 1e-12);
+    REQUIRE(max_abs(network.norms[l]->running_var().value() - expected.statistics.variances[l]) < 1e-12);
+  }
+  REQUIRE(network.norms.size() == problem.network.gammas.size());
+}
+
+}  // namespace
+
+TEST_CASE("k-layer tape: nn::Sequential of Linear, BatchNorm, ReLU matches the reference for 2-4 layers",
+          "[reference][k_layer][tape]") {
+  const bool batch_norm = GENERATE(false, true);
+  Problem two = make_problem(15, {12}, 4, batch_norm, 0.1, 21);
+  Problem three = make_problem(20, {12, 8}, 5, batch_norm, 0.05, 22);
+  Problem four = make_problem(10, {10, 8, 6}, 3, batch_norm, 0.1, 23);
+  check_tape_against_reference(two);
+  check_tape_against_reference(three);
+  check_tape_against_reference(four);
+}
+
+TEST_CASE("k-layer tape: a full batch (3072 x 100), 3 layers, matches the reference",
+          "[reference][k_layer][tape]") {
+  const bool batch_norm = GENERATE(false, true);
+  Problem problem = make_problem(3072, {50, 50}, 100, batch_norm, 0.005, 24);
+  check_tape_against_reference(problem);
+}
+
+TEST_CASE("k-layer tape: in evaluation BatchNorm uses its running statistics as the reference does",
+          "[reference][k_layer][tape]") {
+  Problem problem = make_problem(12, {9, 7}, 6, true, 0.0, 25);
+  const double eps = reference::k_layer_default_eps;
+  TapeNetwork network = tape_network(problem.network, eps);
+  // Two training batches: the first starts the averages, the second moves them by alpha = 0.9.
+  Problem second = problem;
+  Generator generator(26);
+  second.inputs = normal_matrix(12, 6, 0.5, 2.0, generator);
+  tape_backward(network, problem);
+  tape_backward(network, second);
+  reference::BatchStatistics<double> average;
+  reference::update_running_statistics(average,
+                                       reference::k_layer_batch_statistics(problem.network, problem.inputs), 0.9);
+  reference::update_running_statistics(average,
+                                       reference::k_layer_batch_statistics(problem.network, second.inputs), 0.9);
+  network.model->eval();
+  const Matrix<double> tape_scores =
+      network.model->forward(tapegrad::Tensor<double>::from(problem.inputs)).value();
+  const auto expected = reference::k_layer_forward(problem.network, problem.inputs, average, eps);
+  REQUIRE(max_relative(tape_scores, expected.output_scores) <= 1e-10);
+  REQUIRE(max_abs(expected.output_scores -
+                  reference::k_layer_forward(problem.network, problem.inputs).output_scores) > 1e-3);
 }
