@@ -149,9 +149,9 @@ void write_report(const std::vector<PresetRecord>& records, const std::filesyste
     const auto number = [&](const char* key) {
       return r.summary.contains(key) ? fmt::format("{:.4f}", r.summary[key].get<double>()) : std::string("-");
     };
-    text += fmt::format("| {} | {} | {} | {} | {:.0f} |\n", r.preset, number("train_accuracy"),
-                        number("validation_accuracy"), number("test_accuracy"),
-                        r.summary["preset_wall_seconds"].get<double>());
+    text +=
+        fmt::format("| {} | {} | {} | {} | {:.0f} |\n", r.preset, number("train_accuracy"), number("val_accuracy"),
+                    number("test_accuracy"), r.summary["preset_wall_seconds"].get<double>());
   }
   write_file_atomically(output / "report.md", text);
 }

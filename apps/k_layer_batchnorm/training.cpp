@@ -125,8 +125,7 @@ PreActivationStatistics pre_activation_statistics(Network<T>& network, const dat
 
 std::string metrics_csv(const std::vector<train::MetricsRow>& rows) {
   std::string text =
-      "step,epoch,learning_rate,train_loss,train_cost,train_accuracy,validation_loss,validation_cost,"
-      "validation_accuracy\n";
+      "step,epoch,learning_rate,train_loss,train_cost,train_accuracy,val_loss,val_cost,val_accuracy\n";
   for (const auto& r : rows) {
     text += fmt::format("{},{:.6g},{:.6g},{:.9g},{:.9g},{:.6g},{:.9g},{:.9g},{:.6g}\n", r.step, r.epoch,
                         r.learning_rate, r.train.loss, r.train.cost, r.train.accuracy, r.validation.loss,
@@ -235,14 +234,15 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
   result.pre_activations = pre_activation_statistics(network, splits.validation, normalizer);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   result.summary = {{"preset", s.preset},
+                    {"lambda", s.lambda},
                     {"status", "completed"},
                     {"data", splits.description},
                     {"train_accuracy", last.train.accuracy},
-                    {"validation_accuracy", last.validation.accuracy},
+                    {"val_accuracy", last.validation.accuracy},
                     {"test_accuracy", test.accuracy},
                     {"train_loss", last.train.loss},
                     {"train_cost", last.train.cost},
-                    {"validation_loss", last.validation.loss},
+                    {"val_loss", last.validation.loss},
                     {"test_loss", test.loss},
                     {"steps", outcome.steps},
                     {"train_seconds", outcome.train_seconds},
