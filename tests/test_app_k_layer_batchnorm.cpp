@@ -4,11 +4,14 @@
 #include <tapegrad/nn/safetensors.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/app_runner.h"
@@ -166,6 +169,37 @@ TEST_CASE("k_layer_batchnorm: bad input gives the contract's exit codes", "[app]
   CHECK(missing.exit_code == 3);
 }
 
+TEST_CASE("k_layer_batchnorm: a run killed outright resumes from its checkpoint to the uninterrupted run's bytes",
+          "[app][k_layer_batchnorm][resume]") {
+  Workspace workspace(200, "k-layer-resume");
+  const auto command = [&](const fs::path& out) {
+    return app_path("k_layer_batchnorm") + " --data '" + (workspace.dir / "data").string() + "' --out '" +
+           out.string() + "' --threads 1 --quiet --validation-size 100 --preset three-layer-bn --layers 20,20 " +
+           "--n-s 400 --cycles 1 --batch-size 10 --eval-per-cycle 40";
+  };
+  const fs::path reference = workspace.dir / "reference";
+  const auto whole = run_command(command(reference));
+  INFO(whole.output);
+  REQUIRE(whole.exit_code == 0);
+
+  const fs::path out = workspace.dir / "killed";
+  BackgroundCommand program(command(out), workspace.dir / "log.txt");
+  const fs::path metrics = out / "three-layer-bn" / "metrics.csv";
+  for (int i = 0; i < 60000 && program.running(); ++i) {
+    if (fs::exists(metrics) && count_lines(metrics) >= 8) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  program.send(SIGKILL);
+  REQUIRE(program.wait() == 128 + SIGKILL);
+  CHECK_FALSE(fs::exists(out / "three-layer-bn" / "summary.json"));
+  const auto resumed = run_command(app_path("k_layer_batchnorm") + " --resume '" + out.string() + "' --quiet");
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK(read_bytes(metrics) == read_bytes(reference / "three-layer-bn" / "metrics.csv"));
+  CHECK(read_bytes(out / "three-layer-bn" / "model.safetensors") ==
+        read_bytes(reference / "three-layer-bn" / "model.safetensors"));
+}
+
 TEST_CASE("k_layer_batchnorm: on the real CIFAR-10 a short 3-layer run with batch norm beats the same without",
           "[app][k_layer_batchnorm][integration]") {
   fs::path data;
@@ -179,15 +213,20 @@ TEST_CASE("k_layer_batchnorm: on the real CIFAR-10 a short 3-layer run with batc
   TempDir dir("k-layer-real");
   std::vector<double> accuracy;
   for (const char* bn : {"on", "off"}) {
-    const auto run = run_command(app_path("k_layer_batchnorm") + " --preset three-layer-bn --data '" +
-                                 data.string() + "' --out '" + (dir.path() / bn).string() +
-                                 "' --threads 1 --quiet --limit-train 10000 --n-s 200 --cycles 1 --bn " + bn);
+    const auto run =
+        run_command(app_path("k_layer_batchnorm") + " --preset three-layer-bn --data '" + data.string() +
+                    "' --out '" + (dir.path() / bn).string() +
+                    "' --threads 1 --quiet --limit-train 10000 --n-s 200 --cycles 1 --sigma 0.001 --bn " + bn);
     INFO(run.output);
     REQUIRE(run.exit_code == 0);
     accuracy.push_back(
         read_json(dir.path() / bn / "three-layer-bn" / "summary.json")["test_accuracy"].get<double>());
   }
+  // With W ~ N(0, 1e-6) the signal fades through the layers: without batch normalisation the network stays at
+  // chance (0.10 measured), with it training is untouched by the scale (0.43 measured). With He initialisation
+  // the two are within half a point on so short a run, too close to test.
   CAPTURE(accuracy);
-  CHECK(accuracy[0] > accuracy[1]);
-  CHECK(accuracy[0] > 0.35);
+  CHECK(accuracy[0] > accuracy[1] + 0.2);
+  CHECK(accuracy[0] > 0.38);
+  CHECK(accuracy[1] < 0.2);
 }
