@@ -136,9 +136,9 @@ train::Checkpoint<T> small_checkpoint() {
 
 // A safetensors file of the small checkpoint's parameters and optimizer state, with its metadata.
 template <typename T>
-std::string saved_safetensors(const nn::Checkpoint<T>& checkpoint, const std::filesystem::path& scratch) {
+std::string saved_safetensors(const train::Checkpoint<T>& checkpoint, const std::filesystem::path& scratch) {
   nn::StateDict<T> tensors;
-  for (const auto& entry : checkpoint.parameters) tensors.insert(entry.name, entry.value);
+  for (const auto& entry : checkpoint.module_state) tensors.insert(entry.name, entry.value);
   for (const auto& entry : checkpoint.optimizer_state) tensors.insert(entry.name, entry.value);
   const auto file = scratch / "seed.safetensors";
   nn::save_safetensors(file, tensors, nn::SafetensorsMetadata(checkpoint.metadata.begin(), checkpoint.metadata.end()));
@@ -264,7 +264,7 @@ inline std::vector<Seed> make_seeds(const std::filesystem::path& scratch) {
   const std::string model = saved_safetensors(small_checkpoint<float>(), scratch);
   add("safetensors", "float-model", model, loaded);
   add("safetensors", "double-model", saved_safetensors(small_checkpoint<double>(), scratch), loaded);
-  add("safetensors", "empty-dict", saved_safetensors(nn::Checkpoint<float>{}, scratch), loaded);
+  add("safetensors", "empty-dict", saved_safetensors(train::Checkpoint<float>{}, scratch), loaded);
   add("safetensors", "hand-written-i64-and-scalar",
       safetensors_file(R"({"n":{"dtype":"I64","shape":[],"data_offsets":[0,8]},)"
                        R"("s":{"dtype":"F32","shape":[1,1],"data_offsets":[8,12]}})",

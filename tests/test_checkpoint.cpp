@@ -704,3 +704,39 @@ TEST_CASE("a run stopped and resumed ends exactly where an uninterrupted run end
   without_momentum.train_until(total_steps);
   CHECK(capture_module_state(without_momentum.model())[0].value != expected[0].value);
 }
+
+TEST_CASE("a checkpoint carries a module's buffers (BatchNorm's running statistics) next to its parameters",
+          "[checkpoint][buffers]") {
+  TempDir directory("checkpoint_buffers");
+  Generator generator(11);
+  auto make = [&generator] {
+    auto model = std::make_shared<Sequential<double>>();
+    model->emplace_back<Linear<double>>(4, 3, LinearOptions{Init::he_normal(), Init::zeros()}, generator);
+    model->emplace_back<BatchNorm<double>>(3);
+    return model;
+  };
+  auto model = make();
+  // Two training batches move the running statistics away from 0 and 1.
+  for (int batch = 0; batch < 2; ++batch) (*model)(Tensor<double>::normal(4, 8, generator));
+  const auto state = capture_module_state(*model);
+  std::vector<std::string> names;
+  for (const auto& entry : state) names.push_back(entry.name);
+  CHECK(names == std::vector<std::string>{"0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean",
+                                          "1.running_var", "1.num_batches_tracked"});
+
+  Checkpoint<double> checkpoint;
+  checkpoint.module_state = state;
+  save_checkpoint(directory / "bn.ckpt", checkpoint);
+  auto fresh = make();
+  const auto& bn = dynamic_cast<const BatchNorm<double>&>(*fresh->children()[1].module);
+  REQUIRE(bn.running_mean().value().isZero());
+  restore_module_state(*fresh, load_checkpoint<double>(directory / "bn.ckpt"));
+  const auto& trained = dynamic_cast<const BatchNorm<double>&>(*model->children()[1].module);
+  CHECK(bn.running_mean().value() == trained.running_mean().value());
+  CHECK(bn.running_var().value() == trained.running_var().value());
+  CHECK_FALSE(bn.running_mean().value().isZero());
+  fresh->eval();
+  model->eval();
+  const Tensor<double> x = Tensor<double>::normal(4, 5, generator);
+  CHECK((*fresh)(x).value() == (*model)(x).value());
+}

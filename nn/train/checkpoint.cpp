@@ -555,6 +555,7 @@ template <typename T>
 std::vector<NamedTensor<T>> checkpointed_tensors(const nn::Module<T>& module) {
   std::vector<NamedTensor<T>> out;
   for (const auto& named : module.named_parameters()) out.push_back({named.name, named.tensor});
+  for (const auto& named : module.named_buffers()) out.push_back({named.name, named.tensor});
   return out;
 }
 

@@ -90,10 +90,9 @@ struct NamedTensor {
   Tensor<T> tensor;
 };
 
-// The tensors of `module` that a checkpoint saves and restores, by dotted name, in a stable order: today its
-// parameters (named_parameters()). Everything that saves or restores a module's state (the checkpoint, early
-// stopping's best weights) takes it from here, so that buffers (BatchNorm's running statistics) join all of them
-// by changing this one function.
+// The tensors of `module` that a checkpoint saves and restores, by dotted name, in a stable order: its parameters
+// (named_parameters()), then its buffers (named_buffers(): BatchNorm's running statistics). Everything that saves
+// or restores a module's state (the checkpoint, early stopping's best state) takes it from here.
 template <typename T>
 std::vector<NamedTensor<T>> checkpointed_tensors(const nn::Module<T>& module);
 
