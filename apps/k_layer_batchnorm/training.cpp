@@ -123,33 +123,6 @@ PreActivationStatistics pre_activation_statistics(Network<T>& network, const dat
   return statistics;
 }
 
-// The library's run checkpoint holds the parameters only (nn/train/checkpoint.h: checkpointed_tensors), so the
-// running statistics (BatchNorm's buffers) travel next to it, in "<checkpoint>.buffers", tagged with the step
-// they belong to; a resumed run that finds them from another step says so rather than continue inexactly.
-std::filesystem::path buffers_path(const RunDirectory& directory) {
-  return directory.checkpoint_path().string() + ".buffers";
-}
-
-template <typename T>
-void save_buffers(const nn::Module<T>& module, long step, const RunDirectory& directory) {
-  nn::StateDict<T> buffers;
-  for (const auto& named : module.named_buffers()) buffers.insert(named.name, named.tensor.value());
-  nn::save_safetensors(buffers_path(directory), buffers, {{"step", std::to_string(step)}});
-}
-
-template <typename T>
-void load_buffers(const nn::Module<T>& module, long step, const RunDirectory& directory) {
-  const auto file = nn::load_safetensors<T>(buffers_path(directory));
-  const auto saved_step = file.metadata.find("step");
-  if (saved_step == file.metadata.end() || saved_step->second != std::to_string(step)) {
-    throw_error(
-        fmt::format("{} holds the running statistics of another step than the checkpoint's {}; start the "
-                    "run again without --resume",
-                    buffers_path(directory).string(), step));
-  }
-  for (const auto& named : module.named_buffers()) named.tensor.mutable_value() = file.tensors.at(named.name);
-}
-
 std::string metrics_csv(const std::vector<train::MetricsRow>& rows) {
   std::string text =
       "step,epoch,learning_rate,train_loss,train_cost,train_accuracy,val_loss,val_cost,val_accuracy\n";
@@ -229,7 +202,6 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
   std::vector<train::MetricsRow> rows;
   loop.callbacks().on_evaluation = [&](const train::MetricsRow& row) {
     rows.push_back(row);
-    save_buffers(*network.model, row.step, directory);  // the loop has just saved its checkpoint at this step
     write_file_atomically(directory.metrics_path(), metrics_csv(rows));
     spdlog::info("{} step {}: train accuracy {:.4f}, validation accuracy {:.4f}, cost {:.4f}", s.preset, row.step,
                  row.train.accuracy, row.validation.accuracy, row.train.cost);
@@ -239,12 +211,10 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
   std::error_code ignored;
   if (resume_mode() && std::filesystem::exists(directory.checkpoint_path(), ignored)) {
     start = loop.resume_from(directory.checkpoint_path());
-    load_buffers(*network.model, start.step, directory);
     rows = start.rows;
   }
   const train::Outcome outcome = loop.run(start);
   rows = outcome.rows;
-  save_buffers(*network.model, outcome.steps, directory);  // the loop saves its checkpoint at the end, too
   write_file_atomically(directory.metrics_path(), metrics_csv(rows));
   if (outcome.diverged) throw_error(outcome.divergence);
   throw_if_interrupted(s.preset, directory.root());
