@@ -73,4 +73,9 @@ void check_learning_rate(std::string_view function, double learning_rate) {
   }
 }
 
+void check_argument(std::string_view function, std::string_view what, double value, bool valid,
+                    std::string_view requirement) {
+  if (!valid) throw_error(fmt::format("{}: {} must be {}, got {}", function, what, requirement, value));
+}
+
 }  // namespace tapegrad::reference

@@ -41,5 +41,9 @@ void check_targets(std::string_view function, const Eigen::EigenBase<Derived>& t
 void check_nonempty_batch(std::string_view function, Eigen::Index examples);
 void check_regularisation(std::string_view function, double lambda);
 void check_learning_rate(std::string_view function, double learning_rate);
+// Any other argument: `valid` says whether `value` meets `requirement`, which the message quotes, e.g.
+// check_argument("k_layer_forward", "eps", eps, eps > 0, "finite and > 0").
+void check_argument(std::string_view function, std::string_view what, double value, bool valid,
+                    std::string_view requirement);
 
 }  // namespace tapegrad::reference

@@ -1,0 +1,210 @@
+// k_layer_batchnorm: the course's k-layer ReLU network with batch normalisation, trained with the triangular
+// cyclical learning rate on all of CIFAR-10 (45,000 training images, 5,000 validating), written on the public
+// library: nn::Sequential of nn::Linear, nn::BatchNorm and nn::ReLU, the library's training loop, safetensors.
+//
+//   k_layer_batchnorm --preset three-layer-bn --out runs/k_layer_batchnorm
+//   k_layer_batchnorm --preset nine-layer-bn --layers 50,30,20,20,10,10,10,10 --out runs/k_layer_batchnorm
+//   k_layer_batchnorm --preset all --out runs/k_layer_batchnorm      (every preset and report.md)
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "apps/common/app_error.h"
+#include "apps/common/atomic_file.h"
+#include "apps/common/cli.h"
+#include "apps/common/experiment.h"
+#include "apps/common/logging.h"
+#include "apps/common/threads.h"
+#include "apps/k_layer_batchnorm/gradient_check.h"
+#include "apps/k_layer_batchnorm/settings.h"
+#include "apps/k_layer_batchnorm/training.h"
+
+namespace tapegrad::apps::k_layer_batchnorm {
+namespace {
+
+struct Overrides {
+  explicit Overrides(CommandLine& c)
+      : layers(c.add_text("--layers", "hidden layer sizes, e.g. 50,50 (the 3-layer network)", "SIZES")),
+        bn(c.add_choice("--bn", "batch normalisation of every hidden layer", {"on", "off"})),
+        lambda(c.add_number<double>("--lambda", "L2 strength on every W (default 0.005)", Bounds::at_least(0))),
+        sigma(c.add_number<double>("--sigma", "draw every W from N(0, sigma^2) instead of He initialisation",
+                                   Bounds::above(0))),
+        n_s(c.add_number<long>("--n-s", "steps per half cycle (default 2250)", Bounds::at_least(1))),
+        cycles(c.add_number<int>("--cycles", "cycles of the learning rate (default 2; final 3)",
+                                 Bounds::at_least(1))),
+        batch_size(
+            c.add_number<int>("--batch-size", "examples per update step (default 100)", Bounds::at_least(2))),
+        eta_min(c.add_number<double>("--eta-min", "lowest learning rate (default 1e-5)", Bounds::at_least(0))),
+        eta_max(c.add_number<double>("--eta-max", "highest learning rate (default 0.1)", Bounds::above(0))),
+        alpha(c.add_number<double>("--alpha",
+                                   "running averages: mu_av = alpha mu_av + (1 - alpha) mu (default 0.9)",
+                                   Bounds::between(0.0, 1.0).intersect(Bounds::below(1.0)))),
+        eps(c.add_number<double>("--eps", "added to the variance (default 2.2e-16, Matlab's eps)",
+                                 Bounds::above(0))),
+        eval_per_cycle(c.add_number<int>("--eval-per-cycle", "evaluation points per cycle (default 10)",
+                                         Bounds::at_least(1))),
+        validation_size(c.add_number<int>("--validation-size",
+                                          "images of the five batches that validate "
+                                          "(default 5000)",
+                                          Bounds::at_least(1))),
+        grad(c.add_choice("--grad", "gradient path: the tape or the reports' hand-derived formulas",
+                          {"tape", "reference"})),
+        dtype(c.add_choice("--dtype", "scalar type of training", {"float", "double"})),
+        limit_train(c.add_number<int>("--limit-train", "train on the first N training images only",
+                                      Bounds::at_least(1))) {}
+
+  void apply_to(KLayerSettings& s, const CommonOptions& common) const {
+    if (layers.given()) s.hidden_layers = parse_layers(layers.value());
+    if (bn.given()) s.batch_norm = bn.value() == "on";
+    lambda.apply_to(s.lambda);
+    sigma.apply_to(s.sigma);
+    n_s.apply_to(s.n_s);
+    cycles.apply_to(s.cycles);
+    batch_size.apply_to(s.batch_size);
+    eta_min.apply_to(s.eta_min);
+    eta_max.apply_to(s.eta_max);
+    alpha.apply_to(s.alpha);
+    eps.apply_to(s.eps);
+    eval_per_cycle.apply_to(s.evaluations_per_cycle);
+    validation_size.apply_to(s.validation_size);
+    if (grad.given()) s.gradients = grad.value() == "tape" ? GradientSource::tape : GradientSource::reference;
+    if (dtype.given()) s.use_double = dtype.value() == "double";
+    limit_train.apply_to(s.train_size);
+    s.seed = common.seed;
+    s.threads = common.threads;
+  }
+
+  Override<std::string>& layers;
+  Override<std::string>& bn;
+  Override<double>& lambda;
+  Override<double>& sigma;
+  Override<long>& n_s;
+  Override<int>& cycles;
+  Override<int>& batch_size;
+  Override<double>& eta_min;
+  Override<double>& eta_max;
+  Override<double>& alpha;
+  Override<double>& eps;
+  Override<int>& eval_per_cycle;
+  Override<int>& validation_size;
+  Override<std::string>& grad;
+  Override<std::string>& dtype;
+  Override<int>& limit_train;
+};
+
+struct PresetRecord {
+  std::string preset;
+  nlohmann::json summary;
+};
+
+// sensitivity: sigma in {1e-1, 1e-3, 1e-4}, with and without batch normalisation, one run each.
+nlohmann::json run_sensitivity(const KLayerSettings& base, const ImageSplits& splits,
+                               const RunDirectory& directory) {
+  nlohmann::json runs = nlohmann::json::array();
+  for (const double sigma : {1e-1, 1e-3, 1e-4}) {
+    for (const bool batch_norm : {false, true}) {
+      KLayerSettings s = base;
+      s.sigma = sigma;
+      s.batch_norm = batch_norm;
+      const std::string name = fmt::format("sigma{}_{}", sigma, batch_norm ? "bn" : "nobn");
+      s.preset = "sensitivity/" + name;
+      const RunResult result = train_k_layer(s, splits, directory.sub_run(name));
+      runs.push_back({{"sigma", sigma}, {"batch_norm", batch_norm}, {"summary", result.summary}});
+    }
+  }
+  nlohmann::json summary = {{"preset", "sensitivity"}, {"runs", runs}};
+  directory.write_config(to_json(base));
+  directory.write_summary(summary);
+  return summary;
+}
+
+PresetRecord run_preset(const KLayerSettings& settings, const CommonOptions& common,
+                        const std::optional<std::filesystem::path>& data_flag) {
+  validate(settings);
+  const RunDirectory root(common.output_directory);
+  const RunDirectory directory = root.sub_run(settings.preset);
+  const auto started = std::chrono::steady_clock::now();
+  PresetRecord record{settings.preset, {}};
+  if (settings.preset == "gradcheck") {
+    const ImageSplits splits = load_preset_data(data_flag, settings);
+    record.summary = run_gradient_check(settings, splits, directory);
+  } else {
+    const ImageSplits splits = load_preset_data(data_flag, settings);
+    record.summary = settings.preset == "sensitivity" ? run_sensitivity(settings, splits, directory)
+                                                      : train_k_layer(settings, splits, directory).summary;
+  }
+  record.summary["preset_wall_seconds"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return record;
+}
+
+void write_report(const std::vector<PresetRecord>& records, const std::filesystem::path& output) {
+  std::string text =
+      "# k_layer_batchnorm\n\n| preset | train | validation | test | wall (s) |\n|---|---|---|---|---|\n";
+  for (const auto& r : records) {
+    const auto number = [&](const char* key) {
+      return r.summary.contains(key) ? fmt::format("{:.4f}", r.summary[key].get<double>()) : std::string("-");
+    };
+    text +=
+        fmt::format("| {} | {} | {} | {} | {:.0f} |\n", r.preset, number("train_accuracy"), number("val_accuracy"),
+                    number("test_accuracy"), r.summary["preset_wall_seconds"].get<double>());
+  }
+  write_file_atomically(output / "report.md", text);
+}
+
+int run(int argc, char** argv) {
+  std::vector<std::string> presets = {"three-layer-bn"};
+  for (const auto& name : kPresetNames)
+    if (name != "three-layer-bn") presets.push_back(name);
+  presets.push_back("all");
+  CommandLine command_line({.name = "k_layer_batchnorm",
+                            .summary = "A k-layer ReLU network with batch normalisation, trained with cyclical "
+                                       "learning rates on CIFAR-10 (Fashion-MNIST when CIFAR-10 is absent). Each "
+                                       "preset writes OUT/<preset>/; all writes every preset and OUT/report.md.",
+                            .presets = presets,
+                            .default_preset = "three-layer-bn",
+                            .default_data_directory = "data/cifar-10-batches-bin",
+                            .default_output_directory = "runs/k_layer_batchnorm"});
+  const Overrides overrides(command_line);
+  command_line.parse(argc, argv);
+  configure_logging(command_line.common().verbosity);
+  install_stop_handlers();
+  const CommonOptions& common = command_line.common();
+  set_thread_count(common.threads);
+  std::optional<std::filesystem::path> data_flag;
+  if (command_line.was_given("--data")) data_flag = common.data_directory;
+  prepare_output_directory(common);
+  set_resume_mode(common.resume);
+
+  const auto settings_for = [&](const std::string& preset) {
+    KLayerSettings settings = preset_settings(preset);
+    overrides.apply_to(settings, common);
+    validate(settings);
+    return settings;
+  };
+  std::vector<PresetRecord> records;
+  if (common.preset == "all") {
+    for (const auto& preset : kPresetNames) settings_for(preset);  // every preset's flags checked before any run
+    for (const auto& preset : kPresetNames) records.push_back(run_preset(settings_for(preset), common, data_flag));
+    write_report(records, common.output_directory);
+  } else {
+    const PresetRecord record = run_preset(settings_for(common.preset), common, data_flag);
+    if (record.summary.contains("passed") && !record.summary["passed"].get<bool>()) return exit_code::failure;
+  }
+  if (!records.empty()) {
+    for (const auto& r : records)
+      if (r.summary.contains("passed") && !r.summary["passed"].get<bool>()) return exit_code::failure;
+  }
+  return exit_code::success;
+}
+
+}  // namespace
+}  // namespace tapegrad::apps::k_layer_batchnorm
+
+int main(int argc, char** argv) {
+  return tapegrad::apps::run_app(argc, argv, tapegrad::apps::k_layer_batchnorm::run);
+}

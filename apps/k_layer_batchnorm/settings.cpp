@@ -1,0 +1,89 @@
+#include "apps/k_layer_batchnorm/settings.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cmath>
+
+#include "apps/common/app_error.h"
+
+namespace tapegrad::apps::k_layer_batchnorm {
+
+KLayerSettings preset_settings(const std::string& preset) {
+  KLayerSettings s;
+  s.preset = preset;
+  if (preset == "three-layer") {
+    s.batch_norm = false;
+  } else if (preset == "three-layer-bn" || preset == "gradcheck" || preset == "sensitivity") {
+  } else if (preset == "nine-layer" || preset == "nine-layer-bn") {
+    s.hidden_layers = {50, 30, 20, 20, 10, 10, 10, 10};
+    s.batch_norm = preset == "nine-layer-bn";
+  } else if (preset == "final") {
+    s.cycles = 3;
+  } else {
+    throw UsageError(fmt::format("unknown preset '{}'; run with --help for the list", preset));
+  }
+  return s;
+}
+
+std::vector<int> parse_layers(const std::string& text) {
+  std::vector<int> layers;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    const std::string part = text.substr(start, comma - start);
+    int units = 0;
+    const auto [end, error] = std::from_chars(part.data(), part.data() + part.size(), units);
+    if (part.empty() || error != std::errc() || end != part.data() + part.size() || units < 1) {
+      throw UsageError(fmt::format(
+          "--layers '{}': '{}' is not a number of units >= 1; give the hidden sizes as e.g. 50,50", text, part));
+    }
+    layers.push_back(units);
+    start = comma + 1;
+  }
+  return layers;
+}
+
+void validate(const KLayerSettings& s) {
+  const auto fail = [](const std::string& message) { throw UsageError(message); };
+  if (s.hidden_layers.empty()) fail("--layers: give at least one hidden layer, e.g. 50,50");
+  if (!(s.lambda >= 0) || !std::isfinite(s.lambda)) fail("--lambda must be finite and >= 0");
+  if (!(s.sigma >= 0) || !std::isfinite(s.sigma)) fail("--sigma must be finite and > 0 (or absent for He)");
+  if (s.n_s < 1) fail("--n-s must be >= 1");
+  if (s.cycles < 1) fail("--cycles must be >= 1");
+  if (s.batch_size < 2 && s.batch_norm) fail("--batch-size must be >= 2 with batch normalisation");
+  if (!(s.eta_min >= 0) || !(s.eta_max >= s.eta_min) || !std::isfinite(s.eta_max)) {
+    fail(fmt::format("--eta-min {} and --eta-max {} must be finite with 0 <= eta-min <= eta-max", s.eta_min,
+                     s.eta_max));
+  }
+  if (!(s.alpha >= 0 && s.alpha < 1)) fail(fmt::format("--alpha {} must be in [0, 1)", s.alpha));
+  if (!(s.eps > 0) || !std::isfinite(s.eps)) fail(fmt::format("--eps {} must be finite and > 0", s.eps));
+  if (s.evaluations_per_cycle < 1) fail("--eval-per-cycle must be >= 1");
+  if (s.validation_size < 1) fail("--validation-size must be >= 1");
+}
+
+nlohmann::json to_json(const KLayerSettings& s) {
+  return {{"preset", s.preset},
+          {"layers", s.hidden_layers},
+          {"batch_norm", s.batch_norm},
+          {"lambda", s.lambda},
+          {"init", s.sigma > 0 ? fmt::format("N(0, {}^2)", s.sigma) : std::string("He N(0, 2 / fan_in)")},
+          {"sigma", s.sigma},
+          {"n_s", s.n_s},
+          {"cycles", s.cycles},
+          {"total_steps", s.total_steps()},
+          {"batch_size", s.batch_size},
+          {"eta_min", s.eta_min},
+          {"eta_max", s.eta_max},
+          {"alpha", s.alpha},
+          {"eps", s.eps},
+          {"evaluations_per_cycle", s.evaluations_per_cycle},
+          {"validation_size", s.validation_size},
+          {"limit_train", s.train_size},
+          {"grad", s.gradients == GradientSource::tape ? "tape" : "reference"},
+          {"dtype", s.use_double ? "double" : "float"},
+          {"seed", s.seed},
+          {"threads", s.threads}};
+}
+
+}  // namespace tapegrad::apps::k_layer_batchnorm

@@ -1,0 +1,278 @@
+#include "apps/k_layer_batchnorm/training.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <tapegrad/core/error.h>
+#include <tapegrad/core/generator.h>
+#include <tapegrad/nn/activation.h>
+#include <tapegrad/nn/batch_norm.h>
+#include <tapegrad/nn/init.h>
+#include <tapegrad/nn/linear.h>
+#include <tapegrad/nn/loss.h>
+#include <tapegrad/nn/reference/k_layer_network.h>
+#include <tapegrad/nn/safetensors.h>
+#include <tapegrad/nn/sequential.h>
+#include <tapegrad/nn/train/evaluate.h>
+#include <tapegrad/nn/train/loop.h>
+#include <tapegrad/ops/loss.h>
+#include <tapegrad/optim/schedule.h>
+#include <tapegrad/optim/sgd.h>
+
+#include <chrono>
+#include <cmath>
+#include <memory>
+
+#include "apps/common/atomic_file.h"
+#include "apps/common/experiment.h"
+#include "apps/common/plot.h"
+
+namespace tapegrad::apps::k_layer_batchnorm {
+namespace {
+
+// The network as a user writes it: [Linear, BatchNorm, ReLU] per hidden layer, then Linear. The Linear and
+// BatchNorm layers are kept aside for the penalty (only W is regularised; BatchNorm's gamma is also "weight"),
+// the reference path and the charts.
+template <typename T>
+struct Network {
+  std::shared_ptr<nn::Sequential<T>> model = std::make_shared<nn::Sequential<T>>();
+  std::vector<std::shared_ptr<nn::Linear<T>>> linears;
+  std::vector<std::shared_ptr<nn::BatchNorm<T>>> norms;
+  std::vector<std::size_t> before_relu;  // the index in `model` of each module whose output a ReLU sees
+};
+
+template <typename T>
+Network<T> build_network(const KLayerSettings& s, int inputs, int classes, Generator& generator) {
+  Network<T> network;
+  nn::LinearOptions options;
+  options.weight = s.sigma > 0 ? nn::Init::normal(s.sigma) : nn::Init::he_normal();
+  options.bias = nn::Init::zeros();
+  nn::BatchNormOptions norm_options = nn::BatchNormOptions::course(s.alpha);
+  norm_options.eps = s.eps;
+  Index fan_in = inputs;
+  for (int units : s.hidden_layers) {
+    network.linears.push_back(
+        network.model->template emplace_back<nn::Linear<T>>(fan_in, units, options, generator));
+    if (s.batch_norm) {
+      network.norms.push_back(network.model->template emplace_back<nn::BatchNorm<T>>(units, norm_options));
+    }
+    network.before_relu.push_back(network.model->size() - 1);
+    network.model->template emplace_back<nn::ReLU<T>>();
+    fan_in = units;
+  }
+  network.linears.push_back(
+      network.model->template emplace_back<nn::Linear<T>>(fan_in, classes, options, generator));
+  return network;
+}
+
+template <typename T>
+std::vector<Tensor<T>> weights_of(const Network<T>& network) {
+  std::vector<Tensor<T>> weights;
+  for (const auto& linear : network.linears) weights.push_back(linear->weight());
+  return weights;
+}
+
+// The reports' hand-derived gradients instead of the tape's: the reference's parameters are the module's values.
+template <typename T>
+train::StepLoss reference_step(Network<T>& network, data::Batch<T>& batch, const KLayerSettings& s) {
+  reference::KLayerParameters<T> parameters;
+  for (const auto& linear : network.linears) {
+    parameters.weights.push_back(linear->weight().value());
+    parameters.biases.push_back(linear->bias().value());
+  }
+  for (const auto& norm : network.norms) {
+    parameters.gammas.push_back(norm->gamma().value());
+    parameters.betas.push_back(norm->beta().value());
+  }
+  const auto result = reference::k_layer_gradients<T>(parameters, batch.X, batch.labels, static_cast<T>(s.lambda),
+                                                      static_cast<T>(s.eps));
+  for (std::size_t l = 0; l < network.linears.size(); ++l) {
+    network.linears[l]->weight().mutable_grad() = result.gradients.weights[l];
+    network.linears[l]->bias().mutable_grad() = result.gradients.biases[l];
+  }
+  for (std::size_t l = 0; l < network.norms.size(); ++l) {
+    network.norms[l]->gamma().mutable_grad() = result.gradients.gammas[l];
+    network.norms[l]->beta().mutable_grad() = result.gradients.betas[l];
+  }
+  if (!network.norms.empty()) {
+    // The running averages follow the batch as they do on the tape: one forward in training mode, not recorded.
+    NoGradGuard no_grad;
+    network.model->forward(Tensor<T>::from(batch.X));
+  }
+  return {static_cast<double>(result.loss), static_cast<double>(result.cost)};
+}
+
+template <typename T>
+PreActivationStatistics pre_activation_statistics(Network<T>& network, const data::ImageDataset& dataset,
+                                                  const data::Normalizer& normalizer) {
+  PreActivationStatistics statistics;
+  NoGradGuard no_grad;
+  network.model->eval();
+  const int count = std::min(dataset.size(), 5000);
+  Tensor<T> x = Tensor<T>::from(normalizer.apply<T>(dataset.pixels.leftCols(count)));
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < network.model->size(); ++i) {
+    x = network.model->at(i)->forward(x);
+    if (next < network.before_relu.size() && network.before_relu[next] == i) {
+      const auto values = x.value().template cast<double>().array();
+      const double mean = values.mean();
+      statistics.mean.push_back(mean);
+      statistics.standard_deviation.push_back(std::sqrt((values - mean).square().mean()));
+      ++next;
+    }
+  }
+  return statistics;
+}
+
+std::string metrics_csv(const std::vector<train::MetricsRow>& rows) {
+  std::string text =
+      "step,epoch,learning_rate,train_loss,train_cost,train_accuracy,val_loss,val_cost,val_accuracy\n";
+  for (const auto& r : rows) {
+    text += fmt::format("{},{:.6g},{:.6g},{:.9g},{:.9g},{:.6g},{:.9g},{:.9g},{:.6g}\n", r.step, r.epoch,
+                        r.learning_rate, r.train.loss, r.train.cost, r.train.accuracy, r.validation.loss,
+                        r.validation.cost, r.validation.accuracy);
+  }
+  return text;
+}
+
+void plot_statistics(const KLayerSettings& s, const PreActivationStatistics& statistics,
+                     const RunDirectory& directory) {
+  for (const bool of_mean : {true, false}) {
+    plot::BarChart chart;
+    chart.title = fmt::format("{}: {} of the pre-activations per hidden layer ({} batch norm)", s.preset,
+                              of_mean ? "mean" : "std", s.batch_norm ? "with" : "without");
+    chart.x_label = "hidden layer";
+    chart.y_label = of_mean ? "mean" : "standard deviation";
+    const auto& values = of_mean ? statistics.mean : statistics.standard_deviation;
+    for (std::size_t l = 0; l < values.size(); ++l) chart.bars.push_back({fmt::format("{}", l + 1), values[l]});
+    plot::save(chart, directory.plot_path(of_mean ? "pre_activation_mean" : "pre_activation_std"));
+  }
+}
+
+void plot_schedule(const KLayerSettings& s, const RunDirectory& directory) {
+  const optim::CyclicLR schedule({s.eta_min, s.eta_max, s.n_s});
+  plot::Series rate{"learning rate at each step", {}, {}};
+  const long stride = std::max<long>(1, s.total_steps() / 4000);
+  for (long t = 0; t < s.total_steps(); t += stride) {
+    rate.x.push_back(double(t));
+    rate.y.push_back(schedule.learning_rate_at(t));
+  }
+  plot::LineChart chart;
+  chart.title = fmt::format("{}: cyclical learning rate (n_s = {}, {} cycles)", s.preset, s.n_s, s.cycles);
+  chart.x_axis.label = "update step";
+  chart.y_axis.label = "learning rate";
+  chart.series = {rate};
+  plot::save(chart, directory.plot_path("learning_rate"));
+}
+
+template <typename T>
+RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const RunDirectory& directory) {
+  const auto started = std::chrono::steady_clock::now();
+  directory.write_config(to_json(s));
+  Generator generator(s.seed);
+  const data::Normalizer normalizer = data::Normalizer::fitted(splits.train);
+  Network<T> network =
+      build_network<T>(s, static_cast<int>(splits.train.pixels.rows()), splits.train.num_classes(), generator);
+  network.model->train();
+
+  optim::SGD<T> optimizer(network.model->parameters(), {.learning_rate = s.eta_min});
+  const optim::CyclicLR schedule({s.eta_min, s.eta_max, s.n_s});
+  data::BatchLoader<T> loader(splits.train, normalizer, {.batch_size = s.batch_size, .shuffle = true},
+                              generator.split(1));
+  const std::vector<Tensor<T>> weights = weights_of(network);
+  const auto loss = [&weights, lambda = s.lambda](const Tensor<T>& outputs, std::span<const int> labels) {
+    return cross_entropy_with_logits(outputs, labels) + nn::l2_penalty(weights, static_cast<T>(lambda));
+  };
+  const auto penalty = [&weights, lambda = s.lambda] {
+    double sum = 0;
+    for (const auto& w : weights) sum += static_cast<double>(w.value().squaredNorm());
+    return lambda * sum;
+  };
+  const long every = std::max<long>(1, 2 * s.n_s / s.evaluations_per_cycle);
+  train::Loop<T> loop(*network.model, optimizer, loader, loss,
+                      {.total_steps = s.total_steps(),
+                       .evaluate_every_steps = every,
+                       .checkpoint_path = directory.checkpoint_path(),
+                       .divergence_advice = "try a smaller --eta-max"});
+  loop.set_schedule(schedule).set_evaluation_data(splits.train, splits.validation).set_penalty(penalty);
+  // The default evaluator measures with `loss` (data loss + penalty) and reports the data loss as the cost less
+  // the penalty.
+  if (s.gradients == GradientSource::reference) {
+    loop.set_gradient_step([&](data::Batch<T>& batch) { return reference_step(network, batch, s); });
+  }
+  std::vector<train::MetricsRow> rows;
+  loop.callbacks().on_evaluation = [&](const train::MetricsRow& row) {
+    rows.push_back(row);
+    write_file_atomically(directory.metrics_path(), metrics_csv(rows));
+    spdlog::info("{} step {}: train accuracy {:.4f}, validation accuracy {:.4f}, cost {:.4f}", s.preset, row.step,
+                 row.train.accuracy, row.validation.accuracy, row.train.cost);
+  };
+  loop.callbacks().stop_requested = [] { return stop_requested(); };
+  train::Start<T> start;
+  std::error_code ignored;
+  if (resume_mode() && std::filesystem::exists(directory.checkpoint_path(), ignored)) {
+    start = loop.resume_from(directory.checkpoint_path());
+    rows = start.rows;
+  }
+  const train::Outcome outcome = loop.run(start);
+  rows = outcome.rows;
+  write_file_atomically(directory.metrics_path(), metrics_csv(rows));
+  if (outcome.diverged) throw_error(outcome.divergence);
+  throw_if_interrupted(s.preset, directory.root());
+
+  const train::Evaluation test =
+      train::evaluate_module<T>(*network.model, splits.test, normalizer, loss, 2000, penalty);
+  const train::MetricsRow& last = rows.back();
+
+  // model.safetensors: the parameters, the running statistics (buffers) and the normaliser, by dotted name.
+  nn::StateDict<T> extra;
+  extra.insert("normalizer.mean", normalizer.mean().template cast<T>());
+  extra.insert("normalizer.std", normalizer.standard_deviation().template cast<T>());
+  nn::save_module_safetensors(directory.root() / "model.safetensors", *network.model, extra);
+
+  RunResult result;
+  result.rows = rows;
+  result.pre_activations = pre_activation_statistics(network, splits.validation, normalizer);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.summary = {{"preset", s.preset},
+                    {"lambda", s.lambda},
+                    {"status", "completed"},
+                    {"data", splits.description},
+                    {"train_accuracy", last.train.accuracy},
+                    {"val_accuracy", last.validation.accuracy},
+                    {"test_accuracy", test.accuracy},
+                    {"train_loss", last.train.loss},
+                    {"train_cost", last.train.cost},
+                    {"val_loss", last.validation.loss},
+                    {"test_loss", test.loss},
+                    {"steps", outcome.steps},
+                    {"train_seconds", outcome.train_seconds},
+                    {"evaluation_seconds", outcome.evaluation_seconds},
+                    {"wall_seconds", wall},
+                    {"pre_activation_mean", result.pre_activations.mean},
+                    {"pre_activation_std", result.pre_activations.standard_deviation}};
+  directory.write_summary(result.summary);
+  plot_curves(rows, directory, /*against_steps=*/true, s.preset, /*always_plot_rate=*/false);
+  plot_schedule(s, directory);
+  plot_statistics(s, result.pre_activations, directory);
+  return result;
+}
+
+}  // namespace
+
+RunResult train_k_layer(const KLayerSettings& settings, const ImageSplits& splits, const RunDirectory& directory) {
+  return settings.use_double ? train_typed<double>(settings, splits, directory)
+                             : train_typed<float>(settings, splits, directory);
+}
+
+ImageSplits load_preset_data(const std::optional<std::filesystem::path>& data_flag, const KLayerSettings& s) {
+  ImageSplits splits = load_image_splits(data_flag, CifarSplit::all_batches, s.validation_size);
+  if (s.train_size > 0 && splits.train.size() > s.train_size) {
+    const int available = splits.train.size();
+    splits.train = data::slice(splits.train, 0, s.train_size);
+    splits.description +=
+        fmt::format("; training on the first {} of its {} training images", s.train_size, available);
+  }
+  return splits;
+}
+
+}  // namespace tapegrad::apps::k_layer_batchnorm

@@ -1,0 +1,232 @@
+// k_layer_batchnorm end to end: the presets on small generated CIFAR-format data, what each run directory holds
+// (model.safetensors with the running statistics), the gradient check, the reference path, the bad inputs, and a
+// short run on the real CIFAR-10 where batch normalisation must beat the same run without it.
+#include <tapegrad/nn/safetensors.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/app_runner.h"
+#include "tests/support/test_data.h"
+
+using namespace tapegrad::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_png(const fs::path& file) {
+  if (!fs::exists(file)) return false;
+  return read_bytes(file).rfind("\x89PNG\r\n\x1a\n", 0) == 0;
+}
+
+// Generated CIFAR-10 files of `count` records per batch in data/, the app's command line pointing there.
+struct Workspace {
+  explicit Workspace(int count, const std::string& tag) : dir(tag) { write_cifar_directory(dir / "data", count); }
+  fs::path out() const { return dir / "out"; }
+  std::string command(const std::string& args) const {
+    return app_path("k_layer_batchnorm") + " --data '" + (dir / "data").string() + "' --out '" + out().string() +
+           "' --threads 1 --quiet --validation-size 100 " + args;
+  }
+  TempDir dir;
+};
+
+std::vector<std::string> metrics_header(const fs::path& file) {
+  std::ifstream in(file);
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> columns;
+  std::stringstream header(line);
+  for (std::string cell; std::getline(header, cell, ',');) columns.push_back(cell);
+  return columns;
+}
+
+}  // namespace
+
+TEST_CASE("k_layer_batchnorm: --help names every preset and override", "[app][k_layer_batchnorm]") {
+  const auto run = run_command(app_path("k_layer_batchnorm") + " --help");
+  REQUIRE(run.exit_code == 0);
+  for (const char* text :
+       {"three-layer",  "three-layer-bn", "nine-layer", "nine-layer-bn", "final",   "sensitivity", "gradcheck",
+        "all",          "--layers",       "--bn",       "--lambda",      "--sigma", "--n-s",       "--cycles",
+        "--batch-size", "--eta-min",      "--eta-max",  "--alpha",       "--eps",   "--grad",      "--dtype",
+        "--limit-train"}) {
+    INFO(text);
+    CHECK(run.output.find(text) != std::string::npos);
+  }
+}
+
+TEST_CASE("k_layer_batchnorm: three-layer-bn trains and leaves a complete run directory",
+          "[app][k_layer_batchnorm]") {
+  Workspace workspace(120, "k-layer-bn");
+  const auto run = run_command(workspace.command("--preset three-layer-bn --layers 20,15 --n-s 10 --cycles 1"));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  const fs::path dir = workspace.out() / "three-layer-bn";
+  for (const char* file : {"config.json", "metrics.csv", "summary.json", "checkpoint.bin", "model.safetensors"}) {
+    INFO(file);
+    CHECK(fs::exists(dir / file));
+  }
+  for (const char* plot :
+       {"loss", "cost", "accuracy", "learning_rate", "pre_activation_mean", "pre_activation_std"}) {
+    INFO(plot);
+    CHECK(is_png(dir / (std::string(plot) + ".png")));
+  }
+  CHECK(metrics_header(dir / "metrics.csv") ==
+        std::vector<std::string>{"step", "epoch", "learning_rate", "train_loss", "train_cost", "train_accuracy",
+                                 "val_loss", "val_cost", "val_accuracy"});
+  CHECK(count_lines(dir / "metrics.csv") == 1 + 11);  // the start and every 2 n_s / 10 = 2 steps
+  const auto config = read_json(dir / "config.json");
+  CHECK(config["layers"] == std::vector<int>{20, 15});
+  CHECK(config["batch_norm"] == true);
+  CHECK(config["eps"].get<double>() == 2.220446049250313e-16);
+  const auto summary = read_json(dir / "summary.json");
+  CHECK(summary["steps"] == 20);
+  for (const char* key : {"train_accuracy", "val_accuracy", "test_accuracy"}) {
+    INFO(key);
+    CHECK(summary[key].get<double>() >= 0.0);
+    CHECK(summary[key].get<double>() <= 1.0);
+  }
+  CHECK(summary["pre_activation_std"].size() == 2);
+  // The model file holds the parameters, BatchNorm's running statistics and the normaliser, by dotted name.
+  const auto model = tapegrad::nn::load_safetensors<float>(dir / "model.safetensors");
+  for (const char* name :
+       {"0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "3.weight", "4.running_var",
+        "6.weight", "6.bias", "normalizer.mean", "normalizer.std"}) {
+    INFO(name);
+    CHECK(model.tensors.contains(name));
+  }
+  CHECK(model.tensors.at("0.weight").rows() == 20);
+  CHECK(model.tensors.at("0.weight").cols() == 3072);
+  CHECK(model.tensors.at("1.running_var").minCoeff() > 0);
+}
+
+TEST_CASE("k_layer_batchnorm: --bn off has no BatchNorm layers; --sigma sets the initialisation",
+          "[app][k_layer_batchnorm]") {
+  Workspace workspace(120, "k-layer-nobn");
+  const auto run =
+      run_command(workspace.command("--preset three-layer --layers 10,10 --n-s 5 --cycles 1 --sigma 0.001"));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  const fs::path dir = workspace.out() / "three-layer";
+  CHECK(read_json(dir / "config.json")["batch_norm"] == false);
+  CHECK(read_json(dir / "config.json")["sigma"].get<double>() == 0.001);
+  const auto model = tapegrad::nn::load_safetensors<float>(dir / "model.safetensors");
+  CHECK(model.tensors.contains("2.weight"));  // Linear, ReLU, Linear, ReLU, Linear
+  CHECK_FALSE(model.tensors.contains("1.running_mean"));
+}
+
+TEST_CASE("k_layer_batchnorm: the reference path trains as the tape does in double", "[app][k_layer_batchnorm]") {
+  Workspace workspace(120, "k-layer-grad");
+  std::vector<nlohmann::json> summaries;
+  for (const char* grad : {"tape", "reference"}) {
+    const auto run = run_command(workspace.command(std::string("--preset three-layer-bn --layers 12,10 --n-s 5 ") +
+                                                   "--cycles 1 --dtype double --grad " + grad + " --out '" +
+                                                   (workspace.dir / grad).string() + "'"));
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    summaries.push_back(read_json(workspace.dir / grad / "three-layer-bn" / "summary.json"));
+  }
+  CHECK(summaries[0]["train_cost"].get<double>() ==
+        Approx(summaries[1]["train_cost"].get<double>()).epsilon(1e-9));
+  CHECK(summaries[0]["test_accuracy"] == summaries[1]["test_accuracy"]);
+}
+
+TEST_CASE("k_layer_batchnorm: gradcheck holds tape, reference and central differences together",
+          "[app][k_layer_batchnorm]") {
+  Workspace workspace(60, "k-layer-gradcheck");
+  const auto run = run_command(workspace.command("--preset gradcheck"));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  const auto result = read_json(workspace.out() / "gradcheck" / "gradcheck.json");
+  CHECK(result["passed"] == true);
+  CHECK(result["checks"].size() == 6);  // 2, 3, 4 layers, with and without batch normalisation
+  CHECK(result["worst_tape_vs_reference"].get<double>() <= 1e-10);
+  CHECK(result["worst_reference_vs_numerical"].get<double>() <= 1e-6);
+  CHECK(result["worst_reference_vs_numerical"].get<double>() > 0);  // something was compared
+}
+
+TEST_CASE("k_layer_batchnorm: bad input gives the contract's exit codes", "[app][k_layer_batchnorm]") {
+  Workspace workspace(30, "k-layer-bad");
+  for (const char* args :
+       {"--layers 50,x", "--layers ''", "--eps 0", "--alpha 1", "--bn maybe", "--preset nope", "--batch-size 1"}) {
+    const auto run = run_command(workspace.command(args));
+    INFO(args << "\n" << run.output);
+    CHECK(run.exit_code == 2);
+    CHECK(run.output.find("error:") != std::string::npos);
+  }
+  const auto missing =
+      run_command(app_path("k_layer_batchnorm") + " --data '" + (workspace.dir / "nowhere").string() +
+                  "' --out '" + workspace.out().string() + "' --quiet");
+  INFO(missing.output);
+  CHECK(missing.exit_code == 3);
+}
+
+TEST_CASE("k_layer_batchnorm: a run killed outright resumes from its checkpoint to the uninterrupted run's bytes",
+          "[app][k_layer_batchnorm][resume]") {
+  Workspace workspace(200, "k-layer-resume");
+  const auto command = [&](const fs::path& out) {
+    return app_path("k_layer_batchnorm") + " --data '" + (workspace.dir / "data").string() + "' --out '" +
+           out.string() + "' --threads 1 --quiet --validation-size 100 --preset three-layer-bn --layers 20,20 " +
+           "--n-s 400 --cycles 1 --batch-size 10 --eval-per-cycle 40";
+  };
+  const fs::path reference = workspace.dir / "reference";
+  const auto whole = run_command(command(reference));
+  INFO(whole.output);
+  REQUIRE(whole.exit_code == 0);
+
+  const fs::path out = workspace.dir / "killed";
+  BackgroundCommand program(command(out), workspace.dir / "log.txt");
+  const fs::path metrics = out / "three-layer-bn" / "metrics.csv";
+  for (int i = 0; i < 60000 && program.running(); ++i) {
+    if (fs::exists(metrics) && count_lines(metrics) >= 8) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  program.send(SIGKILL);
+  REQUIRE(program.wait() == 128 + SIGKILL);
+  CHECK_FALSE(fs::exists(out / "three-layer-bn" / "summary.json"));
+  const auto resumed = run_command(app_path("k_layer_batchnorm") + " --resume '" + out.string() + "' --quiet");
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK(read_bytes(metrics) == read_bytes(reference / "three-layer-bn" / "metrics.csv"));
+  CHECK(read_bytes(out / "three-layer-bn" / "model.safetensors") ==
+        read_bytes(reference / "three-layer-bn" / "model.safetensors"));
+}
+
+TEST_CASE("k_layer_batchnorm: on the real CIFAR-10 a short 3-layer run with batch norm beats the same without",
+          "[app][k_layer_batchnorm][integration]") {
+  fs::path data;
+  if (const char* env = std::getenv("CIFAR10_DIR");
+      env != nullptr && fs::exists(fs::path(env) / "data_batch_1.bin")) {
+    data = env;
+  } else {
+    WARN("CIFAR10_DIR does not hold CIFAR-10: the real-data run is skipped");
+    return;
+  }
+  TempDir dir("k-layer-real");
+  std::vector<double> accuracy;
+  for (const char* bn : {"on", "off"}) {
+    const auto run =
+        run_command(app_path("k_layer_batchnorm") + " --preset three-layer-bn --data '" + data.string() +
+                    "' --out '" + (dir.path() / bn).string() +
+                    "' --threads 1 --quiet --limit-train 10000 --n-s 200 --cycles 1 --sigma 0.001 --bn " + bn);
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    accuracy.push_back(
+        read_json(dir.path() / bn / "three-layer-bn" / "summary.json")["test_accuracy"].get<double>());
+  }
+  // With W ~ N(0, 1e-6) the signal fades through the layers: without batch normalisation the network stays at
+  // chance (0.10 measured), with it training is untouched by the scale (0.43 measured). With He initialisation
+  // the two are within half a point on so short a run, too close to test.
+  CAPTURE(accuracy);
+  CHECK(accuracy[0] > accuracy[1] + 0.2);
+  CHECK(accuracy[0] > 0.38);
+  CHECK(accuracy[1] < 0.2);
+}
