@@ -57,6 +57,7 @@ class BatchNorm : public Module<T> {
   // input is features x n. Training needs n >= 2 (one example has no spread to normalise by).
   Tensor<T> forward(const Tensor<T>& input) override;
   std::string type_name() const override;
+  bool weight_is_regularised() const override { return false; }
 
   Index features() const { return running_mean_.rows(); }
   const BatchNormOptions& options() const { return options_; }

@@ -65,7 +65,18 @@ Tensor<T> l2_penalty(const std::vector<NamedParameter<T>>& parameters, ScalarOf<
 
 template <typename T>
 Tensor<T> l2_penalty(const Module<T>& module, ScalarOf<T> lambda, PenaltySelection which) {
-  return l2_penalty(module.named_parameters(), lambda, which);
+  check_lambda(lambda);
+  // The order of named_parameters(): this module's own, then every descendant's in preorder.
+  std::vector<const Tensor<T>*> selected;
+  auto select_own = [&](const Module<T>& m) {
+    for (const auto& parameter : m.own_parameters()) {
+      const bool weight = is_weight_name(parameter.name) && m.weight_is_regularised();
+      if (which == PenaltySelection::all || weight) selected.push_back(&parameter.tensor);
+    }
+  };
+  select_own(module);
+  for (const auto& named : module.named_modules()) select_own(*named.module);
+  return penalty_of(selected, lambda);
 }
 
 template <typename T>

@@ -40,7 +40,8 @@ class MultiBinaryCrossEntropyLoss {
 };
 
 enum class PenaltySelection {
-  weights,  // parameters named "weight" or "<...>.weight": the reports regularise W, never b
+  weights,  // parameters named "weight" or "<...>.weight": the reports regularise W, never b; for a Module, not
+            // the weight of a layer whose weight_is_regularised() is false (BatchNorm's gamma)
   all,
 };
 

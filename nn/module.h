@@ -95,6 +95,10 @@ class Module {
   // The layer's type as the summary prints it: the class name without namespace and template arguments
   // ("Linear"). Layers with settings worth seeing override it ("Dropout(p=0.5)").
   virtual std::string type_name() const;
+  // Whether l2_penalty(module, lambda) (PenaltySelection::weights) counts this module's own "weight": true for
+  // the layers whose weight is a map (Linear), false for normalisation layers, whose "weight" is a per-feature
+  // scale (BatchNorm's gamma; PyTorch's name, kept for the exchange format) that the reports never regularise.
+  virtual bool weight_is_regularised() const { return true; }
   // A table of this module and its descendants: name, type, output shape and own parameter count per row, and a
   // total line (parameters and buffer values). Without an input shape the output shapes are "-"; with one, a
   // forward pass of zeros of that shape runs first (in evaluation mode and without recording; every module's

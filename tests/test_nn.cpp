@@ -546,3 +546,19 @@ TEST_CASE("predict takes the argmax of each column and accuracy counts the match
   CHECK_THROWS_WITH(accuracy(scores, labels), Catch::Contains("label 5"));
   CHECK_THROWS_AS(accuracy(Matrix<double>(5, 0), std::vector<int>{}), Error);
 }
+
+TEST_CASE("l2_penalty of a module leaves BatchNorm's gamma (its 'weight') out, as the reports do", "[nn][loss]") {
+  Generator generator(41);
+  Sequential<double> net;
+  auto linear = net.emplace_back<Linear<double>>(4, 3, LinearOptions{Init::he_normal(), Init::zeros()}, generator);
+  auto norm = net.emplace_back<BatchNorm<double>>(3);
+  norm->gamma().mutable_value() = Matrix<double>::Constant(3, 1, 2.0);  // a gamma that would count if selected
+  const double lambda = 0.5;
+  const double w = lambda * linear->weight().value().array().square().sum();
+  CHECK(l2_penalty(net, lambda).item() == Approx(w).epsilon(1e-14));
+  // By name alone (a list of named parameters), gamma is "1.weight" and counts: the module form is the one to use.
+  CHECK(l2_penalty(net.named_parameters(), lambda).item() == Approx(w + lambda * 12.0).epsilon(1e-14));
+  CHECK(l2_penalty(net, lambda, PenaltySelection::all).item() ==
+        Approx(w + lambda * (12.0 + norm->beta().value().squaredNorm() + linear->bias().value().squaredNorm()))
+            .epsilon(1e-14));
+}
