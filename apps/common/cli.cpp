@@ -190,6 +190,8 @@ void CommandLine::add_common_options() {
                        "continue the interrupted run in DIR with the flags it was started with (only --threads, "
                        "--data, --verbose and --quiet may be given too); finished runs in it are kept",
                        "DIR");
+  overwrite_ = &add_flag("--overwrite",
+                        "let a new run replace the run that --out already holds (without it, that is refused)");
   verbose_ = &add_flag("--verbose", "also log debug detail");
   quiet_ = &add_flag("--quiet", "log only warnings and errors");
 }
@@ -312,6 +314,7 @@ void CommandLine::parse(int argc, const char* const* argv) {
   common_.preset = preset_->value_or(description_.default_preset);
   common_.seed = seed_->value_or(description_.default_seed);
   common_.threads = threads_->value_or(hardware_thread_count());
+  common_.overwrite = overwrite_->value_or(false);
   common_.verbosity = verbose_->value_or(false) ? Verbosity::verbose
                       : quiet_->value_or(false) ? Verbosity::quiet
                                                 : Verbosity::normal;
@@ -325,7 +328,9 @@ std::string flag_name(const std::string& token) {
   return token.substr(0, token.find('='));
 }
 
-bool takes_value(const std::string& flag) { return flag != "--verbose" && flag != "--quiet"; }
+bool takes_value(const std::string& flag) {
+  return flag != "--verbose" && flag != "--quiet" && flag != "--overwrite";
+}
 
 }  // namespace
 
@@ -352,7 +357,7 @@ std::vector<std::string> resumed_arguments(const std::filesystem::path& director
   const auto saved = invocation["arguments"].get<std::vector<std::string>>();
   for (std::size_t i = 0; i < saved.size(); ++i) {
     const std::string flag = flag_name(saved[i]);
-    if (flag == "--out" || flag == "--verbose" || flag == "--quiet") {
+    if (flag == "--out" || flag == "--verbose" || flag == "--quiet" || flag == "--overwrite") {
       if (takes_value(flag) && saved[i].find('=') == std::string::npos) ++i;  // its value too
       continue;
     }
@@ -377,6 +382,24 @@ std::vector<std::string> resumed_arguments(const std::filesystem::path& director
 
 RunDirectory prepare_output_directory(const CommonOptions& common) {
   RunDirectory directory(common.output_directory);
+  directory.lock();
+  check_threads_can_start(common.threads);
+  const std::filesystem::path invocation_path = directory.root() / "invocation.json";
+  std::error_code error;
+  if (!common.resume && !common.overwrite && std::filesystem::exists(invocation_path, error)) {
+    std::ifstream in(invocation_path);
+    const nlohmann::json earlier = nlohmann::json::parse(in, nullptr, false);
+    std::string started_with;
+    if (!earlier.is_discarded() && earlier.contains("arguments") && earlier["arguments"].is_array()) {
+      started_with = fmt::format(" (started with: {})", fmt::join(earlier["arguments"].get<std::vector<std::string>>(), " "));
+    }
+    throw UsageError(fmt::format("the --out directory '{}' already holds a run{}; a new run there would mix "
+                                 "its files with that run's",
+                                 directory.root().string(), started_with),
+                     fmt::format("continue that run with --resume {}, give another --out directory, or add "
+                                 "--overwrite to replace it",
+                                 directory.root().string()));
+  }
   if (!common.resume) {
     nlohmann::json invocation;
     invocation["program"] = common.command_line.empty() ? std::string() : common.command_line.front();

@@ -57,6 +57,8 @@ struct CommonOptions {
   // --resume DIR: continue the run in DIR with the flags it was started with (read from DIR/invocation.json);
   // output_directory is then DIR.
   bool resume = false;
+  // --overwrite: a new run may replace the run that --out already holds (without it, that is refused).
+  bool overwrite = false;
 };
 
 // The values a setting allows: an optional lower and upper limit, each inclusive or not.
@@ -217,6 +219,7 @@ class CommandLine {
   Override<bool>* verbose_ = nullptr;
   Override<bool>* quiet_ = nullptr;
   Override<std::string>* resume_ = nullptr;
+  Override<bool>* overwrite_ = nullptr;
   bool parsed_ = false;
 };
 
@@ -229,8 +232,11 @@ inline constexpr std::string_view kFlagsAllowedWithResume[] = {"--threads", "--d
 std::vector<std::string> resumed_arguments(const std::filesystem::path& directory,
                                            const std::vector<std::string>& given);
 
-// The output directory of a run, created and probed for writing (RunDirectory). A new run records its arguments
-// in OUT/invocation.json, which --resume OUT reads; a resumed run keeps the file as it is.
+// The output directory of a run, created, probed for writing and locked for this process (RunDirectory::lock:
+// a second process on it exits 2). A new run refuses a directory that already holds a run (its invocation.json)
+// unless --overwrite was given, then records its arguments in OUT/invocation.json, which --resume OUT reads; a
+// resumed run keeps the file as it is. Also checks that --threads threads can be started. Nothing is written
+// before every one of these checks has passed.
 RunDirectory prepare_output_directory(const CommonOptions& common);
 
 }  // namespace tapegrad::apps

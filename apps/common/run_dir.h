@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -17,6 +18,13 @@ class RunDirectory {
   // cannot be used fails before training rather than after it. Throws tapegrad::Error naming the directory and
   // the OS error.
   explicit RunDirectory(std::filesystem::path root);
+
+  // Makes this process the directory's only writer until the last copy of this RunDirectory is gone: an advisory
+  // lock (flock) on root/.tapegrad.lock, which records the holder's PID. Throws UsageError (exit 2) naming the
+  // directory and that PID when another process holds it; nothing in the directory is changed then. The kernel
+  // drops the lock when its holder ends, however it ends, so a killed run never blocks the next one.
+  void lock();
+  std::filesystem::path lock_path() const { return root_ / ".tapegrad.lock"; }
 
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path config_path() const { return root_ / "config.json"; }
@@ -35,7 +43,9 @@ class RunDirectory {
   RunDirectory sub_run(const std::filesystem::path& relative) const;
 
  private:
+  class Lock;
   std::filesystem::path root_;
+  std::shared_ptr<const Lock> lock_;
 };
 
 // A sub-run's directory name from its settings: {{"eta", 0.01}, {"lambda", 0.1}, {"batch", 100}} gives

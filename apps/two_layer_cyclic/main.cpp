@@ -141,8 +141,6 @@ int run(int argc, char** argv) {
   context.common = common;
   if (command_line.was_given("--data")) context.data_flag = common.data_directory;
   context.output = common.output_directory;
-  prepare_output_directory(common);  // before any data is read: an unusable --out fails at once
-  set_resume_mode(common.resume);
   context.lambda_given = overrides.lambda.given();
 
   auto settings_for = [&](const std::string& preset) {
@@ -150,11 +148,15 @@ int run(int argc, char** argv) {
     overrides.apply_to(settings, common);
     return settings;
   };
+  // Settings are refused before anything is written in --out.
+  if (common.preset != "all") validate(settings_for(common.preset));
+  // Before any data is read: an unusable --out fails at once. Held to the end: the lock on --out lives with it.
+  const RunDirectory output = prepare_output_directory(common);
+  set_resume_mode(common.resume);
   if (common.preset == "all") {
     run_all(settings_for, context);
   } else {
     const CyclicSettings settings = settings_for(common.preset);
-    validate(settings);
     check_inputs_available(settings, context);
     run_preset(settings, context);
   }
