@@ -43,6 +43,9 @@ struct AppDescription {
   std::filesystem::path default_data_directory{};
   std::filesystem::path default_output_directory{};
   std::uint64_t default_seed = 42;
+  // Each preset writes OUT/<preset>/ (two_layer_cyclic): runs of different presets share --out by design, and only
+  // a run of the same preset (or of "all") is a second run in the same place.
+  bool presets_in_subdirectories = false;
 };
 
 // The resolved common flags of a run.
@@ -59,6 +62,7 @@ struct CommonOptions {
   bool resume = false;
   // --overwrite: a new run may replace the run that --out already holds (without it, that is refused).
   bool overwrite = false;
+  bool presets_in_subdirectories = false;  // from AppDescription
 };
 
 // The values a setting allows: an optional lower and upper limit, each inclusive or not.

@@ -6,10 +6,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 #include <system_error>
 
 #include "apps/common/app_error.h"
 #include "apps/common/atomic_file.h"
+#include "apps/common/experiment.h"
 #include <tapegrad/core/error.h>
 
 namespace tapegrad::apps {
@@ -97,7 +99,56 @@ std::filesystem::path RunDirectory::plot_path(std::string_view name) const {
   return root_ / (std::string(name) + ".png");
 }
 
-void RunDirectory::write_config(const nlohmann::json& config) const { write_json(config_path(), config); }
+namespace {
+
+// What may differ between a run's config.json and its resumption's without making them two runs: when it was
+// written, with how many threads and by which build.
+nlohmann::json without_circumstances(nlohmann::json value) {
+  if (value.is_object()) {
+    for (const char* key : {"written_at", "threads", "workers", "build", "command_line", "resume", "runtime"})
+      value.erase(key);
+    for (auto& [key, item] : value.items()) item = without_circumstances(item);
+  } else if (value.is_array()) {
+    for (auto& item : value) item = without_circumstances(item);
+  }
+  return value;
+}
+
+}  // namespace
+
+void RunDirectory::write_config(const nlohmann::json& config) const {
+  // A resumed run keeps the config.json of the run it continues, byte for byte: a resume that is refused later
+  // must not have changed it, and one that differs in a setting is refused here, before anything is written.
+  if (resume_mode()) {
+    std::error_code error;
+    if (std::filesystem::is_regular_file(config_path(), error)) {
+      std::ifstream in(config_path());
+      const nlohmann::json recorded = nlohmann::json::parse(in, nullptr, false);
+      if (!recorded.is_discarded()) {
+        // json's == compares numbers by value (a parsed 100 is unsigned, a written one may be signed).
+        const nlohmann::json before = without_circumstances(recorded);
+        const nlohmann::json after = without_circumstances(config);
+        if (before == after) return;
+        std::string differences;
+        for (const auto& [key, value] : after.items()) {
+          if (before.contains(key) && before[key] == value) continue;
+          if (!differences.empty()) differences += ", ";
+          differences += key;
+        }
+        for (const auto& [key, value] : before.items()) {
+          if (after.contains(key)) continue;
+          if (!differences.empty()) differences += ", ";
+          differences += key;
+        }
+        throw UsageError(fmt::format("cannot resume the run in '{}': its config.json was made with other settings "
+                                     "(differing: {})",
+                                     root_.string(), differences),
+                         "resume with the flags and data of the original run, or give a new --out directory");
+      }
+    }
+  }
+  write_json(config_path(), config);
+}
 
 void RunDirectory::write_summary(const nlohmann::json& summary) const { write_json(summary_path(), summary); }
 

@@ -34,7 +34,9 @@ class RunDirectory {
   // root/<name>.png
   std::filesystem::path plot_path(std::string_view name) const;
 
-  // Written atomically, as indented JSON.
+  // Written atomically, as indented JSON. In resume mode (--resume) an existing config.json is kept as it is, and
+  // one whose settings differ from `config` (apart from the time, the thread counts and the build) is refused
+  // with UsageError naming the settings that differ.
   void write_config(const nlohmann::json& config) const;
   void write_summary(const nlohmann::json& summary) const;
 

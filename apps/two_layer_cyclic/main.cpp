@@ -129,7 +129,8 @@ int run(int argc, char** argv) {
                             .presets = presets,
                             .default_preset = "one-cycle",
                             .default_data_directory = "data/cifar-10-batches-bin",
-                            .default_output_directory = "runs/two_layer_cyclic"});
+                            .default_output_directory = "runs/two_layer_cyclic",
+                            .presets_in_subdirectories = true});
   const Overrides overrides(command_line);
   command_line.parse(argc, argv);
   configure_logging(command_line.common().verbosity);
