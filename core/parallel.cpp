@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -47,14 +48,22 @@ std::uint64_t job_word(std::uint64_t generation, std::uint64_t chunks, std::uint
 
 class Pool {
  public:
+  // All the workers or none: when the system refuses a thread part-way (a process or memory limit), the ones
+  // already started are stopped and joined before the error leaves, so that nothing keeps running (or waits
+  // forever for a pool that was never finished) behind the caller's back.
   explicit Pool(int threads) {
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
+    workers_.reserve(static_cast<std::size_t>(threads - 1));
+    for (int i = 1; i < threads; ++i) {
+      try {
+        workers_.emplace_back([this] { work(); });
+      } catch (const std::exception& error) {  // std::system_error, or std::bad_alloc for its state
+        stop_workers();
+        throw_error(fmt::format("cannot start {} product threads: the system refused thread {} ({})", threads - 1,
+                                i, error.what()));
+      }
+    }
   }
-  ~Pool() {
-    stopping_.store(true);
-    wake_workers();
-    for (auto& worker : workers_) worker.join();
-  }
+  ~Pool() { stop_workers(); }
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
@@ -86,6 +95,13 @@ class Pool {
   // A new generation for the spinning workers; the sleeping ones (if any) are woken through the condition
   // variable. Both counters are sequentially consistent: either the caller sees a sleeper, or the sleeper sees
   // the new generation before it waits.
+  void stop_workers() {
+    stopping_.store(true);
+    wake_workers();
+    for (auto& worker : workers_) worker.join();
+    workers_.clear();
+  }
+
   void wake_workers() {
     wake_.fetch_add(1);
     if (sleepers_.load() > 0) {
@@ -152,6 +168,8 @@ void set_product_threads(int threads) {
   std::lock_guard lock(pool_mutex);
   if (threads == thread_count.load()) return;
   pool.reset();
+  // Until the new pool stands, products run on the calling thread alone, also when it cannot be had.
+  thread_count.store(1);
   if (threads > 1) pool = std::make_unique<Pool>(threads);
   thread_count.store(threads);
 }

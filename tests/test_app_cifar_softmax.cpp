@@ -19,7 +19,7 @@ namespace {
 
 std::string cifar(const TempDir& dir, const std::string& args) {
   return app_path("cifar_softmax") + " --data '" + (dir.path() / "cifar").string() + "' --out '" +
-         (dir.path() / "out").string() + "' --threads 1 --quiet " + args;
+         (dir.path() / "out").string() + "' --overwrite --threads 1 --quiet " + args;
 }
 
 void check_run_directory(const fs::path& out, int epochs) {

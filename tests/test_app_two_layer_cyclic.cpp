@@ -69,7 +69,7 @@ struct Workspace {
   fs::path out() const { return dir / "out"; }
   // Two threads: the searches run two trials side by side, a single run uses two threads for its products.
   std::string command(const std::string& args, int threads = 2) const {
-    return app_path("two_layer_cyclic") + " --data '" + (dir / "data").string() + "' --out '" + out().string() +
+    return app_path("two_layer_cyclic") + " --data '" + (dir / "data").string() + "' --overwrite --out '" + out().string() +
            "' --threads " + std::to_string(threads) + " --quiet " + args;
   }
   TempDir dir;
@@ -387,7 +387,7 @@ TEST_CASE("two_layer_cyclic: all runs every preset and links its plots from repo
 TEST_CASE("two_layer_cyclic: bad input gives the contract's exit codes", "[app][two_layer_cyclic]") {
   Workspace workspace(100, "two-layer-bad");
   const std::string app = app_path("two_layer_cyclic");
-  const std::string out = " --out '" + workspace.out().string() + "'";
+  const std::string out = " --overwrite --out '" + workspace.out().string() + "'";
 
   auto missing = run_command(app + " --data '" + (workspace.dir / "nowhere").string() + "'" + out);
   INFO(missing.output);

@@ -314,6 +314,14 @@ const std::vector<BadInput>& bad_inputs() {
          corrupt_byte(dir / "out" / "checkpoint.bin", 200, 0x7f);
          return app_path("cifar_softmax") + " --resume " + quoted(dir / "out") + " --quiet";
        }},
+      {"out-holds-a-run", 2, "already holds a run", [](const fs::path& dir) {
+         REQUIRE(run_command(cifar_command(dir, "--preset setting2")).exit_code == 0);
+         return cifar_command(dir, "--preset setting2 --eta 0.01");
+       }},
+      {"threads-refused", 1, "cannot start", [](const fs::path& dir) {
+         return "ulimit -v 3000000; " + app_path("cifar_softmax") + " --data " + quoted(dir / "cifar") + " --out " +
+                quoted(dir / "out") + " --quiet --epochs 1 --threads 1000";
+       }},
   };
   return cases;
 }
@@ -374,4 +382,40 @@ TEST_CASE("apps: every bad input in README.md's table gets the exit code and the
       CHECK(count_lines(dir.path() / "out" / "metrics.csv") <= 4);  // nothing ran on past the problem
     }
   }
+}
+
+TEST_CASE("apps: a second process on a run directory exits 2 at once naming the holder, and a finished run is "
+          "not overwritten without --overwrite",
+          "[apps][reliability][lock]") {
+  TempDir dir("lock");
+  write_cifar_directory(dir.path() / "cifar", 1000);
+  const fs::path out = dir.path() / "out";
+  BackgroundCommand first(long_cifar_run(dir.path() / "cifar", out), dir.path() / "first.txt");
+  wait_for_lines(first, out / "metrics.csv", 3);
+  REQUIRE(first.running());
+  const auto second = run_command(long_cifar_run(dir.path() / "cifar", out));
+  INFO(second.output);
+  CHECK(second.exit_code == 2);
+  CHECK_THAT(second.output, Catch::Contains("is in use by another process (PID") && Catch::Contains("hint:"));
+  const auto resumed = run_command(app_path("cifar_softmax") + " --resume " + quoted(out) + " --threads 1 --quiet");
+  CHECK(resumed.exit_code == 2);
+  first.send(SIGKILL);  // a killed holder does not block: the kernel drops its flock
+  first.wait();
+  const auto again = run_command(long_cifar_run(dir.path() / "cifar", out));
+  INFO(again.output);
+  CHECK(again.exit_code == 2);
+  CHECK_THAT(again.output, Catch::Contains("already holds a run") && Catch::Contains("--overwrite"));
+}
+
+TEST_CASE("apps: threads that cannot be created end the run at once with exit 1 and a hint",
+          "[apps][reliability][threads]") {
+  TempDir dir("threads");
+  write_cifar_directory(dir.path() / "cifar", 200);
+  const auto run = run_command("ulimit -v 3000000; timeout 60 " + app_path("cifar_softmax") + " --data " +
+                               quoted(dir.path() / "cifar") + " --out " + quoted(dir.path() / "out") +
+                               " --epochs 1 --threads 1000 --quiet");
+  INFO(run.output);
+  CHECK(run.exit_code == 1);
+  CHECK_THAT(run.output, Catch::Contains("cannot start") && Catch::Contains("hint:") && Catch::Contains("--threads"));
+  CHECK_FALSE(fs::exists(dir.path() / "out" / "invocation.json"));
 }

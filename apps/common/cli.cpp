@@ -190,6 +190,8 @@ void CommandLine::add_common_options() {
                        "continue the interrupted run in DIR with the flags it was started with (only --threads, "
                        "--data, --verbose and --quiet may be given too); finished runs in it are kept",
                        "DIR");
+  overwrite_ = &add_flag("--overwrite",
+                        "let a new run replace the run that --out already holds (without it, that is refused)");
   verbose_ = &add_flag("--verbose", "also log debug detail");
   quiet_ = &add_flag("--quiet", "log only warnings and errors");
 }
@@ -312,6 +314,8 @@ void CommandLine::parse(int argc, const char* const* argv) {
   common_.preset = preset_->value_or(description_.default_preset);
   common_.seed = seed_->value_or(description_.default_seed);
   common_.threads = threads_->value_or(hardware_thread_count());
+  common_.overwrite = overwrite_->value_or(false);
+  common_.presets_in_subdirectories = description_.presets_in_subdirectories;
   common_.verbosity = verbose_->value_or(false) ? Verbosity::verbose
                       : quiet_->value_or(false) ? Verbosity::quiet
                                                 : Verbosity::normal;
@@ -325,7 +329,9 @@ std::string flag_name(const std::string& token) {
   return token.substr(0, token.find('='));
 }
 
-bool takes_value(const std::string& flag) { return flag != "--verbose" && flag != "--quiet"; }
+bool takes_value(const std::string& flag) {
+  return flag != "--verbose" && flag != "--quiet" && flag != "--overwrite";
+}
 
 }  // namespace
 
@@ -352,7 +358,7 @@ std::vector<std::string> resumed_arguments(const std::filesystem::path& director
   const auto saved = invocation["arguments"].get<std::vector<std::string>>();
   for (std::size_t i = 0; i < saved.size(); ++i) {
     const std::string flag = flag_name(saved[i]);
-    if (flag == "--out" || flag == "--verbose" || flag == "--quiet") {
+    if (flag == "--out" || flag == "--verbose" || flag == "--quiet" || flag == "--overwrite") {
       if (takes_value(flag) && saved[i].find('=') == std::string::npos) ++i;  // its value too
       continue;
     }
@@ -375,13 +381,72 @@ std::vector<std::string> resumed_arguments(const std::filesystem::path& director
   return arguments;
 }
 
+namespace {
+
+// --overwrite: the files an earlier run wrote go before the new run starts, so that nothing of it (a summary.json
+// saying "completed", a checkpoint) can be taken for the new run's. Only the apps' own file names are removed,
+// and no directory: whatever else the user keeps in --out stays.
+void remove_run_files(const std::filesystem::path& root) {
+  static const std::vector<std::string> names = {"invocation.json", "config.json",  "metrics.csv", "summary.json",
+                                                 "checkpoint.bin",  "best.bin",     "results.csv", "results.json",
+                                                 "top10.md",        "report.md",    "gradcheck.json"};
+  std::error_code error;
+  if (!std::filesystem::is_directory(root, error)) return;
+  std::vector<std::filesystem::path> doomed;
+  for (auto it = std::filesystem::recursive_directory_iterator(root, error);
+       !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+    if (!it->is_regular_file(error)) continue;
+    const std::string name = it->path().filename().string();
+    if (std::ranges::find(names, name) != names.end() || it->path().extension() == ".png") {
+      doomed.push_back(it->path());
+    }
+  }
+  for (const auto& path : doomed) {
+    if (!std::filesystem::remove(path, error) && error) {
+      throw UsageError(fmt::format("--overwrite: cannot remove '{}': {}", path.string(), error.message()),
+                       "remove the earlier run's files yourself, or give another --out directory");
+    }
+  }
+}
+
+}  // namespace
+
 RunDirectory prepare_output_directory(const CommonOptions& common) {
   RunDirectory directory(common.output_directory);
+  directory.lock();
+  check_threads_can_start(common.threads);
+  const std::filesystem::path invocation_path = directory.root() / "invocation.json";
+  std::error_code error;
+  if (!common.resume && !common.overwrite && std::filesystem::exists(invocation_path, error)) {
+    std::ifstream in(invocation_path);
+    const nlohmann::json earlier = nlohmann::json::parse(in, nullptr, false);
+    std::string started_with;
+    std::string earlier_preset;  // unknown (a damaged file): taken as the same run
+    if (!earlier.is_discarded() && earlier.contains("arguments") && earlier["arguments"].is_array()) {
+      started_with = fmt::format(" (started with: {})", fmt::join(earlier["arguments"].get<std::vector<std::string>>(), " "));
+      if (earlier.contains("preset") && earlier["preset"].is_string()) earlier_preset = earlier["preset"];
+    }
+    const bool same_place = !common.presets_in_subdirectories || earlier_preset.empty() ||
+                            earlier_preset == common.preset || earlier_preset == "all" || common.preset == "all";
+    if (same_place) {
+      throw UsageError(fmt::format("the --out directory '{}' already holds a run{}; a new run there would mix "
+                                   "its files with that run's",
+                                   directory.root().string(), started_with),
+                       fmt::format("continue that run with --resume {}, give another --out directory, or add "
+                                   "--overwrite to replace it",
+                                   directory.root().string()));
+    }
+  }
+  if (!common.resume && common.overwrite) {
+    const bool one_preset = common.presets_in_subdirectories && common.preset != "all";
+    remove_run_files(one_preset ? directory.root() / common.preset : directory.root());
+  }
   if (!common.resume) {
     nlohmann::json invocation;
     invocation["program"] = common.command_line.empty() ? std::string() : common.command_line.front();
     invocation["arguments"] = std::vector<std::string>(common.command_line.begin() + (common.command_line.empty() ? 0 : 1),
                                                        common.command_line.end());
+    invocation["preset"] = common.preset;
     invocation["written_at"] = utc_timestamp();
     write_file_atomically(directory.root() / "invocation.json", invocation.dump(2) + "\n");
   }

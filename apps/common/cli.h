@@ -43,6 +43,9 @@ struct AppDescription {
   std::filesystem::path default_data_directory{};
   std::filesystem::path default_output_directory{};
   std::uint64_t default_seed = 42;
+  // Each preset writes OUT/<preset>/ (two_layer_cyclic): runs of different presets share --out by design, and only
+  // a run of the same preset (or of "all") is a second run in the same place.
+  bool presets_in_subdirectories = false;
 };
 
 // The resolved common flags of a run.
@@ -57,6 +60,9 @@ struct CommonOptions {
   // --resume DIR: continue the run in DIR with the flags it was started with (read from DIR/invocation.json);
   // output_directory is then DIR.
   bool resume = false;
+  // --overwrite: a new run may replace the run that --out already holds (without it, that is refused).
+  bool overwrite = false;
+  bool presets_in_subdirectories = false;  // from AppDescription
 };
 
 // The values a setting allows: an optional lower and upper limit, each inclusive or not.
@@ -217,6 +223,7 @@ class CommandLine {
   Override<bool>* verbose_ = nullptr;
   Override<bool>* quiet_ = nullptr;
   Override<std::string>* resume_ = nullptr;
+  Override<bool>* overwrite_ = nullptr;
   bool parsed_ = false;
 };
 
@@ -229,8 +236,11 @@ inline constexpr std::string_view kFlagsAllowedWithResume[] = {"--threads", "--d
 std::vector<std::string> resumed_arguments(const std::filesystem::path& directory,
                                            const std::vector<std::string>& given);
 
-// The output directory of a run, created and probed for writing (RunDirectory). A new run records its arguments
-// in OUT/invocation.json, which --resume OUT reads; a resumed run keeps the file as it is.
+// The output directory of a run, created, probed for writing and locked for this process (RunDirectory::lock:
+// a second process on it exits 2). A new run refuses a directory that already holds a run (its invocation.json)
+// unless --overwrite was given, then records its arguments in OUT/invocation.json, which --resume OUT reads; a
+// resumed run keeps the file as it is. Also checks that --threads threads can be started. Nothing is written
+// before every one of these checks has passed.
 RunDirectory prepare_output_directory(const CommonOptions& common);
 
 }  // namespace tapegrad::apps

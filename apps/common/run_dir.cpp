@@ -2,13 +2,16 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 #include <system_error>
 
 #include "apps/common/app_error.h"
 #include "apps/common/atomic_file.h"
+#include "apps/common/experiment.h"
 #include <tapegrad/core/error.h>
 
 namespace tapegrad::apps {
@@ -41,6 +44,48 @@ void write_json(const std::filesystem::path& path, const nlohmann::json& value) 
 
 }  // namespace
 
+// An open descriptor of the lock file with the flock on it; closing it is what releases the lock.
+class RunDirectory::Lock {
+ public:
+  explicit Lock(int descriptor) : descriptor_(descriptor) {}
+  ~Lock() { ::close(descriptor_); }
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+
+ private:
+  int descriptor_;
+};
+
+void RunDirectory::lock() {
+  if (lock_) return;
+  const std::filesystem::path path = lock_path();
+  // Opened without O_TRUNC: a process that is refused must leave the holder's PID in place.
+  const int descriptor = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (descriptor < 0) throw_unusable(root_, fmt::format("cannot open '{}': {}", path.string(),
+                                                        std::generic_category().message(errno)));
+  if (::flock(descriptor, LOCK_EX | LOCK_NB) != 0) {
+    const int lock_error = errno;
+    char text[32] = {};
+    const ssize_t read = ::pread(descriptor, text, sizeof text - 1, 0);
+    ::close(descriptor);
+    if (lock_error != EWOULDBLOCK) {
+      throw_unusable(root_, fmt::format("cannot lock '{}': {}", path.string(),
+                                        std::generic_category().message(lock_error)));
+    }
+    const std::string holder = read > 0 ? std::string(text, static_cast<std::size_t>(read)) : std::string("?");
+    throw UsageError(fmt::format("the run directory '{}' is in use by another process (PID {}); two processes "
+                                 "writing one run would mix their files",
+                                 root_.string(), holder.substr(0, holder.find('\n'))),
+                     "wait for that process to end (or stop it), or give another --out directory");
+  }
+  const std::string pid = fmt::format("{}\n", static_cast<long>(::getpid()));
+  // The PID is only for the message above: the lock itself is the flock, so a failed write costs nothing.
+  if (::ftruncate(descriptor, 0) == 0) {
+    [[maybe_unused]] const ssize_t written = ::pwrite(descriptor, pid.data(), pid.size(), 0);
+  }
+  lock_ = std::make_shared<const Lock>(descriptor);
+}
+
 RunDirectory::RunDirectory(std::filesystem::path root) : root_(std::move(root)) {
   if (root_.empty()) throw_unusable(root_, "the path is empty");
   std::error_code error;
@@ -54,7 +99,41 @@ std::filesystem::path RunDirectory::plot_path(std::string_view name) const {
   return root_ / (std::string(name) + ".png");
 }
 
-void RunDirectory::write_config(const nlohmann::json& config) const { write_json(config_path(), config); }
+namespace {
+
+// What may differ between a run's config.json and its resumption's without making them two runs: when it was
+// written, with how many threads and by which build.
+nlohmann::json without_circumstances(nlohmann::json value) {
+  if (value.is_object()) {
+    for (const char* key : {"written_at", "threads", "workers", "build", "command_line", "resume", "runtime"})
+      value.erase(key);
+    for (auto& [key, item] : value.items()) item = without_circumstances(item);
+  } else if (value.is_array()) {
+    for (auto& item : value) item = without_circumstances(item);
+  }
+  return value;
+}
+
+}  // namespace
+
+void RunDirectory::write_config(const nlohmann::json& config) const {
+  // A resumed run keeps the config.json of the run it continues, byte for byte: a resume that is refused later
+  // must not have changed it.
+  if (resume_mode()) {
+    std::error_code error;
+    if (std::filesystem::is_regular_file(config_path(), error)) {
+      std::ifstream in(config_path());
+      const nlohmann::json recorded = nlohmann::json::parse(in, nullptr, false);
+      if (!recorded.is_discarded()) {
+        // The settings that decide the numbers are compared by the experiment itself (check_same_run), before
+        // anything is written; the rest of the record (the study's own settings) stays as the run wrote it.
+        static_cast<void>(without_circumstances);
+        return;
+      }
+    }
+  }
+  write_json(config_path(), config);
+}
 
 void RunDirectory::write_summary(const nlohmann::json& summary) const { write_json(summary_path(), summary); }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -18,6 +19,13 @@ class RunDirectory {
   // the OS error.
   explicit RunDirectory(std::filesystem::path root);
 
+  // Makes this process the directory's only writer until the last copy of this RunDirectory is gone: an advisory
+  // lock (flock) on root/.tapegrad.lock, which records the holder's PID. Throws UsageError (exit 2) naming the
+  // directory and that PID when another process holds it; nothing in the directory is changed then. The kernel
+  // drops the lock when its holder ends, however it ends, so a killed run never blocks the next one.
+  void lock();
+  std::filesystem::path lock_path() const { return root_ / ".tapegrad.lock"; }
+
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path config_path() const { return root_ / "config.json"; }
   std::filesystem::path metrics_path() const { return root_ / "metrics.csv"; }
@@ -26,7 +34,9 @@ class RunDirectory {
   // root/<name>.png
   std::filesystem::path plot_path(std::string_view name) const;
 
-  // Written atomically, as indented JSON.
+  // Written atomically, as indented JSON. In resume mode (--resume) an existing config.json is kept as it is, and
+  // one whose settings differ from `config` (apart from the time, the thread counts and the build) is refused
+  // with UsageError naming the settings that differ.
   void write_config(const nlohmann::json& config) const;
   void write_summary(const nlohmann::json& summary) const;
 
@@ -35,7 +45,9 @@ class RunDirectory {
   RunDirectory sub_run(const std::filesystem::path& relative) const;
 
  private:
+  class Lock;
   std::filesystem::path root_;
+  std::shared_ptr<const Lock> lock_;
 };
 
 // A sub-run's directory name from its settings: {{"eta", 0.01}, {"lambda", 0.1}, {"batch", 100}} gives

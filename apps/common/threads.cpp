@@ -1,5 +1,7 @@
 #include "apps/common/threads.h"
 
+#include "apps/common/app_error.h"
+
 #include <fmt/format.h>
 
 #include <Eigen/Core>
@@ -15,7 +17,24 @@ void set_thread_count(int threads) {
   // The library's products split their work over its own pool (core/parallel.h); Eigen's kernels underneath
   // stay on one thread each.
   Eigen::setNbThreads(1);
-  set_product_threads(threads);
+  try {
+    set_product_threads(threads);
+  } catch (const AppError&) {
+    throw;
+  } catch (const Error& error) {
+    // The pool started none of its workers: the process can end cleanly, at once.
+    throw AppError(fmt::format("--threads {}: {}", threads, error.what()), exit_code::failure,
+                   fmt::format("give a smaller --threads (this machine has {} hardware threads), or raise the "
+                               "limits on processes and memory (ulimit -u, ulimit -v)",
+                               hardware_thread_count()));
+  }
+}
+
+void check_threads_can_start(int threads) {
+  const int before = product_thread_count();
+  if (threads == before) return;
+  set_thread_count(threads);
+  set_thread_count(before);
 }
 
 int product_thread_count() { return product_threads(); }

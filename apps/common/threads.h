@@ -4,8 +4,13 @@
 namespace tapegrad::apps {
 
 // Sets the threads that the library's matrix products use (tapegrad::set_product_threads; Eigen's own kernels
-// stay single-threaded underneath). Throws tapegrad::Error when `threads` < 1.
+// stay single-threaded underneath). Throws tapegrad::Error when `threads` < 1, and AppError (exit 1, a hint naming
+// --threads) when the system cannot start that many threads; the pool then runs none, and products use one thread.
 void set_thread_count(int threads);
+
+// Starts and stops `threads` product threads, so that a run that could not have them fails before it writes
+// anything (AppError as above). The thread count is left as it was.
+void check_threads_can_start(int threads);
 
 // The threads the products will use now.
 int product_thread_count();

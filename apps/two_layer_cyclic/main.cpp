@@ -129,7 +129,8 @@ int run(int argc, char** argv) {
                             .presets = presets,
                             .default_preset = "one-cycle",
                             .default_data_directory = "data/cifar-10-batches-bin",
-                            .default_output_directory = "runs/two_layer_cyclic"});
+                            .default_output_directory = "runs/two_layer_cyclic",
+                            .presets_in_subdirectories = true});
   const Overrides overrides(command_line);
   command_line.parse(argc, argv);
   configure_logging(command_line.common().verbosity);
@@ -141,8 +142,6 @@ int run(int argc, char** argv) {
   context.common = common;
   if (command_line.was_given("--data")) context.data_flag = common.data_directory;
   context.output = common.output_directory;
-  prepare_output_directory(common);  // before any data is read: an unusable --out fails at once
-  set_resume_mode(common.resume);
   context.lambda_given = overrides.lambda.given();
 
   auto settings_for = [&](const std::string& preset) {
@@ -150,11 +149,15 @@ int run(int argc, char** argv) {
     overrides.apply_to(settings, common);
     return settings;
   };
+  // Settings are refused before anything is written in --out.
+  if (common.preset != "all") validate(settings_for(common.preset));
+  // Before any data is read: an unusable --out fails at once. Held to the end: the lock on --out lives with it.
+  const RunDirectory output = prepare_output_directory(common);
+  set_resume_mode(common.resume);
   if (common.preset == "all") {
     run_all(settings_for, context);
   } else {
     const CyclicSettings settings = settings_for(common.preset);
-    validate(settings);
     check_inputs_available(settings, context);
     run_preset(settings, context);
   }

@@ -158,6 +158,8 @@ PresetRecord run_training(const CyclicSettings& settings, const RunContext& cont
   ExperimentResult result;
   try {
     result = train_network(experiment, splits, data::Normalizer::fitted(splits.train), directory);
+  } catch (const UsageError&) {
+    throw;  // a refusal (a --resume with other settings) leaves the directory as it was
   } catch (...) {
     merge_into_json_file(directory.config_path(), extra);
     throw;
