@@ -4,12 +4,15 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include <tapegrad/core/gemm.h>
-#include <tapegrad/core/gemm_avx512.h>
-#include <tapegrad/core/parallel.h>
+#include <tapegrad/core/kernels/gemm.h>
+#include <tapegrad/core/kernels/gemm_avx512.h>
+#include <tapegrad/core/kernels/isa.h>
+#include <tapegrad/core/kernels/parallel.h>
 
 using namespace tapegrad;
 
@@ -125,37 +128,37 @@ TEST_CASE("parallel_chunks runs every chunk exactly once, also for callers on se
 
 namespace {
 
-// One float product checked against the same product in double: C is a block of a larger matrix (leading
+// One product (float or double) checked against the same product in double: C is a block of a larger matrix (leading
 // dimension ldc > m) whose surroundings must stay untouched, A and B are blocks too (lda, ldb larger than their
 // rows), and C starts as NaN when beta is 0 (it must not be read). Each entry may differ from the double result
 // by a few float roundings per term of its sum.
-template <typename Product>
-void check_float_product(Index m, Index n, Index k, bool ta, bool tb, float alpha, float beta, Generator& g,
-                         const Product& product_under_test) {
+template <typename T, typename Product>
+void check_product(Index m, Index n, Index k, bool ta, bool tb, T alpha, T beta, Generator& g,
+                   const Product& product_under_test) {
   INFO("m " << m << " n " << n << " k " << k << " ta " << ta << " tb " << tb << " alpha " << alpha << " beta "
             << beta);
   const Index a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
-  Matrix<float> a_store(a_rows + 3, a_cols), b_store(b_rows + 5, b_cols), c_store(m + 7, n);
+  Matrix<T> a_store(a_rows + 3, a_cols), b_store(b_rows + 5, b_cols), c_store(m + 7, n);
   for (Index j = 0; j < a_store.cols(); ++j)
-    for (Index i = 0; i < a_store.rows(); ++i) a_store(i, j) = static_cast<float>(g.normal());
+    for (Index i = 0; i < a_store.rows(); ++i) a_store(i, j) = static_cast<T>(g.normal());
   for (Index j = 0; j < b_store.cols(); ++j)
-    for (Index i = 0; i < b_store.rows(); ++i) b_store(i, j) = static_cast<float>(g.normal());
+    for (Index i = 0; i < b_store.rows(); ++i) b_store(i, j) = static_cast<T>(g.normal());
   for (Index j = 0; j < c_store.cols(); ++j)
-    for (Index i = 0; i < c_store.rows(); ++i) c_store(i, j) = static_cast<float>(g.normal());
-  const Matrix<float> c_before = c_store;
-  if (beta == 0.0f) c_store.block(2, 0, m, n).setConstant(std::numeric_limits<float>::quiet_NaN());
+    for (Index i = 0; i < c_store.rows(); ++i) c_store(i, j) = static_cast<T>(g.normal());
+  const Matrix<T> c_before = c_store;
+  if (beta == T(0)) c_store.block(2, 0, m, n).setConstant(std::numeric_limits<T>::quiet_NaN());
 
-  const Matrix<double> a = a_store.block(1, 0, a_rows, a_cols).cast<double>();
-  const Matrix<double> b = b_store.block(2, 0, b_rows, b_cols).cast<double>();
+  const Matrix<double> a = a_store.block(1, 0, a_rows, a_cols).template cast<double>();
+  const Matrix<double> b = b_store.block(2, 0, b_rows, b_cols).template cast<double>();
   const Matrix<double> opa = ta ? Matrix<double>(a.transpose()) : a, opb = tb ? Matrix<double>(b.transpose()) : b;
-  const Matrix<double> c0 = c_before.block(2, 0, m, n).cast<double>();
-  const Matrix<double> exact = double(alpha) * opa * opb + (beta == 0.0f ? Matrix<double>::Zero(m, n) : Matrix<double>(double(beta) * c0));
+  const Matrix<double> c0 = c_before.block(2, 0, m, n).template cast<double>();
+  const Matrix<double> exact = double(alpha) * opa * opb + (beta == T(0) ? Matrix<double>::Zero(m, n) : Matrix<double>(double(beta) * c0));
   const Matrix<double> magnitude = std::abs(double(alpha)) * opa.cwiseAbs() * opb.cwiseAbs() + std::abs(double(beta)) * c0.cwiseAbs();
 
   product_under_test(a_store.data() + 1, a_store.rows(), b_store.data() + 2, b_store.rows(), c_store.data() + 2,
                      c_store.rows());
 
-  const double unit = std::numeric_limits<float>::epsilon();
+  const double unit = std::numeric_limits<T>::epsilon();
   double worst = 0.0;
   for (Index j = 0; j < n; ++j) {
     for (Index i = 0; i < m; ++i) {
@@ -174,11 +177,43 @@ void check_float_product(Index m, Index n, Index k, bool ta, bool tb, float alph
   CHECK(worst < 1.0);
 }
 
+template <typename Product>
+void check_float_product(Index m, Index n, Index k, bool ta, bool tb, float alpha, float beta, Generator& g,
+                         const Product& product_under_test) {
+  check_product<float>(m, n, k, ta, tb, alpha, beta, g, product_under_test);
+}
+
+// Every product form, alpha and beta, at every edge of the blockings (the AVX-512 float kernel's 16-row vectors,
+// 48-row panels, tail rows, 144-row blocks, 8-column register blocks and 256-term blocks; Eigen's are smaller)
+// through kernels::gemm_at at one level.
+template <typename T>
+void check_level(kernels::Isa isa, Generator& g) {
+  INFO("level " << kernels::isa_name(isa));
+  const Index ms[] = {1, 2, 3, 4, 5, 15, 16, 17, 18, 33, 48, 49, 50, 97, 145};
+  const Index ns[] = {1, 7, 8, 9, 16, 17, 100, 769};
+  const Index ks[] = {1, 17, 257};
+  for (const Index m : ms) {
+    for (const Index n : ns) {
+      for (const Index k : ks) {
+        for (int ops = 0; ops < 4; ++ops) {
+          const bool ta = (ops & 1) != 0, tb = (ops & 2) != 0;
+          const T alpha = ops == 3 ? T(-0.5) : T(1), beta = (m + n + k) % 3 == 0 ? T(0.75) : T(0);
+          check_product<T>(m, n, k, ta, tb, alpha, beta, g,
+                           [&](const T* a, Index lda, const T* b, Index ldb, T* c, Index ldc) {
+                             kernels::gemm_at<T>(isa, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+                           });
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 TEST_CASE("gemm in float: tapegrad's AVX-512 kernel at every edge of its blocking, against double", "[gemm][avx512]") {
-  if (!detail::avx512_kernel_usable()) {
-    WARN("skipped: this CPU has no AVX-512 (or TAPEGRAD_AVX512=0), so the kernel is never used here");
+  if (kernels::active_isa() != kernels::Isa::avx512) {
+    WARN("skipped: this CPU has no AVX-512 (or TAPEGRAD_ISA / TAPEGRAD_AVX512=0 lowers the level), so the kernel is "
+         "never used here");
     return;
   }
   Generator g(23);
@@ -214,6 +249,30 @@ TEST_CASE("gemm in float: tapegrad's AVX-512 kernel at every edge of its blockin
                         while (reinterpret_cast<std::uintptr_t>(aligned) % 64 != 0) ++aligned;
                         detail::avx512_sgemm(false, false, 50, 100, 3072, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, aligned);
                       });
+}
+
+TEST_CASE("every instruction-set level's kernels, float and double, at every blocking edge, against double",
+          "[gemm][kernels]") {
+  using kernels::Isa;
+  Generator g(25);
+  std::string missing;
+  for (const Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
+    if (isa > kernels::cpu_isa()) {
+      missing += std::string(missing.empty() ? "" : ", ") + kernels::isa_name(isa);
+      continue;
+    }
+    check_level<float>(isa, g);
+    check_level<double>(isa, g);
+  }
+  // A level above the CPU's is refused with an error, not run.
+  if (!missing.empty()) {
+    WARN("not tested here: this CPU has no " << missing << " (its best level is "
+                                               << kernels::isa_name(kernels::cpu_isa()) << ")");
+    float x = 1.0f, y = 0.0f;
+    CHECK_THROWS_AS(kernels::gemm_at<float>(Isa::avx512, false, false, 1, 1, 1, 1.0f, &x, 1, &x, 1, 0.0f, &y, 1),
+                    Error);
+  }
+  CHECK(kernels::active_isa() <= kernels::cpu_isa());
 }
 
 TEST_CASE("gemm in float through the library's backend, 1 and 2 threads, short wide results included", "[gemm]") {

@@ -10,6 +10,7 @@
 #include "apps/common/threads.h"
 #include <tapegrad/core/gemm.h>
 #include <tapegrad/core/error.h>
+#include <tapegrad/core/kernels/isa.h>
 
 namespace tapegrad::apps {
 
@@ -48,6 +49,7 @@ nlohmann::json build_info_json() {
 #endif
   build["eigen"] = fmt::format("{}.{}.{}", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
   build["eigen_simd"] = Eigen::SimdInstructionSetsInUse();
+  build["isa"] = kernels::isa_name(kernels::active_isa());  // tapegrad's own kernels' level
   build["gemm"] = gemm_backend();
   build["spdlog"] = fmt::format("{}.{}.{}", SPDLOG_VER_MAJOR, SPDLOG_VER_MINOR, SPDLOG_VER_PATCH);
   build["fmt"] = fmt::format("{}.{}.{}", FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100);

@@ -1,4 +1,4 @@
-#include <tapegrad/core/parallel.h>
+#include <tapegrad/core/kernels/parallel.h>
 
 #include <fmt/format.h>
 

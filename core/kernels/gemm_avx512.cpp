@@ -1,7 +1,7 @@
 // The AVX-512 single-precision kernel (see gemm_avx512.h). Compiled with -mavx512f -mavx512dq -mavx512vl on
 // x86-64; everything here has internal linkage or is the one exported function, and no template from outside
 // this file is instantiated here.
-#include <tapegrad/core/gemm_avx512.h>
+#include <tapegrad/core/kernels/gemm_avx512.h>
 
 #if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
 #define TAPEGRAD_HAVE_AVX512_KERNEL 1
@@ -300,7 +300,7 @@ void avx512_sgemm(bool ta, bool tb, Index m, Index n, Index k, float alpha, cons
   }
 }
 
-#else  // not compiled for AVX-512: never called (avx512_kernel_usable() is false)
+#else  // not compiled for AVX-512: never called (active_isa() is never avx512)
 
 bool avx512_kernel_compiled() { return false; }
 

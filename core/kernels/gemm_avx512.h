@@ -1,4 +1,4 @@
-// tapegrad's own single-precision product kernel for CPUs with AVX-512 (internal to core; gemm.cpp calls it).
+// tapegrad's own single-precision product kernel for CPUs with AVX-512 (internal to core; kernels/gemm.cpp calls it).
 //
 // Why: the two-layer step's products (50 x 3072 x 100 forward, 50 x 100 x 3072 for the weight gradient) are too
 // small and oddly shaped for Eigen's kernels, which reach about half of the FMA peak on them. This kernel packs
@@ -7,7 +7,7 @@
 // left over below a multiple of 16 (50 = 48 + 2) take small kernels of their own instead of a mostly empty panel.
 //
 // The file gemm_avx512.cpp is compiled with AVX-512 enabled whatever the build's flags, and is only called after
-// a run-time check of the CPU (avx512_kernel_usable), so that the portable build gets it on machines that have
+// a run-time check of the CPU (isa.h: active_isa), so that the portable build gets it on machines that have
 // AVX-512 and Eigen's products elsewhere. That file uses nothing from the standard library's or Eigen's
 // templates: an instantiation compiled for AVX-512 could otherwise be the one the linker keeps for every caller.
 #pragma once
@@ -26,12 +26,8 @@ std::ptrdiff_t avx512_sgemm_workspace(std::ptrdiff_t m, std::ptrdiff_t n, std::p
 // True when gemm_avx512.cpp holds the kernel (x86-64 built with GCC or Clang), false when it is an empty stub.
 bool avx512_kernel_compiled();
 
-// True when the kernel is compiled in, this CPU and OS run AVX-512 (F, DQ, VL) code, and the environment does
-// not turn it off with TAPEGRAD_AVX512=0. Decided once per process.
-bool avx512_kernel_usable();
-
 // C (m x n, column-major, leading dimension ldc) = alpha op(A) op(B) + beta C, with op(A) = A^T when ta, op(B) =
-// B^T when tb; with beta == 0, C is not read. m, n, k > 0. Call only when avx512_kernel_usable().
+// B^T when tb; with beta == 0, C is not read. m, n, k > 0. Call only when kernels::active_isa() is Isa::avx512 (isa.h).
 void avx512_sgemm(bool ta, bool tb, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, float alpha, const float* a,
                   std::ptrdiff_t lda, const float* b, std::ptrdiff_t ldb, float beta, float* c, std::ptrdiff_t ldc,
                   float* workspace);
