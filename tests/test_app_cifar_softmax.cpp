@@ -7,6 +7,9 @@
 #include <sstream>
 #include <nlohmann/json.hpp>
 
+#include <tapegrad/nn/data/cifar10.h>
+#include <tapegrad/nn/safetensors.h>
+
 #include "tests/support/app_runner.h"
 #include "tests/support/test_data.h"
 
@@ -60,6 +63,53 @@ TEST_CASE("cifar_softmax: every single-run preset on generated data", "[app][cif
     if (preset == "all-data") CHECK(config["train_examples"] == 5 * 300 - 1000);
     fs::remove_all(dir.path() / "out");
   }
+}
+
+TEST_CASE("cifar_softmax: model.safetensors alone reproduces the test accuracy from raw pixels",
+          "[app][cifar_softmax]") {
+  TempDir dir("cifar-model-file");
+  write_cifar_directory(dir.path() / "cifar", 300);
+  const auto run = run_command(cifar(dir, "--preset setting1 --epochs 1 --eta 0.006 --dtype double"));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  const auto file = tapegrad::nn::load_safetensors<double>(dir.path() / "out" / "model.safetensors");
+  CHECK(file.tensors.names() ==
+        std::vector<std::string>{"linear.weight", "linear.bias", "normalizer.mean", "normalizer.std"});
+  const auto& weight = file.tensors.at("linear.weight");
+  const auto& bias = file.tensors.at("linear.bias");
+  const auto& mean = file.tensors.at("normalizer.mean");
+  const auto& deviation = file.tensors.at("normalizer.std");
+  REQUIRE(weight.rows() == 10);
+  REQUIRE(weight.cols() == 3072);
+  REQUIRE(bias.rows() == 10);
+  REQUIRE(bias.cols() == 1);
+  REQUIRE(mean.rows() == 3072);
+  REQUIRE(mean.cols() == 1);
+  REQUIRE(deviation.rows() == 3072);
+  REQUIRE(deviation.cols() == 1);
+  CHECK(file.metadata.at("app") == "cifar_softmax");
+  CHECK(file.metadata.at("preset") == "setting1");
+  CHECK(nlohmann::json::parse(file.metadata.at("classes")).size() == 10);
+  CHECK(file.metadata.at("model").find("softmax regression") != std::string::npos);
+  CHECK(file.metadata.contains("normalizer"));
+
+  // The test images, as the file's metadata says: pixel / 255, standardised, then W x + b and the largest score.
+  const auto test = tapegrad::data::load_cifar10_batch(dir.path() / "cifar" / "test_batch.bin");
+  const Eigen::MatrixXd inputs =
+      ((test.pixels.cast<double>() / 255.0).colwise() - mean.col(0)).array().colwise() / deviation.col(0).array();
+  const Eigen::MatrixXd scores = (weight * inputs).colwise() + bias.col(0);
+  long correct = 0;
+  for (Eigen::Index j = 0; j < scores.cols(); ++j) {
+    Eigen::Index best = 0;
+    scores.col(j).maxCoeff(&best);
+    correct += best == test.labels[static_cast<std::size_t>(j)];
+  }
+  const double accuracy = static_cast<double>(correct) / static_cast<double>(scores.cols());
+  const auto summary = read_json(dir.path() / "out" / "summary.json");
+  CHECK(accuracy == summary["test_accuracy"].get<double>());
+  // Trained (chance is 10%) but not perfect, so that a wrong W, b or normaliser would change the count.
+  CHECK(accuracy > 0.3);
+  CHECK(accuracy < 0.9);
 }
 
 TEST_CASE("cifar_softmax: grid ranks 36 trials run side by side", "[app][cifar_softmax]") {

@@ -15,6 +15,8 @@
 
 #include <tapegrad/core/generator.h>
 #include <tapegrad/nn/train/checkpoint.h>
+#include <tapegrad/nn/safetensors.h>
+
 #include "tests/support/app_runner.h"
 #include "tests/support/test_data.h"
 
@@ -147,6 +149,18 @@ TEST_CASE("mnist_logistic binary: logistic regression on two chosen classes of M
   CHECK(metrics.at("step")[1] == interval);
   CHECK(metrics.at("step")[2] == 2 * interval);
   CHECK(outcome.output.find("MNIST") != std::string::npos);
+
+  // One sigmoid output over 784 pixels, with the [0, 1] scaling stored as mean 0 and std 1.
+  const auto model = tapegrad::nn::load_safetensors<double>(out / "model.safetensors");
+  CHECK(model.tensors.names() ==
+        std::vector<std::string>{"linear.weight", "linear.bias", "normalizer.mean", "normalizer.std"});
+  CHECK(model.tensors.at("linear.weight").rows() == 1);
+  CHECK(model.tensors.at("linear.weight").cols() == 784);
+  CHECK(model.tensors.at("normalizer.mean").rows() == 784);
+  CHECK(model.tensors.at("normalizer.mean").isZero());
+  CHECK(model.tensors.at("normalizer.std").isOnes());
+  CHECK(model.metadata.at("app") == "mnist_logistic");
+  CHECK(model.metadata.at("classes") == R"(["2","3"])");
 }
 
 TEST_CASE("mnist_logistic stops early, restores the best weights and reports the epoch", "[app][mnist_logistic]") {

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <tapegrad/nn/safetensors.h>
+
 #include "tests/support/app_runner.h"
 #include "tests/support/test_data.h"
 
@@ -158,6 +160,19 @@ TEST_CASE("two_layer_cyclic: one-cycle trains, follows the cyclic rate and leave
   CHECK(summary["test_accuracy"].get<double>() > 0.5);
   CHECK(metrics.at(metrics.rows.size() - 1, "train_loss") < metrics.at(0, "train_loss"));
   CHECK(metrics.at(0, "train_cost") > metrics.at(0, "train_loss"));  // lambda > 0 adds the penalty
+
+  // The trained network and the normaliser, by dotted name, d x 1 statistics.
+  const auto model = tapegrad::nn::load_safetensors<double>(run_directory / "model.safetensors");
+  CHECK(model.tensors.names() == std::vector<std::string>{"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
+                                                          "normalizer.mean", "normalizer.std"});
+  CHECK(model.tensors.at("fc1.weight").rows() == 50);
+  CHECK(model.tensors.at("fc1.weight").cols() == 3072);
+  CHECK(model.tensors.at("fc2.weight").rows() == 10);
+  CHECK(model.tensors.at("fc2.weight").cols() == 50);
+  CHECK(model.tensors.at("normalizer.std").rows() == 3072);
+  CHECK(model.tensors.at("normalizer.std").cols() == 1);
+  CHECK(model.metadata.at("app") == "two_layer_cyclic");
+  CHECK(model.metadata.at("model").find("two-layer network") != std::string::npos);
 }
 
 TEST_CASE("two_layer_cyclic: three-cycles and the overrides reach the training run", "[app][two_layer_cyclic]") {

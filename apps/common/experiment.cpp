@@ -23,6 +23,7 @@
 #include "apps/common/threads.h"
 #include <tapegrad/nn/data/batch_loader.h>
 #include <tapegrad/nn/loss.h>
+#include <tapegrad/nn/safetensors.h>
 #include <tapegrad/nn/train/checkpoint.h>
 #include <tapegrad/nn/train/run_checkpoint.h>
 #include <tapegrad/optim/schedule.h>
@@ -271,6 +272,45 @@ TrainingStart<T> restore_run(const train::Checkpoint<T>& checkpoint, const Exper
   return start;
 }
 
+// model.safetensors: the trained weights (with early stopping, the kept best ones) and the normaliser as d x 1
+// columns on the pixel / 255 scale, so that the file alone gives the run's predictions:
+// x = (pixel / 255 - normalizer.mean) / normalizer.std, then the model. A standardised feature whose training
+// std was 0 is divided by 1 by the normaliser, so 1 is stored there.
+template <typename T>
+void save_model_file(const Classifier<T>& model, const data::Normalizer& normalizer, const data::ImageDataset& train_set,
+                     const ExperimentSettings& s, const RunDirectory& directory) {
+  const Index features = train_set.shape.features();
+  Matrix<T> mean = Matrix<T>::Zero(features, 1);
+  Matrix<T> deviation = Matrix<T>::Ones(features, 1);
+  if (normalizer.scaling() == data::Scaling::standardize) {
+    mean = normalizer.mean().template cast<T>();
+    const auto divisor = [](double v) { return v == 0 ? 1.0 : v; };
+    deviation = normalizer.standard_deviation().unaryExpr(divisor).template cast<T>();
+  } else if (normalizer.scaling() == data::Scaling::symmetric_unit_interval) {
+    mean.setConstant(T(0.5));
+    deviation.setConstant(T(0.5));
+  }
+  nn::StateDict<T> extra;
+  extra.insert("normalizer.mean", std::move(mean));
+  extra.insert("normalizer.std", std::move(deviation));
+  std::error_code error;  // the app is the running program; outside Linux the metadata says so
+  const auto program = std::filesystem::read_symlink("/proc/self/exe", error);
+  const bool binary = model.loss_kind() == LossKind::binary_cross_entropy;
+  nn::SafetensorsMetadata metadata{
+      {"app", error ? std::string("unknown") : program.filename().string()},
+      {"preset", s.name},
+      {"model", model.description()},
+      {"classes", nlohmann::json(train_set.class_names).dump()},
+      {"input", fmt::format("{} features: the image's {} x {} x {} (channels x height x width) bytes in the data "
+                            "set's order, as a column; a batch is d x n, one image per column",
+                            features, train_set.shape.channels, train_set.shape.height, train_set.shape.width)},
+      {"normalizer", "x = (pixel / 255 - normalizer.mean) / normalizer.std, per feature (both d x 1)"},
+      {"prediction", binary ? "class 1 when the score (weight x + bias) is >= 0, else class 0"
+                            : "the class (row) with the largest score; scores = weight x + bias per linear layer, "
+                              "ReLU between layers"}};
+  nn::save_module_safetensors(directory.root() / "model.safetensors", model.module(), extra, metadata);
+}
+
 template <typename T>
 ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d, const RunDirectory& directory) {
   const auto wall_start = Clock::now();
@@ -464,6 +504,7 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
     train::save_checkpoint(directory.checkpoint_path(),
                         capture(*model, optimizer, loader, outcome.steps, outcome.stopped_epoch, key));
   }
+  save_model_file(*model, d.normalizer, train_set, s, directory);
 
   summary["status"] = outcome.early_stopped ? "early_stopped" : "completed";
   summary["train_accuracy"] = result.train.accuracy;
