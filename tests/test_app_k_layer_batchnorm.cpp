@@ -161,6 +161,8 @@ TEST_CASE("k_layer_batchnorm: bad input gives the contract's exit codes", "[app]
     INFO(args << "\n" << run.output);
     CHECK(run.exit_code == 2);
     CHECK(run.output.find("error:") != std::string::npos);
+    // A refused run writes nothing into --out, so it cannot stand in the way of the next one.
+    CHECK_FALSE(fs::exists(workspace.out() / "invocation.json"));
   }
   const auto missing =
       run_command(app_path("k_layer_batchnorm") + " --data '" + (workspace.dir / "nowhere").string() +

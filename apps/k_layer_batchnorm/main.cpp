@@ -168,7 +168,8 @@ int run(int argc, char** argv) {
                             .presets = presets,
                             .default_preset = "three-layer-bn",
                             .default_data_directory = "data/cifar-10-batches-bin",
-                            .default_output_directory = "runs/k_layer_batchnorm"});
+                            .default_output_directory = "runs/k_layer_batchnorm",
+                            .presets_in_subdirectories = true});
   const Overrides overrides(command_line);
   command_line.parse(argc, argv);
   configure_logging(command_line.common().verbosity);
@@ -177,18 +178,24 @@ int run(int argc, char** argv) {
   set_thread_count(common.threads);
   std::optional<std::filesystem::path> data_flag;
   if (command_line.was_given("--data")) data_flag = common.data_directory;
-  prepare_output_directory(common);
-  set_resume_mode(common.resume);
-
   const auto settings_for = [&](const std::string& preset) {
     KLayerSettings settings = preset_settings(preset);
     overrides.apply_to(settings, common);
     validate(settings);
     return settings;
   };
+  // Every setting the run will use is checked before anything is written into --out, so that a refused run
+  // leaves the directory as it was.
+  if (common.preset == "all") {
+    for (const auto& preset : kPresetNames) settings_for(preset);
+  } else {
+    settings_for(common.preset);
+  }
+  prepare_output_directory(common);
+  set_resume_mode(common.resume);
+
   std::vector<PresetRecord> records;
   if (common.preset == "all") {
-    for (const auto& preset : kPresetNames) settings_for(preset);  // every preset's flags checked before any run
     for (const auto& preset : kPresetNames) records.push_back(run_preset(settings_for(preset), common, data_flag));
     write_report(records, common.output_directory);
   } else {
