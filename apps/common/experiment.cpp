@@ -195,13 +195,7 @@ std::vector<MetricsRow> read_metrics(const std::filesystem::path& path) {
       throw Error(fmt::format("cannot resume: '{}' line {} has {} fields instead of {}", path.string(), line_number,
                               values.size(), kMetricsColumns.size()));
     }
-    MetricsRow row;
-    row.step = static_cast<long>(values[0]);
-    row.epoch = values[1];
-    row.learning_rate = values[2];
-    row.train = {values[3], values[4], values[5]};
-    row.validation = {values[6], values[7], values[8]};
-    rows.push_back(row);
+    rows.push_back(train::metrics_row_from_fields(values));
     begin = end + 1;
   }
   return rows;

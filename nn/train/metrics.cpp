@@ -14,6 +14,19 @@ constexpr int kFieldsPerRow = 9;
 
 }  // namespace
 
+MetricsRow metrics_row_from_fields(std::span<const double> fields) {
+  if (fields.size() != kFieldsPerRow) {
+    throw_error(fmt::format("metrics row: {} numbers given, a row has {}", fields.size(), kFieldsPerRow));
+  }
+  MetricsRow row;
+  row.step = static_cast<long>(fields[0]);
+  row.epoch = fields[1];
+  row.learning_rate = fields[2];
+  row.train = {fields[3], fields[4], fields[5]};
+  row.validation = {fields[6], fields[7], fields[8]};
+  return row;
+}
+
 std::string encode_metrics_rows(const std::vector<MetricsRow>& rows) {
   std::string text;
   for (const MetricsRow& row : rows) {
@@ -52,13 +65,7 @@ std::vector<MetricsRow> decode_metrics_rows(const std::string& text) {
                               "is damaged, use an earlier checkpoint",
                               line_number, line, kFieldsPerRow));
     }
-    MetricsRow row;
-    row.step = static_cast<long>(values[0]);
-    row.epoch = values[1];
-    row.learning_rate = values[2];
-    row.train = {values[3], values[4], values[5]};
-    row.validation = {values[6], values[7], values[8]};
-    rows.push_back(row);
+    rows.push_back(metrics_row_from_fields(values));
     begin = end + 1;
   }
   return rows;

@@ -1,6 +1,7 @@
 // What the training loop measures at an evaluation, and the rows it reports.
 #pragma once
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,10 @@ struct MetricsRow {
 
   bool operator==(const MetricsRow&) const = default;
 };
+
+// A row from its nine numbers in the order of metrics.csv's columns: step, epoch, learning rate, then loss, cost
+// and accuracy on the training evaluation and on the validation set. `fields` must hold exactly nine.
+MetricsRow metrics_row_from_fields(std::span<const double> fields);
 
 // Rows as text that reads back to the very same doubles (hexadecimal floating point, one row per line), for a
 // run checkpoint's metadata. decode_metrics_rows throws tapegrad::Error naming the line that does not parse.
