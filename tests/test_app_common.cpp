@@ -794,7 +794,7 @@ TEST_CASE("ProgressReporter elsewhere logs one line per ten percent and a summar
 // ---------------------------------------------------------------------------------------------------------------
 // Logging, timing, threads, the run record
 
-TEST_CASE("configure_logging writes '[time] [level] message' to stderr at the chosen level",
+TEST_CASE("configure_logging writes 'time, level, message' lines to stderr at the chosen level",
           "[app_common][logging]") {
   std::string text;
   {

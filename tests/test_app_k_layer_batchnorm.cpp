@@ -57,7 +57,8 @@ TEST_CASE("k_layer_batchnorm: --help names every preset and override", "[app][k_
        {"three-layer",  "three-layer-bn", "nine-layer", "nine-layer-bn", "final",   "sensitivity", "gradcheck",
         "all",          "--layers",       "--bn",       "--lambda",      "--sigma", "--n-s",       "--cycles",
         "--batch-size", "--eta-min",      "--eta-max",  "--alpha",       "--eps",   "--grad",      "--dtype",
-        "--limit-train"}) {
+        "--limit-train", "coarse", "fine", "--count", "--search", "--log-lambda-min", "--log-lambda-max",
+        "--fine-width"}) {
     INFO(text);
     CHECK(run.output.find(text) != std::string::npos);
   }
@@ -95,6 +96,14 @@ TEST_CASE("k_layer_batchnorm: three-layer-bn trains and leaves a complete run di
     CHECK(summary[key].get<double>() <= 1.0);
   }
   CHECK(summary["pre_activation_std"].size() == 2);
+  // The accuracies with the whole training set's batch statistics instead of the running averages.
+  for (const char* key : {"train_accuracy_training_set_statistics", "val_accuracy_training_set_statistics",
+                          "test_accuracy_training_set_statistics"}) {
+    INFO(key);
+    REQUIRE(summary.contains(key));
+    CHECK(summary[key].get<double>() >= 0.0);
+    CHECK(summary[key].get<double>() <= 1.0);
+  }
   // The model file holds the parameters, BatchNorm's running statistics and the normaliser, by dotted name.
   const auto model = tapegrad::nn::load_safetensors<float>(dir / "model.safetensors");
   for (const char* name :
@@ -108,7 +117,7 @@ TEST_CASE("k_layer_batchnorm: three-layer-bn trains and leaves a complete run di
   CHECK(model.tensors.at("1.running_var").minCoeff() > 0);
 }
 
-TEST_CASE("k_layer_batchnorm: --bn off has no BatchNorm layers; --sigma sets the initialisation",
+TEST_CASE("k_layer_batchnorm: --bn off has no BatchNorm layers, --sigma sets the initialisation",
           "[app][k_layer_batchnorm]") {
   Workspace workspace(120, "k-layer-nobn");
   const auto run =
@@ -121,6 +130,81 @@ TEST_CASE("k_layer_batchnorm: --bn off has no BatchNorm layers; --sigma sets the
   const auto model = tapegrad::nn::load_safetensors<float>(dir / "model.safetensors");
   CHECK(model.tensors.contains("2.weight"));  // Linear, ReLU, Linear, ReLU, Linear
   CHECK_FALSE(model.tensors.contains("1.running_mean"));
+  CHECK_FALSE(read_json(dir / "summary.json").contains("test_accuracy_training_set_statistics"));
+}
+
+TEST_CASE("k_layer_batchnorm: coarse, fine and final share one --out: fine centres on coarse, final takes the best",
+          "[app][k_layer_batchnorm][search]") {
+  Workspace workspace(120, "k-layer-search");
+  const std::string network = " --layers 8 --n-s 4 --cycles 1 --eval-per-cycle 2";
+  // fine and final refuse to start with nothing to go by, before writing anything.
+  for (const char* preset : {"fine", "final"}) {
+    const auto refused = run_command(workspace.command(std::string("--preset ") + preset + network));
+    INFO(refused.output);
+    CHECK(refused.exit_code == 2);
+    CHECK(refused.output.find("--lambda") != std::string::npos);
+    CHECK_FALSE(fs::exists(workspace.out() / preset));
+  }
+  const auto coarse = run_command(workspace.command("--preset coarse --count 3 --threads 2" + network));
+  INFO(coarse.output);
+  REQUIRE(coarse.exit_code == 0);
+  const auto coarse_results = read_json(workspace.out() / "coarse" / "results.json");
+  REQUIRE(coarse_results["trials"].size() == 3);
+  double previous = 2;
+  for (const auto& trial : coarse_results["trials"]) {
+    CHECK(trial["completed"] == true);
+    CHECK(trial["log10_lambda"].get<double>() >= -5);
+    CHECK(trial["log10_lambda"].get<double>() <= -1);
+    CHECK(trial["val_accuracy"].get<double>() <= previous);  // sorted, best first
+    previous = trial["val_accuracy"].get<double>();
+    const fs::path trial_dir = workspace.out() / "coarse" / trial["directory"].get<std::string>();
+    CHECK(fs::exists(trial_dir / "model.safetensors"));
+    CHECK(read_json(trial_dir / "config.json")["lambda"].get<double>() == Approx(trial["lambda"].get<double>()));
+  }
+  CHECK(is_png(workspace.out() / "coarse" / "validation_accuracy.png"));
+
+  const auto fine = run_command(workspace.command("--preset fine --count 2 --fine-width 0.2" + network));
+  INFO(fine.output);
+  REQUIRE(fine.exit_code == 0);
+  const auto fine_results = read_json(workspace.out() / "fine" / "results.json");
+  const double centre = coarse_results["trials"][0]["log10_lambda"].get<double>();
+  CHECK(fine_results["log_lambda_min"].get<double>() == Approx(centre - 0.1));
+  CHECK(fine_results["log_lambda_max"].get<double>() == Approx(centre + 0.1));
+  REQUIRE(fine_results["trials"].size() == 2);
+
+  const auto final_run = run_command(workspace.command("--preset final" + network));
+  INFO(final_run.output);
+  REQUIRE(final_run.exit_code == 0);
+  const auto summary = read_json(workspace.out() / "final" / "summary.json");
+  CHECK(summary["lambda"].get<double>() == fine_results["trials"][0]["lambda"].get<double>());
+  CHECK(read_json(workspace.out() / "final" / "config.json")["lambda"].get<double>() ==
+        fine_results["trials"][0]["lambda"].get<double>());
+}
+
+TEST_CASE("k_layer_batchnorm: sensitivity trains sigma in {1e-1, 1e-3, 1e-4} with and without batch norm",
+          "[app][k_layer_batchnorm]") {
+  Workspace workspace(120, "k-layer-sensitivity");
+  const auto run = run_command(
+      workspace.command("--preset sensitivity --layers 6,6 --n-s 3 --cycles 1 --eval-per-cycle 2 --threads 2"));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  const fs::path dir = workspace.out() / "sensitivity";
+  const auto summary = read_json(dir / "summary.json");
+  REQUIRE(summary["runs"].size() == 6);
+  int with_bn = 0;
+  for (const auto& entry : summary["runs"]) {
+    CHECK(entry["completed"] == true);
+    with_bn += entry["batch_norm"].get<bool>();
+    const fs::path run_dir = dir / entry["directory"].get<std::string>();
+    CHECK(read_json(run_dir / "config.json")["sigma"].get<double>() == entry["sigma"].get<double>());
+    CHECK(read_json(run_dir / "config.json")["batch_norm"] == entry["batch_norm"]);
+  }
+  CHECK(with_bn == 3);
+  for (const char* plot : {"loss_sigma0.1.png", "loss_sigma0.001.png", "loss_sigma0.0001.png"}) {
+    INFO(plot);
+    CHECK(is_png(dir / plot));
+  }
+  CHECK(fs::exists(dir / "results.md"));
 }
 
 TEST_CASE("k_layer_batchnorm: the reference path trains as the tape does in double", "[app][k_layer_batchnorm]") {

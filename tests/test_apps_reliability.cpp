@@ -94,7 +94,7 @@ TEST_CASE("apps: SIGINT or SIGTERM saves a checkpoint, and --resume ends bit-ide
   }
 }
 
-TEST_CASE("apps: a run killed outright resumes from its last evaluation checkpoint; a finished run is kept",
+TEST_CASE("apps: a run killed outright resumes from its last evaluation checkpoint, a finished run is kept",
           "[apps][reliability][resume]") {
   TempDir dir("killed");
   write_cifar_directory(dir.path() / "cifar", 1000);

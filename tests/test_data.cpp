@@ -529,7 +529,7 @@ TEST_CASE("Normalizer: per-feature statistics fitted on the training split only"
   REQUIRE(data::Normalizer::fitted(dataset).mean()[0] != Approx(0.4));
 }
 
-TEST_CASE("Normalizer: fixed scalings to [0, 1] and [-1, 1]", "[data][normalizer]") {
+TEST_CASE("Normalizer: fixed scalings to 0..1 and -1..1", "[data][normalizer]") {
   data::PixelMatrix pixels(4, 1);
   pixels << 0, 51, 255, 128;
   data::Normalizer unit(data::Scaling::unit_interval);
@@ -736,7 +736,7 @@ TEMPLATE_TEST_CASE("BatchLoader: every example once per epoch, partial last batc
   REQUIRE(flattened(batches).size() == 20);
 }
 
-TEMPLATE_TEST_CASE("BatchLoader: the seed decides the order; no shuffle means 0..n-1", "[data][loader]", float,
+TEMPLATE_TEST_CASE("BatchLoader: the seed decides the order, no shuffle means 0..n-1", "[data][loader]", float,
                    double) {
   const auto dataset = make_dataset(40, {1, 2, 2}, 3);
   const auto normalizer = data::Normalizer::fitted(dataset);

@@ -8,7 +8,7 @@
 
 using tapegrad::Generator;
 
-TEST_CASE("same seed, same numbers; different seed, different numbers", "[generator]") {
+TEST_CASE("same seed, same numbers, different seed, different numbers", "[generator]") {
   Generator a(42), b(42), c(43);
   bool all_same = true, any_differs_from_c = false;
   for (int i = 0; i < 100; ++i) {

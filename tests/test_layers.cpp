@@ -69,7 +69,7 @@ TEST_CASE("dropout keeps each entry with probability 1 - p, scaled by 1 / (1 - p
   CHECK(dropout(Tensor<double>::full(100, 100, 3.0), 0.3, again).value() == y.value());
 }
 
-TEST_CASE("dropout refuses p outside [0, 1)", "[layers][dropout]") {
+TEST_CASE("dropout refuses p outside 0 <= p < 1", "[layers][dropout]") {
   Generator generator(2);
   const Tensor<float> x = Tensor<float>::ones(2, 2);
   for (double p : {1.0, -0.1, 1.5, std::nan("")}) {

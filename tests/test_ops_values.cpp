@@ -33,7 +33,7 @@ TEST_CASE("reshape reads and fills down the columns", "[ops][shape]") {
   CHECK(leaf.grad() == matrix(2, 3, {10, 30, 50, 20, 40, 60}));
 }
 
-TEST_CASE("hcat and vcat join in order; each part gets its own block of the gradient", "[ops][shape]") {
+TEST_CASE("hcat and vcat join in order, each part gets its own block of the gradient", "[ops][shape]") {
   Tensor<double> a(matrix(2, 1, {1, 2}), true);
   Tensor<double> b(matrix(2, 2, {3, 4, 5, 6}), true);
   const Tensor<double> joined = hcat({a, b});
@@ -50,7 +50,7 @@ TEST_CASE("hcat and vcat join in order; each part gets its own block of the grad
   CHECK(c.grad() == matrix(1, 2, {11, 22}));
 }
 
-TEST_CASE("slices take [first, first + count); select_rows gathers with repeats", "[ops][indexing]") {
+TEST_CASE("slices take first .. first + count - 1, select_rows gathers with repeats", "[ops][indexing]") {
   Tensor<double> x(matrix(3, 4, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}), true);
   CHECK(slice_rows(x, 1, 2).value() == matrix(2, 4, {5, 6, 7, 8, 9, 10, 11, 12}));
   CHECK(slice_cols(x, 1, 2).value() == matrix(3, 2, {2, 3, 6, 7, 10, 11}));

@@ -654,7 +654,7 @@ TEST_CASE("histogram: side by side bars split each bin between the samples", "[p
   CHECK(canvas.pixel(static_cast<int>(frame.x_to_pixel(0.7)), above) != second);
 }
 
-TEST_CASE("histogram: empty samples give a picture saying no data; bad settings throw", "[plot]") {
+TEST_CASE("histogram: empty samples give a picture saying no data, bad settings throw", "[plot]") {
   TempDir directory("plot");
   plot::Histogram histogram;
   histogram.title = "Nothing";
@@ -677,7 +677,7 @@ TEST_CASE("histogram: empty samples give a picture saying no data; bad settings 
 
 // ---- Bar chart ----
 
-TEST_CASE("bar chart: bars rise from zero to their values; NaN leaves a gap", "[plot]") {
+TEST_CASE("bar chart: bars rise from zero to their values, NaN leaves a gap", "[plot]") {
   TempDir directory("plot");
   const Color colour = plot::rgb(0x8c564b);
   plot::BarChart chart;

@@ -578,7 +578,7 @@ TEST_CASE("two-layer network: one-hot targets give what labels give", "[referenc
 // ---------------------------------------------------------------------------------------------------------------
 // Binary logistic regression
 
-TEST_CASE("logistic regression: zero parameters give log 2; one example computed by hand",
+TEST_CASE("logistic regression: zero parameters give log 2, one example computed by hand",
           "[reference][logistic]") {
   Generator generator(4);
   const Matrix<double> zero_weights = Matrix<double>::Zero(5, 1);

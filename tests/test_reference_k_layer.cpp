@@ -12,6 +12,8 @@
 #include <tapegrad/nn/reference/k_layer_network.h>
 #include <tapegrad/nn/reference/numerical_gradient.h>
 #include <tapegrad/nn/sequential.h>
+#include <tapegrad/nn/train/evaluate.h>
+#include <tapegrad/nn/data/normalizer.h>
 #include <tapegrad/ops/loss.h>
 
 #include <algorithm>
@@ -566,4 +568,40 @@ TEST_CASE("k-layer tape: in evaluation BatchNorm uses its running statistics as 
   REQUIRE(max_relative(tape_scores, expected.output_scores) <= 1e-10);
   REQUIRE(max_abs(expected.output_scores -
                   reference::k_layer_forward(problem.network, problem.inputs).output_scores) > 1e-3);
+}
+
+TEST_CASE("k-layer tape: batch statistics of a whole data set are the reference's over the whole set",
+          "[reference][k_layer][tape]") {
+  // 37 images of 3 x 2 x 2 pixels, in chunks of 8 (the last one short): the statistics must not depend on chunks.
+  tapegrad::data::ImageDataset dataset;
+  dataset.shape = {3, 2, 2};
+  dataset.class_names = {"a", "b", "c"};
+  Generator generator(31);
+  dataset.pixels.resize(12, 37);
+  for (Index j = 0; j < dataset.pixels.cols(); ++j) {
+    for (Index i = 0; i < dataset.pixels.rows(); ++i) {
+      dataset.pixels(i, j) = static_cast<std::uint8_t>(generator.uniform(0.0, 255.99));
+    }
+    dataset.labels.push_back(static_cast<int>(j % 3));
+  }
+  const auto normalizer = tapegrad::data::Normalizer::fitted(dataset);
+  const Matrix<double> inputs = normalizer.apply<double>(dataset.pixels);
+  Problem problem = make_problem(12, {9, 7, 5}, 37, true, 0.0, 32);
+  const double eps = reference::k_layer_default_eps;
+  TapeNetwork network = tape_network(problem.network, eps);
+  tape_backward(network, problem);  // the running averages now hold one batch's statistics, not the whole set's
+  const int layers = tapegrad::train::set_batch_norm_statistics_from_data(*network.model, dataset, normalizer, 8);
+  REQUIRE(layers == 3);
+  REQUIRE(network.model->is_training());  // the mode is put back
+  const auto expected = reference::k_layer_batch_statistics(problem.network, inputs, eps);
+  for (std::size_t l = 0; l < network.norms.size(); ++l) {
+    CAPTURE(l);
+    REQUIRE(max_relative(network.norms[l]->running_mean().value(), expected.means[l]) <= 1e-12);
+    REQUIRE(max_relative(network.norms[l]->running_var().value(), expected.variances[l]) <= 1e-12);
+    REQUIRE(max_abs(expected.variances[l]) > 1e-3);
+  }
+  // Evaluating with them is the training-mode forward pass over the whole set.
+  network.model->eval();
+  const Matrix<double> scores = network.model->forward(tapegrad::Tensor<double>::from(inputs)).value();
+  REQUIRE(max_relative(scores, reference::k_layer_forward(problem.network, inputs, eps).output_scores) <= 1e-10);
 }

@@ -105,7 +105,7 @@ TEST_CASE("gradients accumulate over two backward calls until zero_grad", "[tens
   CHECK(w.grad()(0, 0) == Approx(4.0));
 }
 
-TEST_CASE("retain_graph allows a second backward; without it the second is a clear error", "[tensor][graph]") {
+TEST_CASE("retain_graph allows a second backward, without it the second is a clear error", "[tensor][graph]") {
   Tensor<double> x(values({{1.5}}), true);
   Tensor<double> y = exp(x) * 2.0;
   y.backward(true);

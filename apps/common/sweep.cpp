@@ -3,6 +3,7 @@
 #include "apps/common/experiment.h"
 #include "apps/common/threads.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -13,12 +14,12 @@
 
 namespace tapegrad::apps {
 
-SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const ExperimentData& data,
-                       const RunDirectory& parent, int workers) {
+TrialRuns run_trials(std::size_t count, int workers, const std::function<std::string(std::size_t)>& trial,
+                     const std::function<std::string(std::size_t)>& name_of, const std::filesystem::path& root) {
   using Clock = std::chrono::steady_clock;
-  SweepOutcome sweep;
-  sweep.workers = std::max(1, std::min<int>(workers, static_cast<int>(trials.size())));
-  sweep.trials.resize(trials.size());
+  TrialRuns runs;
+  runs.workers = std::max(1, std::min<int>(workers, static_cast<int>(count)));
+  runs.trials.resize(count);
   std::atomic<std::size_t> next{0};
   std::atomic<std::size_t> done{0};
   std::mutex log_mutex;
@@ -31,38 +32,62 @@ SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const Expe
   } restore{caller_threads};
   const auto start = Clock::now();
   auto worker = [&] {
-    for (std::size_t i = next++; i < trials.size(); i = next++) {
-      TrialOutcome& outcome = sweep.trials[i];
-      outcome.settings = trials[i];
-      outcome.settings.threads = 1;
-      outcome.settings.show_progress = false;
-      const auto trial_start = Clock::now();
+    for (std::size_t i = next++; i < count; i = next++) {
+      TrialRun& run = runs.trials[i];
       if (stop_requested()) {  // Ctrl-C: the trials under way save their state; start no other
-        outcome.error = "not started: the sweep was interrupted";
+        run.error = "not started: the sweep was interrupted";
         continue;
       }
+      const auto trial_start = Clock::now();
+      std::string line;
       try {
-        outcome.result = run_experiment(outcome.settings, data, parent.sub_run(outcome.settings.name));
+        line = trial(i);
+        run.completed = true;
       } catch (const std::exception& error) {
-        outcome.error = error.what();
+        run.error = error.what();
       }
-      outcome.seconds = std::chrono::duration<double>(Clock::now() - trial_start).count();
+      run.seconds = std::chrono::duration<double>(Clock::now() - trial_start).count();
       std::lock_guard lock(log_mutex);
       const std::size_t finished = ++done;
-      if (outcome.result) {
-        spdlog::info("[{}/{}] {}: validation {:.2f}% ({:.1f} s)", finished, trials.size(), outcome.settings.name,
-                     100 * outcome.result->validation.accuracy, outcome.seconds);
+      if (run.completed) {
+        spdlog::info("[{}/{}] {} ({:.1f} s)", finished, count, line, run.seconds);
       } else {
-        spdlog::warn("[{}/{}] {} failed: {}", finished, trials.size(), outcome.settings.name, outcome.error);
+        spdlog::warn("[{}/{}] {} failed: {}", finished, count, name_of(i), run.error);
       }
     }
   };
   std::vector<std::thread> threads;
-  for (int w = 0; w < sweep.workers; ++w) threads.emplace_back(worker);
+  for (int w = 0; w < runs.workers; ++w) threads.emplace_back(worker);
   for (auto& t : threads) t.join();
-  sweep.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  for (const auto& t : sweep.trials) sweep.trial_seconds_sum += t.seconds;
-  throw_if_interrupted("the sweep", parent.root());
+  runs.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  for (const auto& t : runs.trials) runs.trial_seconds_sum += t.seconds;
+  throw_if_interrupted("the sweep", root);
+  return runs;
+}
+
+SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const ExperimentData& data,
+                       const RunDirectory& parent, int workers) {
+  SweepOutcome sweep;
+  sweep.trials.resize(trials.size());
+  for (std::size_t i = 0; i < trials.size(); ++i) {
+    sweep.trials[i].settings = trials[i];
+    sweep.trials[i].settings.threads = 1;
+    sweep.trials[i].settings.show_progress = false;
+  }
+  const auto run_one = [&](std::size_t i) {
+    TrialOutcome& outcome = sweep.trials[i];
+    outcome.result = run_experiment(outcome.settings, data, parent.sub_run(outcome.settings.name));
+    return fmt::format("{}: validation {:.2f}%", outcome.settings.name, 100 * outcome.result->validation.accuracy);
+  };
+  const TrialRuns runs = run_trials(
+      trials.size(), workers, run_one, [&](std::size_t i) { return sweep.trials[i].settings.name; }, parent.root());
+  for (std::size_t i = 0; i < trials.size(); ++i) {
+    sweep.trials[i].error = runs.trials[i].error;
+    sweep.trials[i].seconds = runs.trials[i].seconds;
+  }
+  sweep.workers = runs.workers;
+  sweep.wall_seconds = runs.wall_seconds;
+  sweep.trial_seconds_sum = runs.trial_seconds_sum;
   return sweep;
 }
 

@@ -1,6 +1,8 @@
 // Running many independent trials side by side, one per worker thread, each trial single-threaded.
 #pragma once
 
+#include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,6 +25,27 @@ struct SweepOutcome {
   int workers = 1;
   double speedup() const { return wall_seconds > 0 ? trial_seconds_sum / wall_seconds : 1.0; }
 };
+
+// What run_trials saw of each trial.
+struct TrialRun {
+  bool completed = false;
+  std::string error;  // why it failed (divergence, ...), or that Ctrl-C came before it started
+  double seconds = 0;  // the trial's own wall time
+};
+
+struct TrialRuns {
+  std::vector<TrialRun> trials;  // in index order
+  double wall_seconds = 0;
+  double trial_seconds_sum = 0;
+  int workers = 1;
+};
+
+// Runs trial(i) for every i < count on `workers` threads (at most count), each trial's products on one thread; the
+// caller's product thread count comes back afterwards. trial(i) returns the line to log when it completes ("name:
+// validation 51.20%"); a trial that throws is recorded with its message, and `name_of(i)` names it in the log.
+// After Ctrl-C no further trial starts; then Interrupted is thrown, naming `root`, once the trials under way ended.
+TrialRuns run_trials(std::size_t count, int workers, const std::function<std::string(std::size_t)>& trial,
+                     const std::function<std::string(std::size_t)>& name_of, const std::filesystem::path& root);
 
 // Runs every trial into parent.sub_run(trial.name) on `workers` threads. A failing trial is recorded, not fatal.
 SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const ExperimentData& data,

@@ -19,9 +19,8 @@
 #include "apps/common/experiment.h"
 #include "apps/common/logging.h"
 #include "apps/common/threads.h"
-#include "apps/k_layer_batchnorm/gradient_check.h"
+#include "apps/k_layer_batchnorm/presets.h"
 #include "apps/k_layer_batchnorm/settings.h"
-#include "apps/k_layer_batchnorm/training.h"
 
 namespace tapegrad::apps::k_layer_batchnorm {
 namespace {
@@ -30,7 +29,10 @@ struct Overrides {
   explicit Overrides(CommandLine& c)
       : layers(c.add_text("--layers", "hidden layer sizes, e.g. 50,50 (the 3-layer network)", "SIZES")),
         bn(c.add_choice("--bn", "batch normalisation of every hidden layer", {"on", "off"})),
-        lambda(c.add_number<double>("--lambda", "L2 strength on every W (default 0.005)", Bounds::at_least(0))),
+        lambda(c.add_number<double>("--lambda",
+                                    "L2 strength on every W (default 0.005); for final the lambda to train with "
+                                    "instead of the searches' best, for fine the centre of its range",
+                                    Bounds::at_least(0))),
         sigma(c.add_number<double>("--sigma", "draw every W from N(0, sigma^2) instead of He initialisation",
                                    Bounds::above(0))),
         n_s(c.add_number<long>("--n-s", "steps per half cycle (default 2250)", Bounds::at_least(1))),
@@ -47,6 +49,18 @@ struct Overrides {
                                  Bounds::above(0))),
         eval_per_cycle(c.add_number<int>("--eval-per-cycle", "evaluation points per cycle (default 10)",
                                          Bounds::at_least(1))),
+        count(c.add_number<int>("--count", "trials of a search (default 8)", Bounds::at_least(1))),
+        search(c.add_choice("--search", "how a search picks log10 lambda: uniform random draws or an even grid",
+                            {"random", "grid"})),
+        log_lambda_min(c.add_number<double>("--log-lambda-min", "low end of the coarse range of log10 lambda "
+                                                                "(default -5)")),
+        log_lambda_max(c.add_number<double>("--log-lambda-max", "high end of the coarse range of log10 lambda "
+                                                                "(default -1)")),
+        fine_width(c.add_number<double>("--fine-width",
+                                        "width of the fine range of log10 lambda around its centre (default: the "
+                                        "span of the best three coarse values, at least 0.5 and at most half the "
+                                        "coarse range; 1 around --lambda without a coarse search)",
+                                        Bounds::above(0))),
         validation_size(c.add_number<int>("--validation-size",
                                           "images of the five batches that validate "
                                           "(default 5000)",
@@ -70,6 +84,11 @@ struct Overrides {
     alpha.apply_to(s.alpha);
     eps.apply_to(s.eps);
     eval_per_cycle.apply_to(s.evaluations_per_cycle);
+    count.apply_to(s.trials);
+    if (search.given()) s.search = search.value() == "grid" ? SearchKind::grid : SearchKind::random;
+    log_lambda_min.apply_to(s.log_lambda_min);
+    log_lambda_max.apply_to(s.log_lambda_max);
+    fine_width.apply_to(s.fine_width);
     validation_size.apply_to(s.validation_size);
     if (grad.given()) s.gradients = grad.value() == "tape" ? GradientSource::tape : GradientSource::reference;
     if (dtype.given()) s.use_double = dtype.value() == "double";
@@ -90,71 +109,16 @@ struct Overrides {
   Override<double>& alpha;
   Override<double>& eps;
   Override<int>& eval_per_cycle;
+  Override<int>& count;
+  Override<std::string>& search;
+  Override<double>& log_lambda_min;
+  Override<double>& log_lambda_max;
+  Override<double>& fine_width;
   Override<int>& validation_size;
   Override<std::string>& grad;
   Override<std::string>& dtype;
   Override<int>& limit_train;
 };
-
-struct PresetRecord {
-  std::string preset;
-  nlohmann::json summary;
-};
-
-// sensitivity: sigma in {1e-1, 1e-3, 1e-4}, with and without batch normalisation, one run each.
-nlohmann::json run_sensitivity(const KLayerSettings& base, const ImageSplits& splits,
-                               const RunDirectory& directory) {
-  nlohmann::json runs = nlohmann::json::array();
-  for (const double sigma : {1e-1, 1e-3, 1e-4}) {
-    for (const bool batch_norm : {false, true}) {
-      KLayerSettings s = base;
-      s.sigma = sigma;
-      s.batch_norm = batch_norm;
-      const std::string name = fmt::format("sigma{}_{}", sigma, batch_norm ? "bn" : "nobn");
-      s.preset = "sensitivity/" + name;
-      const RunResult result = train_k_layer(s, splits, directory.sub_run(name));
-      runs.push_back({{"sigma", sigma}, {"batch_norm", batch_norm}, {"summary", result.summary}});
-    }
-  }
-  nlohmann::json summary = {{"preset", "sensitivity"}, {"runs", runs}};
-  directory.write_config(to_json(base));
-  directory.write_summary(summary);
-  return summary;
-}
-
-PresetRecord run_preset(const KLayerSettings& settings, const CommonOptions& common,
-                        const std::optional<std::filesystem::path>& data_flag) {
-  validate(settings);
-  const RunDirectory root(common.output_directory);
-  const RunDirectory directory = root.sub_run(settings.preset);
-  const auto started = std::chrono::steady_clock::now();
-  PresetRecord record{settings.preset, {}};
-  if (settings.preset == "gradcheck") {
-    const ImageSplits splits = load_preset_data(data_flag, settings);
-    record.summary = run_gradient_check(settings, splits, directory);
-  } else {
-    const ImageSplits splits = load_preset_data(data_flag, settings);
-    record.summary = settings.preset == "sensitivity" ? run_sensitivity(settings, splits, directory)
-                                                      : train_k_layer(settings, splits, directory).summary;
-  }
-  record.summary["preset_wall_seconds"] =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  return record;
-}
-
-void write_report(const std::vector<PresetRecord>& records, const std::filesystem::path& output) {
-  std::string text =
-      "# k_layer_batchnorm\n\n| preset | train | validation | test | wall (s) |\n|---|---|---|---|---|\n";
-  for (const auto& r : records) {
-    const auto number = [&](const char* key) {
-      return r.summary.contains(key) ? fmt::format("{:.4f}", r.summary[key].get<double>()) : std::string("-");
-    };
-    text +=
-        fmt::format("| {} | {} | {} | {} | {:.0f} |\n", r.preset, number("train_accuracy"), number("val_accuracy"),
-                    number("test_accuracy"), r.summary["preset_wall_seconds"].get<double>());
-  }
-  write_file_atomically(output / "report.md", text);
-}
 
 int run(int argc, char** argv) {
   std::vector<std::string> presets = {"three-layer-bn"};
@@ -176,8 +140,10 @@ int run(int argc, char** argv) {
   install_stop_handlers();
   const CommonOptions& common = command_line.common();
   set_thread_count(common.threads);
-  std::optional<std::filesystem::path> data_flag;
-  if (command_line.was_given("--data")) data_flag = common.data_directory;
+  PresetContext context;
+  if (command_line.was_given("--data")) context.data_flag = common.data_directory;
+  context.output = common.output_directory;
+  context.lambda_given = overrides.lambda.given();
   const auto settings_for = [&](const std::string& preset) {
     KLayerSettings settings = preset_settings(preset);
     overrides.apply_to(settings, common);
@@ -189,22 +155,20 @@ int run(int argc, char** argv) {
   if (common.preset == "all") {
     for (const auto& preset : kPresetNames) settings_for(preset);
   } else {
-    settings_for(common.preset);
+    check_inputs_available(settings_for(common.preset), context);
   }
-  prepare_output_directory(common);
+  // Held to the end: the lock on --out lives with it.
+  const RunDirectory output = prepare_output_directory(common);
   set_resume_mode(common.resume);
 
   std::vector<PresetRecord> records;
   if (common.preset == "all") {
-    for (const auto& preset : kPresetNames) records.push_back(run_preset(settings_for(preset), common, data_flag));
-    write_report(records, common.output_directory);
+    records = run_all(settings_for, context);
   } else {
-    const PresetRecord record = run_preset(settings_for(common.preset), common, data_flag);
-    if (record.summary.contains("passed") && !record.summary["passed"].get<bool>()) return exit_code::failure;
+    records.push_back(run_preset(settings_for(common.preset), context));
   }
-  if (!records.empty()) {
-    for (const auto& r : records)
-      if (r.summary.contains("passed") && !r.summary["passed"].get<bool>()) return exit_code::failure;
+  for (const auto& r : records) {
+    if (r.summary.contains("passed") && !r.summary["passed"].get<bool>()) return exit_code::failure;
   }
   return exit_code::success;
 }

@@ -222,6 +222,20 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
   const train::Evaluation test =
       train::evaluate_module<T>(*network.model, splits.test, normalizer, loss, 2000, penalty);
   const train::MetricsRow& last = rows.back();
+  // As some reports also measure: every BatchNorm normalising by the statistics of the whole training set instead
+  // of the running averages; the running averages come back for model.safetensors.
+  nlohmann::json training_set_statistics = nlohmann::json::object();
+  if (!network.norms.empty()) {
+    const nn::StateDict<T> running = network.model->state_dict();
+    train::set_batch_norm_statistics_from_data(*network.model, splits.train, normalizer);
+    for (const auto& [key, dataset] : {std::pair{"train_accuracy_training_set_statistics", &splits.train},
+                                       std::pair{"val_accuracy_training_set_statistics", &splits.validation},
+                                       std::pair{"test_accuracy_training_set_statistics", &splits.test}}) {
+      training_set_statistics[key] =
+          train::evaluate_module<T>(*network.model, *dataset, normalizer, loss, 2000, penalty).accuracy;
+    }
+    network.model->load_state_dict(running);
+  }
 
   // model.safetensors: the parameters, the running statistics (buffers) and the normaliser, by dotted name.
   nn::StateDict<T> extra;
@@ -250,6 +264,7 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
                     {"wall_seconds", wall},
                     {"pre_activation_mean", result.pre_activations.mean},
                     {"pre_activation_std", result.pre_activations.standard_deviation}};
+  result.summary.update(training_set_statistics);
   directory.write_summary(result.summary);
   plot_curves(rows, directory, /*against_steps=*/true, s.preset, /*always_plot_rate=*/false);
   plot_schedule(s, directory);

@@ -44,74 +44,9 @@ nlohmann::json app_config(const CyclicSettings& settings, const RunContext& cont
   return config;
 }
 
-struct LambdaChoice {
-  double lambda = 0;
-  std::string source;
-  bool found = false;
-};
-
-// final: --lambda, else the best of the fine search, else the best of the coarse search.
-LambdaChoice final_lambda(const CyclicSettings& settings, const RunContext& context, const EarlierResults& earlier) {
-  if (context.lambda_given) return {settings.lambda, "--lambda", true};
-  for (const auto& [in_memory, name] :
-       {std::pair{earlier.fine, std::string("fine")}, std::pair{earlier.coarse, std::string("coarse")}}) {
-    std::optional<SearchResults> from_disk;
-    const SearchResults* results = in_memory;
-    if (results == nullptr) {
-      from_disk = read_search_results(context.output / name);
-      if (from_disk) results = &*from_disk;
-    }
-    if (results != nullptr) {
-      const TrialResult& best = results->best();
-      return {best.lambda, fmt::format("the best of the {} search ({}/results.json)", name, name), true};
-    }
-  }
-  return {};
-}
-
-struct FineCentre {
-  double log10_lambda = 0;
-  std::string source;
-  std::optional<SearchResults> coarse;  // read from disk when `all` did not hand it over
-  const SearchResults* coarse_in_use = nullptr;
-  bool found = false;
-};
-
-FineCentre fine_centre(const CyclicSettings& settings, const RunContext& context, const EarlierResults& earlier) {
-  FineCentre centre;
-  if (earlier.coarse != nullptr) {
-    centre.coarse_in_use = earlier.coarse;
-  } else {
-    centre.coarse = read_search_results(context.output / "coarse");
-    if (centre.coarse) centre.coarse_in_use = &*centre.coarse;
-  }
-  if (context.lambda_given) {
-    if (!(settings.lambda > 0)) {
-      throw UsageError(fmt::format("fine: --lambda must be > 0 to centre the search on log10 lambda, got {}",
-                                   settings.lambda));
-    }
-    centre.log10_lambda = std::log10(settings.lambda);
-    centre.source = "--lambda";
-    centre.found = true;
-  } else if (centre.coarse_in_use != nullptr) {
-    centre.log10_lambda = centre.coarse_in_use->best().log10_lambda;
-    centre.source = "the best of the coarse search (coarse/results.json)";
-    centre.found = true;
-  }
-  return centre;
-}
-
-[[noreturn]] void throw_nothing_to_start_from(const std::string& preset, const RunContext& context) {
-  if (preset == "final") {
-    throw UsageError(fmt::format("final: no lambda to train with: {} holds no fine/results.json or "
-                                 "coarse/results.json, and --lambda was not given",
-                                 context.output.string()),
-                     "run --preset coarse (and fine) with the same --out first, or pass --lambda");
-  }
-  throw UsageError(fmt::format("fine: nothing to centre the search on: {} holds no coarse/results.json, and "
-                               "--lambda was not given",
-                               context.output.string()),
-                   "run --preset coarse with the same --out first, or pass --lambda as the centre");
+std::optional<double> given_lambda(const CyclicSettings& settings, const RunContext& context) {
+  if (context.lambda_given) return settings.lambda;
+  return std::nullopt;
 }
 
 PresetRecord run_gradcheck(const CyclicSettings& settings, const RunContext& context, const RunDirectory& directory) {
@@ -183,14 +118,40 @@ PresetRecord run_search(const CyclicSettings& settings, const RunContext& contex
                         double low, double high, const std::string& range_source) {
   PresetRecord record;
   const ImageSplits splits = load_preset_data(context.data_flag, settings);
+  const data::Normalizer normalizer = data::Normalizer::fitted(splits.train);
+  const ExperimentSettings template_settings = experiment_settings(settings, splits.train.size(), settings.preset);
+  template_settings.validate();  // bad settings are a usage error (exit 2), not a failure of every trial
   Generator generator = Generator(settings.seed).split(settings.preset == "coarse" ? 101 : 102);
-  const std::vector<double> points = search_points(low, high, settings.trials, settings.search, generator);
-  nlohmann::json extra = app_config(settings, context);
-  extra["range_source"] = range_source;
-  SearchResults results = run_lambda_search(settings.preset, settings, points, low, high, splits, directory, extra);
+  SearchPlan plan;
+  plan.name = settings.preset;
+  plan.kind = settings.search;
+  plan.log10_lambdas = search_points(low, high, settings.trials, settings.search, generator);
+  plan.low = low;
+  plan.high = high;
+  plan.n_s = template_settings.n_s;
+  plan.cycles = template_settings.cycles;
+  plan.train_examples = splits.train.size();
+  plan.validation_examples = splits.validation.size();
+  plan.data = splits.description;
+  plan.threads = settings.threads;
+  plan.config = app_config(settings, context);
+  plan.config["range_source"] = range_source;
+  plan.config["settings"] = to_json(settings);
+  plan.config["training"] = template_settings.to_json();
+  const auto train_trial = [&](const std::string& name, double lambda, const RunDirectory& trial_directory) {
+    ExperimentSettings s = template_settings;
+    s.lambda = lambda;
+    s.name = name;
+    s.threads = 1;
+    s.show_progress = false;
+    const ExperimentResult result = train_network(s, splits, normalizer, trial_directory);
+    return TrialMetrics{result.train.accuracy, result.validation.accuracy, result.test.accuracy,
+                        result.outcome.train_seconds, result.outcome.steps};
+  };
+  SearchResults results = run_lambda_search(plan, directory, train_trial);
   print_result(fmt::format("{} search ({} values of log10 lambda in [{:.3f}, {:.3f}]), sorted by validation "
                            "accuracy:\n{}",
-                           settings.preset, points.size(), low, high, format_search_table(results, false)));
+                           settings.preset, plan.log10_lambdas.size(), low, high, format_search_table(results, false)));
   const TrialResult& best = results.best();
   print_result(fmt::format("{}: best lambda {:.4e} (log10 {:.3f}), validation {:.2f}%; {} in {} with {} at a time "
                            "({} one after another)\n",
@@ -207,13 +168,14 @@ PresetRecord run_search(const CyclicSettings& settings, const RunContext& contex
 }  // namespace
 
 void check_inputs_available(const CyclicSettings& settings, const RunContext& context) {
-  if ((settings.preset == "final" && !final_lambda(settings, context, {}).found) ||
-      (settings.preset == "fine" && !fine_centre(settings, context, {}).found)) {
-    throw_nothing_to_start_from(settings.preset, context);
+  const std::optional<double> lambda = given_lambda(settings, context);
+  if ((settings.preset == "final" && !final_lambda(lambda, context.output, {}).found) ||
+      (settings.preset == "fine" && !fine_centre(lambda, context.output, {}).found)) {
+    throw_nothing_to_start_from(settings.preset, context.output);
   }
 }
 
-PresetRecord run_preset(const CyclicSettings& settings, const RunContext& context, const EarlierResults& earlier) {
+PresetRecord run_preset(const CyclicSettings& settings, const RunContext& context, const EarlierSearches& earlier) {
   validate(settings);
   const Stopwatch clock;
   const RunDirectory directory(context.output / settings.preset);
@@ -224,13 +186,13 @@ PresetRecord run_preset(const CyclicSettings& settings, const RunContext& contex
     record = run_search(settings, context, directory, settings.log_lambda_min, settings.log_lambda_max,
                         "--log-lambda-min and --log-lambda-max");
   } else if (settings.preset == "fine") {
-    const FineCentre centre = fine_centre(settings, context, earlier);
-    if (!centre.found) throw_nothing_to_start_from("fine", context);
-    const auto [low, high] = fine_range(centre.log10_lambda, settings.fine_width, centre.coarse_in_use);
+    const FineCentre centre = fine_centre(given_lambda(settings, context), context.output, earlier);
+    if (!centre.found) throw_nothing_to_start_from("fine", context.output);
+    const auto [low, high] = fine_range(centre.log10_lambda, settings.fine_width, centre.coarse());
     record = run_search(settings, context, directory, low, high, "centred on " + centre.source);
   } else if (settings.preset == "final") {
-    const LambdaChoice choice = final_lambda(settings, context, earlier);
-    if (!choice.found) throw_nothing_to_start_from("final", context);
+    const LambdaChoice choice = final_lambda(given_lambda(settings, context), context.output, earlier);
+    if (!choice.found) throw_nothing_to_start_from("final", context.output);
     CyclicSettings with_lambda = settings;
     with_lambda.lambda = choice.lambda;
     spdlog::info("final: lambda {:.4e} from {}", choice.lambda, choice.source);
@@ -284,7 +246,7 @@ std::vector<PresetRecord> run_all(const std::function<CyclicSettings(const std::
                        {"build", build_info_json()}});
     write_file_atomically(out.root() / "report.md", format_report(records, clock.elapsed_seconds(), complete));
   };
-  EarlierResults earlier;
+  EarlierSearches earlier;
   for (const auto& settings : all) {
     spdlog::info("all: preset {} ({} of {})", settings.preset, records.size() + 1, all.size());
     records.push_back(run_preset(settings, context, earlier));

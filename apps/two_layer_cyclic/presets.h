@@ -12,7 +12,7 @@
 
 #include "apps/common/cli.h"
 #include "apps/common/run_dir.h"
-#include "apps/two_layer_cyclic/lambda_search.h"
+#include "apps/common/lambda_search.h"
 #include "apps/two_layer_cyclic/settings.h"
 
 namespace tapegrad::apps::two_layer_cyclic {
@@ -35,15 +35,9 @@ struct PresetRecord {
   std::string details;  // Markdown for the report: the gradient check's table, a search's sorted trials
 };
 
-// Results that an earlier preset of the same `all` run hands to a later one.
-struct EarlierResults {
-  const SearchResults* coarse = nullptr;
-  const SearchResults* fine = nullptr;
-};
-
 // Runs one preset (not `all`) with its resolved settings. Throws UsageError (exit 2) when fine or final has
 // nothing to start from: no earlier search in --out and no --lambda.
-PresetRecord run_preset(const CyclicSettings& settings, const RunContext& context, const EarlierResults& earlier = {});
+PresetRecord run_preset(const CyclicSettings& settings, const RunContext& context, const EarlierSearches& earlier = {});
 
 // Checks, before any data is read, that a fine or final run on its own finds what it needs in --out (or --lambda):
 // the centre of fine's range, final's lambda. Throws UsageError (exit 2) saying what to run first.

@@ -10,14 +10,13 @@
 #include "apps/common/classifier.h"
 #include "apps/common/datasets.h"
 #include "apps/common/experiment.h"
+#include "apps/common/lambda_search.h"
 
 namespace tapegrad::apps::two_layer_cyclic {
 
 // Every preset, in the order `all` runs them.
 inline const std::vector<std::string> kPresetNames = {"gradcheck", "one-cycle", "three-cycles",
                                                       "coarse",    "fine",      "final"};
-
-enum class SearchKind { random, grid };
 
 struct CyclicSettings {
   std::string preset = "one-cycle";
@@ -56,9 +55,6 @@ struct CyclicSettings {
   std::uint64_t seed = 42;
   int threads = 1;
 };
-
-inline constexpr double kMinimumFineWidth = 0.5;
-inline constexpr double kDefaultFineWidth = 1.0;  // around --lambda when there is no coarse search to go by
 
 // The settings a preset starts from; throws UsageError for an unknown name.
 CyclicSettings preset_settings(const std::string& preset);

@@ -4,6 +4,7 @@
 
 #include <tapegrad/core/error.h>
 #include <tapegrad/nn/data/batch_loader.h>
+#include <tapegrad/nn/batch_norm.h>
 #include <tapegrad/nn/evaluation.h>
 
 namespace tapegrad::train {
@@ -47,6 +48,44 @@ Evaluation evaluate_module(
   return result;
 }
 
+template <typename T>
+int set_batch_norm_statistics_from_data(nn::Sequential<T>& model, const data::ImageDataset& dataset,
+                                        const data::Normalizer& normalizer, int chunk_size) {
+  if (chunk_size < 1) {
+    throw_error(fmt::format("set_batch_norm_statistics_from_data: chunk_size is {}; it must be at least 1",
+                            chunk_size));
+  }
+  if (dataset.size() == 0) throw_error("set_batch_norm_statistics_from_data: the data set is empty");
+  NoGradGuard no_grad;
+  EvaluationModeGuard<T> mode(model);
+  const double n = static_cast<double>(dataset.size());
+  int layers_set = 0;
+  for (std::size_t layer = 0; layer < model.size(); ++layer) {
+    auto* norm = dynamic_cast<nn::BatchNorm<T>*>(model.at(layer).get());
+    if (norm == nullptr) continue;
+    // The layer's input for a chunk: the layers before it, in eval() mode.
+    const auto input_of = [&](const Matrix<T>& x) {
+      Tensor<T> s = Tensor<T>::from(x);
+      for (std::size_t i = 0; i < layer; ++i) s = model.at(i)->forward(s);
+      return s;
+    };
+    Eigen::VectorXd sum = Eigen::VectorXd::Zero(norm->features());
+    data::for_each_chunk<T>(dataset, normalizer, chunk_size, [&](const Matrix<T>& x, int, std::span<const int>) {
+      sum += input_of(x).value().template cast<double>().rowwise().sum();
+    });
+    const Eigen::VectorXd mean = sum / n;
+    Eigen::VectorXd squares = Eigen::VectorXd::Zero(norm->features());
+    data::for_each_chunk<T>(dataset, normalizer, chunk_size, [&](const Matrix<T>& x, int, std::span<const int>) {
+      squares += (input_of(x).value().template cast<double>().colwise() - mean).array().square().matrix()
+                     .rowwise().sum();
+    });
+    norm->running_mean().mutable_value() = mean.cast<T>();
+    norm->running_var().mutable_value() = (squares / n).cast<T>();
+    ++layers_set;
+  }
+  return layers_set;
+}
+
 #define TAPEGRAD_INSTANTIATE_EVALUATE_MODULE(T)                                                               \
   template Evaluation evaluate_module(                                                                        \
       nn::Module<T>&, const data::ImageDataset&, const data::Normalizer&,                                     \
@@ -54,5 +93,9 @@ Evaluation evaluate_module(
 
 TAPEGRAD_INSTANTIATE_EVALUATE_MODULE(float)
 TAPEGRAD_INSTANTIATE_EVALUATE_MODULE(double)
+template int set_batch_norm_statistics_from_data(nn::Sequential<float>&, const data::ImageDataset&,
+                                                 const data::Normalizer&, int);
+template int set_batch_norm_statistics_from_data(nn::Sequential<double>&, const data::ImageDataset&,
+                                                 const data::Normalizer&, int);
 
 }  // namespace tapegrad::train

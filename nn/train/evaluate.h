@@ -8,6 +8,7 @@
 #include <tapegrad/nn/data/image_dataset.h>
 #include <tapegrad/nn/data/normalizer.h>
 #include <tapegrad/nn/module.h>
+#include <tapegrad/nn/sequential.h>
 #include <tapegrad/nn/train/metrics.h>
 
 namespace tapegrad::train {
@@ -39,5 +40,16 @@ Evaluation evaluate_module(
     nn::Module<T>& module, const data::ImageDataset& dataset, const data::Normalizer& normalizer,
     const std::function<Tensor<T>(const Tensor<T>& outputs, std::span<const int> labels)>& cost_of_batch,
     int chunk_size = 2000, const std::function<double()>& penalty = {});
+
+// Batch statistics of a whole data set ("precise" statistics, as some reports evaluate with): sets every
+// nn::BatchNorm among `model`'s own layers, first to last, to the mean and biased variance of its input over all
+// of `dataset`, in place of the running averages. Each layer sees the layers before it in eval() mode, those
+// already normalising by their new statistics, so the result is what one forward pass over the whole set in
+// training mode would normalise with. Two passes per layer (mean, then the squared deviations), chunk_size examples
+// at a time, sums in double. The running averages are overwritten: keep model.state_dict() to put them back. The
+// module's mode is put back afterwards. Returns the number of BatchNorm layers set.
+template <typename T>
+int set_batch_norm_statistics_from_data(nn::Sequential<T>& model, const data::ImageDataset& dataset,
+                                        const data::Normalizer& normalizer, int chunk_size = 2000);
 
 }  // namespace tapegrad::train

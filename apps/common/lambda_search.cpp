@@ -1,4 +1,4 @@
-#include "apps/two_layer_cyclic/lambda_search.h"
+#include "apps/common/lambda_search.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -15,9 +15,8 @@
 #include "apps/common/progress.h"
 #include "apps/common/run_info.h"
 #include "apps/common/sweep.h"
-#include "apps/two_layer_cyclic/training.h"
 
-namespace tapegrad::apps::two_layer_cyclic {
+namespace tapegrad::apps {
 namespace {
 
 bool better(const TrialResult& a, const TrialResult& b) {
@@ -149,86 +148,74 @@ std::pair<double, double> fine_range(double centre, double width, const SearchRe
   return {low, high};
 }
 
-SearchResults run_lambda_search(const std::string& name, const CyclicSettings& settings,
-                                const std::vector<double>& log10_lambdas, double low, double high,
-                                const ImageSplits& splits, const RunDirectory& directory,
-                                const nlohmann::json& config_extra) {
-  const data::Normalizer normalizer = data::Normalizer::fitted(splits.train);
-  const ExperimentSettings template_settings = experiment_settings(settings, splits.train.size(), name);
-  template_settings.validate();  // bad settings are a usage error (exit 2), not a failure of every trial
-
+SearchResults run_lambda_search(const SearchPlan& plan, const RunDirectory& directory,
+                                const TrialTrainer& train_trial) {
   SearchResults results;
-  results.name = name;
-  results.kind = settings.search;
-  results.log_lambda_min = low;
-  results.log_lambda_max = high;
-  results.n_s = template_settings.n_s;
-  results.cycles = template_settings.cycles;
-  results.train_examples = splits.train.size();
-  results.validation_examples = splits.validation.size();
-  results.data = splits.description;
-  results.workers = std::max(1, std::min<int>(settings.threads, static_cast<int>(log10_lambdas.size())));
+  results.name = plan.name;
+  results.kind = plan.kind;
+  results.log_lambda_min = plan.low;
+  results.log_lambda_max = plan.high;
+  results.n_s = plan.n_s;
+  results.cycles = plan.cycles;
+  results.train_examples = plan.train_examples;
+  results.validation_examples = plan.validation_examples;
+  results.data = plan.data;
+  const std::size_t count = plan.log10_lambdas.size();
+  results.workers = std::max(1, std::min<int>(plan.threads, static_cast<int>(count)));
 
-  nlohmann::json config = config_extra;
-  config["search"] = name;
-  config["settings"] = to_json(settings);
-  config["training"] = template_settings.to_json();
-  config["log10_lambdas"] = log10_lambdas;
-  config["log_lambda_min"] = low;
-  config["log_lambda_max"] = high;
-  config["data"] = splits.description;
-  config["train_examples"] = splits.train.size();
-  config["validation_examples"] = splits.validation.size();
+  nlohmann::json config = plan.config;
+  config["search"] = plan.name;
+  config["log10_lambdas"] = plan.log10_lambdas;
+  config["log_lambda_min"] = plan.low;
+  config["log_lambda_max"] = plan.high;
+  config["data"] = plan.data;
+  config["train_examples"] = plan.train_examples;
+  config["validation_examples"] = plan.validation_examples;
   config["workers"] = results.workers;
   config["written_at"] = utc_timestamp();
   directory.write_config(config);
   spdlog::info("{} search: {} values of log10 lambda in [{:.3f}, {:.3f}], {} cycle{} of 2 x {} steps each, {} at a "
                "time",
-               name, log10_lambdas.size(), low, high, results.cycles, results.cycles == 1 ? "" : "s", results.n_s,
+               plan.name, count, plan.low, plan.high, plan.cycles, plan.cycles == 1 ? "" : "s", plan.n_s,
                results.workers);
 
-  std::vector<ExperimentSettings> trial_settings;
-  for (std::size_t i = 0; i < log10_lambdas.size(); ++i) {
-    ExperimentSettings s = template_settings;
-    s.lambda = std::pow(10.0, log10_lambdas[i]);
-    // The trial's directory below the search's, and its name in logs and plot titles.
-    s.name = fmt::format("trial{:02d}_lambda{:.4e}", i + 1, s.lambda);
-    trial_settings.push_back(s);
-  }
-  // An interrupted sweep throws Interrupted, naming the directory that holds the finished trials.
-  const SweepOutcome sweep =
-      run_sweep(trial_settings, experiment_data(splits, normalizer), directory, results.workers);
-
-  for (std::size_t i = 0; i < sweep.trials.size(); ++i) {
-    const TrialOutcome& outcome = sweep.trials[i];
-    TrialResult trial;
+  results.trials.resize(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    TrialResult& trial = results.trials[i];
     trial.index = static_cast<int>(i) + 1;
-    trial.log10_lambda = log10_lambdas[i];
-    trial.lambda = outcome.settings.lambda;
-    trial.directory = outcome.settings.name;
-    trial.wall_seconds = outcome.seconds;
-    if (outcome.result) {
-      trial.completed = true;
-      trial.train_accuracy = outcome.result->train.accuracy;
-      trial.val_accuracy = outcome.result->validation.accuracy;
-      trial.test_accuracy = outcome.result->test.accuracy;
-      trial.train_seconds = outcome.result->outcome.train_seconds;
-      trial.steps = outcome.result->outcome.steps;
-      plot_schedule(outcome.settings, outcome.result->outcome.rows, directory.sub_run(trial.directory));
-    } else {
-      trial.message = outcome.error;
-    }
-    results.trials.push_back(trial);
+    trial.log10_lambda = plan.log10_lambdas[i];
+    trial.lambda = std::pow(10.0, trial.log10_lambda);
+    // The trial's directory below the search's, and its name in logs and plot titles.
+    trial.directory = fmt::format("trial{:02d}_lambda{:.4e}", i + 1, trial.lambda);
   }
-  results.trial_seconds = sweep.trial_seconds_sum;
-  results.wall_seconds = sweep.wall_seconds;
+  const auto run_one = [&](std::size_t i) {
+    TrialResult& trial = results.trials[i];
+    const TrialMetrics metrics = train_trial(trial.directory, trial.lambda, directory.sub_run(trial.directory));
+    trial.train_accuracy = metrics.train_accuracy;
+    trial.val_accuracy = metrics.val_accuracy;
+    trial.test_accuracy = metrics.test_accuracy;
+    trial.train_seconds = metrics.train_seconds;
+    trial.steps = metrics.steps;
+    return fmt::format("{}: validation {:.2f}%", trial.directory, 100 * trial.val_accuracy);
+  };
+  // An interrupted search throws Interrupted, naming the directory that holds the finished trials.
+  const TrialRuns runs = run_trials(
+      count, results.workers, run_one, [&](std::size_t i) { return results.trials[i].directory; },
+      directory.root());
+  for (std::size_t i = 0; i < count; ++i) {
+    results.trials[i].completed = runs.trials[i].completed;
+    results.trials[i].message = runs.trials[i].error;
+    results.trials[i].wall_seconds = runs.trials[i].seconds;
+  }
+  results.trial_seconds = runs.trial_seconds_sum;
+  results.wall_seconds = runs.wall_seconds;
   std::stable_sort(results.trials.begin(), results.trials.end(), better);
 
   write_file_atomically(directory.root() / "results.json", to_json(results).dump(2) + "\n");
   directory.write_summary(search_summary_json(results));
   plot_search(results, directory);
   if (results.trials.empty() || !results.trials.front().completed) {
-    throw Error(fmt::format("the {} search: every trial failed (first: {}); try a smaller --eta-max", name,
+    throw Error(fmt::format("the {} search: every trial failed (first: {}); try a smaller --eta-max", plan.name,
                             results.trials.empty() ? "none ran" : results.trials.front().message));
   }
   return results;
@@ -341,4 +328,60 @@ std::string format_search_table(const SearchResults& results, bool markdown) {
   return text;
 }
 
-}  // namespace tapegrad::apps::two_layer_cyclic
+LambdaChoice final_lambda(std::optional<double> given_lambda, const std::filesystem::path& output,
+                          const EarlierSearches& earlier) {
+  if (given_lambda) return {*given_lambda, "--lambda", true};
+  for (const auto& [in_memory, name] :
+       {std::pair{earlier.fine, std::string("fine")}, std::pair{earlier.coarse, std::string("coarse")}}) {
+    std::optional<SearchResults> from_disk;
+    const SearchResults* results = in_memory;
+    if (results == nullptr) {
+      from_disk = read_search_results(output / name);
+      if (from_disk) results = &*from_disk;
+    }
+    if (results != nullptr) {
+      const TrialResult& best = results->best();
+      return {best.lambda, fmt::format("the best of the {} search ({}/results.json)", name, name), true};
+    }
+  }
+  return {};
+}
+
+FineCentre fine_centre(std::optional<double> given_lambda, const std::filesystem::path& output,
+                       const EarlierSearches& earlier) {
+  FineCentre centre;
+  if (earlier.coarse != nullptr) {
+    centre.coarse_handed_over = earlier.coarse;
+  } else {
+    centre.coarse_from_disk = read_search_results(output / "coarse");
+  }
+  if (given_lambda) {
+    if (!(*given_lambda > 0)) {
+      throw UsageError(fmt::format("fine: --lambda must be > 0 to centre the search on log10 lambda, got {}",
+                                   *given_lambda));
+    }
+    centre.log10_lambda = std::log10(*given_lambda);
+    centre.source = "--lambda";
+    centre.found = true;
+  } else if (centre.coarse() != nullptr) {
+    centre.log10_lambda = centre.coarse()->best().log10_lambda;
+    centre.source = "the best of the coarse search (coarse/results.json)";
+    centre.found = true;
+  }
+  return centre;
+}
+
+void throw_nothing_to_start_from(const std::string& preset, const std::filesystem::path& output) {
+  if (preset == "final") {
+    throw UsageError(fmt::format("final: no lambda to train with: {} holds no fine/results.json or "
+                                 "coarse/results.json, and --lambda was not given",
+                                 output.string()),
+                     "run --preset coarse (and fine) with the same --out first, or pass --lambda");
+  }
+  throw UsageError(fmt::format("fine: nothing to centre the search on: {} holds no coarse/results.json, and "
+                               "--lambda was not given",
+                               output.string()),
+                   "run --preset coarse with the same --out first, or pass --lambda as the centre");
+}
+
+}  // namespace tapegrad::apps

@@ -1,0 +1,257 @@
+#include "apps/k_layer_batchnorm/presets.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <tapegrad/core/generator.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "apps/common/app_error.h"
+#include "apps/common/atomic_file.h"
+#include "apps/common/plot.h"
+#include "apps/common/progress.h"
+#include "apps/common/sweep.h"
+#include "apps/common/timing.h"
+#include "apps/k_layer_batchnorm/gradient_check.h"
+#include "apps/k_layer_batchnorm/training.h"
+
+namespace tapegrad::apps::k_layer_batchnorm {
+namespace {
+
+std::optional<double> given_lambda(const KLayerSettings& settings, const PresetContext& context) {
+  if (context.lambda_given) return settings.lambda;
+  return std::nullopt;
+}
+
+double number_in(const nlohmann::json& summary, const char* key) {
+  return summary.contains(key) && summary[key].is_number() ? summary[key].get<double>() : std::nan("");
+}
+
+std::string percent(double fraction) { return std::isnan(fraction) ? "-" : fmt::format("{:.2f}%", 100 * fraction); }
+
+// A search over log10 lambda: every trial is this preset's network with its own lambda, on one thread.
+PresetRecord run_search(const KLayerSettings& settings, const PresetContext& context, const RunDirectory& directory,
+                        double low, double high, const std::string& range_source) {
+  const ImageSplits splits = load_preset_data(context.data_flag, settings);
+  Generator generator = Generator(settings.seed).split(settings.preset == "coarse" ? 101 : 102);
+  SearchPlan plan;
+  plan.name = settings.preset;
+  plan.kind = settings.search;
+  plan.log10_lambdas = search_points(low, high, settings.trials, settings.search, generator);
+  plan.low = low;
+  plan.high = high;
+  plan.n_s = settings.n_s;
+  plan.cycles = settings.cycles;
+  plan.train_examples = splits.train.size();
+  plan.validation_examples = splits.validation.size();
+  plan.data = splits.description;
+  plan.threads = settings.threads;
+  plan.config = {{"preset", settings.preset}, {"settings", to_json(settings)}, {"range_source", range_source}};
+  const auto train_trial = [&](const std::string& name, double lambda, const RunDirectory& trial_directory) {
+    KLayerSettings trial = settings;
+    trial.lambda = lambda;
+    trial.preset = settings.preset + "/" + name;
+    trial.threads = 1;
+    const RunResult result = train_k_layer(trial, splits, trial_directory);
+    return TrialMetrics{number_in(result.summary, "train_accuracy"), number_in(result.summary, "val_accuracy"),
+                        number_in(result.summary, "test_accuracy"), number_in(result.summary, "train_seconds"),
+                        result.summary.value("steps", 0L)};
+  };
+  SearchResults results = run_lambda_search(plan, directory, train_trial);
+  const TrialResult& best = results.best();
+  std::printf("%s search (%zu values of log10 lambda in [%.3f, %.3f]), sorted by validation accuracy:\n%s"
+              "%s: best lambda %.4e (log10 %.3f), validation %.2f%%; in %s with %d at a time (%s one after another)\n",
+              settings.preset.c_str(), plan.log10_lambdas.size(), low, high,
+              format_search_table(results, false).c_str(), settings.preset.c_str(), best.lambda, best.log10_lambda,
+              100 * best.val_accuracy, format_duration(results.wall_seconds).c_str(), results.workers,
+              format_duration(results.trial_seconds).c_str());
+  std::fflush(stdout);
+  PresetRecord record{settings.preset, search_summary_json(results), format_search_table(results, true), {}};
+  record.search = std::move(results);
+  return record;
+}
+
+// The loss curves of one sigma, with and without batch normalisation, in one chart.
+void plot_sensitivity(double sigma, const std::vector<std::pair<bool, const RunResult*>>& runs,
+                      const RunDirectory& directory) {
+  plot::LineChart chart;
+  chart.title = fmt::format("sigma = {}: training and validation loss", sigma);
+  chart.x_axis.label = "update step";
+  chart.y_axis.label = "loss";
+  for (const auto& [batch_norm, result] : runs) {
+    if (result == nullptr) continue;
+    for (const bool validation : {false, true}) {
+      plot::Series series{fmt::format("{} ({})", batch_norm ? "with BN" : "without BN",
+                                      validation ? "validation" : "training"),
+                          {},
+                          {}};
+      for (const auto& row : result->rows) {
+        series.x.push_back(static_cast<double>(row.step));
+        series.y.push_back(validation ? row.validation.loss : row.train.loss);
+      }
+      chart.series.push_back(std::move(series));
+    }
+  }
+  plot::save(chart, directory.plot_path(fmt::format("loss_sigma{}", sigma)));
+}
+
+// sensitivity: sigma in {1e-1, 1e-3, 1e-4}, with and without batch normalisation, the six runs side by side.
+PresetRecord run_sensitivity(const KLayerSettings& base, const PresetContext& context,
+                             const RunDirectory& directory) {
+  const ImageSplits splits = load_preset_data(context.data_flag, base);
+  const std::vector<double> sigmas = {1e-1, 1e-3, 1e-4};
+  std::vector<KLayerSettings> runs;
+  for (const double sigma : sigmas) {
+    for (const bool batch_norm : {false, true}) {
+      KLayerSettings s = base;
+      s.sigma = sigma;
+      s.batch_norm = batch_norm;
+      s.threads = 1;
+      s.preset = fmt::format("sigma{}_{}", sigma, batch_norm ? "bn" : "nobn");
+      runs.push_back(s);
+    }
+  }
+  directory.write_config({{"preset", "sensitivity"}, {"settings", to_json(base)}, {"sigmas", sigmas}});
+  std::vector<std::optional<RunResult>> results(runs.size());
+  const auto run_one = [&](std::size_t i) {
+    results[i] = train_k_layer(runs[i], splits, directory.sub_run(runs[i].preset));
+    return fmt::format("{}: test {}", runs[i].preset, percent(number_in(results[i]->summary, "test_accuracy")));
+  };
+  const TrialRuns outcome = run_trials(
+      runs.size(), base.threads, run_one, [&](std::size_t i) { return runs[i].preset; }, directory.root());
+
+  nlohmann::json table = nlohmann::json::array();
+  std::string details =
+      "| sigma | batch norm | train acc. | validation acc. | test acc. | final training loss |\n"
+      "|---:|---|---:|---:|---:|---:|\n";
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    nlohmann::json entry = {{"sigma", runs[i].sigma}, {"batch_norm", runs[i].batch_norm},
+                            {"directory", runs[i].preset}, {"completed", outcome.trials[i].completed}};
+    if (results[i]) {
+      entry["summary"] = results[i]->summary;
+    } else {
+      entry["message"] = outcome.trials[i].error;
+    }
+    const nlohmann::json summary = results[i] ? results[i]->summary : nlohmann::json::object();
+    details += fmt::format("| {} | {} | {} | {} | {} | {} |\n", runs[i].sigma, runs[i].batch_norm ? "on" : "off",
+                           percent(number_in(summary, "train_accuracy")), percent(number_in(summary, "val_accuracy")),
+                           percent(number_in(summary, "test_accuracy")),
+                           results[i] ? fmt::format("{:.4f}", number_in(summary, "train_loss"))
+                                      : "failed: " + outcome.trials[i].error);
+    table.push_back(entry);
+  }
+  for (std::size_t k = 0; k < sigmas.size(); ++k) {
+    const auto* without = results[2 * k] ? &*results[2 * k] : nullptr;
+    const auto* with = results[2 * k + 1] ? &*results[2 * k + 1] : nullptr;
+    plot_sensitivity(sigmas[k], {{false, without}, {true, with}}, directory);
+  }
+  details += "\n| sigma | loss curves |\n|---:|---|\n";
+  for (const double sigma : sigmas) {
+    details += fmt::format("| {} | ![loss, sigma {}](sensitivity/loss_sigma{}.png) |\n", sigma, sigma, sigma);
+  }
+  write_file_atomically(directory.root() / "results.md", details);
+  nlohmann::json summary = {{"preset", "sensitivity"}, {"runs", table}, {"wall_seconds", outcome.wall_seconds},
+                            {"trial_seconds_sum", outcome.trial_seconds_sum}, {"workers", outcome.workers}};
+  directory.write_summary(summary);
+  std::printf("sensitivity to the initial sigma, 3-layer network:\n%s", details.c_str());
+  std::fflush(stdout);
+  return {"sensitivity", summary, details, {}};
+}
+
+PresetRecord run_training(const KLayerSettings& settings, const PresetContext& context,
+                          const RunDirectory& directory) {
+  const ImageSplits splits = load_preset_data(context.data_flag, settings);
+  const RunResult result = train_k_layer(settings, splits, directory);
+  std::printf("%s: lambda %.4g, %ld steps: train %s, validation %s, test %s\n", settings.preset.c_str(),
+              settings.lambda, settings.total_steps(), percent(number_in(result.summary, "train_accuracy")).c_str(),
+              percent(number_in(result.summary, "val_accuracy")).c_str(),
+              percent(number_in(result.summary, "test_accuracy")).c_str());
+  std::fflush(stdout);
+  return {settings.preset, result.summary, {}, {}};
+}
+
+}  // namespace
+
+void check_inputs_available(const KLayerSettings& settings, const PresetContext& context) {
+  const std::optional<double> lambda = given_lambda(settings, context);
+  if ((settings.preset == "final" && !final_lambda(lambda, context.output, {}).found) ||
+      (settings.preset == "fine" && !fine_centre(lambda, context.output, {}).found)) {
+    throw_nothing_to_start_from(settings.preset, context.output);
+  }
+}
+
+PresetRecord run_preset(const KLayerSettings& settings, const PresetContext& context,
+                        const EarlierSearches& earlier) {
+  validate(settings);
+  const Stopwatch clock;
+  const RunDirectory directory = RunDirectory(context.output).sub_run(settings.preset);
+  PresetRecord record;
+  if (settings.preset == "gradcheck") {
+    const ImageSplits splits = load_preset_data(context.data_flag, settings);
+    record = {settings.preset, run_gradient_check(settings, splits, directory), {}, {}};
+  } else if (settings.preset == "coarse") {
+    record = run_search(settings, context, directory, settings.log_lambda_min, settings.log_lambda_max,
+                        "--log-lambda-min and --log-lambda-max");
+  } else if (settings.preset == "fine") {
+    const FineCentre centre = fine_centre(given_lambda(settings, context), context.output, earlier);
+    if (!centre.found) throw_nothing_to_start_from("fine", context.output);
+    const auto [low, high] = fine_range(centre.log10_lambda, settings.fine_width, centre.coarse());
+    record = run_search(settings, context, directory, low, high, "centred on " + centre.source);
+  } else if (settings.preset == "final") {
+    const LambdaChoice choice = final_lambda(given_lambda(settings, context), context.output, earlier);
+    if (!choice.found) throw_nothing_to_start_from("final", context.output);
+    KLayerSettings with_lambda = settings;
+    with_lambda.lambda = choice.lambda;
+    spdlog::info("final: lambda {:.4e} from {}", choice.lambda, choice.source);
+    record = run_training(with_lambda, context, directory);
+    record.summary["lambda_source"] = choice.source;
+  } else if (settings.preset == "sensitivity") {
+    record = run_sensitivity(settings, context, directory);
+  } else {
+    record = run_training(settings, context, directory);
+  }
+  record.summary["preset_wall_seconds"] = clock.elapsed_seconds();
+  spdlog::info("{}: done in {}", settings.preset, format_duration(clock.elapsed_seconds()));
+  return record;
+}
+
+namespace {
+
+std::string format_report(const std::vector<PresetRecord>& records, bool complete) {
+  std::string text = "# k_layer_batchnorm\n\n";
+  if (!complete) text += "*Incomplete: the run of every preset has not ended yet.*\n\n";
+  text += "| preset | train | validation | test | test, whole-training-set BN statistics | wall time |\n"
+          "|---|---:|---:|---:|---:|---:|\n";
+  for (const auto& r : records) {
+    text += fmt::format("| [{}]({}/) | {} | {} | {} | {} | {} |\n", r.preset, r.preset,
+                        percent(number_in(r.summary, "train_accuracy")), percent(number_in(r.summary, "val_accuracy")),
+                        percent(number_in(r.summary, "test_accuracy")),
+                        percent(number_in(r.summary, "test_accuracy_training_set_statistics")),
+                        format_duration(number_in(r.summary, "preset_wall_seconds")));
+  }
+  for (const auto& r : records) {
+    if (r.details.empty()) continue;
+    text += fmt::format("\n## {}\n\n{}", r.preset, r.details);
+  }
+  return text;
+}
+
+}  // namespace
+
+std::vector<PresetRecord> run_all(const std::function<KLayerSettings(const std::string&)>& settings_for,
+                                  const PresetContext& context) {
+  std::vector<PresetRecord> records;
+  records.reserve(kPresetNames.size());  // `earlier` points into it
+  EarlierSearches earlier;
+  for (const auto& preset : kPresetNames) {
+    spdlog::info("all: preset {} ({} of {})", preset, records.size() + 1, kPresetNames.size());
+    records.push_back(run_preset(settings_for(preset), context, earlier));
+    if (preset == "coarse") earlier.coarse = &*records.back().search;
+    if (preset == "fine") earlier.fine = &*records.back().search;
+    write_file_atomically(context.output / "report.md", format_report(records, records.size() == kPresetNames.size()));
+  }
+  return records;
+}
+
+}  // namespace tapegrad::apps::k_layer_batchnorm
