@@ -297,6 +297,12 @@ TEST_CASE("k_layer_batchnorm: on the real CIFAR-10 a short 3-layer run with batc
     return;
   }
   TempDir dir("k-layer-real");
+  // The gradient check on real images: tape, reference and central differences within the limits.
+  const auto gradcheck = run_command(app_path("k_layer_batchnorm") + " --preset gradcheck --data '" + data.string() +
+                                     "' --out '" + (dir.path() / "gradcheck").string() + "' --quiet");
+  INFO(gradcheck.output);
+  REQUIRE(gradcheck.exit_code == 0);
+  CHECK(read_json(dir.path() / "gradcheck" / "gradcheck" / "gradcheck.json")["passed"] == true);
   std::vector<double> accuracy;
   for (const char* bn : {"on", "off"}) {
     const auto run =

@@ -146,11 +146,16 @@ PresetRecord run_sensitivity(const KLayerSettings& base, const PresetContext& co
     const auto* with = results[2 * k + 1] ? &*results[2 * k + 1] : nullptr;
     plot_sensitivity(sigmas[k], {{false, without}, {true, with}}, directory);
   }
-  details += "\n| sigma | loss curves |\n|---:|---|\n";
-  for (const double sigma : sigmas) {
-    details += fmt::format("| {} | ![loss, sigma {}](sensitivity/loss_sigma{}.png) |\n", sigma, sigma, sigma);
-  }
-  write_file_atomically(directory.root() / "results.md", details);
+  // The charts, linked from results.md beside them and from report.md one directory up.
+  const auto charts = [&](const std::string& prefix) {
+    std::string text = "\n| sigma | loss curves |\n|---:|---|\n";
+    for (const double sigma : sigmas) {
+      text += fmt::format("| {} | ![loss, sigma {}]({}loss_sigma{}.png) |\n", sigma, sigma, prefix, sigma);
+    }
+    return text;
+  };
+  write_file_atomically(directory.root() / "results.md", details + charts(""));
+  details += charts("sensitivity/");
   nlohmann::json summary = {{"preset", "sensitivity"}, {"runs", table}, {"wall_seconds", outcome.wall_seconds},
                             {"trial_seconds_sum", outcome.trial_seconds_sum}, {"workers", outcome.workers}};
   directory.write_summary(summary);
