@@ -58,29 +58,42 @@ int set_batch_norm_statistics_from_data(nn::Sequential<T>& model, const data::Im
   if (dataset.size() == 0) throw_error("set_batch_norm_statistics_from_data: the data set is empty");
   NoGradGuard no_grad;
   EvaluationModeGuard<T> mode(model);
-  const double n = static_cast<double>(dataset.size());
+  const Index n = dataset.size();
+  // The whole set's values where the walk through the layers has got to, one column per example: the images
+  // first, then what each stretch of layers up to the next BatchNorm makes of them, `chunk_size` columns at a time.
+  // One forward pass in all; only the pixels stay in their compact form until the first stretch.
+  Matrix<T> values;
+  std::size_t position = 0;
+  const auto advance_to = [&](std::size_t end) {
+    Matrix<T> next;
+    const auto forward = [&](Matrix<T> x, Index first) {
+      Tensor<T> s = Tensor<T>::from(std::move(x));
+      for (std::size_t i = position; i < end; ++i) s = model.at(i)->forward(s);
+      if (next.size() == 0) next.resize(s.rows(), n);
+      next.middleCols(first, s.cols()) = s.value();
+    };
+    if (position == 0) {
+      data::for_each_chunk<T>(dataset, normalizer, chunk_size,
+                              [&](const Matrix<T>& x, int first, std::span<const int>) { forward(x, first); });
+    } else {
+      for (Index first = 0; first < n; first += chunk_size) {
+        forward(values.middleCols(first, std::min<Index>(chunk_size, n - first)), first);
+      }
+    }
+    values = std::move(next);
+    position = end;
+  };
   int layers_set = 0;
   for (std::size_t layer = 0; layer < model.size(); ++layer) {
     auto* norm = dynamic_cast<nn::BatchNorm<T>*>(model.at(layer).get());
     if (norm == nullptr) continue;
-    // The layer's input for a chunk: the layers before it, in eval() mode.
-    const auto input_of = [&](const Matrix<T>& x) {
-      Tensor<T> s = Tensor<T>::from(x);
-      for (std::size_t i = 0; i < layer; ++i) s = model.at(i)->forward(s);
-      return s;
-    };
-    Eigen::VectorXd sum = Eigen::VectorXd::Zero(norm->features());
-    data::for_each_chunk<T>(dataset, normalizer, chunk_size, [&](const Matrix<T>& x, int, std::span<const int>) {
-      sum += input_of(x).value().template cast<double>().rowwise().sum();
-    });
-    const Eigen::VectorXd mean = sum / n;
-    Eigen::VectorXd squares = Eigen::VectorXd::Zero(norm->features());
-    data::for_each_chunk<T>(dataset, normalizer, chunk_size, [&](const Matrix<T>& x, int, std::span<const int>) {
-      squares += (input_of(x).value().template cast<double>().colwise() - mean).array().square().matrix()
-                     .rowwise().sum();
-    });
+    advance_to(layer);
+    // Two passes in double: the mean, then the mean squared deviation from it.
+    const Eigen::MatrixXd s = values.template cast<double>();
+    const Eigen::VectorXd mean = s.rowwise().mean();
+    const Eigen::VectorXd variance = (s.colwise() - mean).array().square().rowwise().mean();
     norm->running_mean().mutable_value() = mean.cast<T>();
-    norm->running_var().mutable_value() = (squares / n).cast<T>();
+    norm->running_var().mutable_value() = variance.cast<T>();
     ++layers_set;
   }
   return layers_set;
