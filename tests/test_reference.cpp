@@ -5,9 +5,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <span>
+#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -1049,4 +1052,23 @@ TEST_CASE("sample_entries draws distinct sorted indices reproducibly", "[referen
   CHECK(sample.back() < 30720);
   CHECK(sample.back() - sample.front() > 15000);  // spread over the matrix, not its first entries
   CHECK(reference::sample_entries(5, 10, first) == std::vector<Index>{0, 1, 2, 3, 4});
+}
+
+TEST_CASE("the reference path uses none of the tape's products: it includes no core/gemm.h and no core/kernels",
+          "[reference]") {
+  // Were the reference to call the tape's GEMM, a wrong kernel would give both sides the same wrong gradient.
+  const std::filesystem::path directory = std::filesystem::path(TAPEGRAD_SOURCE_DIR) / "nn" / "reference";
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(directory)) {
+    std::ifstream in(entry.path());
+    std::stringstream text;
+    text << in.rdbuf();
+    INFO(entry.path().string());
+    CHECK(text.str().find("#include <tapegrad/core/gemm.h>") == std::string::npos);
+    CHECK(text.str().find("#include <tapegrad/core/kernels/") == std::string::npos);
+    CHECK(text.str().find("#include <tapegrad/ops/") == std::string::npos);
+    CHECK(text.str().find("#include <tapegrad/core/tensor.h>") == std::string::npos);
+    ++files;
+  }
+  CHECK(files >= 10);
 }

@@ -1,6 +1,5 @@
 #include <tapegrad/nn/reference/linear_layer.h>
 
-#include <tapegrad/core/gemm.h>
 #include <tapegrad/nn/reference/validation.h>
 
 namespace tapegrad::reference {
@@ -8,7 +7,8 @@ namespace tapegrad::reference {
 template <typename T>
 void linear_scores(const Matrix<T>& weights, const Matrix<T>& bias, InputView<T> inputs, Matrix<T>& scores) {
   check_linear_shapes("linear_scores", shape_of(weights), shape_of(bias), shape_of(inputs));
-  product<T>(weights, Op::none, inputs, Op::none, scores);
+  // Eigen's own product, not the tape's kernels (core/kernels): the reference stays an independent check.
+  scores.noalias() = weights * inputs;
   scores.colwise() += bias.col(0);
 }
 
@@ -24,9 +24,9 @@ void linear_backward(const Matrix<T>& score_gradient, InputView<T> inputs, const
                      ScalarArgument<T> scale, ScalarArgument<T> lambda, LinearGradient<T>& gradient) {
   check_shape("linear_backward", "the score gradient", shape_of(score_gradient), {weights.rows(), inputs.cols()});
   check_shape("linear_backward", "the weights", shape_of(weights), {score_gradient.rows(), inputs.rows()});
-  // The L2 term first, then the product accumulates onto it inside the GEMM: one pass, no temporary.
+  // dW = scale G X^T + 2 lambda W
   gradient.weights = (T(2) * lambda) * weights;
-  gemm<T>(scale, score_gradient, Op::none, inputs, Op::transpose, T(1), gradient.weights);
+  gradient.weights.noalias() += scale * (score_gradient * inputs.transpose());
   gradient.bias.resize(score_gradient.rows(), 1);
   gradient.bias.noalias() = scale * score_gradient.rowwise().sum();
 }

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <tapegrad/core/error.h>
-#include <tapegrad/core/gemm.h>
 #include <tapegrad/nn/reference/evaluation.h>
 #include <tapegrad/nn/reference/linear_layer.h>
 #include <tapegrad/nn/reference/losses.h>
@@ -73,7 +72,7 @@ void gradients(const Matrix<T>& first_weights, const Matrix<T>& first_bias, cons
   const T mean = T(1) / static_cast<T>(inputs.cols());
   linear_backward(scores, hidden, second_weights, mean, lambda, result.second_layer);
   // G1 = (W2^T G2) o 1[H > 0]; the 1/n stays folded into the products of linear_backward.
-  product<T>(second_weights, Op::transpose, scores, Op::none, hidden_gradient);
+  hidden_gradient.noalias() = second_weights.transpose() * scores;
   hidden_gradient.array() = (hidden.array() > T(0)).select(hidden_gradient.array(), T(0));
   linear_backward(hidden_gradient, inputs, first_weights, mean, lambda, result.first_layer);
 }
