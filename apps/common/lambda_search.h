@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "apps/common/cli.h"
 #include "apps/common/run_dir.h"
 
 namespace tapegrad::apps {
@@ -25,6 +26,35 @@ enum class SearchKind { random, grid };
 // coarse search to go by.
 inline constexpr double kMinimumFineWidth = 0.5;
 inline constexpr double kDefaultFineWidth = 1.0;
+
+// The settings of an app's lambda searches (coarse, fine): `trials` values of log10 lambda in
+// [log_lambda_min, log_lambda_max] for coarse; fine centres its range on the best coarse value (or --lambda),
+// fine_width wide (0: from the coarse results, see fine_range).
+struct SearchSettings {
+  int trials = 8;
+  SearchKind kind = SearchKind::random;
+  double log_lambda_min = -5;
+  double log_lambda_max = -1;
+  double fine_width = 0;
+};
+
+// Throws UsageError naming the flag of the first setting that cannot work.
+void validate(const SearchSettings& settings);
+// Adds the settings to an app's config.json object: count, search, log_lambda_min, log_lambda_max, fine_width.
+void add_to_json(nlohmann::json& json, const SearchSettings& settings);
+
+// The flags of the search settings, --count, --search, --log-lambda-min, --log-lambda-max and --fine-width, with
+// their help; `count_help` says the app's default trial counts.
+struct SearchFlags {
+  SearchFlags(CommandLine& command_line, const std::string& count_help);
+  void apply_to(SearchSettings& settings) const;
+
+  Override<int>& count;
+  Override<std::string>& kind;
+  Override<double>& log_lambda_min;
+  Override<double>& log_lambda_max;
+  Override<double>& fine_width;
+};
 
 struct TrialResult {
   int index = 0;  // 1-based, in the order the values were drawn
@@ -150,6 +180,17 @@ struct FineCentre {
 // fine: log10 of `given_lambda` (which must be > 0: else UsageError), else the best coarse trial.
 FineCentre fine_centre(std::optional<double> given_lambda, const std::filesystem::path& output,
                        const EarlierSearches& earlier);
+
+// The range of log10 lambda that the search preset `preset` covers: coarse [log_lambda_min, log_lambda_max], fine
+// around fine_centre. Throws UsageError (exit 2) when fine has nothing to centre on.
+struct SearchRange {
+  double low = 0;
+  double high = 0;
+  std::string source;  // for config.json: "--log-lambda-min and --log-lambda-max", "centred on --lambda"
+};
+SearchRange search_range(const std::string& preset, const SearchSettings& settings,
+                         std::optional<double> given_lambda, const std::filesystem::path& output,
+                         const EarlierSearches& earlier);
 
 // The UsageError (exit 2) for a fine or final run that finds neither an earlier search in `output` nor --lambda.
 [[noreturn]] void throw_nothing_to_start_from(const std::string& preset, const std::filesystem::path& output);

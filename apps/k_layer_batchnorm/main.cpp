@@ -49,18 +49,7 @@ struct Overrides {
                                  Bounds::above(0))),
         eval_per_cycle(c.add_number<int>("--eval-per-cycle", "evaluation points per cycle (default 10)",
                                          Bounds::at_least(1))),
-        count(c.add_number<int>("--count", "trials of a search (default 8)", Bounds::at_least(1))),
-        search(c.add_choice("--search", "how a search picks log10 lambda: uniform random draws or an even grid",
-                            {"random", "grid"})),
-        log_lambda_min(c.add_number<double>("--log-lambda-min", "low end of the coarse range of log10 lambda "
-                                                                "(default -5)")),
-        log_lambda_max(c.add_number<double>("--log-lambda-max", "high end of the coarse range of log10 lambda "
-                                                                "(default -1)")),
-        fine_width(c.add_number<double>("--fine-width",
-                                        "width of the fine range of log10 lambda around its centre (default: the "
-                                        "span of the best three coarse values, at least 0.5 and at most half the "
-                                        "coarse range; 1 around --lambda without a coarse search)",
-                                        Bounds::above(0))),
+        search(c, "trials of a search (default 8)"),
         validation_size(c.add_number<int>("--validation-size",
                                           "images of the five batches that validate "
                                           "(default 5000)",
@@ -84,11 +73,7 @@ struct Overrides {
     alpha.apply_to(s.alpha);
     eps.apply_to(s.eps);
     eval_per_cycle.apply_to(s.evaluations_per_cycle);
-    count.apply_to(s.trials);
-    if (search.given()) s.search = search.value() == "grid" ? SearchKind::grid : SearchKind::random;
-    log_lambda_min.apply_to(s.log_lambda_min);
-    log_lambda_max.apply_to(s.log_lambda_max);
-    fine_width.apply_to(s.fine_width);
+    search.apply_to(s.search);
     validation_size.apply_to(s.validation_size);
     if (grad.given()) s.gradients = grad.value() == "tape" ? GradientSource::tape : GradientSource::reference;
     if (dtype.given()) s.use_double = dtype.value() == "double";
@@ -109,11 +94,7 @@ struct Overrides {
   Override<double>& alpha;
   Override<double>& eps;
   Override<int>& eval_per_cycle;
-  Override<int>& count;
-  Override<std::string>& search;
-  Override<double>& log_lambda_min;
-  Override<double>& log_lambda_max;
-  Override<double>& fine_width;
+  SearchFlags search;
   Override<int>& validation_size;
   Override<std::string>& grad;
   Override<std::string>& dtype;

@@ -32,13 +32,15 @@ std::string percent(double fraction) { return std::isnan(fraction) ? "-" : fmt::
 
 // A search over log10 lambda: every trial is this preset's network with its own lambda, on one thread.
 PresetRecord run_search(const KLayerSettings& settings, const PresetContext& context, const RunDirectory& directory,
-                        double low, double high, const std::string& range_source) {
+                        const SearchRange& range) {
+  const double low = range.low;
+  const double high = range.high;
   const ImageSplits splits = load_preset_data(context.data_flag, settings);
   Generator generator = Generator(settings.seed).split(settings.preset == "coarse" ? 101 : 102);
   SearchPlan plan;
   plan.name = settings.preset;
-  plan.kind = settings.search;
-  plan.log10_lambdas = search_points(low, high, settings.trials, settings.search, generator);
+  plan.kind = settings.search.kind;
+  plan.log10_lambdas = search_points(low, high, settings.search.trials, settings.search.kind, generator);
   plan.low = low;
   plan.high = high;
   plan.n_s = settings.n_s;
@@ -47,7 +49,7 @@ PresetRecord run_search(const KLayerSettings& settings, const PresetContext& con
   plan.validation_examples = splits.validation.size();
   plan.data = splits.description;
   plan.threads = settings.threads;
-  plan.config = {{"preset", settings.preset}, {"settings", to_json(settings)}, {"range_source", range_source}};
+  plan.config = {{"preset", settings.preset}, {"settings", to_json(settings)}, {"range_source", range.source}};
   const auto train_trial = [&](const std::string& name, double lambda, const RunDirectory& trial_directory) {
     KLayerSettings trial = settings;
     trial.lambda = lambda;
@@ -195,14 +197,10 @@ PresetRecord run_preset(const KLayerSettings& settings, const PresetContext& con
   if (settings.preset == "gradcheck") {
     const ImageSplits splits = load_preset_data(context.data_flag, settings);
     record = {settings.preset, run_gradient_check(settings, splits, directory), {}, {}};
-  } else if (settings.preset == "coarse") {
-    record = run_search(settings, context, directory, settings.log_lambda_min, settings.log_lambda_max,
-                        "--log-lambda-min and --log-lambda-max");
-  } else if (settings.preset == "fine") {
-    const FineCentre centre = fine_centre(given_lambda(settings, context), context.output, earlier);
-    if (!centre.found) throw_nothing_to_start_from("fine", context.output);
-    const auto [low, high] = fine_range(centre.log10_lambda, settings.fine_width, centre.coarse());
-    record = run_search(settings, context, directory, low, high, "centred on " + centre.source);
+  } else if (settings.preset == "coarse" || settings.preset == "fine") {
+    const SearchRange range =
+        search_range(settings.preset, settings.search, given_lambda(settings, context), context.output, earlier);
+    record = run_search(settings, context, directory, range);
   } else if (settings.preset == "final") {
     const LambdaChoice choice = final_lambda(given_lambda(settings, context), context.output, earlier);
     if (!choice.found) throw_nothing_to_start_from("final", context.output);

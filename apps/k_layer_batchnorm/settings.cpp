@@ -63,16 +63,11 @@ void validate(const KLayerSettings& s) {
   if (!(s.eps > 0) || !std::isfinite(s.eps)) fail(fmt::format("--eps {} must be finite and > 0", s.eps));
   if (s.evaluations_per_cycle < 1) fail("--eval-per-cycle must be >= 1");
   if (s.validation_size < 1) fail("--validation-size must be >= 1");
-  if (s.trials < 1) fail("--count must be >= 1");
-  if (!std::isfinite(s.log_lambda_min) || !std::isfinite(s.log_lambda_max) || s.log_lambda_min > s.log_lambda_max) {
-    fail(fmt::format("--log-lambda-min {} and --log-lambda-max {} must be finite with min <= max", s.log_lambda_min,
-                     s.log_lambda_max));
-  }
-  if (!(s.fine_width >= 0) || !std::isfinite(s.fine_width)) fail("--fine-width must be finite and >= 0");
+  validate(s.search);
 }
 
 nlohmann::json to_json(const KLayerSettings& s) {
-  return {{"preset", s.preset},
+  nlohmann::json json = {{"preset", s.preset},
           {"layers", s.hidden_layers},
           {"batch_norm", s.batch_norm},
           {"lambda", s.lambda},
@@ -89,15 +84,12 @@ nlohmann::json to_json(const KLayerSettings& s) {
           {"evaluations_per_cycle", s.evaluations_per_cycle},
           {"validation_size", s.validation_size},
           {"limit_train", s.train_size},
-          {"trials", s.trials},
-          {"search", s.search == SearchKind::random ? "random" : "grid"},
-          {"log_lambda_min", s.log_lambda_min},
-          {"log_lambda_max", s.log_lambda_max},
-          {"fine_width", s.fine_width},
           {"grad", s.gradients == GradientSource::tape ? "tape" : "reference"},
           {"dtype", s.use_double ? "double" : "float"},
           {"seed", s.seed},
           {"threads", s.threads}};
+  add_to_json(json, s.search);
+  return json;
 }
 
 }  // namespace tapegrad::apps::k_layer_batchnorm

@@ -34,14 +34,7 @@ struct KLayerSettings {
   int evaluations_per_cycle = 10;
   int validation_size = 5000;
   int train_size = 0;  // --limit-train; 0: all
-  // The lambda searches (coarse, fine): `trials` values of log10 lambda in [log_lambda_min, log_lambda_max] for
-  // coarse; fine centres its range on the best coarse value (or --lambda), fine_width wide (0: from the coarse
-  // results, see fine_range in apps/common/lambda_search.h).
-  int trials = 8;
-  SearchKind search = SearchKind::random;
-  double log_lambda_min = -5;
-  double log_lambda_max = -1;
-  double fine_width = 0;
+  SearchSettings search;  // coarse and fine
   GradientSource gradients = GradientSource::tape;
   bool use_double = false;
   std::uint64_t seed = 42;

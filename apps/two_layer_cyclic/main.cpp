@@ -47,18 +47,7 @@ struct Overrides {
         grad(c.add_choice("--grad", "gradient path: the tape or the reports' hand-derived formulas",
                           {"tape", "reference"})),
         dtype(c.add_choice("--dtype", "scalar type of training", {"float", "double"})),
-        count(c.add_number<int>("--count", "trials of a search (default 8 coarse, 10 fine)", Bounds::at_least(1))),
-        search(c.add_choice("--search", "how a search picks log10 lambda: uniform random draws or an even grid",
-                            {"random", "grid"})),
-        log_lambda_min(c.add_number<double>("--log-lambda-min", "low end of the coarse range of log10 lambda "
-                                                                "(default -5)")),
-        log_lambda_max(c.add_number<double>("--log-lambda-max", "high end of the coarse range of log10 lambda "
-                                                                "(default -1)")),
-        fine_width(c.add_number<double>("--fine-width",
-                                        "width of the fine range of log10 lambda around its centre (default: the "
-                                        "span of the best three coarse values, at least 0.5 and at most half the "
-                                        "coarse range; 1 around --lambda without a coarse search)",
-                                        Bounds::above(0))),
+        search(c, "trials of a search (default 8 coarse, 10 fine)"),
         validation_size(c.add_number<int>("--validation-size",
                                           "validation images held out of the training batches for coarse, fine "
                                           "(default 5000) and final (default 1000)",
@@ -83,11 +72,7 @@ struct Overrides {
     eval_per_cycle.apply_to(s.evaluations_per_cycle);
     if (grad.given()) s.path = grad.value() == "tape" ? GradientPath::tape : GradientPath::reference;
     if (dtype.given()) s.use_double = dtype.value() == "double";
-    count.apply_to(s.trials);
-    if (search.given()) s.search = search.value() == "grid" ? SearchKind::grid : SearchKind::random;
-    log_lambda_min.apply_to(s.log_lambda_min);
-    log_lambda_max.apply_to(s.log_lambda_max);
-    fine_width.apply_to(s.fine_width);
+    search.apply_to(s.search);
     validation_size.apply_to(s.validation_size);
     limit_train.apply_to(s.train_size);
     gradcheck_features.apply_to(s.gradcheck_features);
@@ -106,11 +91,7 @@ struct Overrides {
   Override<int>& eval_per_cycle;
   Override<std::string>& grad;
   Override<std::string>& dtype;
-  Override<int>& count;
-  Override<std::string>& search;
-  Override<double>& log_lambda_min;
-  Override<double>& log_lambda_max;
-  Override<double>& fine_width;
+  SearchFlags search;
   Override<int>& validation_size;
   Override<int>& limit_train;
   Override<int>& gradcheck_features;

@@ -115,7 +115,9 @@ PresetRecord run_training(const CyclicSettings& settings, const RunContext& cont
 }
 
 PresetRecord run_search(const CyclicSettings& settings, const RunContext& context, const RunDirectory& directory,
-                        double low, double high, const std::string& range_source) {
+                        const SearchRange& range) {
+  const double low = range.low;
+  const double high = range.high;
   PresetRecord record;
   const ImageSplits splits = load_preset_data(context.data_flag, settings);
   const data::Normalizer normalizer = data::Normalizer::fitted(splits.train);
@@ -124,8 +126,8 @@ PresetRecord run_search(const CyclicSettings& settings, const RunContext& contex
   Generator generator = Generator(settings.seed).split(settings.preset == "coarse" ? 101 : 102);
   SearchPlan plan;
   plan.name = settings.preset;
-  plan.kind = settings.search;
-  plan.log10_lambdas = search_points(low, high, settings.trials, settings.search, generator);
+  plan.kind = settings.search.kind;
+  plan.log10_lambdas = search_points(low, high, settings.search.trials, settings.search.kind, generator);
   plan.low = low;
   plan.high = high;
   plan.n_s = template_settings.n_s;
@@ -135,7 +137,7 @@ PresetRecord run_search(const CyclicSettings& settings, const RunContext& contex
   plan.data = splits.description;
   plan.threads = settings.threads;
   plan.config = app_config(settings, context);
-  plan.config["range_source"] = range_source;
+  plan.config["range_source"] = range.source;
   plan.config["settings"] = to_json(settings);
   plan.config["training"] = template_settings.to_json();
   const auto train_trial = [&](const std::string& name, double lambda, const RunDirectory& trial_directory) {
@@ -182,14 +184,10 @@ PresetRecord run_preset(const CyclicSettings& settings, const RunContext& contex
   PresetRecord record;
   if (settings.preset == "gradcheck") {
     record = run_gradcheck(settings, context, directory);
-  } else if (settings.preset == "coarse") {
-    record = run_search(settings, context, directory, settings.log_lambda_min, settings.log_lambda_max,
-                        "--log-lambda-min and --log-lambda-max");
-  } else if (settings.preset == "fine") {
-    const FineCentre centre = fine_centre(given_lambda(settings, context), context.output, earlier);
-    if (!centre.found) throw_nothing_to_start_from("fine", context.output);
-    const auto [low, high] = fine_range(centre.log10_lambda, settings.fine_width, centre.coarse());
-    record = run_search(settings, context, directory, low, high, "centred on " + centre.source);
+  } else if (settings.preset == "coarse" || settings.preset == "fine") {
+    const SearchRange range =
+        search_range(settings.preset, settings.search, given_lambda(settings, context), context.output, earlier);
+    record = run_search(settings, context, directory, range);
   } else if (settings.preset == "final") {
     const LambdaChoice choice = final_lambda(given_lambda(settings, context), context.output, earlier);
     if (!choice.found) throw_nothing_to_start_from("final", context.output);

@@ -25,7 +25,7 @@ CyclicSettings preset_settings(const std::string& preset) {
     s.train_size = 45000;
     s.n_s = 0;
     s.cycles = 2;
-    s.trials = preset == "coarse" ? 8 : 10;
+    s.search.trials = preset == "coarse" ? 8 : 10;
     return s;
   }
   if (preset == "final") {
@@ -76,21 +76,12 @@ void validate(const CyclicSettings& s) {
   if (!(s.eta_min >= 0 && s.eta_max > 0 && s.eta_max >= s.eta_min)) {
     fail(fmt::format("--eta-min ({}) must not be larger than --eta-max ({})", s.eta_min, s.eta_max));
   }
-  if (!(s.log_lambda_min <= s.log_lambda_max)) {
-    fail(fmt::format("--log-lambda-min ({}) must not be larger than --log-lambda-max ({})", s.log_lambda_min,
-                     s.log_lambda_max));
-  }
-  // Far outside this range lambda is 0 or infinite in floating point and the search means nothing.
-  if (s.log_lambda_min < -30 || s.log_lambda_max > 30) {
-    fail(fmt::format("--log-lambda-min and --log-lambda-max must lie in [-30, 30], got {} and {}", s.log_lambda_min,
-                     s.log_lambda_max));
-  }
   if (s.evaluations_per_cycle < 1) fail(fmt::format("--eval-per-cycle must be >= 1, got {}", s.evaluations_per_cycle));
-  if (s.trials < 1) fail(fmt::format("--count must be >= 1, got {}", s.trials));
+  validate(s.search);
 }
 
 nlohmann::json to_json(const CyclicSettings& s) {
-  return {{"preset", s.preset},
+  nlohmann::json json = {{"preset", s.preset},
           {"split", s.split == CifarSplit::batch1_batch2 ? "data_batch_1 / data_batch_2" : "all training batches"},
           {"validation_size", s.validation_size},
           {"train_size", s.train_size},
@@ -104,15 +95,12 @@ nlohmann::json to_json(const CyclicSettings& s) {
           {"eval_per_cycle", s.evaluations_per_cycle},
           {"grad", to_string(s.path)},
           {"dtype", s.use_double ? "double" : "float"},
-          {"count", s.trials},
-          {"search", s.search == SearchKind::random ? "random" : "grid"},
-          {"log_lambda_min", s.log_lambda_min},
-          {"log_lambda_max", s.log_lambda_max},
-          {"fine_width", s.fine_width},
           {"gradcheck_features", s.gradcheck_features},
           {"gradcheck_examples", s.gradcheck_examples},
           {"seed", s.seed},
           {"threads", s.threads}};
+  add_to_json(json, s.search);
+  return json;
 }
 
 ImageSplits load_preset_data(const std::optional<std::filesystem::path>& data_flag, const CyclicSettings& settings) {

@@ -42,11 +42,7 @@ struct CyclicSettings {
   // The lambda searches: log10 lambda in [log_lambda_min, log_lambda_max] for coarse. The fine search centres its
   // range on the best coarse value (or on --lambda) with width fine_width (0: from the coarse results, see
   // fine_range in lambda_search.h).
-  int trials = 8;
-  SearchKind search = SearchKind::random;
-  double log_lambda_min = -5;
-  double log_lambda_max = -1;
-  double fine_width = 0;
+  SearchSettings search;
 
   // The gradient check: the first gradcheck_features features of the first gradcheck_examples images.
   int gradcheck_features = 20;
