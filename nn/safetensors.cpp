@@ -1,5 +1,7 @@
 #include <tapegrad/nn/safetensors.h>
 
+#include <tapegrad/core/atomic_file.h>
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -418,32 +420,6 @@ const char* dtype_name_of() {
 
 std::string system_reason(int error_number) { return std::error_code(error_number, std::generic_category()).message(); }
 
-struct WriteFailure {
-  const char* action;
-  int error_number;
-};
-
-void write_all(int descriptor, const char* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t written = ::write(descriptor, data, size);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      throw WriteFailure{"write", errno};
-    }
-    if (written == 0) throw WriteFailure{"write", EIO};
-    data += written;
-    size -= static_cast<std::size_t>(written);
-  }
-}
-
-// Best effort: makes the rename durable where the file system can sync a directory.
-void sync_directory(const std::filesystem::path& directory) {
-  const int descriptor = ::open(directory.empty() ? "." : directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (descriptor < 0) return;
-  ::fsync(descriptor);
-  ::close(descriptor);
-}
-
 template <typename T>
 void append_little_endian(std::string& out, const T* values, std::size_t count) {
   if constexpr (std::endian::native == std::endian::little) {
@@ -534,26 +510,13 @@ void save_safetensors(const std::filesystem::path& path, const StateDict<T>& ten
   bytes += header;
   for (const auto& entry : tensors) append_row_major(bytes, entry.value);
 
-  std::filesystem::path temporary = path;
-  temporary += ".tmp";
-  int descriptor = -1;
   try {
-    descriptor = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (descriptor < 0) throw WriteFailure{"create", errno};
-    write_all(descriptor, bytes.data(), bytes.size());
-    if (::fsync(descriptor) != 0) throw WriteFailure{"flush to disk", errno};
-    const int closing = descriptor;
-    descriptor = -1;
-    if (::close(closing) != 0) throw WriteFailure{"close", errno};
-    if (::rename(temporary.c_str(), path.c_str()) != 0) throw WriteFailure{"rename", errno};
-  } catch (const WriteFailure& failure) {
-    if (descriptor >= 0) ::close(descriptor);
-    if (std::string_view(failure.action) != "create") ::unlink(temporary.c_str());
+    write_file_atomically(path, bytes);
+  } catch (const FileWriteFailure& failure) {
     throw_error(fmt::format("safetensors: cannot save '{}': could not {} '{}': {}; any previous file there is "
                             "unchanged",
-                            path.string(), failure.action, temporary.string(), system_reason(failure.error_number)));
+                            path.string(), failure.action, failure.temporary.string(), failure.reason()));
   }
-  sync_directory(path.parent_path());
 }
 
 namespace {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <tapegrad/nn/nn.h>
+#include <tapegrad/core/atomic_file.h>
 #include <tapegrad/nn/train/checkpoint.h>
 #include <tapegrad/ops/ops.h>
 #include <tapegrad/optim/schedule.h>
@@ -515,9 +516,16 @@ TEST_CASE("a save that fails leaves the previous checkpoint as it was", "[checkp
   second.metadata["log"] = std::string(300000, 'x');  // large enough to need several writes
 
   SECTION("the temporary file cannot be created") {
-    std::filesystem::create_directory(directory / "model.ckpt.tmp");
-    CHECK_THAT(error_of([&] { save_checkpoint(path, second); }),
-               Catch::Contains(path.string()) && Catch::Contains("unchanged"));
+    // No descriptor left to open (RLIMIT_NOFILE below the lowest free one): open() fails with EMFILE.
+    rlimit previous{};
+    ::getrlimit(RLIMIT_NOFILE, &previous);
+    rlimit limited = previous;
+    limited.rlim_cur = 3;
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &limited) == 0);
+    const std::string message = error_of([&] { save_checkpoint(path, second); });
+    ::setrlimit(RLIMIT_NOFILE, &previous);
+    CHECK_THAT(message, Catch::Contains(path.string()) && Catch::Contains("could not create") &&
+                            Catch::Contains("unchanged"));
     CHECK(read_bytes(path) == before);
     CHECK(load_checkpoint<float>(path).epoch == first.epoch);
   }
@@ -545,7 +553,10 @@ TEST_CASE("a save that fails leaves the previous checkpoint as it was", "[checkp
     }
     CHECK_THAT(message, Catch::Contains("could not write") && Catch::Contains(path.string()));
     CHECK(read_bytes(path) == before);
-    CHECK_FALSE(std::filesystem::exists(directory / "model.ckpt.tmp"));
+    // No temporary file is left beside it.
+    int entries = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(directory.path())) ++entries;
+    CHECK(entries == 1);
     // Without the limit the same save goes through.
     save_checkpoint(path, second);
     CHECK(load_checkpoint<float>(path).epoch == 99);
@@ -560,7 +571,10 @@ TEST_CASE("a save that fails leaves the previous checkpoint as it was", "[checkp
     second.module_state.push_back(second.module_state.front());
     CHECK_THAT(error_of([&] { save_checkpoint(path, second); }), Catch::Contains("appears twice"));
     CHECK(read_bytes(path) == before);
-    CHECK_FALSE(std::filesystem::exists(directory / "model.ckpt.tmp"));
+    // No temporary file is left beside it.
+    int entries = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(directory.path())) ++entries;
+    CHECK(entries == 1);
   }
 }
 
@@ -739,4 +753,39 @@ TEST_CASE("a checkpoint carries a module's buffers (BatchNorm's running statisti
   model->eval();
   const Tensor<double> x = Tensor<double>::normal(4, 5, generator);
   CHECK((*fresh)(x).value() == (*model)(x).value());
+}
+
+TEST_CASE("AtomicFile: two writers of one path have temporaries of their own, and an unfinished one changes nothing",
+          "[checkpoint][atomic]") {
+  TempDir directory("atomic-file");
+  const std::filesystem::path target = directory / "model.safetensors";
+  {
+    tapegrad::AtomicFile first(target);
+    tapegrad::AtomicFile second(target);
+    CHECK(first.temporary() != second.temporary());
+    first.write("first");
+    second.write("second");
+    second.commit();
+    CHECK(read_bytes(target) == "second");
+    first.commit();
+    CHECK(read_bytes(target) == "first");
+  }
+  {
+    tapegrad::AtomicFile abandoned(target);
+    abandoned.write("never committed");
+    CHECK(std::filesystem::exists(abandoned.temporary()));
+  }
+  CHECK(read_bytes(target) == "first");
+  int entries = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(directory.path())) ++entries;
+  CHECK(entries == 1);
+  // A directory that cannot hold the file: the failure names the step and the temporary.
+  try {
+    tapegrad::write_file_atomically(directory / "missing" / "file", "x");
+    FAIL("no failure");
+  } catch (const tapegrad::FileWriteFailure& failure) {
+    CHECK(failure.action == "create");
+    CHECK(failure.error_number == ENOENT);
+    CHECK(failure.temporary.parent_path() == directory / "missing");
+  }
 }

@@ -12,6 +12,7 @@
 #include <system_error>
 #include <utility>
 
+#include <tapegrad/core/atomic_file.h>
 #include <tapegrad/core/error.h>
 
 namespace tapegrad::apps {
@@ -55,20 +56,6 @@ int close_descriptor(int descriptor) { return ::close(descriptor) == 0 ? 0 : err
 // flush there, so that is not a failure.
 int sync_to_disk(int descriptor) { return ::fsync(descriptor) == 0 || errno == EINVAL ? 0 : errno; }
 
-// Best effort: a crash right after the rename could otherwise lose the directory entry on some file systems.
-void sync_directory(const std::filesystem::path& directory) {
-  const int descriptor = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (descriptor < 0) return;
-  ::fsync(descriptor);
-  ::close(descriptor);
-}
-
-std::filesystem::path temporary_sibling(const std::filesystem::path& path) {
-  static std::atomic<unsigned> counter{0};
-  return path.parent_path() /
-         fmt::format(".{}.tmp-{}-{}", path.filename().string(), static_cast<long>(::getpid()), counter++);
-}
-
 std::string csv_line(const std::vector<CsvCell>& cells) {
   std::string line;
   for (std::size_t index = 0; index < cells.size(); ++index) {
@@ -98,30 +85,12 @@ std::vector<std::size_t> row_ends(std::string_view content) {
 }  // namespace
 
 void write_file_atomically(const std::filesystem::path& path, std::string_view content) {
-  const std::filesystem::path temporary = temporary_sibling(path);
-  const int descriptor = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (descriptor < 0) {
-    throw_error(fmt::format("cannot write '{}': cannot create a temporary file next to it: {}", path.string(),
-                            os_error_text(errno)));
+  try {
+    tapegrad::write_file_atomically(path, content);
+  } catch (const FileWriteFailure& failure) {
+    throw_error(fmt::format("cannot write '{}': could not {} '{}': {}", path.string(), failure.action,
+                            failure.temporary.string(), failure.reason()));
   }
-  const auto fail = [&](std::string_view step, int error_number) {
-    ::unlink(temporary.c_str());
-    throw_error(fmt::format("cannot write '{}': {}: {}", path.string(), step, os_error_text(error_number)));
-  };
-  if (const int error_number = write_all(descriptor, content); error_number != 0) {
-    close_descriptor(descriptor);
-    fail("writing failed", error_number);
-  }
-  if (const int error_number = sync_to_disk(descriptor); error_number != 0) {
-    close_descriptor(descriptor);
-    fail("flushing to disk failed", error_number);
-  }
-  if (const int error_number = close_descriptor(descriptor); error_number != 0)
-    fail("closing failed", error_number);
-  if (::rename(temporary.c_str(), path.c_str()) != 0) {
-    fail(fmt::format("renaming '{}' over it failed", temporary.string()), errno);
-  }
-  sync_directory(path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path());
 }
 
 CsvCell::CsvCell(std::string_view text) {

@@ -1,5 +1,7 @@
 #include <tapegrad/nn/train/checkpoint.h>
 
+#include <tapegrad/core/atomic_file.h>
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -57,23 +59,10 @@ std::uint32_t crc32_update(std::uint32_t crc, const unsigned char* data, std::si
 // ---------------------------------------------------------------------------------------------------------------
 // Writing
 
-// A write that failed in the operating system; turned into an Error naming the checkpoint by save_checkpoint.
-struct SystemFailure {
-  std::string action;
-  int error_number;
-};
-
-// Buffered little-endian output to a file descriptor, with the CRC-32 of everything written so far.
+// Buffered little-endian output to an AtomicFile, with the CRC-32 of everything written so far.
 class CheckpointWriter {
  public:
-  explicit CheckpointWriter(const std::filesystem::path& path) {
-    descriptor_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (descriptor_ < 0) throw SystemFailure{"create", errno};
-    buffer_.reserve(kBufferBytes);
-  }
-  ~CheckpointWriter() {
-    if (descriptor_ >= 0) ::close(descriptor_);
-  }
+  explicit CheckpointWriter(const std::filesystem::path& path) : file_(path) { buffer_.reserve(kBufferBytes); }
   CheckpointWriter(const CheckpointWriter&) = delete;
   CheckpointWriter& operator=(const CheckpointWriter&) = delete;
 
@@ -86,7 +75,7 @@ class CheckpointWriter {
     }
     flush();
     if (size >= kBufferBytes) {
-      write_all(first, size);
+      file_.write(first, size);
     } else {
       buffer_.insert(buffer_.end(), first, first + size);
     }
@@ -116,37 +105,21 @@ class CheckpointWriter {
 
   std::uint32_t crc() const { return crc_; }
 
-  // Everything on the disk, then closed: only after this may the file replace the previous checkpoint.
-  void finish() {
+  // Everything on the disk, then renamed over the previous checkpoint.
+  void commit() {
     flush();
-    if (::fsync(descriptor_) != 0) throw SystemFailure{"flush to disk", errno};
-    const int descriptor = descriptor_;
-    descriptor_ = -1;
-    if (::close(descriptor) != 0) throw SystemFailure{"close", errno};
+    file_.commit();
   }
 
  private:
   static constexpr std::size_t kBufferBytes = 1 << 20;
 
   void flush() {
-    write_all(buffer_.data(), buffer_.size());
+    file_.write(buffer_.data(), buffer_.size());
     buffer_.clear();
   }
 
-  void write_all(const unsigned char* data, std::size_t size) {
-    while (size > 0) {
-      const ssize_t written = ::write(descriptor_, data, size);
-      if (written < 0) {
-        if (errno == EINTR) continue;
-        throw SystemFailure{"write", errno};
-      }
-      if (written == 0) throw SystemFailure{"write", EIO};
-      data += written;
-      size -= static_cast<std::size_t>(written);
-    }
-  }
-
-  int descriptor_ = -1;
+  AtomicFile file_;
   std::vector<unsigned char> buffer_;
   std::uint32_t crc_ = 0;
 };
@@ -218,15 +191,6 @@ void check_before_saving(const std::filesystem::path& path, const Checkpoint<T>&
   check_entries("optimizer state entry", checkpoint.optimizer_state);
   for (const auto& [name, state] : checkpoint.generators) check_name("generator", name);
   for (const auto& [key, value] : checkpoint.metadata) check_name("metadata key", key);
-}
-
-// Makes the rename itself durable. Best effort: some file systems cannot sync a directory, and by now the new
-// checkpoint is complete and in place either way.
-void sync_directory(const std::filesystem::path& directory) {
-  const int descriptor = ::open(directory.empty() ? "." : directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (descriptor < 0) return;
-  ::fsync(descriptor);
-  ::close(descriptor);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -618,24 +582,16 @@ void restore_module_state(nn::Module<T>& module, const Checkpoint<T>& checkpoint
 template <typename T>
 void save_checkpoint(const std::filesystem::path& path, const Checkpoint<T>& checkpoint) {
   check_before_saving(path, checkpoint);
-  std::filesystem::path temporary = path;
-  temporary += ".tmp";
   try {
-    CheckpointWriter writer(temporary);
+    CheckpointWriter writer(path);
     write_checkpoint(writer, checkpoint);
-    writer.finish();
-    if (::rename(temporary.c_str(), path.c_str()) != 0) throw SystemFailure{"rename", errno};
-  } catch (const SystemFailure& failure) {
-    if (failure.action != "create") ::unlink(temporary.c_str());
+    writer.commit();
+  } catch (const FileWriteFailure& failure) {
     throw_error(
         fmt::format("checkpoint: cannot save {}: could not {} '{}': {}; the previous checkpoint there, if "
                     "any, is unchanged",
-                    file_label(path), failure.action, temporary.string(), system_reason(failure.error_number)));
-  } catch (...) {
-    ::unlink(temporary.c_str());
-    throw;
+                    file_label(path), failure.action, failure.temporary.string(), failure.reason()));
   }
-  sync_directory(path.parent_path());
 }
 
 template <typename T>
