@@ -163,6 +163,25 @@ nlohmann::json search_summary_json(const SearchResults& results) {
   return summary;
 }
 
+SearchPlan plan_search(const std::string& preset, const SearchSettings& settings, const SearchRange& range,
+                       std::uint64_t seed, long n_s, int cycles, const ImageSplits& splits, int threads) {
+  Generator generator = Generator(seed).split(preset == "coarse" ? 101 : 102);
+  SearchPlan plan;
+  plan.name = preset;
+  plan.kind = settings.kind;
+  plan.log10_lambdas = search_points(range.low, range.high, settings.trials, settings.kind, generator);
+  plan.low = range.low;
+  plan.high = range.high;
+  plan.n_s = n_s;
+  plan.cycles = cycles;
+  plan.train_examples = splits.train.size();
+  plan.validation_examples = splits.validation.size();
+  plan.data = splits.description;
+  plan.threads = threads;
+  plan.config = {{"range_source", range.source}};
+  return plan;
+}
+
 std::vector<double> search_points(double low, double high, int count, SearchKind kind, Generator& generator) {
   std::vector<double> points;
   for (int i = 0; i < count; ++i) {

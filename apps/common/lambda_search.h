@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "apps/common/cli.h"
+#include "apps/common/datasets.h"
 #include "apps/common/run_dir.h"
 
 namespace tapegrad::apps {
@@ -120,6 +121,18 @@ struct SearchPlan {
   nlohmann::json config;  // the app's own keys for config.json (its settings)
 };
 
+struct SearchRange {
+  double low = 0;
+  double high = 0;
+  std::string source;  // for config.json: "--log-lambda-min and --log-lambda-max", "centred on --lambda"
+};
+
+// The plan of the search preset `preset` ("coarse", "fine") over `range` on `splits`: settings.trials points drawn
+// from a generator of its own (Generator(seed).split(101) for coarse, 102 for fine: every run with the seed draws
+// the same points), n_s and cycles as each trial trains, and `threads` trials side by side. The app adds its config.
+SearchPlan plan_search(const std::string& preset, const SearchSettings& settings, const SearchRange& range,
+                       std::uint64_t seed, long n_s, int cycles, const ImageSplits& splits, int threads);
+
 // `count` values of log10 lambda in [low, high]: uniform draws from `generator`, or an even grid that includes both
 // ends (the middle of the range for a count of 1).
 std::vector<double> search_points(double low, double high, int count, SearchKind kind, Generator& generator);
@@ -183,11 +196,6 @@ FineCentre fine_centre(std::optional<double> given_lambda, const std::filesystem
 
 // The range of log10 lambda that the search preset `preset` covers: coarse [log_lambda_min, log_lambda_max], fine
 // around fine_centre. Throws UsageError (exit 2) when fine has nothing to centre on.
-struct SearchRange {
-  double low = 0;
-  double high = 0;
-  std::string source;  // for config.json: "--log-lambda-min and --log-lambda-max", "centred on --lambda"
-};
 SearchRange search_range(const std::string& preset, const SearchSettings& settings,
                          std::optional<double> given_lambda, const std::filesystem::path& output,
                          const EarlierSearches& earlier);

@@ -33,23 +33,11 @@ std::string percent(double fraction) { return std::isnan(fraction) ? "-" : fmt::
 // A search over log10 lambda: every trial is this preset's network with its own lambda, on one thread.
 PresetRecord run_search(const KLayerSettings& settings, const PresetContext& context, const RunDirectory& directory,
                         const SearchRange& range) {
-  const double low = range.low;
-  const double high = range.high;
   const ImageSplits splits = load_preset_data(context.data_flag, settings);
-  Generator generator = Generator(settings.seed).split(settings.preset == "coarse" ? 101 : 102);
-  SearchPlan plan;
-  plan.name = settings.preset;
-  plan.kind = settings.search.kind;
-  plan.log10_lambdas = search_points(low, high, settings.search.trials, settings.search.kind, generator);
-  plan.low = low;
-  plan.high = high;
-  plan.n_s = settings.n_s;
-  plan.cycles = settings.cycles;
-  plan.train_examples = splits.train.size();
-  plan.validation_examples = splits.validation.size();
-  plan.data = splits.description;
-  plan.threads = settings.threads;
-  plan.config = {{"preset", settings.preset}, {"settings", to_json(settings)}, {"range_source", range.source}};
+  SearchPlan plan = plan_search(settings.preset, settings.search, range, settings.seed, settings.n_s,
+                                settings.cycles, splits, settings.threads);
+  plan.config["preset"] = settings.preset;
+  plan.config["settings"] = to_json(settings);
   const auto train_trial = [&](const std::string& name, double lambda, const RunDirectory& trial_directory) {
     KLayerSettings trial = settings;
     trial.lambda = lambda;
@@ -64,7 +52,7 @@ PresetRecord run_search(const KLayerSettings& settings, const PresetContext& con
   const TrialResult& best = results.best();
   std::printf("%s search (%zu values of log10 lambda in [%.3f, %.3f]), sorted by validation accuracy:\n%s"
               "%s: best lambda %.4e (log10 %.3f), validation %.2f%%; in %s with %d at a time (%s one after another)\n",
-              settings.preset.c_str(), plan.log10_lambdas.size(), low, high,
+              settings.preset.c_str(), plan.log10_lambdas.size(), range.low, range.high,
               format_search_table(results, false).c_str(), settings.preset.c_str(), best.lambda, best.log10_lambda,
               100 * best.val_accuracy, format_duration(results.wall_seconds).c_str(), results.workers,
               format_duration(results.trial_seconds).c_str());

@@ -116,28 +116,14 @@ PresetRecord run_training(const CyclicSettings& settings, const RunContext& cont
 
 PresetRecord run_search(const CyclicSettings& settings, const RunContext& context, const RunDirectory& directory,
                         const SearchRange& range) {
-  const double low = range.low;
-  const double high = range.high;
   PresetRecord record;
   const ImageSplits splits = load_preset_data(context.data_flag, settings);
   const data::Normalizer normalizer = data::Normalizer::fitted(splits.train);
   const ExperimentSettings template_settings = experiment_settings(settings, splits.train.size(), settings.preset);
   template_settings.validate();  // bad settings are a usage error (exit 2), not a failure of every trial
-  Generator generator = Generator(settings.seed).split(settings.preset == "coarse" ? 101 : 102);
-  SearchPlan plan;
-  plan.name = settings.preset;
-  plan.kind = settings.search.kind;
-  plan.log10_lambdas = search_points(low, high, settings.search.trials, settings.search.kind, generator);
-  plan.low = low;
-  plan.high = high;
-  plan.n_s = template_settings.n_s;
-  plan.cycles = template_settings.cycles;
-  plan.train_examples = splits.train.size();
-  plan.validation_examples = splits.validation.size();
-  plan.data = splits.description;
-  plan.threads = settings.threads;
-  plan.config = app_config(settings, context);
-  plan.config["range_source"] = range.source;
+  SearchPlan plan = plan_search(settings.preset, settings.search, range, settings.seed, template_settings.n_s,
+                                template_settings.cycles, splits, settings.threads);
+  plan.config.update(app_config(settings, context));
   plan.config["settings"] = to_json(settings);
   plan.config["training"] = template_settings.to_json();
   const auto train_trial = [&](const std::string& name, double lambda, const RunDirectory& trial_directory) {
@@ -153,7 +139,8 @@ PresetRecord run_search(const CyclicSettings& settings, const RunContext& contex
   SearchResults results = run_lambda_search(plan, directory, train_trial);
   print_result(fmt::format("{} search ({} values of log10 lambda in [{:.3f}, {:.3f}]), sorted by validation "
                            "accuracy:\n{}",
-                           settings.preset, plan.log10_lambdas.size(), low, high, format_search_table(results, false)));
+                           settings.preset, plan.log10_lambdas.size(), range.low, range.high,
+                           format_search_table(results, false)));
   const TrialResult& best = results.best();
   print_result(fmt::format("{}: best lambda {:.4e} (log10 {:.3f}), validation {:.2f}%; {} in {} with {} at a time "
                            "({} one after another)\n",
