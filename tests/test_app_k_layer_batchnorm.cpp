@@ -181,6 +181,28 @@ TEST_CASE("k_layer_batchnorm: coarse, fine and final share one --out: fine centr
         fine_results["trials"][0]["lambda"].get<double>());
 }
 
+TEST_CASE("k_layer_batchnorm: all runs every preset in order and writes report.md", "[app][k_layer_batchnorm]") {
+  Workspace workspace(120, "k-layer-all");
+  // --layers applies to every preset, the nine-layer ones included: small enough for a test.
+  const auto run = run_command(workspace.command(
+      "--preset all --layers 6,5 --n-s 3 --cycles 1 --eval-per-cycle 2 --count 2 --threads 2"));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  const std::string report = read_bytes(workspace.out() / "report.md");
+  for (const char* preset : {"gradcheck", "three-layer", "three-layer-bn", "nine-layer", "nine-layer-bn", "coarse",
+                             "fine", "final", "sensitivity"}) {
+    INFO(preset);
+    CHECK(report.find(std::string("[") + preset + "](" + preset + "/)") != std::string::npos);
+    CHECK(fs::exists(workspace.out() / preset / "summary.json"));
+  }
+  // fine centred on this run's coarse search, final on its fine search.
+  const auto fine = read_json(workspace.out() / "fine" / "results.json");
+  CHECK(read_json(workspace.out() / "final" / "summary.json")["lambda"].get<double>() ==
+        fine["trials"][0]["lambda"].get<double>());
+  CHECK(report.find("## coarse") != std::string::npos);
+  CHECK(report.find("## sensitivity") != std::string::npos);
+}
+
 TEST_CASE("k_layer_batchnorm: sensitivity trains sigma in {1e-1, 1e-3, 1e-4} with and without batch norm",
           "[app][k_layer_batchnorm]") {
   Workspace workspace(120, "k-layer-sensitivity");
