@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include <tapegrad/core/error.h>
 #include <tapegrad/nn/reference/linear_layer.h>
 #include <tapegrad/nn/reference/losses.h>
 #include <tapegrad/nn/reference/validation.h>
@@ -20,7 +19,7 @@ void check_model(const char* function, const Matrix<T>& weights, const Matrix<T>
   if (weights.rows() != inputs.rows() || weights.cols() != 1) {
     check_shape(
         function,
-        fmt::format("weights w (one entry per row of the inputs {})", shape_string(inputs.rows(), inputs.cols())),
+        fmt::format("weights w (one entry per row of the inputs {})", shape_text(inputs.rows(), inputs.cols())),
         shape_of(weights), {inputs.rows(), 1});
   }
   check_shape(function, "bias b", shape_of(bias), {1, 1});

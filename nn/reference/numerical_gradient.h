@@ -2,11 +2,13 @@
 // reference ones and the tape's) against.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <span>
+#include <string>
 #include <vector>
 
-#include <tapegrad/core/generator.h>
 #include <tapegrad/nn/reference/types.h>
 
 namespace tapegrad::reference {
@@ -47,14 +49,32 @@ Matrix<double> numerical_gradient_at(const CostFunction& cost, Matrix<double>& p
 // |ga - gn| / max(floor, |ga| + |gn|).
 double relative_error(double analytic, double numerical, double floor = default_relative_error_floor);
 // The largest relative error over the entries of two same-shaped gradients (0 when they are empty; infinity when
-// any entry is NaN): tapegrad::max_relative_error with a check that names the shapes.
+// any entry is NaN): the largest relative_error, with a check that names the shapes.
 double max_relative_error(const Matrix<double>& analytic, const Matrix<double>& numerical,
                           double floor = default_relative_error_floor);
 
 // The entries of `matrix` at column-major linear indices, as a column (to compare with numerical_gradient_at).
 Matrix<double> gather_entries(const Matrix<double>& matrix, std::span<const Eigen::Index> entries);
 // `count` distinct column-major indices into a matrix of `size` entries, in increasing order, drawn with
-// `generator`; all of them when count >= size. For checking a sample of a large gradient.
-std::vector<Eigen::Index> sample_entries(Eigen::Index size, Eigen::Index count, Generator& generator);
+// `generator` (anything with below(n), uniform in 0..n-1, such as tapegrad::Generator); all of them when
+// count >= size. For checking a sample of a large gradient.
+template <typename Generator>
+std::vector<Eigen::Index> sample_entries(Eigen::Index size, Eigen::Index count, Generator& generator) {
+  if (size < 0 || count < 0) {
+    throw ArgumentError("sample_entries: size " + std::to_string(size) + " and count " + std::to_string(count) +
+                        " must not be negative");
+  }
+  std::vector<Eigen::Index> all(static_cast<std::size_t>(size));
+  for (Eigen::Index i = 0; i < size; ++i) all[static_cast<std::size_t>(i)] = i;
+  if (count >= size) return all;
+  // A partial Fisher-Yates: the first `count` slots end up a uniform sample without repeats.
+  for (Eigen::Index i = 0; i < count; ++i) {
+    const auto j = i + static_cast<Eigen::Index>(generator.below(static_cast<std::uint64_t>(size - i)));
+    std::swap(all[static_cast<std::size_t>(i)], all[static_cast<std::size_t>(j)]);
+  }
+  all.resize(static_cast<std::size_t>(count));
+  std::sort(all.begin(), all.end());
+  return all;
+}
 
 }  // namespace tapegrad::reference

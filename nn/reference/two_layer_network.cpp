@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <tapegrad/core/error.h>
 #include <tapegrad/nn/reference/evaluation.h>
 #include <tapegrad/nn/reference/linear_layer.h>
 #include <tapegrad/nn/reference/losses.h>
@@ -21,7 +20,7 @@ void check_network(const char* function, const Matrix<T>& first_weights, const M
   if (second_weights.cols() != first_weights.rows()) {
     check_shape(function,
                 fmt::format("second-layer weights W2 (one column per hidden unit, a row of W1 {})",
-                            shape_string(first_weights.rows(), first_weights.cols())),
+                            shape_text(first_weights.rows(), first_weights.cols())),
                 shape_of(second_weights), {second_weights.rows(), first_weights.rows()});
   }
   check_shape(function, "second-layer bias b2", shape_of(second_bias), {second_weights.rows(), 1});

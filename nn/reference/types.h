@@ -3,9 +3,18 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <stdexcept>
 #include <type_traits>
 
 namespace tapegrad::reference {
+
+// What a reference function throws for arguments it cannot work with; the message starts with the function's name
+// and names the shapes or values that were wrong. The reference path is independent of the engine, so this is not
+// tapegrad::Error (core/error.h).
+class ArgumentError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
 
 template <typename T>
 using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;

@@ -1,9 +1,10 @@
-// Argument checks shared by the reference functions. Each throws tapegrad::Error whose message starts with the
-// name of the function that was called and names the shapes or values that were wrong.
+// Argument checks shared by the reference functions. Each throws ArgumentError (types.h) whose message starts with
+// the name of the function that was called and names the shapes or values that were wrong.
 #pragma once
 
 #include <Eigen/Core>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace tapegrad::reference {
@@ -12,6 +13,11 @@ struct Shape {
   Eigen::Index rows = 0;
   Eigen::Index cols = 0;
 };
+
+// Throws ArgumentError(message).
+[[noreturn]] void throw_argument_error(const std::string& message);
+// "(rows x cols)", the way every shape appears in messages.
+std::string shape_text(Eigen::Index rows, Eigen::Index cols);
 
 template <typename Derived>
 Shape shape_of(const Eigen::EigenBase<Derived>& matrix) {
