@@ -575,7 +575,7 @@ TEST_CASE("--help and --version print to stdout and exit with code 0", "[app_com
   CHECK(help.err.empty());
   for (const char* expected :
        {"a toy app for the tests", "--data", "--out", "--preset", "--seed", "--threads", "--eta", "allowed: > 0",
-        "--loss", "{ce,bce}", "default, fast, paper", "Exit codes"}) {
+        "--loss", "{ce,bce}", "default, fast, paper", "Exit codes", "130 interrupted"}) {
     CHECK_THAT(help.out, Catch::Contains(expected));
   }
   // --help wins over bad values elsewhere on the line.

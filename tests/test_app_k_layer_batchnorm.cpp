@@ -58,7 +58,7 @@ TEST_CASE("k_layer_batchnorm: --help names every preset and override", "[app][k_
         "all",          "--layers",       "--bn",       "--lambda",      "--sigma", "--n-s",       "--cycles",
         "--batch-size", "--eta-min",      "--eta-max",  "--alpha",       "--eps",   "--grad",      "--dtype",
         "--limit-train", "coarse", "fine", "--count", "--search", "--log-lambda-min", "--log-lambda-max",
-        "--fine-width"}) {
+        "--fine-width", "Presets:", "lambda search around the best coarse value", "130 interrupted"}) {
     INFO(text);
     CHECK(run.output.find(text) != std::string::npos);
   }

@@ -216,7 +216,19 @@ int run(int argc, char** argv) {
                             .presets = kPresets,
                             .default_preset = "setting2",
                             .default_data_directory = "data/cifar-10-batches-bin",
-                            .default_output_directory = "runs/cifar_softmax"});
+                            .default_output_directory = "runs/cifar_softmax",
+                            .preset_descriptions = {
+                                {"setting1", "lambda 0, eta 0.1"},
+                                {"setting2", "lambda 0, eta 0.001 (the default)"},
+                                {"setting3", "lambda 0.1, eta 0.001"},
+                                {"setting4", "lambda 1, eta 0.001"},
+                                {"all-data", "batches 1-5 less 1,000 images, which validate"},
+                                {"augment", "all-data with horizontal flips, p = 0.5"},
+                                {"grid", "eta x lambda x batch size, 36 trials side by side"},
+                                {"step-decay", "eta 0.01, divided by 10 every 10 epochs"},
+                                {"bce", "sigmoid + multiple binary cross-entropy"},
+                                {"gradcheck", "tape vs reference vs numerical gradients"},
+                                {"all", "every preset above, and report.md"}}});
   Overrides o;
   o.eta = &command_line.add_number<double>("--eta", "learning rate", Bounds::above(0));
   o.lambda = &command_line.add_number<double>("--lambda", "L2 penalty lambda in J = loss + lambda ||W||^2",

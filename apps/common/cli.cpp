@@ -142,8 +142,19 @@ CommandLine::CommandLine(AppDescription description)
     throw_error(fmt::format("{}: the default preset '{}' is not one of the presets ({})", description_.name,
                             description_.default_preset, fmt::join(description_.presets, ", ")));
   }
-  app_->footer(fmt::format("Exit codes: {} success, {} other failure, {} bad usage, {} missing or bad data.",
-                           exit_code::success, exit_code::failure, exit_code::bad_usage, exit_code::bad_data));
+  std::string footer;
+  if (!description_.preset_descriptions.empty()) {
+    footer += "Presets:\n";
+    for (const auto& [preset, text] : description_.preset_descriptions) {
+      footer += fmt::format("  {:<20}{}\n", preset, text);
+    }
+    footer += "\n";
+  }
+  footer += fmt::format(
+      "Exit codes: {} success, {} other failure (a diverging run, say), {} bad usage, {} missing or bad data, {} "
+      "interrupted by Ctrl-C or SIGTERM after saving (continue with --resume).",
+      exit_code::success, exit_code::failure, exit_code::bad_usage, exit_code::bad_data, exit_code::interrupted);
+  app_->footer(footer);
   app_->set_version_flag(
       "--version", fmt::format("{} (tapegrad {}, {})", description_.name, TAPEGRAD_VERSION, TAPEGRAD_COMPILER));
   add_common_options();

@@ -46,6 +46,9 @@ struct AppDescription {
   // Each preset writes OUT/<preset>/ (two_layer_cyclic): runs of different presets share --out by design, and only
   // a run of the same preset (or of "all") is a second run in the same place.
   bool presets_in_subdirectories = false;
+  // One line per preset for --help ("three-layer-bn: [50, 50] with batch normalisation"); presets without one are
+  // listed by name only.
+  std::vector<std::pair<std::string, std::string>> preset_descriptions{};
 };
 
 // The resolved common flags of a run.

@@ -36,7 +36,7 @@ struct Overrides {
         sigma(c.add_number<double>("--sigma", "draw every W from N(0, sigma^2) instead of He initialisation",
                                    Bounds::above(0))),
         n_s(c.add_number<long>("--n-s", "steps per half cycle (default 2250)", Bounds::at_least(1))),
-        cycles(c.add_number<int>("--cycles", "cycles of the learning rate (default 2; final 3)",
+        cycles(c.add_number<int>("--cycles", "cycles of the learning rate (default 2; coarse 1, final 3)",
                                  Bounds::at_least(1))),
         batch_size(
             c.add_number<int>("--batch-size", "examples per update step (default 100)", Bounds::at_least(2))),
@@ -114,7 +114,19 @@ int run(int argc, char** argv) {
                             .default_preset = "three-layer-bn",
                             .default_data_directory = "data/cifar-10-batches-bin",
                             .default_output_directory = "runs/k_layer_batchnorm",
-                            .presets_in_subdirectories = true});
+                            .presets_in_subdirectories = true,
+                            .preset_descriptions = {
+                                {"gradcheck", "tape vs reference vs central differences, 2-4 layers, with and "
+                                              "without batch norm"},
+                                {"three-layer", "[50, 50] without batch normalisation"},
+                                {"three-layer-bn", "[50, 50] with batch normalisation (the default)"},
+                                {"nine-layer", "[50, 30, 20, 20, 10, 10, 10, 10] without batch normalisation"},
+                                {"nine-layer-bn", "the same with batch normalisation"},
+                                {"coarse", "lambda search, 8 values of log10 lambda in [-5, -1], 1 cycle each"},
+                                {"fine", "lambda search around the best coarse value, 2 cycles each"},
+                                {"final", "the best lambda of fine (or coarse, or --lambda), 3 cycles"},
+                                {"sensitivity", "sigma in {1e-1, 1e-3, 1e-4}, with and without batch norm"},
+                                {"all", "every preset above in order, and report.md"}}});
   const Overrides overrides(command_line);
   command_line.parse(argc, argv);
   configure_logging(command_line.common().verbosity);

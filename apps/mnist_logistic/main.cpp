@@ -37,7 +37,13 @@ int run(int argc, char** argv) {
                             .presets = kPresets,
                             .default_preset = "binary",
                             .default_data_directory = kFashionMnistDirectory,
-                            .default_output_directory = "runs/mnist_logistic"});
+                            .default_output_directory = "runs/mnist_logistic",
+                            .preset_descriptions = {
+                                {"binary", "logistic regression on two classes, early stopping"},
+                                {"binary-shuffle-vs-not", "binary with and without reshuffling every epoch"},
+                                {"multiclass", "softmax regression over ten classes, lambda 0.001"},
+                                {"lambda-sweep", "multiclass for lambda in {0, 0.001, 0.01, 0.1, 1, 2}"},
+                                {"all", "every preset above, and report.md"}}});
   auto& dataset = command_line.add_choice(
       "--dataset",
       "what the IDX files are, for class names and the default --classes (default: mnist with --data, "

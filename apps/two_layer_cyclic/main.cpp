@@ -111,7 +111,15 @@ int run(int argc, char** argv) {
                             .default_preset = "one-cycle",
                             .default_data_directory = "data/cifar-10-batches-bin",
                             .default_output_directory = "runs/two_layer_cyclic",
-                            .presets_in_subdirectories = true});
+                            .presets_in_subdirectories = true,
+                            .preset_descriptions = {
+                                {"gradcheck", "tape vs reference vs central differences"},
+                                {"one-cycle", "one cycle, n_s 500, lambda 0.01, data_batch_1 and 2 (the default)"},
+                                {"three-cycles", "three cycles, n_s 800"},
+                                {"coarse", "lambda search, 45,000 images: 8 values of log10 lambda in [-5, -1]"},
+                                {"fine", "10 values around the best coarse lambda"},
+                                {"final", "the best lambda on 49,000 images, 3 cycles"},
+                                {"all", "every preset above in order, and report.md"}}});
   const Overrides overrides(command_line);
   command_line.parse(argc, argv);
   configure_logging(command_line.common().verbosity);
