@@ -413,6 +413,14 @@ LambdaChoice final_lambda(std::optional<double> given_lambda, const std::filesys
   return {};
 }
 
+LambdaChoice lambda_for_final(std::optional<double> given_lambda, const std::filesystem::path& output,
+                              const EarlierSearches& earlier) {
+  const LambdaChoice choice = final_lambda(given_lambda, output, earlier);
+  if (!choice.found) throw_nothing_to_start_from("final", output);
+  spdlog::info("final: lambda {:.4e} from {}", choice.lambda, choice.source);
+  return choice;
+}
+
 FineCentre fine_centre(std::optional<double> given_lambda, const std::filesystem::path& output,
                        const EarlierSearches& earlier) {
   FineCentre centre;

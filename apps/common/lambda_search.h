@@ -179,6 +179,11 @@ struct LambdaChoice {
 LambdaChoice final_lambda(std::optional<double> given_lambda, const std::filesystem::path& output,
                           const EarlierSearches& earlier);
 
+// The same for the final run itself: logs where lambda came from, and throws the UsageError of
+// throw_nothing_to_start_from when there is none.
+LambdaChoice lambda_for_final(std::optional<double> given_lambda, const std::filesystem::path& output,
+                              const EarlierSearches& earlier);
+
 struct FineCentre {
   double log10_lambda = 0;
   std::string source;

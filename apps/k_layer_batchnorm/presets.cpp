@@ -190,11 +190,9 @@ PresetRecord run_preset(const KLayerSettings& settings, const PresetContext& con
         search_range(settings.preset, settings.search, given_lambda(settings, context), context.output, earlier);
     record = run_search(settings, context, directory, range);
   } else if (settings.preset == "final") {
-    const LambdaChoice choice = final_lambda(given_lambda(settings, context), context.output, earlier);
-    if (!choice.found) throw_nothing_to_start_from("final", context.output);
+    const LambdaChoice choice = lambda_for_final(given_lambda(settings, context), context.output, earlier);
     KLayerSettings with_lambda = settings;
     with_lambda.lambda = choice.lambda;
-    spdlog::info("final: lambda {:.4e} from {}", choice.lambda, choice.source);
     record = run_training(with_lambda, context, directory);
     record.summary["lambda_source"] = choice.source;
   } else if (settings.preset == "sensitivity") {
