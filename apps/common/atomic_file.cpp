@@ -14,7 +14,17 @@
 
 #include <tapegrad/core/error.h>
 
+#include "apps/common/app_error.h"
+#include "apps/common/hints.h"
+
 namespace tapegrad::apps {
+
+namespace {
+
+// A write the disk refused (full, a file-size limit, an I/O error): exit 1 with what to do.
+[[noreturn]] void throw_write_failure(const std::string& message) { throw Failure(message, hints::write_failed); }
+
+}  // namespace
 
 namespace {
 
@@ -101,12 +111,12 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view c
   const std::filesystem::path temporary = temporary_sibling(path);
   const int descriptor = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (descriptor < 0) {
-    throw_error(fmt::format("cannot write '{}': cannot create a temporary file next to it: {}", path.string(),
-                            os_error_text(errno)));
+    throw_write_failure(fmt::format("cannot write '{}': cannot create a temporary file next to it: {}",
+                                    path.string(), os_error_text(errno)));
   }
   const auto fail = [&](std::string_view step, int error_number) {
     ::unlink(temporary.c_str());
-    throw_error(fmt::format("cannot write '{}': {}: {}", path.string(), step, os_error_text(error_number)));
+    throw_write_failure(fmt::format("cannot write '{}': {}: {}", path.string(), step, os_error_text(error_number)));
   };
   if (const int error_number = write_all(descriptor, content); error_number != 0) {
     close_descriptor(descriptor);
@@ -153,12 +163,13 @@ CsvAppender CsvAppender::create(const std::filesystem::path& path, std::vector<s
     throw_error(fmt::format("cannot start '{}': a CSV file needs at least one column", path.string()));
   const int descriptor = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0666);
   if (descriptor < 0) {
-    throw_error(fmt::format("cannot create '{}': {}", path.string(), os_error_text(errno)));
+    throw_write_failure(fmt::format("cannot create '{}': {}", path.string(), os_error_text(errno)));
   }
   const std::string header = header_line(columns);
   if (const int error_number = write_all(descriptor, header); error_number != 0) {
     close_descriptor(descriptor);
-    throw_error(fmt::format("cannot write the header of '{}': {}", path.string(), os_error_text(error_number)));
+    throw_write_failure(
+        fmt::format("cannot write the header of '{}': {}", path.string(), os_error_text(error_number)));
   }
   return CsvAppender(path, std::move(columns), descriptor, 0, header.size());
 }
@@ -251,7 +262,7 @@ void CsvAppender::append_row(const std::vector<CsvCell>& cells) {
   if (const int error_number = write_all(descriptor_, line); error_number != 0) {
     // Cut off whatever part of the row did get written, so the file still ends with a complete row.
     [[maybe_unused]] const int ignored = ::ftruncate(descriptor_, static_cast<off_t>(size_bytes_));
-    throw_error(fmt::format("cannot append a row to '{}': {}", path_.string(), os_error_text(error_number)));
+    throw_write_failure(fmt::format("cannot append a row to '{}': {}", path_.string(), os_error_text(error_number)));
   }
   size_bytes_ += line.size();
   ++rows_;
@@ -263,7 +274,7 @@ void CsvAppender::close() {
   const int sync_error = sync_to_disk(descriptor);
   const int close_error = close_descriptor(descriptor);
   if (const int error_number = sync_error != 0 ? sync_error : close_error; error_number != 0) {
-    throw_error(fmt::format("cannot close '{}': {}", path_.string(), os_error_text(error_number)));
+    throw_write_failure(fmt::format("cannot close '{}': {}", path_.string(), os_error_text(error_number)));
   }
 }
 
