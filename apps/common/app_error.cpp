@@ -25,9 +25,9 @@ void report_failure(const std::exception* error, int argc, char** argv) noexcept
     const std::string program = program_name(argc, argv);
     StatusLine::standard_error().finish();
     const std::string message = error != nullptr ? error->what() : "unknown failure (not a std::exception)";
-    const std::string hint = error != nullptr ? hint_for(*error, program) : std::string();
+    const std::string hint = error != nullptr ? hint_for(*error, program) : std::string(hints::other_failure);
     std::fprintf(stderr, "error: %s\n", message.c_str());
-    if (!hint.empty()) std::fprintf(stderr, "hint: %s\n", hint.c_str());
+    std::fprintf(stderr, "hint: %s\n", hint.c_str());
   } catch (...) {
     std::fputs("error: a failure happened, and reporting it failed too\n", stderr);
   }
