@@ -25,7 +25,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
+// AddressSanitizer reserves terabytes of shadow memory when a program starts, which ulimit -v forbids: the cases
+// that make thread creation fail with ulimit -v cannot run under it (the program aborts before main).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kUnderAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kUnderAddressSanitizer = true;
+#else
+constexpr bool kUnderAddressSanitizer = false;
+#endif
+#else
+constexpr bool kUnderAddressSanitizer = false;
+#endif
 
 std::string quoted(const fs::path& path) {
   std::string text = "'";
@@ -405,6 +417,10 @@ TEST_CASE("apps: every bad input in README.md's table gets the exit code and the
       CHECK(row->second.exit_code == bad.exit_code);
       CHECK(row->second.message == bad.message);
 
+      if (kUnderAddressSanitizer && bad.id == "threads-refused") {
+        WARN(bad.id << ": left out under AddressSanitizer, which cannot start under ulimit -v");
+        return;
+      }
       TempDir dir("bad-input");
       write_cifar_directory(dir.path() / "cifar", 100);
       write_mnist(dir.path() / "mnist", 300, 100, 1);
@@ -443,6 +459,10 @@ TEST_CASE("apps: a second process on a run directory exits 2 at once naming the 
 
 TEST_CASE("apps: threads that cannot be created end the run at once with exit 1 and a hint",
           "[apps][reliability][threads]") {
+  if (kUnderAddressSanitizer) {
+    WARN("left out under AddressSanitizer, which cannot start under ulimit -v");
+    return;
+  }
   TempDir dir("threads");
   write_cifar_directory(dir.path() / "cifar", 200);
   const auto run = run_command("ulimit -v 3000000; timeout 60 " + app_path("cifar_softmax") + " --data " +
