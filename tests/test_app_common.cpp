@@ -26,6 +26,7 @@
 
 #include "apps/common/app_error.h"
 #include "apps/common/atomic_file.h"
+#include "apps/common/bounds.h"
 #include "apps/common/cli.h"
 #include "apps/common/logging.h"
 #include "apps/common/progress.h"
@@ -640,7 +641,7 @@ TEST_CASE("run_app maps every failure to its exit code and never lets an excepti
       return exit_code::success;
     });
     CHECK(outcome.exit_code == mapping.expected_code);
-    CHECK_THAT(outcome.err, Catch::Contains(mapping.expected_message));
+    CHECK_THAT(outcome.err, Catch::Contains(mapping.expected_message) && Catch::Contains("\nhint: "));
   }
   CHECK(run_toy_app({}, [](int, char**) { return 0; }).exit_code == 0);
   CHECK(run_toy_app({}, [](int, char**) { return 5; }).exit_code == 5);
@@ -651,6 +652,47 @@ TEST_CASE("run_app maps every failure to its exit code and never lets an excepti
   CHECK(exit_code_for(DataError("x")) == 3);
   CHECK(exit_code_for(tapegrad::Error("x")) == 1);
   CHECK(exit_code_for(InfoRequested("help")) == 0);
+}
+
+TEST_CASE("resource bounds: saturating amounts, and refusals that name the flags", "[app_common][bounds]") {
+  const Amount big(std::numeric_limits<long>::max());
+  CHECK((big * Amount(3)).is_saturated());
+  CHECK((Amount::saturated() + Amount(1)).is_saturated());
+  CHECK((Amount(2) * Amount(1000000000) * Amount(1000000000)).value() == 2000000000000000000ULL);
+  CHECK(Amount(-5).value() == 0);
+  CHECK(divide_rounding_up(Amount(7), Amount(2)).value() == 4);
+  CHECK(divide_rounding_up(Amount(7), Amount(0)).is_saturated());
+  CHECK(describe_count(Amount(123)) == "123");
+  CHECK(describe_count(Amount(2000000000000000000LL)) == "2e+18");
+  CHECK(describe_bytes(Amount(3) * Amount(1024) * Amount(1024)) == "3.0 MiB");
+  CHECK(flag_names({{"--n-s", 1}, {"--cycles", 2}, {"--n-s", 3}}) == "--n-s or --cycles");
+
+  const ResourceEstimate limits;
+  CHECK_NOTHROW(limits.require_steps(Amount(kMaxUpdateSteps), {{"--epochs", 1}}));
+  try {
+    limits.require_steps(Amount::saturated(), {{"--n-s", 1000000000000L}, {"--cycles", 9}});
+    FAIL("not refused");
+  } catch (const UsageError& error) {
+    CHECK_THAT(error.what(), Catch::Contains("--n-s 1000000000000 --cycles 9 make more than 1.8e19 update steps"));
+    CHECK(error.hint() == "give a smaller --n-s or --cycles");
+  }
+  CHECK_THROWS_AS(limits.require_evaluation_points(Amount(kMaxEvaluationPoints + 1), {{"--epochs", 1}}), UsageError);
+  CHECK_THROWS_AS(limits.require_trials(Amount(kMaxTrials + 1), {{"--count", 1}}), UsageError);
+
+  ResourceEstimate memory;
+  memory.add_memory(Amount(physical_memory_bytes()), "the weights", {{"--hidden", 7}});
+  memory.add_memory(Amount(1), "a byte", {{"--batch-size", 1}});
+  try {
+    memory.check_memory();
+    FAIL("not refused");
+  } catch (const UsageError& error) {
+    CHECK_THAT(error.what(), Catch::Contains("more than this machine's") && Catch::Contains("the weights") &&
+                                 Catch::Contains("(--hidden 7)") && !Catch::Contains("a byte"));
+    CHECK(error.hint() == "give a smaller --hidden");
+  }
+  ResourceEstimate small;
+  small.add_memory(Amount(1024), "a little", {});
+  CHECK_NOTHROW(small.check_memory());
 }
 
 TEST_CASE("as_data_error turns a reader's Error into a DataError and passes results through",

@@ -314,7 +314,7 @@ TEST_CASE("IDX: the standard file names are found, plain or .gz", "[data][idx]")
   write_bytes(dir / "t10k-images.idx3-ubyte", idx_images(1, 3, 3, 1));
   REQUIRE_THROWS_WITH(data::find_mnist_files(dir.path()),
                       Contains("t10k labels") && Contains("t10k-labels-idx1-ubyte.gz") && Contains("--data"));
-  write_bytes(dir / "t10k-labels-idx1-ubyte.gz", gzip(idx_labels({4})));
+  write_bytes(dir / "t10k-labels-idx1-ubyte.gz", gzip(idx_labels({2})));
 
   const data::MnistFiles files = data::find_mnist_files(dir.path());
   REQUIRE(files.train_images.filename() == "train-images-idx3-ubyte.gz");
@@ -324,9 +324,30 @@ TEST_CASE("IDX: the standard file names are found, plain or .gz", "[data][idx]")
 
   const auto both = data::load_mnist_directory(dir.path());
   REQUIRE(both.train.labels == std::vector<int>{1, 2});
-  REQUIRE(both.test.labels == std::vector<int>{4});
+  REQUIRE(both.test.labels == std::vector<int>{2});
   REQUIRE(both.test.shape == data::ImageShape{1, 3, 3});
   REQUIRE_THROWS_WITH(data::find_mnist_files(dir / "absent"), Contains("absent") && Contains("not found"));
+}
+
+TEST_CASE("IDX: training and test files that disagree with each other are refused naming both",
+          "[data][idx][errors]") {
+  TempDir dir("idx-mismatch");
+  write_bytes(dir / "train-images-idx3-ubyte", idx_images(2, 3, 3, 2));
+  write_bytes(dir / "train-labels-idx1-ubyte", idx_labels({1, 2}));
+  write_bytes(dir / "t10k-images-idx3-ubyte", idx_images(1, 3, 4, 1));
+  write_bytes(dir / "t10k-labels-idx1-ubyte", idx_labels({2}));
+  REQUIRE_THROWS_WITH(data::load_mnist_directory(dir.path()),
+                      Contains("t10k-images-idx3-ubyte has 12 values per image (1 x 3 x 4)") &&
+                          Contains("but") && Contains("train-images-idx3-ubyte has 9 (1 x 3 x 3)"));
+  write_bytes(dir / "t10k-images-idx3-ubyte", idx_images(1, 3, 3, 1));
+  write_bytes(dir / "t10k-labels-idx1-ubyte", idx_labels({7}));
+  REQUIRE_THROWS_WITH(data::load_mnist_directory(dir.path()),
+                      Contains("t10k-labels-idx1-ubyte has labels of 8 classes (0..7)") &&
+                          Contains("train-labels-idx1-ubyte has labels of 3 (0..2)"));
+  write_bytes(dir / "t10k-labels-idx1-ubyte", idx_labels({0}));  // fewer classes than training: refused too
+  REQUIRE_THROWS_WITH(data::load_mnist_directory(dir.path()), Contains("labels of 1 class (0..0)"));
+  write_bytes(dir / "t10k-labels-idx1-ubyte", idx_labels({2}));
+  REQUIRE(data::load_mnist_directory(dir.path()).test.labels == std::vector<int>{2});
 }
 
 TEST_CASE("IDX: wrong magic numbers are reported, with a hint when files are swapped", "[data][idx][errors]") {

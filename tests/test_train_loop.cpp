@@ -174,8 +174,31 @@ TEST_CASE("evaluations come at the steps asked for, with the step's learning rat
     CHECK(run.loop->run().rows.size() == 3);  // 15, 30, 40
     CHECK(run.loop->planned_evaluations() == std::vector<long>{15, 30, 40});
   }
+  SECTION("the plan is computed step by step, never listed: the same steps, and a huge plan costs nothing") {
+    for (long total : {0L, 1L, 7L, 30L, 31L}) {
+      for (long every : {1L, 4L, 7L, 30L, 100L}) {
+        for (bool at_start : {false, true}) {
+          INFO("total " << total << ", every " << every << ", at start " << at_start);
+          Run<double> run(f, {.total_steps = total, .evaluate_every_steps = every, .evaluate_at_start = at_start});
+          std::vector<long> walked;
+          for (long s = run.loop->next_evaluation_after(-1); s >= 0; s = run.loop->next_evaluation_after(s)) {
+            walked.push_back(s);
+          }
+          CHECK(walked == train::evaluation_steps(total, every, at_start));
+        }
+      }
+    }
+    const long huge = 2'000'000'000'000'000'000L;
+    Run<double> run(f, {.total_steps = huge, .evaluate_every_steps = huge / 10 + 1});
+    CHECK(run.loop->next_evaluation_after(-1) == 0);
+    CHECK(run.loop->next_evaluation_after(0) == huge / 10 + 1);
+    CHECK(run.loop->next_evaluation_after(huge - 2) == huge);
+    CHECK(run.loop->next_evaluation_after(huge) == -1);
+  }
   SECTION("an explicit list") {
     Run<double> run(f, {.total_steps = 12, .evaluation_steps = {3, 4, 12}});
+    CHECK(run.loop->next_evaluation_after(3) == 4);
+    CHECK(run.loop->next_evaluation_after(12) == -1);
     const train::Outcome outcome = run.loop->run();
     REQUIRE(outcome.rows.size() == 3);
     CHECK(outcome.rows[1].step == 4);

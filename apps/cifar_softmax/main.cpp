@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "apps/common/experiment.h"
 #include "apps/common/run_dir.h"
 #include "apps/common/sweep.h"
+#include <tapegrad/nn/data/cifar10.h>
 #include <tapegrad/nn/data/normalizer.h>
 
 namespace tapegrad::apps::cifar_softmax {
@@ -209,6 +211,32 @@ void write_report(const RunDirectory& out, const std::vector<ReportRow>& rows, c
   write_file_atomically(out.root() / "report.md", text);
 }
 
+// What the presets to run would allocate, refused (exit 2, naming the flags) before anything is written or read:
+// against the largest training set the app can be given (Fashion-MNIST's 60,000 images, CIFAR-10's 3,072 values
+// per image).
+void check_resource_bounds(const std::string& preset, const Overrides& o, const CommonOptions& common) {
+  const int limit = o.limit_train->value_or(0);
+  const long examples = limit > 0 ? std::min(limit, 60000) : 60000;
+  const auto check = [&](const ExperimentSettings& s, long at_once) {
+    ExperimentFlags flags;
+    flags.steps = {{"--epochs", s.epochs}, {"--batch-size", s.batch_size}};
+    flags.evaluations = {{"--epochs", s.epochs}};
+    flags.batch = {{"--batch-size", s.batch_size}};
+    check_bounds(s, examples, data::cifar10_record_bytes - 1, data::cifar10_num_classes, flags, at_once);
+  };
+  for (const auto& p : kPresets) {
+    if (p == "all" || p == "gradcheck" || (preset != "all" && p != preset)) continue;
+    ExperimentSettings s = preset_settings(p);
+    apply_overrides(o, s, common);
+    if (p == "grid") {
+      const auto trials = grid_settings(s);
+      for (const auto& trial : trials) check(trial, std::min<long>(common.threads, static_cast<long>(trials.size())));
+    } else {
+      check(s, 1);
+    }
+  }
+}
+
 int run(int argc, char** argv) {
   CommandLine command_line({.name = "cifar_softmax",
                             .summary = "Softmax regression on CIFAR-10: the learning-rate and L2 study, all-data "
@@ -251,6 +279,7 @@ int run(int argc, char** argv) {
   std::optional<std::filesystem::path> data_flag;
   if (command_line.was_given("--data")) data_flag = common.data_directory;
   DataCache cache(data_flag, o.limit_train->value_or(0));
+  check_resource_bounds(common.preset, o, common);
   const RunDirectory out = prepare_output_directory(common);
   set_resume_mode(common.resume);
   const std::string& preset = common.preset;
@@ -269,10 +298,13 @@ int run(int argc, char** argv) {
         } else {
           rows.push_back(run_single(p, o, common, cache, out, true));
         }
-      } catch (const AppError&) {
-        throw;  // bad usage or bad data ends the whole run
-      } catch (const Error& error) {
+      } catch (const Diverged& error) {
         // A diverging preset (setting1 with a large eta) is a result of the study, not the end of it.
+        spdlog::warn("{}: {}", p, error.what());
+        rows.push_back({p, "", std::nullopt, error.what(), p});
+      } catch (const AppError&) {
+        throw;  // bad usage, bad data, a full disk or an interruption ends the whole run
+      } catch (const Error& error) {
         spdlog::warn("{}: {}", p, error.what());
         rows.push_back({p, "", std::nullopt, error.what(), p});
       }

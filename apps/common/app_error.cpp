@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <new>
 
+#include "apps/common/hints.h"
 #include "apps/common/logging.h"
 #include "apps/common/progress.h"
 
@@ -24,9 +25,9 @@ void report_failure(const std::exception* error, int argc, char** argv) noexcept
     const std::string program = program_name(argc, argv);
     StatusLine::standard_error().finish();
     const std::string message = error != nullptr ? error->what() : "unknown failure (not a std::exception)";
-    const std::string hint = error != nullptr ? hint_for(*error, program) : std::string();
+    const std::string hint = error != nullptr ? hint_for(*error, program) : std::string(hints::other_failure);
     std::fprintf(stderr, "error: %s\n", message.c_str());
-    if (!hint.empty()) std::fprintf(stderr, "hint: %s\n", hint.c_str());
+    std::fprintf(stderr, "hint: %s\n", hint.c_str());
   } catch (...) {
     std::fputs("error: a failure happened, and reporting it failed too\n", stderr);
   }
@@ -42,6 +43,7 @@ int exit_code_for(const std::exception& error) {
 }
 
 std::string hint_for(const std::exception& error, const std::string& program) {
+  if (dynamic_cast<const Diverged*>(&error) != nullptr) return hints::diverged(program);
   if (const auto* app_error = dynamic_cast<const AppError*>(&error)) {
     if (!app_error->hint().empty()) return app_error->hint();
     if (app_error->exit_code() == exit_code::bad_usage) {
@@ -51,10 +53,8 @@ std::string hint_for(const std::exception& error, const std::string& program) {
       return "check --data DIR: it must hold the data set this app reads (README.md says how to get it)";
     }
   }
-  if (dynamic_cast<const std::bad_alloc*>(&error) != nullptr) {
-    return "the run ran out of memory; try a smaller --batch-size or a smaller preset";
-  }
-  return {};
+  if (dynamic_cast<const std::bad_alloc*>(&error) != nullptr) return hints::out_of_memory;
+  return hints::other_failure;
 }
 
 int run_app(int argc, char** argv, const AppMain& body) {

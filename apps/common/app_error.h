@@ -46,6 +46,20 @@ class DataError : public AppError {
       : AppError(message, exit_code::bad_data, std::move(hint)) {}
 };
 
+// A failure that is neither bad usage nor bad data (exit code 1), with what to do about it (hints.h). An empty
+// hint means hints::other_failure.
+class Failure : public AppError {
+ public:
+  explicit Failure(const std::string& message, std::string hint = {})
+      : AppError(message, exit_code::failure, std::move(hint)) {}
+};
+
+// Training diverged (exit code 1); the hint names the app's own learning-rate flag (hints::diverged).
+class Diverged : public Failure {
+ public:
+  explicit Diverged(const std::string& message) : Failure(message) {}
+};
+
 // Training stopped on request (Ctrl-C, SIGTERM) after saving its checkpoint (exit code 130).
 class Interrupted : public AppError {
  public:
@@ -68,8 +82,8 @@ class InfoRequested : public std::exception {
 // The exit code that an exception caught at the top of an app stands for.
 int exit_code_for(const std::exception& error);
 
-// The hint printed under "error: ..." for an exception; `program` is the app's name for "run '<program> --help'".
-// Empty when there is nothing useful to add.
+// The hint printed under "error: ..." for an exception; `program` is the app's name, for "run '<program> --help'"
+// and for the flags a hint may name. Never empty: a failure without a hint of its own gets hints::other_failure.
 std::string hint_for(const std::exception& error, const std::string& program);
 
 // Runs the data-loading step `load` and turns any tapegrad::Error it throws into a DataError (exit code 3), so a

@@ -15,7 +15,17 @@
 #include <tapegrad/core/atomic_file.h>
 #include <tapegrad/core/error.h>
 
+#include "apps/common/app_error.h"
+#include "apps/common/hints.h"
+
 namespace tapegrad::apps {
+
+namespace {
+
+// A write the disk refused (full, a file-size limit, an I/O error): exit 1 with what to do.
+[[noreturn]] void throw_write_failure(const std::string& message) { throw Failure(message, hints::write_failed); }
+
+}  // namespace
 
 namespace {
 
@@ -88,7 +98,7 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view c
   try {
     tapegrad::write_file_atomically(path, content);
   } catch (const FileWriteFailure& failure) {
-    throw_error(fmt::format("cannot write '{}': could not {} '{}': {}", path.string(), failure.action,
+    throw_write_failure(fmt::format("cannot write '{}': could not {} '{}': {}", path.string(), failure.action,
                             failure.temporary.string(), failure.reason()));
   }
 }
@@ -122,12 +132,13 @@ CsvAppender CsvAppender::create(const std::filesystem::path& path, std::vector<s
     throw_error(fmt::format("cannot start '{}': a CSV file needs at least one column", path.string()));
   const int descriptor = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0666);
   if (descriptor < 0) {
-    throw_error(fmt::format("cannot create '{}': {}", path.string(), os_error_text(errno)));
+    throw_write_failure(fmt::format("cannot create '{}': {}", path.string(), os_error_text(errno)));
   }
   const std::string header = header_line(columns);
   if (const int error_number = write_all(descriptor, header); error_number != 0) {
     close_descriptor(descriptor);
-    throw_error(fmt::format("cannot write the header of '{}': {}", path.string(), os_error_text(error_number)));
+    throw_write_failure(
+        fmt::format("cannot write the header of '{}': {}", path.string(), os_error_text(error_number)));
   }
   return CsvAppender(path, std::move(columns), descriptor, 0, header.size());
 }
@@ -220,7 +231,7 @@ void CsvAppender::append_row(const std::vector<CsvCell>& cells) {
   if (const int error_number = write_all(descriptor_, line); error_number != 0) {
     // Cut off whatever part of the row did get written, so the file still ends with a complete row.
     [[maybe_unused]] const int ignored = ::ftruncate(descriptor_, static_cast<off_t>(size_bytes_));
-    throw_error(fmt::format("cannot append a row to '{}': {}", path_.string(), os_error_text(error_number)));
+    throw_write_failure(fmt::format("cannot append a row to '{}': {}", path_.string(), os_error_text(error_number)));
   }
   size_bytes_ += line.size();
   ++rows_;
@@ -232,7 +243,7 @@ void CsvAppender::close() {
   const int sync_error = sync_to_disk(descriptor);
   const int close_error = close_descriptor(descriptor);
   if (const int error_number = sync_error != 0 ? sync_error : close_error; error_number != 0) {
-    throw_error(fmt::format("cannot close '{}': {}", path_.string(), os_error_text(error_number)));
+    throw_write_failure(fmt::format("cannot close '{}': {}", path_.string(), os_error_text(error_number)));
   }
 }
 

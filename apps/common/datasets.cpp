@@ -169,13 +169,27 @@ ImageSplits load_image_splits(const std::optional<std::filesystem::path>& data_f
   ImageSplits splits;
   splits.is_cifar10 = true;
   splits.directory = *cifar;
+  const auto sources = [&](const std::string& files) {
+    const std::string path = (*cifar / files).string();
+    return data::DatasetSources{path, path};
+  };
+  data::ImageDataset test = as_data_error([&] { return data::load_cifar10(*cifar, {"test_batch.bin"}); });
+  // Each file is valid alone; together they must also agree before they meet in a product.
+  const auto check_against_test = [&](const data::ImageDataset& dataset, const std::string& files) {
+    as_data_error([&] { data::check_same_kind(dataset, sources(files), test, sources("test_batch.bin")); });
+  };
   if (split == CifarSplit::batch1_batch2) {
     splits.train = as_data_error([&] { return data::load_cifar10(*cifar, {"data_batch_1.bin"}); });
     splits.validation = as_data_error([&] { return data::load_cifar10(*cifar, {"data_batch_2.bin"}); });
+    check_against_test(splits.train, "data_batch_1.bin");
+    as_data_error([&] {
+      data::check_same_kind(splits.train, sources("data_batch_1.bin"), splits.validation, sources("data_batch_2.bin"));
+    });
     splits.description = fmt::format("CIFAR-10 from {}: train data_batch_1, validate data_batch_2, test test_batch",
                                      cifar->string());
   } else {
     auto all = as_data_error([&] { return data::load_cifar10(*cifar, data::cifar10_training_batch_names()); });
+    check_against_test(all, "data_batch_1.bin .. data_batch_5.bin");
     if (validation_size >= all.size()) {
       throw UsageError(fmt::format("the validation split ({}) must be smaller than the {} training images",
                                    validation_size, all.size()));
@@ -187,7 +201,7 @@ ImageSplits load_image_splits(const std::optional<std::filesystem::path>& data_f
         "CIFAR-10 from {}: train data_batch_1..5 less the last {} images, which validate; test test_batch",
         cifar->string(), validation_size);
   }
-  splits.test = as_data_error([&] { return data::load_cifar10(*cifar, {"test_batch.bin"}); });
+  splits.test = std::move(test);
   return splits;
 }
 

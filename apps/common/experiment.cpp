@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "apps/common/app_error.h"
+#include "apps/common/hints.h"
 #include "apps/common/atomic_file.h"
 #include "apps/common/plot.h"
 #include "apps/common/progress.h"
@@ -161,11 +162,26 @@ void check_same_run(const nlohmann::json& key, const RunDirectory& directory) {
   }
 }
 
+// Runs `load`, which reads a run's checkpoint: a library error (a damaged or foreign file) becomes a Failure with
+// the hint that says how to go on; the apps' own errors (a damaged metrics.csv) pass as they are.
+template <class Load>
+decltype(auto) as_damaged_checkpoint(Load&& load) {
+  try {
+    return std::forward<Load>(load)();
+  } catch (const AppError&) {
+    throw;
+  } catch (const Error& error) {
+    throw Failure(error.what(), hints::damaged_checkpoint);
+  }
+}
+
 // metrics.csv read back: the rows of the evaluations a run made, exactly as written (CsvCell writes every number
 // in a form that reads back to the same double).
 std::vector<MetricsRow> read_metrics(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("cannot resume: '{}' is missing or unreadable", path.string()));
+  if (!in) {
+    throw Failure(fmt::format("cannot resume: '{}' is missing or unreadable", path.string()), hints::damaged_metrics);
+  }
   std::stringstream buffer;
   buffer << in.rdbuf();
   const std::string text = buffer.str();
@@ -186,14 +202,16 @@ std::vector<MetricsRow> read_metrics(const std::filesystem::path& path) {
       char* parsed_end = nullptr;
       values.push_back(std::strtod(cell.c_str(), &parsed_end));
       if (cell.empty() || parsed_end != cell.c_str() + cell.size()) {
-        throw Error(fmt::format("cannot resume: '{}' line {} holds '{}' where a number belongs", path.string(),
-                                line_number, cell));
+        throw Failure(fmt::format("cannot resume: '{}' line {} holds '{}' where a number belongs", path.string(),
+                                  line_number, cell),
+                      hints::damaged_metrics);
       }
       field = comma + 1;
     }
     if (values.size() != kMetricsColumns.size()) {
-      throw Error(fmt::format("cannot resume: '{}' line {} has {} fields instead of {}", path.string(), line_number,
-                              values.size(), kMetricsColumns.size()));
+      throw Failure(fmt::format("cannot resume: '{}' line {} has {} fields instead of {}", path.string(),
+                                line_number, values.size(), kMetricsColumns.size()),
+                    hints::damaged_metrics);
     }
     rows.push_back(train::metrics_row_from_fields(values));
     begin = end + 1;
@@ -210,8 +228,8 @@ std::optional<ExperimentResult> finished_run(const ExperimentSettings& s, const 
                                             const nlohmann::json& summary) {
   const std::string status = summary.value("status", "");
   if (status == "diverged") {
-    throw Error(fmt::format("{}: {} (the run in {} diverged before; resuming would repeat it)", s.name,
-                            summary.value("message", "training diverged"), directory.root().string()));
+    throw Diverged(fmt::format("{}: {} (the run in {} diverged before; resuming would repeat it)", s.name,
+                               summary.value("message", "training diverged"), directory.root().string()));
   }
   if (status != "completed" && status != "early_stopped") return std::nullopt;
   try {
@@ -325,7 +343,7 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
     }
     std::error_code error;
     if (std::filesystem::is_regular_file(directory.checkpoint_path(), error)) {
-      resume_from = train::load_checkpoint<T>(directory.checkpoint_path());
+      resume_from = as_damaged_checkpoint([&] { return train::load_checkpoint<T>(directory.checkpoint_path()); });
       if (nlohmann::json::parse(resume_from->metadata_value("config"), nullptr, false) != key) {
         throw UsageError(fmt::format("cannot resume from '{}': its run had other settings than this one",
                                      directory.checkpoint_path().string()),
@@ -372,15 +390,16 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
 
   TrainingPlan plan;
   plan.total_steps = total_steps;
-  plan.evaluation_steps =
-      evaluation_schedule(total_steps, s.evaluate_every_steps > 0 ? s.evaluate_every_steps : steps_per_epoch,
-                          s.evaluate_at_start);
+  plan.evaluate_every_steps = s.evaluate_every_steps > 0 ? s.evaluate_every_steps : steps_per_epoch;
+  plan.evaluate_at_start = s.evaluate_at_start;
   plan.lambda = s.lambda;
   plan.path = s.path;
   plan.patience = s.patience;
 
   TrainingStart<T> start;
-  if (resume_from) start = restore_run(*resume_from, s, directory, *model, optimizer, loader);
+  if (resume_from) {
+    start = as_damaged_checkpoint([&] { return restore_run(*resume_from, s, directory, *model, optimizer, loader); });
+  }
   // A resumed run keeps the rows up to its checkpoint and drops any written after it.
   CsvAppender metrics = resume_from ? CsvAppender::resume(directory.metrics_path(), kMetricsColumns, start.rows.size())
                                     : CsvAppender::create(directory.metrics_path(), kMetricsColumns);
@@ -460,9 +479,9 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
     }
     directory.write_summary(summary);
     if (outcome.diverged) {
-      throw Error(fmt::format("{}: {}; metrics so far are in {} and the last good checkpoint in {}", s.name,
-                              outcome.divergence, directory.metrics_path().string(),
-                              directory.checkpoint_path().string()));
+      throw Diverged(fmt::format("{}: {}; metrics so far are in {} and the last good checkpoint in {}", s.name,
+                                 outcome.divergence, directory.metrics_path().string(),
+                                 directory.checkpoint_path().string()));
     }
     throw Interrupted(fmt::format("{}: interrupted at step {} of {}; checkpoint saved in {}", s.name, outcome.steps,
                                   total_steps, directory.checkpoint_path().string()));
@@ -603,6 +622,50 @@ nlohmann::json ExperimentSettings::to_json() const {
           {"dtype", use_double ? "double" : "float"},
           {"seed", seed},
           {"threads", threads}};
+}
+
+void check_bounds(const ExperimentSettings& s, long max_training_examples, long features, long classes,
+                  const ExperimentFlags& flags, long runs_at_once) {
+  const Amount examples(std::max(1L, max_training_examples));
+  const Amount steps_per_epoch = std::max(Amount(1), divide_rounding_up(examples, Amount(s.batch_size)));
+  Amount steps;
+  if (s.schedule == ScheduleKind::cyclic && s.total_steps == 0) {
+    steps = Amount(2) * Amount(s.n_s) * Amount(s.cycles);
+  } else if (s.total_steps > 0) {
+    steps = Amount(s.total_steps);
+  } else {
+    steps = Amount(s.epochs) * steps_per_epoch;
+  }
+  const ResourceEstimate limits;
+  limits.require_steps(steps, flags.steps);
+  const Amount every = s.evaluate_every_steps > 0 ? Amount(s.evaluate_every_steps) : steps_per_epoch;
+  const Amount points = divide_rounding_up(steps, every) + Amount(1);
+  limits.require_evaluation_points(points, flags.evaluations);
+
+  const Amount scalar(s.use_double ? 8 : 4);
+  const Amount at_once(std::max(1L, runs_at_once));
+  const Amount hidden(s.model == ModelKind::two_layer ? s.hidden : 0);
+  const Amount inputs(features);
+  const Amount outputs(classes);
+  const Amount parameters = s.model == ModelKind::two_layer
+                                ? hidden * inputs + hidden + outputs * hidden + outputs
+                                : outputs * inputs + outputs;
+  // Values, gradients, the checkpoint's copy and its serialised bytes, the best weights: about six copies.
+  const Amount model_bytes = parameters * scalar * Amount(6) * at_once;
+  // A batch is never larger than the training set; per example the input (and its normalised copy), the hidden
+  // activations with their gradients and mask, the scores and their gradients.
+  const Amount batch = std::min(Amount(s.batch_size), examples);
+  const Amount per_example = Amount(2) * inputs + Amount(4) * hidden + Amount(4) * outputs;
+  const Amount batch_bytes = batch * per_example * scalar * at_once;
+  FlagValues batch_flags = flags.batch;
+  if (s.model == ModelKind::two_layer) batch_flags.insert(batch_flags.end(), flags.model.begin(), flags.model.end());
+
+  ResourceEstimate memory;
+  memory.add_memory(model_bytes, "the model's weights, gradients and saved copies", flags.model);
+  memory.add_memory(batch_bytes, "a batch and what the model computes on it", batch_flags);
+  memory.add_memory(points * Amount(kBytesPerEvaluationPoint) * at_once, "the evaluation points kept",
+                    flags.evaluations);
+  memory.check_memory();
 }
 
 ExperimentResult run_experiment(const ExperimentSettings& settings, const ExperimentData& data,

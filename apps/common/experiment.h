@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <string>
 
+#include "apps/common/bounds.h"
 #include "apps/common/classifier.h"
 #include "apps/common/datasets.h"
 #include "apps/common/run_dir.h"
@@ -65,6 +66,22 @@ struct ExperimentSettings {
   void validate() const;
   nlohmann::json to_json() const;
 };
+
+// The flags of an app that decide what an ExperimentSettings' run will allocate, with their values, for the
+// messages of check_bounds; an app without such a flag leaves the list empty.
+struct ExperimentFlags {
+  FlagValues steps;        // the update steps, e.g. --epochs 40 --batch-size 100, or --n-s 500 --cycles 1
+  FlagValues evaluations;  // the evaluation points, e.g. --epochs 40, or --cycles 1 --eval-per-cycle 10
+  FlagValues model;        // the model's size, e.g. --hidden 50
+  FlagValues batch;        // a batch's size, --batch-size 100
+};
+
+// Refuses (UsageError, exit 2, naming the flags) settings whose update steps, evaluation points or memory cannot
+// fit, for a training set of at most `max_training_examples` images of `features` values in `classes` classes,
+// with `runs_at_once` such runs side by side (a sweep's workers). Everything in overflow-safe arithmetic, before
+// anything is allocated.
+void check_bounds(const ExperimentSettings& settings, long max_training_examples, long features, long classes,
+                  const ExperimentFlags& flags, long runs_at_once = 1);
 
 struct ExperimentData {
   const data::ImageDataset* train = nullptr;

@@ -99,23 +99,6 @@ std::filesystem::path RunDirectory::plot_path(std::string_view name) const {
   return root_ / (std::string(name) + ".png");
 }
 
-namespace {
-
-// What may differ between a run's config.json and its resumption's without making them two runs: when it was
-// written, with how many threads and by which build.
-nlohmann::json without_circumstances(nlohmann::json value) {
-  if (value.is_object()) {
-    for (const char* key : {"written_at", "threads", "workers", "build", "command_line", "resume", "runtime"})
-      value.erase(key);
-    for (auto& [key, item] : value.items()) item = without_circumstances(item);
-  } else if (value.is_array()) {
-    for (auto& item : value) item = without_circumstances(item);
-  }
-  return value;
-}
-
-}  // namespace
-
 void RunDirectory::write_config(const nlohmann::json& config) const {
   // A resumed run keeps the config.json of the run it continues, byte for byte: a resume that is refused later
   // must not have changed it.
@@ -127,7 +110,6 @@ void RunDirectory::write_config(const nlohmann::json& config) const {
       if (!recorded.is_discarded()) {
         // The settings that decide the numbers are compared by the experiment itself (check_same_run), before
         // anything is written; the rest of the record (the study's own settings) stays as the run wrote it.
-        static_cast<void>(without_circumstances);
         return;
       }
     }

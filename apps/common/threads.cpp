@@ -1,6 +1,7 @@
 #include "apps/common/threads.h"
 
 #include "apps/common/app_error.h"
+#include "apps/common/hints.h"
 
 #include <fmt/format.h>
 
@@ -23,10 +24,8 @@ void set_thread_count(int threads) {
     throw;
   } catch (const Error& error) {
     // The pool started none of its workers: the process can end cleanly, at once.
-    throw AppError(fmt::format("--threads {}: {}", threads, error.what()), exit_code::failure,
-                   fmt::format("give a smaller --threads (this machine has {} hardware threads), or raise the "
-                               "limits on processes and memory (ulimit -u, ulimit -v)",
-                               hardware_thread_count()));
+    throw Failure(fmt::format("--threads {}: {}", threads, error.what()),
+                  hints::threads_refused(hardware_thread_count()));
   }
 }
 

@@ -73,9 +73,12 @@ TrainingOutcome train(Classifier<T>& model, optim::Optimizer<T>& optimizer, cons
   train::Loop<T> loop(model.module(), optimizer, loader, loss,
                       {.total_steps = plan.total_steps,
                        .evaluation_steps = plan.evaluation_steps,
+                       .evaluate_every_steps = plan.evaluate_every_steps,
+                       .evaluate_at_start = plan.evaluate_at_start,
                        .patience = plan.patience,
                        .evaluation_chunk = plan.evaluation_chunk,
-                       .divergence_advice = "try a smaller learning rate (--eta)"});
+                       // Not a flag: the apps' flags for the rate differ (--eta, --eta-max); the hint names the app's.
+                       .divergence_advice = "try a smaller learning rate"});
   loop.set_schedule(schedule).set_evaluation_data(train_evaluation, validation);
   loop.set_evaluator([&](const data::ImageDataset& dataset) {
     return evaluate(model, dataset, normalizer, plan.lambda, plan.evaluation_chunk);

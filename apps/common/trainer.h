@@ -37,8 +37,12 @@ using MetricsRow = train::MetricsRow;
 
 struct TrainingPlan {
   long total_steps = 0;
-  // Steps after which to evaluate, ascending; 0 means before the first update.
+  // Steps after which to evaluate, ascending; 0 means before the first update. When empty, every
+  // evaluate_every_steps steps (0: once per epoch) and at the end, with 0 first when evaluate_at_start: computed
+  // as training goes, never listed, so the plan of a long run takes no memory.
   std::vector<long> evaluation_steps;
+  long evaluate_every_steps = 0;
+  bool evaluate_at_start = true;
   double lambda = 0;
   GradientPath path = GradientPath::tape;
   // Early stopping: stop when the validation loss has not improved for this many evaluations in a row (0: off),

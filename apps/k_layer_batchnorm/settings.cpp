@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
 #include "apps/common/app_error.h"
+#include "apps/common/bounds.h"
 
 namespace tapegrad::apps::k_layer_batchnorm {
 
@@ -64,6 +66,54 @@ void validate(const KLayerSettings& s) {
   if (s.evaluations_per_cycle < 1) fail("--eval-per-cycle must be >= 1");
   if (s.validation_size < 1) fail("--validation-size must be >= 1");
   validate(s.search);
+  if (s.preset != "gradcheck") check_resource_bounds(s);
+}
+
+void check_resource_bounds(const KLayerSettings& s) {
+  // Checked before the data is read: against the largest training set and image the app can be given
+  // (Fashion-MNIST's 60,000 images, CIFAR-10's 3,072 values per image).
+  const Amount examples(s.train_size > 0 ? std::min(s.train_size, 60000) : 60000);
+  const Amount inputs(3072), classes(10);
+  std::string layers;
+  for (int m : s.hidden_layers) {
+    if (!layers.empty()) layers += ',';
+    layers += std::to_string(m);
+  }
+  const FlagValues cycle_flags = {{"--n-s", s.n_s}, {"--cycles", s.cycles}};
+  const ResourceEstimate limits;
+  const Amount steps = Amount(2) * Amount(s.n_s) * Amount(s.cycles);
+  limits.require_steps(steps, cycle_flags);
+  const Amount every = std::max(Amount(1), Amount((Amount(2) * Amount(s.n_s)).value() /
+                                                  static_cast<std::uint64_t>(s.evaluations_per_cycle)));
+  const Amount points = divide_rounding_up(steps, every) + Amount(1);
+  limits.require_evaluation_points(points, {{"--cycles", s.cycles}, {"--eval-per-cycle", s.evaluations_per_cycle}});
+
+  Amount parameters, units;
+  Amount fan_in = inputs;
+  for (int m : s.hidden_layers) {
+    parameters = parameters + fan_in * Amount(m) + Amount(m) * Amount(s.batch_norm ? 5 : 1);  // W, b, BN's 4
+    units = units + Amount(m);
+    fan_in = Amount(m);
+  }
+  parameters = parameters + fan_in * classes + classes;
+  const Amount scalar(s.use_double ? 8 : 4);
+  const Amount batch = std::min(Amount(s.batch_size), examples);
+  // Per example: the input and its normalised copy; per hidden unit the pre-activation, the normalised and
+  // activated values and their gradients (more with batch normalisation); the scores and their gradients.
+  const Amount per_example = Amount(2) * inputs + units * Amount(s.batch_norm ? 8 : 4) + Amount(4) * classes;
+  ResourceEstimate memory;
+  // The searches and sensitivity train several networks side by side, one per worker.
+  const bool search = s.preset == "coarse" || s.preset == "fine";
+  if (search) ResourceEstimate().require_trials(Amount(s.search.trials), {{"--count", s.search.trials}});
+  const int runs = search ? s.search.trials : s.preset == "sensitivity" ? 6 : 1;
+  const Amount side_by_side(std::max(1, std::min(s.threads, runs)));
+  memory.add_memory(side_by_side * parameters * scalar * Amount(6),
+                    "the network's weights, gradients and saved copies", {{"--layers", layers}});
+  memory.add_memory(side_by_side * batch * per_example * scalar, "a batch and what the network computes on it",
+                    {{"--batch-size", s.batch_size}, {"--layers", layers}});
+  memory.add_memory(points * Amount(kBytesPerEvaluationPoint), "the evaluation points kept",
+                    {{"--cycles", s.cycles}, {"--eval-per-cycle", s.evaluations_per_cycle}});
+  memory.check_memory();
 }
 
 nlohmann::json to_json(const KLayerSettings& s) {

@@ -47,8 +47,10 @@ struct KLayerSettings {
 KLayerSettings preset_settings(const std::string& preset);
 // "50,30,20" -> {50, 30, 20}; throws UsageError naming the flag for anything else.
 std::vector<int> parse_layers(const std::string& text);
-// Throws UsageError naming the first setting that cannot work.
+// Throws UsageError naming the first setting that cannot work, check_resource_bounds included.
 void validate(const KLayerSettings& settings);
+// Refuses (UsageError naming the flags) settings whose steps, evaluation points or memory cannot fit.
+void check_resource_bounds(const KLayerSettings& settings);
 nlohmann::json to_json(const KLayerSettings& settings);
 
 }  // namespace tapegrad::apps::k_layer_batchnorm

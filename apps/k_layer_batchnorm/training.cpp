@@ -22,8 +22,10 @@
 #include <cmath>
 #include <memory>
 
+#include "apps/common/app_error.h"
 #include "apps/common/atomic_file.h"
 #include "apps/common/experiment.h"
+#include "apps/common/hints.h"
 #include "apps/common/plot.h"
 
 namespace tapegrad::apps::k_layer_batchnorm {
@@ -210,13 +212,19 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
   train::Start<T> start;
   std::error_code ignored;
   if (resume_mode() && std::filesystem::exists(directory.checkpoint_path(), ignored)) {
-    start = loop.resume_from(directory.checkpoint_path());
+    try {
+      start = loop.resume_from(directory.checkpoint_path());
+    } catch (const AppError&) {
+      throw;
+    } catch (const Error& error) {
+      throw Failure(error.what(), hints::damaged_checkpoint);
+    }
     rows = start.rows;
   }
   const train::Outcome outcome = loop.run(start);
   rows = outcome.rows;
   write_file_atomically(directory.metrics_path(), metrics_csv(rows));
-  if (outcome.diverged) throw_error(outcome.divergence);
+  if (outcome.diverged) throw Diverged(outcome.divergence);
   throw_if_interrupted(s.preset, directory.root());
 
   const train::Evaluation test =

@@ -117,6 +117,7 @@ int run(int argc, char** argv) {
   if (dtype.given()) overrides.use_double = dtype.value() == "double";
 
   Study study(std::move(options));
+  study.check_resource_bounds(common.preset);
   const RunDirectory directory = prepare_output_directory(common);
   set_resume_mode(common.resume);
   const nlohmann::json summary = study.run(common.preset, directory);

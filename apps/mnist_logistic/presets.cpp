@@ -106,7 +106,8 @@ ExperimentSettings preset_settings(const std::string& preset) {
 }
 
 long evaluation_interval(long steps_per_epoch, double fraction) {
-  return std::max<long>(1, std::lround(static_cast<double>(steps_per_epoch) * fraction));
+  // Past a trillion steps the interval means "never before the end"; lround would overflow.
+  return std::max<long>(1, std::lround(std::min(static_cast<double>(steps_per_epoch) * fraction, 1e12)));
 }
 
 std::vector<ExperimentSettings> shuffle_trials(const ExperimentSettings& base) {

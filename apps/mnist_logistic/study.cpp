@@ -219,6 +219,22 @@ ExperimentSettings Study::prepared(ExperimentSettings settings, const ImageSplit
   return settings;
 }
 
+void Study::check_resource_bounds(const std::string& preset) {
+  for (const auto& p : kStudyPresets) {
+    if (preset != "all" && p != preset) continue;
+    const bool binary = is_binary_preset(p);
+    const ImageSplits& splits = splits_for(binary);
+    const ExperimentSettings s = prepared(preset_settings(p), splits);
+    ExperimentFlags flags;
+    flags.steps = {{"--epochs", s.epochs}, {"--batch-size", s.batch_size}};
+    flags.evaluations = {{"--epochs", s.epochs}, {"--eval-every", options_.evaluation_fraction}};
+    flags.batch = {{"--batch-size", s.batch_size}};
+    const long runs = binary ? 2 : static_cast<long>(kSweepLambdas.size());
+    const long at_once = p == "binary" || p == "multiclass" ? 1 : std::min<long>(options_.threads, runs);
+    check_bounds(s, splits.train.size(), splits.train.shape.features(), splits.train.num_classes(), flags, at_once);
+  }
+}
+
 nlohmann::json Study::study_json(bool binary) const {
   std::vector<std::string> names;
   std::vector<int> ids;

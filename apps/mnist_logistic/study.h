@@ -63,6 +63,10 @@ class Study {
   // run that diverges.
   nlohmann::json run(const std::string& preset, const RunDirectory& directory);
 
+  // Refuses (UsageError, exit 2, naming the flags) the presets `preset` runs when their steps, evaluation points or
+  // memory cannot fit; called before anything is written into the run directory.
+  void check_resource_bounds(const std::string& preset);
+
   const StudyOptions& options() const { return options_; }
 
  private:

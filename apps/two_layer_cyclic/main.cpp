@@ -138,8 +138,12 @@ int run(int argc, char** argv) {
     overrides.apply_to(settings, common);
     return settings;
   };
-  // Settings are refused before anything is written in --out.
-  if (common.preset != "all") validate(settings_for(common.preset));
+  // Settings (and what they would allocate) are refused before anything is written in --out.
+  if (common.preset == "all") {
+    for (const auto& preset : kPresetNames) validate(settings_for(preset));
+  } else {
+    validate(settings_for(common.preset));
+  }
   // Before any data is read: an unusable --out fails at once. Held to the end: the lock on --out lives with it.
   const RunDirectory output = prepare_output_directory(common);
   set_resume_mode(common.resume);

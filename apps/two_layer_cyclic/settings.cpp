@@ -5,6 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <limits>
+
+#include <tapegrad/nn/data/cifar10.h>
 
 #include "apps/common/app_error.h"
 
@@ -62,7 +65,10 @@ ExperimentSettings experiment_settings(const CyclicSettings& settings, long trai
   e.eta = settings.eta_max > 0 ? settings.eta_max : 1.0;
   e.n_s = resolved_step_size(settings, training_examples);
   e.cycles = settings.cycles;
-  e.evaluate_every_steps = std::max<long>(1, 2 * e.n_s / settings.evaluations_per_cycle);
+  // 2 n_s / evaluations, without overflowing for an n_s that check_bounds is about to refuse.
+  e.evaluate_every_steps = std::max<long>(
+      1, e.n_s > std::numeric_limits<long>::max() / 2 ? e.n_s / settings.evaluations_per_cycle * 2
+                                                      : 2 * e.n_s / settings.evaluations_per_cycle);
   e.evaluate_at_start = true;
   e.use_double = settings.use_double;
   e.seed = settings.seed;
@@ -78,6 +84,26 @@ void validate(const CyclicSettings& s) {
   }
   if (s.evaluations_per_cycle < 1) fail(fmt::format("--eval-per-cycle must be >= 1, got {}", s.evaluations_per_cycle));
   validate(s.search);
+  if (s.preset != "gradcheck") check_resource_bounds(s);
+}
+
+void check_resource_bounds(const CyclicSettings& s) {
+  // Checked before the data is read, so against the largest training set the app can be given.
+  const long examples = s.train_size > 0 ? std::min<long>(s.train_size, kLargestTrainingSet) : kLargestTrainingSet;
+  const ExperimentSettings e = experiment_settings(s, examples, s.preset);
+  ExperimentFlags flags;
+  flags.steps = s.n_s > 0 ? FlagValues{{"--n-s", s.n_s}, {"--cycles", s.cycles}}
+                          : FlagValues{{"--batch-size", s.batch_size}, {"--cycles", s.cycles}};
+  flags.evaluations = {{"--cycles", s.cycles}, {"--eval-per-cycle", s.evaluations_per_cycle}};
+  if (2 * Amount(e.n_s).value() < static_cast<std::uint64_t>(s.evaluations_per_cycle)) {
+    flags.evaluations = flags.steps;  // an evaluation after every step: the steps decide
+  }
+  flags.model = {{"--hidden", s.hidden}};
+  flags.batch = {{"--batch-size", s.batch_size}};
+  const bool search = s.preset == "coarse" || s.preset == "fine";
+  if (search) ResourceEstimate().require_trials(Amount(s.search.trials), {{"--count", s.search.trials}});
+  check_bounds(e, examples, kLargestImageValues, data::cifar10_num_classes, flags,
+               search ? std::min(s.threads, s.search.trials) : 1);
 }
 
 nlohmann::json to_json(const CyclicSettings& s) {

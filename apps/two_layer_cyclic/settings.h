@@ -63,8 +63,16 @@ long resolved_step_size(const CyclicSettings& settings, long training_examples);
 ExperimentSettings experiment_settings(const CyclicSettings& settings, long training_examples,
                                        const std::string& name);
 
-// Throws UsageError naming the first setting that cannot work.
+// Throws UsageError naming the first setting that cannot work, check_resource_bounds included.
 void validate(const CyclicSettings& settings);
+
+// The largest training set and image the app can be given (Fashion-MNIST's 60,000 training images, CIFAR-10's
+// 3,072 values per image): the bounds are checked before the data is read.
+inline constexpr long kLargestTrainingSet = 60000;
+inline constexpr long kLargestImageValues = 3072;
+
+// Refuses (UsageError naming the flags) settings whose steps, evaluation points, trials or memory cannot fit.
+void check_resource_bounds(const CyclicSettings& settings);
 
 nlohmann::json to_json(const CyclicSettings& settings);
 

@@ -240,8 +240,11 @@ MnistFiles find_mnist_files(const std::filesystem::path& directory) {
 TrainTestDatasets load_mnist_directory(const std::filesystem::path& directory,
                                        const std::vector<std::string>& class_names) {
   const MnistFiles files = find_mnist_files(directory);
-  return {load_mnist(files.train_images, files.train_labels, class_names),
-          load_mnist(files.test_images, files.test_labels, class_names)};
+  TrainTestDatasets loaded{load_mnist(files.train_images, files.train_labels, class_names),
+                           load_mnist(files.test_images, files.test_labels, class_names)};
+  check_same_kind(loaded.train, {files.train_images.string(), files.train_labels.string()}, loaded.test,
+                  {files.test_images.string(), files.test_labels.string()});
+  return loaded;
 }
 
 }  // namespace tapegrad::data

@@ -47,7 +47,8 @@ struct TrainTestDatasets {
   ImageDataset test;
 };
 
-// find_mnist_files then load_mnist for both splits.
+// find_mnist_files, load_mnist for both splits, then check_same_kind (the test files must hold images of the
+// training files' size and labels of as many classes).
 TrainTestDatasets load_mnist_directory(const std::filesystem::path& directory,
                                        const std::vector<std::string>& class_names = {});
 

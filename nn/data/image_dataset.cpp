@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -64,6 +65,32 @@ ImageDataset concatenate_pointers(const std::vector<const ImageDataset*>& datase
 }
 
 }  // namespace
+
+int classes_in_labels(const std::vector<int>& labels) {
+  int largest = -1;
+  for (int label : labels) largest = std::max(largest, label);
+  return largest + 1;
+}
+
+void check_same_kind(const ImageDataset& reference, const DatasetSources& reference_sources, const ImageDataset& other,
+                     const DatasetSources& other_sources) {
+  if (!(other.shape == reference.shape))
+    throw_error(fmt::format("{} has {} values per image ({}) but {} has {} ({}); every split must come from the same "
+                            "data set",
+                            other_sources.images, other.shape.features(), to_string(other.shape),
+                            reference_sources.images, reference.shape.features(), to_string(reference.shape)));
+  if (other.num_classes() != reference.num_classes())
+    throw_error(fmt::format("{} has {} class names but {} has {}; every split must come from the same data set",
+                            other_sources.labels, other.num_classes(), reference_sources.labels,
+                            reference.num_classes()));
+  const int other_classes = classes_in_labels(other.labels);
+  const int reference_classes = classes_in_labels(reference.labels);
+  if (other_classes != reference_classes)
+    throw_error(fmt::format("{} has labels of {} class{} (0..{}) but {} has labels of {} (0..{}); every split must "
+                            "hold the same classes",
+                            other_sources.labels, other_classes, other_classes == 1 ? "" : "es", other_classes - 1,
+                            reference_sources.labels, reference_classes, reference_classes - 1));
+}
 
 std::string to_string(const ImageShape& shape) {
   return fmt::format("{} x {} x {}", shape.channels, shape.height, shape.width);

@@ -45,6 +45,22 @@ struct ImageDataset {
   void check(const std::string& context) const;
 };
 
+// The number of classes that `labels` use: the largest label + 1 (0 for no labels).
+int classes_in_labels(const std::vector<int>& labels);
+
+// Where a dataset's images and labels came from, for messages (the same file for CIFAR-10).
+struct DatasetSources {
+  std::string images;
+  std::string labels;
+};
+
+// Splits that are each valid alone must also agree with each other before they meet in a product: throws
+// tapegrad::Error naming the files of both when `other` has images of another shape than `reference` (e.g.
+// "t10k-images-idx3-ubyte has 812 values per image (1 x 28 x 29) but train-images-idx3-ubyte has 784 (1 x 28 x
+// 28)"), another number of class names, or labels of another number of classes (classes_in_labels).
+void check_same_kind(const ImageDataset& reference, const DatasetSources& reference_sources, const ImageDataset& other,
+                     const DatasetSources& other_sources);
+
 // Targets for the losses: a num_classes x n matrix with a single 1 per column.
 template <typename T>
 Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> one_hot(const std::vector<int>& labels, int num_classes);

@@ -91,12 +91,30 @@ Loop<T>::Loop(nn::Module<T>& module, optim::Optimizer<T>& optimizer, data::Batch
     throw_error("train::Loop: the loss function is empty; give a function of (outputs, labels) returning the 1 x 1 "
                 "cost");
   }
-  planned_evaluations_ =
-      options_.evaluation_steps.empty()
-          ? evaluation_steps(options_.total_steps,
-                             options_.evaluate_every_steps > 0 ? options_.evaluate_every_steps : steps_per_epoch(),
-                             options_.evaluate_at_start)
-          : options_.evaluation_steps;
+  evaluate_every_ = options_.evaluate_every_steps > 0 ? options_.evaluate_every_steps : steps_per_epoch();
+}
+
+template <typename T>
+std::vector<long> Loop<T>::planned_evaluations() const {
+  if (!options_.evaluation_steps.empty()) return options_.evaluation_steps;
+  return evaluation_steps(options_.total_steps, evaluate_every_, options_.evaluate_at_start);
+}
+
+template <typename T>
+long Loop<T>::next_evaluation_after(long step) const {
+  const auto& listed = options_.evaluation_steps;
+  if (!listed.empty()) {
+    const auto next = std::upper_bound(listed.begin(), listed.end(), step);
+    return next == listed.end() ? -1 : *next;
+  }
+  // The steps of evaluation_steps(total, every, at_start), one at a time: 0 (when asked), every multiple of
+  // `every` below the total, then the total itself.
+  const long total = options_.total_steps;
+  if (step < 0 && options_.evaluate_at_start) return 0;
+  if (total <= 0 || step >= total) return -1;
+  const long from = std::max(step, 0L);
+  const long to_next_multiple = evaluate_every_ - from % evaluate_every_;  // in [1, every]: cannot overflow
+  return to_next_multiple >= total - from ? total : from + to_next_multiple;
 }
 
 template <typename T>
@@ -175,12 +193,7 @@ Outcome Loop<T>::run(const Start<T>& start) {
 
   // Evaluations still to make: a resumed run has made those up to its last row already.
   const long done_up_to = start.rows.empty() ? start_step - 1 : start.rows.back().step;
-  std::vector<long> pending;
-  if (can_evaluate) {
-    for (long s : planned_evaluations_)
-      if (s >= start_step && s > done_up_to) pending.push_back(s);
-  }
-  std::size_t next_evaluation = 0;
+  long next_evaluation = can_evaluate ? next_evaluation_after(std::max(start_step - 1, done_up_to)) : -1;
 
   double best_validation_loss = std::numeric_limits<double>::infinity();
   int evaluations_without_improvement = 0;
@@ -256,9 +269,9 @@ Outcome Loop<T>::run(const Start<T>& start) {
 
   // The rate of the first step in place, so that an evaluation before it reports it.
   if (schedule_ != nullptr) schedule_->apply(optimizer_, start_step);
-  while (next_evaluation < pending.size() && pending[next_evaluation] == start_step) {
+  if (next_evaluation == start_step) {
     run_evaluation(start_step);
-    ++next_evaluation;
+    next_evaluation = next_evaluation_after(start_step);
   }
 
   const auto train_start = Clock::now();
@@ -302,9 +315,9 @@ Outcome Loop<T>::run(const Start<T>& start) {
                           .loss = step_loss.loss,
                           .cost = step_loss.cost});
     }
-    while (next_evaluation < pending.size() && pending[next_evaluation] <= step) {
-      if (pending[next_evaluation] == step) run_evaluation(step);
-      ++next_evaluation;
+    while (next_evaluation >= 0 && next_evaluation <= step) {
+      if (next_evaluation == step) run_evaluation(step);
+      next_evaluation = next_evaluation_after(next_evaluation);
     }
   }
   outcome.steps = step;

@@ -148,8 +148,12 @@ class Loop {
   Start<T> resume_from(const std::filesystem::path& path);
 
   const LoopOptions& options() const { return options_; }
-  // The evaluation steps of this run (options().evaluation_steps or those that follow from the settings).
-  const std::vector<long>& planned_evaluations() const { return planned_evaluations_; }
+  // The evaluation steps of this run (options().evaluation_steps or those that follow from the settings), listed
+  // in full: for inspection. The run itself never lists them; it asks for the next one (next_evaluation_after).
+  std::vector<long> planned_evaluations() const;
+  // The first evaluation step of the plan after `step` (-1 for the step before the start), or -1 when none is
+  // left. Computed, not looked up in a list, so a plan of 10^10 steps costs nothing until it runs.
+  long next_evaluation_after(long step) const;
   long steps_per_epoch() const;
 
  private:
@@ -161,7 +165,7 @@ class Loop {
   data::BatchLoader<T>& loader_;
   LossFunction<T> loss_;
   LoopOptions options_;
-  std::vector<long> planned_evaluations_;
+  long evaluate_every_ = 1;  // without an explicit list: every this many steps (and at the end)
   const optim::LearningRateSchedule* schedule_ = nullptr;
   const data::ImageDataset* train_evaluation_ = nullptr;
   const data::ImageDataset* validation_ = nullptr;

@@ -1,0 +1,118 @@
+// What a run's settings will ask of the machine, estimated from the flags before anything is allocated or written:
+// update steps, evaluation points (metrics rows), trials, and the memory of the model and its batches. Settings that
+// cannot fit are refused at once with exit 2, naming the flags that decide the amount, instead of growing for
+// minutes and ending in std::bad_alloc.
+//
+//   ResourceEstimate estimate;
+//   const Amount steps = Amount(2) * Amount(n_s) * Amount(cycles);
+//   estimate.require_steps(steps, {{"--n-s", n_s}, {"--cycles", cycles}});
+//   estimate.add_memory(Amount(hidden) * Amount(3072) * Amount(4), "the hidden layer's weights", {{"--hidden", hidden}});
+//   estimate.check_memory();
+#pragma once
+
+#include <fmt/format.h>
+
+#include <concepts>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tapegrad::apps {
+
+// A count in saturating unsigned 64-bit arithmetic: a sum or product that would overflow stays at the largest
+// value (which every bound refuses), so no estimate wraps around to something small.
+class Amount {
+ public:
+  constexpr Amount() = default;
+  // A negative value counts as 0.
+  template <std::integral Integer>
+  constexpr explicit Amount(Integer value)
+      : value_(value < 0 ? 0 : static_cast<std::uint64_t>(value)) {}
+
+  static constexpr Amount saturated() {
+    Amount a;
+    a.value_ = std::numeric_limits<std::uint64_t>::max();
+    return a;
+  }
+  constexpr std::uint64_t value() const { return value_; }
+  constexpr bool is_saturated() const { return value_ == std::numeric_limits<std::uint64_t>::max(); }
+
+  friend constexpr Amount operator+(Amount a, Amount b) {
+    std::uint64_t sum = 0;
+    return __builtin_add_overflow(a.value_, b.value_, &sum) ? saturated() : Amount(sum);
+  }
+  friend constexpr Amount operator*(Amount a, Amount b) {
+    std::uint64_t product = 0;
+    return __builtin_mul_overflow(a.value_, b.value_, &product) ? saturated() : Amount(product);
+  }
+  // Rounded up; a division by 0 saturates.
+  friend constexpr Amount divide_rounding_up(Amount a, Amount b) {
+    if (b.value_ == 0) return saturated();
+    return Amount(a.value_ / b.value_ + (a.value_ % b.value_ != 0 ? 1 : 0));
+  }
+  friend constexpr bool operator<(Amount a, Amount b) { return a.value_ < b.value_; }
+  friend constexpr bool operator==(Amount a, Amount b) = default;
+
+ private:
+  std::uint64_t value_ = 0;
+};
+
+// "1.2e+10" style for large counts, plain digits below a million; "more than 1.8e19" when saturated.
+std::string describe_count(Amount amount);
+// "512 MiB", "24.6 GiB", "more than 16 EiB".
+std::string describe_bytes(Amount bytes);
+
+// A flag and the value it had (given or from the preset), as a message shows it: "--n-s 1000000000".
+struct FlagValue {
+  std::string flag;
+  std::string value;
+  FlagValue(std::string flag_name, std::string text) : flag(std::move(flag_name)), value(std::move(text)) {}
+  FlagValue(std::string flag_name, const char* text) : flag(std::move(flag_name)), value(text) {}
+  template <class Number>
+    requires std::integral<Number> || std::floating_point<Number>
+  FlagValue(std::string flag_name, Number number) : flag(std::move(flag_name)), value(fmt::format("{}", number)) {}
+};
+using FlagValues = std::vector<FlagValue>;
+
+// Sane caps, far above any run of the course's experiments: at 10 microseconds a step, 10^10 steps take 28 hours
+// of the fastest update; 10^6 evaluation points are 10^6 metrics rows, each also kept in the checkpoint.
+inline constexpr std::uint64_t kMaxUpdateSteps = 10'000'000'000ULL;
+inline constexpr std::uint64_t kMaxEvaluationPoints = 1'000'000;
+inline constexpr std::uint64_t kMaxTrials = 10'000;
+// What one evaluation point holds in memory and in the checkpoint's copy of the rows, about.
+inline constexpr std::uint64_t kBytesPerEvaluationPoint = 512;
+
+// The machine's physical memory in bytes (sysconf), or 0 when it cannot be told. TAPEGRAD_MEMORY_LIMIT (bytes)
+// overrides it, for tests.
+std::uint64_t physical_memory_bytes();
+
+class ResourceEstimate {
+ public:
+  // Each throws UsageError (exit 2) naming `flags` and their values when the amount exceeds the cap.
+  void require_steps(Amount steps, const FlagValues& flags) const;
+  void require_evaluation_points(Amount points, const FlagValues& flags) const;
+  void require_trials(Amount trials, const FlagValues& flags) const;
+
+  // Memory that the run holds at once, for `what` ("the weights of the hidden layer"), decided by `flags`.
+  void add_memory(Amount bytes, std::string what, FlagValues flags);
+  Amount total_memory() const;
+  // Throws UsageError when the memory added up exceeds the machine's physical memory, naming the flags of the
+  // items that make up most of it, largest first.
+  void check_memory() const;
+
+ private:
+  struct Item {
+    Amount bytes;
+    std::string what;
+    FlagValues flags;
+  };
+  std::vector<Item> items_;
+};
+
+// "--n-s 1000000000 --cycles 1000000000" and "--n-s or --cycles".
+std::string flags_with_values(const FlagValues& flags);
+std::string flag_names(const FlagValues& flags, const std::string& conjunction = "or");
+
+}  // namespace tapegrad::apps
