@@ -351,7 +351,8 @@ TEST_CASE("plot: save writes SVG for .svg, refuses other extensions and names a 
   plot::save(chart, directory / "cost.svg");
   const std::string svg = tapegrad::testing::read_bytes(directory / "cost.svg");
   CHECK(svg.find("<svg") != std::string::npos);
-  CHECK(svg.find("width=\"800") != std::string::npos);
+  CHECK(svg.find("width=\"800px\"") != std::string::npos);
+  CHECK(svg.find("height=\"500px\"") != std::string::npos);
   CHECK(svg.find("</svg>") != std::string::npos);
 
   const auto jpeg = directory / "cost.jpg";

@@ -535,6 +535,8 @@ void write_picture(const std::filesystem::path& path, int width, int height, con
                                  : cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
   std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)> owned(surface, cairo_surface_destroy);
   check(cairo_surface_status(surface), path);
+  // The picture's size in pixels, as for the PNG, rather than cairo's default points.
+  if (svg) cairo_svg_surface_set_document_unit(surface, CAIRO_SVG_UNIT_PX);
   cairo_t* cairo = cairo_create(surface);
   draw(cairo);
   const cairo_status_t drawn = cairo_status(cairo);
