@@ -7,7 +7,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libeigen3-dev libfmt-dev libspdlog-dev catch2 libcli11-dev
-          nlohmann-json3-dev zlib1g-dev libpng-dev python3-numpy
+          nlohmann-json3-dev zlib1g-dev libcairo2-dev fonts-dejavu-core python3-numpy
           dataset-fashion-mnist)
 for argument in "$@"; do
   case "$argument" in

@@ -1,6 +1,7 @@
-// The figures of a run, drawn by the apps themselves into an RGB raster and saved as PNG: line charts of
-// training curves, histograms, grids of small images (learnt templates) and bar charts. Nothing but libpng
-// is needed; text comes from a small built-in stroke font (ASCII plus a few Greek letters such as λ and η).
+// The figures of a run: line charts of training curves, histograms, grids of small images (learnt templates)
+// and bar charts. The layout is ours (axis ranges, nice ticks, legends in the corner that hides the least data,
+// bins, grids); cairo draws it (paths, anti-aliasing, text in DejaVu Sans) and writes PNG, or SVG for a path
+// ending in .svg.
 //
 //   plot::LineChart chart{.title = "Cost", .x_axis = {.label = "epoch"}, .y_axis = {.label = "cost"}};
 //   chart.series.push_back({.name = "training", .x = epochs, .y = training_cost});
@@ -12,9 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
-#include <span>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace tapegrad::plot {
@@ -39,7 +38,7 @@ inline constexpr Color black = rgb(0x000000);
 // set: blue, orange, green, red, purple, ...), then repeating.
 Color series_color(std::size_t index);
 
-// Canvas coordinates are in pixels, x to the right, y downwards; pixel (i, j) covers [i, i+1) x [j, j+1).
+// Chart coordinates are in pixels, x to the right, y downwards, (0, 0) at the top left corner of the picture.
 struct Point {
   double x = 0;
   double y = 0;
@@ -54,59 +53,7 @@ struct Rectangle {
   double height() const { return bottom - top; }
 };
 
-enum class HorizontalAlign { left, center, right };
-// top: top of the capital letters; middle: half their height; bottom: lowest descender.
-enum class VerticalAlign { top, middle, baseline, bottom };
-// upward: turned a quarter left, read from bottom to top (a y axis label).
-enum class TextDirection { horizontal, upward };
-
-struct TextStyle {
-  double cap_height = 9;  // pixels from the baseline to the top of a capital letter
-  Color color = rgb(0x222222);
-  HorizontalAlign horizontal = HorizontalAlign::left;
-  VerticalAlign vertical = VerticalAlign::baseline;
-  TextDirection direction = TextDirection::horizontal;
-};
-
-// Length of `text` along its baseline in pixels, as draw_text would draw it.
-double text_width(std::string_view text, double cap_height);
-
-// An RGB raster, 8 bits per channel, rows top to bottom. Drawing is anti-aliased and clipped to the canvas.
-class Canvas {
- public:
-  // Throws Error unless 1 <= width, height <= 16384.
-  Canvas(int width, int height, Color background = white);
-
-  int width() const { return width_; }
-  int height() const { return height_; }
-  // Throws Error for a pixel outside the canvas.
-  Color pixel(int x, int y) const;
-  void set_pixel(int x, int y, Color color);
-  // width * height * 3 bytes: red, green, blue of each pixel, row after row.
-  std::span<const std::uint8_t> bytes() const { return bytes_; }
-
-  // Mixes `color` into a pixel with weight `opacity` in [0, 1]; a pixel outside the canvas is ignored.
-  void blend_pixel(int x, int y, Color color, double opacity);
-  // Edges that fall inside a pixel cover it partly; opacity in [0, 1] blends with what is there.
-  void fill_rectangle(const Rectangle& area, Color color, double opacity = 1.0);
-  void draw_line(Point from, Point to, Color color, double line_width = 1.0);
-  // One stroke through the points, with round joins; a point with a NaN or infinite coordinate breaks it.
-  void draw_polyline(std::span<const Point> points, Color color, double line_width = 1.0);
-  void fill_circle(Point center, double radius, Color color);
-  // `anchor` is placed according to the style's alignment.
-  void draw_text(std::string_view text, Point anchor, const TextStyle& style);
-
-  // Writes the canvas to `path` + ".tmp" and renames it to `path` when complete, so a file under the final
-  // name is never partial. Throws Error naming the path when it cannot be written.
-  void write_png(const std::filesystem::path& path) const;
-
- private:
-  int width_;
-  int height_;
-  std::vector<std::uint8_t> bytes_;
-};
-
-// ---- Charts: plain descriptions, drawn by render() and written by save(). ----
+// ---- Charts: plain descriptions, laid out by layout() and drawn and written by save(). ----
 
 enum class Scale { linear, log10 };
 
@@ -207,28 +154,81 @@ struct ImageGrid {
   int zoom = 0;     // whole-number enlargement, nearest neighbour; 0: about 96 pixels for the larger side
 };
 
-// Where the data of a chart landed: the plot area on the canvas and the axis ranges mapped onto its edges
-// (x min at the left edge, y min at the bottom edge).
+// What a chart draws, as laid out before any drawing: the plot area on the picture, the axis ranges mapped
+// onto its edges (x min at the left edge, y min at the bottom edge), the ticks with their labels, the texts as
+// written (shortened with "..." when they do not fit) and the legend.
 struct AxisRange {
   double min = 0;
   double max = 1;
   Scale scale = Scale::linear;
 };
 
+struct Tick {
+  double value = 0;  // in data units; for a bar chart, the middle of a category's slot (0.5, 1.5, ...)
+  std::string label{};
+};
+
+enum class LegendMark { line, marker, line_and_marker, swatch };
+
+struct LegendEntry {
+  std::string text{};
+  Color color{};
+  LegendMark mark = LegendMark::line;
+  double fill_opacity = 1;  // a swatch shows the bars' fill
+};
+
+struct Legend {
+  Rectangle box{};
+  LegendPlace corner = LegendPlace::upper_right;
+  std::vector<LegendEntry> entries{};
+};
+
+// A text written inside the plot area: a bar's value, or "no data".
+struct Annotation {
+  std::string text{};
+  Point anchor{};     // the horizontal middle of the text
+  bool above = true;  // true: its baseline is at the anchor; false: the top of its digits is
+};
+
 struct Frame {
+  int width = 0;  // the picture
+  int height = 0;
   Rectangle plot_area{};
   AxisRange x{};
   AxisRange y{};
+  std::vector<Tick> x_ticks{};
+  std::vector<Tick> y_ticks{};
+  std::vector<double> x_minor_ticks{};  // log axes: 2..9 times each power of ten, when few decades are shown
+  std::vector<double> y_minor_ticks{};
+  bool x_labels_upward = false;  // bar charts turn long category names a quarter left
+  std::string title{};
+  std::string x_label{};
+  std::string y_label{};
+  std::optional<Legend> legend{};
+  std::vector<Annotation> annotations{};
   double x_to_pixel(double x_value) const;
   double y_to_pixel(double y_value) const;
 };
 
-// Where each picture of an image grid landed: its top left pixel and the enlargement.
+// What a histogram counts: the range its bins divide evenly, and each sample's bar heights (counts or
+// fractions, as the histogram asks).
+struct Bins {
+  double min = 0;
+  double max = 1;
+  std::vector<std::vector<double>> heights{};  // per sample, per bin
+  std::vector<std::size_t> counted{};          // per sample: the values that fell in a bin
+};
+
+// Where each picture of an image grid landed: its top left pixel and the enlargement, with the captions as
+// written, centred on `caption_anchors` (the middle of each caption's top).
 struct GridLayout {
   int width = 0;
   int height = 0;
   int zoom = 1;
+  std::string title{};
   std::vector<Point> image_origins{};
+  std::vector<std::string> captions{};
+  std::vector<Point> caption_anchors{};
 };
 
 // All of these throw Error for a description that cannot be drawn (mismatched lengths, bad sizes or ranges),
@@ -237,13 +237,11 @@ Frame layout(const LineChart& chart);
 Frame layout(const Histogram& histogram);
 Frame layout(const BarChart& chart);
 GridLayout layout(const ImageGrid& grid);
+Bins bin(const Histogram& histogram);
 
-Canvas render(const LineChart& chart);
-Canvas render(const Histogram& histogram);
-Canvas render(const BarChart& chart);
-Canvas render(const ImageGrid& grid);
-
-// render(...).write_png(path).
+// Draws the chart and writes it to `path`: SVG when the path ends in ".svg", PNG when it ends in ".png". The file
+// is written whole under a temporary name and renamed into place, so a file under the final name is never
+// partial. Throws Error naming the path when it cannot be written or has another extension.
 void save(const LineChart& chart, const std::filesystem::path& path);
 void save(const Histogram& histogram, const std::filesystem::path& path);
 void save(const BarChart& chart, const std::filesystem::path& path);
