@@ -40,29 +40,12 @@ void check_chart_size(const std::string& what, int width, int height) {
   }
 }
 
-// Liang-Barsky: whether any part of the segment lies inside `box`, and that part's length.
+// Whether any part of the segment lies inside `box`, and that part's length (-1 when none does).
 double length_inside(Point from, Point to, const Rectangle& box) {
-  const double dx = to.x - from.x;
-  const double dy = to.y - from.y;
   double enter = 0;
   double leave = 1;
-  auto edge = [&](double direction, double distance) {
-    if (direction == 0) return distance >= 0;
-    const double ratio = distance / direction;
-    if (direction < 0) {
-      if (ratio > leave) return false;
-      enter = std::max(enter, ratio);
-    } else {
-      if (ratio < enter) return false;
-      leave = std::min(leave, ratio);
-    }
-    return true;
-  };
-  if (!edge(-dx, from.x - box.left) || !edge(dx, box.right - from.x) || !edge(-dy, from.y - box.top) ||
-      !edge(dy, box.bottom - from.y)) {
-    return -1;
-  }
-  return (leave - enter) * std::hypot(dx, dy);
+  if (!detail::segment_inside(from, to, box, enter, leave)) return -1;
+  return (leave - enter) * std::hypot(to.x - from.x, to.y - from.y);
 }
 
 bool finite_point(Point point) { return std::isfinite(point.x) && std::isfinite(point.y); }
@@ -921,6 +904,27 @@ std::optional<Rectangle> bar_rectangle(const BarChart& chart, std::size_t index,
   const double zero = std::clamp(frame.y_to_pixel(0), area.top, area.bottom);
   const double end = std::clamp(frame.y_to_pixel(value), area.top, area.bottom);
   return Rectangle{center - half, std::min(end, zero), center + half, std::max(end, zero)};
+}
+
+bool segment_inside(Point from, Point to, const Rectangle& box, double& enter, double& leave) {
+  const double dx = to.x - from.x;
+  const double dy = to.y - from.y;
+  enter = 0;
+  leave = 1;
+  auto edge = [&](double direction, double distance) {
+    if (direction == 0) return distance >= 0;
+    const double ratio = distance / direction;
+    if (direction < 0) {
+      if (ratio > leave) return false;
+      enter = std::max(enter, ratio);
+    } else {
+      if (ratio < enter) return false;
+      leave = std::min(leave, ratio);
+    }
+    return true;
+  };
+  return edge(-dx, from.x - box.left) && edge(dx, box.right - from.x) && edge(-dy, from.y - box.top) &&
+         edge(dy, box.bottom - from.y);
 }
 
 }  // namespace detail

@@ -52,4 +52,8 @@ std::vector<HistogramBar> histogram_bars(const Histogram& histogram, const Bins&
 // A bar chart's bar, from zero to its value; none for a value that is NaN or infinite.
 std::optional<Rectangle> bar_rectangle(const BarChart& chart, std::size_t index, const Frame& frame);
 
+// Liang-Barsky: the part of the segment from -> to inside `box`, as the fractions [enter, leave] of its length;
+// false when no part of it is inside.
+bool segment_inside(Point from, Point to, const Rectangle& box, double& enter, double& leave);
+
 }  // namespace tapegrad::plot::detail

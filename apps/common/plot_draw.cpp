@@ -94,22 +94,7 @@ bool clip_segment(Point& from, Point& to, const Rectangle& box) {
   if (!std::isfinite(dx) || !std::isfinite(dy)) return false;
   double enter = 0;
   double leave = 1;
-  auto edge = [&](double direction, double distance) {
-    if (direction == 0) return distance >= 0;
-    const double ratio = distance / direction;
-    if (direction < 0) {
-      if (ratio > leave) return false;
-      enter = std::max(enter, ratio);
-    } else {
-      if (ratio < enter) return false;
-      leave = std::min(leave, ratio);
-    }
-    return true;
-  };
-  if (!edge(-dx, from.x - box.left) || !edge(dx, box.right - from.x) || !edge(-dy, from.y - box.top) ||
-      !edge(dy, box.bottom - from.y)) {
-    return false;
-  }
+  if (!detail::segment_inside(from, to, box, enter, leave)) return false;
   const Point start{from.x + enter * dx, from.y + enter * dy};
   const Point end{from.x + leave * dx, from.y + leave * dy};
   from = start;
