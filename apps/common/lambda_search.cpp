@@ -457,6 +457,14 @@ SearchRange search_range(const std::string& preset, const SearchSettings& settin
   return {low, high, "centred on " + centre.source};
 }
 
+void check_search_inputs(const std::string& preset, std::optional<double> given_lambda,
+                         const std::filesystem::path& output) {
+  if ((preset == "final" && !final_lambda(given_lambda, output, {}).found) ||
+      (preset == "fine" && !fine_centre(given_lambda, output, {}).found)) {
+    throw_nothing_to_start_from(preset, output);
+  }
+}
+
 void throw_nothing_to_start_from(const std::string& preset, const std::filesystem::path& output) {
   if (preset == "final") {
     throw UsageError(fmt::format("final: no lambda to train with: {} holds no fine/results.json or "

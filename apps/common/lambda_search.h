@@ -205,6 +205,11 @@ SearchRange search_range(const std::string& preset, const SearchSettings& settin
                          std::optional<double> given_lambda, const std::filesystem::path& output,
                          const EarlierSearches& earlier);
 
+// Before any data is read: a fine or final run alone finds what it needs in `output` or in `given_lambda`; throws
+// the UsageError of throw_nothing_to_start_from otherwise. Other presets need nothing.
+void check_search_inputs(const std::string& preset, std::optional<double> given_lambda,
+                         const std::filesystem::path& output);
+
 // The UsageError (exit 2) for a fine or final run that finds neither an earlier search in `output` nor --lambda.
 [[noreturn]] void throw_nothing_to_start_from(const std::string& preset, const std::filesystem::path& output);
 

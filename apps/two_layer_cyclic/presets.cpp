@@ -157,11 +157,7 @@ PresetRecord run_search(const CyclicSettings& settings, const RunContext& contex
 }  // namespace
 
 void check_inputs_available(const CyclicSettings& settings, const RunContext& context) {
-  const std::optional<double> lambda = given_lambda(settings, context);
-  if ((settings.preset == "final" && !final_lambda(lambda, context.output, {}).found) ||
-      (settings.preset == "fine" && !fine_centre(lambda, context.output, {}).found)) {
-    throw_nothing_to_start_from(settings.preset, context.output);
-  }
+  check_search_inputs(settings.preset, given_lambda(settings, context), context.output);
 }
 
 PresetRecord run_preset(const CyclicSettings& settings, const RunContext& context, const EarlierSearches& earlier) {
