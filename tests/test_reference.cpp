@@ -1,5 +1,5 @@
 // The reference path: the reports' hand-derived gradients against central differences, at hand-computed points,
-// at extreme logits, in float against double, and the helpers around them (workspaces, SGD, evaluation).
+// at extreme logits, in float against double, and the helpers around them (targets, SGD, evaluation).
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -18,9 +18,8 @@
 #include <tapegrad/core/error.h>
 #include <tapegrad/core/generator.h>
 #include <tapegrad/nn/reference/evaluation.h>
-#include <tapegrad/nn/reference/linear_layer.h>
+#include <tapegrad/nn/reference/functions.h>
 #include <tapegrad/nn/reference/logistic_regression.h>
-#include <tapegrad/nn/reference/losses.h>
 #include <tapegrad/nn/reference/numerical_gradient.h>
 #include <tapegrad/nn/reference/sgd.h>
 #include <tapegrad/nn/reference/sigmoid_regression.h>
@@ -72,6 +71,13 @@ Matrix<double> one_hot(const std::vector<int>& labels, Index classes) {
   Matrix<double> targets = Matrix<double>::Zero(classes, static_cast<Index>(labels.size()));
   for (std::size_t i = 0; i < labels.size(); ++i) targets(labels[i], static_cast<Index>(i)) = 1;
   return targets;
+}
+
+// The logistic regression's targets y (1 x n): the labels 0 and 1 as a row.
+Matrix<double> binary_row(const std::vector<int>& labels) {
+  Matrix<double> row(1, static_cast<Index>(labels.size()));
+  for (std::size_t i = 0; i < labels.size(); ++i) row(0, static_cast<Index>(i)) = labels[i];
+  return row;
 }
 
 Matrix<double> column(std::initializer_list<double> values) {
@@ -197,12 +203,11 @@ TwoLayerProblem two_layer_problem(Index dimensions, Index hidden, Index classes,
 }
 
 void softmax_regression_check(LinearProblem& problem, double lambda, Index sampled_weights, Generator& generator) {
-  const auto result = reference::softmax_regression_gradients(problem.weights, problem.bias, problem.inputs,
-                                                              problem.labels, lambda);
+  const Matrix<double> targets = one_hot(problem.labels, problem.weights.rows());
+  const auto result =
+      reference::softmax_regression_gradients(problem.weights, problem.bias, problem.inputs, targets, lambda);
   const auto cost = [&] {
-    return reference::softmax_regression_cost(problem.weights, problem.bias, problem.inputs, problem.labels,
-                                              lambda)
-        .cost;
+    return reference::softmax_regression_cost(problem.weights, problem.bias, problem.inputs, targets, lambda).cost;
   };
   check_gradients("softmax regression", cost,
                   {{"W", &problem.weights, result.gradient.weights, true, sampled_weights},
@@ -210,18 +215,14 @@ void softmax_regression_check(LinearProblem& problem, double lambda, Index sampl
                   lambda, generator);
 }
 
+// `targets` null: one-hot targets of the problem's labels.
 void sigmoid_regression_check(LinearProblem& problem, const Matrix<double>* targets, double lambda,
                               Index sampled_weights, Generator& generator) {
-  const auto result = targets ? reference::sigmoid_regression_gradients(problem.weights, problem.bias,
-                                                                        problem.inputs, *targets, lambda)
-                              : reference::sigmoid_regression_gradients(problem.weights, problem.bias,
-                                                                        problem.inputs, problem.labels, lambda);
+  const Matrix<double> Y = targets ? *targets : one_hot(problem.labels, problem.weights.rows());
+  const auto result =
+      reference::sigmoid_regression_gradients(problem.weights, problem.bias, problem.inputs, Y, lambda);
   const auto cost = [&] {
-    return (targets ? reference::sigmoid_regression_cost(problem.weights, problem.bias, problem.inputs, *targets,
-                                                         lambda)
-                    : reference::sigmoid_regression_cost(problem.weights, problem.bias, problem.inputs,
-                                                         problem.labels, lambda))
-        .cost;
+    return reference::sigmoid_regression_cost(problem.weights, problem.bias, problem.inputs, Y, lambda).cost;
   };
   check_gradients("sigmoid regression", cost,
                   {{"W", &problem.weights, result.gradient.weights, true, sampled_weights},
@@ -230,12 +231,13 @@ void sigmoid_regression_check(LinearProblem& problem, const Matrix<double>* targ
 }
 
 void two_layer_check(TwoLayerProblem& problem, double lambda, Index sampled_weights, Generator& generator) {
+  const Matrix<double> targets = one_hot(problem.labels, problem.second_weights.rows());
   const auto result =
       reference::two_layer_gradients(problem.first_weights, problem.first_bias, problem.second_weights,
-                                     problem.second_bias, problem.inputs, problem.labels, lambda);
+                                     problem.second_bias, problem.inputs, targets, lambda);
   const auto cost = [&] {
     return reference::two_layer_cost(problem.first_weights, problem.first_bias, problem.second_weights,
-                                     problem.second_bias, problem.inputs, problem.labels, lambda)
+                                     problem.second_bias, problem.inputs, targets, lambda)
         .cost;
   };
   // Moving W1(j, i) by up to r moves the pre-activation z(j, e) by up to r |x(i, e)|, and b1(j) moves it by r:
@@ -264,11 +266,11 @@ void two_layer_check(TwoLayerProblem& problem, double lambda, Index sampled_weig
 
 // Logistic regression keeps w as a column (d x 1) and labels 0/1.
 void logistic_regression_check(LinearProblem& problem, double lambda, Generator& generator) {
-  const auto result = reference::logistic_regression_gradients(problem.weights, problem.bias, problem.inputs,
-                                                               problem.labels, lambda);
+  const Matrix<double> targets = binary_row(problem.labels);
+  const auto result =
+      reference::logistic_regression_gradients(problem.weights, problem.bias, problem.inputs, targets, lambda);
   const auto cost = [&] {
-    return reference::logistic_regression_cost(problem.weights, problem.bias, problem.inputs, problem.labels,
-                                               lambda)
+    return reference::logistic_regression_cost(problem.weights, problem.bias, problem.inputs, targets, lambda)
         .cost;
   };
   check_gradients(
@@ -327,7 +329,8 @@ TEST_CASE("softmax regression: zero parameters give a loss of log K and db = 1/K
   const Matrix<double> bias = Matrix<double>::Zero(classes, 1);
   const Matrix<double> inputs = normal_matrix(20, examples, 1.0, generator);
   const std::vector<int> labels = {3, 7, 3};
-  const auto result = reference::softmax_regression_gradients(weights, bias, inputs, labels, 0.5);
+  const auto result =
+      reference::softmax_regression_gradients(weights, bias, inputs, one_hot(labels, classes), 0.5);
   CHECK(std::abs(result.loss - std::log(10.0)) < 1e-15);
   CHECK(result.cost == result.loss);  // W = 0: the L2 term vanishes
   for (Index k = 0; k < classes; ++k) {
@@ -346,7 +349,7 @@ TEST_CASE("softmax regression: one example, two classes, computed by hand", "[re
   const double lambda = 0.1;
   const double p0 = 1 / (1 + std::exp(-4.5));  // softmax of (2, -2.5)
   const double p1 = 1 - p0;
-  const auto result = reference::softmax_regression_gradients(weights, bias, inputs, labels, lambda);
+  const auto result = reference::softmax_regression_gradients(weights, bias, inputs, one_hot(labels, 2), lambda);
   CHECK(result.loss == Approx(std::log(1 + std::exp(4.5))).epsilon(1e-14));
   CHECK(result.cost == Approx(std::log(1 + std::exp(4.5)) + 0.1 * (1 + 0.25 + 1 + 0.0625)).epsilon(1e-14));
   Matrix<double> expected_weights(2, 2);
@@ -379,32 +382,38 @@ TEST_CASE("softmax regression gradients match central differences at full size (
 TEST_CASE("softmax regression: the sum instead of the mean over the batch is caught", "[reference][softmax]") {
   Generator generator(11);
   LinearProblem problem = linear_problem(10, 20, 3, 0.01, generator);
+  const Matrix<double> targets = one_hot(problem.labels, 10);
   const auto result =
-      reference::softmax_regression_gradients(problem.weights, problem.bias, problem.inputs, problem.labels, 0.0);
+      reference::softmax_regression_gradients(problem.weights, problem.bias, problem.inputs, targets, 0.0);
   const auto cost = [&] {
-    return reference::softmax_regression_cost(problem.weights, problem.bias, problem.inputs, problem.labels, 0.0)
-        .cost;
+    return reference::softmax_regression_cost(problem.weights, problem.bias, problem.inputs, targets, 0.0).cost;
   };
   const Matrix<double> numerical = reference::numerical_gradient(cost, problem.bias);
   CHECK(reference::max_relative_error(result.gradient.bias, numerical) <= gradient_tolerance);
   CHECK(reference::max_relative_error(3 * result.gradient.bias, numerical) > 0.1);
 }
 
-TEST_CASE("softmax regression: one-hot targets give what labels give", "[reference][softmax]") {
+TEST_CASE("softmax regression: one-hot targets of labels give the mean of -log P[y_i, i]",
+          "[reference][softmax]") {
   Generator generator(12);
   LinearProblem problem = linear_problem(10, 50, 30, 0.1, generator);
-  const Matrix<double> targets = one_hot(problem.labels, 10);
-  const auto with_labels =
-      reference::softmax_regression_gradients(problem.weights, problem.bias, problem.inputs, problem.labels, 0.3);
-  const auto with_targets =
+  const Matrix<double> targets = reference::one_hot<double>(problem.labels, 10);
+  CHECK(targets == one_hot(problem.labels, 10));
+  const auto result =
       reference::softmax_regression_gradients(problem.weights, problem.bias, problem.inputs, targets, 0.3);
-  CHECK(with_targets.loss == Approx(with_labels.loss).epsilon(1e-14));
-  CHECK(with_targets.cost == Approx(with_labels.cost).epsilon(1e-14));
-  CHECK(relative_difference(with_targets.gradient.weights, with_labels.gradient.weights) < 1e-13);
-  CHECK(relative_difference(with_targets.gradient.bias, with_labels.gradient.bias) < 1e-13);
   const auto cost =
       reference::softmax_regression_cost(problem.weights, problem.bias, problem.inputs, targets, 0.3);
-  CHECK(cost.loss == Approx(with_labels.loss).epsilon(1e-14));
+  CHECK(cost.loss == Approx(result.loss).epsilon(1e-14));
+  CHECK(cost.cost == Approx(result.cost).epsilon(1e-14));
+  CHECK(result.cost == Approx(result.loss + 0.3 * problem.weights.squaredNorm()).epsilon(1e-14));
+  Matrix<double> scores = problem.weights * problem.inputs;
+  scores.colwise() += problem.bias.col(0);
+  double mean_log = 0;
+  for (Index i = 0; i < 30; ++i) {
+    const double label_score = scores(problem.labels[static_cast<std::size_t>(i)], i);
+    mean_log += std::log(scores.col(i).array().exp().sum()) - label_score;
+  }
+  CHECK(result.loss == Approx(mean_log / 30).epsilon(1e-13));
 }
 
 TEST_CASE("softmax regression with soft targets matches central differences", "[reference][softmax][gradcheck]") {
@@ -434,7 +443,8 @@ TEST_CASE("sigmoid regression: zero parameters give a loss of log 2 and db = (1/
   const Matrix<double> bias = Matrix<double>::Zero(classes, 1);
   const Matrix<double> inputs = normal_matrix(10, 2, 1.0, generator);
   const std::vector<int> labels = {4, 4};
-  const auto result = reference::sigmoid_regression_gradients(weights, bias, inputs, labels, 0.2);
+  const auto result =
+      reference::sigmoid_regression_gradients(weights, bias, inputs, one_hot(labels, classes), 0.2);
   CHECK(std::abs(result.loss - std::log(2.0)) < 1e-15);
   CHECK(result.cost == result.loss);
   for (Index k = 0; k < classes; ++k) {
@@ -449,7 +459,7 @@ TEST_CASE("sigmoid regression: one example, two classes, computed by hand", "[re
   const Matrix<double> bias = column({0.5, 0.0});
   const Matrix<double> inputs = column({2.0}).transpose();
   const std::vector<int> labels = {0};
-  const auto result = reference::sigmoid_regression_gradients(weights, bias, inputs, labels, 0.0);
+  const auto result = reference::sigmoid_regression_gradients(weights, bias, inputs, one_hot(labels, 2), 0.0);
   CHECK(result.loss == Approx(0.5 * (std::log(1 + std::exp(-2.5)) + std::log(1 + std::exp(-2.0)))).epsilon(1e-14));
   const double sigmoid_first = 1 / (1 + std::exp(-2.5));
   const double sigmoid_second = 1 / (1 + std::exp(2.0));
@@ -482,17 +492,24 @@ TEST_CASE("sigmoid regression gradients match central differences at full size (
   }
 }
 
-TEST_CASE("sigmoid regression: one-hot targets give what labels give", "[reference][sigmoid]") {
+TEST_CASE("sigmoid regression: the loss of one-hot targets, term by term", "[reference][sigmoid]") {
   Generator generator(19);
   LinearProblem problem = linear_problem(10, 50, 30, 0.1, generator);
-  const Matrix<double> targets = one_hot(problem.labels, 10);
-  const auto with_labels =
-      reference::sigmoid_regression_gradients(problem.weights, problem.bias, problem.inputs, problem.labels, 0.3);
-  const auto with_targets =
+  const Matrix<double> targets = reference::one_hot<double>(problem.labels, 10);
+  const auto result =
       reference::sigmoid_regression_gradients(problem.weights, problem.bias, problem.inputs, targets, 0.3);
-  CHECK(with_targets.loss == Approx(with_labels.loss).epsilon(1e-14));
-  CHECK(relative_difference(with_targets.gradient.weights, with_labels.gradient.weights) < 1e-13);
-  CHECK(relative_difference(with_targets.gradient.bias, with_labels.gradient.bias) < 1e-13);
+  const auto cost =
+      reference::sigmoid_regression_cost(problem.weights, problem.bias, problem.inputs, targets, 0.3);
+  CHECK(cost.loss == Approx(result.loss).epsilon(1e-14));
+  CHECK(cost.cost == Approx(result.cost).epsilon(1e-14));
+  Matrix<double> scores = problem.weights * problem.inputs;
+  scores.colwise() += problem.bias.col(0);
+  double total = 0;  // -[y log p + (1 - y) log(1 - p)] with p = sigmoid(s), as written
+  for (Index i = 0; i < scores.size(); ++i) {
+    const double p = 1 / (1 + std::exp(-scores(i)));
+    total -= targets(i) * std::log(p) + (1 - targets(i)) * std::log(1 - p);
+  }
+  CHECK(result.loss == Approx(total / 300).epsilon(1e-13));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -510,7 +527,7 @@ TEST_CASE("two-layer network: dead hidden units give log K and no gradient to th
   const std::vector<int> labels = {0, 5, 9};
   const double lambda = 0.25;
   const auto result = reference::two_layer_gradients(first_weights, first_bias, second_weights, second_bias,
-                                                     inputs, labels, lambda);
+                                                     inputs, one_hot(labels, 10), lambda);
   CHECK(std::abs(result.loss - std::log(10.0)) < 1e-15);
   CHECK(result.cost == Approx(result.loss + lambda * second_weights.squaredNorm()).epsilon(1e-14));
   CHECK(result.first_layer.weights.isZero(0));
@@ -528,8 +545,8 @@ TEST_CASE("two-layer network: one example through two hidden units, computed by 
   const Matrix<double> second_bias = column({0.0, 0.0});
   const Matrix<double> inputs = column({1.0});
   const std::vector<int> labels = {0};
-  const auto result =
-      reference::two_layer_gradients(first_weights, first_bias, second_weights, second_bias, inputs, labels, 0.0);
+  const auto result = reference::two_layer_gradients(first_weights, first_bias, second_weights, second_bias,
+                                                     inputs, one_hot(labels, 2), 0.0);
   const double p0 = 1 / (1 + std::exp(-1.0));
   CHECK(result.loss == Approx(std::log(1 + std::exp(-1.0))).epsilon(1e-14));
   // G2 = (p0 - 1, 1 - p0); dW2 = G2 H^T; W2^T G2 = (p0 - 1, p0 - 1), masked by H > 0 to (p0 - 1, 0).
@@ -563,19 +580,24 @@ TEST_CASE("two-layer network gradients match central differences at full size (d
   two_layer_check(problem, 0.01, 200, generator);
 }
 
-TEST_CASE("two-layer network: one-hot targets give what labels give", "[reference][two_layer]") {
+TEST_CASE("two-layer network: cost and gradients agree, and the loss is the mean of -log P[y_i, i]",
+          "[reference][two_layer]") {
   Generator generator(28);
   TwoLayerProblem problem = two_layer_problem(30, 20, 10, 25, 0.2, 0.2, generator);
-  const Matrix<double> targets = one_hot(problem.labels, 10);
-  const auto with_labels =
-      reference::two_layer_gradients(problem.first_weights, problem.first_bias, problem.second_weights,
-                                     problem.second_bias, problem.inputs, problem.labels, 0.1);
-  const auto with_targets =
+  const Matrix<double> targets = reference::one_hot<double>(problem.labels, 10);
+  const auto result =
       reference::two_layer_gradients(problem.first_weights, problem.first_bias, problem.second_weights,
                                      problem.second_bias, problem.inputs, targets, 0.1);
-  CHECK(with_targets.loss == Approx(with_labels.loss).epsilon(1e-14));
-  CHECK(relative_difference(with_targets.first_layer.weights, with_labels.first_layer.weights) < 1e-13);
-  CHECK(relative_difference(with_targets.second_layer.weights, with_labels.second_layer.weights) < 1e-13);
+  const auto cost = reference::two_layer_cost(problem.first_weights, problem.first_bias, problem.second_weights,
+                                              problem.second_bias, problem.inputs, targets, 0.1);
+  CHECK(cost.loss == Approx(result.loss).epsilon(1e-14));
+  CHECK(cost.cost == Approx(result.cost).epsilon(1e-14));
+  const Matrix<double> probabilities = reference::softmax(reference::two_layer_scores(
+      problem.first_weights, problem.first_bias, problem.second_weights, problem.second_bias, problem.inputs));
+  double mean_log = 0;
+  for (Index i = 0; i < 25; ++i)
+    mean_log -= std::log(probabilities(problem.labels[static_cast<std::size_t>(i)], i));
+  CHECK(result.loss == Approx(mean_log / 25).epsilon(1e-13));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -588,7 +610,8 @@ TEST_CASE("logistic regression: zero parameters give log 2, one example computed
   const Matrix<double> zero_bias = Matrix<double>::Zero(1, 1);
   const Matrix<double> inputs = normal_matrix(5, 4, 1.0, generator);
   const std::vector<int> labels = {1, 0, 1, 1};
-  const auto at_zero = reference::logistic_regression_gradients(zero_weights, zero_bias, inputs, labels, 0.5);
+  const auto at_zero =
+      reference::logistic_regression_gradients(zero_weights, zero_bias, inputs, binary_row(labels), 0.5);
   CHECK(std::abs(at_zero.loss - std::log(2.0)) < 1e-15);
   CHECK(std::abs(at_zero.gradient.bias(0) - (0.5 - 0.75)) < 1e-16);
 
@@ -598,7 +621,8 @@ TEST_CASE("logistic regression: zero parameters give log 2, one example computed
   const Matrix<double> one_input = column({1.0, 2.0});
   const std::vector<int> one_label = {1};
   const double lambda = 0.3;
-  const auto result = reference::logistic_regression_gradients(weights, bias, one_input, one_label, lambda);
+  const auto result =
+      reference::logistic_regression_gradients(weights, bias, one_input, binary_row(one_label), lambda);
   const double yhat = 1 / (1 + std::exp(-0.1));
   CHECK(result.loss == Approx(std::log(1 + std::exp(-0.1))).epsilon(1e-14));
   CHECK(result.cost == Approx(std::log(1 + std::exp(-0.1)) + 0.3 * (0.25 + 0.0625)).epsilon(1e-14));
@@ -627,12 +651,12 @@ TEST_CASE("logistic regression gradients match central differences (small checks
 TEST_CASE("logistic regression is sigmoid regression with one output", "[reference][logistic]") {
   Generator generator(39);
   LinearProblem problem = logistic_problem(40, 30, 0.2, generator);
-  Matrix<double> targets(1, 30);
-  for (Index i = 0; i < 30; ++i) targets(0, i) = problem.labels[static_cast<std::size_t>(i)];
+  const Matrix<double> targets = reference::binary_targets<double>(problem.labels);
+  CHECK(targets == binary_row(problem.labels));
   const auto logistic =
-      reference::logistic_regression_gradients(problem.weights, problem.bias, problem.inputs, problem.labels, 0.2);
-  const auto logistic_with_targets =
       reference::logistic_regression_gradients(problem.weights, problem.bias, problem.inputs, targets, 0.2);
+  const auto logistic_cost =
+      reference::logistic_regression_cost(problem.weights, problem.bias, problem.inputs, targets, 0.2);
   const Matrix<double> row_weights = problem.weights.transpose();
   const auto sigmoid =
       reference::sigmoid_regression_gradients(row_weights, problem.bias, problem.inputs, targets, 0.2);
@@ -640,8 +664,8 @@ TEST_CASE("logistic regression is sigmoid regression with one output", "[referen
   CHECK(logistic.cost == Approx(sigmoid.cost).epsilon(1e-14));
   CHECK(relative_difference(logistic.gradient.weights, sigmoid.gradient.weights.transpose()) < 1e-13);
   CHECK(relative_difference(logistic.gradient.bias, sigmoid.gradient.bias) < 1e-13);
-  CHECK(logistic_with_targets.loss == Approx(logistic.loss).epsilon(1e-14));
-  CHECK(relative_difference(logistic_with_targets.gradient.weights, logistic.gradient.weights) < 1e-13);
+  CHECK(logistic_cost.loss == Approx(logistic.loss).epsilon(1e-14));
+  CHECK(logistic_cost.cost == Approx(logistic.cost).epsilon(1e-14));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -657,7 +681,8 @@ TEMPLATE_TEST_CASE("losses stay finite and exact for logits of +-1e4", "[referen
   const std::vector<int> labels = {0, 1};  // right with certainty, then wrong by 2e4
   const T lambda = T(0);
 
-  const auto softmax = reference::softmax_regression_gradients(zero_weights, bias, inputs, labels, lambda);
+  const Matrix<T> targets = reference::one_hot<T>(labels, 3);
+  const auto softmax = reference::softmax_regression_gradients(zero_weights, bias, inputs, targets, lambda);
   CHECK(softmax.loss == Approx(T(1e4)).epsilon(1e-6));  // (0 + 2e4) / 2
   CHECK(softmax.gradient.bias.allFinite());
   CHECK(softmax.gradient.weights.allFinite());
@@ -668,7 +693,7 @@ TEMPLATE_TEST_CASE("losses stay finite and exact for logits of +-1e4", "[referen
 
   // Sigmoid, term by term: column 0 (label 0) gives 0, 0 and log 2 (the zero score); column 1 (label 1) gives 1e4
   // (scored 1e4, target 0), 1e4 (scored -1e4, target 1) and log 2. The mean runs over the 3 x 2 terms.
-  const auto sigmoid = reference::sigmoid_regression_gradients(zero_weights, bias, inputs, labels, lambda);
+  const auto sigmoid = reference::sigmoid_regression_gradients(zero_weights, bias, inputs, targets, lambda);
   CHECK(sigmoid.loss == Approx((2e4 + 2 * std::log(2.0)) / 6).epsilon(1e-6));
   CHECK(sigmoid.gradient.bias.allFinite());
   // dS = (sigmoid(S) - Y) / (K n): column 0 (0, 0, 1/2), column 1 (1, -1, 1/2); summed over the batch.
@@ -680,7 +705,7 @@ TEMPLATE_TEST_CASE("losses stay finite and exact for logits of +-1e4", "[referen
   const Matrix<T> hidden_bias = Matrix<T>::Zero(4, 1);
   const Matrix<T> second_weights = Matrix<T>::Ones(3, 4);
   const auto network =
-      reference::two_layer_gradients(hidden_weights, hidden_bias, second_weights, bias, inputs, labels, lambda);
+      reference::two_layer_gradients(hidden_weights, hidden_bias, second_weights, bias, inputs, targets, lambda);
   CHECK(network.loss == Approx(T(1e4)).epsilon(1e-6));
   CHECK(network.second_layer.bias(1) == Approx(-0.5).margin(1e-6));
   CHECK(network.first_layer.weights.allFinite());
@@ -689,8 +714,8 @@ TEMPLATE_TEST_CASE("losses stay finite and exact for logits of +-1e4", "[referen
   for (const T logit : {big, -big}) {
     Matrix<T> logistic_bias(1, 1);
     logistic_bias << logit;
-    const auto logistic =
-        reference::logistic_regression_gradients(logistic_weights, logistic_bias, inputs, labels, lambda);
+    const auto logistic = reference::logistic_regression_gradients(logistic_weights, logistic_bias, inputs,
+                                                                   reference::binary_targets<T>(labels), lambda);
     // Labels (0, 1): one term is 1e4, the other 0 (up to e^-1e4).
     CHECK(logistic.loss == Approx(T(5e3)).epsilon(1e-6));
     CHECK(logistic.gradient.bias(0) == Approx(logit > 0 ? 0.5 : -0.5).margin(1e-6));
@@ -731,101 +756,56 @@ TEST_CASE("float and double agree on every loss and gradient", "[reference][prec
 
   check_float_agrees_with_double([&](auto scalar) {
     using T = decltype(scalar);
-    const auto result = reference::softmax_regression_gradients(as<T>(linear.weights), as<T>(linear.bias),
-                                                                as<T>(linear.inputs), linear.labels, T(0.1));
+    const auto result =
+        reference::softmax_regression_gradients(as<T>(linear.weights), as<T>(linear.bias), as<T>(linear.inputs),
+                                                reference::one_hot<T>(linear.labels, 10), T(0.1));
     return std::vector<Matrix<T>>{as_matrix(result.loss), as_matrix(result.cost), result.gradient.weights,
                                   result.gradient.bias};
   });
   check_float_agrees_with_double([&](auto scalar) {
     using T = decltype(scalar);
-    const auto result = reference::sigmoid_regression_gradients(as<T>(linear.weights), as<T>(linear.bias),
-                                                                as<T>(linear.inputs), linear.labels, T(0.1));
+    const auto result =
+        reference::sigmoid_regression_gradients(as<T>(linear.weights), as<T>(linear.bias), as<T>(linear.inputs),
+                                                reference::one_hot<T>(linear.labels, 10), T(0.1));
     return std::vector<Matrix<T>>{as_matrix(result.loss), as_matrix(result.cost), result.gradient.weights,
                                   result.gradient.bias};
   });
   check_float_agrees_with_double([&](auto scalar) {
     using T = decltype(scalar);
-    const auto result = reference::two_layer_gradients(as<T>(network.first_weights), as<T>(network.first_bias),
-                                                       as<T>(network.second_weights), as<T>(network.second_bias),
-                                                       as<T>(network.inputs), network.labels, T(0.01));
+    const auto result = reference::two_layer_gradients(
+        as<T>(network.first_weights), as<T>(network.first_bias), as<T>(network.second_weights),
+        as<T>(network.second_bias), as<T>(network.inputs), reference::one_hot<T>(network.labels, 10), T(0.01));
     return std::vector<Matrix<T>>{as_matrix(result.loss),  as_matrix(result.cost),      result.first_layer.weights,
                                   result.first_layer.bias, result.second_layer.weights, result.second_layer.bias};
   });
   check_float_agrees_with_double([&](auto scalar) {
     using T = decltype(scalar);
-    const auto result = reference::logistic_regression_gradients(as<T>(logistic.weights), as<T>(logistic.bias),
-                                                                 as<T>(logistic.inputs), logistic.labels, T(0.1));
+    const auto result = reference::logistic_regression_gradients(
+        as<T>(logistic.weights), as<T>(logistic.bias), as<T>(logistic.inputs),
+        reference::binary_targets<T>(logistic.labels), T(0.1));
     return std::vector<Matrix<T>>{as_matrix(result.loss), as_matrix(result.cost), result.gradient.weights,
                                   result.gradient.bias};
   });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Workspaces, batch views, SGD, evaluation, errors
-
-TEST_CASE("a reused workspace gives the same results without reallocating", "[reference][workspace]") {
-  Generator generator(50);
-  LinearProblem problem = linear_problem(10, 300, 40, 0.1, generator);
-  reference::LinearModelResult<double> result;
-  reference::LinearModelWorkspace<double> workspace;
-  reference::softmax_regression_gradients(problem.weights, problem.bias, problem.inputs, problem.labels, 0.1,
-                                          result, workspace);
-  const double* scores = workspace.scores.data();
-  const double* weight_gradient = result.gradient.weights.data();
-  const double* bias_gradient = result.gradient.bias.data();
-  for (int step = 0; step < 3; ++step) {
-    reference::sgd_step(problem.weights, problem.bias, result.gradient, 0.5);
-    reference::softmax_regression_gradients(problem.weights, problem.bias, problem.inputs, problem.labels, 0.1,
-                                            result, workspace);
-    const auto fresh = reference::softmax_regression_gradients(problem.weights, problem.bias, problem.inputs,
-                                                               problem.labels, 0.1);
-    CHECK(result.loss == fresh.loss);
-    CHECK(relative_difference(result.gradient.weights, fresh.gradient.weights) < 1e-15);
-    CHECK(relative_difference(result.gradient.bias, fresh.gradient.bias) < 1e-15);
-  }
-  CHECK(workspace.scores.data() == scores);
-  CHECK(result.gradient.weights.data() == weight_gradient);
-  CHECK(result.gradient.bias.data() == bias_gradient);
-
-  TwoLayerProblem network = two_layer_problem(30, 20, 10, 25, 0.2, 0.2, generator);
-  reference::TwoLayerResult<double> network_result;
-  reference::TwoLayerWorkspace<double> network_workspace;
-  const auto network_step = [&] {
-    reference::two_layer_gradients(network.first_weights, network.first_bias, network.second_weights,
-                                   network.second_bias, network.inputs, network.labels, 0.1, network_result,
-                                   network_workspace);
-  };
-  network_step();
-  const double* hidden = network_workspace.hidden.data();
-  const double* hidden_gradient = network_workspace.hidden_gradient.data();
-  const double* first_gradient = network_result.first_layer.weights.data();
-  reference::sgd_step(network.first_weights, network.first_bias, network_result.first_layer, 0.1);
-  reference::sgd_step(network.second_weights, network.second_bias, network_result.second_layer, 0.1);
-  network_step();
-  const auto fresh =
-      reference::two_layer_gradients(network.first_weights, network.first_bias, network.second_weights,
-                                     network.second_bias, network.inputs, network.labels, 0.1);
-  CHECK(relative_difference(network_result.first_layer.weights, fresh.first_layer.weights) < 1e-15);
-  CHECK(network_workspace.hidden.data() == hidden);
-  CHECK(network_workspace.hidden_gradient.data() == hidden_gradient);
-  CHECK(network_result.first_layer.weights.data() == first_gradient);
-}
+// Batch views, SGD, evaluation, errors
 
 TEST_CASE("a batch can be a block of columns of a larger matrix", "[reference][workspace]") {
   Generator generator(51);
   LinearProblem problem = linear_problem(10, 64, 100, 0.1, generator);
-  const std::span<const int> all_labels(problem.labels);
+  const Matrix<double> all_targets = one_hot(problem.labels, 10);
   const auto from_block = reference::softmax_regression_gradients(
-      problem.weights, problem.bias, problem.inputs.middleCols(20, 30), all_labels.subspan(20, 30), 0.1);
+      problem.weights, problem.bias, problem.inputs.middleCols(20, 30), all_targets.middleCols(20, 30), 0.1);
   const Matrix<double> copied_batch = problem.inputs.middleCols(20, 30);
-  const std::vector<int> copied_labels(problem.labels.begin() + 20, problem.labels.begin() + 50);
+  const Matrix<double> copied_targets = all_targets.middleCols(20, 30);
   const auto from_copy =
-      reference::softmax_regression_gradients(problem.weights, problem.bias, copied_batch, copied_labels, 0.1);
+      reference::softmax_regression_gradients(problem.weights, problem.bias, copied_batch, copied_targets, 0.1);
   CHECK(from_block.loss == Approx(from_copy.loss).epsilon(1e-15));
   CHECK(relative_difference(from_block.gradient.weights, from_copy.gradient.weights) < 1e-14);
   // And a different batch gives a different gradient, so the block was really used.
   const auto other_block = reference::softmax_regression_gradients(
-      problem.weights, problem.bias, problem.inputs.middleCols(50, 30), all_labels.subspan(50, 30), 0.1);
+      problem.weights, problem.bias, problem.inputs.middleCols(50, 30), all_targets.middleCols(50, 30), 0.1);
   CHECK(relative_difference(other_block.gradient.weights, from_copy.gradient.weights) > 0.1);
 }
 
@@ -863,51 +843,55 @@ TEST_CASE("training with the reference gradients lowers the cost and fits separa
   }
   Matrix<double> weights = normal_matrix(3, 5, 0.01, generator);
   Matrix<double> bias = Matrix<double>::Zero(3, 1);
-  const double first_cost = reference::softmax_regression_cost(weights, bias, inputs, labels, 0.01).cost;
-  reference::LinearModelResult<double> result;
-  reference::LinearModelWorkspace<double> workspace;
+  const Matrix<double> targets = one_hot(labels, 3);
+  const double first_cost = reference::softmax_regression_cost(weights, bias, inputs, targets, 0.01).cost;
   for (int step = 0; step < 50; ++step) {
-    reference::softmax_regression_gradients(weights, bias, inputs, labels, 0.01, result, workspace);
+    const auto result = reference::softmax_regression_gradients(weights, bias, inputs, targets, 0.01);
     reference::sgd_step(weights, bias, result.gradient, 0.5);
   }
-  CHECK(reference::softmax_regression_cost(weights, bias, inputs, labels, 0.01).cost < 0.5 * first_cost);
-  CHECK(reference::accuracy(reference::linear_predictions(weights, bias, inputs), labels) == 1.0);
+  CHECK(reference::softmax_regression_cost(weights, bias, inputs, targets, 0.01).cost < 0.5 * first_cost);
+  CHECK(reference::accuracy(reference::predict_classes(reference::linear_scores(weights, bias, inputs)), labels) ==
+        1.0);
 
   TwoLayerProblem network = two_layer_problem(5, 16, 3, examples, 1 / std::sqrt(5.0), 0.25, generator);
   const double first_network_cost =
       reference::two_layer_cost(network.first_weights, network.first_bias, network.second_weights,
-                                network.second_bias, inputs, labels, 0.001)
+                                network.second_bias, inputs, targets, 0.001)
           .cost;
   for (int step = 0; step < 100; ++step) {
     const auto gradients =
         reference::two_layer_gradients(network.first_weights, network.first_bias, network.second_weights,
-                                       network.second_bias, inputs, labels, 0.001);
+                                       network.second_bias, inputs, targets, 0.001);
     reference::sgd_step(network.first_weights, network.first_bias, gradients.first_layer, 0.1);
     reference::sgd_step(network.second_weights, network.second_bias, gradients.second_layer, 0.1);
   }
   CHECK(reference::two_layer_cost(network.first_weights, network.first_bias, network.second_weights,
-                                  network.second_bias, inputs, labels, 0.001)
+                                  network.second_bias, inputs, targets, 0.001)
             .cost < 0.5 * first_network_cost);
-  const auto network_predictions = reference::two_layer_predictions(
+  const Matrix<double> network_scores = reference::two_layer_scores(
       network.first_weights, network.first_bias, network.second_weights, network.second_bias, inputs);
+  const auto network_predictions = reference::predict_classes(network_scores);
   CHECK(reference::accuracy(network_predictions, labels) == 1.0);
-  const Matrix<double> network_probabilities = reference::two_layer_probabilities(
-      network.first_weights, network.first_bias, network.second_weights, network.second_bias, inputs);
-  CHECK(reference::predict_classes(network_probabilities) == network_predictions);
+  CHECK(reference::predict_classes(reference::softmax(network_scores)) == network_predictions);
 
   std::vector<int> binary_labels(labels.size());
   for (std::size_t i = 0; i < labels.size(); ++i) binary_labels[i] = labels[i] == 0;
+  const Matrix<double> binary_targets = binary_row(binary_labels);
   Matrix<double> logistic_weights = Matrix<double>::Zero(5, 1);
   Matrix<double> logistic_bias = Matrix<double>::Zero(1, 1);
   for (int step = 0; step < 100; ++step) {
     const auto gradients =
-        reference::logistic_regression_gradients(logistic_weights, logistic_bias, inputs, binary_labels, 0.001);
+        reference::logistic_regression_gradients(logistic_weights, logistic_bias, inputs, binary_targets, 0.001);
     reference::sgd_step(logistic_weights, logistic_bias, gradients.gradient, 0.5);
   }
-  CHECK(reference::logistic_regression_cost(logistic_weights, logistic_bias, inputs, binary_labels, 0.001).loss <
+  CHECK(reference::logistic_regression_cost(logistic_weights, logistic_bias, inputs, binary_targets, 0.001).loss <
         0.5 * std::log(2.0));
-  CHECK(reference::accuracy(reference::logistic_regression_predictions(logistic_weights, logistic_bias, inputs),
-                            binary_labels) == 1.0);
+  // Class 1 where s = w^T x + b >= 0.
+  const Matrix<double> logistic_scores =
+      reference::linear_scores<double>(logistic_weights.transpose(), logistic_bias, inputs);
+  std::vector<int> logistic_predictions;
+  for (Index i = 0; i < examples; ++i) logistic_predictions.push_back(logistic_scores(0, i) >= 0);
+  CHECK(reference::accuracy(logistic_predictions, binary_labels) == 1.0);
 }
 
 TEST_CASE("predictions, probabilities and accuracy", "[reference][evaluation]") {
@@ -922,67 +906,75 @@ TEST_CASE("predictions, probabilities and accuracy", "[reference][evaluation]") 
 
   Generator generator(60);
   const LinearProblem problem = linear_problem(10, 20, 7, 1.0, generator);
-  const Matrix<double> probabilities =
-      reference::softmax_regression_probabilities(problem.weights, problem.bias, problem.inputs);
+  const Matrix<double> scores_again = reference::linear_scores(problem.weights, problem.bias, problem.inputs);
+  const Matrix<double> probabilities = reference::softmax(scores_again);
   CHECK((probabilities.colwise().sum().array() - 1).abs().maxCoeff() < 1e-15);
   CHECK(probabilities.minCoeff() >= 0);
-  CHECK(reference::predict_classes(probabilities) ==
-        reference::linear_predictions(problem.weights, problem.bias, problem.inputs));
-  const Matrix<double> sigmoid =
-      reference::sigmoid_regression_probabilities(problem.weights, problem.bias, problem.inputs);
-  const Matrix<double> scores_again = reference::linear_scores(problem.weights, problem.bias, problem.inputs);
+  CHECK(reference::predict_classes(probabilities) == reference::predict_classes(scores_again));
+  const Matrix<double> sigmoid = reference::sigmoid(scores_again);
   CHECK(std::abs(sigmoid(3, 4) - 1 / (1 + std::exp(-scores_again(3, 4)))) < 1e-15);
   // -log of the label's probability, averaged, is the loss.
   double mean_log = 0;
   for (Index i = 0; i < 7; ++i)
     mean_log -= std::log(probabilities(problem.labels[static_cast<std::size_t>(i)], i));
-  CHECK(reference::softmax_cross_entropy(scores_again, problem.labels) == Approx(mean_log / 7).epsilon(1e-13));
+  CHECK(reference::cross_entropy(scores_again, one_hot(problem.labels, 10)) ==
+        Approx(mean_log / 7).epsilon(1e-13));
 }
 
-TEST_CASE("bad shapes, labels and settings throw tapegrad::Error naming them", "[reference][errors]") {
+TEST_CASE("bad shapes, labels and settings throw an ArgumentError naming them", "[reference][errors]") {
   Generator generator(70);
   const LinearProblem problem = linear_problem(10, 30, 5, 0.1, generator);
+  const Matrix<double> targets = one_hot(problem.labels, 10);
   const Matrix<double> wrong_inputs = normal_matrix(31, 5, 1.0, generator);
   REQUIRE_THROWS_WITH(
-      reference::softmax_regression_gradients(problem.weights, problem.bias, wrong_inputs, problem.labels, 0.0),
+      reference::softmax_regression_gradients(problem.weights, problem.bias, wrong_inputs, targets, 0.0),
       Contains("softmax_regression_gradients") && Contains("(10 x 30)") && Contains("(31 x 5)"));
   const Matrix<double> wrong_bias = Matrix<double>::Zero(10, 2);
   REQUIRE_THROWS_WITH(
-      reference::sigmoid_regression_cost(problem.weights, wrong_bias, problem.inputs, problem.labels, 0.0),
+      reference::sigmoid_regression_cost(problem.weights, wrong_bias, problem.inputs, targets, 0.0),
       Contains("bias") && Contains("(10 x 2)") && Contains("(10 x 1)"));
   const std::vector<int> out_of_range = {0, 1, 10, 2, 3};
-  REQUIRE_THROWS_WITH(
-      reference::softmax_regression_cost(problem.weights, problem.bias, problem.inputs, out_of_range, 0.0),
-      Contains("label 10 at index 2"));
-  const std::vector<int> too_few = {0, 1};
+  REQUIRE_THROWS_AS(reference::one_hot<double>(out_of_range, 10), reference::ArgumentError);
+  REQUIRE_THROWS_WITH(reference::one_hot<double>(out_of_range, 10), Contains("label 10 at index 2"));
+  const Matrix<double> too_few = one_hot({0, 1}, 10);
   REQUIRE_THROWS_WITH(reference::two_layer_gradients(
                           Matrix<double>::Zero(4, 30).eval(), Matrix<double>::Zero(4, 1).eval(),
                           Matrix<double>::Zero(10, 4).eval(), problem.bias, problem.inputs, too_few, 0.0),
-                      Contains("2 labels for 5 examples"));
-  REQUIRE_THROWS_WITH(reference::two_layer_cost(
-                          Matrix<double>::Zero(4, 30).eval(), Matrix<double>::Zero(4, 1).eval(),
-                          Matrix<double>::Zero(10, 5).eval(), problem.bias, problem.inputs, problem.labels, 0.0),
-                      Contains("W2") && Contains("(10 x 5)") && Contains("(10 x 4)"));
+                      Contains("targets") && Contains("(10 x 2)") && Contains("(10 x 5)"));
   REQUIRE_THROWS_WITH(
-      reference::softmax_regression_gradients(problem.weights, problem.bias, problem.inputs, problem.labels, -0.1),
+      reference::two_layer_cost(Matrix<double>::Zero(4, 30).eval(), Matrix<double>::Zero(4, 1).eval(),
+                                Matrix<double>::Zero(10, 5).eval(), problem.bias, problem.inputs, targets, 0.0),
+      Contains("W2") && Contains("(10 x 5)") && Contains("(10 x 4)"));
+  REQUIRE_THROWS_WITH(
+      reference::softmax_regression_gradients(problem.weights, problem.bias, problem.inputs, targets, -0.1),
       Contains("lambda"));
   const Matrix<double> empty_batch(30, 0);
   REQUIRE_THROWS_WITH(
-      reference::softmax_regression_cost(problem.weights, problem.bias, empty_batch, std::vector<int>{}, 0.0),
+      reference::softmax_regression_cost(problem.weights, problem.bias, empty_batch, Matrix<double>(10, 0), 0.0),
       Contains("empty"));
   const Matrix<double> wrong_targets = Matrix<double>::Zero(9, 5);
   REQUIRE_THROWS_WITH(
       reference::softmax_regression_gradients(problem.weights, problem.bias, problem.inputs, wrong_targets, 0.0),
       Contains("targets") && Contains("(9 x 5)") && Contains("(10 x 5)"));
-  const std::vector<int> not_binary = {0, 1, 2, 1, 0};
-  const Matrix<double> logistic_weights = Matrix<double>::Zero(30, 1);
-  const Matrix<double> logistic_bias = Matrix<double>::Zero(1, 1);
+  // P - Y is the gradient of the softmax models only for columns of Y that sum to 1.
+  const Matrix<double> unnormalised = 2 * targets;
   REQUIRE_THROWS_WITH(
-      reference::logistic_regression_gradients(logistic_weights, logistic_bias, problem.inputs, not_binary, 0.0),
-      Contains("label 2 at index 2"));
+      reference::softmax_regression_gradients(problem.weights, problem.bias, problem.inputs, unnormalised, 0.0),
+      Contains("softmax_regression_gradients") && Contains("sum to 1"));
+  REQUIRE_THROWS_WITH(reference::two_layer_cost(
+                          Matrix<double>::Zero(4, 30).eval(), Matrix<double>::Zero(4, 1).eval(),
+                          Matrix<double>::Zero(10, 4).eval(), problem.bias, problem.inputs, unnormalised, 0.0),
+                      Contains("two_layer_cost") && Contains("sum to 1"));
+  const std::vector<int> not_binary = {0, 1, 2, 1, 0};
+  REQUIRE_THROWS_WITH(reference::binary_targets<double>(not_binary), Contains("label 2 at index 2"));
+  const Matrix<double> logistic_bias = Matrix<double>::Zero(1, 1);
+  const Matrix<double> binary_targets = binary_row({0, 1, 1, 1, 0});
   REQUIRE_THROWS_WITH(reference::logistic_regression_cost(Matrix<double>::Zero(29, 1).eval(), logistic_bias,
-                                                          problem.inputs, problem.labels, 0.0),
+                                                          problem.inputs, binary_targets, 0.0),
                       Contains("(29 x 1)") && Contains("(30 x 1)"));
+  REQUIRE_THROWS_WITH(reference::logistic_regression_gradients(Matrix<double>::Zero(30, 1).eval(), logistic_bias,
+                                                               problem.inputs, targets, 0.0),
+                      Contains("targets y") && Contains("(10 x 5)") && Contains("(1 x 5)"));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1054,7 +1046,7 @@ TEST_CASE("sample_entries draws distinct sorted indices reproducibly", "[referen
   CHECK(reference::sample_entries(5, 10, first) == std::vector<Index>{0, 1, 2, 3, 4});
 }
 
-TEST_CASE("the reference path is independent of the engine: nothing in nn/reference includes core/ or ops/",
+TEST_CASE("the reference path is independent of the engine: nothing in nn/reference includes core/, ops/ or fmt",
           "[reference]") {
   // Were the reference to call the tape's GEMM (core/gemm.h), a wrong kernel would give both sides the same wrong
   // gradient and the comparison would pass.
@@ -1067,6 +1059,8 @@ TEST_CASE("the reference path is independent of the engine: nothing in nn/refere
     INFO(entry.path().string());
     CHECK(text.str().find("#include <tapegrad/core/") == std::string::npos);
     CHECK(text.str().find("#include <tapegrad/ops/") == std::string::npos);
+    // Nor anything else beyond Eigen and the standard library (fmt, for one, is the engine's).
+    CHECK(text.str().find("#include <fmt/") == std::string::npos);
     // The include lines have the form searched for: the reference's files include each other that way.
     files += text.str().find("#include <tapegrad/nn/reference/") != std::string::npos;
   }

@@ -5,6 +5,7 @@
 #include <tapegrad/core/parallel.h>
 
 #include <tapegrad/nn/reference/evaluation.h>
+#include <tapegrad/nn/reference/functions.h>
 #include <tapegrad/nn/reference/two_layer_network.h>
 #include <tapegrad/optim/sgd.h>
 
@@ -99,15 +100,16 @@ class TapegradImplementation : public TrainingImplementation<T> {
     }
     const nn::Module<T>& module = model_->module();
     if (kind_ == ModelKind::softmax) {
-      return reference::accuracy(reference::linear_predictions<T>(module.parameter("linear.weight").value(),
-                                                                  module.parameter("linear.bias").value(), inputs),
-                                 labels);
+      return reference::accuracy(
+          reference::predict_classes(reference::linear_scores<T>(module.parameter("linear.weight").value(),
+                                                                 module.parameter("linear.bias").value(), inputs)),
+          labels);
     }
-    return reference::accuracy(reference::two_layer_predictions<T>(module.parameter("fc1.weight").value(),
-                                                                   module.parameter("fc1.bias").value(),
-                                                                   module.parameter("fc2.weight").value(),
-                                                                   module.parameter("fc2.bias").value(), inputs),
-                               labels);
+    return reference::accuracy(
+        reference::predict_classes(reference::two_layer_scores<T>(
+            module.parameter("fc1.weight").value(), module.parameter("fc1.bias").value(),
+            module.parameter("fc2.weight").value(), module.parameter("fc2.bias").value(), inputs)),
+        labels);
   }
 
  private:

@@ -12,6 +12,7 @@
 #include "apps/common/classifier.h"
 #include <tapegrad/core/gradcheck.h>
 #include <tapegrad/nn/data/batch_loader.h>
+#include <tapegrad/nn/reference/functions.h>
 #include <tapegrad/nn/reference/numerical_gradient.h>
 #include <tapegrad/nn/reference/sigmoid_regression.h>
 #include <tapegrad/nn/reference/softmax_regression.h>
@@ -29,18 +30,20 @@ struct Case {
   LossKind loss;
 };
 
-double cost_of(LossKind loss, const M& w, const M& b, const M& x, const std::vector<int>& labels, double lambda) {
-  return loss == LossKind::cross_entropy ? reference::softmax_regression_cost<double>(w, b, x, labels, lambda).cost
-                                         : reference::sigmoid_regression_cost<double>(w, b, x, labels, lambda).cost;
+double cost_of(LossKind loss, const M& w, const M& b, const M& x, const M& targets, double lambda) {
+  return loss == LossKind::cross_entropy
+             ? reference::softmax_regression_cost<double>(w, b, x, targets, lambda).cost
+             : reference::sigmoid_regression_cost<double>(w, b, x, targets, lambda).cost;
 }
 
 // Central differences of the cost at the chosen entries of w (of_weights) or b, as a column. The fourth-order
 // stencil with h = 1e-4 keeps both rounding (about 1e-16 J / h) and truncation (h^4) near 1e-12, so gradient
 // entries as small as 1e-5 on a full batch are still checked to better than 1e-6.
-M numerical(LossKind loss, M w, M b, const M& x, const std::vector<int>& labels, double lambda, bool of_weights,
+M numerical(LossKind loss, M w, M b, const M& x, const M& targets, double lambda, bool of_weights,
             std::span<const Index> entries) {
-  return reference::numerical_gradient_at([&] { return cost_of(loss, w, b, x, labels, lambda); }, of_weights ? w : b,
-                                          entries, {reference::DifferenceScheme::four_point, 1e-4});
+  return reference::numerical_gradient_at([&] { return cost_of(loss, w, b, x, targets, lambda); },
+                                          of_weights ? w : b, entries,
+                                          {reference::DifferenceScheme::four_point, 1e-4});
 }
 
 // Largest relative error of `analytic` at the entries a numerical column was taken at.
@@ -74,22 +77,21 @@ nlohmann::json run_gradcheck(const ImageSplits& splits, std::uint64_t seed) {
 
     Tensor<double> wt(w, true), bt(b, true);
     Tensor<double> s = linear(wt, Tensor<double>(x), bt);
-    M targets = M::Zero(classes, c.examples);
-    for (Index j = 0; j < c.examples; ++j) targets(labels[static_cast<std::size_t>(j)], j) = 1;
+    const M targets = reference::one_hot<double>(labels, classes);
     Tensor<double> loss = c.loss == LossKind::cross_entropy
                               ? cross_entropy_with_logits(s, labels)
                               : multi_binary_cross_entropy_with_logits(s, Tensor<double>(targets));
     (loss + sum_of_squares(wt) * c.lambda).backward();
 
     const auto ref = c.loss == LossKind::cross_entropy
-                         ? reference::softmax_regression_gradients<double>(w, b, x, labels, c.lambda)
-                         : reference::sigmoid_regression_gradients<double>(w, b, x, labels, c.lambda);
+                         ? reference::softmax_regression_gradients<double>(w, b, x, targets, c.lambda)
+                         : reference::sigmoid_regression_gradients<double>(w, b, x, targets, c.lambda);
 
     // Every entry on the small slices; 200 random entries of W on a full batch (each costs four passes).
     const std::vector<Index> w_entries = reference::sample_entries(w.size(), 200, generator);
     const std::vector<Index> b_entries = reference::sample_entries(b.size(), b.size(), generator);
-    const M nw = numerical(c.loss, w, b, x, labels, c.lambda, true, w_entries);
-    const M nb = numerical(c.loss, w, b, x, labels, c.lambda, false, b_entries);
+    const M nw = numerical(c.loss, w, b, x, targets, c.lambda, true, w_entries);
+    const M nb = numerical(c.loss, w, b, x, targets, c.lambda, false, b_entries);
 
     const double tape_ref_w = reference::max_relative_error(wt.grad(), ref.gradient.weights);
     const double tape_ref_b = reference::max_relative_error(bt.grad(), ref.gradient.bias);

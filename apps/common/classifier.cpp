@@ -8,6 +8,7 @@
 #include <tapegrad/nn/activation.h>
 #include <tapegrad/nn/linear.h>
 #include <tapegrad/nn/loss.h>
+#include <tapegrad/nn/reference/functions.h>
 #include <tapegrad/nn/reference/logistic_regression.h>
 #include <tapegrad/nn/reference/sigmoid_regression.h>
 #include <tapegrad/nn/reference/softmax_regression.h>
@@ -235,31 +236,30 @@ class LinearClassifier : public Classifier<T> {
     const Matrix<T>& w = linear.weight().value();
     const Matrix<T>& b = linear.bias().value();
     const T l = static_cast<T>(lambda);
+    reference::LinearModelResult<T> result;
     switch (this->loss_kind()) {
       case LossKind::cross_entropy:
-        reference::softmax_regression_gradients<T>(w, b, inputs, labels, l, result_, workspace_);
+        result =
+            reference::softmax_regression_gradients<T>(w, b, inputs, reference::one_hot<T>(labels, w.rows()), l);
         break;
       case LossKind::multi_binary_cross_entropy:
-        reference::sigmoid_regression_gradients<T>(w, b, inputs, labels, l, result_, workspace_);
+        result =
+            reference::sigmoid_regression_gradients<T>(w, b, inputs, reference::one_hot<T>(labels, w.rows()), l);
         break;
-      case LossKind::binary_cross_entropy: {
+      case LossKind::binary_cross_entropy:
         // The reports write w as a d x 1 column: w^T x.
-        column_weights_ = w.transpose();
-        reference::logistic_regression_gradients<T>(column_weights_, b, inputs, labels, l, result_, workspace_);
-        result_.gradient.weights.transposeInPlace();
+        result = reference::logistic_regression_gradients<T>(w.transpose(), b, inputs,
+                                                             reference::binary_targets<T>(labels), l);
+        result.gradient.weights.transposeInPlace();
         break;
-      }
     }
-    linear.weight().mutable_grad().swap(result_.gradient.weights);
-    linear.bias().mutable_grad().swap(result_.gradient.bias);
-    return {static_cast<double>(result_.loss), static_cast<double>(result_.cost)};
+    linear.weight().mutable_grad().swap(result.gradient.weights);
+    linear.bias().mutable_grad().swap(result.gradient.bias);
+    return {static_cast<double>(result.loss), static_cast<double>(result.cost)};
   }
 
  private:
   LinearModule<T> module_;
-  reference::LinearModelResult<T> result_;
-  reference::LinearModelWorkspace<T> workspace_;
-  Matrix<T> column_weights_;
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -326,20 +326,18 @@ class TwoLayerClassifier : public Classifier<T> {
   LossAndCost reference_gradients(const Matrix<T>& inputs, std::span<const int> labels, double lambda) override {
     const auto& fc1 = module_.fc1();
     const auto& fc2 = module_.fc2();
-    reference::two_layer_gradients<T>(fc1.weight().value(), fc1.bias().value(), fc2.weight().value(),
-                                      fc2.bias().value(), inputs, labels, static_cast<T>(lambda), result_,
-                                      workspace_);
-    fc1.weight().mutable_grad().swap(result_.first_layer.weights);
-    fc1.bias().mutable_grad().swap(result_.first_layer.bias);
-    fc2.weight().mutable_grad().swap(result_.second_layer.weights);
-    fc2.bias().mutable_grad().swap(result_.second_layer.bias);
-    return {static_cast<double>(result_.loss), static_cast<double>(result_.cost)};
+    auto result = reference::two_layer_gradients<T>(
+        fc1.weight().value(), fc1.bias().value(), fc2.weight().value(), fc2.bias().value(), inputs,
+        reference::one_hot<T>(labels, outputs()), static_cast<T>(lambda));
+    fc1.weight().mutable_grad().swap(result.first_layer.weights);
+    fc1.bias().mutable_grad().swap(result.first_layer.bias);
+    fc2.weight().mutable_grad().swap(result.second_layer.weights);
+    fc2.bias().mutable_grad().swap(result.second_layer.bias);
+    return {static_cast<double>(result.loss), static_cast<double>(result.cost)};
   }
 
  private:
   TwoLayerModule<T> module_;
-  reference::TwoLayerResult<T> result_;
-  reference::TwoLayerWorkspace<T> workspace_;
 };
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include <tapegrad/core/gradcheck.h>
 #include <tapegrad/nn/data/normalizer.h>
+#include <tapegrad/nn/reference/functions.h>
 #include <tapegrad/nn/reference/two_layer_network.h>
 #include <tapegrad/ops/ops.h>
 
@@ -42,13 +43,14 @@ Tensor<double> tape_cost(const std::vector<Tensor<double>>& p, const Tensor<doub
 // hand-derived gradients against central differences of the hand-derived cost, without the tape's ops.
 Tensor<double> reference_cost_node(const std::vector<Tensor<double>>& p, const Matrix<double>& inputs,
                                    std::span<const int> labels, double lambda) {
+  const Matrix<double> targets = reference::one_hot<double>(labels, p[2].value().rows());
   if (!grad_enabled()) {
     const auto cost = reference::two_layer_cost<double>(p[0].value(), p[1].value(), p[2].value(), p[3].value(),
-                                                        inputs, labels, lambda);
+                                                        inputs, targets, lambda);
     return Tensor<double>::scalar(cost.cost);
   }
   auto gradients = std::make_shared<reference::TwoLayerResult<double>>(reference::two_layer_gradients<double>(
-      p[0].value(), p[1].value(), p[2].value(), p[3].value(), inputs, labels, lambda));
+      p[0].value(), p[1].value(), p[2].value(), p[3].value(), inputs, targets, lambda));
   Matrix<double> value(1, 1);
   value(0, 0) = gradients->cost;
   return Tensor<double>::from_op("two_layer_reference", std::move(value), p,
@@ -123,8 +125,8 @@ GradientCheckCaseResult check_case(const GradientCheckCase& check, const Matrix<
   for (const auto& p : parameters) p.set_requires_grad(true);
   tape_cost(parameters, input_tensor, labels, check.lambda).backward();
   const auto reference = reference::two_layer_gradients<double>(
-      parameters[0].value(), parameters[1].value(), parameters[2].value(), parameters[3].value(), inputs, labels,
-      check.lambda);
+      parameters[0].value(), parameters[1].value(), parameters[2].value(), parameters[3].value(), inputs,
+      reference::one_hot<double>(labels, classes), check.lambda);
   const std::array<const Matrix<double>*, 4> reference_gradients = {
       &reference.first_layer.weights, &reference.first_layer.bias, &reference.second_layer.weights,
       &reference.second_layer.bias};

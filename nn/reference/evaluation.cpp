@@ -1,18 +1,16 @@
 #include <tapegrad/nn/reference/evaluation.h>
 
-#include <fmt/format.h>
+#include <string>
 
 #include <tapegrad/nn/reference/validation.h>
-
-#include <tapegrad/nn/reference/linear_layer.h>
 
 namespace tapegrad::reference {
 
 template <typename T>
 std::vector<int> predict_classes(const Matrix<T>& scores) {
   if (scores.rows() == 0 && scores.cols() > 0) {
-    throw_argument_error(fmt::format("predict_classes: scores {} have no rows; pass one row per class",
-                            shape_text(scores.rows(), scores.cols())));
+    throw_argument_error("predict_classes: scores " + shape_text(scores.rows(), scores.cols()) +
+                         " have no rows; pass one row per class");
   }
   std::vector<int> predictions(static_cast<std::size_t>(scores.cols()));
   for (Eigen::Index j = 0; j < scores.cols(); ++j) {
@@ -23,15 +21,10 @@ std::vector<int> predict_classes(const Matrix<T>& scores) {
   return predictions;
 }
 
-template <typename T>
-std::vector<int> linear_predictions(const Matrix<T>& weights, const Matrix<T>& bias, InputView<T> inputs) {
-  return predict_classes(linear_scores(weights, bias, inputs));
-}
-
 double accuracy(std::span<const int> predictions, std::span<const int> labels) {
   if (predictions.size() != labels.size()) {
-    throw_argument_error(fmt::format("accuracy: {} predictions for {} labels; pass one prediction per label",
-                            predictions.size(), labels.size()));
+    throw_argument_error("accuracy: " + std::to_string(predictions.size()) + " predictions for " +
+                         std::to_string(labels.size()) + " labels; pass one prediction per label");
   }
   if (labels.empty()) throw_argument_error("accuracy: no labels; pass at least one prediction and its label");
   std::size_t correct = 0;
@@ -39,11 +32,7 @@ double accuracy(std::span<const int> predictions, std::span<const int> labels) {
   return static_cast<double>(correct) / static_cast<double>(labels.size());
 }
 
-#define TAPEGRAD_INSTANTIATE_REFERENCE_EVALUATION(T)              \
-  template std::vector<int> predict_classes<T>(const Matrix<T>&); \
-  template std::vector<int> linear_predictions<T>(const Matrix<T>&, const Matrix<T>&, InputView<T>);
-
-TAPEGRAD_INSTANTIATE_REFERENCE_EVALUATION(float)
-TAPEGRAD_INSTANTIATE_REFERENCE_EVALUATION(double)
+template std::vector<int> predict_classes<float>(const Matrix<float>&);
+template std::vector<int> predict_classes<double>(const Matrix<double>&);
 
 }  // namespace tapegrad::reference

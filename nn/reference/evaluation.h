@@ -1,4 +1,4 @@
-// Evaluation helpers shared by the reference models: class predictions from scores, and accuracy.
+// Class predictions from scores, and accuracy.
 #pragma once
 
 #include <span>
@@ -12,10 +12,6 @@ namespace tapegrad::reference {
 // scores and probabilities give the same predictions.
 template <typename T>
 std::vector<int> predict_classes(const Matrix<T>& scores);
-
-// predict_classes(W X + b): the predictions of softmax regression and of sigmoid regression alike.
-template <typename T>
-std::vector<int> linear_predictions(const Matrix<T>& weights, const Matrix<T>& bias, InputView<T> inputs);
 
 // The fraction of predictions equal to their labels; both must have the same, non-zero length.
 double accuracy(std::span<const int> predictions, std::span<const int> labels);

@@ -1,11 +1,11 @@
 #include <tapegrad/nn/reference/k_layer_network.h>
+
+#include <tapegrad/nn/reference/functions.h>
 #include <tapegrad/nn/reference/validation.h>
 
 #include <cmath>
 #include <string>
 
-// Plain Eigen and the standard library only (validation.h holds nothing but argument checks): the oracle computes
-// nothing through the engine it checks.
 namespace tapegrad::reference {
 namespace {
 
@@ -125,22 +125,6 @@ KLayerForward<T> forward_pass(const KLayerParameters<T>& parameters, const Input
   return forward;
 }
 
-// -(1/n) sum_i log P[y_i, i], with log P = s - logsumexp(s) per column shifted by the column maximum, so that it
-// is finite for any finite scores. `probabilities`, when given, receives P.
-template <typename T>
-T cross_entropy(const Matrix<T>& scores, std::span<const int> labels, Matrix<T>* probabilities) {
-  const Eigen::Index n = scores.cols();
-  T total = 0;
-  if (probabilities != nullptr) probabilities->resize(scores.rows(), n);
-  for (Eigen::Index i = 0; i < n; ++i) {
-    const T largest = scores.col(i).maxCoeff();
-    const T log_sum_exp = largest + std::log((scores.col(i).array() - largest).exp().sum());
-    total += log_sum_exp - scores(labels[static_cast<std::size_t>(i)], i);
-    if (probabilities != nullptr) probabilities->col(i) = (scores.col(i).array() - log_sum_exp).exp().matrix();
-  }
-  return total / static_cast<T>(n);
-}
-
 // lambda sum_l ||W_l||_F^2
 template <typename T>
 T penalty(const KLayerParameters<T>& parameters, T lambda) {
@@ -180,7 +164,8 @@ LossAndCost<T> k_layer_cost(const KLayerParameters<T>& parameters, InputView<T> 
   check_regularisation(function, lambda);
   check_eps(function, eps);
   const KLayerForward<T> forward = forward_pass<T>(parameters, inputs, nullptr, eps);
-  const T loss = cross_entropy<T>(forward.output_scores, labels, nullptr);
+  const Eigen::Index K = parameters.weights.back().rows();
+  const T loss = cross_entropy(forward.output_scores, one_hot<T>(labels, K));
   return {loss, loss + penalty(parameters, T(lambda))};
 }
 
@@ -230,11 +215,11 @@ KLayerResult<T> k_layer_gradients(const KLayerParameters<T>& parameters, InputVi
   gradients.gammas.resize(normalised ? k - 1 : 0);
   gradients.betas.resize(normalised ? k - 1 : 0);
 
-  // G = P - Y
-  Matrix<T> G;
-  result.loss = cross_entropy<T>(forward.output_scores, labels, &G);
+  const Matrix<T> Y = one_hot<T>(labels, parameters.weights.back().rows());
+  const Matrix<T> P = softmax(forward.output_scores);
+  result.loss = cross_entropy(forward.output_scores, Y);
   result.cost = result.loss + penalty(parameters, T(lambda));
-  for (Eigen::Index i = 0; i < G.cols(); ++i) G(labels[static_cast<std::size_t>(i)], i) -= T(1);
+  Matrix<T> G = P - Y;
 
   for (std::size_t layer = k; layer >= 1; --layer) {
     const Matrix<T>& W = parameters.weights[layer - 1];

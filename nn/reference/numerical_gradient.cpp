@@ -1,10 +1,9 @@
 #include <tapegrad/nn/reference/numerical_gradient.h>
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include <tapegrad/nn/reference/validation.h>
 
@@ -13,10 +12,12 @@ namespace {
 
 void check_difference(const char* function, const CentralDifference& difference) {
   if (!std::isfinite(difference.step) || difference.step <= 0) {
-    throw_argument_error(fmt::format("{}: the difference step must be finite and > 0, got {}", function, difference.step));
+    throw_argument_error(std::string(function) + ": the difference step must be finite and > 0, got " +
+                         number_text(difference.step));
   }
   if (difference.scheme != DifferenceScheme::two_point && difference.scheme != DifferenceScheme::four_point) {
-    throw_argument_error(fmt::format("{}: unknown difference scheme {}", function, static_cast<int>(difference.scheme)));
+    throw_argument_error(std::string(function) + ": unknown difference scheme " +
+                         std::to_string(static_cast<int>(difference.scheme)));
   }
 }
 
@@ -59,8 +60,9 @@ Matrix<double> numerical_gradient_at(const CostFunction& cost, Matrix<double>& p
   for (std::size_t k = 0; k < entries.size(); ++k) {
     const Eigen::Index entry = entries[k];
     if (entry < 0 || entry >= parameter.size()) {
-      throw_argument_error(fmt::format("numerical_gradient_at: entry {} is outside a parameter {} of {} entries", entry,
-                              shape_text(parameter.rows(), parameter.cols()), parameter.size()));
+      throw_argument_error("numerical_gradient_at: entry " + std::to_string(entry) + " is outside a parameter " +
+                           shape_text(parameter.rows(), parameter.cols()) + " of " +
+                           std::to_string(parameter.size()) + " entries");
     }
     gradient(static_cast<Eigen::Index>(k)) = central_difference(cost, parameter(entry), difference);
   }
@@ -88,8 +90,9 @@ Matrix<double> gather_entries(const Matrix<double>& matrix, std::span<const Eige
   for (std::size_t k = 0; k < entries.size(); ++k) {
     const Eigen::Index entry = entries[k];
     if (entry < 0 || entry >= matrix.size()) {
-      throw_argument_error(fmt::format("gather_entries: entry {} is outside a matrix {} of {} entries", entry,
-                              shape_text(matrix.rows(), matrix.cols()), matrix.size()));
+      throw_argument_error("gather_entries: entry " + std::to_string(entry) + " is outside a matrix " +
+                           shape_text(matrix.rows(), matrix.cols()) + " of " + std::to_string(matrix.size()) +
+                           " entries");
     }
     gathered(static_cast<Eigen::Index>(k)) = matrix(entry);
   }

@@ -1,5 +1,5 @@
 // The vocabulary of the reference path: plain Eigen matrices in the reports' notation (examples are columns,
-// X is d x n, W is K x d, b is K x 1), and the small structs that carry a loss, a cost and gradients.
+// X is d x n, W is K x d, b is K x 1, Y is K x n), and the structs that carry a loss, a cost and gradients.
 #pragma once
 
 #include <Eigen/Core>
@@ -19,10 +19,9 @@ class ArgumentError : public std::invalid_argument {
 template <typename T>
 using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
 
-// Inputs, targets and scalars are wrapped in std::type_identity_t so that they take no part in template argument
-// deduction: T comes from the parameter matrices alone. A float model can then be called with a double literal
-// (a learning rate of 0.01) and with a block of a larger data matrix (X.middleCols(first, n)), which the Ref
-// views without a copy.
+// Inputs, targets and scalars take no part in template argument deduction (std::type_identity_t): T comes from the
+// parameter matrices alone, so a float model takes a double literal (lambda = 0.01) and a block of a larger data
+// matrix (X.middleCols(first, n)), which the Ref views without a copy.
 template <typename T>
 using InputView = std::type_identity_t<Eigen::Ref<const Matrix<T>>>;
 template <typename T>
@@ -47,12 +46,6 @@ struct LinearModelResult {
   T loss = 0;
   T cost = 0;
   LinearGradient<T> gradient;
-};
-
-// Buffers a linear model's gradient function reuses across steps, so that a training loop allocates them once.
-template <typename T>
-struct LinearModelWorkspace {
-  Matrix<T> scores;  // K x n: S, then in place the gradient of the summed loss with respect to S
 };
 
 }  // namespace tapegrad::reference
