@@ -3,6 +3,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <limits>
 #include <span>
 #include <string>
 #include <string_view>
@@ -36,6 +37,12 @@ void check_linear_model(std::string_view function, Shape weights, Shape bias, Sh
 // The softmax models' gradient P - Y is that of their loss only when every column of Y sums to 1 (one-hot, or
 // probabilities): `largest_deviation` is the largest |1^T y_i - 1|, which must be within rounding.
 void check_probability_columns(std::string_view function, double largest_deviation, double rounding);
+template <typename Derived>
+void check_probability_columns(std::string_view function, const Eigen::MatrixBase<Derived>& targets) {
+  using T = typename Derived::Scalar;
+  const auto deviation = (targets.colwise().sum().array() - T(1)).abs().maxCoeff();
+  check_probability_columns(function, static_cast<double>(deviation), 100 * std::numeric_limits<T>::epsilon());
+}
 // Labels are class indices 0..classes-1, one per example (column).
 void check_labels(std::string_view function, std::span<const int> labels, Eigen::Index classes,
                   Eigen::Index examples);
