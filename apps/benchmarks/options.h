@@ -28,6 +28,9 @@ struct BenchmarkOptions {
   // Timed rounds of every measurement instead of the plan's (0: the plan's), e.g. for a long run under a profiler.
   int rounds = 0;
   std::uint64_t seed = 42;
+  std::string python = "/usr/bin/python3";
+  std::string python_script = TAPEGRAD_BENCH_PYTORCH_SCRIPT;
+  std::string cifar_directory = "data/cifar-10-batches-bin";
 
   bool wants_workload(std::string_view name) const;
   bool wants_implementation(std::string_view name) const;
