@@ -69,6 +69,12 @@ if [[ -z "$levels" ]]; then
   echo "bench.sh: $build/bin/$program ${arguments[*]}" >&2
   exec "$build/bin/$program" "${arguments[@]}"
 fi
+for variable in OPENBLAS_CORETYPE ATEN_CPU_CAPABILITY DNNL_MAX_CPU_ISA ONEDNN_MAX_CPU_ISA; do
+  if [[ -n "${!variable:-}" ]]; then
+    echo "bench.sh: $variable=${!variable} is set and holds PyTorch there at every level (unset it to let each" \
+         "level choose)" >&2
+  fi
+done
 IFS=, read -r -a wanted <<<"$levels"
 for level in "${wanted[@]}"; do
   if ! cpu_runs "$level"; then

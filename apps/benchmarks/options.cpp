@@ -119,8 +119,8 @@ RepetitionPlan default_plan(bool quick) {
             .gemm_warmup_rounds = 2,
             .gemm_rounds = 10,
             .gemm_flops_per_sample = 2e6,
-            .peak_repetitions = 2,
-            .peak_seconds_per_run = 0.03,
+            .peak_repetitions = 20,
+            .peak_seconds_per_run = 0.002,
             .seconds_per_measurement = 0.3};
   }
   return {.step_warmup_rounds = 4,
@@ -133,8 +133,8 @@ RepetitionPlan default_plan(bool quick) {
           .gemm_warmup_rounds = 5,
           .gemm_rounds = 60,
           .gemm_flops_per_sample = 1e7,
-          .peak_repetitions = 5,
-          .peak_seconds_per_run = 0.2,
+          .peak_repetitions = 200,
+          .peak_seconds_per_run = 0.002,
           .seconds_per_measurement = 30.0};
 }
 
