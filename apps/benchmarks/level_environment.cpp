@@ -5,6 +5,8 @@
 #include <tapegrad/core/kernels/isa.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
