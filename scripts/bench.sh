@@ -35,6 +35,13 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 if [[ "$levels" == all ]]; then levels="avx512,avx2,portable"; fi
+IFS=, read -r -a wanted <<<"$levels"
+for level in "${wanted[@]}"; do
+  case "$level" in
+    avx512|avx2|portable) ;;
+    *) echo "bench.sh: unknown level '$level' (allowed: avx512, avx2, portable, all)" >&2; exit 2 ;;
+  esac
+done
 
 default_build="$root/build-bench"
 [[ $native == ON ]] && default_build="$root/build-bench-native"
@@ -60,7 +67,6 @@ cpu_runs() {
     avx512) for f in avx512f avx512dq avx512vl avx2 fma; do [[ "$flags" == *" $f "* ]] || return 1; done ;;
     avx2) for f in avx2 fma; do [[ "$flags" == *" $f "* ]] || return 1; done ;;
     portable) return 0 ;;
-    *) echo "bench.sh: unknown level '$1' (allowed: avx512, avx2, portable, all)" >&2; exit 2 ;;
   esac
 }
 
@@ -75,7 +81,6 @@ for variable in OPENBLAS_CORETYPE ATEN_CPU_CAPABILITY DNNL_MAX_CPU_ISA ONEDNN_MA
          "level choose)" >&2
   fi
 done
-IFS=, read -r -a wanted <<<"$levels"
 for level in "${wanted[@]}"; do
   if ! cpu_runs "$level"; then
     echo "bench.sh: level $level skipped: this CPU lacks its instructions" >&2
