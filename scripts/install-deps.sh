@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs whatever tapegrad needs that this Debian machine lacks (apt-get; through sudo when not root).
-# Usage: scripts/install-deps.sh [--with-data] [--with-fuzz]
+# Usage: scripts/install-deps.sh [--with-data] [--with-fuzz] [--with-bench]
 #   --with-data   also what the data helpers need;  --with-fuzz   also clang and its libFuzzer runtime (fuzz.sh)
+#   --with-bench  also PyTorch for the benchmark's comparison (scripts/bench.sh): libtorch-dev (C++),
+#                 python3-torch (Python, for /usr/bin/python3), libopenblas-dev (the BLAS torch's products run on)
 #   TAPEGRAD_GEMM=openblas|blis|onednn   also installs that BLAS, for a build with -DTAPEGRAD_GEMM=<the same>; the default
 #                                 build (Eigen's own products) needs none
 set -euo pipefail
@@ -13,7 +15,9 @@ for argument in "$@"; do
   case "$argument" in
     --with-data) packages+=(python3 python3-pil dataset-fashion-mnist) ;;
     --with-fuzz) packages+=(clang libclang-rt-14-dev) ;;
-    *) echo "install-deps: unknown argument '$argument' (allowed: --with-data, --with-fuzz)" >&2; exit 2 ;;
+    --with-bench) packages+=(libtorch-dev python3-torch libopenblas-dev python3-pil) ;;
+    *) echo "install-deps: unknown argument '$argument' (allowed: --with-data, --with-fuzz, --with-bench)" >&2
+       exit 2 ;;
   esac
 done
 case "${TAPEGRAD_GEMM:-eigen}" in

@@ -13,7 +13,10 @@
 #include <chrono>
 #include <fstream>
 #include <thread>
+#include <utility>
 #include <vector>
+
+#include "apps/benchmarks/fma_levels.h"
 
 namespace tapegrad::apps {
 
@@ -83,10 +86,43 @@ double fma_loop_seconds(long iterations) {
   return seconds;
 }
 
+// fma_levels.h's loop for one level, timed like fma_loop_seconds.
+template <typename T, T (*Loop)(long, T, T)>
+double level_loop_seconds(long iterations) {
+  volatile T multiplier_source = T(0.999999);
+  volatile T addend_source = T(1e-7);
+  const T multiplier = multiplier_source;
+  const T addend = addend_source;
+  const auto start = Clock::now();
+  const T total = Loop(iterations, multiplier, addend);
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  fma_sink.store(fma_sink.load(std::memory_order_relaxed) + static_cast<double>(total), std::memory_order_relaxed);
+  return seconds;
+}
+
+using LoopSeconds = double (*)(long);
+
+// The timed loop of a level and the FLOPs of one of its iterations.
+template <typename T>
+std::pair<LoopSeconds, double> fma_loop_of(kernels::Isa level) {
+  switch (level) {
+#ifdef TAPEGRAD_BENCH_FMA_LEVELS
+    case kernels::Isa::avx512:
+      return {&level_loop_seconds<T, static_cast<T (*)(long, T, T)>(&fma_levels::avx512)>,
+              2.0 * fma_levels::kChains * fma_levels::avx512_lanes<T>};
+    case kernels::Isa::avx2:
+      return {&level_loop_seconds<T, static_cast<T (*)(long, T, T)>(&fma_levels::avx2)>,
+              2.0 * fma_levels::kChains * fma_levels::avx2_lanes<T>};
+#endif
+    default:
+      return {&fma_loop_seconds<T>, 2.0 * kChains * packet_lanes<T>()};
+  }
+}
+
 // Wall time of `threads` loops started together.
 template <typename T>
-double parallel_fma_seconds(int threads, long iterations) {
-  if (threads == 1) return fma_loop_seconds<T>(iterations);
+double parallel_fma_seconds(LoopSeconds loop_seconds, int threads, long iterations) {
+  if (threads == 1) return loop_seconds(iterations);
   std::atomic<int> ready{0};
   std::vector<std::thread> workers;
   const auto start_gate = [&ready, threads] {
@@ -98,7 +134,7 @@ double parallel_fma_seconds(int threads, long iterations) {
     workers.emplace_back([&, t] {
       start_gate();
       if (t == 0) start = Clock::now();
-      fma_loop_seconds<T>(iterations);
+      loop_seconds(iterations);
     });
   }
   for (std::thread& worker : workers) worker.join();
@@ -112,17 +148,34 @@ int packet_lanes() {
   return Eigen::internal::packet_traits<T>::size;
 }
 
+bool fma_levels::available() {
+#ifdef TAPEGRAD_BENCH_FMA_LEVELS
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::vector<kernels::Isa> fma_peak_levels() {
+  std::vector<kernels::Isa> levels;
+  for (const kernels::Isa level : {kernels::Isa::avx512, kernels::Isa::avx2}) {
+    if (fma_levels::available() && kernels::cpu_isa() >= level) levels.push_back(level);
+  }
+  levels.push_back(kernels::Isa::portable);
+  return levels;
+}
+
 template <typename T>
-double measure_fma_peak(int threads, int repetitions, double seconds_per_run) {
-  const double flops_per_iteration = 2.0 * kChains * packet_lanes<T>();
+double measure_fma_peak(kernels::Isa level, int threads, int repetitions, double seconds_per_run) {
+  const auto [loop_seconds, flops_per_iteration] = fma_loop_of<T>(level);
   // Calibrate the iteration count on one short run.
   long iterations = 1 << 16;
-  const double calibration = fma_loop_seconds<T>(iterations);
+  const double calibration = loop_seconds(iterations);
   iterations = std::max(
       1L, static_cast<long>(static_cast<double>(iterations) * seconds_per_run / std::max(calibration, 1e-9)));
   double best = 0;
   for (int r = 0; r < repetitions; ++r) {
-    const double seconds = parallel_fma_seconds<T>(threads, iterations);
+    const double seconds = parallel_fma_seconds<T>(loop_seconds, threads, iterations);
     best = std::max(best, flops_per_iteration * static_cast<double>(iterations) * threads / seconds);
   }
   return best;
@@ -150,8 +203,8 @@ std::string keep_freed_memory() {
 #endif
 }
 
-template double measure_fma_peak<float>(int, int, double);
-template double measure_fma_peak<double>(int, int, double);
+template double measure_fma_peak<float>(kernels::Isa, int, int, double);
+template double measure_fma_peak<double>(kernels::Isa, int, int, double);
 template int packet_lanes<float>();
 template int packet_lanes<double>();
 

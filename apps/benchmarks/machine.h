@@ -2,7 +2,10 @@
 // machine measured in the same run, plus the process's resident memory.
 #pragma once
 
+#include <tapegrad/core/kernels/isa.h>
+
 #include <string>
+#include <vector>
 
 namespace tapegrad::apps {
 
@@ -16,11 +19,15 @@ std::string build_description();
 // The SIMD instruction sets Eigen compiled in (AVX512, FMA, AVX2, ...).
 std::string simd_description();
 
-// The best FLOP/s of a register-resident loop of independent multiply-adds on Eigen's widest packet of T,
-// running on `threads` threads at once (each on its own chains), as the best of `repetitions` runs of about
-// `seconds_per_run` each. A multiply-add counts as 2 FLOPs.
+// The best FLOP/s of a register-resident loop of independent multiply-adds at `level`, running on `threads`
+// threads at once (each on its own chains), as the best of `repetitions` runs of about `seconds_per_run` each. A
+// multiply-add counts as 2 FLOPs. portable: Eigen's widest packet of T at the build's own flags; avx2 and avx512:
+// fma_levels.h's loops. Only levels up to kernels::cpu_isa() can run: fma_peak_levels() lists them.
 template <typename T>
-double measure_fma_peak(int threads, int repetitions, double seconds_per_run);
+double measure_fma_peak(kernels::Isa level, int threads, int repetitions, double seconds_per_run);
+
+// The levels this CPU and this build can measure a peak at, best first.
+std::vector<kernels::Isa> fma_peak_levels();
 
 // Lanes of Eigen's packet of T (16 floats with AVX-512, 8 with AVX2, 1 without vectorisation).
 template <typename T>

@@ -11,13 +11,15 @@
 namespace tapegrad::apps {
 
 const std::vector<std::string>& known_workloads() {
-  static const std::vector<std::string> names{"gemm",          "softmax_step",    "two_layer_step",
-                                              "softmax_epoch", "two_layer_epoch", "eval_10k"};
+  static const std::vector<std::string> names{"gemm",      "softmax_step",  "two_layer_step",  "mlp_step",
+                                              "batchnorm", "softmax_epoch", "two_layer_epoch", "mlp_epoch",
+                                              "eval_10k",  "cyclic_final"};
   return names;
 }
 
 const std::vector<std::string>& known_implementations() {
-  static const std::vector<std::string> names{"tape", "reference", "pytorch", "gemm", "eigen", "blas"};
+  static const std::vector<std::string> names{"tape", "reference", "pytorch", "pytorch-python",
+                                              "gemm", "eigen",     "blas"};
   return names;
 }
 
@@ -52,9 +54,11 @@ BenchmarkOptions parse_benchmark_options(int argc, char** argv) {
   BenchmarkOptions options;
   CLI::App app{
       "tapegrad_bench: times SGD steps, epochs and evaluation of softmax regression (3072 -> 10) and the "
-      "two-layer "
-      "network (3072-50-10) through the tape, the reference gradients and (tapegrad_bench_torch) PyTorch, next to "
-      "the GEMM throughput for the same shapes and the machine's FMA peak. Prints a table and one line "
+      "two-layer network (3072-50-10), Adam steps and epochs of an MLP (3072-256-256-10, tanh), a BatchNorm "
+      "layer's forward and backward, and the whole two_layer_cyclic final run, through the tape, the reference "
+      "gradients, PyTorch in C++ (tapegrad_bench_torch) and PyTorch from Python (pytorch_bench.py), next to the "
+      "GEMM throughput for the same shapes and the FMA peak of every instruction-set level. PyTorch is held to "
+      "tapegrad's level (TAPEGRAD_ISA). Prints a table and one line "
       "bench,WORKLOAD,IMPLEMENTATION,DTYPE,THREADS,MEDIAN,UNIT per measurement.",
       "tapegrad_bench"};
   app.add_flag("--quick", options.quick, "few repetitions: a smoke test that finishes in seconds");
@@ -83,6 +87,13 @@ BenchmarkOptions parse_benchmark_options(int argc, char** argv) {
                  "timed rounds of every measurement instead of the defaults (e.g. a long run for a profiler)")
       ->check(CLI::Range(1, 1000000));
   app.add_option("--seed", options.seed, "seed of the synthetic data and of the initial weights");
+  app.add_option("--python", options.python,
+                 "the Python that runs pytorch_bench.py for the pytorch-python column (Debian's python3-torch is "
+                 "for /usr/bin/python3)");
+  app.add_option("--python-script", options.python_script, "pytorch_bench.py (default: the one in the sources)");
+  app.add_option("--cifar", options.cifar_directory,
+                 "CIFAR-10 (cifar-10-batches-bin) for the cyclic_final workload; without it that workload is "
+                 "skipped with a message");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -108,8 +119,8 @@ RepetitionPlan default_plan(bool quick) {
             .gemm_warmup_rounds = 2,
             .gemm_rounds = 10,
             .gemm_flops_per_sample = 2e6,
-            .peak_repetitions = 2,
-            .peak_seconds_per_run = 0.03,
+            .peak_repetitions = 20,
+            .peak_seconds_per_run = 0.002,
             .seconds_per_measurement = 0.3};
   }
   return {.step_warmup_rounds = 4,
@@ -122,8 +133,8 @@ RepetitionPlan default_plan(bool quick) {
           .gemm_warmup_rounds = 5,
           .gemm_rounds = 60,
           .gemm_flops_per_sample = 1e7,
-          .peak_repetitions = 5,
-          .peak_seconds_per_run = 0.2,
+          .peak_repetitions = 200,
+          .peak_seconds_per_run = 0.002,
           .seconds_per_measurement = 30.0};
 }
 

@@ -28,6 +28,9 @@ struct BenchmarkOptions {
   // Timed rounds of every measurement instead of the plan's (0: the plan's), e.g. for a long run under a profiler.
   int rounds = 0;
   std::uint64_t seed = 42;
+  std::string python = "/usr/bin/python3";
+  std::string python_script = TAPEGRAD_BENCH_PYTORCH_SCRIPT;
+  std::string cifar_directory = "data/cifar-10-batches-bin";
 
   bool wants_workload(std::string_view name) const;
   bool wants_implementation(std::string_view name) const;
@@ -48,6 +51,8 @@ struct RepetitionPlan {
   int gemm_warmup_rounds;
   int gemm_rounds;
   double gemm_flops_per_sample;  // small products are repeated within a sample up to this many FLOPs
+  // The peak is the best of many short runs: on a shared core a long run is always cut by other jobs, and a few
+  // milliseconds often are not (5 runs of 0.2 s measured half the peak at load 8 on 2 cores).
   int peak_repetitions;
   double peak_seconds_per_run;
   // Wall-clock budget of one measurement: once it is spent, warm-up ends and timing stops after the round under

@@ -1,8 +1,10 @@
-// The PyTorch comparison of tapegrad_bench_torch: the same models (torch::nn::Linear, ReLU, cross-entropy, the
-// reports' L2 term added to the loss) trained with torch::optim::SGD on the same batches, from the same initial
-// parameters, on the same thread budget.
+// The PyTorch comparison of tapegrad_bench_torch: the same models (torch::nn::Linear, ReLU or tanh,
+// cross-entropy, for softmax and two_layer the reports' L2 term added to the loss) trained with torch::optim::SGD
+// or (mlp) torch::optim::Adam on the same batches, from the same initial parameters, on the same thread budget;
+// and torch::nn::BatchNorm1d's forward and backward.
 #include "apps/benchmarks/pytorch.h"
 
+#include <ATen/Version.h>
 #include <dlfcn.h>
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -53,16 +55,7 @@ std::string blas_library() {
   const char* path = realpath(info.dli_fname, resolved) != nullptr ? resolved : info.dli_fname;
   std::string description = path;
   if (auto get_config = reinterpret_cast<GetConfigFunction>(dlsym(RTLD_DEFAULT, "openblas_get_config"))) {
-    const std::string config = get_config();
-    description += fmt::format(" ({})", config);
-    // An OpenBLAS older than the CPU falls back to AVX2 kernels on an AVX-512 machine (0.3.21 on Zen 5), which
-    // halves PyTorch's product throughput; the variable below selects its AVX-512 kernels instead.
-    const bool avx2_kernels =
-        config.find("Haswell") != std::string::npos || config.find("Zen") != std::string::npos;
-    if (avx2_kernels && __builtin_cpu_supports("avx512f")) {
-      description +=
-          " [AVX2 kernels on an AVX-512 CPU: OPENBLAS_CORETYPE=SkylakeX selects OpenBLAS's AVX-512 ones]";
-    }
+    description += fmt::format(" ({})", get_config());
   }
   return description;
 }
@@ -73,13 +66,10 @@ template <typename T>
 class PytorchImplementation : public TrainingImplementation<T> {
  public:
   PytorchImplementation(ModelKind kind, const BenchmarkProblem& problem, const std::vector<Matrix<T>>& initial)
-      : lambda_(problem.lambda) {
-    if (kind == ModelKind::softmax) {
-      layers_.emplace_back(torch::nn::LinearOptions(problem.features, problem.classes));
-    } else {
-      layers_.emplace_back(torch::nn::LinearOptions(problem.features, problem.hidden));
-      layers_.emplace_back(torch::nn::LinearOptions(problem.hidden, problem.classes));
-    }
+      : lambda_(kind == ModelKind::mlp ? 0.0 : problem.lambda), tanh_(kind == ModelKind::mlp) {
+    const std::vector<Index> sizes = layer_sizes(kind, problem);
+    for (std::size_t l = 0; l + 1 < sizes.size(); ++l)
+      layers_.emplace_back(torch::nn::LinearOptions(sizes[l], sizes[l + 1]));
     std::vector<torch::Tensor> parameters;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       torch::nn::Linear& layer = layers_[i];
@@ -90,7 +80,13 @@ class PytorchImplementation : public TrainingImplementation<T> {
       parameters.push_back(layer->weight);
       parameters.push_back(layer->bias);
     }
-    optimizer_ = std::make_unique<torch::optim::SGD>(parameters, torch::optim::SGDOptions(problem.learning_rate));
+    if (kind == ModelKind::mlp) {
+      optimizer_ =
+          std::make_unique<torch::optim::Adam>(parameters, torch::optim::AdamOptions(problem.mlp_learning_rate));
+    } else {
+      optimizer_ =
+          std::make_unique<torch::optim::SGD>(parameters, torch::optim::SGDOptions(problem.learning_rate));
+    }
   }
 
   std::string name() const override { return "pytorch"; }
@@ -98,10 +94,12 @@ class PytorchImplementation : public TrainingImplementation<T> {
   double step(Matrix<T>& inputs, std::span<const int> labels) override {
     const torch::Tensor targets = targets_of(labels);
     optimizer_->zero_grad();
-    const torch::Tensor loss = torch::nn::functional::cross_entropy(forward(batch_view(inputs)), targets);
-    torch::Tensor penalty = layers_[0]->weight.square().sum();
-    for (std::size_t i = 1; i < layers_.size(); ++i) penalty = penalty + layers_[i]->weight.square().sum();
-    const torch::Tensor cost = loss + lambda_ * penalty;
+    torch::Tensor cost = torch::nn::functional::cross_entropy(forward(batch_view(inputs)), targets);
+    if (lambda_ > 0) {
+      torch::Tensor penalty = layers_[0]->weight.square().sum();
+      for (std::size_t i = 1; i < layers_.size(); ++i) penalty = penalty + layers_[i]->weight.square().sum();
+      cost = cost + lambda_ * penalty;
+    }
     cost.backward();
     optimizer_->step();
     return cost.item<double>();
@@ -117,7 +115,7 @@ class PytorchImplementation : public TrainingImplementation<T> {
  private:
   torch::Tensor forward(torch::Tensor x) {
     for (std::size_t i = 0; i < layers_.size(); ++i) {
-      if (i > 0) x = torch::relu(x);
+      if (i > 0) x = tanh_ ? torch::tanh(x) : torch::relu(x);
       x = layers_[i]->forward(x);
     }
     return x;
@@ -130,14 +128,53 @@ class PytorchImplementation : public TrainingImplementation<T> {
   }
 
   double lambda_;
+  bool tanh_;
   std::vector<torch::nn::Linear> layers_;
-  std::unique_ptr<torch::optim::SGD> optimizer_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<std::int64_t> targets_;
+};
+
+// Examples as rows, as torch wants them: the column-major features x batch matrix viewed row-major.
+template <typename T>
+class PytorchBatchNorm : public BatchNormImplementation<T> {
+ public:
+  explicit PytorchBatchNorm(const BatchNormData<T>& data)
+      : layer_(torch::nn::BatchNorm1dOptions(data.input.rows())),
+        input_(batch_view(data.input).clone().requires_grad_(true)),
+        upstream_(batch_view(data.upstream).clone()) {
+    layer_->to(torch_dtype<T>());
+    layer_->train();
+  }
+
+  std::string name() const override { return "pytorch"; }
+
+  double forward_backward() override {
+    input_.mutable_grad() = torch::Tensor();  // set_to_none, as optimizers' zero_grad does
+    layer_->zero_grad();
+    const torch::Tensor output = layer_->forward(input_);
+    output.backward(upstream_);
+    torch::NoGradGuard no_grad;
+    return output.mul(upstream_).sum().template item<double>();
+  }
+
+ private:
+  torch::nn::BatchNorm1d layer_;
+  torch::Tensor input_;
+  torch::Tensor upstream_;
 };
 
 }  // namespace
 
 bool pytorch_available() { return true; }
+
+std::string pytorch_cpu_capability() {
+  const std::string config = at::show_config();
+  const std::string key = "CPU capability usage: ";
+  const auto at = config.find(key);
+  if (at == std::string::npos) return "unknown";
+  const auto end = config.find('\n', at);
+  return config.substr(at + key.size(), end == std::string::npos ? std::string::npos : end - at - key.size());
+}
 
 std::string pytorch_description() {
   const SetThreadsFunction set_threads = openblas_set_threads();
@@ -166,6 +203,13 @@ std::unique_ptr<TrainingImplementation<T>> make_pytorch_implementation(ModelKind
   return std::make_unique<PytorchImplementation<T>>(kind, problem, initial);
 }
 
+template <typename T>
+std::unique_ptr<BatchNormImplementation<T>> make_pytorch_batchnorm(const BatchNormData<T>& data) {
+  return std::make_unique<PytorchBatchNorm<T>>(data);
+}
+
+template std::unique_ptr<BatchNormImplementation<float>> make_pytorch_batchnorm(const BatchNormData<float>&);
+template std::unique_ptr<BatchNormImplementation<double>> make_pytorch_batchnorm(const BatchNormData<double>&);
 template std::unique_ptr<TrainingImplementation<float>> make_pytorch_implementation(
     ModelKind, const BenchmarkProblem&, const std::vector<Matrix<float>>&);
 template std::unique_ptr<TrainingImplementation<double>> make_pytorch_implementation(

@@ -9,6 +9,8 @@ std::string pytorch_description() {
   return "not built in (tapegrad_bench_torch has it when libtorch-dev is installed)";
 }
 
+std::string pytorch_cpu_capability() { return {}; }
+
 void set_pytorch_threads(int, int) {}
 
 template <typename T>
@@ -17,6 +19,13 @@ std::unique_ptr<TrainingImplementation<T>> make_pytorch_implementation(ModelKind
   return nullptr;
 }
 
+template <typename T>
+std::unique_ptr<BatchNormImplementation<T>> make_pytorch_batchnorm(const BatchNormData<T>&) {
+  return nullptr;
+}
+
+template std::unique_ptr<BatchNormImplementation<float>> make_pytorch_batchnorm(const BatchNormData<float>&);
+template std::unique_ptr<BatchNormImplementation<double>> make_pytorch_batchnorm(const BatchNormData<double>&);
 template std::unique_ptr<TrainingImplementation<float>> make_pytorch_implementation(
     ModelKind, const BenchmarkProblem&, const std::vector<Matrix<float>>&);
 template std::unique_ptr<TrainingImplementation<double>> make_pytorch_implementation(

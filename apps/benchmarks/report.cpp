@@ -25,9 +25,14 @@ void BenchmarkReport::record(const Measurement& measurement) {
   std::fflush(stdout);
 }
 
-void BenchmarkReport::record_peak(const std::string& dtype, int threads, double flops_per_second) {
-  peaks_[{dtype, threads}] = flops_per_second;
-  std::printf("bench,fma_peak,fma_loop,%s,%d,%.6g,GFLOP/s\n", dtype.c_str(), threads, flops_per_second * 1e-9);
+void BenchmarkReport::record_peak(const std::string& level, bool in_force, const std::string& dtype, int threads,
+                                  double flops_per_second) {
+  if (in_force) peaks_[{dtype, threads}] = flops_per_second;
+  std::string& levels = level_peaks_[{dtype, threads}];
+  levels += fmt::format("{}{} {:.1f}{}", levels.empty() ? "" : ", ", level, flops_per_second * 1e-9,
+                        in_force ? " (in force)" : "");
+  std::printf("bench,fma_peak,%s,%s,%d,%.6g,GFLOP/s\n", level.c_str(), dtype.c_str(), threads,
+              flops_per_second * 1e-9);
   std::fflush(stdout);
 }
 
@@ -79,9 +84,13 @@ std::optional<double> BenchmarkReport::gemm_only_seconds(const std::string& work
 
 void BenchmarkReport::print_configuration_table(std::FILE* out, const std::string& dtype, int threads) const {
   const std::optional<double> peak_flops = peak(dtype, threads);
-  fmt::print(out, "\n{} on {} thread{}: FMA peak {}\n", dtype, threads, threads == 1 ? "" : "s",
-             peak_flops ? fmt::format("{:.1f} GFLOP/s", *peak_flops * 1e-9) : std::string("not measured"));
-  fmt::print(out, "  {:<18} {:<10} {:>12} {:>12} {:>12} {:>10} {:>8} {:>8} {:>12} {:>6}\n", "workload", "impl",
+  const auto levels = level_peaks_.find({dtype, threads});
+  fmt::print(out, "\n{} on {} thread{}: FMA peak {} (GFLOP/s per level: {})\n", dtype, threads,
+             threads == 1 ? "" : "s",
+             peak_flops ? fmt::format("{:.1f} GFLOP/s at the level in force", *peak_flops * 1e-9)
+                        : std::string("not measured"),
+             levels != level_peaks_.end() ? levels->second : std::string("none measured"));
+  fmt::print(out, "  {:<18} {:<14} {:>12} {:>12} {:>12} {:>10} {:>8} {:>8} {:>12} {:>6}\n", "workload", "impl",
              "median", "best", "cpu median", "examples/s", "GFLOP/s", "of peak", "GEMM-only", "/GEMM");
   for (const Measurement& m : measurements_) {
     if (m.dtype != dtype || m.threads != threads) continue;
@@ -95,7 +104,7 @@ void BenchmarkReport::print_configuration_table(std::FILE* out, const std::strin
       over_bound = fmt::format("{:.2f}", m.seconds / *gemm);
     }
     const std::string cpu = m.cpu_seconds > 0 ? milliseconds(m.cpu_seconds) : "-";
-    fmt::print(out, "  {:<18} {:<10} {:>12} {:>12} {:>12} {:>10} {:>8.1f} {:>8} {:>12} {:>6}\n", m.workload,
+    fmt::print(out, "  {:<18} {:<14} {:>12} {:>12} {:>12} {:>10} {:>8.1f} {:>8} {:>12} {:>6}\n", m.workload,
                m.implementation, milliseconds(m.seconds), milliseconds(m.best_seconds), cpu, examples_per_second,
                achieved * 1e-9, of_peak, bound, over_bound);
   }
@@ -143,12 +152,12 @@ void BenchmarkReport::print_thread_scaling(std::FILE* out) const {
           out,
           "\nmore threads / 1 thread, time ratio of medians (of best samples) (goal: never above 1; '!' marks "
           "a slowdown of the medians)\n");
-      fmt::print(out, "  {:<18} {:<10} {:<7} {:>8} {:>8} {:>9}\n", "workload", "impl", "dtype", "threads",
+      fmt::print(out, "  {:<18} {:<14} {:<7} {:>8} {:>8} {:>9}\n", "workload", "impl", "dtype", "threads",
                  "median", "(best)");
       header_printed = true;
     }
     const double ratio = m.seconds / single->seconds;
-    fmt::print(out, "  {:<18} {:<10} {:<7} {:>8} {:>8.3f} {:>9}{}\n", m.workload, m.implementation, m.dtype,
+    fmt::print(out, "  {:<18} {:<14} {:<7} {:>8} {:>8.3f} {:>9}{}\n", m.workload, m.implementation, m.dtype,
                m.threads, ratio, fmt::format("({:.3f})", m.best_seconds / single->best_seconds),
                ratio > 1.0 ? " !" : "");
   }
@@ -177,6 +186,10 @@ void BenchmarkReport::print_tables(std::FILE* out) const {
                     "tapegrad (tape) / PyTorch, time ratio of medians (of best samples) (goal: at most 0.5 "
                     "for two_layer_step in float, at most 1 everywhere)",
                     "tape", "pytorch");
+  print_ratio_table(out, "tapegrad (tape) / PyTorch from Python, time ratio of medians (of best samples)", "tape",
+                    "pytorch-python");
+  print_ratio_table(out, "PyTorch from Python / PyTorch in C++, time ratio of medians (of best samples)",
+                    "pytorch-python", "pytorch");
   print_ratio_table(out, "tapegrad (reference) / PyTorch, time ratio of medians (of best samples)", "reference",
                     "pytorch");
   print_thread_scaling(out);

@@ -32,8 +32,12 @@ class BenchmarkReport {
 
   // Prints `bench,WORKLOAD,IMPLEMENTATION,DTYPE,THREADS,MEDIAN_MS,ms` and keeps the measurement for the tables.
   void record(const Measurement& measurement);
-  // Prints `bench,fma_peak,fma_loop,DTYPE,THREADS,GFLOPS,GFLOP/s`.
-  void record_peak(const std::string& dtype, int threads, double flops_per_second);
+  // Prints `bench,fma_peak,LEVEL,DTYPE,THREADS,GFLOPS,GFLOP/s`. The peak of the level in force is the one the
+  // tables' "of peak" column divides by.
+  void record_peak(const std::string& level, bool in_force, const std::string& dtype, int threads,
+                   double flops_per_second);
+  // A measurement taken elsewhere (pytorch_bench.py's lines), kept for the tables without printing it again.
+  void keep(const Measurement& measurement) { measurements_.push_back(measurement); }
   // The products a workload is made of (per unit), for its GEMM-only bound; `repeat` units of those per unit
   // (an epoch is batches x the step's products).
   void set_products(const std::string& workload, std::vector<ProductShape> products, double repeat = 1);
@@ -42,9 +46,10 @@ class BenchmarkReport {
 
   void print_tables(std::FILE* out) const;
 
- private:
   const Measurement* find(const std::string& workload, const std::string& implementation, const std::string& dtype,
                           int threads) const;
+
+ private:
   std::optional<double> peak(const std::string& dtype, int threads) const;
   // Sum of the median times of the workload's products with the first GEMM backend; empty when one is missing.
   std::optional<double> gemm_only_seconds(const std::string& workload, const std::string& dtype,
@@ -62,6 +67,7 @@ class BenchmarkReport {
   bool csv_only_;
   std::vector<Measurement> measurements_;
   std::map<std::pair<std::string, int>, double> peaks_;
+  std::map<std::pair<std::string, int>, std::string> level_peaks_;  // every level's peak, for the table headers
   std::map<std::string, ProductsOfWorkload> products_;
 };
 

@@ -1,11 +1,15 @@
 #include "apps/benchmarks/runner.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <tapegrad/core/gemm.h>
+#include <tapegrad/core/kernels/isa.h>
 
 #include <Eigen/Core>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <functional>
@@ -14,13 +18,14 @@
 #include <thread>
 #include <vector>
 
+#include "apps/benchmarks/external.h"
 #include "apps/benchmarks/gemm.h"
+#include "apps/benchmarks/level_environment.h"
 #include "apps/benchmarks/machine.h"
 #include "apps/benchmarks/pytorch.h"
 #include "apps/benchmarks/report.h"
 #include "apps/benchmarks/workloads.h"
 #include "apps/common/threads.h"
-#include <tapegrad/core/gemm.h>
 
 namespace tapegrad::apps {
 namespace {
@@ -90,6 +95,8 @@ std::string load_average() {
 // cores they would steal the next measurement's cores. A pause lets them go to sleep.
 void let_thread_pools_sleep() { std::this_thread::sleep_for(std::chrono::milliseconds(300)); }
 
+constexpr ModelKind kModels[] = {ModelKind::softmax, ModelKind::two_layer, ModelKind::mlp};
+
 template <typename T>
 const char* dtype_name() {
   return std::is_same_v<T, float> ? "float" : "double";
@@ -114,19 +121,23 @@ class ConfigurationRun {
     set_thread_count(threads_);
     set_pytorch_threads(options_.pytorch_threads > 0 ? options_.pytorch_threads : threads_,
                         options_.pytorch_blas_threads > 0 ? options_.pytorch_blas_threads : threads_);
-    report_.note(fmt::format("\n-- {} on {} thread{} (load average {}): product threads {}{}",
-                             dtype_name<T>(), threads_, threads_ == 1 ? "" : "s", load_average(),
-                             product_thread_count(),
+    report_.note(fmt::format("\n-- {} on {} thread{} (load average {}): product threads {}{}", dtype_name<T>(),
+                             threads_, threads_ == 1 ? "" : "s", load_average(), product_thread_count(),
                              pytorch_wanted() ? fmt::format("; {}", pytorch_description()) : std::string()));
     measure_peak();
     if (options_.wants_workload("gemm")) measure_gemm();
-    for (const ModelKind kind : {ModelKind::softmax, ModelKind::two_layer}) {
+    for (const ModelKind kind : kModels) {
       if (options_.wants_workload(fmt::format("{}_step", to_string(kind)))) measure_steps(kind);
     }
-    for (const ModelKind kind : {ModelKind::softmax, ModelKind::two_layer}) {
+    if (options_.wants_workload("batchnorm")) {
+      for (const Index features : problem_.batchnorm_features) measure_batchnorm(features);
+    }
+    for (const ModelKind kind : kModels) {
       if (options_.wants_workload(fmt::format("{}_epoch", to_string(kind)))) measure_epochs(kind);
     }
     if (options_.wants_workload("eval_10k")) measure_evaluation();
+    if (options_.wants_implementation("pytorch-python")) measure_python();
+    if (options_.wants_workload("cyclic_final") && options_.wants_implementation("tape")) measure_cyclic_final();
   }
 
  private:
@@ -147,17 +158,32 @@ class ConfigurationRun {
                     .samples = static_cast<int>(samples.wall.size())});
   }
 
+  // Every level this CPU runs; fractions of the peak are taken at the level in force (portable when the build has
+  // no loop of the level's own).
   void measure_peak() {
-    report_.record_peak(dtype_name<T>(), threads_,
-                        measure_fma_peak<T>(threads_, plan_.peak_repetitions, plan_.peak_seconds_per_run));
+    const std::vector<kernels::Isa> levels = fma_peak_levels();
+    const kernels::Isa in_force = std::find(levels.begin(), levels.end(), kernels::active_isa()) != levels.end()
+                                      ? kernels::active_isa()
+                                      : kernels::Isa::portable;
+    for (const kernels::Isa level : levels) {
+      report_.record_peak(
+          kernels::isa_name(level), level == in_force, dtype_name<T>(), threads_,
+          measure_fma_peak<T>(level, threads_, plan_.peak_repetitions, plan_.peak_seconds_per_run));
+    }
   }
 
   void measure_gemm() {
     std::vector<ProductShape> shapes;
-    for (const ModelKind kind : {ModelKind::softmax, ModelKind::two_layer}) {
-      for (const ProductShape& shape : step_products(kind, problem_)) shapes.push_back(shape);
+    const auto add = [&shapes](const ProductShape& shape) {
+      const auto same = [&shape](const ProductShape& other) {
+        return other.workload_name() == shape.workload_name();
+      };
+      if (std::none_of(shapes.begin(), shapes.end(), same)) shapes.push_back(shape);
+    };
+    for (const ModelKind kind : kModels) {
+      for (const ProductShape& shape : step_products(kind, problem_)) add(shape);
     }
-    for (const ProductShape& shape : evaluation_products(problem_)) shapes.push_back(shape);
+    for (const ProductShape& shape : evaluation_products(problem_)) add(shape);
     Generator generator(problem_.seed + 3);
     for (const GemmBackend<T>& backend : gemm_backends<T>()) {
       if (!options_.wants_implementation(backend.group)) continue;
@@ -185,6 +211,7 @@ class ConfigurationRun {
   std::vector<std::unique_ptr<TrainingImplementation<T>>> tapegrad_implementations(ModelKind kind) const {
     std::vector<std::unique_ptr<TrainingImplementation<T>>> implementations;
     for (const GradientPath path : {GradientPath::tape, GradientPath::reference}) {
+      if (kind == ModelKind::mlp && path == GradientPath::reference) continue;  // written for the tape only
       if (options_.wants_implementation(to_string(path)))
         implementations.push_back(make_tapegrad_implementation<T>(kind, path, problem_));
     }
@@ -308,6 +335,62 @@ class ConfigurationRun {
     }
   }
 
+  // A BatchNorm layer's forward and backward on features x batch, tapegrad's and PyTorch's interleaved (PyTorch's
+  // one thread pool is OpenMP's, which sleeps at once, unlike OpenBLAS's spinning workers).
+  void measure_batchnorm(Index features) {
+    const std::string workload = fmt::format("batchnorm_{}x{}", features, problem_.batch);
+    const BatchNormData<T> data = make_batchnorm_data<T>(features, problem_.batch, problem_.seed + 11);
+    std::vector<std::unique_ptr<BatchNormImplementation<T>>> implementations;
+    if (options_.wants_implementation("tape")) implementations.push_back(make_tapegrad_batchnorm<T>(data));
+    if (pytorch_wanted()) implementations.push_back(make_pytorch_batchnorm<T>(data));
+    if (implementations.empty()) return;
+    std::string checks;
+    for (auto& implementation : implementations) {
+      checks += fmt::format("{}{} {:.9g}", checks.empty() ? "" : ", ", implementation->name(),
+                            implementation->forward_backward());
+    }
+    report_.note(fmt::format("   {}: sum(output .* upstream) of the first pass: {}", workload, checks));
+    std::vector<std::function<void()>> actions;
+    for (auto& implementation : implementations)
+      actions.push_back([&implementation] { implementation->forward_backward(); });
+    const auto samples = interleaved_samples(actions, plan_.step_warmup_rounds, plan_.step_rounds,
+                                             plan_.steps_per_sample, plan_.seconds_per_measurement);
+    for (std::size_t i = 0; i < implementations.size(); ++i)
+      record(workload, implementations[i]->name(), samples[i], 0.0, static_cast<double>(problem_.batch));
+  }
+
+  // pytorch_bench.py in its own process, on the workloads it knows among those asked for.
+  void measure_python() {
+    std::vector<std::string> workloads;
+    for (const std::string& workload : options_.workloads) {
+      if (python_knows(workload)) workloads.push_back(workload);
+    }
+    run_pytorch_python(options_, problem_, plan_, dtype_name<T>(), threads_, workloads, report_,
+                       [this](Measurement& m) {
+                         const Measurement* twin = nullptr;
+                         for (const char* name : {"tape", "pytorch", "reference"}) {
+                           if (twin == nullptr) twin = report_.find(m.workload, name, m.dtype, m.threads);
+                         }
+                         if (twin != nullptr) {
+                           m.flops = twin->flops;
+                           m.examples = twin->examples;
+                         }
+                         if (threads_ != 1) m.cpu_seconds = 0;
+                       });
+  }
+
+  // The whole final run of two_layer_cyclic as a process: one sample (it trains for minutes), two with --quick.
+  void measure_cyclic_final() {
+    Samples samples;
+    for (int round = 0; round < (options_.quick ? 1 : 2); ++round) {
+      const double seconds = time_cyclic_final(options_, dtype_name<T>(), threads_, report_);
+      if (seconds < 0) return;
+      samples.wall.push_back(seconds);
+      samples.cpu.push_back(0.0);
+    }
+    record("cyclic_final", "tape", samples, 0.0, 0.0);
+  }
+
   void measure_evaluation() {
     const ModelKind kind = ModelKind::two_layer;
     auto tapegrad = tapegrad_implementations(kind);
@@ -335,6 +418,32 @@ void run_dtype(const BenchmarkOptions& options, const BenchmarkProblem& problem,
   for (const int threads : options.threads) ConfigurationRun<T>(options, problem, data, threads, report).run();
 }
 
+// Which kernels each side runs: tapegrad's level, and what PyTorch was held to (OpenBLAS's core, ATen's
+// capability), as notes and as bench-info lines for scripts.
+void describe_levels(const BenchmarkReport& report) {
+  const char* level = kernels::isa_name(kernels::active_isa());
+  const std::string note = kernels::isa_note();
+  report.note(fmt::format("tapegrad: instruction-set level {} (the CPU runs up to {}; TAPEGRAD_ISA={}){}", level,
+                          kernels::isa_name(kernels::cpu_isa()),
+                          std::getenv("TAPEGRAD_ISA") != nullptr ? std::getenv("TAPEGRAD_ISA") : "(unset)",
+                          note.empty() ? "" : fmt::format(": {}", note)));
+  std::printf("bench-info,tapegrad,level,%s\n", level);
+  for (const LevelVariable& variable : level_variables()) {
+    report.note(fmt::format("PyTorch held to the level: {}={} ({})", variable.name,
+                            variable.value.empty() ? "(unset)" : variable.value, variable.origin));
+  }
+  const std::string core = openblas_core_in_use();
+  const std::string capability = pytorch_cpu_capability();
+  if (pytorch_available()) {
+    report.note(
+        fmt::format("PyTorch (C++) kernels: OpenBLAS core {} (openblas_get_corename), ATen CPU capability {}",
+                    core.empty() ? "none: OpenBLAS not loaded" : core, capability));
+    std::printf("bench-info,pytorch,openblas_core,%s\nbench-info,pytorch,cpu_capability,%s\n",
+                core.empty() ? "none" : core.c_str(), capability.c_str());
+  }
+  std::fflush(stdout);
+}
+
 void describe_machine(const BenchmarkOptions& options, const BenchmarkProblem& problem,
                       const BenchmarkReport& report) {
   report.note(fmt::format("tapegrad_bench{}", options.quick ? " --quick (few repetitions: a smoke test)" : ""));
@@ -343,11 +452,13 @@ void describe_machine(const BenchmarkOptions& options, const BenchmarkProblem& p
   report.note(fmt::format("Eigen {}.{}.{}, SIMD in use: {}; a packet holds {} floats or {} doubles",
                           EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, simd_description(),
                           packet_lanes<float>(), packet_lanes<double>()));
-  report.note(fmt::format("products: gemm backend {}, split over tapegrad's own thread pool (columns of the "
-                          "result) above a size threshold, single-threaded kernels underneath",
-                          gemm_backend()));
+  report.note(
+      fmt::format("products: gemm backend {}, split over tapegrad's own thread pool (columns of the "
+                  "result) above a size threshold, single-threaded kernels underneath",
+                  gemm_backend()));
   report.note(
       fmt::format("PyTorch: {}", pytorch_available() ? "built in (tapegrad_bench_torch)" : pytorch_description()));
+  describe_levels(report);
   report.note(fmt::format(
       "problem: d = {}, hidden = {}, K = {}, batch {}, epochs of {} examples, evaluation of {}, "
       "lambda {}, SGD learning rate {}; synthetic N(0, 1) inputs and uniform labels (seed {}), the same "
@@ -357,6 +468,12 @@ void describe_machine(const BenchmarkOptions& options, const BenchmarkProblem& p
       options.quick ? " (--quick: epochs are a tenth of the real one; the numbers are a smoke test, not "
                       "measurements)"
                     : ""));
+  report.note(fmt::format(
+      "MLP: {} with tanh, cross-entropy, Adam (learning rate {}), no L2 term; BatchNorm: {} features x batch {}, "
+      "training mode, forward and backward; cyclic_final: two_layer_cyclic --preset final --lambda {} on {} "
+      "(a process per sample)",
+      fmt::join(layer_sizes(ModelKind::mlp, problem), "-"), problem.mlp_learning_rate,
+      fmt::join(problem.batchnorm_features, " and "), problem.batch, kCyclicFinalLambda, options.cifar_directory));
 }
 
 }  // namespace
@@ -371,7 +488,7 @@ void run_benchmarks(const BenchmarkOptions& options) {
   report.note(options.malloc_defaults
                   ? std::string("malloc: glibc's default, adaptive thresholds (--malloc-defaults)")
                   : keep_freed_memory());
-  for (const ModelKind kind : {ModelKind::softmax, ModelKind::two_layer}) {
+  for (const ModelKind kind : kModels) {
     report.set_products(fmt::format("{}_step", to_string(kind)), step_products(kind, problem));
     report.set_products(
         fmt::format("{}_epoch", to_string(kind)), step_products(kind, problem),

@@ -1,36 +1,70 @@
 #include "apps/benchmarks/workloads.h"
 
 #include <fmt/format.h>
-
 #include <tapegrad/core/parallel.h>
-
+#include <tapegrad/nn/activation.h>
+#include <tapegrad/nn/batch_norm.h>
+#include <tapegrad/nn/linear.h>
+#include <tapegrad/nn/loss.h>
 #include <tapegrad/nn/reference/evaluation.h>
 #include <tapegrad/nn/reference/functions.h>
 #include <tapegrad/nn/reference/two_layer_network.h>
+#include <tapegrad/nn/sequential.h>
+#include <tapegrad/optim/adam.h>
 #include <tapegrad/optim/sgd.h>
+
+#include <iterator>
+#include <stdexcept>
 
 namespace tapegrad::apps {
 
-const char* to_string(ModelKind kind) { return kind == ModelKind::softmax ? "softmax" : "two_layer"; }
+const char* to_string(ModelKind kind) {
+  switch (kind) {
+    case ModelKind::softmax:
+      return "softmax";
+    case ModelKind::two_layer:
+      return "two_layer";
+    case ModelKind::mlp:
+      return "mlp";
+  }
+  return "unknown";
+}
+
+std::vector<Index> layer_sizes(ModelKind kind, const BenchmarkProblem& problem) {
+  switch (kind) {
+    case ModelKind::softmax:
+      return {problem.features, problem.classes};
+    case ModelKind::two_layer:
+      return {problem.features, problem.hidden, problem.classes};
+    case ModelKind::mlp:
+      break;
+  }
+  std::vector<Index> sizes{problem.features};
+  sizes.insert(sizes.end(), problem.mlp_hidden.begin(), problem.mlp_hidden.end());
+  sizes.push_back(problem.classes);
+  return sizes;
+}
 
 std::string ProductShape::workload_name() const { return fmt::format("gemm_{}x{}x{}", m, k, n); }
 
+// Forward W_l H_{l-1} for every layer; backward G_l H_{l-1}^T for every layer and W_l^T G_l for every layer but
+// the first (nothing needs the gradient of the inputs). Backward runs from the last layer down.
 std::vector<ProductShape> step_products(ModelKind kind, const BenchmarkProblem& problem) {
-  const Index d = problem.features;
-  const Index m = problem.hidden;
-  const Index classes = problem.classes;
+  static const char* const forward_names[] = {"W1 X", "W2 H", "W3 H2", "W4 H3"};
+  static const char* const weight_names[] = {"G1 X^T", "G2 H^T", "G3 H2^T", "G4 H3^T"};
+  static const char* const input_names[] = {"", "W2^T G2", "W3^T G3", "W4^T G4"};
+  const std::vector<Index> sizes = layer_sizes(kind, problem);
+  const std::size_t layers = sizes.size() - 1;
+  if (layers > std::size(forward_names)) throw std::logic_error("step_products: more layers than names");
   const Index n = problem.batch;
-  if (kind == ModelKind::softmax) {
-    return {
-        {"W X", classes, d, n, false, false, false},
-        {"G X^T", classes, n, d, false, true, true},
-    };
+  std::vector<ProductShape> products;
+  for (std::size_t l = 0; l < layers; ++l)
+    products.push_back({forward_names[l], sizes[l + 1], sizes[l], n, false, false, false});
+  for (std::size_t l = layers; l-- > 0;) {
+    products.push_back({weight_names[l], sizes[l + 1], n, sizes[l], false, true, true});
+    if (l > 0) products.push_back({input_names[l], sizes[l], sizes[l + 1], n, true, false, false});
   }
-  return {
-      {"W1 X", m, d, n, false, false, false},       {"W2 H", classes, m, n, false, false, false},
-      {"G2 H^T", classes, n, m, false, true, true}, {"W2^T G2", m, classes, n, true, false, false},
-      {"G1 X^T", m, n, d, false, true, true},
-  };
+  return products;
 }
 
 std::vector<ProductShape> evaluation_products(const BenchmarkProblem& problem) {
@@ -74,6 +108,99 @@ std::unique_ptr<Classifier<T>> make_model(ModelKind kind, const BenchmarkProblem
   }
   return make_two_layer_network<T>(problem.features, problem.hidden, problem.classes, generator);
 }
+
+template <typename T>
+std::shared_ptr<nn::Sequential<T>> make_mlp(const BenchmarkProblem& problem) {
+  Generator generator(problem.seed + 1);
+  auto network = std::make_shared<nn::Sequential<T>>();
+  const std::vector<Index> sizes = layer_sizes(ModelKind::mlp, problem);
+  for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
+    if (l > 0) network->template emplace_back<nn::Tanh<T>>();
+    network->template emplace_back<nn::Linear<T>>(sizes[l], sizes[l + 1], nn::LinearOptions{}, generator);
+  }
+  return network;
+}
+
+// Gives a batch's storage to a leaf for the length of a step and takes it back: Eigen swaps dynamic matrices by
+// pointer, so nothing is copied (as Classifier::compute_gradients does).
+template <typename T>
+class Lend {
+ public:
+  Lend(Matrix<T>& batch, Matrix<T>& leaf) : batch_(batch), leaf_(leaf) { batch_.swap(leaf_); }
+  ~Lend() { batch_.swap(leaf_); }
+  Lend(const Lend&) = delete;
+  Lend& operator=(const Lend&) = delete;
+
+ private:
+  Matrix<T>& batch_;
+  Matrix<T>& leaf_;
+};
+
+// What users write: Sequential, a loss object, Adam, zero_grad / backward / step.
+template <typename T>
+class MlpImplementation : public TrainingImplementation<T> {
+ public:
+  explicit MlpImplementation(const BenchmarkProblem& problem)
+      : network_(make_mlp<T>(problem)),
+        optimizer_(network_->parameters(), optim::AdamOptions{.learning_rate = problem.mlp_learning_rate}) {}
+
+  std::string name() const override { return "tape"; }
+
+  double step(Matrix<T>& inputs, std::span<const int> labels) override {
+    optimizer_.zero_grad();
+    double cost = 0;
+    {
+      const Lend<T> lend(inputs, input_.mutable_value());
+      const Tensor<T> loss = loss_(network_->forward(input_), labels);
+      loss.backward();
+      cost = static_cast<double>(loss.value()(0, 0));
+    }
+    optimizer_.step();
+    return cost;
+  }
+
+  double evaluate(const Matrix<T>& inputs, std::span<const int> labels) override {
+    const NoGradGuard no_grad;
+    const Matrix<T> scores = network_->forward(Tensor<T>::from(inputs)).value();
+    long correct = 0;
+    for (Index j = 0; j < scores.cols(); ++j) {
+      Index best = 0;
+      scores.col(j).maxCoeff(&best);
+      correct += best == labels[static_cast<std::size_t>(j)] ? 1 : 0;
+    }
+    return static_cast<double>(correct) / static_cast<double>(labels.size());
+  }
+
+  const nn::Sequential<T>& network() const { return *network_; }
+
+ private:
+  std::shared_ptr<nn::Sequential<T>> network_;
+  optim::Adam<T> optimizer_;
+  nn::CrossEntropyLoss<T> loss_;
+  Tensor<T> input_ = Tensor<T>::from(Matrix<T>());
+};
+
+template <typename T>
+class TapegradBatchNorm : public BatchNormImplementation<T> {
+ public:
+  explicit TapegradBatchNorm(const BatchNormData<T>& data)
+      : layer_(data.input.rows()), input_(Tensor<T>::from(data.input, true)), upstream_(data.upstream) {}
+
+  std::string name() const override { return "tape"; }
+
+  double forward_backward() override {
+    input_.zero_grad();
+    layer_.zero_grad();
+    const Tensor<T> output = layer_.forward(input_);
+    output.backward(upstream_);
+    return (output.value().array() * upstream_.array()).template cast<double>().sum();
+  }
+
+ private:
+  nn::BatchNorm<T> layer_;
+  Tensor<T> input_;
+  Matrix<T> upstream_;
+};
 
 template <typename T>
 class TapegradImplementation : public TrainingImplementation<T> {
@@ -126,15 +253,39 @@ class TapegradImplementation : public TrainingImplementation<T> {
 template <typename T>
 std::unique_ptr<TrainingImplementation<T>> make_tapegrad_implementation(ModelKind kind, GradientPath path,
                                                                         const BenchmarkProblem& problem) {
+  if (kind == ModelKind::mlp) {
+    if (path != GradientPath::tape) throw std::logic_error("the MLP has no reference gradients");
+    return std::make_unique<MlpImplementation<T>>(problem);
+  }
   return std::make_unique<TapegradImplementation<T>>(kind, path, problem);
 }
 
 template <typename T>
 std::vector<Matrix<T>> initial_parameters(ModelKind kind, const BenchmarkProblem& problem) {
   std::vector<Matrix<T>> values;
-  for (const Tensor<T>& parameter : make_model<T>(kind, problem)->module().parameters())
-    values.push_back(parameter.value());
+  const std::vector<Tensor<T>> parameters = kind == ModelKind::mlp
+                                                ? make_mlp<T>(problem)->parameters()
+                                                : make_model<T>(kind, problem)->module().parameters();
+  for (const Tensor<T>& parameter : parameters) values.push_back(parameter.value());
   return values;
+}
+
+template <typename T>
+BatchNormData<T> make_batchnorm_data(Index features, Index batch, std::uint64_t seed) {
+  Generator generator(seed);
+  BatchNormData<T> data{Matrix<T>(features, batch), Matrix<T>(features, batch)};
+  for (Index j = 0; j < batch; ++j) {
+    for (Index i = 0; i < features; ++i) {
+      data.input(i, j) = static_cast<T>(3.0 + 2.0 * generator.normal());  // not already normalised
+      data.upstream(i, j) = static_cast<T>(generator.normal());
+    }
+  }
+  return data;
+}
+
+template <typename T>
+std::unique_ptr<BatchNormImplementation<T>> make_tapegrad_batchnorm(const BatchNormData<T>& data) {
+  return std::make_unique<TapegradBatchNorm<T>>(data);
 }
 
 template <typename T>
@@ -179,6 +330,10 @@ template std::unique_ptr<TrainingImplementation<double>> make_tapegrad_implement
                                                                                       const BenchmarkProblem&);
 template std::vector<Matrix<float>> initial_parameters(ModelKind, const BenchmarkProblem&);
 template std::vector<Matrix<double>> initial_parameters(ModelKind, const BenchmarkProblem&);
+template BatchNormData<float> make_batchnorm_data(Index, Index, std::uint64_t);
+template BatchNormData<double> make_batchnorm_data(Index, Index, std::uint64_t);
+template std::unique_ptr<BatchNormImplementation<float>> make_tapegrad_batchnorm(const BatchNormData<float>&);
+template std::unique_ptr<BatchNormImplementation<double>> make_tapegrad_batchnorm(const BatchNormData<double>&);
 template class EpochRunner<float>;
 template class EpochRunner<double>;
 

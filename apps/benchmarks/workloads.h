@@ -2,18 +2,21 @@
 // of (for FLOP counts and the GEMM bound), and the implementations that train the same models on the same data.
 #pragma once
 
+#include <tapegrad/core/tensor.h>
+
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
-#include <tapegrad/core/tensor.h>
 #include "apps/common/classifier.h"
 
 namespace tapegrad::apps {
 
-enum class ModelKind { softmax, two_layer };
+// softmax and two_layer train with SGD and the reports' L2 term; mlp is the network users write: tanh hidden
+// layers, cross-entropy, Adam, no L2 term.
+enum class ModelKind { softmax, two_layer, mlp };
 
 const char* to_string(ModelKind kind);
 
@@ -28,8 +31,14 @@ struct BenchmarkProblem {
   double lambda = 0.01;
   double learning_rate = 0.01;
   double softmax_init_std = 0.01;
+  std::vector<Index> mlp_hidden{256, 256};
+  double mlp_learning_rate = 1e-3;                 // Adam's default
+  std::vector<Index> batchnorm_features{50, 256};  // a BatchNorm layer over features x batch
   std::uint64_t seed = 42;
 };
+
+// The layer widths of a model, inputs first: {3072, 50, 10} for two_layer.
+std::vector<Index> layer_sizes(ModelKind kind, const BenchmarkProblem& problem);
 
 // One matrix product as a step does it: C (m x n) (+)= op(A) * op(B), with k the inner size.
 struct ProductShape {
@@ -75,14 +84,39 @@ class TrainingImplementation {
   virtual double evaluate(const Matrix<T>& inputs, std::span<const int> labels) = 0;
 };
 
-// tapegrad's Classifier trained through the tape or the reference gradients, with optim::SGD.
+// softmax and two_layer: tapegrad's Classifier trained through the tape or the reference gradients, with
+// optim::SGD; mlp: nn::Sequential of Linear and Tanh, nn::CrossEntropyLoss and optim::Adam (the tape only).
 template <typename T>
 std::unique_ptr<TrainingImplementation<T>> make_tapegrad_implementation(ModelKind kind, GradientPath path,
                                                                         const BenchmarkProblem& problem);
 
-// The initial parameter values every implementation starts from, in the order W1, b1[, W2, b2].
+// The initial parameter values every implementation starts from, in the order W1, b1, W2, b2, ...
 template <typename T>
 std::vector<Matrix<T>> initial_parameters(ModelKind kind, const BenchmarkProblem& problem);
+
+// A BatchNorm layer in training mode on a fixed features x batch input: forward, then backward from a fixed
+// upstream gradient to the input, gamma and beta.
+template <typename T>
+class BatchNormImplementation {
+ public:
+  virtual ~BatchNormImplementation() = default;
+  virtual std::string name() const = 0;
+  // One forward and backward; returns sum(output .* upstream), the same number for every implementation.
+  virtual double forward_backward() = 0;
+};
+
+// The input (features x batch) and the upstream gradient every implementation of a shape gets.
+template <typename T>
+struct BatchNormData {
+  Matrix<T> input;
+  Matrix<T> upstream;
+};
+template <typename T>
+BatchNormData<T> make_batchnorm_data(Index features, Index batch, std::uint64_t seed);
+
+// tapegrad's nn::BatchNorm (PyTorch's options).
+template <typename T>
+std::unique_ptr<BatchNormImplementation<T>> make_tapegrad_batchnorm(const BatchNormData<T>& data);
 
 // Feeds an implementation the batches of one epoch: a fresh random order each epoch (the same sequence for every
 // runner made with the same seed), the batch gathered by column copies into a reused matrix, split over the
