@@ -1,8 +1,10 @@
 // The element-wise passes of core/kernels/elementwise.h: every pass at every level this CPU runs against the
 // portable level (bit for bit where no exp, tanh or log is involved) and against a plain scalar formula, on sizes
 // around the vector widths and one large matrix; shifted inputs give the same bits; NaN and Inf where defined.
-#include <catch2/catch.hpp>
+#include <tapegrad/core/kernels/elementwise.h>
+#include <tapegrad/core/kernels/isa.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -10,9 +12,6 @@
 #include <limits>
 #include <string>
 #include <vector>
-
-#include <tapegrad/core/kernels/elementwise.h>
-#include <tapegrad/core/kernels/isa.h>
 
 using namespace tapegrad::kernels;
 
@@ -79,8 +78,17 @@ double base_tolerance() {
 
 template <typename T>
 AdamCoefficients<T> adam_coefficients(bool l2, bool decoupled) {
-  return {T(0.9), T(0.1), T(0.999), T(0.001), T(0.01 / (1 - 0.9 * 0.9 * 0.9)), T(std::sqrt(1 - std::pow(0.999, 3))),
-          T(1e-8), T(l2 ? 0.01 : 0.0), T(decoupled ? 1 - 0.01 * 0.01 : 1.0), l2, decoupled};
+  return {T(0.9),
+          T(0.1),
+          T(0.999),
+          T(0.001),
+          T(0.01 / (1 - 0.9 * 0.9 * 0.9)),
+          T(std::sqrt(1 - std::pow(0.999, 3))),
+          T(1e-8),
+          T(l2 ? 0.01 : 0.0),
+          T(decoupled ? 1 - 0.01 * 0.01 : 1.0),
+          l2,
+          decoupled};
 }
 
 template <typename T>
@@ -108,7 +116,8 @@ Pass<T> adam_pass(bool l2, bool decoupled) {
       const double gd = double(g[i]) + (c.l2_in_gradient ? double(c.weight_decay) * w[i] : 0.0);
       ms[i] = double(c.beta1) * m[i] + double(c.one_minus_beta1) * gd;
       vs[i] = double(c.beta2) * v[i] + double(c.one_minus_beta2) * gd * gd;
-      const double update = double(c.step_size) * ms[i] / (std::sqrt(vs[i]) / double(c.sqrt_bias_correction2) + double(c.eps));
+      const double update =
+          double(c.step_size) * ms[i] / (std::sqrt(vs[i]) / double(c.sqrt_bias_correction2) + double(c.eps));
       ws[i] = (c.decoupled_decay ? double(c.weight_keep) * w[i] : double(w[i])) - update;
     }
     ws.insert(ws.end(), ms.begin(), ms.end());
@@ -121,14 +130,17 @@ Pass<T> adam_pass(bool l2, bool decoupled) {
 
 template <typename T>
 Pass<T> sgd_pass(T momentum, T weight_decay, bool nesterov, bool first) {
-  const SgdCoefficients<T> c{T(0.05), weight_decay, momentum, T(momentum != 0 && !nesterov ? 0.9 : 1.0), nesterov,
-                             first};
+  const SgdCoefficients<T> c{T(0.05),  weight_decay, momentum, T(momentum != 0 && !nesterov ? 0.9 : 1.0),
+                             nesterov, first};
   Pass<T> pass{"sgd_update momentum " + std::to_string(double(momentum)) + " decay " +
                    std::to_string(double(weight_decay)) + (nesterov ? " nesterov" : "") + (first ? " first" : ""),
-               false, {}, {}};
+               false,
+               {},
+               {}};
   pass.run = [c](const ElementwiseKernels<T>& k, Count rows, Count cols, Count offset) {
     const Count n = rows * cols;
-    Shifted<T> w(values<T>(n, 5, -1, 1), offset), g(values<T>(n, 6, -1, 1), offset), b(values<T>(n, 7, -1, 1), offset);
+    Shifted<T> w(values<T>(n, 5, -1, 1), offset), g(values<T>(n, 6, -1, 1), offset),
+        b(values<T>(n, 7, -1, 1), offset);
     k.sgd_update(n, w.get(), g.get(), c.momentum == 0 ? nullptr : b.get(), c);
     std::vector<T> out = w.result(n);
     const auto buffer = b.result(n);
@@ -162,7 +174,8 @@ Pass<T> unary_pass(std::string name, bool transcendental, double lo, double hi,
   Pass<T> pass{std::move(name), transcendental, {}, {}};
   pass.run = [=](const ElementwiseKernels<T>& k, Count rows, Count cols, Count offset) {
     const Count n = rows * cols;
-    Shifted<T> x(values<T>(n, 8, lo, hi), offset), y(values<T>(n, 9, -1, 1), offset), out(std::vector<T>(n), offset);
+    Shifted<T> x(values<T>(n, 8, lo, hi), offset), y(values<T>(n, 9, -1, 1), offset),
+        out(std::vector<T>(n), offset);
     call(k, n, x.get(), y.get(), out.get());
     return out.result(n);
   };
@@ -182,27 +195,25 @@ double plain_sigmoid(double x) { return 1 / (1 + std::exp(-x)); }
 template <typename T>
 std::vector<Pass<T>> column_passes() {
   std::vector<Pass<T>> passes;
-  const auto matrix_pass = [&](std::string name, bool transcendental, Count out_size_rows, Count out_size_cols,
-                               std::function<void(const ElementwiseKernels<T>&, Count, Count, const T*, const T*, T*)>
-                                   call,
-                               std::function<std::vector<double>(Count, Count, const std::vector<T>&,
-                                                                 const std::vector<T>&)>
-                                   formula,
-                               double tolerance) {
-    Pass<T> pass{std::move(name), transcendental, {}, {}, tolerance};
-    pass.run = [=](const ElementwiseKernels<T>& k, Count rows, Count cols, Count offset) {
-      const Count out_size = (out_size_rows ? rows : 1) * (out_size_cols ? cols : 1) + (out_size_rows ? 0 : 0);
-      // x: scores in [-5, 5); y: in [0, 1) and normalised per column (a probability-like second input).
-      Shifted<T> x(values<T>(rows * cols, 10, -5, 5), offset), y(values<T>(rows * cols, 11, 0, 1), offset);
-      Shifted<T> out(std::vector<T>(out_size), offset);
-      call(k, rows, cols, x.get(), y.get(), out.get());
-      return out.result(out_size);
-    };
-    pass.formula = [=](Count rows, Count cols) {
-      return formula(rows, cols, values<T>(rows * cols, 10, -5, 5), values<T>(rows * cols, 11, 0, 1));
-    };
-    passes.push_back(pass);
-  };
+  const auto matrix_pass =
+      [&](std::string name, bool transcendental, Count out_size_rows, Count out_size_cols,
+          std::function<void(const ElementwiseKernels<T>&, Count, Count, const T*, const T*, T*)> call,
+          std::function<std::vector<double>(Count, Count, const std::vector<T>&, const std::vector<T>&)> formula,
+          double tolerance) {
+        Pass<T> pass{std::move(name), transcendental, {}, {}, tolerance};
+        pass.run = [=](const ElementwiseKernels<T>& k, Count rows, Count cols, Count offset) {
+          const Count out_size = (out_size_rows ? rows : 1) * (out_size_cols ? cols : 1) + (out_size_rows ? 0 : 0);
+          // x: scores in [-5, 5); y: in [0, 1) and normalised per column (a probability-like second input).
+          Shifted<T> x(values<T>(rows * cols, 10, -5, 5), offset), y(values<T>(rows * cols, 11, 0, 1), offset);
+          Shifted<T> out(std::vector<T>(out_size), offset);
+          call(k, rows, cols, x.get(), y.get(), out.get());
+          return out.result(out_size);
+        };
+        pass.formula = [=](Count rows, Count cols) {
+          return formula(rows, cols, values<T>(rows * cols, 10, -5, 5), values<T>(rows * cols, 11, 0, 1));
+        };
+        passes.push_back(pass);
+      };
   using V = std::vector<T>;
   matrix_pass(
       "column_softmax", true, 1, 1,
@@ -317,7 +328,8 @@ std::vector<Pass<T>> all_passes() {
   passes.push_back(sgd_pass<T>(T(0.9), 0, true, false));
   using K = ElementwiseKernels<T>;
   passes.push_back(unary_pass<T>(
-      "relu_forward", false, -1, 1, [](const K& k, Count n, const T* x, const T*, T* o) { k.relu_forward(n, x, o); },
+      "relu_forward", false, -1, 1,
+      [](const K& k, Count n, const T* x, const T*, T* o) { k.relu_forward(n, x, o); },
       [](double x, double) { return std::max(x, 0.0); }));
   passes.push_back(unary_pass<T>(
       "relu_backward", false, -1, 1,
@@ -340,7 +352,8 @@ std::vector<Pass<T>> all_passes() {
       [](const K& k, Count n, const T* x, const T* y, T* o) { k.sigmoid_backward(n, x, y, o); },
       [](double p, double g) { return g * p * (1 - p); }));
   passes.push_back(unary_pass<T>(
-      "tanh_forward", true, -12, 12, [](const K& k, Count n, const T* x, const T*, T* o) { k.tanh_forward(n, x, o); },
+      "tanh_forward", true, -12, 12,
+      [](const K& k, Count n, const T* x, const T*, T* o) { k.tanh_forward(n, x, o); },
       [](double x, double) { return std::tanh(x); }));
   passes.push_back(unary_pass<T>(
       "tanh_forward near 0", true, -1e-3, 1e-3,
@@ -395,7 +408,8 @@ void check_against_portable_and_formula() {
         const auto got = pass.run(elementwise_at<T>(isa), shape.rows, shape.cols, 0);
         if (pass.transcendental) {
           double level_worst = 0;
-          for (std::size_t i = 0; i < got.size(); ++i) level_worst = std::max(level_worst, distance(got[i], expected[i]));
+          for (std::size_t i = 0; i < got.size(); ++i)
+            level_worst = std::max(level_worst, distance(got[i], expected[i]));
           CHECK(level_worst <= base_tolerance<T>() * 4);
         } else {
           CHECK(same_bits(got, expected));
@@ -415,8 +429,8 @@ void check_shifted_inputs() {
       for (const Shape& shape : {Shape{1, 1}, Shape{7, 3}, Shape{19, 2}, Shape{33, 3}, Shape{200, 5}}) {
         const auto unshifted = pass.run(kernels, shape.rows, shape.cols, 0);
         for (Count offset = 1; offset <= 7; ++offset) {
-          INFO(pass.name << " at " << isa_name(isa) << " on " << shape.rows << " x " << shape.cols << " shifted by "
-                         << offset);
+          INFO(pass.name << " at " << isa_name(isa) << " on " << shape.rows << " x " << shape.cols
+                         << " shifted by " << offset);
           CHECK(same_bits(pass.run(kernels, shape.rows, shape.cols, offset), unshifted));
         }
       }
@@ -477,7 +491,8 @@ void check_special_values() {
     std::vector<T> small = {T(1e-8), T(-3e-5), T(1e-3), T(-0.2)}, small_tanh(4);
     k.tanh_forward(4, small.data(), small_tanh.data());
     for (std::size_t i = 0; i < small.size(); ++i) {
-      CHECK(std::abs(small_tanh[i] - std::tanh(double(small[i]))) <= 4 * std::numeric_limits<T>::epsilon() * std::abs(std::tanh(double(small[i]))));
+      CHECK(std::abs(small_tanh[i] - std::tanh(double(small[i]))) <=
+            4 * std::numeric_limits<T>::epsilon() * std::abs(std::tanh(double(small[i]))));
     }
   }
 }
@@ -509,5 +524,6 @@ TEST_CASE("the element-wise passes in force are those of the level in force", "[
   CHECK(elementwise_level_runs(level));
   CHECK(&elementwise<float>() == &elementwise_at<float>(level));
   CHECK(&elementwise<double>() == &elementwise_at<double>(level));
-  if (!elementwise_level_runs(Isa::avx512)) CHECK_THROWS_WITH(elementwise_at<float>(Isa::avx512), Catch::Contains("cannot run here"));
+  if (!elementwise_level_runs(Isa::avx512))
+    CHECK_THROWS_WITH(elementwise_at<float>(Isa::avx512), Catch::Contains("cannot run here"));
 }

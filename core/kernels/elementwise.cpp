@@ -1,11 +1,9 @@
-#include <tapegrad/core/kernels/elementwise.h>
-
 #include <fmt/format.h>
+#include <tapegrad/core/error.h>
+#include <tapegrad/core/kernels/elementwise.h>
+#include <tapegrad/core/kernels/levels/elementwise_level.h>
 
 #include <type_traits>
-
-#include <tapegrad/core/error.h>
-#include <tapegrad/core/kernels/levels/elementwise_level.h>
 
 namespace tapegrad::kernels {
 
@@ -43,17 +41,18 @@ bool elementwise_level_runs(Isa isa) { return isa == Isa::portable || (levels_co
 template <typename T>
 const ElementwiseKernels<T>& elementwise() {
   // Looked up once: the level in force never changes within a process.
-  static const ElementwiseKernels<T>& chosen = of_level<T>(elementwise_level_runs(active_isa()) ? active_isa()
-                                                                                                 : Isa::portable);
+  static const ElementwiseKernels<T>& chosen =
+      of_level<T>(elementwise_level_runs(active_isa()) ? active_isa() : Isa::portable);
   return chosen;
 }
 
 template <typename T>
 const ElementwiseKernels<T>& elementwise_at(Isa isa) {
   if (!elementwise_level_runs(isa)) {
-    throw_error(fmt::format("the {} element-wise kernels cannot run here (this CPU and build run up to {}); ask "
-                            "elementwise_level_runs first",
-                            isa_name(isa), isa_name(levels_compiled ? cpu_isa() : Isa::portable)));
+    throw_error(
+        fmt::format("the {} element-wise kernels cannot run here (this CPU and build run up to {}); ask "
+                    "elementwise_level_runs first",
+                    isa_name(isa), isa_name(levels_compiled ? cpu_isa() : Isa::portable)));
   }
   return of_level<T>(isa);
 }

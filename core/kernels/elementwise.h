@@ -1,14 +1,15 @@
 // The element-wise passes of the ops and optimisers, compiled once per instruction-set level (isa.h) and run at
 // the level in force (internal to the library; it knows no Tensor: raw column-major storage, sizes in elements).
 //
-// Why: the library is compiled for baseline x86-64, so Adam's update, tanh and the softmax ran two (double) or four
-// (float) lanes wide even on CPUs with AVX-512. The same source, core/kernels/levels/elementwise_level.inc, is
-// compiled for portable, AVX2+FMA and AVX-512, each object localised like the Eigen product levels.
+// Why: the library is compiled for baseline x86-64, so Adam's update, tanh and the softmax ran two (double) or
+// four (float) lanes wide even on CPUs with AVX-512. The same source, core/kernels/levels/elementwise_level.inc,
+// is compiled for portable, AVX2+FMA and AVX-512, each object localised like the Eigen product levels.
 //
 // What callers can rely on:
 //  - At one level every element goes through the same instructions wherever it lies: the last, partial vector is
 //    computed from a padded copy, never by a scalar tail, so results do not depend on alignment or position.
-//  - Passes without a transcendental function (optimisers, relu, leaky_relu, the backward rules, the sums) give the
+//  - Passes without a transcendental function (optimisers, relu, leaky_relu, the backward rules, the sums) give
+//  the
 //    same bits at every level: no contraction into FMA, and sums add in one fixed order (64 bytes of lanes, then a
 //    fixed tree) whatever the vector width.
 //  - exp, tanh and log are Eigen's vectorised ones of the level (double tanh from expm1 = e/(e + 2)): equal to a
@@ -16,9 +17,9 @@
 //  - NaN in an input gives NaN in the matching output (relu, leaky_relu, sigmoid, tanh; a column's softmax).
 #pragma once
 
-#include <cstddef>
-
 #include <tapegrad/core/kernels/isa.h>
+
+#include <cstddef>
 
 namespace tapegrad::kernels {
 
@@ -31,8 +32,8 @@ struct AdamCoefficients {
   T step_size;              // learning rate / (1 - beta1^t)
   T sqrt_bias_correction2;  // sqrt(1 - beta2^t)
   T eps;
-  T weight_decay;          // added to the gradient as weight_decay * w when l2_in_gradient
-  T weight_keep;           // w is first scaled by it when decoupled_decay (AdamW)
+  T weight_decay;  // added to the gradient as weight_decay * w when l2_in_gradient
+  T weight_keep;   // w is first scaled by it when decoupled_decay (AdamW)
   bool l2_in_gradient;
   bool decoupled_decay;
 };
@@ -53,14 +54,14 @@ struct ElementwiseKernels {
   // Plain, momentum or Nesterov SGD; momentum_buffer is null when the momentum is 0.
   void (*sgd_update)(Count n, T* w, const T* g, T* momentum_buffer, const SgdCoefficients<T>& c);
 
-  void (*relu_forward)(Count n, const T* x, T* out);                    // max(x, 0), NaN kept
-  void (*relu_backward)(Count n, const T* out, const T* g, T* dx);       // out > 0 ? g : 0
-  void (*leaky_relu_forward)(Count n, const T* x, T slope, T* out);      // x > 0 ? x : slope x
+  void (*relu_forward)(Count n, const T* x, T* out);                             // max(x, 0), NaN kept
+  void (*relu_backward)(Count n, const T* out, const T* g, T* dx);               // out > 0 ? g : 0
+  void (*leaky_relu_forward)(Count n, const T* x, T slope, T* out);              // x > 0 ? x : slope x
   void (*leaky_relu_backward)(Count n, const T* x, const T* g, T slope, T* dx);  // x > 0 ? g : slope g
-  void (*sigmoid_forward)(Count n, const T* x, T* out);                  // 1 / (1 + e^-x), no overflow
-  void (*sigmoid_backward)(Count n, const T* p, const T* g, T* dx);      // g p (1 - p)
+  void (*sigmoid_forward)(Count n, const T* x, T* out);                          // 1 / (1 + e^-x), no overflow
+  void (*sigmoid_backward)(Count n, const T* p, const T* g, T* dx);              // g p (1 - p)
   void (*tanh_forward)(Count n, const T* x, T* out);
-  void (*tanh_backward)(Count n, const T* t, const T* g, T* dx);         // g (1 - t^2)
+  void (*tanh_backward)(Count n, const T* t, const T* g, T* dx);  // g (1 - t^2)
 
   // Per column: probabilities = softmax(scores), log_sum_exp[j] = log sum_k e^scores(k, j) (shifted by the
   // column's maximum, so finite scores give finite results).

@@ -7,7 +7,7 @@
 
 namespace tapegrad::kernels::levels {
 
-#define TAPEGRAD_ELEMENTWISE_DECLARE(level)                  \
+#define TAPEGRAD_ELEMENTWISE_DECLARE(level)                     \
   const ElementwiseKernels<float>& elementwise_float_##level(); \
   const ElementwiseKernels<double>& elementwise_double_##level();
 TAPEGRAD_ELEMENTWISE_DECLARE(portable)
