@@ -316,6 +316,36 @@ std::vector<Pass<T>> column_passes() {
   return passes;
 }
 
+// Pixels 0..255 (cycling through every value) standardised by a per-feature center and scale.
+template <typename T>
+Pass<T> standardize_pass() {
+  const auto pixels_of = [](Count n) {
+    std::vector<std::uint8_t> pixels(static_cast<std::size_t>(n));
+    for (Count i = 0; i < n; ++i) pixels[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>((i * 37 + 11) % 256);
+    return pixels;
+  };
+  Pass<T> pass{"standardize_pixels", false, {}, {}};
+  pass.run = [=](const ElementwiseKernels<T>& k, Count rows, Count cols, Count offset) {
+    const Count n = rows * cols;
+    const std::vector<std::uint8_t> pixels = pixels_of(n);
+    std::vector<std::uint8_t> shifted_pixels(pixels.size() + 8);
+    std::copy(pixels.begin(), pixels.end(), shifted_pixels.begin() + offset);
+    Shifted<T> center(values<T>(n, 12, 0, 255), offset), scale(values<T>(n, 13, 0.001, 0.05), offset);
+    Shifted<T> out(std::vector<T>(n), offset);
+    k.standardize_pixels(n, shifted_pixels.data() + offset, center.get(), scale.get(), out.get());
+    return out.result(n);
+  };
+  pass.formula = [=](Count rows, Count cols) {
+    const Count n = rows * cols;
+    const auto pixels = pixels_of(n);
+    const auto center = values<T>(n, 12, 0, 255), scale = values<T>(n, 13, 0.001, 0.05);
+    std::vector<double> out(n);
+    for (Count i = 0; i < n; ++i) out[i] = (double(pixels[i]) - center[i]) * double(scale[i]);
+    return out;
+  };
+  return pass;
+}
+
 template <typename T>
 std::vector<Pass<T>> all_passes() {
   std::vector<Pass<T>> passes;
@@ -368,6 +398,7 @@ std::vector<Pass<T>> all_passes() {
       [](const K& k, Count n, const T* x, const T* y, T* o) { k.sigmoid_minus_target(n, x, y, T(0.5), o); },
       [](double s, double y) { return (plain_sigmoid(s) - y) * 0.5; }));
   for (auto& pass : column_passes<T>()) passes.push_back(std::move(pass));
+  passes.push_back(standardize_pass<T>());
   return passes;
 }
 

@@ -20,6 +20,7 @@
 #include <tapegrad/core/kernels/isa.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace tapegrad::kernels {
 
@@ -81,6 +82,9 @@ struct ElementwiseKernels {
   void (*sum_down_columns)(Count rows, Count cols, const T* x, T* out);
   // sum of x[0..n), in the fixed order above.
   T (*sum)(Count n, const T* x);
+
+  // out[i] = (pixels[i] - center[i]) * scale[i]: one image standardised feature by feature (the normaliser).
+  void (*standardize_pixels)(Count n, const std::uint8_t* pixels, const T* center, const T* scale, T* out);
 };
 
 // The passes at the level in force (active_isa()).
