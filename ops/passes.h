@@ -33,6 +33,19 @@ void accumulate_written(Node<T>& node, std::size_t i, Index rows, Index cols, Wr
   }
 }
 
+// Input i's gradient (+)= factor x, in one pass either way.
+template <typename T>
+void accumulate_scaled(Node<T>& node, std::size_t i, const Matrix<T>& x, T factor) {
+  bool fresh = false;
+  Matrix<T>& target = node.grad_slot(i, fresh);
+  if (fresh) {
+    target.resize(x.rows(), x.cols());
+    elementwise<T>().scale(x.size(), x.data(), factor, target.data());
+  } else {
+    elementwise<T>().add_scaled(x.size(), x.data(), factor, target.data());
+  }
+}
+
 // pass(x) element by element, e.g. apply(x, elementwise<T>().tanh_forward).
 template <typename T>
 Matrix<T> apply(const Matrix<T>& x, void (*pass)(kernels::Count, const T*, T*)) {

@@ -313,6 +313,29 @@ std::vector<Pass<T>> column_passes() {
         return std::vector<double>{total};
       },
       500);
+  matrix_pass(
+      "sum_of_squares", false, 0, 0,
+      [](const ElementwiseKernels<T>& k, Count rows, Count cols, const T* x, const T*, T* out) {
+        out[0] = k.sum_of_squares(rows * cols, x);
+      },
+      [](Count rows, Count cols, const V& x, const V&) {
+        double total = 0;
+        for (Count i = 0; i < rows * cols; ++i) total += double(x[i]) * x[i];
+        return std::vector<double>{total};
+      },
+      500);
+  matrix_pass(
+      "scale then add_scaled", false, 1, 1,
+      [](const ElementwiseKernels<T>& k, Count rows, Count cols, const T* x, const T* y, T* out) {
+        k.scale(rows * cols, x, T(0.75), out);
+        k.add_scaled(rows * cols, y, T(-2.5), out);
+      },
+      [](Count rows, Count cols, const V& x, const V& y) {
+        std::vector<double> out(rows * cols);
+        for (Count i = 0; i < rows * cols; ++i) out[i] = 0.75 * x[i] - 2.5 * y[i];
+        return out;
+      },
+      4);
   return passes;
 }
 

@@ -82,6 +82,11 @@ struct ElementwiseKernels {
   void (*sum_down_columns)(Count rows, Count cols, const T* x, T* out);
   // sum of x[0..n), in the fixed order above.
   T (*sum)(Count n, const T* x);
+  // sum of x[i]^2 (the L2 term), in the same order.
+  T (*sum_of_squares)(Count n, const T* x);
+  // out = factor x, and out += factor x (the L2 term's backward, into a fresh or a filled gradient).
+  void (*scale)(Count n, const T* x, T factor, T* out);
+  void (*add_scaled)(Count n, const T* x, T factor, T* out);
 
   // out[i] = (pixels[i] - center[i]) * scale[i]: one image standardised feature by feature (the normaliser).
   void (*standardize_pixels)(Count n, const std::uint8_t* pixels, const T* center, const T* scale, T* out);
