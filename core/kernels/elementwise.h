@@ -12,8 +12,8 @@
 //  the
 //    same bits at every level: no contraction into FMA, and sums add in one fixed order (64 bytes of lanes, then a
 //    fixed tree) whatever the vector width.
-//  - exp, tanh and log are Eigen's vectorised ones of the level (double tanh from expm1 = e/(e + 2)): equal to a
-//    few units in the last place across levels.
+//  - exp and float tanh are Eigen's vectorised ones of the level (double tanh: Cephes' split of exp and a rational
+//    fit), exp taken as 0 below log(smallest normal): equal to a few units in the last place across levels.
 //  - NaN in an input gives NaN in the matching output (relu, leaky_relu, sigmoid, tanh; a column's softmax).
 #pragma once
 
