@@ -6,12 +6,12 @@
 // is compiled for portable, AVX2+FMA and AVX-512, each object localised like the Eigen product levels.
 //
 // What callers can rely on:
-//  - At one level every element goes through the same instructions wherever it lies: the last, partial vector is
-//    computed from a padded copy, never by a scalar tail, so results do not depend on alignment or position.
+//  - Results do not depend on alignment or position: the last, partial vector is computed from a padded copy,
+//    never by a scalar tail with other arithmetic (the few plain loops left to the compiler do only
+//    correctly rounded additions and products, which give the same bits in any lane).
 //  - Passes without a transcendental function (optimisers, relu, leaky_relu, the backward rules, the sums) give
-//  the
-//    same bits at every level: no contraction into FMA, and sums add in one fixed order (64 bytes of lanes, then a
-//    fixed tree) whatever the vector width.
+//    the same bits at every level: no contraction into FMA, an exact sqrt, and sums add in one fixed order
+//    (64 bytes of lanes, then a fixed tree) whatever the vector width.
 //  - exp and float tanh are Eigen's vectorised ones of the level (double tanh: Cephes' split of exp and a rational
 //    fit), exp taken as 0 below log(smallest normal): equal to a few units in the last place across levels.
 //  - NaN in an input gives NaN in the matching output (relu, leaky_relu, sigmoid, tanh; a column's softmax).
