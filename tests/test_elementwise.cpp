@@ -344,7 +344,8 @@ template <typename T>
 Pass<T> standardize_pass() {
   const auto pixels_of = [](Count n) {
     std::vector<std::uint8_t> pixels(static_cast<std::size_t>(n));
-    for (Count i = 0; i < n; ++i) pixels[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>((i * 37 + 11) % 256);
+    for (Count i = 0; i < n; ++i)
+      pixels[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>((i * 37 + 11) % 256);
     return pixels;
   };
   Pass<T> pass{"standardize_pixels", false, {}, {}};
