@@ -5,42 +5,55 @@
 #include <cmath>
 
 #include <tapegrad/ops/numerics.h>
+#include <tapegrad/ops/passes.h>
 
 namespace tapegrad {
 
+using detail::accumulate_applied;
+using detail::accumulate_written;
+using detail::apply;
+using detail::elementwise;
+using detail::written;
+
 template <typename T>
 Tensor<T> relu(const Tensor<T>& x) {
-  Matrix<T> out = x.value().cwiseMax(T(0));
+  // max(x, 0); backward: g where the output is positive, else 0 (the subgradient at 0 is taken as 0, as in the
+  // reports' 1[H > 0]).
+  Matrix<T> out = apply(x.value(), elementwise<T>().relu_forward);
   return Tensor<T>::from_op("relu", std::move(out), {x}, [](Node<T>& node, const Matrix<T>& g) {
-    // The subgradient at 0 is taken as 0, as in the reports' 1[H > 0].
-    node.accumulate(0, (node.output_value().array() > T(0)).select(g, T(0)));
+    accumulate_applied(node, 0, node.output_value(), g, elementwise<T>().relu_backward);
   });
 }
 
 template <typename T>
 Tensor<T> sigmoid(const Tensor<T>& x) {
-  Matrix<T> out = x.value().unaryExpr([](T s) { return stable_sigmoid(s); });
+  // p = 1 / (1 + e^-x) without overflow; backward: g p (1 - p).
+  Matrix<T> out = apply(x.value(), elementwise<T>().sigmoid_forward);
   return Tensor<T>::from_op("sigmoid", std::move(out), {x}, [](Node<T>& node, const Matrix<T>& g) {
-    const auto p = node.output_value().array();
-    node.accumulate(0, (g.array() * p * (T(1) - p)).matrix());
+    accumulate_applied(node, 0, node.output_value(), g, elementwise<T>().sigmoid_backward);
   });
 }
 
 template <typename T>
 Tensor<T> tanh(const Tensor<T>& x) {
-  Matrix<T> out = x.value().array().tanh().matrix();
+  // t = tanh(x); backward: g (1 - t^2).
+  Matrix<T> out = apply(x.value(), elementwise<T>().tanh_forward);
   return Tensor<T>::from_op("tanh", std::move(out), {x}, [](Node<T>& node, const Matrix<T>& g) {
-    const auto t = node.output_value().array();
-    node.accumulate(0, (g.array() * (T(1) - t.square())).matrix());
+    accumulate_applied(node, 0, node.output_value(), g, elementwise<T>().tanh_backward);
   });
 }
 
 template <typename T>
 Tensor<T> leaky_relu(const Tensor<T>& x, std::type_identity_t<T> slope, std::source_location where) {
   if (!std::isfinite(slope)) throw_error(fmt::format("leaky_relu: the slope must be finite, got {}", slope), where);
-  Matrix<T> out = (x.value().array() > T(0)).select(x.value(), slope * x.value());
+  // x > 0 ? x : slope x; backward: x > 0 ? g : slope g.
+  const Matrix<T>& in = x.value();
+  Matrix<T> out = written<T>(in.rows(), in.cols(),
+                             [&](T* o) { elementwise<T>().leaky_relu_forward(in.size(), in.data(), slope, o); });
   return Tensor<T>::from_op("leaky_relu", std::move(out), {x}, [slope](Node<T>& node, const Matrix<T>& g) {
-    node.accumulate(0, (node.input(0).array() > T(0)).select(g, slope * g));
+    accumulate_written(node, 0, g.rows(), g.cols(), [&](T* dx) {
+      elementwise<T>().leaky_relu_backward(g.size(), node.input(0).data(), g.data(), slope, dx);
+    });
   });
 }
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <tapegrad/core/gemm.h>
+#include <tapegrad/ops/passes.h>
 
 namespace tapegrad {
 
@@ -39,11 +40,15 @@ Tensor<T> linear(const Tensor<T>& weight, const Tensor<T>& input, const Tensor<T
   }
   Matrix<T> out;
   product(weight.value(), Op::none, input.value(), Op::none, out);
-  out.colwise() += bias.value().col(0);
+  detail::elementwise<T>().add_column(out.rows(), out.cols(), out.data(), bias.value().data());
   return Tensor<T>::from_op("linear", std::move(out), {weight, input, bias}, [](Node<T>& node, const Matrix<T>& g) {
     if (node.needs_grad(0)) node.accumulate_product(0, g, Op::none, node.input(1), Op::transpose);
     if (node.needs_grad(1)) node.accumulate_product(1, node.input(0), Op::transpose, g, Op::none);
-    if (node.needs_grad(2)) node.accumulate(2, g.rowwise().sum());
+    if (node.needs_grad(2)) {  // the bias's gradient: g summed across the batch
+      detail::accumulate_written(node, 2, g.rows(), 1, [&](T* db) {
+        detail::elementwise<T>().sum_across_columns(g.rows(), g.cols(), g.data(), db);
+      });
+    }
   });
 }
 

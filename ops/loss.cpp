@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <tapegrad/ops/numerics.h>
+#include <tapegrad/ops/passes.h>
 
 namespace tapegrad {
 
@@ -101,9 +102,11 @@ Tensor<T> multi_binary_cross_entropy_with_logits(const Tensor<T>& scores, const 
                               const Matrix<T>& s_in = node.input(0);
                               const Matrix<T>& y_in = node.input(1);
                               const T scale = g(0, 0) / normaliser;
-                              if (node.needs_grad(0)) {
-                                Matrix<T> p = s_in.unaryExpr([](T v) { return stable_sigmoid(v); });
-                                node.accumulate(0, ((p - y_in) * scale).eval());
+                              if (node.needs_grad(0)) {  // (sigmoid(s) - y) scale
+                                detail::accumulate_written(node, 0, s_in.rows(), s_in.cols(), [&](T* ds) {
+                                  detail::elementwise<T>().sigmoid_minus_target(s_in.size(), s_in.data(),
+                                                                                y_in.data(), scale, ds);
+                                });
                               }
                               if (node.needs_grad(1)) node.accumulate(1, (s_in * (-scale)).eval());
                             });

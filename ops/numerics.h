@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include <tapegrad/core/kernels/elementwise.h>
 #include <tapegrad/core/tensor.h>
 
 namespace tapegrad {
@@ -22,18 +23,13 @@ T softplus(T s) {
 }
 
 // Per column j: probabilities(:, j) = softmax(scores(:, j)) and log_sum_exp(j) = log sum_k exp(scores(k, j)),
-// shifted by the column maximum so that any finite scores give finite results.
+// shifted by the column maximum so that any finite scores give finite results (at the CPU's level).
 template <typename T>
 void column_softmax(const Matrix<T>& scores, Matrix<T>& probabilities, Eigen::Matrix<T, 1, Eigen::Dynamic>& log_sum_exp) {
   probabilities.resize(scores.rows(), scores.cols());
   log_sum_exp.resize(scores.cols());
-  for (Index j = 0; j < scores.cols(); ++j) {
-    const T shift = scores.col(j).maxCoeff();
-    probabilities.col(j) = (scores.col(j).array() - shift).exp().matrix();
-    const T total = probabilities.col(j).sum();
-    probabilities.col(j) /= total;
-    log_sum_exp(j) = shift + std::log(total);
-  }
+  kernels::elementwise<T>().column_softmax(scores.rows(), scores.cols(), scores.data(), probabilities.data(),
+                                           log_sum_exp.data());
 }
 
 }  // namespace tapegrad

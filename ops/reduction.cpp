@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include <tapegrad/ops/passes.h>
+
 namespace tapegrad {
 namespace {
 
@@ -37,7 +39,8 @@ std::vector<Index> first_maxima(const Matrix<T>& x, bool along_rows) {
 
 template <typename T>
 Tensor<T> sum(const Tensor<T>& x) {
-  return Tensor<T>::from_op("sum", Matrix<T>::Constant(1, 1, x.value().sum()), {x},
+  const T total = detail::elementwise<T>().sum(x.size(), x.value().data());
+  return Tensor<T>::from_op("sum", Matrix<T>::Constant(1, 1, total), {x},
                             [](Node<T>& node, const Matrix<T>& g) {
                               const Matrix<T>& in = node.input(0);
                               node.accumulate(0, Matrix<T>::Constant(in.rows(), in.cols(), g(0, 0)));
@@ -65,7 +68,8 @@ Tensor<T> mean(const Tensor<T>& x, std::source_location where) {
                 where);
   }
   const T count = static_cast<T>(x.size());
-  return Tensor<T>::from_op("mean", Matrix<T>::Constant(1, 1, x.value().sum() / count), {x},
+  const T total = detail::elementwise<T>().sum(x.size(), x.value().data());
+  return Tensor<T>::from_op("mean", Matrix<T>::Constant(1, 1, total / count), {x},
                             [count](Node<T>& node, const Matrix<T>& g) {
                               const Matrix<T>& in = node.input(0);
                               node.accumulate(0, Matrix<T>::Constant(in.rows(), in.cols(), g(0, 0) / count));
@@ -74,9 +78,11 @@ Tensor<T> mean(const Tensor<T>& x, std::source_location where) {
 
 template <typename T>
 Tensor<T> sum_of_squares(const Tensor<T>& x) {
-  return Tensor<T>::from_op("sum_of_squares", Matrix<T>::Constant(1, 1, x.value().squaredNorm()), {x},
+  // sum x^2 (the L2 term); backward: 2 g x.
+  const T total = detail::elementwise<T>().sum_of_squares(x.size(), x.value().data());
+  return Tensor<T>::from_op("sum_of_squares", Matrix<T>::Constant(1, 1, total), {x},
                             [](Node<T>& node, const Matrix<T>& g) {
-                              node.accumulate(0, (T(2) * g(0, 0)) * node.input(0));
+                              detail::accumulate_scaled(node, 0, node.input(0), T(2) * g(0, 0));
                             });
 }
 

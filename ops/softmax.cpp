@@ -3,8 +3,12 @@
 #include <fmt/format.h>
 
 #include <tapegrad/ops/numerics.h>
+#include <tapegrad/ops/passes.h>
 
 namespace tapegrad {
+
+using detail::accumulate_written;
+using detail::elementwise;
 
 template <typename T>
 Tensor<T> softmax(const Tensor<T>& scores) {
@@ -14,8 +18,9 @@ Tensor<T> softmax(const Tensor<T>& scores) {
   return Tensor<T>::from_op("softmax", std::move(probabilities), {scores}, [](Node<T>& node, const Matrix<T>& g) {
     // Per column: dS = P o (g - <g, P>).
     const Matrix<T>& p = node.output_value();
-    const Eigen::Matrix<T, 1, Eigen::Dynamic> inner = g.cwiseProduct(p).colwise().sum();
-    node.accumulate(0, (p.array() * (g.rowwise() - inner).array()).matrix());
+    accumulate_written(node, 0, g.rows(), g.cols(), [&](T* ds) {
+      elementwise<T>().softmax_backward(g.rows(), g.cols(), p.data(), g.data(), ds);
+    });
   });
 }
 
@@ -28,8 +33,10 @@ Tensor<T> log_softmax(const Tensor<T>& scores) {
   return Tensor<T>::from_op("log_softmax", std::move(out), {scores},
                             [probabilities = std::move(probabilities)](Node<T>& node, const Matrix<T>& g) {
                               // Per column: dS = g - P * sum(g).
-                              const Eigen::Matrix<T, 1, Eigen::Dynamic> total = g.colwise().sum();
-                              node.accumulate(0, g - probabilities * total.asDiagonal());
+                              accumulate_written(node, 0, g.rows(), g.cols(), [&](T* ds) {
+                                elementwise<T>().log_softmax_backward(g.rows(), g.cols(), probabilities.data(),
+                                                                      g.data(), ds);
+                              });
                             });
 }
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include <tapegrad/core/kernels/elementwise.h>
 #include <tapegrad/optim/option_checks.h>
 
 namespace tapegrad::optim {
@@ -61,26 +62,25 @@ void Adam<T>::step() {
     }
     ++moments.steps;
     const double step = static_cast<double>(moments.steps);
-    const T step_size = T(learning_rate / (1.0 - std::pow(options_.beta1, step)));
-    const T sqrt_bias_correction2 = T(std::sqrt(1.0 - std::pow(options_.beta2, step)));
-
-    auto w = parameter.mutable_value().array();
-    const auto g = parameter.grad().array();
-    auto m = moments.exp_avg.array();
-    auto v = moments.exp_avg_sq.array();
-    // One pass per buffer: the decayed gradient is recomputed inside each expression instead of being stored.
-    if (l2_in_gradient) {
-      m = beta1 * m + one_minus_beta1 * (g + weight_decay * w);
-      v = beta2 * v + one_minus_beta2 * (g + weight_decay * w).square();
-    } else {
-      m = beta1 * m + one_minus_beta1 * g;
-      v = beta2 * v + one_minus_beta2 * g.square();
-    }
-    if (options_.decoupled && options_.weight_decay != 0) {
-      w = weight_keep * w - step_size * m / (v.sqrt() / sqrt_bias_correction2 + eps);
-    } else {
-      w -= step_size * m / (v.sqrt() / sqrt_bias_correction2 + eps);
-    }
+    const kernels::AdamCoefficients<T> coefficients{
+        .beta1 = beta1,
+        .one_minus_beta1 = one_minus_beta1,
+        .beta2 = beta2,
+        .one_minus_beta2 = one_minus_beta2,
+        .step_size = T(learning_rate / (1.0 - std::pow(options_.beta1, step))),
+        .sqrt_bias_correction2 = T(std::sqrt(1.0 - std::pow(options_.beta2, step))),
+        .eps = eps,
+        .weight_decay = weight_decay,
+        .weight_keep = weight_keep,
+        .l2_in_gradient = l2_in_gradient,
+        .decoupled_decay = options_.decoupled && options_.weight_decay != 0,
+    };
+    // m = b1 m + (1 - b1) g', v = b2 v + (1 - b2) g'^2, w -= step_size m / (sqrt(v) / sqrt(bc2) + eps) in one pass
+    // over the four buffers at the CPU's level; g' = g + weight_decay w for L2 in the gradient, and w is first
+    // scaled by 1 - lr weight_decay for decoupled decay (AdamW).
+    kernels::elementwise<T>().adam_update(parameter.size(), parameter.mutable_value().data(),
+                                          parameter.grad().data(), moments.exp_avg.data(),
+                                          moments.exp_avg_sq.data(), coefficients);
   }
   ++this->step_count_;
 }

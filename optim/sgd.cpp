@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <tapegrad/core/kernels/elementwise.h>
 #include <tapegrad/core/parallel.h>
 #include <tapegrad/optim/option_checks.h>
 
@@ -53,30 +54,19 @@ void SGD<T>::step() {
     Matrix<T>& buffer = momentum_buffers_[i];
     const bool first_momentum_step = options_.momentum != 0 && buffer.size() == 0;
     if (first_momentum_step) buffer.resize(value.rows(), value.cols());
-    // Columns [first, first + count) of the parameter. Each statement is one pass; the weight-decayed gradient is
-    // recomputed inside the expressions rather than stored, so no temporary is allocated.
+    const kernels::SgdCoefficients<T> coefficients{.learning_rate = learning_rate,
+                                                   .weight_decay = weight_decay,
+                                                   .momentum = momentum,
+                                                   .gradient_share = gradient_share,
+                                                   .nesterov = nesterov,
+                                                   .first_momentum_step = first_momentum_step};
+    // Columns [first, first + count) of the parameter, in one pass at the CPU's level: w -= lr g' (plain), or
+    // b = momentum b + (1 - dampening) g' (b = g' at the first step) then w -= lr b, or w -= lr (g' + momentum b)
+    // (Nesterov); g' = g + weight_decay w.
     const auto update = [&](Index first, Index count) {
-      auto w = value.middleCols(first, count).array();
-      const auto g = grad.middleCols(first, count).array();
-      if (momentum == T(0)) {
-        if (weight_decay == T(0)) {
-          w -= learning_rate * g;
-        } else {
-          w -= learning_rate * (g + weight_decay * w);
-        }
-        return;
-      }
-      auto b = buffer.middleCols(first, count).array();
-      if (first_momentum_step) {
-        b = g + weight_decay * w;
-      } else {
-        b = momentum * b + gradient_share * (g + weight_decay * w);
-      }
-      if (nesterov) {
-        w -= learning_rate * (g + weight_decay * w + momentum * b);
-      } else {
-        w -= learning_rate * b;
-      }
+      const Index offset = first * value.rows();
+      kernels::elementwise<T>().sgd_update(count * value.rows(), value.data() + offset, grad.data() + offset,
+                                           momentum == T(0) ? nullptr : buffer.data() + offset, coefficients);
     };
     // A large parameter is updated by the product threads, each the columns whose gradient it computed (gemm's
     // column split): its share of the gradient is in its own cache (one thread took 3x longer on two threads).

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <tapegrad/core/error.h>
+#include <tapegrad/core/kernels/elementwise.h>
 #include <tapegrad/core/parallel.h>
 
 namespace tapegrad::data {
@@ -146,9 +147,7 @@ const std::array<T, 256>& Normalizer::fixed_values() const {
 template <typename T>
 void Normalizer::apply_column(const std::uint8_t* pixels, T* out, int features) const {
   if (scaling_ == Scaling::standardize) {
-    const T* scale_of = scale<T>().data();
-    const T* center_of = center<T>().data();
-    for (int f = 0; f < features; ++f) out[f] = (static_cast<T>(pixels[f]) - center_of[f]) * scale_of[f];
+    kernels::elementwise<T>().standardize_pixels(features, pixels, center<T>().data(), scale<T>().data(), out);
   } else {
     const std::array<T, 256>& value_of = fixed_values<T>();
     for (int f = 0; f < features; ++f) out[f] = value_of[pixels[f]];
