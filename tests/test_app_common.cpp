@@ -926,3 +926,44 @@ TEST_CASE("The run record holds the common settings, the build and the time", "[
   CHECK(utc_timestamp(std::chrono::system_clock::time_point(std::chrono::seconds(86400 * 365 + 3725))) ==
         "1971-01-01T01:02:05Z");
 }
+
+TEST_CASE("resumed_arguments finds a preset's run in OUT/<preset>, in OUT alone, and refuses the older flat layout",
+          "[app_common][cli][resume]") {
+  TempDir temp("resume-layout");
+  const fs::path out = temp.path() / "out";
+  auto started = [&](const fs::path& directory, const std::string& preset) {
+    fs::create_directories(directory);
+    write_bytes(directory / "invocation.json",
+                R"({"arguments": ["--preset", ")" + preset + R"(", "--eta", "0.5", "--out", "elsewhere"],
+                    "preset": ")" + preset + "\"}");
+  };
+  const std::vector<std::string> expected = {"--preset", "setting1", "--eta", "0.5", "--threads", "2", "--out",
+                                             out.string()};
+  started(out / "setting1", "setting1");
+  // Both the run's own directory and OUT, which holds that one run, continue it with --out OUT.
+  CHECK(tapegrad::apps::resumed_arguments(out / "setting1", {"--threads", "2"}) == expected);
+  CHECK(tapegrad::apps::resumed_arguments(out, {"--threads", "2"}) == expected);
+  CHECK(tapegrad::apps::resumed_arguments(out / "setting1" / "", {"--threads", "2"}) == expected);
+
+  started(out / "setting3", "setting3");
+  const std::string several = error_message([&] { tapegrad::apps::resumed_arguments(out, {}); });
+  CHECK_THAT(several, Catch::Contains("several presets") && Catch::Contains("setting1") &&
+                          Catch::Contains("setting3"));
+
+  // "all" keeps its invocation.json in OUT itself.
+  const fs::path all = temp.path() / "all";
+  started(all, "all");
+  CHECK(tapegrad::apps::resumed_arguments(all, {}).back() == all.string());
+
+  // Two apps once wrote OUT/invocation.json beside OUT/<preset>/: still continued with --out OUT.
+  const fs::path old_nested = temp.path() / "old-nested";
+  started(old_nested, "one-cycle");
+  fs::create_directories(old_nested / "one-cycle");
+  CHECK(tapegrad::apps::resumed_arguments(old_nested, {}).back() == old_nested.string());
+
+  // The others kept one preset's files in OUT itself: refused, saying why and what to do.
+  const fs::path flat = temp.path() / "flat";
+  started(flat, "setting2");
+  const std::string refused = error_message([&] { tapegrad::apps::resumed_arguments(flat, {}); });
+  CHECK_THAT(refused, Catch::Contains("older version") && Catch::Contains("OUT/setting2/"));
+}

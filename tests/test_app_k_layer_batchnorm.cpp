@@ -268,7 +268,7 @@ TEST_CASE("k_layer_batchnorm: bad input gives the contract's exit codes", "[app]
     CHECK(run.exit_code == 2);
     CHECK(run.output.find("error:") != std::string::npos);
     // A refused run writes nothing into --out, so it cannot stand in the way of the next one.
-    CHECK_FALSE(fs::exists(workspace.out() / "invocation.json"));
+    CHECK_FALSE(holds_a_run(workspace.out()));
   }
   const auto missing =
       run_command(app_path("k_layer_batchnorm") + " --data '" + (workspace.dir / "nowhere").string() +
@@ -300,7 +300,9 @@ TEST_CASE("k_layer_batchnorm: a run killed outright resumes from its checkpoint 
   program.send(SIGKILL);
   REQUIRE(program.wait() == 128 + SIGKILL);
   CHECK_FALSE(fs::exists(out / "three-layer-bn" / "summary.json"));
-  const auto resumed = run_command(app_path("k_layer_batchnorm") + " --resume '" + out.string() + "' --quiet");
+  // --resume takes the preset's own directory too.
+  const auto resumed =
+      run_command(app_path("k_layer_batchnorm") + " --resume '" + (out / "three-layer-bn").string() + "' --quiet");
   INFO(resumed.output);
   REQUIRE(resumed.exit_code == 0);
   CHECK(read_bytes(metrics) == read_bytes(reference / "three-layer-bn" / "metrics.csv"));

@@ -97,22 +97,21 @@ std::string describe(const ExperimentSettings& s) {
 }
 
 ReportRow run_single(const std::string& preset, const Overrides& o, const CommonOptions& common, DataCache& cache,
-                     const RunDirectory& out, bool nested) {
+                     const RunDirectory& out) {
   ExperimentSettings s = preset_settings(preset);
   apply_overrides(o, s, common);
   const ImageSplits& splits = cache.get(preset_split(preset));
-  const RunDirectory directory = nested ? out.sub_run(preset) : out;
-  ReportRow row{preset, describe(s), std::nullopt, "", nested ? preset : "."};
+  const RunDirectory directory = out.sub_run(preset);
+  ReportRow row{preset, describe(s), std::nullopt, "", preset};
   row.result = run_experiment(s, fitted_experiment_data(splits), directory);
   return row;
 }
 
-ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& cache, const RunDirectory& out,
-                   bool nested) {
+ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& cache, const RunDirectory& out) {
   ExperimentSettings base = preset_settings("grid");
   apply_overrides(o, base, common);
   const ImageSplits& splits = cache.get(CifarSplit::batch1_batch2);
-  const RunDirectory directory = nested ? out.sub_run("grid") : out;
+  const RunDirectory directory = out.sub_run("grid");
   const auto trials = grid_settings(base);
   spdlog::info("grid: {} trials of {} epochs on {} worker threads", trials.size(), base.epochs, common.threads);
   const SweepOutcome sweep = run_sweep(trials, fitted_experiment_data(splits), directory, common.threads);
@@ -154,11 +153,11 @@ ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& c
                             {"trial_seconds_sum", sweep.trial_seconds_sum},
                             {"workers", sweep.workers},
                             {"speedup", sweep.speedup()}};
-  ReportRow row{"grid", "best of 36", std::nullopt, "", nested ? "grid" : "."};
+  ReportRow row{"grid", "best of 36", std::nullopt, "", "grid"};
   if (!ranked.empty() && ranked.front()->result) {
     row.result = ranked.front()->result;
     row.settings = "best of 36: " + describe(ranked.front()->settings);
-    row.directory = (nested ? "grid/" : "") + ranked.front()->settings.name;
+    row.directory = "grid/" + ranked.front()->settings.name;
     summary["best"] = ranked.front()->settings.to_json();
     summary["train_accuracy"] = row.result->train.accuracy;
     summary["val_accuracy"] = row.result->validation.accuracy;
@@ -169,8 +168,8 @@ ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& c
   return row;
 }
 
-ReportRow run_gradcheck_preset(const CommonOptions& common, DataCache& cache, const RunDirectory& out, bool nested) {
-  const RunDirectory directory = nested ? out.sub_run("gradcheck") : out;
+ReportRow run_gradcheck_preset(const CommonOptions& common, DataCache& cache, const RunDirectory& out) {
+  const RunDirectory directory = out.sub_run("gradcheck");
   const nlohmann::json report = run_gradcheck(cache.get(CifarSplit::batch1_batch2), common.seed);
   write_file_atomically(directory.root() / "gradcheck.json", report.dump(2) + "\n");
   double worst_tape_ref = 0, worst_numerical = 0;
@@ -182,7 +181,7 @@ ReportRow run_gradcheck_preset(const CommonOptions& common, DataCache& cache, co
   }
   ReportRow row{"gradcheck", "tape vs reference vs numerical", std::nullopt,
                 fmt::format("worst tape-reference {:.1e}, worst tape-numerical {:.1e}", worst_tape_ref, worst_numerical),
-                nested ? "gradcheck" : "."};
+                "gradcheck"};
   return row;
 }
 
@@ -292,11 +291,11 @@ int run(int argc, char** argv) {
       spdlog::info("=== preset {} ===", p);
       try {
         if (p == "grid") {
-          rows.push_back(run_grid(o, common, cache, out, true));
+          rows.push_back(run_grid(o, common, cache, out));
         } else if (p == "gradcheck") {
-          rows.push_back(run_gradcheck_preset(common, cache, out, true));
+          rows.push_back(run_gradcheck_preset(common, cache, out));
         } else {
-          rows.push_back(run_single(p, o, common, cache, out, true));
+          rows.push_back(run_single(p, o, common, cache, out));
         }
       } catch (const Diverged& error) {
         // A diverging preset (setting1 with a large eta) is a result of the study, not the end of it.
@@ -315,15 +314,15 @@ int run(int argc, char** argv) {
     return exit_code::success;
   }
   if (preset == "grid") {
-    run_grid(o, common, cache, out, false);
+    run_grid(o, common, cache, out);
   } else if (preset == "gradcheck") {
-    run_gradcheck_preset(common, cache, out, false);
+    run_gradcheck_preset(common, cache, out);
   } else {
-    const ReportRow row = run_single(preset, o, common, cache, out, false);
+    const ReportRow row = run_single(preset, o, common, cache, out);
     fmt::print("{}: train {:.2f}%, validation {:.2f}%, test {:.2f}% ({} steps, {:.1f} s); results in {}\n", preset,
                100 * row.result->train.accuracy, 100 * row.result->validation.accuracy,
                100 * row.result->test.accuracy, row.result->outcome.steps, row.result->outcome.train_seconds,
-               out.root().string());
+               row.result->directory.string());
   }
   return exit_code::success;
 }

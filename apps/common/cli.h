@@ -43,9 +43,6 @@ struct AppDescription {
   std::filesystem::path default_data_directory{};
   std::filesystem::path default_output_directory{};
   std::uint64_t default_seed = 42;
-  // Each preset writes OUT/<preset>/ (two_layer_cyclic): runs of different presets share --out by design, and only
-  // a run of the same preset (or of "all") is a second run in the same place.
-  bool presets_in_subdirectories = false;
   // One line per preset for --help ("three-layer-bn: [50, 50] with batch normalisation"); presets without one are
   // listed by name only.
   std::vector<std::pair<std::string, std::string>> preset_descriptions{};
@@ -60,13 +57,17 @@ struct CommonOptions {
   int threads = 1;
   Verbosity verbosity = Verbosity::normal;
   std::vector<std::string> command_line{};  // the arguments in effect, program name first
-  // --resume DIR: continue the run in DIR with the flags it was started with (read from DIR/invocation.json);
-  // output_directory is then DIR.
+  // --resume DIR: continue the run in DIR with the flags it was started with (read from its invocation.json);
+  // output_directory is then that run's --out.
   bool resume = false;
   // --overwrite: a new run may replace the run that --out already holds (without it, that is refused).
   bool overwrite = false;
-  bool presets_in_subdirectories = false;  // from AppDescription
 };
+
+// Every app writes one preset's run to OUT/<preset>/, whether it runs one preset or "all"; "all" adds OUT/report.md
+// and its own config.json and summary.json. A run's invocation.json (the arguments it was started with, which
+// --resume reads) lies in the run's own directory: OUT/<preset>/ for one preset, OUT/ for "all".
+std::filesystem::path run_directory_of(const CommonOptions& common);
 
 // The values a setting allows: an optional lower and upper limit, each inclusive or not.
 class Bounds {
@@ -233,16 +234,18 @@ class CommandLine {
 // The flags a resumed run may change: the rest come from the run it continues.
 inline constexpr std::string_view kFlagsAllowedWithResume[] = {"--threads", "--data", "--verbose", "--quiet"};
 
-// The arguments that continue the run in `directory`: those it was started with (DIR/invocation.json, without its
-// --out, --verbose and --quiet), then `given` (which may hold only kFlagsAllowedWithResume), then --out
-// `directory`. Throws UsageError naming what is wrong (no invocation.json, another flag given).
+// The arguments that continue the run in `directory`: those it was started with (its invocation.json, without
+// --out, --verbose and --quiet), then `given` (which may hold only kFlagsAllowedWithResume), then --out and the
+// run's output directory. `directory` is the run's own directory (OUT/<preset>, or OUT for "all"), or OUT when
+// OUT holds the run of one preset only. A run directory of an older version that kept one preset's files in OUT
+// itself is refused, saying so. Throws UsageError naming what is wrong (no run, several runs, another flag given).
 std::vector<std::string> resumed_arguments(const std::filesystem::path& directory,
                                            const std::vector<std::string>& given);
 
 // The output directory of a run, created, probed for writing and locked for this process (RunDirectory::lock:
-// a second process on it exits 2). A new run refuses a directory that already holds a run (its invocation.json)
-// unless --overwrite was given, then records its arguments in OUT/invocation.json, which --resume OUT reads; a
-// resumed run keeps the file as it is. Also checks that --threads threads can be started. Nothing is written
+// a second process on it exits 2). A new run refuses to mix its files with a run already there (the same preset,
+// or "all" on either side) unless --overwrite was given, then records its arguments in run_directory_of(common)
+// / invocation.json, which --resume reads; a resumed run keeps the file as it is. Also checks that --threads threads can be started. Nothing is written
 // before every one of these checks has passed.
 RunDirectory prepare_output_directory(const CommonOptions& common);
 

@@ -114,7 +114,6 @@ int run(int argc, char** argv) {
                             .default_preset = "three-layer-bn",
                             .default_data_directory = "data/cifar-10-batches-bin",
                             .default_output_directory = "runs/k_layer_batchnorm",
-                            .presets_in_subdirectories = true,
                             .preset_descriptions = {
                                 {"gradcheck", "tape vs reference vs central differences, 2-4 layers, with and "
                                               "without batch norm"},

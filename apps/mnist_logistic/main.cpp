@@ -118,8 +118,9 @@ int run(int argc, char** argv) {
 
   Study study(std::move(options));
   study.check_resource_bounds(common.preset);
-  const RunDirectory directory = prepare_output_directory(common);
+  const RunDirectory out = prepare_output_directory(common);
   set_resume_mode(common.resume);
+  const RunDirectory directory = common.preset == "all" ? out : out.sub_run(common.preset);
   const nlohmann::json summary = study.run(common.preset, directory);
   fmt::print("{}\nresults in {}\n", results_text(summary), directory.root().string());
   return exit_code::success;

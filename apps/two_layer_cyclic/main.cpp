@@ -111,7 +111,6 @@ int run(int argc, char** argv) {
                             .default_preset = "one-cycle",
                             .default_data_directory = "data/cifar-10-batches-bin",
                             .default_output_directory = "runs/two_layer_cyclic",
-                            .presets_in_subdirectories = true,
                             .preset_descriptions = {
                                 {"gradcheck", "tape vs reference vs central differences"},
                                 {"one-cycle", "one cycle, n_s 500, lambda 0.01, data_batch_1 and 2 (the default)"},

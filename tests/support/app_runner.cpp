@@ -166,4 +166,13 @@ int BackgroundCommand::wait() {
   return status_;
 }
 
+bool holds_a_run(const std::filesystem::path& out) {
+  std::error_code error;
+  for (auto it = std::filesystem::recursive_directory_iterator(out, error);
+       !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+    if (it->path().filename() == "invocation.json") return true;
+  }
+  return false;
+}
+
 }  // namespace tapegrad::testing
