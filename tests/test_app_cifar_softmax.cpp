@@ -122,7 +122,7 @@ TEST_CASE("cifar_softmax: grid ranks 36 trials run side by side", "[app][cifar_s
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
   const fs::path grid = dir.path() / "out" / "grid";
-  CHECK(count_lines(grid / "results.csv") == 37);
+  check_results_files(grid, 36);
   CHECK(fs::exists(grid / "top10.md"));
   const auto summary = read_json(grid / "summary.json");
   CHECK(summary["trials"] == 36);

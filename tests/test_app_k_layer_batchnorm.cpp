@@ -149,6 +149,7 @@ TEST_CASE("k_layer_batchnorm: coarse, fine and final share one --out: fine centr
   INFO(coarse.output);
   REQUIRE(coarse.exit_code == 0);
   const auto coarse_results = read_json(workspace.out() / "coarse" / "results.json");
+  check_results_files(workspace.out() / "coarse", coarse_results["trials"].size());
   REQUIRE(coarse_results["trials"].size() == 3);
   double previous = 2;
   for (const auto& trial : coarse_results["trials"]) {
@@ -157,7 +158,7 @@ TEST_CASE("k_layer_batchnorm: coarse, fine and final share one --out: fine centr
     CHECK(trial["log10_lambda"].get<double>() <= -1);
     CHECK(trial["val_accuracy"].get<double>() <= previous);  // sorted, best first
     previous = trial["val_accuracy"].get<double>();
-    const fs::path trial_dir = workspace.out() / "coarse" / trial["directory"].get<std::string>();
+    const fs::path trial_dir = workspace.out() / "coarse" / trial["name"].get<std::string>();
     CHECK(fs::exists(trial_dir / "model.safetensors"));
     CHECK(read_json(trial_dir / "config.json")["lambda"].get<double>() == Approx(trial["lambda"].get<double>()));
   }

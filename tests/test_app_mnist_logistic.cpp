@@ -31,6 +31,7 @@ using tapegrad::testing::all_classes;
 using tapegrad::testing::Images;
 using tapegrad::testing::synthetic_images;
 using tapegrad::testing::write_mnist;
+using tapegrad::testing::check_results_files;
 using tapegrad::testing::write_split;
 
 namespace {
@@ -328,6 +329,8 @@ TEST_CASE("mnist_logistic lambda-sweep: six lambdas side by side, weights drawn,
   CHECK(norm_of.at(0.1) < norm_of.at(0.0));
   CHECK(summary["workers"] == 2);
   CHECK(summary["trial_seconds_sum"].get<double>() > 0);
+  check_results_files(out, 6);
+  CHECK(read_json(out / "results.json")["best"] == summary["best_run"]);
 }
 
 TEST_CASE("mnist_logistic all runs every preset and writes report.md", "[app][mnist_logistic]") {

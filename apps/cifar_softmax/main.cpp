@@ -119,9 +119,7 @@ ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& c
 
   std::string table = "| rank | eta | lambda | n_batch | train acc | val acc | test acc | seconds |\n"
                       "|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-  auto csv = CsvAppender::create(directory.root() / "results.csv",
-                                 {"rank", "name", "eta", "lambda", "batch_size", "train_accuracy", "val_accuracy",
-                                  "test_accuracy", "seconds", "error"});
+  write_sweep_results(sweep, directory, "grid");
   fmt::print("\ngrid search, ranked by validation accuracy (top 10 of {}):\n", ranked.size());
   fmt::print("{:>4}  {:>6}  {:>6}  {:>7}  {:>9}  {:>7}  {:>8}\n", "rank", "eta", "lambda", "n_batch", "train", "val",
              "test");
@@ -131,9 +129,6 @@ ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& c
     const double train = t.result ? t.result->train.accuracy : std::nan("");
     const double val = t.result ? t.result->validation.accuracy : std::nan("");
     const double test = t.result ? t.result->test.accuracy : std::nan("");
-    csv.append_row({CsvCell(static_cast<long long>(i + 1)), CsvCell(s.name), CsvCell(s.eta), CsvCell(s.lambda),
-                    CsvCell(static_cast<long long>(s.batch_size)), CsvCell(train), CsvCell(val), CsvCell(test),
-                    CsvCell(t.seconds), CsvCell(t.error)});
     if (i < 10) {
       fmt::print("{:>4}  {:>6g}  {:>6g}  {:>7}  {:>8.2f}%  {:>6.2f}%  {:>7.2f}%\n", i + 1, s.eta, s.lambda,
                  s.batch_size, 100 * train, 100 * val, 100 * test);
@@ -141,7 +136,6 @@ ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& c
                            s.batch_size, 100 * train, 100 * val, 100 * test, t.seconds);
     }
   }
-  csv.close();
   fmt::print("grid: {:.1f} s wall on {} workers, {:.1f} s of trials one after another: {:.2f}x speed-up\n",
              sweep.wall_seconds, sweep.workers, sweep.trial_seconds_sum, sweep.speedup());
   write_file_atomically(directory.root() / "top10.md",
