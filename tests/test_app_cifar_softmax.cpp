@@ -212,6 +212,10 @@ TEST_CASE("cifar_softmax: bad input gets one clear message and the right exit co
   auto help = run_command(app + " --help");
   CHECK(help.exit_code == 0);
   CHECK_THAT(help.output, Catch::Contains("--lambda") && Catch::Contains("--grad"));
+  // Each flag's help shows the presets' values, read from the presets themselves.
+  CHECK_THAT(help.output, Catch::Contains("(default: 0.001; setting1: 0.1, step-decay: 0.01, bce: 0.01)") &&
+                              Catch::Contains("(default: 0; setting3: 0.1, setting4: 1)") &&
+                              Catch::Contains("(default: 0; augment: 0.5)") && Catch::Contains("(default: ce; bce: bce)"));
 
   // A truncated batch file names the file.
   fs::resize_file(dir.path() / "cifar" / "data_batch_2.bin", 3073 * 50 + 17);

@@ -1015,3 +1015,40 @@ TEST_CASE("write_results: results.csv and results.json hold the same trials unde
   CHECK(json["trials"][2]["val_accuracy"].is_null());
   CHECK(json["trials"][2]["error"] == "diverged, at step 3");
 }
+
+TEST_CASE("SettingFlags: --help shows each preset's value from the presets, and a given flag overrides it",
+          "[app_common][cli]") {
+  struct Toy {
+    double eta = 0.01;
+    int epochs = 40;
+    bool double_precision = false;
+  };
+  CommandLine line(toy_description());
+  SettingFlags<Toy> flags(line, [](const std::string& preset) -> std::optional<Toy> {
+    if (preset == "paper") return std::nullopt;  // a preset without these settings
+    Toy toy;
+    if (preset == "fast") toy.eta = 0.1;
+    return toy;
+  });
+  auto& eta = flags.bind(line.add_number<double>("--eta", "learning rate", Bounds::above(0)), &Toy::eta);
+  flags.bind(line.add_number<int>("--epochs", "epochs", Bounds::at_least(1)), &Toy::epochs);
+  flags.bind(
+      line.add_choice("--dtype", "scalar type", {"float", "double"}), &Toy::double_precision,
+      [](const std::string& v) { return v == "double"; },
+      [](const bool& on) { return std::string(on ? "double" : "float"); });
+  const std::string help = line.help();
+  INFO(help);
+  CHECK_THAT(help, Catch::Contains("learning rate (allowed: > 0) (default: 0.01; fast: 0.1)"));
+  CHECK_THAT(help, Catch::Contains("epochs (allowed: >= 1) (default: 40)"));
+  CHECK_THAT(help, Catch::Contains("scalar type (default: float)"));
+  CHECK(help.find("paper:") == std::string::npos);
+
+  const char* argv[] = {"toy", "--eta", "0.5", "--dtype", "double"};
+  line.parse(5, argv);
+  Toy toy;
+  flags.apply(toy);
+  CHECK(eta.given());
+  CHECK(toy.eta == 0.5);
+  CHECK(toy.epochs == 40);
+  CHECK(toy.double_precision);
+}

@@ -22,17 +22,41 @@
 namespace tapegrad::apps::cifar_softmax {
 namespace {
 
+// The flags that override single settings, each bound once to its setting (applied when given, and each
+// preset's value shown in --help).
 struct Overrides {
-  Override<double>* eta;
-  Override<double>* lambda;
-  Override<int>* epochs;
-  Override<int>* batch_size;
-  Override<std::string>* loss;
-  Override<std::string>* grad;
-  Override<std::string>* dtype;
-  Override<double>* flip;
+  explicit Overrides(CommandLine& c);
+  SettingFlags<ExperimentSettings> settings;
   Override<int>* limit_train;
 };
+
+Overrides::Overrides(CommandLine& c)
+    : settings(c, [](const std::string& preset) {
+        return preset == "gradcheck" ? std::nullopt : std::optional(preset_settings(preset));
+      }) {
+  using S = ExperimentSettings;
+  settings.bind(c.add_number<double>("--eta", "learning rate", Bounds::above(0)), &S::eta);
+  settings.bind(c.add_number<double>("--lambda", "L2 penalty lambda in J = loss + lambda ||W||^2", Bounds::at_least(0)),
+                &S::lambda);
+  settings.bind(c.add_number<int>("--epochs", "training epochs", Bounds::between(1, 100000)), &S::epochs);
+  settings.bind(c.add_number<int>("--batch-size", "examples per mini-batch", Bounds::between(1, 1000000)),
+                &S::batch_size);
+  settings.bind(
+      c.add_choice("--loss", "softmax + cross-entropy, or sigmoid + multiple binary cross-entropy", {"ce", "bce"}),
+      &S::loss,
+      [](const std::string& v) { return v == "bce" ? LossKind::multi_binary_cross_entropy : LossKind::cross_entropy; },
+      [](const LossKind& kind) { return std::string(to_string(kind)); });
+  settings.bind(c.add_choice("--grad", "gradients through the tape or the reports' formulas", {"tape", "reference"}),
+                &S::path, [](const std::string& v) { return v == "reference" ? GradientPath::reference : GradientPath::tape; },
+                [](const GradientPath& path) { return std::string(to_string(path)); });
+  settings.bind(c.add_choice("--dtype", "scalar type for training", {"float", "double"}), &S::use_double,
+                [](const std::string& v) { return v == "double"; },
+                [](const bool& use_double) { return std::string(use_double ? "double" : "float"); });
+  settings.bind(c.add_number<double>("--flip", "probability of a horizontal flip per image", Bounds::between(0, 1)),
+                &S::flip_probability);
+  limit_train = &c.add_number<int>("--limit-train", "use only the first N training images (0: all)",
+                                   Bounds::at_least(0));
+}
 
 // One line of report.md.
 struct ReportRow {
@@ -44,14 +68,7 @@ struct ReportRow {
 };
 
 void apply_overrides(const Overrides& o, ExperimentSettings& s, const CommonOptions& common) {
-  o.eta->apply_to(s.eta);
-  o.lambda->apply_to(s.lambda);
-  o.epochs->apply_to(s.epochs);
-  o.batch_size->apply_to(s.batch_size);
-  o.flip->apply_to(s.flip_probability);
-  if (o.loss->given()) s.loss = o.loss->value() == "bce" ? LossKind::multi_binary_cross_entropy : LossKind::cross_entropy;
-  if (o.grad->given()) s.path = o.grad->value() == "reference" ? GradientPath::reference : GradientPath::tape;
-  if (o.dtype->given()) s.use_double = o.dtype->value() == "double";
+  o.settings.apply(s);
   s.seed = common.seed;
   s.threads = common.threads;
 }
@@ -250,21 +267,7 @@ int run(int argc, char** argv) {
                                 {"bce", "sigmoid + multiple binary cross-entropy"},
                                 {"gradcheck", "tape vs reference vs numerical gradients"},
                                 {"all", "every preset above, and report.md"}}});
-  Overrides o;
-  o.eta = &command_line.add_number<double>("--eta", "learning rate", Bounds::above(0));
-  o.lambda = &command_line.add_number<double>("--lambda", "L2 penalty lambda in J = loss + lambda ||W||^2",
-                                              Bounds::at_least(0));
-  o.epochs = &command_line.add_number<int>("--epochs", "training epochs", Bounds::between(1, 100000));
-  o.batch_size = &command_line.add_number<int>("--batch-size", "examples per mini-batch", Bounds::between(1, 1000000));
-  o.loss = &command_line.add_choice("--loss", "softmax + cross-entropy, or sigmoid + multiple binary cross-entropy",
-                                    {"ce", "bce"});
-  o.grad = &command_line.add_choice("--grad", "gradients through the tape or the reports' formulas",
-                                    {"tape", "reference"});
-  o.dtype = &command_line.add_choice("--dtype", "scalar type for training", {"float", "double"});
-  o.flip = &command_line.add_number<double>("--flip", "probability of a horizontal flip per image",
-                                            Bounds::between(0, 1));
-  o.limit_train = &command_line.add_number<int>("--limit-train", "use only the first N training images (0: all)",
-                                                Bounds::at_least(0));
+  const Overrides o(command_line);
   command_line.parse(argc, argv);
   const CommonOptions& common = command_line.common();
   install_stop_handlers();

@@ -544,6 +544,28 @@ RunDirectory prepare_output_directory(const CommonOptions& common) {
   return directory;
 }
 
+std::string fmt_shortest(double value) { return fmt::format("{}", value); }
+
+void CommandLine::show_preset_values(
+    std::string_view flag, const std::function<std::optional<std::string>(const std::string& preset)>& value_of) {
+  const auto option = std::ranges::find_if(options_, [&](const auto& o) { return o->flag == flag; });
+  if (option == options_.end()) {
+    throw_error(fmt::format("{}: no flag {} was added to the command line", description_.name, flag));
+  }
+  const std::optional<std::string> fallback = value_of(description_.default_preset);
+  std::vector<std::string> differing;
+  for (const auto& preset : description_.presets) {
+    if (preset == "all" || preset == description_.default_preset) continue;
+    const std::optional<std::string> value = value_of(preset);
+    if (value && value != fallback) differing.push_back(fmt::format("{}: {}", preset, *value));
+  }
+  std::string shown = fallback ? fmt::format("default: {}", *fallback) : "";
+  if (!differing.empty()) shown += fmt::format("{}{}", fallback ? "; " : "", fmt::join(differing, ", "));
+  if (shown.empty()) return;
+  CLI::Option* parsed = (*option)->parsed;
+  parsed->description(fmt::format("{} ({})", parsed->get_description(), shown));
+}
+
 bool CommandLine::was_given(std::string_view flag) const {
   for (const auto& option : options_) {
     if (option->flag == flag) return option->parsed->count() > 0;
