@@ -267,6 +267,29 @@ Override<bool>& CommandLine::add_flag(std::string flag, std::string help) {
   return target;
 }
 
+namespace {
+
+// Removes --resume DIR (or --resume=DIR) from `arguments` and returns DIR; nothing when it is not there.
+std::optional<std::string> take_resume_flag(std::vector<std::string>& arguments) {
+  for (std::size_t i = 0; i < arguments.size(); ++i) {
+    const std::string& token = arguments[i];
+    if (token != "--resume" && !token.starts_with("--resume=")) continue;
+    std::string directory;
+    if (token == "--resume") {
+      if (i + 1 >= arguments.size()) throw UsageError("--resume needs a value: the run's output directory");
+      directory = arguments[i + 1];
+      arguments.erase(arguments.begin() + static_cast<long>(i), arguments.begin() + static_cast<long>(i) + 2);
+    } else {
+      directory = token.substr(std::string("--resume=").size());
+      arguments.erase(arguments.begin() + static_cast<long>(i));
+    }
+    return directory;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 void CommandLine::parse(int argc, const char* const* argv) {
   if (parsed_) throw_error(fmt::format("{}: the command line was already parsed", description_.name));
   parsed_ = true;
@@ -277,22 +300,7 @@ void CommandLine::parse(int argc, const char* const* argv) {
   }
   // --resume DIR: parse the arguments DIR's run was started with instead, plus the few flags allowed with it.
   std::vector<std::string> arguments(argv + 1, argv + argc);
-  std::optional<std::string> resume_directory;
-  for (std::size_t i = 0; i < arguments.size(); ++i) {
-    const std::string& token = arguments[i];
-    if (token == "--resume" || token.starts_with("--resume=")) {
-      if (token == "--resume") {
-        if (i + 1 >= arguments.size()) throw UsageError("--resume needs a value: the run's output directory");
-        resume_directory = arguments[i + 1];
-        arguments.erase(arguments.begin() + static_cast<long>(i), arguments.begin() + static_cast<long>(i) + 2);
-      } else {
-        resume_directory = token.substr(std::string("--resume=").size());
-        arguments.erase(arguments.begin() + static_cast<long>(i));
-      }
-      break;
-    }
-  }
-  if (resume_directory) {
+  if (const std::optional<std::string> resume_directory = take_resume_flag(arguments)) {
     if (resume_directory->empty()) throw UsageError("--resume needs a value: the run's output directory");
     arguments = resumed_arguments(*resume_directory, arguments);
     common_.resume = true;
