@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job from a fresh Debian machine: installs what is missing, gets CIFAR-10 (falling back to
 # Fashion-MNIST when it cannot be had), builds, and runs apps/cifar_softmax.
-# Usage: scripts/run-main.sh [cifar_softmax flags...]   (default: --preset setting2 --out runs/cifar_softmax)
+# Usage: scripts/run-main.sh [cifar_softmax flags...]   (default: --preset setting2 --out runs/cifar_softmax; the
+#                                                      run goes to runs/cifar_softmax/setting2/)
 #        scripts/run-main.sh --preset all                the whole study, with runs/cifar_softmax/report.md
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -55,11 +55,14 @@ TEST_CASE("cifar_softmax: every single-run preset on generated data", "[app][cif
     const auto run = run_command(cifar(dir, "--preset " + preset + " --epochs 3"));
     INFO(run.output);
     REQUIRE(run.exit_code == 0);
-    check_run_directory(dir.path() / "out", 3);
-    const auto config = read_json(dir.path() / "out" / "config.json");
+    // One layout for every preset: the run in OUT/<preset>/, nothing of it in OUT itself.
+    const fs::path run_directory = dir.path() / "out" / preset;
+    check_run_directory(run_directory, 3);
+    CHECK_FALSE(fs::exists(dir.path() / "out" / "summary.json"));
+    const auto config = read_json(run_directory / "config.json");
     CHECK(config["name"] == preset);
-    if (preset == "bce" || preset == "setting2") CHECK(fs::exists(dir.path() / "out" / "true_class_probability.png"));
-    if (preset == "step-decay") CHECK(fs::exists(dir.path() / "out" / "learning_rate.png"));
+    if (preset == "bce" || preset == "setting2") CHECK(fs::exists(run_directory / "true_class_probability.png"));
+    if (preset == "step-decay") CHECK(fs::exists(run_directory / "learning_rate.png"));
     if (preset == "all-data") CHECK(config["train_examples"] == 5 * 300 - 1000);
     fs::remove_all(dir.path() / "out");
   }
@@ -72,7 +75,7 @@ TEST_CASE("cifar_softmax: model.safetensors alone reproduces the test accuracy f
   const auto run = run_command(cifar(dir, "--preset setting1 --epochs 1 --eta 0.006 --dtype double"));
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
-  const auto file = tapegrad::nn::load_safetensors<double>(dir.path() / "out" / "model.safetensors");
+  const auto file = tapegrad::nn::load_safetensors<double>(dir.path() / "out" / "setting1" / "model.safetensors");
   CHECK(file.tensors.names() ==
         std::vector<std::string>{"linear.weight", "linear.bias", "normalizer.mean", "normalizer.std"});
   const auto& weight = file.tensors.at("linear.weight");
@@ -105,7 +108,7 @@ TEST_CASE("cifar_softmax: model.safetensors alone reproduces the test accuracy f
     correct += best == test.labels[static_cast<std::size_t>(j)];
   }
   const double accuracy = static_cast<double>(correct) / static_cast<double>(scores.cols());
-  const auto summary = read_json(dir.path() / "out" / "summary.json");
+  const auto summary = read_json(dir.path() / "out" / "setting1" / "summary.json");
   CHECK(accuracy == summary["test_accuracy"].get<double>());
   // Trained (chance is 10%) but not perfect, so that a wrong W, b or normaliser would change the count.
   CHECK(accuracy > 0.3);
@@ -118,12 +121,13 @@ TEST_CASE("cifar_softmax: grid ranks 36 trials run side by side", "[app][cifar_s
   const auto run = run_command(cifar(dir, "--preset grid --epochs 1 --threads 2"));
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
-  CHECK(count_lines(dir.path() / "out" / "results.csv") == 37);
-  CHECK(fs::exists(dir.path() / "out" / "top10.md"));
-  const auto summary = read_json(dir.path() / "out" / "summary.json");
+  const fs::path grid = dir.path() / "out" / "grid";
+  check_results_files(grid, 36);
+  CHECK(fs::exists(grid / "top10.md"));
+  const auto summary = read_json(grid / "summary.json");
   CHECK(summary["trials"] == 36);
   CHECK(summary["speedup"].get<double>() > 0);
-  CHECK(fs::exists(dir.path() / "out" / "eta0.01_lambda1_batch200" / "summary.json"));
+  CHECK(fs::exists(grid / "eta0.01_lambda1_batch200" / "summary.json"));
 }
 
 TEST_CASE("cifar_softmax: gradcheck preset agrees to 1e-6", "[app][cifar_softmax]") {
@@ -132,7 +136,7 @@ TEST_CASE("cifar_softmax: gradcheck preset agrees to 1e-6", "[app][cifar_softmax
   const auto run = run_command(cifar(dir, "--preset gradcheck"));
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
-  const auto report = read_json(dir.path() / "out" / "gradcheck.json");
+  const auto report = read_json(dir.path() / "out" / "gradcheck" / "gradcheck.json");
   REQUIRE(report["cases"].size() >= 6);
   for (const auto& c : report["cases"]) {
     CHECK(c["tape_vs_reference"]["W"].get<double>() < 1e-10);
@@ -163,7 +167,7 @@ TEST_CASE("cifar_softmax: tape and reference gradients give the same curves in d
     const auto run = run_command(cifar(dir, "--preset setting3 --epochs 3 --dtype double --grad " + grad));
     INFO(run.output);
     REQUIRE(run.exit_code == 0);
-    std::ifstream in(dir.path() / "out" / "metrics.csv");
+    std::ifstream in(dir.path() / "out" / "setting3" / "metrics.csv");
     std::vector<std::vector<double>> rows;
     std::string line;
     std::getline(in, line);
@@ -208,6 +212,10 @@ TEST_CASE("cifar_softmax: bad input gets one clear message and the right exit co
   auto help = run_command(app + " --help");
   CHECK(help.exit_code == 0);
   CHECK_THAT(help.output, Catch::Contains("--lambda") && Catch::Contains("--grad"));
+  // Each flag's help shows the presets' values, read from the presets themselves.
+  CHECK_THAT(help.output, Catch::Contains("(default: 0.001; setting1: 0.1, step-decay: 0.01, bce: 0.01)") &&
+                              Catch::Contains("(default: 0; setting3: 0.1, setting4: 1)") &&
+                              Catch::Contains("(default: 0; augment: 0.5)") && Catch::Contains("(default: ce; bce: bce)"));
 
   // A truncated batch file names the file.
   fs::resize_file(dir.path() / "cifar" / "data_batch_2.bin", 3073 * 50 + 17);
@@ -221,8 +229,8 @@ TEST_CASE("cifar_softmax: bad input gets one clear message and the right exit co
   INFO(diverging.output);
   CHECK(diverging.exit_code == 1);
   CHECK_THAT(diverging.output, Catch::Contains("diverged at step") && Catch::Contains("smaller learning rate"));
-  CHECK(fs::exists(dir.path() / "out" / "metrics.csv"));
-  CHECK(read_json(dir.path() / "out" / "summary.json")["status"] == "diverged");
+  CHECK(fs::exists(dir.path() / "out" / "setting1" / "metrics.csv"));
+  CHECK(read_json(dir.path() / "out" / "setting1" / "summary.json")["status"] == "diverged");
 }
 
 TEST_CASE("cifar_softmax: setting2 on the real CIFAR-10 lands in the reports' band", "[app][cifar_softmax][real]") {
@@ -237,7 +245,7 @@ TEST_CASE("cifar_softmax: setting2 on the real CIFAR-10 lands in the reports' ba
                                cifar.string() + "' --out '" + (dir.path() / "out").string() + "'");
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
-  const double test = read_json(dir.path() / "out" / "summary.json")["test_accuracy"].get<double>();
+  const double test = read_json(dir.path() / "out" / "setting2" / "summary.json")["test_accuracy"].get<double>();
   WARN("setting2 test accuracy on CIFAR-10: " << test);
   CHECK(test > 0.37);
   CHECK(test < 0.42);

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <new>
@@ -30,6 +31,7 @@
 #include "apps/common/cli.h"
 #include "apps/common/logging.h"
 #include "apps/common/progress.h"
+#include "apps/common/results.h"
 #include "apps/common/run_dir.h"
 #include "apps/common/run_info.h"
 #include "apps/common/threads.h"
@@ -40,6 +42,7 @@
 namespace fs = std::filesystem;
 using namespace tapegrad::apps;
 using tapegrad::testing::read_bytes;
+using tapegrad::testing::read_json;
 using tapegrad::testing::TempDir;
 using tapegrad::testing::write_bytes;
 
@@ -925,4 +928,127 @@ TEST_CASE("The run record holds the common settings, the build and the time", "[
 
   CHECK(utc_timestamp(std::chrono::system_clock::time_point(std::chrono::seconds(86400 * 365 + 3725))) ==
         "1971-01-01T01:02:05Z");
+}
+
+TEST_CASE("resumed_arguments finds a preset's run in OUT/<preset>, in OUT alone, and refuses the older flat layout",
+          "[app_common][cli][resume]") {
+  TempDir temp("resume-layout");
+  const fs::path out = temp.path() / "out";
+  auto started = [&](const fs::path& directory, const std::string& preset) {
+    fs::create_directories(directory);
+    write_bytes(directory / "invocation.json",
+                R"({"arguments": ["--preset", ")" + preset + R"(", "--eta", "0.5", "--out", "elsewhere"],
+                    "preset": ")" + preset + "\"}");
+  };
+  const std::vector<std::string> expected = {"--preset", "setting1", "--eta", "0.5", "--threads", "2", "--out",
+                                             out.string()};
+  started(out / "setting1", "setting1");
+  // Both the run's own directory and OUT, which holds that one run, continue it with --out OUT.
+  CHECK(tapegrad::apps::resumed_arguments(out / "setting1", {"--threads", "2"}) == expected);
+  CHECK(tapegrad::apps::resumed_arguments(out, {"--threads", "2"}) == expected);
+  CHECK(tapegrad::apps::resumed_arguments(out / "setting1" / "", {"--threads", "2"}) == expected);
+
+  started(out / "setting3", "setting3");
+  const std::string several = error_message([&] { tapegrad::apps::resumed_arguments(out, {}); });
+  CHECK_THAT(several, Catch::Contains("several presets") && Catch::Contains("setting1") &&
+                          Catch::Contains("setting3"));
+
+  // "all" keeps its invocation.json in OUT itself.
+  const fs::path all = temp.path() / "all";
+  started(all, "all");
+  CHECK(tapegrad::apps::resumed_arguments(all, {}).back() == all.string());
+
+  // Two apps once wrote OUT/invocation.json beside OUT/<preset>/: still continued with --out OUT.
+  const fs::path old_nested = temp.path() / "old-nested";
+  started(old_nested, "one-cycle");
+  fs::create_directories(old_nested / "one-cycle");
+  CHECK(tapegrad::apps::resumed_arguments(old_nested, {}).back() == old_nested.string());
+
+  // The others kept one preset's files in OUT itself: refused, saying why and what to do.
+  const fs::path flat = temp.path() / "flat";
+  started(flat, "setting2");
+  const std::string refused = error_message([&] { tapegrad::apps::resumed_arguments(flat, {}); });
+  CHECK_THAT(refused, Catch::Contains("older version") && Catch::Contains("OUT/setting2/"));
+}
+
+TEST_CASE("write_results: results.csv and results.json hold the same trials under the same names, ranked",
+          "[app_common][results]") {
+  TempDir temp("results");
+  const tapegrad::apps::RunDirectory directory(temp.path() / "search");
+  using tapegrad::apps::TrialRecord;
+  TrialRecord failed{.name = "first", .lambda = 0.1, .error = "diverged, at step 3"};
+  TrialRecord worse{.name = "second", .lambda = 0.01, .eta = 0.5, .batch_size = 100, .completed = true,
+                    .val_accuracy = 0.25};
+  TrialRecord better{.name = "third", .lambda = 0.001, .completed = true, .train_accuracy = 0.75,
+                     .val_accuracy = 0.5, .test_accuracy = 0.375, .steps = 40};
+  better.extra = {{"log10_lambda", -3.0}};
+  const auto trials = tapegrad::apps::ranked({failed, worse, better});
+  REQUIRE(trials.size() == 3);
+  CHECK(trials[0].name == "third");
+  CHECK(trials[1].name == "second");
+  CHECK(trials[2].name == "first");
+  tapegrad::apps::write_results(directory, "sweep", trials, {.workers = 2, .wall_seconds = 4, .trial_seconds_sum = 6},
+                                {{"n_s", 500}});
+
+  std::ifstream csv(temp.path() / "search" / "results.csv");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(csv, line);) lines.push_back(line);
+  REQUIRE(lines.size() == 4);
+  std::string header;
+  for (const auto& column : tapegrad::apps::kResultColumns) header += (header.empty() ? "" : ",") + column;
+  CHECK(lines[0] == header);
+  CHECK(lines[1] == "1,third,0.001,,,true,0.75,0.5,0.375,40,0,0,");
+  CHECK(lines[2] == "2,second,0.01,0.5,100,true,0,0.25,0,0,0,0,");
+  CHECK(lines[3] == "3,first,0.1,,,false,,,,0,0,0,\"diverged, at step 3\"");
+
+  const auto json = read_json(temp.path() / "search" / "results.json");
+  CHECK(json["name"] == "sweep");
+  CHECK(json["best"] == "third");
+  CHECK(json["speedup"].get<double>() == 1.5);
+  CHECK(json["n_s"] == 500);
+  REQUIRE(json["trials"].size() == 3);
+  for (const auto& column : tapegrad::apps::kResultColumns) {
+    INFO(column);
+    CHECK(json["trials"][1].contains(column));
+  }
+  CHECK(json["trials"][0]["log10_lambda"] == -3.0);
+  CHECK(json["trials"][2]["val_accuracy"].is_null());
+  CHECK(json["trials"][2]["error"] == "diverged, at step 3");
+}
+
+TEST_CASE("SettingFlags: --help shows each preset's value from the presets, and a given flag overrides it",
+          "[app_common][cli]") {
+  struct Toy {
+    double eta = 0.01;
+    int epochs = 40;
+    bool double_precision = false;
+  };
+  CommandLine line(toy_description());
+  SettingFlags<Toy> flags(line, [](const std::string& preset) -> std::optional<Toy> {
+    if (preset == "paper") return std::nullopt;  // a preset without these settings
+    Toy toy;
+    if (preset == "fast") toy.eta = 0.1;
+    return toy;
+  });
+  auto& eta = flags.bind(line.add_number<double>("--eta", "learning rate", Bounds::above(0)), &Toy::eta);
+  flags.bind(line.add_number<int>("--epochs", "epochs", Bounds::at_least(1)), &Toy::epochs);
+  flags.bind(
+      line.add_choice("--dtype", "scalar type", {"float", "double"}), &Toy::double_precision,
+      [](const std::string& v) { return v == "double"; },
+      [](const bool& on) { return std::string(on ? "double" : "float"); });
+  const std::string help = line.help();
+  INFO(help);
+  CHECK_THAT(help, Catch::Contains("learning rate (allowed: > 0) (default: 0.01; fast: 0.1)"));
+  CHECK_THAT(help, Catch::Contains("epochs (allowed: >= 1) (default: 40)"));
+  CHECK_THAT(help, Catch::Contains("scalar type (default: float)"));
+  CHECK(help.find("paper:") == std::string::npos);
+
+  const char* argv[] = {"toy", "--eta", "0.5", "--dtype", "double"};
+  line.parse(5, argv);
+  Toy toy;
+  flags.apply(toy);
+  CHECK(eta.given());
+  CHECK(toy.eta == 0.5);
+  CHECK(toy.epochs == 40);
+  CHECK(toy.double_precision);
 }

@@ -149,6 +149,7 @@ TEST_CASE("k_layer_batchnorm: coarse, fine and final share one --out: fine centr
   INFO(coarse.output);
   REQUIRE(coarse.exit_code == 0);
   const auto coarse_results = read_json(workspace.out() / "coarse" / "results.json");
+  check_results_files(workspace.out() / "coarse", coarse_results["trials"].size());
   REQUIRE(coarse_results["trials"].size() == 3);
   double previous = 2;
   for (const auto& trial : coarse_results["trials"]) {
@@ -157,7 +158,7 @@ TEST_CASE("k_layer_batchnorm: coarse, fine and final share one --out: fine centr
     CHECK(trial["log10_lambda"].get<double>() <= -1);
     CHECK(trial["val_accuracy"].get<double>() <= previous);  // sorted, best first
     previous = trial["val_accuracy"].get<double>();
-    const fs::path trial_dir = workspace.out() / "coarse" / trial["directory"].get<std::string>();
+    const fs::path trial_dir = workspace.out() / "coarse" / trial["name"].get<std::string>();
     CHECK(fs::exists(trial_dir / "model.safetensors"));
     CHECK(read_json(trial_dir / "config.json")["lambda"].get<double>() == Approx(trial["lambda"].get<double>()));
   }
@@ -268,7 +269,7 @@ TEST_CASE("k_layer_batchnorm: bad input gives the contract's exit codes", "[app]
     CHECK(run.exit_code == 2);
     CHECK(run.output.find("error:") != std::string::npos);
     // A refused run writes nothing into --out, so it cannot stand in the way of the next one.
-    CHECK_FALSE(fs::exists(workspace.out() / "invocation.json"));
+    CHECK_FALSE(holds_a_run(workspace.out()));
   }
   const auto missing =
       run_command(app_path("k_layer_batchnorm") + " --data '" + (workspace.dir / "nowhere").string() +
@@ -300,7 +301,9 @@ TEST_CASE("k_layer_batchnorm: a run killed outright resumes from its checkpoint 
   program.send(SIGKILL);
   REQUIRE(program.wait() == 128 + SIGKILL);
   CHECK_FALSE(fs::exists(out / "three-layer-bn" / "summary.json"));
-  const auto resumed = run_command(app_path("k_layer_batchnorm") + " --resume '" + out.string() + "' --quiet");
+  // --resume takes the preset's own directory too.
+  const auto resumed =
+      run_command(app_path("k_layer_batchnorm") + " --resume '" + (out / "three-layer-bn").string() + "' --quiet");
   INFO(resumed.output);
   REQUIRE(resumed.exit_code == 0);
   CHECK(read_bytes(metrics) == read_bytes(reference / "three-layer-bn" / "metrics.csv"));

@@ -31,6 +31,7 @@ using tapegrad::testing::all_classes;
 using tapegrad::testing::Images;
 using tapegrad::testing::synthetic_images;
 using tapegrad::testing::write_mnist;
+using tapegrad::testing::check_results_files;
 using tapegrad::testing::write_split;
 
 namespace {
@@ -106,8 +107,8 @@ TEST_CASE("mnist_logistic binary: logistic regression on two chosen classes of M
           "[app][mnist_logistic]") {
   TempDir temp("mnist_binary");
   write_mnist(temp / "data", 1000, 300, 11);
-  const fs::path out = temp / "out";
-  const Outcome outcome = run_app(temp, "--data " + quoted(temp / "data") + " --out " + quoted(out) +
+  const fs::path out = temp / "out" / "binary";  // the run's directory, OUT/<preset>
+  const Outcome outcome = run_app(temp, "--data " + quoted(temp / "data") + " --out " + quoted(out.parent_path()) +
                                             " --preset binary --epochs 4 --eta 0.05 "
                                             "--threads 2 --seed 5");
   INFO(outcome.output);
@@ -174,8 +175,8 @@ TEST_CASE("mnist_logistic stops early, restores the best weights and reports the
   write_split(temp / "data", "train", train);
   write_split(temp / "data", "t10k", synthetic_images(100, generator, {2, 3}));
 
-  const fs::path out = temp / "out";
-  const Outcome outcome = run_app(temp, "--data " + quoted(temp / "data") + " --out " + quoted(out) +
+  const fs::path out = temp / "out" / "binary";  // the run's directory, OUT/<preset>
+  const Outcome outcome = run_app(temp, "--data " + quoted(temp / "data") + " --out " + quoted(out.parent_path()) +
                                             " --preset binary --epochs 50 --patience 3 --eta 0.05 --threads 1");
   INFO(outcome.output);
   REQUIRE(outcome.exit_code == 0);
@@ -219,15 +220,15 @@ TEST_CASE("mnist_logistic --bias off holds b at 0 while --scaling symmetric and 
     FAIL("no linear.bias in " << run);
     return 0.0;
   };
-  CHECK(bias_of(temp / "with") != 0.0);
-  CHECK(bias_of(temp / "without") == 0.0);
-  CHECK(read_json(temp / "without" / "config.json")["bias"] == false);
-  CHECK(read_json(temp / "without" / "summary.json")["test_accuracy"].get<double>() > 0.9);
+  CHECK(bias_of(temp / "with" / "binary") != 0.0);
+  CHECK(bias_of(temp / "without" / "binary") == 0.0);
+  CHECK(read_json(temp / "without" / "binary" / "config.json")["bias"] == false);
+  CHECK(read_json(temp / "without" / "binary" / "summary.json")["test_accuracy"].get<double>() > 0.9);
 
   const Outcome symmetric = run_app(temp, "--out " + quoted(temp / "symmetric") + data + " --scaling symmetric");
   REQUIRE(symmetric.exit_code == 0);
-  CHECK(read_json(temp / "symmetric" / "config.json")["study"]["scaling"] == "[-1, 1]");
-  CHECK(read_json(temp / "symmetric" / "summary.json")["test_accuracy"].get<double>() > 0.9);
+  CHECK(read_json(temp / "symmetric" / "binary" / "config.json")["study"]["scaling"] == "[-1, 1]");
+  CHECK(read_json(temp / "symmetric" / "binary" / "summary.json")["test_accuracy"].get<double>() > 0.9);
 
   // The reference formulas give the tape's numbers: in double, the same training to rounding.
   const Outcome tape = run_app(temp, "--out " + quoted(temp / "tape") + data + " --dtype double --grad tape");
@@ -235,9 +236,9 @@ TEST_CASE("mnist_logistic --bias off holds b at 0 while --scaling symmetric and 
   const Outcome reference =
       run_app(temp, "--out " + quoted(temp / "reference") + data + " --dtype double --grad reference");
   REQUIRE(reference.exit_code == 0);
-  CHECK(read_json(temp / "reference" / "config.json")["grad"] == "reference");
-  const auto tape_metrics = read_metrics(temp / "tape" / "metrics.csv");
-  const auto reference_metrics = read_metrics(temp / "reference" / "metrics.csv");
+  CHECK(read_json(temp / "reference" / "binary" / "config.json")["grad"] == "reference");
+  const auto tape_metrics = read_metrics(temp / "tape" / "binary" / "metrics.csv");
+  const auto reference_metrics = read_metrics(temp / "reference" / "binary" / "metrics.csv");
   REQUIRE(tape_metrics.at("val_loss").size() == reference_metrics.at("val_loss").size());
   REQUIRE(tape_metrics.at("val_loss").size() > 3);
   for (const char* column : {"train_loss", "val_loss", "val_accuracy"}) {
@@ -252,8 +253,8 @@ TEST_CASE("mnist_logistic binary-shuffle-vs-not runs both orders side by side an
           "[app][mnist_logistic]") {
   TempDir temp("mnist_shuffle");
   write_mnist(temp / "data", 800, 200, 31);
-  const fs::path out = temp / "out";
-  const Outcome outcome = run_app(temp, "--data " + quoted(temp / "data") + " --out " + quoted(out) +
+  const fs::path out = temp / "out" / "binary-shuffle-vs-not";  // the run's directory, OUT/<preset>
+  const Outcome outcome = run_app(temp, "--data " + quoted(temp / "data") + " --out " + quoted(out.parent_path()) +
                                             " --preset binary-shuffle-vs-not --epochs 3 --threads 2");
   INFO(outcome.output);
   REQUIRE(outcome.exit_code == 0);
@@ -280,8 +281,8 @@ TEST_CASE("mnist_logistic binary-shuffle-vs-not runs both orders side by side an
 TEST_CASE("mnist_logistic multiclass: softmax regression over ten classes with L2", "[app][mnist_logistic]") {
   TempDir temp("mnist_multiclass");
   write_mnist(temp / "data", 1500, 300, 41);
-  const fs::path out = temp / "out";
-  const Outcome outcome = run_app(temp, "--data " + quoted(temp / "data") + " --out " + quoted(out) +
+  const fs::path out = temp / "out" / "multiclass";  // the run's directory, OUT/<preset>
+  const Outcome outcome = run_app(temp, "--data " + quoted(temp / "data") + " --out " + quoted(out.parent_path()) +
                                             " --preset multiclass --epochs 3 --eta 0.05 --limit-train 1000");
   INFO(outcome.output);
   REQUIRE(outcome.exit_code == 0);
@@ -303,8 +304,8 @@ TEST_CASE("mnist_logistic lambda-sweep: six lambdas side by side, weights drawn,
           "[app][mnist_logistic]") {
   TempDir temp("mnist_sweep");
   write_mnist(temp / "data", 700, 200, 51);
-  const fs::path out = temp / "out";
-  const Outcome outcome = run_app(temp, "--data " + quoted(temp / "data") + " --out " + quoted(out) +
+  const fs::path out = temp / "out" / "lambda-sweep";  // the run's directory, OUT/<preset>
+  const Outcome outcome = run_app(temp, "--data " + quoted(temp / "data") + " --out " + quoted(out.parent_path()) +
                                             " --preset lambda-sweep --epochs 3 --eta 0.05 --threads 2");
   INFO(outcome.output);
   REQUIRE(outcome.exit_code == 0);
@@ -328,6 +329,8 @@ TEST_CASE("mnist_logistic lambda-sweep: six lambdas side by side, weights drawn,
   CHECK(norm_of.at(0.1) < norm_of.at(0.0));
   CHECK(summary["workers"] == 2);
   CHECK(summary["trial_seconds_sum"].get<double>() > 0);
+  check_results_files(out, 6);
+  CHECK(read_json(out / "results.json")["best"] == summary["best_run"]);
 }
 
 TEST_CASE("mnist_logistic all runs every preset and writes report.md", "[app][mnist_logistic]") {
@@ -397,6 +400,7 @@ TEST_CASE("mnist_logistic exit codes: bad usage is 2, missing or bad data is 3",
     CHECK(outcome.exit_code == 3);
     CHECK(outcome.output.find("class 8") != std::string::npos);
   }
+  CHECK_FALSE(fs::exists(temp / "out" / "binary" / "summary.json"));
   CHECK_FALSE(fs::exists(temp / "out" / "summary.json"));
 }
 
@@ -406,8 +410,8 @@ TEST_CASE("mnist_logistic on Debian's Fashion-MNIST when --data is not given", "
     return;
   }
   TempDir temp("mnist_fashion");
-  const fs::path out = temp / "out";
-  const Outcome outcome = run_app(temp, "--out " + quoted(out) + " --preset binary --epochs 2 --threads 2");
+  const fs::path out = temp / "out" / "binary";  // the run's directory, OUT/<preset>
+  const Outcome outcome = run_app(temp, "--out " + quoted(out.parent_path()) + " --preset binary --epochs 2 --threads 2");
   INFO(outcome.output);
   REQUIRE(outcome.exit_code == 0);
   CHECK(outcome.output.find("Fashion-MNIST from /usr/share/datasets/fashion-mnist") != std::string::npos);

@@ -273,6 +273,7 @@ TEST_CASE("two_layer_cyclic: coarse, then fine and final read the earlier result
   const fs::path coarse = workspace.out() / "coarse";
   const auto coarse_results = read_json(coarse / "results.json");
   REQUIRE(coarse_results["trials"].size() == 3);
+  check_results_files(coarse, 3);
   std::vector<double> grid;
   double previous = 2.0;
   for (const auto& trial : coarse_results["trials"]) {
@@ -280,8 +281,8 @@ TEST_CASE("two_layer_cyclic: coarse, then fine and final read the earlier result
     CHECK(trial["lambda"].get<double>() == Approx(std::pow(10.0, trial["log10_lambda"].get<double>())));
     CHECK(trial["val_accuracy"].get<double>() <= previous);  // best first
     previous = trial["val_accuracy"].get<double>();
-    CHECK(fs::exists(coarse / trial["directory"].get<std::string>() / "metrics.csv"));
-    CHECK(is_png(coarse / trial["directory"].get<std::string>() / "learning_rate_schedule.png"));
+    CHECK(fs::exists(coarse / trial["name"].get<std::string>() / "metrics.csv"));
+    CHECK(is_png(coarse / trial["name"].get<std::string>() / "learning_rate_schedule.png"));
   }
   std::sort(grid.begin(), grid.end());
   CHECK(grid == std::vector<double>{-4.0, -3.0, -2.0});

@@ -82,32 +82,32 @@ TEST_CASE("apps: SIGINT or SIGTERM saves a checkpoint, and --resume ends bit-ide
     INFO("signal " << signal_number);
     const fs::path out = dir.path() / ("interrupted" + std::to_string(signal_number));
     BackgroundCommand program(long_cifar_run(dir.path() / "cifar", out), dir.path() / "log.txt");
-    wait_for_lines(program, out / "metrics.csv", 12);
+    wait_for_lines(program, out / "setting2" / "metrics.csv", 12);
     program.send(signal_number);
     const int code = program.wait();
     const std::string log = read_bytes(dir.path() / "log.txt");
     INFO(log);
     REQUIRE(code == 130);  // it was still training: the run is long
     CHECK_THAT(log, Catch::Contains("interrupted at step") && Catch::Contains("--resume"));
-    const auto interrupted = read_json(out / "summary.json");
+    const auto interrupted = read_json(out / "setting2" / "summary.json");
     CHECK(interrupted["status"] == "interrupted");
     const long stopped_at = interrupted["steps"].get<long>();
     CHECK(stopped_at > 0);
     CHECK(stopped_at < 20000);
-    CHECK(fs::exists(out / "checkpoint.bin"));
-    CHECK_FALSE(fs::exists(out / "checkpoint.bin.tmp"));
+    CHECK(fs::exists(out / "setting2" / "checkpoint.bin"));
+    CHECK_FALSE(fs::exists(out / "setting2" / "checkpoint.bin.tmp"));
     UNSCOPED_INFO("stopped at step " << stopped_at << " (epoch " << stopped_at / 100.0 << ")");
 
     const auto resumed = run_command(app_path("cifar_softmax") + " --resume " + quoted(out) + " --threads 1 --quiet");
     INFO(resumed.output);
     REQUIRE(resumed.exit_code == 0);
-    const auto summary = read_json(out / "summary.json");
+    const auto summary = read_json(out / "setting2" / "summary.json");
     CHECK(summary["status"] == "completed");
     CHECK(summary["resumed"] == true);
     CHECK(summary["steps"] == 20000);
-    check_same_bytes(reference / "metrics.csv", out / "metrics.csv");
-    check_same_bytes(reference / "checkpoint.bin", out / "checkpoint.bin");
-    CHECK(summary["test_accuracy"] == read_json(reference / "summary.json")["test_accuracy"]);
+    check_same_bytes(reference / "setting2" / "metrics.csv", out / "setting2" / "metrics.csv");
+    check_same_bytes(reference / "setting2" / "checkpoint.bin", out / "setting2" / "checkpoint.bin");
+    CHECK(summary["test_accuracy"] == read_json(reference / "setting2" / "summary.json")["test_accuracy"]);
   }
 }
 
@@ -120,24 +120,24 @@ TEST_CASE("apps: a run killed outright resumes from its last evaluation checkpoi
 
   const fs::path out = dir.path() / "killed";
   BackgroundCommand program(long_cifar_run(dir.path() / "cifar", out), dir.path() / "log.txt");
-  wait_for_lines(program, out / "metrics.csv", 20);
+  wait_for_lines(program, out / "setting2" / "metrics.csv", 20);
   program.send(SIGKILL);
   REQUIRE(program.wait() == 128 + SIGKILL);
-  CHECK_FALSE(fs::exists(out / "summary.json"));  // nothing claims the run finished
+  CHECK_FALSE(fs::exists(out / "setting2" / "summary.json"));  // nothing claims the run finished
 
   const auto resumed = run_command(app_path("cifar_softmax") + " --resume " + quoted(out) + " --threads 1 --quiet");
   INFO(resumed.output);
   REQUIRE(resumed.exit_code == 0);
-  check_same_bytes(reference / "metrics.csv", out / "metrics.csv");
-  check_same_bytes(reference / "checkpoint.bin", out / "checkpoint.bin");
+  check_same_bytes(reference / "setting2" / "metrics.csv", out / "setting2" / "metrics.csv");
+  check_same_bytes(reference / "setting2" / "checkpoint.bin", out / "setting2" / "checkpoint.bin");
 
   // Resuming a finished run trains nothing and changes nothing.
-  const std::string metrics = read_bytes(out / "metrics.csv");
+  const std::string metrics = read_bytes(out / "setting2" / "metrics.csv");
   const auto again = run_command(app_path("cifar_softmax") + " --resume " + quoted(out) + " --threads 1");
   INFO(again.output);
   CHECK(again.exit_code == 0);
   CHECK_THAT(again.output, Catch::Contains("already finished"));
-  CHECK(read_bytes(out / "metrics.csv") == metrics);
+  CHECK(read_bytes(out / "setting2" / "metrics.csv") == metrics);
 }
 
 TEST_CASE("apps: --resume continues a sweep, keeping its finished trials", "[apps][reliability][resume]") {
@@ -229,10 +229,10 @@ TEST_CASE("apps: a full disk is reported at the first failed write with the file
   INFO(run.output);
   CHECK(run.exit_code == 1);
   CHECK_THAT(run.output, Catch::Contains("checkpoint.bin") && Catch::Contains("File too large"));
-  CHECK(count_lines(out / "metrics.csv") == 2);  // the header and the evaluation at step 0, complete
-  CHECK_FALSE(fs::exists(out / "checkpoint.bin"));
-  CHECK_FALSE(fs::exists(out / "checkpoint.bin.tmp"));
-  CHECK_FALSE(fs::exists(out / "summary.json"));  // no file claims a finished run
+  CHECK(count_lines(out / "setting2" / "metrics.csv") == 2);  // the header and the evaluation at step 0, complete
+  CHECK_FALSE(fs::exists(out / "setting2" / "checkpoint.bin"));
+  CHECK_FALSE(fs::exists(out / "setting2" / "checkpoint.bin.tmp"));
+  CHECK_FALSE(fs::exists(out / "setting2" / "summary.json"));  // no file claims a finished run
 }
 
 // ---- The bad-input table of README.md: every row is one of these cases, with its exit code and message. ----
@@ -327,8 +327,8 @@ const std::vector<BadInput>& bad_inputs() {
        }},
       {"damaged-checkpoint", 1, "checkpoint.bin", [](const fs::path& dir) {
          REQUIRE(run_command(cifar_command(dir, "--preset setting2")).exit_code == 0);
-         fs::remove(dir / "out" / "summary.json");  // as if the run had been killed
-         corrupt_byte(dir / "out" / "checkpoint.bin", 200, 0x7f);
+         fs::remove(dir / "out" / "setting2" / "summary.json");  // as if the run had been killed
+         corrupt_byte(dir / "out" / "setting2" / "checkpoint.bin", 200, 0x7f);
          return app_path("cifar_softmax") + " --resume " + quoted(dir / "out") + " --quiet";
        }},
       {"out-holds-a-run", 2, "already holds a run", [](const fs::path& dir) {
@@ -356,11 +356,11 @@ const std::vector<BadInput>& bad_inputs() {
        }},
       {"damaged-metrics", 1, "metrics.csv' line 3 holds", [](const fs::path& dir) {
          REQUIRE(run_command(cifar_command(dir, "--preset setting2")).exit_code == 0);
-         fs::remove(dir / "out" / "summary.json");  // as if the run had been killed
-         std::string metrics = read_bytes(dir / "out" / "metrics.csv");
+         fs::remove(dir / "out" / "setting2" / "summary.json");  // as if the run had been killed
+         std::string metrics = read_bytes(dir / "out" / "setting2" / "metrics.csv");
          const auto second_row = metrics.find('\n', metrics.find('\n') + 1) + 1;
          metrics.at(second_row) = 'x';
-         write_bytes(dir / "out" / "metrics.csv", metrics);
+         write_bytes(dir / "out" / "setting2" / "metrics.csv", metrics);
          return app_path("cifar_softmax") + " --resume " + quoted(dir / "out") + " --quiet";
        }},
       {"threads-refused", 1, "cannot start", [](const fs::path& dir) {
@@ -429,7 +429,11 @@ TEST_CASE("apps: every bad input in README.md's table gets the exit code and the
       CHECK(run.exit_code == bad.exit_code);
       // Every failure says what went wrong and what to do.
       CHECK_THAT(run.output, Catch::Contains(bad.message) && Catch::Contains("error: ") && Catch::Contains("hint: "));
-      CHECK(count_lines(dir.path() / "out" / "metrics.csv") <= 4);  // nothing ran on past the problem
+      // Nothing ran on past the problem.
+      std::error_code no_out;
+      for (const auto& entry : fs::recursive_directory_iterator(dir.path() / "out", no_out)) {
+        if (entry.path().filename() == "metrics.csv") CHECK(count_lines(entry.path()) <= 4);
+      }
     }
   }
 }
@@ -441,7 +445,7 @@ TEST_CASE("apps: a second process on a run directory exits 2 at once naming the 
   write_cifar_directory(dir.path() / "cifar", 1000);
   const fs::path out = dir.path() / "out";
   BackgroundCommand first(long_cifar_run(dir.path() / "cifar", out), dir.path() / "first.txt");
-  wait_for_lines(first, out / "metrics.csv", 3);
+  wait_for_lines(first, out / "setting2" / "metrics.csv", 3);
   REQUIRE(first.running());
   const auto second = run_command(long_cifar_run(dir.path() / "cifar", out));
   INFO(second.output);
@@ -471,7 +475,7 @@ TEST_CASE("apps: threads that cannot be created end the run at once with exit 1 
   INFO(run.output);
   CHECK(run.exit_code == 1);
   CHECK_THAT(run.output, Catch::Contains("cannot start") && Catch::Contains("hint:") && Catch::Contains("--threads"));
-  CHECK_FALSE(fs::exists(dir.path() / "out" / "invocation.json"));
+  CHECK_FALSE(holds_a_run(dir.path() / "out"));
 }
 
 TEST_CASE("apps: training and test files that each load but disagree exit 3 naming both files",
@@ -501,7 +505,8 @@ TEST_CASE("apps: training and test files that each load but disagree exit 3 nami
     CHECK_THAT(run.output, Catch::Contains("t10k-labels-idx1-ubyte has labels of 10 classes (0..9)") &&
                                Catch::Contains("train-labels-idx1-ubyte has labels of 5 (0..4)"));
   }
-  CHECK_FALSE(fs::exists(dir.path() / "out" / "metrics.csv"));  // refused before training
+  CHECK_FALSE(fs::exists(dir.path() / "out" / "binary" / "metrics.csv"));  // refused before training
+  CHECK_FALSE(fs::exists(dir.path() / "out" / "multiclass" / "metrics.csv"));
 }
 
 TEST_CASE("apps: settings that cannot fit the machine exit 2 at once naming the flags, writing nothing",
@@ -544,7 +549,7 @@ TEST_CASE("apps: settings that cannot fit the machine exit 2 at once naming the 
     CHECK(seconds < 10);
     CHECK_THAT(run.output, Catch::Contains("error: ") && Catch::Contains("hint: give a smaller"));
     for (const auto& flag : cases[i].flags) CHECK_THAT(run.output, Catch::Contains(flag));
-    CHECK_FALSE(fs::exists(out / "invocation.json"));
+    CHECK_FALSE(holds_a_run(out));
   }
   // The same apps with sane settings still run: the bounds are far from what the course uses.
   const auto sane = run_command("TAPEGRAD_MEMORY_LIMIT=100000000 " + app_path("cifar_softmax") + cifar +
@@ -646,7 +651,7 @@ TEST_CASE("apps: two --resume of one run started at once: one exits 2 naming the
   const fs::path out = dir.path() / "out";
   {
     BackgroundCommand program(long_cifar_run(dir.path() / "cifar", out), dir.path() / "first.txt");
-    wait_for_lines(program, out / "metrics.csv", 20);
+    wait_for_lines(program, out / "setting2" / "metrics.csv", 20);
     program.send(SIGKILL);
     REQUIRE(program.wait() == 128 + SIGKILL);
   }
@@ -663,9 +668,9 @@ TEST_CASE("apps: two --resume of one run started at once: one exits 2 naming the
   CHECK_THAT(a == 2 ? a_log : b_log,
              Catch::Contains("is in use by another process (PID") && Catch::Contains("hint:"));
   // Exactly the rows of the uninterrupted run: 201 evaluations, in order, none twice.
-  check_same_bytes(reference / "metrics.csv", out / "metrics.csv");
-  check_same_bytes(reference / "checkpoint.bin", out / "checkpoint.bin");
-  CHECK(count_lines(out / "metrics.csv") == 202);
+  check_same_bytes(reference / "setting2" / "metrics.csv", out / "setting2" / "metrics.csv");
+  check_same_bytes(reference / "setting2" / "checkpoint.bin", out / "setting2" / "checkpoint.bin");
+  CHECK(count_lines(out / "setting2" / "metrics.csv") == 202);
 }
 
 TEST_CASE("apps: a refused --resume leaves every file of the run byte-identical", "[apps][reliability][resume]") {
@@ -676,7 +681,7 @@ TEST_CASE("apps: a refused --resume leaves every file of the run byte-identical"
   const auto run = run_command(app_path("cifar_softmax") + " --data " + quoted(dir.path() / "cifar") + " --out " +
                                quoted(out) + " --preset setting2 --epochs 3 --threads 1 --quiet");
   REQUIRE(run.exit_code == 0);
-  fs::remove(out / "summary.json");  // as if it had been killed: a resume would train
+  fs::remove(out / "setting2" / "summary.json");  // as if it had been killed: a resume would train
   const auto before = snapshot(out);
   REQUIRE(before.size() >= 5);
   for (const std::string& refused :

@@ -22,17 +22,41 @@
 namespace tapegrad::apps::cifar_softmax {
 namespace {
 
+// The flags that override single settings, each bound once to its setting (applied when given, and each
+// preset's value shown in --help).
 struct Overrides {
-  Override<double>* eta;
-  Override<double>* lambda;
-  Override<int>* epochs;
-  Override<int>* batch_size;
-  Override<std::string>* loss;
-  Override<std::string>* grad;
-  Override<std::string>* dtype;
-  Override<double>* flip;
+  explicit Overrides(CommandLine& c);
+  SettingFlags<ExperimentSettings> settings;
   Override<int>* limit_train;
 };
+
+Overrides::Overrides(CommandLine& c)
+    : settings(c, [](const std::string& preset) {
+        return preset == "gradcheck" ? std::nullopt : std::optional(preset_settings(preset));
+      }) {
+  using S = ExperimentSettings;
+  settings.bind(c.add_number<double>("--eta", "learning rate", Bounds::above(0)), &S::eta);
+  settings.bind(c.add_number<double>("--lambda", "L2 penalty lambda in J = loss + lambda ||W||^2", Bounds::at_least(0)),
+                &S::lambda);
+  settings.bind(c.add_number<int>("--epochs", "training epochs", Bounds::between(1, 100000)), &S::epochs);
+  settings.bind(c.add_number<int>("--batch-size", "examples per mini-batch", Bounds::between(1, 1000000)),
+                &S::batch_size);
+  settings.bind(
+      c.add_choice("--loss", "softmax + cross-entropy, or sigmoid + multiple binary cross-entropy", {"ce", "bce"}),
+      &S::loss,
+      [](const std::string& v) { return v == "bce" ? LossKind::multi_binary_cross_entropy : LossKind::cross_entropy; },
+      [](const LossKind& kind) { return std::string(to_string(kind)); });
+  settings.bind(c.add_choice("--grad", "gradients through the tape or the reports' formulas", {"tape", "reference"}),
+                &S::path, [](const std::string& v) { return v == "reference" ? GradientPath::reference : GradientPath::tape; },
+                [](const GradientPath& path) { return std::string(to_string(path)); });
+  settings.bind(c.add_choice("--dtype", "scalar type for training", {"float", "double"}), &S::use_double,
+                [](const std::string& v) { return v == "double"; },
+                [](const bool& use_double) { return std::string(use_double ? "double" : "float"); });
+  settings.bind(c.add_number<double>("--flip", "probability of a horizontal flip per image", Bounds::between(0, 1)),
+                &S::flip_probability);
+  limit_train = &c.add_number<int>("--limit-train", "use only the first N training images (0: all)",
+                                   Bounds::at_least(0));
+}
 
 // One line of report.md.
 struct ReportRow {
@@ -44,14 +68,7 @@ struct ReportRow {
 };
 
 void apply_overrides(const Overrides& o, ExperimentSettings& s, const CommonOptions& common) {
-  o.eta->apply_to(s.eta);
-  o.lambda->apply_to(s.lambda);
-  o.epochs->apply_to(s.epochs);
-  o.batch_size->apply_to(s.batch_size);
-  o.flip->apply_to(s.flip_probability);
-  if (o.loss->given()) s.loss = o.loss->value() == "bce" ? LossKind::multi_binary_cross_entropy : LossKind::cross_entropy;
-  if (o.grad->given()) s.path = o.grad->value() == "reference" ? GradientPath::reference : GradientPath::tape;
-  if (o.dtype->given()) s.use_double = o.dtype->value() == "double";
+  o.settings.apply(s);
   s.seed = common.seed;
   s.threads = common.threads;
 }
@@ -97,22 +114,21 @@ std::string describe(const ExperimentSettings& s) {
 }
 
 ReportRow run_single(const std::string& preset, const Overrides& o, const CommonOptions& common, DataCache& cache,
-                     const RunDirectory& out, bool nested) {
+                     const RunDirectory& out) {
   ExperimentSettings s = preset_settings(preset);
   apply_overrides(o, s, common);
   const ImageSplits& splits = cache.get(preset_split(preset));
-  const RunDirectory directory = nested ? out.sub_run(preset) : out;
-  ReportRow row{preset, describe(s), std::nullopt, "", nested ? preset : "."};
+  const RunDirectory directory = out.sub_run(preset);
+  ReportRow row{preset, describe(s), std::nullopt, "", preset};
   row.result = run_experiment(s, fitted_experiment_data(splits), directory);
   return row;
 }
 
-ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& cache, const RunDirectory& out,
-                   bool nested) {
+ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& cache, const RunDirectory& out) {
   ExperimentSettings base = preset_settings("grid");
   apply_overrides(o, base, common);
   const ImageSplits& splits = cache.get(CifarSplit::batch1_batch2);
-  const RunDirectory directory = nested ? out.sub_run("grid") : out;
+  const RunDirectory directory = out.sub_run("grid");
   const auto trials = grid_settings(base);
   spdlog::info("grid: {} trials of {} epochs on {} worker threads", trials.size(), base.epochs, common.threads);
   const SweepOutcome sweep = run_sweep(trials, fitted_experiment_data(splits), directory, common.threads);
@@ -120,9 +136,7 @@ ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& c
 
   std::string table = "| rank | eta | lambda | n_batch | train acc | val acc | test acc | seconds |\n"
                       "|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-  auto csv = CsvAppender::create(directory.root() / "results.csv",
-                                 {"rank", "name", "eta", "lambda", "batch_size", "train_accuracy", "val_accuracy",
-                                  "test_accuracy", "seconds", "error"});
+  write_sweep_results(sweep, directory, "grid");
   fmt::print("\ngrid search, ranked by validation accuracy (top 10 of {}):\n", ranked.size());
   fmt::print("{:>4}  {:>6}  {:>6}  {:>7}  {:>9}  {:>7}  {:>8}\n", "rank", "eta", "lambda", "n_batch", "train", "val",
              "test");
@@ -132,9 +146,6 @@ ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& c
     const double train = t.result ? t.result->train.accuracy : std::nan("");
     const double val = t.result ? t.result->validation.accuracy : std::nan("");
     const double test = t.result ? t.result->test.accuracy : std::nan("");
-    csv.append_row({CsvCell(static_cast<long long>(i + 1)), CsvCell(s.name), CsvCell(s.eta), CsvCell(s.lambda),
-                    CsvCell(static_cast<long long>(s.batch_size)), CsvCell(train), CsvCell(val), CsvCell(test),
-                    CsvCell(t.seconds), CsvCell(t.error)});
     if (i < 10) {
       fmt::print("{:>4}  {:>6g}  {:>6g}  {:>7}  {:>8.2f}%  {:>6.2f}%  {:>7.2f}%\n", i + 1, s.eta, s.lambda,
                  s.batch_size, 100 * train, 100 * val, 100 * test);
@@ -142,7 +153,6 @@ ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& c
                            s.batch_size, 100 * train, 100 * val, 100 * test, t.seconds);
     }
   }
-  csv.close();
   fmt::print("grid: {:.1f} s wall on {} workers, {:.1f} s of trials one after another: {:.2f}x speed-up\n",
              sweep.wall_seconds, sweep.workers, sweep.trial_seconds_sum, sweep.speedup());
   write_file_atomically(directory.root() / "top10.md",
@@ -154,11 +164,11 @@ ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& c
                             {"trial_seconds_sum", sweep.trial_seconds_sum},
                             {"workers", sweep.workers},
                             {"speedup", sweep.speedup()}};
-  ReportRow row{"grid", "best of 36", std::nullopt, "", nested ? "grid" : "."};
+  ReportRow row{"grid", "best of 36", std::nullopt, "", "grid"};
   if (!ranked.empty() && ranked.front()->result) {
     row.result = ranked.front()->result;
     row.settings = "best of 36: " + describe(ranked.front()->settings);
-    row.directory = (nested ? "grid/" : "") + ranked.front()->settings.name;
+    row.directory = "grid/" + ranked.front()->settings.name;
     summary["best"] = ranked.front()->settings.to_json();
     summary["train_accuracy"] = row.result->train.accuracy;
     summary["val_accuracy"] = row.result->validation.accuracy;
@@ -169,8 +179,8 @@ ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& c
   return row;
 }
 
-ReportRow run_gradcheck_preset(const CommonOptions& common, DataCache& cache, const RunDirectory& out, bool nested) {
-  const RunDirectory directory = nested ? out.sub_run("gradcheck") : out;
+ReportRow run_gradcheck_preset(const CommonOptions& common, DataCache& cache, const RunDirectory& out) {
+  const RunDirectory directory = out.sub_run("gradcheck");
   const nlohmann::json report = run_gradcheck(cache.get(CifarSplit::batch1_batch2), common.seed);
   write_file_atomically(directory.root() / "gradcheck.json", report.dump(2) + "\n");
   double worst_tape_ref = 0, worst_numerical = 0;
@@ -182,7 +192,7 @@ ReportRow run_gradcheck_preset(const CommonOptions& common, DataCache& cache, co
   }
   ReportRow row{"gradcheck", "tape vs reference vs numerical", std::nullopt,
                 fmt::format("worst tape-reference {:.1e}, worst tape-numerical {:.1e}", worst_tape_ref, worst_numerical),
-                nested ? "gradcheck" : "."};
+                "gradcheck"};
   return row;
 }
 
@@ -257,21 +267,7 @@ int run(int argc, char** argv) {
                                 {"bce", "sigmoid + multiple binary cross-entropy"},
                                 {"gradcheck", "tape vs reference vs numerical gradients"},
                                 {"all", "every preset above, and report.md"}}});
-  Overrides o;
-  o.eta = &command_line.add_number<double>("--eta", "learning rate", Bounds::above(0));
-  o.lambda = &command_line.add_number<double>("--lambda", "L2 penalty lambda in J = loss + lambda ||W||^2",
-                                              Bounds::at_least(0));
-  o.epochs = &command_line.add_number<int>("--epochs", "training epochs", Bounds::between(1, 100000));
-  o.batch_size = &command_line.add_number<int>("--batch-size", "examples per mini-batch", Bounds::between(1, 1000000));
-  o.loss = &command_line.add_choice("--loss", "softmax + cross-entropy, or sigmoid + multiple binary cross-entropy",
-                                    {"ce", "bce"});
-  o.grad = &command_line.add_choice("--grad", "gradients through the tape or the reports' formulas",
-                                    {"tape", "reference"});
-  o.dtype = &command_line.add_choice("--dtype", "scalar type for training", {"float", "double"});
-  o.flip = &command_line.add_number<double>("--flip", "probability of a horizontal flip per image",
-                                            Bounds::between(0, 1));
-  o.limit_train = &command_line.add_number<int>("--limit-train", "use only the first N training images (0: all)",
-                                                Bounds::at_least(0));
+  const Overrides o(command_line);
   command_line.parse(argc, argv);
   const CommonOptions& common = command_line.common();
   install_stop_handlers();
@@ -292,11 +288,11 @@ int run(int argc, char** argv) {
       spdlog::info("=== preset {} ===", p);
       try {
         if (p == "grid") {
-          rows.push_back(run_grid(o, common, cache, out, true));
+          rows.push_back(run_grid(o, common, cache, out));
         } else if (p == "gradcheck") {
-          rows.push_back(run_gradcheck_preset(common, cache, out, true));
+          rows.push_back(run_gradcheck_preset(common, cache, out));
         } else {
-          rows.push_back(run_single(p, o, common, cache, out, true));
+          rows.push_back(run_single(p, o, common, cache, out));
         }
       } catch (const Diverged& error) {
         // A diverging preset (setting1 with a large eta) is a result of the study, not the end of it.
@@ -315,15 +311,15 @@ int run(int argc, char** argv) {
     return exit_code::success;
   }
   if (preset == "grid") {
-    run_grid(o, common, cache, out, false);
+    run_grid(o, common, cache, out);
   } else if (preset == "gradcheck") {
-    run_gradcheck_preset(common, cache, out, false);
+    run_gradcheck_preset(common, cache, out);
   } else {
-    const ReportRow row = run_single(preset, o, common, cache, out, false);
+    const ReportRow row = run_single(preset, o, common, cache, out);
     fmt::print("{}: train {:.2f}%, validation {:.2f}%, test {:.2f}% ({} steps, {:.1f} s); results in {}\n", preset,
                100 * row.result->train.accuracy, 100 * row.result->validation.accuracy,
                100 * row.result->test.accuracy, row.result->outcome.steps, row.result->outcome.train_seconds,
-               out.root().string());
+               row.result->directory.string());
   }
   return exit_code::success;
 }

@@ -169,8 +169,8 @@ void CommandLine::add_common_options() {
       "DIR");
   output_directory_ = &add_text(
       "--out",
-      fmt::format("directory for config.json, metrics.csv, summary.json, the plots and the checkpoint; created if "
-                  "missing (default: {})",
+      fmt::format("a preset's run goes to OUT/<preset>/ (config.json, metrics.csv, summary.json, the plots, the "
+                  "checkpoint), and all adds OUT/report.md; created if missing (default: {})",
                   description_.default_output_directory.string()),
       "DIR");
 
@@ -198,8 +198,9 @@ void CommandLine::add_common_options() {
       fmt::format("threads for the matrix products, by default all {} of this machine's", hardware_thread_count()),
       Bounds::at_least(1), "N");
   resume_ = &add_text("--resume",
-                       "continue the interrupted run in DIR with the flags it was started with (only --threads, "
-                       "--data, --verbose and --quiet may be given too); finished runs in it are kept",
+                       "continue the interrupted run in DIR (OUT/<preset>; OUT for all, or when OUT holds one preset's "
+                       "run) with the flags it was started with (only --threads, --data, --verbose and --quiet may "
+                       "be given too); finished runs in it are kept",
                        "DIR");
   overwrite_ = &add_flag("--overwrite",
                         "let a new run replace the run that --out already holds (without it, that is refused)");
@@ -266,6 +267,29 @@ Override<bool>& CommandLine::add_flag(std::string flag, std::string help) {
   return target;
 }
 
+namespace {
+
+// Removes --resume DIR (or --resume=DIR) from `arguments` and returns DIR; nothing when it is not there.
+std::optional<std::string> take_resume_flag(std::vector<std::string>& arguments) {
+  for (std::size_t i = 0; i < arguments.size(); ++i) {
+    const std::string& token = arguments[i];
+    if (token != "--resume" && !token.starts_with("--resume=")) continue;
+    std::string directory;
+    if (token == "--resume") {
+      if (i + 1 >= arguments.size()) throw UsageError("--resume needs a value: the run's output directory");
+      directory = arguments[i + 1];
+      arguments.erase(arguments.begin() + static_cast<long>(i), arguments.begin() + static_cast<long>(i) + 2);
+    } else {
+      directory = token.substr(std::string("--resume=").size());
+      arguments.erase(arguments.begin() + static_cast<long>(i));
+    }
+    return directory;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 void CommandLine::parse(int argc, const char* const* argv) {
   if (parsed_) throw_error(fmt::format("{}: the command line was already parsed", description_.name));
   parsed_ = true;
@@ -276,22 +300,7 @@ void CommandLine::parse(int argc, const char* const* argv) {
   }
   // --resume DIR: parse the arguments DIR's run was started with instead, plus the few flags allowed with it.
   std::vector<std::string> arguments(argv + 1, argv + argc);
-  std::optional<std::string> resume_directory;
-  for (std::size_t i = 0; i < arguments.size(); ++i) {
-    const std::string& token = arguments[i];
-    if (token == "--resume" || token.starts_with("--resume=")) {
-      if (token == "--resume") {
-        if (i + 1 >= arguments.size()) throw UsageError("--resume needs a value: the run's output directory");
-        resume_directory = arguments[i + 1];
-        arguments.erase(arguments.begin() + static_cast<long>(i), arguments.begin() + static_cast<long>(i) + 2);
-      } else {
-        resume_directory = token.substr(std::string("--resume=").size());
-        arguments.erase(arguments.begin() + static_cast<long>(i));
-      }
-      break;
-    }
-  }
-  if (resume_directory) {
+  if (const std::optional<std::string> resume_directory = take_resume_flag(arguments)) {
     if (resume_directory->empty()) throw UsageError("--resume needs a value: the run's output directory");
     arguments = resumed_arguments(*resume_directory, arguments);
     common_.resume = true;
@@ -326,7 +335,6 @@ void CommandLine::parse(int argc, const char* const* argv) {
   common_.seed = seed_->value_or(description_.default_seed);
   common_.threads = threads_->value_or(hardware_thread_count());
   common_.overwrite = overwrite_->value_or(false);
-  common_.presets_in_subdirectories = description_.presets_in_subdirectories;
   common_.verbosity = verbose_->value_or(false) ? Verbosity::verbose
                       : quiet_->value_or(false) ? Verbosity::quiet
                                                 : Verbosity::normal;
@@ -344,27 +352,80 @@ bool takes_value(const std::string& flag) {
   return flag != "--verbose" && flag != "--quiet" && flag != "--overwrite";
 }
 
-}  // namespace
 
-std::vector<std::string> resumed_arguments(const std::filesystem::path& directory,
-                                           const std::vector<std::string>& given) {
-  const std::filesystem::path file = directory / "invocation.json";
-  std::error_code error;
-  if (!std::filesystem::is_directory(directory, error)) {
-    throw UsageError(fmt::format("--resume: '{}' is not a directory; give the --out directory of the run to "
-                                 "continue",
-                                 directory.string()));
-  }
+nlohmann::json read_invocation(const std::filesystem::path& file) {
   std::ifstream in(file);
-  if (!in) {
-    throw UsageError(fmt::format("--resume: '{}' holds no run to continue ({} is missing)", directory.string(),
-                                 file.filename().string()),
-                     "give the --out directory of a run started by this version of the app");
-  }
   const nlohmann::json invocation = nlohmann::json::parse(in, nullptr, false);
   if (invocation.is_discarded() || !invocation.contains("arguments") || !invocation["arguments"].is_array()) {
     throw UsageError(fmt::format("--resume: '{}' is damaged: it should hold the run's arguments", file.string()));
   }
+  return invocation;
+}
+
+// The immediate subdirectories of `out` that hold a run's invocation.json: the presets run there.
+std::vector<std::filesystem::path> preset_runs_in(const std::filesystem::path& out) {
+  std::vector<std::filesystem::path> runs;
+  std::error_code error;
+  for (auto it = std::filesystem::directory_iterator(out, error); !error && it != std::filesystem::directory_iterator();
+       it.increment(error)) {
+    if (std::filesystem::is_regular_file(it->path() / "invocation.json", error)) runs.push_back(it->path());
+  }
+  std::ranges::sort(runs);
+  return runs;
+}
+
+// Where the run that --resume `given` names keeps its invocation.json, and the --out it was started with.
+struct RunToResume {
+  std::filesystem::path invocation_file;
+  std::filesystem::path out;
+};
+
+RunToResume locate_run_to_resume(const std::filesystem::path& given) {
+  std::filesystem::path directory = given.lexically_normal();
+  if (directory.has_parent_path() && !directory.has_filename()) directory = directory.parent_path();
+  std::error_code error;
+  if (!std::filesystem::is_directory(directory, error)) {
+    throw UsageError(fmt::format("--resume: '{}' is not a directory; give the directory of the run to continue "
+                                 "(OUT/<preset>, or OUT for --preset all)",
+                                 given.string()));
+  }
+  const std::filesystem::path file = directory / "invocation.json";
+  if (!std::filesystem::exists(file, error)) {
+    const auto runs = preset_runs_in(directory);
+    if (runs.size() == 1) return locate_run_to_resume(runs.front());
+    if (runs.empty()) {
+      throw UsageError(fmt::format("--resume: '{}' holds no run to continue (invocation.json is missing)",
+                                   given.string()),
+                       "give the --out directory of a run, or its OUT/<preset> directory");
+    }
+    std::vector<std::string> names;
+    for (const auto& run : runs) names.push_back(run.string());
+    throw UsageError(fmt::format("--resume: '{}' holds the runs of several presets: {}", given.string(),
+                                 fmt::join(names, ", ")),
+                     "give the one to continue, OUT/<preset>");
+  }
+  const nlohmann::json invocation = read_invocation(file);
+  const std::string preset = invocation.value("preset", std::string("all"));
+  if (preset == "all") return {file, directory};
+  if (directory.filename() == preset) {
+    return {file, directory.has_parent_path() ? directory.parent_path() : std::filesystem::path(".")};
+  }
+  // Before every app wrote OUT/<preset>/, two apps kept OUT/invocation.json beside OUT/<preset>/: still resumable.
+  if (std::filesystem::is_directory(directory / preset, error)) return {file, directory};
+  throw UsageError(fmt::format("--resume: '{}' holds a run of preset {} in the layout of an older version, with its "
+                               "files in the --out directory itself; this version writes a preset's run to "
+                               "OUT/{}/ and cannot continue it",
+                               given.string(), preset, preset),
+                   fmt::format("start the run again with --out {} --overwrite, or with another --out directory",
+                               given.string()));
+}
+
+}  // namespace
+
+std::vector<std::string> resumed_arguments(const std::filesystem::path& directory,
+                                           const std::vector<std::string>& given) {
+  const RunToResume run = locate_run_to_resume(directory);
+  const nlohmann::json invocation = read_invocation(run.invocation_file);
   std::vector<std::string> arguments;
   const auto saved = invocation["arguments"].get<std::vector<std::string>>();
   for (std::size_t i = 0; i < saved.size(); ++i) {
@@ -388,7 +449,7 @@ std::vector<std::string> resumed_arguments(const std::filesystem::path& director
     }
   }
   arguments.push_back("--out");
-  arguments.push_back(directory.string());
+  arguments.push_back(run.out.string());
   return arguments;
 }
 
@@ -422,36 +483,62 @@ void remove_run_files(const std::filesystem::path& root) {
 
 }  // namespace
 
+std::filesystem::path run_directory_of(const CommonOptions& common) {
+  return common.preset == "all" ? common.output_directory : common.output_directory / common.preset;
+}
+
+namespace {
+
+std::string preset_of(const nlohmann::json& invocation) {
+  if (invocation.is_discarded() || !invocation.contains("preset") || !invocation["preset"].is_string()) return {};
+  return invocation["preset"];
+}
+
+// The invocation.json of a run in `out` that a new run of `preset` would mix its files with: one of the same
+// preset, or any when either is "all". A damaged file counts as such a run.
+std::optional<std::filesystem::path> run_in_the_way(const std::filesystem::path& out, const std::string& preset) {
+  std::error_code error;
+  const std::filesystem::path top = out / "invocation.json";
+  if (std::filesystem::exists(top, error)) {
+    std::ifstream in(top);
+    const std::string earlier = preset_of(nlohmann::json::parse(in, nullptr, false));
+    if (preset == "all" || earlier.empty() || earlier == "all" || earlier == preset) return top;
+  }
+  if (preset != "all") {
+    const std::filesystem::path own = out / preset / "invocation.json";
+    if (std::filesystem::exists(own, error)) return own;
+    return std::nullopt;
+  }
+  const auto runs = preset_runs_in(out);
+  if (!runs.empty()) return runs.front() / "invocation.json";
+  return std::nullopt;
+}
+
+void refuse_run_in_the_way(const std::filesystem::path& out, const std::filesystem::path& invocation_file) {
+  std::ifstream in(invocation_file);
+  const nlohmann::json earlier = nlohmann::json::parse(in, nullptr, false);
+  std::string started_with;
+  if (!earlier.is_discarded() && earlier.contains("arguments") && earlier["arguments"].is_array()) {
+    started_with = fmt::format(" (started with: {})", fmt::join(earlier["arguments"].get<std::vector<std::string>>(), " "));
+  }
+  throw UsageError(fmt::format("the --out directory '{}' already holds a run{}; a new run there would mix its files "
+                               "with that run's",
+                               out.string(), started_with),
+                   fmt::format("continue that run with --resume {}, give another --out directory, or add "
+                               "--overwrite to replace it",
+                               invocation_file.parent_path().string()));
+}
+
+}  // namespace
+
 RunDirectory prepare_output_directory(const CommonOptions& common) {
   RunDirectory directory(common.output_directory);
   directory.lock();
   check_threads_can_start(common.threads);
-  const std::filesystem::path invocation_path = directory.root() / "invocation.json";
-  std::error_code error;
-  if (!common.resume && !common.overwrite && std::filesystem::exists(invocation_path, error)) {
-    std::ifstream in(invocation_path);
-    const nlohmann::json earlier = nlohmann::json::parse(in, nullptr, false);
-    std::string started_with;
-    std::string earlier_preset;  // unknown (a damaged file): taken as the same run
-    if (!earlier.is_discarded() && earlier.contains("arguments") && earlier["arguments"].is_array()) {
-      started_with = fmt::format(" (started with: {})", fmt::join(earlier["arguments"].get<std::vector<std::string>>(), " "));
-      if (earlier.contains("preset") && earlier["preset"].is_string()) earlier_preset = earlier["preset"];
-    }
-    const bool same_place = !common.presets_in_subdirectories || earlier_preset.empty() ||
-                            earlier_preset == common.preset || earlier_preset == "all" || common.preset == "all";
-    if (same_place) {
-      throw UsageError(fmt::format("the --out directory '{}' already holds a run{}; a new run there would mix "
-                                   "its files with that run's",
-                                   directory.root().string(), started_with),
-                       fmt::format("continue that run with --resume {}, give another --out directory, or add "
-                                   "--overwrite to replace it",
-                                   directory.root().string()));
-    }
+  if (!common.resume && !common.overwrite) {
+    if (const auto earlier = run_in_the_way(directory.root(), common.preset)) refuse_run_in_the_way(directory.root(), *earlier);
   }
-  if (!common.resume && common.overwrite) {
-    const bool one_preset = common.presets_in_subdirectories && common.preset != "all";
-    remove_run_files(one_preset ? directory.root() / common.preset : directory.root());
-  }
+  if (!common.resume && common.overwrite) remove_run_files(run_directory_of(common));
   if (!common.resume) {
     nlohmann::json invocation;
     invocation["program"] = common.command_line.empty() ? std::string() : common.command_line.front();
@@ -459,9 +546,32 @@ RunDirectory prepare_output_directory(const CommonOptions& common) {
                                                        common.command_line.end());
     invocation["preset"] = common.preset;
     invocation["written_at"] = utc_timestamp();
-    write_file_atomically(directory.root() / "invocation.json", invocation.dump(2) + "\n");
+    const RunDirectory own = common.preset == "all" ? directory : directory.sub_run(common.preset);
+    write_file_atomically(own.root() / "invocation.json", invocation.dump(2) + "\n");
   }
   return directory;
+}
+
+std::string fmt_shortest(double value) { return fmt::format("{}", value); }
+
+void CommandLine::show_preset_values(
+    std::string_view flag, const std::function<std::optional<std::string>(const std::string& preset)>& value_of) {
+  const auto option = std::ranges::find_if(options_, [&](const auto& o) { return o->flag == flag; });
+  if (option == options_.end()) {
+    throw_error(fmt::format("{}: no flag {} was added to the command line", description_.name, flag));
+  }
+  const std::optional<std::string> fallback = value_of(description_.default_preset);
+  std::vector<std::string> differing;
+  for (const auto& preset : description_.presets) {
+    if (preset == "all" || preset == description_.default_preset) continue;
+    const std::optional<std::string> value = value_of(preset);
+    if (value && value != fallback) differing.push_back(fmt::format("{}: {}", preset, *value));
+  }
+  std::string shown = fallback ? fmt::format("default: {}", *fallback) : "";
+  if (!differing.empty()) shown += fmt::format("{}{}", fallback ? "; " : "", fmt::join(differing, ", "));
+  if (shown.empty()) return;
+  CLI::Option* parsed = (*option)->parsed;
+  parsed->description(fmt::format("{} ({})", parsed->get_description(), shown));
 }
 
 bool CommandLine::was_given(std::string_view flag) const {

@@ -43,9 +43,6 @@ struct AppDescription {
   std::filesystem::path default_data_directory{};
   std::filesystem::path default_output_directory{};
   std::uint64_t default_seed = 42;
-  // Each preset writes OUT/<preset>/ (two_layer_cyclic): runs of different presets share --out by design, and only
-  // a run of the same preset (or of "all") is a second run in the same place.
-  bool presets_in_subdirectories = false;
   // One line per preset for --help ("three-layer-bn: [50, 50] with batch normalisation"); presets without one are
   // listed by name only.
   std::vector<std::pair<std::string, std::string>> preset_descriptions{};
@@ -60,13 +57,17 @@ struct CommonOptions {
   int threads = 1;
   Verbosity verbosity = Verbosity::normal;
   std::vector<std::string> command_line{};  // the arguments in effect, program name first
-  // --resume DIR: continue the run in DIR with the flags it was started with (read from DIR/invocation.json);
-  // output_directory is then DIR.
+  // --resume DIR: continue the run in DIR with the flags it was started with (read from its invocation.json);
+  // output_directory is then that run's --out.
   bool resume = false;
   // --overwrite: a new run may replace the run that --out already holds (without it, that is refused).
   bool overwrite = false;
-  bool presets_in_subdirectories = false;  // from AppDescription
 };
+
+// Every app writes one preset's run to OUT/<preset>/, whether it runs one preset or "all"; "all" adds OUT/report.md
+// and its own config.json and summary.json. A run's invocation.json (the arguments it was started with, which
+// --resume reads) lies in the run's own directory: OUT/<preset>/ for one preset, OUT/ for "all".
+std::filesystem::path run_directory_of(const CommonOptions& common);
 
 // The values a setting allows: an optional lower and upper limit, each inclusive or not.
 class Bounds {
@@ -192,6 +193,12 @@ class CommandLine {
   // preset names (listing the valid ones). Call once, after adding the app's flags.
   void parse(int argc, const char* const* argv);
 
+  // Ends `flag`'s --help with the value each preset gives its setting, as `value_of(preset)` writes it: "(default:
+  // 0.001; setting1: 0.1, step-decay: 0.01)", the default preset's value, then the presets whose value differs.
+  // "all" and presets for which value_of returns nothing (a preset without that setting) are left out.
+  void show_preset_values(std::string_view flag,
+                          const std::function<std::optional<std::string>(const std::string& preset)>& value_of);
+
   const CommonOptions& common() const { return common_; }
   const AppDescription& description() const { return description_; }
   // Whether `flag` ("--seed", "--eta") was on the command line; throws tapegrad::Error for a flag never added.
@@ -230,19 +237,79 @@ class CommandLine {
   bool parsed_ = false;
 };
 
+// A number in the shortest form that reads back exactly ("0.001", "1e-05").
+std::string fmt_shortest(double value);
+
+// A setting's value as --help shows it: numbers in their shortest form, true/false as on/off.
+template <class T>
+std::string shown_value(const T& value) {
+  if constexpr (std::same_as<T, bool>) {
+    return value ? "on" : "off";
+  } else if constexpr (std::floating_point<T>) {
+    return fmt_shortest(static_cast<double>(value));
+  } else {
+    return std::to_string(value);
+  }
+}
+
+// The flags of an app bound to the settings they override, each pairing declared once: bind() adds each preset's
+// value of the setting to the flag's --help (show_preset_values), and apply() overrides every bound setting whose
+// flag was given.
+template <class Settings>
+class SettingFlags {
+ public:
+  // `settings_of(preset)` gives a preset's settings, or nothing for a preset without them (gradcheck, say).
+  SettingFlags(CommandLine& command_line, std::function<std::optional<Settings>(const std::string&)> settings_of)
+      : command_line_(command_line), settings_of_(std::move(settings_of)) {}
+
+  template <class T>
+  Override<T>& bind(Override<T>& flag, T Settings::*member) {
+    return bind(flag, member, [](const T& value) { return value; });
+  }
+  // A flag whose value converts into the setting (text into a list of sizes, say).
+  template <class T, class Member, class Convert>
+  Override<T>& bind(Override<T>& flag, Member Settings::*member, Convert convert) {
+    return bind(flag, member, std::move(convert), [](const Member& value) { return shown_value(value); });
+  }
+  // ... and `shown` writes a setting as the flag's value, for --help (a choice's name for an enum).
+  template <class T, class Member, class Convert, class Shown>
+  Override<T>& bind(Override<T>& flag, Member Settings::*member, Convert convert, Shown shown) {
+    command_line_.show_preset_values(flag.flag(), [this, member, shown](const std::string& preset) {
+      const std::optional<Settings> settings = settings_of_(preset);
+      if (!settings) return std::optional<std::string>();
+      return std::optional<std::string>(shown((*settings).*member));
+    });
+    appliers_.push_back([&flag, member, convert](Settings& settings) {
+      if (flag.given()) settings.*member = convert(flag.value());
+    });
+    return flag;
+  }
+
+  void apply(Settings& settings) const {
+    for (const auto& apply_one : appliers_) apply_one(settings);
+  }
+
+ private:
+  CommandLine& command_line_;
+  std::function<std::optional<Settings>(const std::string&)> settings_of_;
+  std::vector<std::function<void(Settings&)>> appliers_;
+};
+
 // The flags a resumed run may change: the rest come from the run it continues.
 inline constexpr std::string_view kFlagsAllowedWithResume[] = {"--threads", "--data", "--verbose", "--quiet"};
 
-// The arguments that continue the run in `directory`: those it was started with (DIR/invocation.json, without its
-// --out, --verbose and --quiet), then `given` (which may hold only kFlagsAllowedWithResume), then --out
-// `directory`. Throws UsageError naming what is wrong (no invocation.json, another flag given).
+// The arguments that continue the run in `directory`: those it was started with (its invocation.json, without
+// --out, --verbose and --quiet), then `given` (which may hold only kFlagsAllowedWithResume), then --out and the
+// run's output directory. `directory` is the run's own directory (OUT/<preset>, or OUT for "all"), or OUT when
+// OUT holds the run of one preset only. A run directory of an older version that kept one preset's files in OUT
+// itself is refused, saying so. Throws UsageError naming what is wrong (no run, several runs, another flag given).
 std::vector<std::string> resumed_arguments(const std::filesystem::path& directory,
                                            const std::vector<std::string>& given);
 
 // The output directory of a run, created, probed for writing and locked for this process (RunDirectory::lock:
-// a second process on it exits 2). A new run refuses a directory that already holds a run (its invocation.json)
-// unless --overwrite was given, then records its arguments in OUT/invocation.json, which --resume OUT reads; a
-// resumed run keeps the file as it is. Also checks that --threads threads can be started. Nothing is written
+// a second process on it exits 2). A new run refuses to mix its files with a run already there (the same preset,
+// or "all" on either side) unless --overwrite was given, then records its arguments in run_directory_of(common)
+// / invocation.json, which --resume reads; a resumed run keeps the file as it is. Also checks that --threads threads can be started. Nothing is written
 // before every one of these checks has passed.
 RunDirectory prepare_output_directory(const CommonOptions& common);
 

@@ -13,6 +13,7 @@
 #include "apps/common/classifier.h"
 #include "apps/common/datasets.h"
 #include "apps/common/run_dir.h"
+#include "apps/common/stop_signal.h"
 #include "apps/common/trainer.h"
 #include <tapegrad/nn/data/image_dataset.h>
 #include <tapegrad/nn/data/normalizer.h>
@@ -115,15 +116,6 @@ ExperimentResult run_experiment(const ExperimentSettings& settings, const Experi
 // when `always_plot_rate` is set (a schedule whose changes fall after the last evaluation still gets its plot).
 void plot_curves(const std::vector<MetricsRow>& rows, const RunDirectory& directory, bool against_steps,
                  const std::string& title, bool always_plot_rate = false);
-
-// Installs SIGINT/SIGTERM handlers that ask the training loop to stop after the step under way (a second signal
-// ends the process at once), and ignores SIGXFSZ so that a file-size limit becomes a reported write error.
-void install_stop_handlers();
-bool stop_requested();
-// What the first signal does, for tests and for code that decides to stop by itself.
-void request_stop();
-// Throws Interrupted ("<what> was interrupted; what finished is in <directory>") once a stop was requested.
-void throw_if_interrupted(const std::string& what, const std::filesystem::path& directory);
 
 // Resume mode (--resume DIR), for the whole process. When it is on, run_experiment first looks at what its
 // directory holds: a finished run (summary.json says completed or early_stopped) is read back instead of trained

@@ -12,6 +12,7 @@
 #include "apps/common/atomic_file.h"
 #include "apps/common/experiment.h"
 #include "apps/common/plot.h"
+#include "apps/common/results.h"
 #include "apps/common/progress.h"
 #include "apps/common/run_info.h"
 #include "apps/common/sweep.h"
@@ -48,23 +49,22 @@ void plot_search(const SearchResults& results, const RunDirectory& directory) {
   plot::save(chart, directory.plot_path("validation_accuracy"));
 }
 
-nlohmann::json trial_json(const TrialResult& t) {
-  nlohmann::json json = {{"index", t.index},
-                         {"log10_lambda", t.log10_lambda},
-                         {"lambda", t.lambda},
-                         {"completed", t.completed},
-                         {"train_seconds", t.train_seconds},
-                         {"wall_seconds", t.wall_seconds},
-                         {"steps", t.steps},
-                         {"directory", t.directory}};
-  if (t.completed) {
-    json["train_accuracy"] = t.train_accuracy;
-    json["val_accuracy"] = t.val_accuracy;
-    json["test_accuracy"] = t.test_accuracy;
-  } else {
-    json["message"] = t.message;
-  }
-  return json;
+// A trial in the results format every search shares (results.h), with the search's own keys: the trial's index
+// and the log10 lambda it was drawn as, which fine reads back exactly.
+TrialRecord trial_record(const TrialResult& t) {
+  TrialRecord record;
+  record.name = t.directory;
+  record.lambda = t.lambda;
+  record.completed = t.completed;
+  record.error = t.message;
+  record.train_accuracy = t.train_accuracy;
+  record.val_accuracy = t.val_accuracy;
+  record.test_accuracy = t.test_accuracy;
+  record.steps = t.steps;
+  record.train_seconds = t.train_seconds;
+  record.wall_seconds = t.wall_seconds;
+  record.extra = {{"index", t.index}, {"log10_lambda", t.log10_lambda}};
+  return record;
 }
 
 template <typename Number>
@@ -277,7 +277,7 @@ SearchResults run_lambda_search(const SearchPlan& plan, const RunDirectory& dire
   results.wall_seconds = runs.wall_seconds;
   std::stable_sort(results.trials.begin(), results.trials.end(), better);
 
-  write_file_atomically(directory.root() / "results.json", to_json(results).dump(2) + "\n");
+  write_search_results(results, directory);
   directory.write_summary(search_summary_json(results));
   plot_search(results, directory);
   if (results.trials.empty() || !results.trials.front().completed) {
@@ -287,22 +287,18 @@ SearchResults run_lambda_search(const SearchPlan& plan, const RunDirectory& dire
   return results;
 }
 
-nlohmann::json to_json(const SearchResults& results) {
-  nlohmann::json trials = nlohmann::json::array();
-  for (const auto& t : results.trials) trials.push_back(trial_json(t));
-  return {{"name", results.name},
-          {"search", results.kind == SearchKind::random ? "random" : "grid"},
-          {"log_lambda_min", results.log_lambda_min},
-          {"log_lambda_max", results.log_lambda_max},
-          {"n_s", results.n_s},
-          {"cycles", results.cycles},
-          {"train_examples", results.train_examples},
-          {"validation_examples", results.validation_examples},
-          {"data", results.data},
-          {"workers", results.workers},
-          {"wall_seconds", results.wall_seconds},
-          {"trial_seconds_sum", results.trial_seconds},
-          {"trials", trials}};
+void write_search_results(const SearchResults& results, const RunDirectory& directory) {
+  std::vector<TrialRecord> records;
+  for (const auto& t : results.trials) records.push_back(trial_record(t));
+  write_results(directory, results.name, records, {results.workers, results.wall_seconds, results.trial_seconds},
+                {{"search", results.kind == SearchKind::random ? "random" : "grid"},
+                 {"log_lambda_min", results.log_lambda_min},
+                 {"log_lambda_max", results.log_lambda_max},
+                 {"n_s", results.n_s},
+                 {"cycles", results.cycles},
+                 {"train_examples", results.train_examples},
+                 {"validation_examples", results.validation_examples},
+                 {"data", results.data}});
 }
 
 SearchResults search_results_from_json(const nlohmann::json& json) {
@@ -334,12 +330,13 @@ SearchResults search_results_from_json(const nlohmann::json& json) {
       t.val_accuracy = required<double>(item, "val_accuracy", trial_where);
       t.test_accuracy = required<double>(item, "test_accuracy", trial_where);
     } else {
-      t.message = item.value("message", std::string());
+      // "message" and "directory": the keys before the results format that every search shares.
+      t.message = item.value("error", item.value("message", std::string()));
     }
     t.train_seconds = item.value("train_seconds", 0.0);
     t.wall_seconds = item.value("wall_seconds", 0.0);
     t.steps = item.value("steps", 0L);
-    t.directory = item.value("directory", std::string());
+    t.directory = item.value("name", item.value("directory", std::string()));
     results.trials.push_back(t);
   }
   std::stable_sort(results.trials.begin(), results.trials.end(), better);

@@ -148,7 +148,9 @@ std::pair<double, double> fine_range(double centre, double width, const SearchRe
 SearchResults run_lambda_search(const SearchPlan& plan, const RunDirectory& directory,
                                 const TrialTrainer& train_trial);
 
-nlohmann::json to_json(const SearchResults& results);
+// results.csv and results.json in `directory`, in the format every app's searches share (results.h), with the
+// search's range, schedule and data as its own keys of results.json.
+void write_search_results(const SearchResults& results, const RunDirectory& directory);
 // The search's summary.json: the sweep's timings, and its best trial under the keys every run's summary has
 // (lambda, train_accuracy, val_accuracy, test_accuracy, train_seconds, steps).
 nlohmann::json search_summary_json(const SearchResults& results);

@@ -102,4 +102,27 @@ std::vector<const TrialOutcome*> ranked_by_validation(const SweepOutcome& sweep)
   return ranked;
 }
 
+void write_sweep_results(const SweepOutcome& sweep, const RunDirectory& directory, const std::string& name) {
+  std::vector<TrialRecord> records;
+  for (const TrialOutcome* t : ranked_by_validation(sweep)) {
+    TrialRecord record;
+    record.name = t->settings.name;
+    record.lambda = t->settings.lambda;
+    record.eta = t->settings.eta;
+    record.batch_size = t->settings.batch_size;
+    record.completed = t->result.has_value();
+    record.error = t->error;
+    record.wall_seconds = t->seconds;
+    if (t->result) {
+      record.train_accuracy = t->result->train.accuracy;
+      record.val_accuracy = t->result->validation.accuracy;
+      record.test_accuracy = t->result->test.accuracy;
+      record.steps = t->result->outcome.steps;
+      record.train_seconds = t->result->outcome.train_seconds;
+    }
+    records.push_back(std::move(record));
+  }
+  write_results(directory, name, records, {sweep.workers, sweep.wall_seconds, sweep.trial_seconds_sum});
+}
+
 }  // namespace tapegrad::apps

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "apps/common/experiment.h"
+#include "apps/common/results.h"
 
 namespace tapegrad::apps {
 
@@ -53,5 +54,8 @@ SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const Expe
 
 // Trials ordered by validation accuracy, best first (failed ones last).
 std::vector<const TrialOutcome*> ranked_by_validation(const SweepOutcome& sweep);
+
+// The sweep's trials, ranked by validation accuracy, as results.csv and results.json in `directory` (results.h).
+void write_sweep_results(const SweepOutcome& sweep, const RunDirectory& directory, const std::string& name);
 
 }  // namespace tapegrad::apps

@@ -7,6 +7,7 @@
 //   k_layer_batchnorm --preset all --out runs/k_layer_batchnorm      (every preset and report.md)
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -25,63 +26,69 @@
 namespace tapegrad::apps::k_layer_batchnorm {
 namespace {
 
+// The flags that override single settings of whichever preset runs, each bound once to its setting: applied when
+// given, and each preset's value shown in --help.
 struct Overrides {
   explicit Overrides(CommandLine& c)
-      : layers(c.add_text("--layers", "hidden layer sizes, e.g. 50,50 (the 3-layer network)", "SIZES")),
-        bn(c.add_choice("--bn", "batch normalisation of every hidden layer", {"on", "off"})),
-        lambda(c.add_number<double>("--lambda",
-                                    "L2 strength on every W (default 0.005); for final the lambda to train with "
-                                    "instead of the searches' best, for fine the centre of its range",
-                                    Bounds::at_least(0))),
+      : settings(c, [](const std::string& preset) { return std::optional(preset_settings(preset)); }),
+        layers(settings.bind(
+            c.add_text("--layers", "hidden layer sizes, e.g. 50,50 (the 3-layer network)", "SIZES"),
+            &S::hidden_layers, [](const std::string& text) { return parse_layers(text); },
+            [](const std::vector<int>& sizes) { return fmt::format("{}", fmt::join(sizes, ",")); })),
+        bn(settings.bind(c.add_choice("--bn", "batch normalisation of every hidden layer", {"on", "off"}),
+                         &S::batch_norm, [](const std::string& v) { return v == "on"; })),
+        lambda(settings.bind(c.add_number<double>("--lambda",
+                                                  "L2 strength on every W; for final the lambda to train with "
+                                                  "instead of the searches' best, for fine the centre of its range",
+                                                  Bounds::at_least(0)),
+                             &S::lambda)),
         sigma(c.add_number<double>("--sigma", "draw every W from N(0, sigma^2) instead of He initialisation",
                                    Bounds::above(0))),
-        n_s(c.add_number<long>("--n-s", "steps per half cycle (default 2250)", Bounds::at_least(1))),
-        cycles(c.add_number<int>("--cycles", "cycles of the learning rate (default 2; coarse 1, final 3)",
-                                 Bounds::at_least(1))),
-        batch_size(
-            c.add_number<int>("--batch-size", "examples per update step (default 100)", Bounds::at_least(2))),
-        eta_min(c.add_number<double>("--eta-min", "lowest learning rate (default 1e-5)", Bounds::at_least(0))),
-        eta_max(c.add_number<double>("--eta-max", "highest learning rate (default 0.1)", Bounds::above(0))),
-        alpha(c.add_number<double>("--alpha",
-                                   "running averages: mu_av = alpha mu_av + (1 - alpha) mu (default 0.9)",
-                                   Bounds::between(0.0, 1.0).intersect(Bounds::below(1.0)))),
-        eps(c.add_number<double>("--eps", "added to the variance (default 2.2e-16, Matlab's eps)",
-                                 Bounds::above(0))),
-        eval_per_cycle(c.add_number<int>("--eval-per-cycle", "evaluation points per cycle (default 10)",
-                                         Bounds::at_least(1))),
+        n_s(settings.bind(c.add_number<long>("--n-s", "steps per half cycle", Bounds::at_least(1)), &S::n_s)),
+        cycles(settings.bind(c.add_number<int>("--cycles", "cycles of the learning rate", Bounds::at_least(1)),
+                             &S::cycles)),
+        batch_size(settings.bind(c.add_number<int>("--batch-size", "examples per update step", Bounds::at_least(2)),
+                                 &S::batch_size)),
+        eta_min(settings.bind(c.add_number<double>("--eta-min", "lowest learning rate", Bounds::at_least(0)),
+                              &S::eta_min)),
+        eta_max(settings.bind(c.add_number<double>("--eta-max", "highest learning rate", Bounds::above(0)),
+                              &S::eta_max)),
+        alpha(settings.bind(c.add_number<double>("--alpha", "running averages: mu_av = alpha mu_av + (1 - alpha) mu",
+                                                 Bounds::between(0.0, 1.0).intersect(Bounds::below(1.0))),
+                            &S::alpha)),
+        eps(settings.bind(c.add_number<double>("--eps", "added to the variance (2.2e-16 is Matlab's eps)",
+                                               Bounds::above(0)),
+                          &S::eps)),
+        eval_per_cycle(settings.bind(
+            c.add_number<int>("--eval-per-cycle", "evaluation points per cycle", Bounds::at_least(1)),
+            &S::evaluations_per_cycle)),
         search(c, "trials of a search (default 8)"),
-        validation_size(c.add_number<int>("--validation-size",
-                                          "images of the five batches that validate "
-                                          "(default 5000)",
-                                          Bounds::at_least(1))),
-        grad(c.add_choice("--grad", "gradient path: the tape or the reports' hand-derived formulas",
-                          {"tape", "reference"})),
-        dtype(c.add_choice("--dtype", "scalar type of training", {"float", "double"})),
+        validation_size(settings.bind(c.add_number<int>("--validation-size", "images of the five batches that validate",
+                                                        Bounds::at_least(1)),
+                                      &S::validation_size)),
+        grad(settings.bind(
+            c.add_choice("--grad", "gradient path: the tape or the reports' hand-derived formulas",
+                         {"tape", "reference"}),
+            &S::gradients,
+            [](const std::string& v) { return v == "tape" ? GradientSource::tape : GradientSource::reference; },
+            [](const GradientSource& g) { return std::string(g == GradientSource::tape ? "tape" : "reference"); })),
+        dtype(settings.bind(c.add_choice("--dtype", "scalar type of training", {"float", "double"}), &S::use_double,
+                            [](const std::string& v) { return v == "double"; },
+                            [](const bool& use_double) { return std::string(use_double ? "double" : "float"); })),
         limit_train(c.add_number<int>("--limit-train", "train on the first N training images only",
                                       Bounds::at_least(1))) {}
 
   void apply_to(KLayerSettings& s, const CommonOptions& common) const {
-    if (layers.given()) s.hidden_layers = parse_layers(layers.value());
-    if (bn.given()) s.batch_norm = bn.value() == "on";
-    lambda.apply_to(s.lambda);
+    settings.apply(s);
     sigma.apply_to(s.sigma);
-    n_s.apply_to(s.n_s);
-    cycles.apply_to(s.cycles);
-    batch_size.apply_to(s.batch_size);
-    eta_min.apply_to(s.eta_min);
-    eta_max.apply_to(s.eta_max);
-    alpha.apply_to(s.alpha);
-    eps.apply_to(s.eps);
-    eval_per_cycle.apply_to(s.evaluations_per_cycle);
     search.apply_to(s.search);
-    validation_size.apply_to(s.validation_size);
-    if (grad.given()) s.gradients = grad.value() == "tape" ? GradientSource::tape : GradientSource::reference;
-    if (dtype.given()) s.use_double = dtype.value() == "double";
     limit_train.apply_to(s.train_size);
     s.seed = common.seed;
     s.threads = common.threads;
   }
 
+  using S = KLayerSettings;
+  SettingFlags<KLayerSettings> settings;
   Override<std::string>& layers;
   Override<std::string>& bn;
   Override<double>& lambda;
@@ -114,7 +121,6 @@ int run(int argc, char** argv) {
                             .default_preset = "three-layer-bn",
                             .default_data_directory = "data/cifar-10-batches-bin",
                             .default_output_directory = "runs/k_layer_batchnorm",
-                            .presets_in_subdirectories = true,
                             .preset_descriptions = {
                                 {"gradcheck", "tape vs reference vs central differences, 2-4 layers, with and "
                                               "without batch norm"},

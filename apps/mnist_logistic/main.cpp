@@ -25,6 +25,14 @@ bool same_directory(const std::filesystem::path& a, const std::filesystem::path&
   return !error && same;
 }
 
+// Ends `flag`'s --help with each preset's value of `member`, read from the presets.
+template <class T>
+void show_preset_values(CommandLine& command_line, std::string_view flag, T ExperimentSettings::*member) {
+  command_line.show_preset_values(flag, [member](const std::string& preset) {
+    return std::optional(shown_value(preset_settings(preset).*member));
+  });
+}
+
 std::optional<bool> on_off(const Override<std::string>& flag) {
   if (!flag.given()) return std::nullopt;
   return flag.value() == "on";
@@ -63,13 +71,13 @@ int run(int argc, char** argv) {
   auto& gradients = command_line.add_choice("--grad", "gradients through the tape or the reference formulas",
                                             {"tape", "reference"});
   auto& patience = command_line.add_number<int>(
-      "--patience", "early stopping: validations in a row without a lower validation loss (default 10; 0: off)",
+      "--patience", "early stopping: validations in a row without a lower validation loss (0: off)",
       Bounds::at_least(0));
   auto& scaling = command_line.add_choice("--scaling", "pixels scaled to [0, 1] (unit, the default) or [-1, 1]",
                                           {"unit", "symmetric"});
-  auto& bias = command_line.add_choice("--bias", "the bias term b (default on); off holds it at 0", {"on", "off"});
+  auto& bias = command_line.add_choice("--bias", "the bias term b; off holds it at 0", {"on", "off"});
   auto& shuffle =
-      command_line.add_choice("--shuffle", "reshuffle the training set every epoch (default on)", {"on", "off"});
+      command_line.add_choice("--shuffle", "reshuffle the training set every epoch", {"on", "off"});
   auto& validation_fraction = command_line.add_number<double>(
       "--validation-fraction", "share of the training images held out to validate (default 0.1)",
       Bounds::above(0).intersect(Bounds::below(1)));
@@ -79,6 +87,13 @@ int run(int argc, char** argv) {
       "--limit-train", "use only the first N training images of the task's classes (quick runs)",
       Bounds::at_least(2), "N");
   auto& dtype = command_line.add_choice("--dtype", "float (default) or double", {"float", "double"});
+  show_preset_values(command_line, "--eta", &ExperimentSettings::eta);
+  show_preset_values(command_line, "--lambda", &ExperimentSettings::lambda);
+  show_preset_values(command_line, "--epochs", &ExperimentSettings::epochs);
+  show_preset_values(command_line, "--batch-size", &ExperimentSettings::batch_size);
+  show_preset_values(command_line, "--patience", &ExperimentSettings::patience);
+  show_preset_values(command_line, "--bias", &ExperimentSettings::use_bias);
+  show_preset_values(command_line, "--shuffle", &ExperimentSettings::shuffle);
   command_line.parse(argc, argv);
   const CommonOptions& common = command_line.common();
   configure_logging(common.verbosity);
@@ -118,8 +133,9 @@ int run(int argc, char** argv) {
 
   Study study(std::move(options));
   study.check_resource_bounds(common.preset);
-  const RunDirectory directory = prepare_output_directory(common);
+  const RunDirectory out = prepare_output_directory(common);
   set_resume_mode(common.resume);
+  const RunDirectory directory = common.preset == "all" ? out : out.sub_run(common.preset);
   const nlohmann::json summary = study.run(common.preset, directory);
   fmt::print("{}\nresults in {}\n", results_text(summary), directory.root().string());
   return exit_code::success;

@@ -347,6 +347,7 @@ nlohmann::json Study::run_trials(const std::string& preset, const RunDirectory& 
     spdlog::info("{}: {} runs, one after another (--threads 1)", preset, trials.size());
   }
   SweepOutcome sweep = run_sweep(trials, data, directory, options_.threads);
+  write_sweep_results(sweep, directory, preset);
 
   nlohmann::json rows = nlohmann::json::array();
   std::vector<NamedRun> curves;

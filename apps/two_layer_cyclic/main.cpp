@@ -25,62 +25,67 @@ namespace tapegrad::apps::two_layer_cyclic {
 namespace {
 
 // The flags that override single settings of whichever preset runs (of every preset, for `all`).
+// The flags that override single settings of whichever preset runs (of every preset, for `all`), each bound once
+// to its setting: applied when given, and each preset's value shown in --help.
 struct Overrides {
   explicit Overrides(CommandLine& c)
-      : lambda(c.add_number<double>("--lambda",
-                                    "L2 regularisation strength; for final the lambda to train with instead of the "
-                                    "searches' best, for fine the centre of its range",
-                                    Bounds::at_least(0))),
-        n_s(c.add_number<long>("--n-s", "steps per half cycle (default: 500 one-cycle, 800 three-cycles, "
-                                        "2 floor(n / batch size) for coarse, fine and final)",
-                               Bounds::at_least(1))),
-        cycles(c.add_number<int>("--cycles", "cycles of the learning rate", Bounds::at_least(1))),
-        batch_size(c.add_number<int>("--batch-size", "examples per update step (default 100)", Bounds::at_least(1))),
-        hidden(c.add_number<int>("--hidden", "hidden ReLU units m (default 50)", Bounds::at_least(1))),
-        eta_min(c.add_number<double>("--eta-min", "lowest learning rate of a cycle (default 1e-5)",
-                                     Bounds::at_least(0))),
-        eta_max(c.add_number<double>("--eta-max", "highest learning rate of a cycle (default 0.1)", Bounds::above(0))),
-        eval_per_cycle(c.add_number<int>("--eval-per-cycle",
-                                         "evaluation points per cycle, each on the training and validation sets "
-                                         "(default 10)",
-                                         Bounds::at_least(1))),
-        grad(c.add_choice("--grad", "gradient path: the tape or the reports' hand-derived formulas",
-                          {"tape", "reference"})),
-        dtype(c.add_choice("--dtype", "scalar type of training", {"float", "double"})),
+      : settings(c, [](const std::string& preset) { return std::optional(preset_settings(preset)); }),
+        lambda(settings.bind(c.add_number<double>("--lambda",
+                                                  "L2 regularisation strength; for final the lambda to train with "
+                                                  "instead of the searches' best, for fine the centre of its range",
+                                                  Bounds::at_least(0)),
+                             &S::lambda)),
+        n_s(settings.bind(
+            c.add_number<long>("--n-s", "steps per half cycle", Bounds::at_least(1)), &S::n_s,
+            [](const long& n_s) { return n_s; },
+            [](const long& n_s) { return n_s == 0 ? std::string("2 floor(n / batch size)") : std::to_string(n_s); })),
+        cycles(settings.bind(c.add_number<int>("--cycles", "cycles of the learning rate", Bounds::at_least(1)),
+                             &S::cycles)),
+        batch_size(settings.bind(c.add_number<int>("--batch-size", "examples per update step", Bounds::at_least(1)),
+                                 &S::batch_size)),
+        hidden(settings.bind(c.add_number<int>("--hidden", "hidden ReLU units m", Bounds::at_least(1)), &S::hidden)),
+        eta_min(settings.bind(
+            c.add_number<double>("--eta-min", "lowest learning rate of a cycle", Bounds::at_least(0)), &S::eta_min)),
+        eta_max(settings.bind(c.add_number<double>("--eta-max", "highest learning rate of a cycle", Bounds::above(0)),
+                              &S::eta_max)),
+        eval_per_cycle(settings.bind(c.add_number<int>("--eval-per-cycle",
+                                                       "evaluation points per cycle, each on the training and "
+                                                       "validation sets",
+                                                       Bounds::at_least(1)),
+                                     &S::evaluations_per_cycle)),
+        grad(settings.bind(
+            c.add_choice("--grad", "gradient path: the tape or the reports' hand-derived formulas",
+                         {"tape", "reference"}),
+            &S::path, [](const std::string& v) { return v == "tape" ? GradientPath::tape : GradientPath::reference; },
+            [](const GradientPath& path) { return std::string(to_string(path)); })),
+        dtype(settings.bind(c.add_choice("--dtype", "scalar type of training", {"float", "double"}), &S::use_double,
+                            [](const std::string& v) { return v == "double"; },
+                            [](const bool& use_double) { return std::string(use_double ? "double" : "float"); })),
         search(c, "trials of a search (default 8 coarse, 10 fine)"),
-        validation_size(c.add_number<int>("--validation-size",
-                                          "validation images held out of the training batches for coarse, fine "
-                                          "(default 5000) and final (default 1000)",
-                                          Bounds::at_least(1))),
+        validation_size(settings.bind(c.add_number<int>("--validation-size",
+                                                        "validation images held out of the training batches for "
+                                                        "coarse, fine and final",
+                                                        Bounds::at_least(1)),
+                                      &S::validation_size)),
         limit_train(c.add_number<int>("--limit-train", "train on the first N training images only",
                                       Bounds::at_least(1))),
-        gradcheck_features(c.add_number<int>("--gradcheck-features",
-                                             "gradcheck: features of the small slice (default 20)",
-                                             Bounds::at_least(1))),
-        gradcheck_examples(c.add_number<int>("--gradcheck-examples",
-                                             "gradcheck: images of the small slice (default 2)",
-                                             Bounds::at_least(1))) {}
+        gradcheck_features(settings.bind(
+            c.add_number<int>("--gradcheck-features", "gradcheck: features of the small slice", Bounds::at_least(1)),
+            &S::gradcheck_features)),
+        gradcheck_examples(settings.bind(
+            c.add_number<int>("--gradcheck-examples", "gradcheck: images of the small slice", Bounds::at_least(1)),
+            &S::gradcheck_examples)) {}
 
   void apply_to(CyclicSettings& s, const CommonOptions& common) const {
-    lambda.apply_to(s.lambda);
-    n_s.apply_to(s.n_s);
-    cycles.apply_to(s.cycles);
-    batch_size.apply_to(s.batch_size);
-    hidden.apply_to(s.hidden);
-    eta_min.apply_to(s.eta_min);
-    eta_max.apply_to(s.eta_max);
-    eval_per_cycle.apply_to(s.evaluations_per_cycle);
-    if (grad.given()) s.path = grad.value() == "tape" ? GradientPath::tape : GradientPath::reference;
-    if (dtype.given()) s.use_double = dtype.value() == "double";
+    settings.apply(s);
     search.apply_to(s.search);
-    validation_size.apply_to(s.validation_size);
     limit_train.apply_to(s.train_size);
-    gradcheck_features.apply_to(s.gradcheck_features);
-    gradcheck_examples.apply_to(s.gradcheck_examples);
     s.seed = common.seed;
     s.threads = common.threads;
   }
 
+  using S = CyclicSettings;
+  SettingFlags<CyclicSettings> settings;
   Override<double>& lambda;
   Override<long>& n_s;
   Override<int>& cycles;
@@ -111,7 +116,6 @@ int run(int argc, char** argv) {
                             .default_preset = "one-cycle",
                             .default_data_directory = "data/cifar-10-batches-bin",
                             .default_output_directory = "runs/two_layer_cyclic",
-                            .presets_in_subdirectories = true,
                             .preset_descriptions = {
                                 {"gradcheck", "tape vs reference vs central differences"},
                                 {"one-cycle", "one cycle, n_s 500, lambda 0.01, data_batch_1 and 2 (the default)"},

@@ -2,6 +2,10 @@
 
 #include "support/test_data.h"
 
+#include <catch2/catch.hpp>
+
+#include "apps/common/results.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -164,6 +168,38 @@ int BackgroundCommand::wait() {
     status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
   return status_;
+}
+
+bool holds_a_run(const std::filesystem::path& out) {
+  std::error_code error;
+  for (auto it = std::filesystem::recursive_directory_iterator(out, error);
+       !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+    if (it->path().filename() == "invocation.json") return true;
+  }
+  return false;
+}
+
+void check_results_files(const std::filesystem::path& directory, std::size_t trials) {
+  INFO(directory.string());
+  std::ifstream csv(directory / "results.csv");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(csv, line);) lines.push_back(line);
+  REQUIRE(lines.size() == trials + 1);
+  std::string header;
+  for (const auto& column : tapegrad::apps::kResultColumns) header += (header.empty() ? "" : ",") + column;
+  CHECK(lines.front() == header);
+  const auto json = read_json(directory / "results.json");
+  REQUIRE(json["trials"].size() == trials);
+  for (std::size_t i = 0; i < trials; ++i) {
+    const auto& trial = json["trials"][i];
+    CHECK(trial["rank"] == i + 1);
+    CHECK(lines[i + 1].starts_with(std::to_string(i + 1) + "," + trial["name"].get<std::string>() + ","));
+  }
+  if (json["trials"][0]["completed"] == true) CHECK(json["best"] == json["trials"][0]["name"]);
+  for (const char* key : {"name", "workers", "wall_seconds", "trial_seconds_sum", "speedup"}) {
+    INFO(key);
+    CHECK(json.contains(key));
+  }
 }
 
 }  // namespace tapegrad::testing

@@ -45,6 +45,13 @@ std::vector<int> all_classes();
 void write_mnist(const std::filesystem::path& directory, int train, int test, std::uint64_t seed,
                  const std::vector<int>& classes = all_classes());
 
+// Whether `out` or a directory below it holds a run's invocation.json: whether a run was started there.
+bool holds_a_run(const std::filesystem::path& out);
+
+// Checks a search's results.csv and results.json in `directory` against the format every app shares
+// (apps/common/results.h): the header, one row and one JSON trial per trial in the same order, the best first.
+void check_results_files(const std::filesystem::path& directory, std::size_t trials);
+
 // A program started in the background through the shell, its output going to `log`, for tests that signal it.
 class BackgroundCommand {
  public:
