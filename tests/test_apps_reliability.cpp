@@ -19,6 +19,7 @@
 
 #include "apps/common/app_error.h"
 #include "apps/common/hints.h"
+#include "apps/common/threads.h"
 #include "tests/support/app_runner.h"
 #include "tests/support/test_data.h"
 
@@ -512,6 +513,28 @@ TEST_CASE("apps: threads that cannot be created end the run at once with exit 1 
   CHECK_FALSE(fs::exists(dir.path() / "out" / "invocation.json"));
 }
 
+TEST_CASE("apps: memory that cannot be had ends the run within seconds with exit 1, naming memory, and a hint",
+          "[apps][reliability][memory]") {
+  if (kUnderShadowSanitizer) {
+    WARN("left out under AddressSanitizer and ThreadSanitizer, which cannot start under ulimit -v");
+    return;
+  }
+  TempDir dir("memory");
+  write_cifar_directory(dir.path() / "cifar", 60);
+  // Two hidden layers of 30,000 units: 3.6 GB of weights in float, past ulimit -v's 2.9 GB. The estimate of
+  // bounds.h would refuse them first; TAPEGRAD_MEMORY_LIMIT lifts it, so that the allocation itself fails.
+  const auto start = std::chrono::steady_clock::now();
+  const auto run = run_command("ulimit -v 3000000; TAPEGRAD_MEMORY_LIMIT=1000000000000000 timeout 60 " +
+                               app_path("k_layer_batchnorm") + " --preset three-layer --layers 30000,30000 --n-s 2 " +
+                               "--cycles 1 --validation-size 50 --threads 1 --quiet --data " +
+                               quoted(dir.path() / "cifar") + " --out " + quoted(dir.path() / "out"));
+  INFO(run.output);
+  CHECK(run.exit_code == 1);
+  CHECK_THAT(run.output, Catch::Contains("error: out of memory: an allocation failed") &&
+                             Catch::Contains("hint: the run ran out of memory"));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
+}
+
 TEST_CASE("apps: a run refused for its data writes nothing in --out, and the corrected command then runs",
           "[apps][reliability][data]") {
   TempDir dir("data-before-write");
@@ -683,6 +706,7 @@ TEST_CASE("apps: every hint an app can print names only flags that its --help li
     REQUIRE(help.exit_code == 0);
     // The exit-1 hints of hints.h, and what hint_for gives every other kind of failure.
     std::vector<std::string> texts = tapegrad::apps::hints::all_hints(app);
+    texts.push_back(tapegrad::apps::thread_count_hint());
     const tapegrad::apps::UsageError usage("x");
     const tapegrad::apps::DataError data("x");
     const tapegrad::apps::Interrupted interrupted("x");
