@@ -890,7 +890,7 @@ TEST_CASE("set_thread_count sets the product threads and rejects fewer than one"
   CHECK(product_thread_count() == 1);
 }
 
-TEST_CASE("CommandLine bounds --threads by the machine: the bound is taken, above it exit 2 naming the bound, with a hint",
+TEST_CASE("CommandLine bounds --threads by the machine: the bound is taken, above it exit 2 naming it, with a hint",
           "[app_common][threads][cli]") {
   CHECK(max_thread_count() == kThreadsPerHardwareThread * hardware_thread_count());
   const std::string bound = std::to_string(max_thread_count());

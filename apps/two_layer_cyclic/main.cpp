@@ -153,7 +153,9 @@ int run(int argc, char** argv) {
     for (const auto& preset : kPresetNames) {
       if (common.preset != "all" && preset != common.preset) continue;
       const CyclicSettings settings = settings_for(preset);
-      if (loaded.insert({settings.split, settings.validation_size}).second) load_preset_data(context.data_flag, settings);
+      if (loaded.insert({settings.split, settings.validation_size}).second) {
+        load_preset_data(context.data_flag, settings);
+      }
     }
   });
   set_resume_mode(common.resume);
