@@ -550,8 +550,8 @@ TEST_CASE("Each bad flag exits with code 2 and a message naming the flag, the va
       {{"--batch-size", "ten"}, {"--batch-size", "'ten'", "integer"}},
       {{"--epochs", "2.5"}, {"--epochs", "2.5", "integer"}},
       {{"--epochs", "1001"}, {"--epochs", "1001", "from 1 to 1000"}},
-      {{"--threads", "0"}, {"--threads", "0", ">= 1"}},
-      {{"--threads", "99999999999"}, {"--threads", "99999999999", "2147483647"}},
+      {{"--threads", "0"}, {"--threads", "0", "from 1 to"}},
+      {{"--threads", "99999999999"}, {"--threads", "99999999999", "from 1 to"}},
       {{"--seed", "abc"}, {"--seed", "'abc'"}},
       {{"--seed", "-1"}, {"--seed", "-1", ">= 0"}},
       {{"--loss", "mse"}, {"--loss", "'mse'", "ce, bce"}},
@@ -567,7 +567,9 @@ TEST_CASE("Each bad flag exits with code 2 and a message naming the flag, the va
     const AppOutcome outcome = run_toy_command_line(bad.arguments);
     CHECK(outcome.exit_code == exit_code::bad_usage);
     CHECK_THAT(outcome.err, Catch::StartsWith("error: "));
-    CHECK_THAT(outcome.err, Catch::Contains("hint: run 'toy --help'"));
+    // --threads' hint says why its bound is what it is (threads.h); the others point at --help.
+    CHECK_THAT(outcome.err, Catch::Contains(bad.arguments.front() == "--threads" ? "hint: give --threads from 1 to"
+                                                                                  : "hint: run 'toy --help'"));
     for (const std::string& expected : bad.expected_in_message) CHECK_THAT(outcome.err, Catch::Contains(expected));
     CHECK(outcome.out.empty());
   }
@@ -889,6 +891,27 @@ TEST_CASE("set_thread_count sets the product threads and rejects fewer than one"
   CHECK(Eigen::nbThreads() == 1);  // the kernels under the pool's split stay single-threaded
   set_thread_count(1);
   CHECK(product_thread_count() == 1);
+}
+
+TEST_CASE("CommandLine bounds --threads by the machine: the bound is taken, above it exit 2 naming it, with a hint",
+          "[app_common][threads][cli]") {
+  CHECK(max_thread_count() == kThreadsPerHardwareThread * hardware_thread_count());
+  const std::string bound = std::to_string(max_thread_count());
+  ToyCommandLine at_bound;
+  at_bound.parse({"--threads", bound});
+  CHECK(at_bound.line.common().threads == max_thread_count());
+
+  for (const std::string& over : {std::to_string(max_thread_count() + 1), std::string("1000000")}) {
+    const AppOutcome outcome = run_toy_command_line({"--threads", over});
+    INFO(outcome.err);
+    CHECK(outcome.exit_code == exit_code::bad_usage);
+    CHECK_THAT(outcome.err, Catch::Contains("error: --threads: " + over + " is out of range; allowed: from 1 to " +
+                                            bound));
+    CHECK_THAT(outcome.err, Catch::Contains("hint: give --threads from 1 to " + bound) &&
+                                Catch::Contains(std::to_string(kThreadsPerHardwareThread) + " per hardware thread"));
+  }
+  const AppOutcome help = run_toy_command_line({"--help"});
+  CHECK_THAT(help.out, Catch::Contains("(allowed: from 1 to " + bound + ")"));
 }
 
 TEST_CASE("The run record holds the common settings, the build and the time", "[app_common][run_info]") {

@@ -13,10 +13,13 @@
 #include <new>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "apps/common/app_error.h"
 #include "apps/common/hints.h"
+#include "apps/common/threads.h"
 #include "tests/support/app_runner.h"
 #include "tests/support/test_data.h"
 
@@ -25,19 +28,26 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// AddressSanitizer reserves terabytes of shadow memory when a program starts, which ulimit -v forbids: the cases
-// that make thread creation fail with ulimit -v cannot run under it (the program aborts before main).
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kUnderAddressSanitizer = true;
+// AddressSanitizer and ThreadSanitizer reserve terabytes of shadow memory when a program starts, which ulimit -v
+// forbids: the cases that make thread creation fail with ulimit -v cannot run under them (the program aborts before
+// main).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kUnderShadowSanitizer = true;
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kUnderAddressSanitizer = true;
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kUnderShadowSanitizer = true;
 #else
-constexpr bool kUnderAddressSanitizer = false;
+constexpr bool kUnderShadowSanitizer = false;
 #endif
 #else
-constexpr bool kUnderAddressSanitizer = false;
+constexpr bool kUnderShadowSanitizer = false;
 #endif
+
+// Thread creation that fails for real, part-way, within --threads' bound (4 per hardware thread, so at least 4
+// everywhere): each thread's stack is 1 GiB (glibc sizes them from ulimit -s) and the address space 2.9 GB, so the
+// app itself and at most two product threads fit, and the third is refused.
+constexpr const char* kThreadsCannotStart = "ulimit -s 1048576; ulimit -v 3000000; ";
+constexpr const char* kThreadsThatCannotStart = " --threads 4";
 
 std::string quoted(const fs::path& path) {
   std::string text = "'";
@@ -364,8 +374,14 @@ const std::vector<BadInput>& bad_inputs() {
          return app_path("cifar_softmax") + " --resume " + quoted(dir / "out") + " --quiet";
        }},
       {"threads-refused", 1, "cannot start", [](const fs::path& dir) {
-         return "ulimit -v 3000000; " + app_path("cifar_softmax") + " --data " + quoted(dir / "cifar") + " --out " +
-                quoted(dir / "out") + " --quiet --epochs 1 --threads 1000";
+         return kThreadsCannotStart + app_path("cifar_softmax") + " --data " + quoted(dir / "cifar") + " --out " +
+                quoted(dir / "out") + " --quiet --epochs 1" + kThreadsThatCannotStart;
+       }},
+      {"disk-too-small", 2, "checkpoints need about", [](const fs::path& dir) {
+         return "TAPEGRAD_DISK_LIMIT=1000 " + cifar_command(dir, "--preset setting2");
+       }},
+      {"threads-over-bound", 2, "--threads: 100000 is out of range; allowed: from 1 to", [](const fs::path& dir) {
+         return cifar_command(dir, "--preset setting2 --threads 100000");
        }},
   };
   return cases;
@@ -417,8 +433,8 @@ TEST_CASE("apps: every bad input in README.md's table gets the exit code and the
       CHECK(row->second.exit_code == bad.exit_code);
       CHECK(row->second.message == bad.message);
 
-      if (kUnderAddressSanitizer && bad.id == "threads-refused") {
-        WARN(bad.id << ": left out under AddressSanitizer, which cannot start under ulimit -v");
+      if (kUnderShadowSanitizer && bad.id == "threads-refused") {
+        WARN(bad.id << ": left out under AddressSanitizer and ThreadSanitizer, which cannot start under ulimit -v");
         return;
       }
       TempDir dir("bad-input");
@@ -461,21 +477,127 @@ TEST_CASE("apps: a second process on a run directory exits 2 at once naming the 
   CHECK_THAT(again.output, Catch::Contains("already holds a run") && Catch::Contains("--overwrite"));
 }
 
+TEST_CASE("apps: --threads above the machine's bound exits 2 in every app, naming the bound, writing nothing",
+          "[apps][reliability][threads]") {
+  const unsigned hardware = std::max(1U, std::thread::hardware_concurrency());
+  const std::string bound = std::to_string(4 * hardware);  // kThreadsPerHardwareThread, apps/common/threads.h
+  for (const char* app : {"cifar_softmax", "mnist_logistic", "two_layer_cyclic", "k_layer_batchnorm"}) {
+    DYNAMIC_SECTION(app) {
+      TempDir dir("threads-bound");
+      const auto start = std::chrono::steady_clock::now();
+      const auto run = run_command("timeout 60 " + app_path(app) + " --out " + quoted(dir.path() / "out") +
+                                   " --threads " + std::to_string(4 * hardware + 1));
+      INFO(run.output);
+      CHECK(run.exit_code == 2);
+      CHECK_THAT(run.output, Catch::Contains("error: --threads: " + std::to_string(4 * hardware + 1) +
+                                             " is out of range; allowed: from 1 to " + bound) &&
+                                 Catch::Contains("hint: give --threads from 1 to " + bound));
+      CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
+      CHECK_FALSE(fs::exists(dir.path() / "out"));
+      // --help shows the bound too.
+      CHECK_THAT(run_command(app_path(app) + " --help").output, Catch::Contains("from 1 to " + bound));
+    }
+  }
+}
+
 TEST_CASE("apps: threads that cannot be created end the run at once with exit 1 and a hint",
           "[apps][reliability][threads]") {
-  if (kUnderAddressSanitizer) {
-    WARN("left out under AddressSanitizer, which cannot start under ulimit -v");
+  if (kUnderShadowSanitizer) {
+    WARN("left out under AddressSanitizer and ThreadSanitizer, which cannot start under ulimit -v");
     return;
   }
   TempDir dir("threads");
   write_cifar_directory(dir.path() / "cifar", 200);
-  const auto run = run_command("ulimit -v 3000000; timeout 60 " + app_path("cifar_softmax") + " --data " +
-                               quoted(dir.path() / "cifar") + " --out " + quoted(dir.path() / "out") +
-                               " --epochs 1 --threads 1000 --quiet");
+  const auto run = run_command(std::string(kThreadsCannotStart) + "timeout 60 " + app_path("cifar_softmax") +
+                               " --data " + quoted(dir.path() / "cifar") + " --out " + quoted(dir.path() / "out") +
+                               " --epochs 1 --quiet" + kThreadsThatCannotStart);
   INFO(run.output);
   CHECK(run.exit_code == 1);
   CHECK_THAT(run.output, Catch::Contains("cannot start") && Catch::Contains("hint:") && Catch::Contains("--threads"));
   CHECK_FALSE(holds_a_run(dir.path() / "out"));
+}
+
+TEST_CASE("apps: memory that cannot be had ends the run within seconds with exit 1, naming memory, and a hint",
+          "[apps][reliability][memory]") {
+  if (kUnderShadowSanitizer) {
+    WARN("left out under AddressSanitizer and ThreadSanitizer, which cannot start under ulimit -v");
+    return;
+  }
+  TempDir dir("memory");
+  write_cifar_directory(dir.path() / "cifar", 60);
+  // Two hidden layers of 30,000 units: 3.6 GB of weights in float, past ulimit -v's 2.9 GB. The estimate of
+  // bounds.h would refuse them first; TAPEGRAD_MEMORY_LIMIT lifts it, so that the allocation itself fails.
+  const auto start = std::chrono::steady_clock::now();
+  const auto run = run_command("ulimit -v 3000000; TAPEGRAD_MEMORY_LIMIT=1000000000000000 timeout 60 " +
+                               app_path("k_layer_batchnorm") + " --preset three-layer --layers 30000,30000 --n-s 2 " +
+                               "--cycles 1 --validation-size 50 --threads 1 --quiet --data " +
+                               quoted(dir.path() / "cifar") + " --out " + quoted(dir.path() / "out"));
+  INFO(run.output);
+  CHECK(run.exit_code == 1);
+  CHECK_THAT(run.output, Catch::Contains("error: out of memory: an allocation failed") &&
+                             Catch::Contains("hint: the run ran out of memory"));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
+}
+
+TEST_CASE("apps: a run refused for its data writes nothing in --out, and the corrected command then runs",
+          "[apps][reliability][data]") {
+  TempDir dir("data-before-write");
+  write_cifar_directory(dir.path() / "cifar", 120);
+  fs::create_directories(dir.path() / "broken");
+  for (const auto& file : fs::directory_iterator(dir.path() / "cifar")) {
+    if (file.path().filename() != "data_batch_2.bin") fs::copy(file.path(), dir.path() / "broken");
+  }
+  const std::map<std::string, std::string> apps = {
+      {"cifar_softmax", "--preset setting2 --epochs 1"},
+      {"two_layer_cyclic", "--preset one-cycle --n-s 3 --cycles 1 --eval-per-cycle 1 --validation-size 100"},
+      {"k_layer_batchnorm",
+       "--preset three-layer --layers 6,5 --n-s 3 --cycles 1 --eval-per-cycle 1 --validation-size 100"}};
+  for (const auto& [app, args] : apps) {
+    DYNAMIC_SECTION(app) {
+      const fs::path out = dir.path() / (app + "-out");
+      const std::string command = app_path(app) + " " + args + " --threads 1 --quiet --out " + quoted(out);
+      const auto refused = run_command(command + " --data " + quoted(dir.path() / "broken"));
+      INFO(refused.output);
+      CHECK(refused.exit_code == 3);
+      CHECK_THAT(refused.output, Catch::Contains("data_batch_2.bin"));
+      // The lock file alone: no invocation.json, so the same --out is still free for the corrected command.
+      std::vector<std::string> left;
+      for (const auto& file : fs::recursive_directory_iterator(out)) left.push_back(file.path().filename().string());
+      CHECK(left == std::vector<std::string>{".tapegrad.lock"});
+
+      const auto corrected = run_command(command + " --data " + quoted(dir.path() / "cifar"));
+      INFO(corrected.output);
+      CHECK(corrected.exit_code == 0);
+    }
+  }
+}
+
+TEST_CASE("apps: a disk without room for the checkpoints is refused before anything is written, in every app",
+          "[apps][reliability][disk]") {
+  TempDir dir("disk");
+  write_cifar_directory(dir.path() / "cifar", 120);
+  write_mnist(dir.path() / "mnist", 300, 100, 1);
+  const std::map<std::string, std::string> apps = {
+      {"cifar_softmax", "--preset setting2 --epochs 1"},
+      {"mnist_logistic", "--dataset mnist --preset binary --epochs 1"},
+      {"two_layer_cyclic", "--preset one-cycle --n-s 3 --cycles 1 --validation-size 100"},
+      {"k_layer_batchnorm", "--preset three-layer --layers 6,5 --n-s 3 --cycles 1 --validation-size 100"}};
+  for (const auto& [app, args] : apps) {
+    DYNAMIC_SECTION(app) {
+      const fs::path out = dir.path() / (app + "-out");
+      const std::string data = quoted(dir.path() / (app == "mnist_logistic" ? "mnist" : "cifar"));
+      // 4 KiB free: less than any of these runs' checkpoints need (binary MNIST has the fewest weights, 785).
+      const auto run = run_command("TAPEGRAD_DISK_LIMIT=4096 " + app_path(app) + " " + args + " --data " + data +
+                                   " --threads 1 --quiet --out " + quoted(out));
+      INFO(run.output);
+      CHECK(run.exit_code == 2);
+      CHECK_THAT(run.output, Catch::Contains("checkpoints need about") && Catch::Contains(out.string()) &&
+                                 Catch::Contains("4.0 KiB free") && Catch::Contains("hint: make room"));
+      std::vector<std::string> left;
+      for (const auto& file : fs::recursive_directory_iterator(out)) left.push_back(file.path().filename().string());
+      CHECK(left == std::vector<std::string>{".tapegrad.lock"});
+    }
+  }
 }
 
 TEST_CASE("apps: training and test files that each load but disagree exit 3 naming both files",
@@ -589,6 +711,7 @@ TEST_CASE("apps: every hint an app can print names only flags that its --help li
     REQUIRE(help.exit_code == 0);
     // The exit-1 hints of hints.h, and what hint_for gives every other kind of failure.
     std::vector<std::string> texts = tapegrad::apps::hints::all_hints(app);
+    texts.push_back(tapegrad::apps::thread_count_hint());
     const tapegrad::apps::UsageError usage("x");
     const tapegrad::apps::DataError data("x");
     const tapegrad::apps::Interrupted interrupted("x");

@@ -276,9 +276,14 @@ int run(int argc, char** argv) {
   if (command_line.was_given("--data")) data_flag = common.data_directory;
   DataCache cache(data_flag, o.limit_train->value_or(0));
   check_resource_bounds(common.preset, o, common);
-  const RunDirectory out = prepare_output_directory(common);
-  set_resume_mode(common.resume);
   const std::string& preset = common.preset;
+  // The data of every preset to run is loaded (and kept) before anything goes into --out.
+  const RunDirectory out = prepare_output_directory(common, [&] {
+    for (const auto& p : kPresets) {
+      if (p != "all" && (preset == "all" || p == preset)) cache.get(preset_split(p));
+    }
+  });
+  set_resume_mode(common.resume);
   const auto start = std::chrono::steady_clock::now();
 
   if (preset == "all") {

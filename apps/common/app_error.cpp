@@ -24,7 +24,11 @@ void report_failure(const std::exception* error, int argc, char** argv) noexcept
   try {
     const std::string program = program_name(argc, argv);
     StatusLine::standard_error().finish();
-    const std::string message = error != nullptr ? error->what() : "unknown failure (not a std::exception)";
+    std::string message = error != nullptr ? error->what() : "unknown failure (not a std::exception)";
+    // The resource, said plainly: what() of std::bad_alloc is only the type's name.
+    if (dynamic_cast<const std::bad_alloc*>(error) != nullptr) {
+      message = "out of memory: an allocation failed (" + message + ")";
+    }
     const std::string hint = error != nullptr ? hint_for(*error, program) : std::string(hints::other_failure);
     std::fprintf(stderr, "error: %s\n", message.c_str());
     std::fprintf(stderr, "hint: %s\n", hint.c_str());

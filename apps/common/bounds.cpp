@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <mutex>
+#include <optional>
+#include <system_error>
 #include <unistd.h>
 
 #include "apps/common/app_error.h"
@@ -52,16 +55,73 @@ std::string flag_names(const FlagValues& flags, const std::string& conjunction) 
   return text;
 }
 
+namespace {
+
+// The value of the environment variable `name` when it is a whole number of bytes.
+std::optional<std::uint64_t> limit_from_environment(const char* name) {
+  const char* limit = std::getenv(name);
+  if (limit == nullptr || *limit == '\0') return std::nullopt;
+  char* end = nullptr;
+  const unsigned long long value = std::strtoull(limit, &end, 10);
+  if (end == limit || *end != '\0') return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
 std::uint64_t physical_memory_bytes() {
-  if (const char* limit = std::getenv("TAPEGRAD_MEMORY_LIMIT"); limit != nullptr && *limit != '\0') {
-    char* end = nullptr;
-    const unsigned long long value = std::strtoull(limit, &end, 10);
-    if (end != limit && *end == '\0') return value;
-  }
+  if (const auto limit = limit_from_environment("TAPEGRAD_MEMORY_LIMIT")) return *limit;
   const long pages = ::sysconf(_SC_PHYS_PAGES);
   const long page_size = ::sysconf(_SC_PAGE_SIZE);
   if (pages <= 0 || page_size <= 0) return 0;
   return (Amount(pages) * Amount(page_size)).value();
+}
+
+std::uint64_t available_disk_bytes(const std::filesystem::path& directory) {
+  if (const auto limit = limit_from_environment("TAPEGRAD_DISK_LIMIT")) return *limit;
+  std::error_code error;
+  const std::filesystem::space_info space = std::filesystem::space(directory, error);
+  if (error || space.available == static_cast<std::uintmax_t>(-1)) return 0;
+  return space.available;
+}
+
+namespace {
+
+// The largest disk need noted so far, with its flags. Guarded: the apps check settings on their main thread, but
+// nothing forbids a trial to.
+struct CheckpointNeed {
+  std::mutex mutex;
+  Amount bytes;
+  FlagValues flags;
+};
+CheckpointNeed& checkpoint_need() {
+  static CheckpointNeed need;
+  return need;
+}
+
+}  // namespace
+
+void note_checkpoint_bytes(Amount bytes, FlagValues flags) {
+  CheckpointNeed& need = checkpoint_need();
+  const std::lock_guard lock(need.mutex);
+  if (!(need.bytes < bytes)) return;
+  need.bytes = bytes;
+  need.flags = std::move(flags);
+}
+
+void check_disk_for_checkpoints(const std::filesystem::path& directory) {
+  CheckpointNeed& need = checkpoint_need();
+  const std::lock_guard lock(need.mutex);
+  const Amount available(available_disk_bytes(directory));
+  if (available.value() == 0 || !(available < need.bytes)) return;
+  const std::string flags = need.flags.empty() ? std::string() : fmt::format(" ({})", flags_with_values(need.flags));
+  throw UsageError(
+      fmt::format("the run's checkpoints need about {} on the disk of --out '{}' at once{}, and it has {} free",
+                  describe_bytes(need.bytes), directory.string(), flags, describe_bytes(available)),
+      need.flags.empty() ? std::string("make room on that disk, or give --out a directory on a disk with more room")
+                         : fmt::format("make room on that disk, give --out a directory on a disk with more room, or "
+                                       "give a smaller {}",
+                                       flag_names(need.flags)));
 }
 
 namespace {

@@ -14,6 +14,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <string>
 #include <utility>
@@ -87,6 +88,18 @@ inline constexpr std::uint64_t kBytesPerEvaluationPoint = 512;
 // The machine's physical memory in bytes (sysconf), or 0 when it cannot be told. TAPEGRAD_MEMORY_LIMIT (bytes)
 // overrides it, for tests.
 std::uint64_t physical_memory_bytes();
+
+// The disk that --out is on must hold, at once, the largest checkpoint a run writes twice (the new one is written
+// beside the old before the rename) and its best weights, for every run side by side. The apps' bound checks note
+// what their settings need (the largest noted counts: checking the same settings again changes nothing), and
+// prepare_output_directory calls check_disk_for_checkpoints before anything is written into --out.
+void note_checkpoint_bytes(Amount bytes, FlagValues flags);
+// Throws UsageError (exit 2) naming the directory, both amounts and the flags that decide the larger one when the
+// file system that holds `directory` has less room than the largest amount noted.
+void check_disk_for_checkpoints(const std::filesystem::path& directory);
+// The bytes free to this process on the file system that holds `directory`, or 0 when it cannot be told.
+// TAPEGRAD_DISK_LIMIT (bytes) overrides it, for tests.
+std::uint64_t available_disk_bytes(const std::filesystem::path& directory);
 
 class ResourceEstimate {
  public:

@@ -14,6 +14,7 @@
 
 #include "apps/common/app_error.h"
 #include "apps/common/atomic_file.h"
+#include "apps/common/bounds.h"
 #include "apps/common/run_dir.h"
 #include "apps/common/run_info.h"
 #include "apps/common/threads.h"
@@ -193,10 +194,22 @@ void CommandLine::add_common_options() {
       fmt::format("seed of every random draw; the same seed gives the same run (default: {})",
                   description_.default_seed),
       Bounds::any(), "N");
-  threads_ = &add_number<int>(
+  // Bounded by the machine (threads.h); a count out of range gets a hint that says why.
+  auto& threads = new_override<int>("--threads");
+  const Bounds thread_bounds = Bounds::between(1, max_thread_count());
+  add_value_option(
       "--threads",
-      fmt::format("threads for the matrix products, by default all {} of this machine's", hardware_thread_count()),
-      Bounds::at_least(1), "N");
+      with_allowed(fmt::format("threads for the matrix products, by default all {} of this machine's",
+                               hardware_thread_count()),
+                   thread_bounds),
+      "N", [&threads, thread_bounds](const std::string& text) {
+        try {
+          threads.value_ = parse_flag_value<int>("--threads", text, thread_bounds);
+        } catch (const UsageError& error) {
+          throw UsageError(error.what(), thread_count_hint());
+        }
+      });
+  threads_ = &threads;
   resume_ = &add_text("--resume",
                        "continue the interrupted run in DIR (OUT/<preset>; OUT for all, or when OUT holds one preset's "
                        "run) with the flags it was started with (only --threads, --data, --verbose and --quiet may "
@@ -531,13 +544,15 @@ void refuse_run_in_the_way(const std::filesystem::path& out, const std::filesyst
 
 }  // namespace
 
-RunDirectory prepare_output_directory(const CommonOptions& common) {
+RunDirectory prepare_output_directory(const CommonOptions& common, const std::function<void()>& check_inputs) {
   RunDirectory directory(common.output_directory);
   directory.lock();
   check_threads_can_start(common.threads);
   if (!common.resume && !common.overwrite) {
     if (const auto earlier = run_in_the_way(directory.root(), common.preset)) refuse_run_in_the_way(directory.root(), *earlier);
   }
+  check_disk_for_checkpoints(directory.root());
+  if (check_inputs) check_inputs();
   if (!common.resume && common.overwrite) remove_run_files(run_directory_of(common));
   if (!common.resume) {
     nlohmann::json invocation;

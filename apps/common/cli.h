@@ -309,8 +309,11 @@ std::vector<std::string> resumed_arguments(const std::filesystem::path& director
 // The output directory of a run, created, probed for writing and locked for this process (RunDirectory::lock:
 // a second process on it exits 2). A new run refuses to mix its files with a run already there (the same preset,
 // or "all" on either side) unless --overwrite was given, then records its arguments in run_directory_of(common)
-// / invocation.json, which --resume reads; a resumed run keeps the file as it is. Also checks that --threads threads can be started. Nothing is written
-// before every one of these checks has passed.
-RunDirectory prepare_output_directory(const CommonOptions& common);
+// / invocation.json, which --resume reads; a resumed run keeps the file as it is. Also checks that --threads
+// threads can be started and that the disk has room for the checkpoints (check_disk_for_checkpoints, bounds.h),
+// then runs `check_inputs` (the app's checks that need its data: loading it), after the lock is taken and before
+// anything is written. Nothing is written before every one of these checks has passed, so a run refused for its
+// data leaves the directory as it was, and the corrected command is not taken for a second run.
+RunDirectory prepare_output_directory(const CommonOptions& common, const std::function<void()>& check_inputs = {});
 
 }  // namespace tapegrad::apps

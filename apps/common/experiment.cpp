@@ -368,6 +368,13 @@ void check_bounds(const ExperimentSettings& s, long max_training_examples, long 
   memory.add_memory(points * Amount(kBytesPerEvaluationPoint) * at_once, "the evaluation points kept",
                     flags.evaluations);
   memory.check_memory();
+
+  // On disk: checkpoint.bin (the weights and the evaluation rows) twice during its replacement, and best.bin.
+  const Amount weights = parameters * scalar;
+  const Amount checkpoint = weights + points * Amount(kBytesPerEvaluationPoint);
+  FlagValues disk_flags = flags.model;
+  disk_flags.insert(disk_flags.end(), flags.evaluations.begin(), flags.evaluations.end());
+  note_checkpoint_bytes((Amount(2) * checkpoint + weights) * at_once, std::move(disk_flags));
 }
 
 ExperimentResult run_experiment(const ExperimentSettings& settings, const ExperimentData& data,

@@ -34,7 +34,7 @@ const char* const out_of_memory =
 
 std::string threads_refused(int hardware_threads) {
   return fmt::format("give a smaller --threads (this machine has {} hardware threads), or raise the limits on "
-                     "processes and memory (ulimit -u, ulimit -v)",
+                     "processes and memory (ulimit -u, ulimit -v) or lower each thread's stack (ulimit -s)",
                      hardware_threads);
 }
 

@@ -43,4 +43,12 @@ int hardware_thread_count() {
   return reported == 0 ? 1 : static_cast<int>(reported);
 }
 
+int max_thread_count() { return kThreadsPerHardwareThread * hardware_thread_count(); }
+
+std::string thread_count_hint() {
+  return fmt::format("give --threads from 1 to {} ({} per hardware thread; this machine has {}, and more threads only "
+                     "take turns on its cores), or leave it out to use all {}",
+                     max_thread_count(), kThreadsPerHardwareThread, hardware_thread_count(), hardware_thread_count());
+}
+
 }  // namespace tapegrad::apps

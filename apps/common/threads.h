@@ -1,7 +1,15 @@
 // One place that decides how many threads the numeric code of a run may use.
 #pragma once
 
+#include <string>
+
 namespace tapegrad::apps {
+
+// --threads allows at most this many threads per hardware thread of the machine. The products split their work
+// into at most one part per thread, and threads beyond the cores only take turns on them: a larger count is a
+// mistake (a typo, or a count meant for another machine) that would reserve a stack per thread and could end in a
+// refused thread. The headroom keeps a run started on a machine with a few more cores resumable here.
+inline constexpr int kThreadsPerHardwareThread = 4;
 
 // Sets the threads that the library's matrix products use (tapegrad::set_product_threads; Eigen's own kernels
 // stay single-threaded underneath). Throws tapegrad::Error when `threads` < 1, and AppError (exit 1, a hint naming
@@ -17,5 +25,10 @@ int product_thread_count();
 
 // The hardware threads of this machine; at least 1 even when the standard library cannot tell.
 int hardware_thread_count();
+
+// The most threads --threads allows here: kThreadsPerHardwareThread times hardware_thread_count().
+int max_thread_count();
+// What to do when --threads is out of range: the allowed range, why, and the default.
+std::string thread_count_hint();
 
 }  // namespace tapegrad::apps

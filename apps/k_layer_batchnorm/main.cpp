@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "apps/common/threads.h"
 #include "apps/k_layer_batchnorm/presets.h"
 #include "apps/k_layer_batchnorm/settings.h"
+#include "apps/k_layer_batchnorm/training.h"
 
 namespace tapegrad::apps::k_layer_batchnorm {
 namespace {
@@ -157,7 +159,15 @@ int run(int argc, char** argv) {
     check_inputs_available(settings_for(common.preset), context);
   }
   // Held to the end: the lock on --out lives with it.
-  const RunDirectory output = prepare_output_directory(common);
+  // The data is loaded once before anything goes into --out, so that a run refused for its data writes nothing.
+  const RunDirectory output = prepare_output_directory(common, [&] {
+    std::set<int> loaded;  // every preset trains on all batches; only the validation size can differ
+    for (const auto& preset : kPresetNames) {
+      if (common.preset != "all" && preset != common.preset) continue;
+      const KLayerSettings settings = settings_for(preset);
+      if (loaded.insert(settings.validation_size).second) load_preset_data(context.data_flag, settings);
+    }
+  });
   set_resume_mode(common.resume);
 
   std::vector<PresetRecord> records;

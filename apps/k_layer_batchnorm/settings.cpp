@@ -114,6 +114,11 @@ void check_resource_bounds(const KLayerSettings& s) {
   memory.add_memory(points * Amount(kBytesPerEvaluationPoint), "the evaluation points kept",
                     {{"--cycles", s.cycles}, {"--eval-per-cycle", s.evaluations_per_cycle}});
   memory.check_memory();
+  // On disk: checkpoint.bin (the weights and the evaluation rows) twice during its replacement, and best.bin.
+  const Amount weights = parameters * scalar;
+  const Amount checkpoint = weights + points * Amount(kBytesPerEvaluationPoint);
+  note_checkpoint_bytes((Amount(2) * checkpoint + weights) * side_by_side,
+                        {{"--layers", layers}, {"--cycles", s.cycles}, {"--eval-per-cycle", s.evaluations_per_cycle}});
 }
 
 nlohmann::json to_json(const KLayerSettings& s) {

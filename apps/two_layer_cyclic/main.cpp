@@ -10,7 +10,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "apps/common/app_error.h"
@@ -149,7 +151,17 @@ int run(int argc, char** argv) {
     validate(settings_for(common.preset));
   }
   // Before any data is read: an unusable --out fails at once. Held to the end: the lock on --out lives with it.
-  const RunDirectory output = prepare_output_directory(common);
+  // The data is loaded once before anything goes into --out, so that a run refused for its data writes nothing.
+  const RunDirectory output = prepare_output_directory(common, [&] {
+    std::set<std::pair<CifarSplit, int>> loaded;
+    for (const auto& preset : kPresetNames) {
+      if (common.preset != "all" && preset != common.preset) continue;
+      const CyclicSettings settings = settings_for(preset);
+      if (loaded.insert({settings.split, settings.validation_size}).second) {
+        load_preset_data(context.data_flag, settings);
+      }
+    }
+  });
   set_resume_mode(common.resume);
   if (common.preset == "all") {
     run_all(settings_for, context);
