@@ -17,7 +17,7 @@ struct FloatSimd {
   using T = float;
   using V = __m256;
   using Mask = __m256i;
-  static constexpr int W = 8, depth = 2, nr = 6;
+  static constexpr int registers = 16, W = 8, depth = 2, nr = 6;
   static constexpr std::ptrdiff_t mc = 144, kc = 256, nc = 768;
   static V zero() { return _mm256_setzero_ps(); }
   static V load(const T* p) { return _mm256_load_ps(p); }
@@ -43,7 +43,7 @@ struct DoubleSimd {
   using T = double;
   using V = __m256d;
   using Mask = __m256i;
-  static constexpr int W = 4, depth = 2, nr = 6;
+  static constexpr int registers = 16, W = 4, depth = 2, nr = 6;
   static constexpr std::ptrdiff_t mc = 144, kc = 256, nc = 384;
   static V zero() { return _mm256_setzero_pd(); }
   static V load(const T* p) { return _mm256_load_pd(p); }

@@ -16,7 +16,7 @@ struct FloatSimd {
   using T = float;
   using V = __m512;
   using Mask = __mmask16;
-  static constexpr int W = 16, depth = 3, nr = 8;
+  static constexpr int registers = 32, W = 16, depth = 3, nr = 8;
   static constexpr std::ptrdiff_t mc = 144, kc = 256, nc = 768;
   static V zero() { return _mm512_setzero_ps(); }
   static V load(const T* p) { return _mm512_load_ps(p); }
@@ -41,7 +41,7 @@ struct DoubleSimd {
   using T = double;
   using V = __m512d;
   using Mask = __mmask8;
-  static constexpr int W = 8, depth = 3, nr = 8;
+  static constexpr int registers = 32, W = 8, depth = 3, nr = 8;
   static constexpr std::ptrdiff_t mc = 144, kc = 256, nc = 384;
   static V zero() { return _mm512_setzero_pd(); }
   static V load(const T* p) { return _mm512_load_pd(p); }
