@@ -35,6 +35,16 @@ struct FloatSimd {
     const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
     return _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)));
   }
+  // The tail kernels' vectors: one packed panel row of 8 floats (a 16-float load would cross a cache line every
+  // other row).
+  using Row = __m256;
+  static constexpr int row_lanes = 8;
+  static Row row_zero() { return _mm256_setzero_ps(); }
+  static Row row_loadu(const T* p) { return _mm256_loadu_ps(p); }
+  static void row_storeu(T* p, Row v) { _mm256_storeu_ps(p, v); }
+  static Row row_broadcast(T x) { return _mm256_set1_ps(x); }
+  static Row row_fma(Row a, Row b, Row c) { return _mm256_fmadd_ps(a, b, c); }
+  static Row row_add(Row a, Row b) { return _mm256_add_ps(a, b); }
 };
 
 struct DoubleSimd {
@@ -59,6 +69,15 @@ struct DoubleSimd {
     const __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
     return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
   }
+  // The tail kernels' vectors: the full ones.
+  using Row = V;
+  static constexpr int row_lanes = W;
+  static Row row_zero() { return zero(); }
+  static Row row_loadu(const T* p) { return loadu(p); }
+  static void row_storeu(T* p, Row v) { storeu(p, v); }
+  static Row row_broadcast(T x) { return broadcast(x); }
+  static Row row_fma(Row a, Row b, Row c) { return fma(a, b, c); }
+  static Row row_add(Row a, Row b) { return add(a, b); }
 };
 
 }  // namespace
