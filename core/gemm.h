@@ -38,9 +38,9 @@ void add_product(ConstMatrixRef<T> a, Op op_a, ConstMatrixRef<T> b, Op op_b, Mat
   gemm(T(1), a, op_a, b, op_b, T(1), c);
 }
 
-// The backend of this library's products: "avx512" (the default build on a CPU with AVX-512: float products
-// through tapegrad's own kernel, double through Eigen; TAPEGRAD_AVX512=0 in the environment turns it off),
-// "eigen", or the BLAS it was built with: "openblas", "blis" or "onednn".
+// The backend of this library's products: "avx512" or "avx2" (the default build on a CPU with that level:
+// tapegrad's own kernel compiled for it; TAPEGRAD_ISA lowers the level), "eigen", or the BLAS it was built with:
+// "openblas", "blis" or "onednn".
 const char* gemm_backend();
 
 }  // namespace tapegrad

@@ -1,16 +1,18 @@
 // gemm (every product of the library) and the product threads it splits its work over.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <tapegrad/core/gemm.h>
 #include <tapegrad/core/kernels/gemm.h>
-#include <tapegrad/core/kernels/gemm_avx512.h>
 #include <tapegrad/core/kernels/isa.h>
 #include <tapegrad/core/kernels/parallel.h>
 
@@ -183,96 +185,218 @@ void check_float_product(Index m, Index n, Index k, bool ta, bool tb, float alph
   check_product<float>(m, n, k, ta, tb, alpha, beta, g, product_under_test);
 }
 
-// Every product form, alpha and beta, at every edge of the blockings (the AVX-512 float kernel's 16-row vectors,
-// 48-row panels, tail rows, 144-row blocks, 8-column register blocks and 256-term blocks; Eigen's are smaller)
-// through kernels::gemm_at at one level.
+// The levels this CPU runs, portable first. The levels it lacks are reported once per run (one WARN), not per test.
+std::vector<kernels::Isa> levels_here() {
+  using kernels::Isa;
+  std::vector<Isa> levels;
+  std::string missing;
+  for (const Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
+    if (isa <= kernels::cpu_isa()) {
+      levels.push_back(isa);
+    } else {
+      missing += std::string(missing.empty() ? "" : ", ") + kernels::isa_name(isa);
+    }
+  }
+  static bool warned = false;
+  if (!missing.empty() && !warned) {
+    warned = true;
+    WARN("kernels not tested here: this CPU has no " << missing << " (its best level is "
+                                                      << kernels::isa_name(kernels::cpu_isa()) << ")");
+  }
+  return levels;
+}
+
+template <typename T>
+void check_at(kernels::Isa isa, Index m, Index n, Index k, int ops, Generator& g) {
+  const bool ta = (ops & 1) != 0, tb = (ops & 2) != 0;
+  // beta 0 (C is NaN and must not be read), 1 (add_product) and another value, alpha 1 or not.
+  const int form = static_cast<int>((m + n + k) % 3);
+  const T alpha = ops == 3 ? T(-0.5) : T(1), beta = form == 0 ? T(0) : form == 1 ? T(1) : T(0.75);
+  check_product<T>(m, n, k, ta, tb, alpha, beta, g, [&](const T* a, Index lda, const T* b, Index ldb, T* c, Index ldc) {
+    kernels::gemm_at<T>(isa, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  });
+}
+
+// Every product form, alpha and beta, at every edge of the blockings through kernels::gemm_at at one level: rows
+// around the vector widths (4, 8, 16), the panels (8, 16, 24, 48 rows), the tail rows (up to a quarter of a vector)
+// and the 144-row blocks; columns around the register blocks (6, 8 columns) and the 384- and 768-column blocks;
+// terms around the 256-term blocks. Eigen's (portable) blockings are smaller.
 template <typename T>
 void check_level(kernels::Isa isa, Generator& g) {
   INFO("level " << kernels::isa_name(isa));
-  const Index ms[] = {1, 2, 3, 4, 5, 15, 16, 17, 18, 33, 48, 49, 50, 97, 145};
-  const Index ns[] = {1, 7, 8, 9, 16, 17, 100, 769};
-  const Index ks[] = {1, 17, 257};
-  for (const Index m : ms) {
-    for (const Index n : ns) {
-      for (const Index k : ks) {
-        for (int ops = 0; ops < 4; ++ops) {
-          const bool ta = (ops & 1) != 0, tb = (ops & 2) != 0;
-          const T alpha = ops == 3 ? T(-0.5) : T(1), beta = (m + n + k) % 3 == 0 ? T(0.75) : T(0);
-          check_product<T>(m, n, k, ta, tb, alpha, beta, g,
-                           [&](const T* a, Index lda, const T* b, Index ldb, T* c, Index ldc) {
-                             kernels::gemm_at<T>(isa, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-                           });
-        }
+  for (const Index m : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 15, 16, 17, 18, 19, 20, 21, 23, 24, 25, 31, 32, 33, 47,
+                        48, 49, 50, 51, 52, 97, 143, 144, 145, 146, 150, 290}) {
+    for (const Index n : {1, 5, 6, 7, 8, 9, 13}) {
+      for (const Index k : {1, 3, 17}) {
+        for (int ops = 0; ops < 4; ++ops) check_at<T>(isa, m, n, k, ops, g);
       }
+    }
+  }
+  for (const Index n : {12, 16, 17, 100, 255, 256, 383, 384, 385, 767, 768, 769}) {
+    for (const Index m : {2, 10, 50}) {
+      for (int ops = 0; ops < 4; ++ops) check_at<T>(isa, m, n, 17, ops, g);
+    }
+  }
+  for (const Index k : {2, 255, 256, 257, 511, 513}) {
+    for (const Index m : {1, 5, 16, 50, 145}) {
+      for (int ops = 0; ops < 4; ++ops) check_at<T>(isa, m, 9, k, ops, g);
+    }
+  }
+}
+
+// Bit patterns of C, to compare results exactly (NaN included).
+template <typename T>
+std::vector<unsigned char> bits(const T* c, Index m, Index n, Index ldc) {
+  std::vector<unsigned char> out(static_cast<std::size_t>(m * n) * sizeof(T));
+  for (Index j = 0; j < n; ++j) std::memcpy(out.data() + j * m * sizeof(T), c + j * ldc, m * sizeof(T));
+  return out;
+}
+
+// One product at `isa` on copies of A, B and C placed `shift` elements into fresh buffers: C's bits after it.
+template <typename T>
+std::vector<unsigned char> shifted_product(kernels::Isa isa, bool ta, bool tb, Index m, Index n, Index k, T beta,
+                                           const Matrix<T>& a, const Matrix<T>& b, const Matrix<T>& c, int shift) {
+  std::vector<T> as(static_cast<std::size_t>(a.size() + shift)), bs(static_cast<std::size_t>(b.size() + shift)),
+      cs(static_cast<std::size_t>(c.size() + shift));
+  std::copy(a.data(), a.data() + a.size(), as.begin() + shift);
+  std::copy(b.data(), b.data() + b.size(), bs.begin() + shift);
+  std::copy(c.data(), c.data() + c.size(), cs.begin() + shift);
+  kernels::gemm_at<T>(isa, ta, tb, m, n, k, T(1), as.data() + shift, a.rows(), bs.data() + shift, b.rows(), beta,
+                      cs.data() + shift, m);
+  return bits(cs.data() + shift, m, n, m);
+}
+
+template <typename T>
+void check_addresses(kernels::Isa isa, Index m, Index n, Index k, int ops, Generator& g) {
+  const bool ta = (ops & 1) != 0, tb = (ops & 2) != 0;
+  const T beta = (m + n) % 2 == 0 ? T(0) : T(0.5);
+  INFO("level " << kernels::isa_name(isa) << " m " << m << " n " << n << " k " << k << " ta " << ta << " tb " << tb);
+  const Matrix<T> a = (ta ? random_matrix(k, m, g) : random_matrix(m, k, g)).template cast<T>();
+  const Matrix<T> b = (tb ? random_matrix(n, k, g) : random_matrix(k, n, g)).template cast<T>();
+  const Matrix<T> c = random_matrix(m, n, g).template cast<T>();
+  const std::vector<unsigned char> first = shifted_product<T>(isa, ta, tb, m, n, k, beta, a, b, c, 0);
+  for (int shift = 1; shift <= 7; ++shift) {
+    INFO("shifted by " << shift);
+    CHECK(shifted_product<T>(isa, ta, tb, m, n, k, beta, a, b, c, shift) == first);
+  }
+}
+
+// C computed whole, and by parts of its columns (as gemm.h splits them over threads, here with uneven splits):
+// the same bits.
+template <typename T>
+void check_column_parts(kernels::Isa isa, Index m, Index n, Index k, int ops, Generator& g) {
+  const bool ta = (ops & 1) != 0, tb = (ops & 2) != 0;
+  INFO("level " << kernels::isa_name(isa) << " m " << m << " n " << n << " k " << k << " ta " << ta << " tb " << tb);
+  const Matrix<T> a = (ta ? random_matrix(k, m, g) : random_matrix(m, k, g)).template cast<T>();
+  const Matrix<T> b = (tb ? random_matrix(n, k, g) : random_matrix(k, n, g)).template cast<T>();
+  const Matrix<T> start = random_matrix(m, n, g).template cast<T>();
+  for (const T beta : {T(0), T(0.5)}) {
+    Matrix<T> whole = start;
+    kernels::gemm_at<T>(isa, ta, tb, m, n, k, T(1.5), a.data(), a.rows(), b.data(), b.rows(), beta, whole.data(), m);
+    for (const Index split : {Index(1), n / 2, n - 7}) {
+      Matrix<T> parts = start;
+      for (const auto& [first, last] : {std::pair<Index, Index>{0, split}, std::pair<Index, Index>{split, n}}) {
+        const T* b_part = b.data() + (tb ? first : first * b.rows());
+        kernels::gemm_at<T>(isa, ta, tb, m, last - first, k, T(1.5), a.data(), a.rows(), b_part, b.rows(), beta,
+                            parts.data() + first * m, m);
+      }
+      INFO("split at column " << split << " beta " << beta);
+      CHECK(bits(parts.data(), m, n, m) == bits(whole.data(), m, n, m));
     }
   }
 }
 
 }  // namespace
 
-TEST_CASE("gemm in float: tapegrad's AVX-512 kernel at every edge of its blocking, against double", "[gemm][avx512]") {
-  if (kernels::active_isa() != kernels::Isa::avx512) {
-    WARN("skipped: this CPU has no AVX-512 (or TAPEGRAD_ISA / TAPEGRAD_AVX512=0 lowers the level), so the kernel is "
-         "never used here");
-    return;
-  }
-  Generator g(23);
-  // Rows around the 16-row vectors, the 48-row panels, the tail kernels (m mod 16 up to 4) and the 144-row
-  // blocks; columns around the 8-column register blocks, the two-panel packing (16) and the 768-column blocks;
-  // terms around the 256-term blocks.
-  const Index ms[] = {1, 2, 3, 4, 5, 15, 16, 17, 18, 21, 33, 47, 48, 49, 50, 97, 145, 150};
-  const Index ns[] = {1, 7, 8, 9, 16, 17, 100, 769};
-  const Index ks[] = {1, 17, 257};
-  for (const Index m : ms) {
-    for (const Index n : ns) {
-      for (const Index k : ks) {
-        for (int ops = 0; ops < 4; ++ops) {
-          const bool ta = (ops & 1) != 0, tb = (ops & 2) != 0;
-          const float alpha = ops == 3 ? -0.5f : 1.0f, beta = (m + n + k) % 3 == 0 ? 0.75f : 0.0f;
-          Matrix<float> workspace(detail::avx512_sgemm_workspace(m, n, k) + 16, 1);
-          // 64-byte alignment, as gemm gives it
-          float* aligned = workspace.data();
-          while (reinterpret_cast<std::uintptr_t>(aligned) % 64 != 0) ++aligned;
-          check_float_product(m, n, k, ta, tb, alpha, beta, g,
-                              [&](const float* a, Index lda, const float* b, Index ldb, float* c, Index ldc) {
-                                detail::avx512_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, aligned);
-                              });
-        }
-      }
-    }
-  }
-  // The two-layer step's own shapes, and a long sum over several term blocks.
-  check_float_product(50, 100, 3072, false, false, 1.0f, 0.0f, g,
-                      [&](const float* a, Index lda, const float* b, Index ldb, float* c, Index ldc) {
-                        Matrix<float> ws(detail::avx512_sgemm_workspace(50, 100, 3072) + 16, 1);
-                        float* aligned = ws.data();
-                        while (reinterpret_cast<std::uintptr_t>(aligned) % 64 != 0) ++aligned;
-                        detail::avx512_sgemm(false, false, 50, 100, 3072, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, aligned);
-                      });
-}
-
 TEST_CASE("every instruction-set level's kernels, float and double, at every blocking edge, against double",
           "[gemm][kernels]") {
-  using kernels::Isa;
   Generator g(25);
-  std::string missing;
-  for (const Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
-    if (isa > kernels::cpu_isa()) {
-      missing += std::string(missing.empty() ? "" : ", ") + kernels::isa_name(isa);
-      continue;
-    }
+  for (const kernels::Isa isa : levels_here()) {
     check_level<float>(isa, g);
     check_level<double>(isa, g);
   }
+  // The two-layer step's own shapes, and long sums over several term blocks.
+  for (const kernels::Isa isa : levels_here()) {
+    for (int ops = 0; ops < 4; ++ops) {
+      check_at<float>(isa, 50, 100, 3072, ops, g);
+      check_at<float>(isa, 10, 3072, 100, ops, g);
+      check_at<double>(isa, 50, 3072, 100, ops, g);
+    }
+  }
   // A level above the CPU's is refused with an error, not run.
-  if (!missing.empty()) {
-    WARN("not tested here: this CPU has no " << missing << " (its best level is "
-                                               << kernels::isa_name(kernels::cpu_isa()) << ")");
+  if (kernels::cpu_isa() != kernels::Isa::avx512) {
     float x = 1.0f, y = 0.0f;
-    CHECK_THROWS_AS(kernels::gemm_at<float>(Isa::avx512, false, false, 1, 1, 1, 1.0f, &x, 1, &x, 1, 0.0f, &y, 1),
+    CHECK_THROWS_AS(kernels::gemm_at<float>(kernels::Isa::avx512, false, false, 1, 1, 1, 1.0f, &x, 1, &x, 1, 0.0f, &y,
+                                            1),
                     Error);
   }
   CHECK(kernels::active_isa() <= kernels::cpu_isa());
+}
+
+TEST_CASE("gemm gives the same bits for the same values at any address, at every level", "[gemm][kernels]") {
+  Generator g(26);
+  for (const kernels::Isa isa : levels_here()) {
+    // The shapes where Eigen's per-level products were seen to differ (m 2..17, k 2..13, n 1..7), every form.
+    for (Index m = 1; m <= 17; ++m) {
+      for (Index k = 1; k <= 13; ++k) {
+        for (Index n = 1; n <= 7; ++n) {
+          check_addresses<double>(isa, m, n, k, static_cast<int>((m + k + n) % 4), g);
+          check_addresses<float>(isa, m, n, k, static_cast<int>((m * k + n) % 4), g);
+        }
+      }
+    }
+    for (int ops = 0; ops < 4; ++ops) {
+      check_addresses<float>(isa, 50, 100, 300, ops, g);
+      check_addresses<double>(isa, 10, 300, 100, ops, g);
+      check_addresses<double>(isa, 50, 9, 600, ops, g);
+    }
+  }
+}
+
+TEST_CASE("gemm: C's columns computed by parts give the same bits as whole, at every level", "[gemm][kernels]") {
+  Generator g(27);
+  for (const kernels::Isa isa : levels_here()) {
+    if (isa == kernels::Isa::portable) continue;  // Eigen's order may change with the columns; not promised there
+    for (int ops = 0; ops < 4; ++ops) {
+      // Short wide results (run as their transpose from 256 columns on, directly below), the two-layer shapes, the
+      // tail rows (50, 2) and few rows.
+      for (const Index m : {1, 2, 10, 16, 17, 50}) {
+        check_column_parts<float>(isa, m, 300, 37, ops, g);
+        check_column_parts<double>(isa, m, 300, 37, ops, g);
+      }
+      check_column_parts<float>(isa, 50, 3072, 100, ops, g);
+      check_column_parts<float>(isa, 10, 3072, 100, ops, g);
+      check_column_parts<double>(isa, 50, 1000, 300, ops, g);
+    }
+  }
+}
+
+TEST_CASE("gemm: 1 and 2 product threads give the same bits", "[gemm][threads]") {
+  Generator g(28);
+  struct Shape {
+    Index m, n, k;
+  };
+  // All above the size from which the columns are split; 10 x 300 runs as its transpose whole and directly in
+  // halves when B is transposed.
+  for (const Shape s : {Shape{50, 3072, 100}, Shape{10, 3072, 100}, Shape{10, 300, 200}, Shape{50, 517, 100},
+                        Shape{3, 2000, 100}}) {
+    for (int ops = 0; ops < 4; ++ops) {
+      const Op op_a = (ops & 1) != 0 ? Op::transpose : Op::none, op_b = (ops & 2) != 0 ? Op::transpose : Op::none;
+      INFO("m " << s.m << " n " << s.n << " k " << s.k << " ops " << ops);
+      const Matrix<double> a64 = op_a == Op::transpose ? random_matrix(s.k, s.m, g) : random_matrix(s.m, s.k, g);
+      const Matrix<double> b64 = op_b == Op::transpose ? random_matrix(s.n, s.k, g) : random_matrix(s.k, s.n, g);
+      const Matrix<float> a32 = a64.cast<float>(), b32 = b64.cast<float>();
+      Matrix<double> c64[2];
+      Matrix<float> c32[2];
+      for (const int threads : {1, 2}) {
+        ThreadsGuard guard(threads);
+        product(a64, op_a, b64, op_b, c64[threads - 1]);
+        product(a32, op_a, b32, op_b, c32[threads - 1]);
+      }
+      CHECK(bits(c64[0].data(), s.m, s.n, s.m) == bits(c64[1].data(), s.m, s.n, s.m));
+      CHECK(bits(c32[0].data(), s.m, s.n, s.m) == bits(c32[1].data(), s.m, s.n, s.m));
+    }
+  }
 }
 
 TEST_CASE("gemm in float through the library's backend, 1 and 2 threads, short wide results included", "[gemm]") {

@@ -10,9 +10,8 @@
 #include <type_traits>
 
 #include <tapegrad/core/error.h>
-#include <tapegrad/core/kernels/gemm_avx512.h>
 #include <tapegrad/core/kernels/isa.h>
-#include <tapegrad/core/kernels/levels/eigen_level.h>
+#include <tapegrad/core/kernels/levels/gemm_level.h>
 
 #if defined(TAPEGRAD_GEMM_OPENBLAS)
 #include <cblas.h>
@@ -166,93 +165,83 @@ void run_kernel(const Operands<T>& p, Isa) {
 
 #else
 
-// A growing 64-byte-aligned float buffer, kept per thread: the AVX-512 kernel's packing workspace.
-class AlignedFloats {
+// A growing 64-byte-aligned buffer, kept per thread: the level kernels' packing workspace, and a short wide
+// result's transpose.
+class AlignedBuffer {
  public:
-  float* at_least(std::ptrdiff_t floats) {
-    if (floats > size_) {
-      const std::size_t bytes = (static_cast<std::size_t>(floats) * sizeof(float) + 63) / 64 * 64;
-      data_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+  template <typename T>
+  T* at_least(std::ptrdiff_t count) {
+    const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(T) + 63) / 64 * 64;
+    if (bytes > size_) {
+      data_.reset(static_cast<char*>(std::aligned_alloc(64, bytes)));
       if (!data_) throw std::bad_alloc();
-      size_ = floats;
+      size_ = bytes;
     }
-    return data_.get();
+    return reinterpret_cast<T*>(data_.get());
   }
 
  private:
   struct Free {
-    void operator()(float* p) const { std::free(p); }
+    void operator()(char* p) const { std::free(p); }
   };
-  std::unique_ptr<float, Free> data_;
-  std::ptrdiff_t size_ = 0;
+  std::unique_ptr<char, Free> data_;
+  std::size_t size_ = 0;
 };
 
-// Eigen's products, except single precision on a CPU with AVX-512, which takes tapegrad's own kernel
-// (gemm_avx512.h): the same result up to the order of the additions, about 1.4x faster on the two-layer step.
-void avx512_product(const Operands<float>& p) {
-  thread_local AlignedFloats workspace;
-  detail::avx512_sgemm(p.ta, p.tb, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b,
-                       p.ldb, p.beta, p.c, p.ldc, workspace.at_least(detail::avx512_sgemm_workspace(p.m, p.n, p.k)));
-}
+#if defined(TAPEGRAD_KERNEL_LEVELS)
 
-// As for Eigen (eigen_product_transposed), a short wide result runs as its transpose, op(B)^T op(A)^T, into a
-// buffer, when B is stored transposed (then op(B)^T = B packs as fast as it reads): its many rows fill the kernel's
-// 48-row panels. The softmax gradient G X^T (10 x 100 x 3072) went from 143 to 91 us; with B as stored (W2 H in
-// evaluation, 10 x 50 x 10000) the transposed form was 3x slower, so those stay direct.
-void avx512_product_transposed(const Operands<float>& p) {
-  thread_local AlignedFloats transposed;
-  const Operands<float> swapped{!p.tb, !p.ta, p.n, p.m, p.k, 1.0f, p.b, p.ldb, p.a, p.lda, 0.0f,
-                                transposed.at_least(p.n * p.m), p.n};
-  avx512_product(swapped);
-  assign_transposed(p, Eigen::Map<const Matrix<float>>(swapped.c, p.n, p.m));
-}
-
-// Eigen's products compiled for the level in force (levels/eigen_level.h), and as for the portable ones
-// (eigen_product_transposed), a short wide result through its transpose.
 template <typename T>
-void level_call(Isa isa, const Operands<T>& p) {
-#if defined(TAPEGRAD_EIGEN_LEVELS)
+void level_call(Isa isa, levels::GemmCall<T> call) {
+  thread_local AlignedBuffer workspace;
   if (isa == Isa::avx512) {
-    levels::eigen_avx512(p.ta, p.tb, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc);
+    call.workspace = workspace.at_least<T>(levels::gemm_avx512_workspace(call));
+    levels::gemm_avx512(call);
   } else {
-    levels::eigen_avx2(p.ta, p.tb, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc);
+    call.workspace = workspace.at_least<T>(levels::gemm_avx2_workspace(call));
+    levels::gemm_avx2(call);
   }
-#else
-  (void)isa;
-  eigen_kernel(p);
-#endif
 }
+
+// A short wide result with B stored transposed, such as the softmax gradient G X^T (10 x 3072 from 10 x 100 and
+// 3072 x 100), fills few rows of the register block; its transpose op(B)^T op(A)^T (3072 x 10, B packing as fast
+// as it reads) fills it. This went from 143 to 91 us in float at avx512 with the kernel this one grew from; with
+// B as stored (W2 H in evaluation, 10 x 50 x 10000) the transposed form was 3x slower, so those stay direct.
+// C^T goes through a buffer with the same alpha and beta, and the tail kernels are off in both forms, so every entry
+// adds in the same order whichever form a part of the columns (gemm.h splits them over threads) takes.
+constexpr std::ptrdiff_t short_rows = 16, wide_columns = 256;
 
 template <typename T>
 void level_product(Isa isa, const Operands<T>& p) {
-  if (!short_wide(p)) {
-    level_call(isa, p);
+  const bool short_result = p.tb && p.m <= short_rows;
+  if (!(short_result && p.n >= wide_columns)) {
+    level_call(isa, levels::GemmCall<T>{p.ta, p.tb, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c,
+                                        p.ldc, nullptr, !short_result});
     return;
   }
-  thread_local Matrix<T> transposed;
-  transposed.resize(p.n, p.m);
-  const Operands<T> swapped{!p.tb, !p.ta, p.n, p.m, p.k, T(1), p.b, p.ldb, p.a, p.lda, T(0), transposed.data(), p.n};
-  level_call(isa, swapped);
-  assign_transposed(p, transposed);
+  thread_local AlignedBuffer buffer;
+  T* transposed = buffer.at_least<T>(p.n * p.m);  // C^T, n x m
+  if (p.beta != T(0)) {
+    for (Index i = 0; i < p.m; ++i)
+      for (Index j = 0; j < p.n; ++j) transposed[j + i * p.n] = p.c[i + j * p.ldc];
+  }
+  level_call(isa, levels::GemmCall<T>{false, !p.ta, p.n, p.m, p.k, p.alpha, p.b, p.ldb, p.a, p.lda, p.beta,
+                                      transposed, p.n, nullptr, false});
+  for (Index j = 0; j < p.n; ++j)
+    for (Index i = 0; i < p.m; ++i) p.c[i + j * p.ldc] = transposed[j + i * p.n];
 }
+
+#endif
 
 template <typename T>
 void run_kernel(const Operands<T>& p, Isa isa) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (isa == Isa::avx512) {
-      if (short_wide(p) && p.tb) {
-        avx512_product_transposed(p);
-      } else {
-        avx512_product(p);
-      }
-      return;
-    }
-  }
-  if (isa == Isa::portable) {
-    eigen_kernel(p);
-  } else {
+#if defined(TAPEGRAD_KERNEL_LEVELS)
+  if (isa != Isa::portable) {
     level_product(isa, p);
+    return;
   }
+#endif
+  (void)isa;
+  eigen_kernel(p);
 }
 
 #endif
@@ -283,11 +272,11 @@ const char* gemm_kernel_name() {
 #elif defined(TAPEGRAD_GEMM_ONEDNN)
   return std::is_same_v<T, float> ? "onednn" : "eigen";
 #else
+  // The same kernel runs both precisions at each level.
   const Isa isa = active_isa();
-  if (std::is_same_v<T, float> && isa == Isa::avx512) return "avx512";
-#if defined(TAPEGRAD_EIGEN_LEVELS)
-  if (isa == Isa::avx512) return "eigen-avx512";
-  if (isa == Isa::avx2) return "eigen-avx2";
+#if defined(TAPEGRAD_KERNEL_LEVELS)
+  if (isa == Isa::avx512) return "avx512";
+  if (isa == Isa::avx2) return "avx2";
 #endif
   return "eigen";
 #endif

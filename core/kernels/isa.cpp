@@ -7,7 +7,6 @@
 #include <string>
 
 #include <tapegrad/core/error.h>
-#include <tapegrad/core/kernels/gemm_avx512.h>
 
 namespace tapegrad::kernels {
 
@@ -20,12 +19,19 @@ namespace {
 #define TAPEGRAD_CPU_HAS(feature) false
 #endif
 
+// The levels above portable exist only where their kernels are compiled in (core/kernels/levels/, CMakeLists.txt).
+#if defined(TAPEGRAD_KERNEL_LEVELS)
+constexpr bool levels_compiled = true;
+#else
+constexpr bool levels_compiled = false;
+#endif
+
 Isa detect() {
-  if (detail::avx512_kernel_compiled() && TAPEGRAD_CPU_HAS("avx512f") && TAPEGRAD_CPU_HAS("avx512dq") &&
+  if (levels_compiled && TAPEGRAD_CPU_HAS("avx512f") && TAPEGRAD_CPU_HAS("avx512dq") &&
       TAPEGRAD_CPU_HAS("avx512vl")) {
     return Isa::avx512;
   }
-  if (detail::avx512_kernel_compiled() && TAPEGRAD_CPU_HAS("avx2") && TAPEGRAD_CPU_HAS("fma")) return Isa::avx2;
+  if (levels_compiled && TAPEGRAD_CPU_HAS("avx2") && TAPEGRAD_CPU_HAS("fma")) return Isa::avx2;
   return Isa::portable;
 }
 

@@ -1,6 +1,6 @@
 // The instruction-set level the library's own kernels run at, chosen once per process from the CPU.
 //
-// Why one place: every kernel compiled for a level (gemm_avx512.cpp, ...) may only run after the CPU has been
+// Why one place: every kernel compiled for a level (levels/gemm_avx512.cpp, ...) may only run after the CPU has been
 // checked for it, and a forced level (to measure every level on one machine) must reach all of them alike.
 //
 // The level is the best of avx512 (AVX-512 F, DQ and VL), avx2 (AVX2 and FMA) and portable (the build's own

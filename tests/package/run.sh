@@ -11,7 +11,7 @@ trap 'rm -rf "$work"' EXIT
 cmake --install "$build" --prefix "$work/prefix" > "$work/install.log"
 
 # Only public headers are installed.
-for private in core/kernels/gemm_avx512.h ops/numerics.h ops/broadcast.h nn/data/byte_source.h; do
+for private in core/kernels/levels/gemm_level.h ops/numerics.h ops/broadcast.h nn/data/byte_source.h; do
   if [[ -e "$work/prefix/include/tapegrad/$private" ]]; then
     echo "run.sh: the internal header $private was installed" >&2
     exit 1
