@@ -426,7 +426,8 @@ Pass<T> batch_norm_forward_pass(bool affine) {
         const double y = (in.x[j * rows + i] - s.mean[i]) * s.inverse_std[i];
         out[j * rows + i] = affine ? y * in.gamma[i] + in.beta[i] : y;
       }
-    for (const auto* part : {&s.mean, &s.variance, &s.inverse_std}) out.insert(out.end(), part->begin(), part->end());
+    for (const auto* part : {&s.mean, &s.variance, &s.inverse_std})
+      out.insert(out.end(), part->begin(), part->end());
     return out;
   };
   return pass;
@@ -467,7 +468,8 @@ Pass<T> batch_norm_backward_pass(bool affine) {
       for (Count i = 0; i < rows; ++i) {
         const double a = s.inverse_std[i] * (affine ? double(in.gamma[i]) : 1.0);
         const double d = in.x[j * rows + i] - s.mean[i];
-        dx[j * rows + i] = a * (in.g[j * rows + i] - sg[i] / n - d * s.inverse_std[i] * s.inverse_std[i] * sgd[i] / n);
+        dx[j * rows + i] =
+            a * (in.g[j * rows + i] - sg[i] / n - d * s.inverse_std[i] * s.inverse_std[i] * sgd[i] / n);
       }
     if (affine) {
       for (Count i = 0; i < rows; ++i) dx.push_back(sgd[i] * s.inverse_std[i]);
