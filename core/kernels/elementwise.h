@@ -11,7 +11,8 @@
 //    correctly rounded additions and products, which give the same bits in any lane).
 //  - Passes without a transcendental function (optimisers, relu, leaky_relu, the backward rules, the sums) give
 //    the same bits at every level: no contraction into FMA, an exact sqrt, and sums add in one fixed order
-//    (64 bytes of lanes, then a fixed tree) whatever the vector width.
+//    (64 bytes of lanes, then a fixed tree; BatchNorm's per-feature sums in column order) whatever the vector
+//    width, and a column's softmax does not depend on the columns next to it.
 //  - exp and float tanh are Eigen's vectorised ones of the level (double tanh: Cephes' split of exp and a rational
 //    fit), exp taken as 0 below log(smallest normal): equal to a few units in the last place across levels.
 //  - NaN in an input gives NaN in the matching output (relu, leaky_relu, sigmoid, tanh; a column's softmax).
