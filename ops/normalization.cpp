@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include <tapegrad/core/kernels/elementwise.h>
+
 namespace tapegrad {
 
 template <typename T>
@@ -53,27 +55,36 @@ void check_batch_norm_arguments(const Tensor<T>& s, const Tensor<T>* gamma, cons
   if (beta != nullptr) check_column(beta, "beta");
 }
 
+// Writes a kernel's gradient for input i straight into its slot when that holds none yet, else adds it.
+template <typename T, typename Write>
+void write_or_add(Node<T>& node, std::size_t i, Index rows, Index cols, Write write) {
+  bool fresh = false;
+  Matrix<T>& target = node.grad_slot(i, fresh);
+  if (fresh) {
+    target.resize(rows, cols);
+    write(target.data());
+    return;
+  }
+  Matrix<T> part(rows, cols);
+  write(part.data());
+  target += part;
+}
+
 template <typename T>
 Tensor<T> batch_norm_impl(const Tensor<T>& s, const Tensor<T>* gamma, const Tensor<T>* beta, double eps,
                           BatchStatistics<T>* statistics) {
   check_batch_norm_arguments(s, gamma, beta, eps);
-  const Index n = s.cols();
-  const T inverse_n = T(1) / static_cast<T>(n);
-  const Matrix<T>& x = s.value();
-  // Two passes (mean, then the squares of the deviations) rather than E[s^2] - mu^2, which cancels badly when the
-  // mean is large compared with the spread.
-  Matrix<T> mu = x.rowwise().sum() * inverse_n;
-  Matrix<T> variance = (x.colwise() - mu.col(0)).array().square().matrix().rowwise().sum() * inverse_n;
-  Matrix<T> sigma1 = (variance.array() + static_cast<T>(eps)).rsqrt().matrix();
-  Matrix<T> out = (x.colwise() - mu.col(0)).array().colwise() * sigma1.col(0).array();
+  const Index d = s.rows(), n = s.cols();
   const bool affine = gamma != nullptr;
-  if (affine) {
-    out.array().colwise() *= gamma->value().col(0).array();
-    out.colwise() += beta->value().col(0);
-  }
+  // Forward and backward are per-level passes (kernels/elementwise.h): the per-feature sums run along rows, one
+  // feature per lane, and each block of features is read from memory once.
+  Matrix<T> out(d, n), mu(d, 1), variance(d, 1), sigma1(d, 1);
+  kernels::elementwise<T>().batch_norm_forward(d, n, s.value().data(), affine ? gamma->value().data() : nullptr,
+                                               affine ? beta->value().data() : nullptr, static_cast<T>(eps),
+                                               out.data(), mu.data(), variance.data(), sigma1.data());
   if (statistics != nullptr) {
     statistics->mean = mu;
-    statistics->variance = variance;
+    statistics->variance = std::move(variance);
   }
   std::vector<Tensor<T>> inputs{s};
   if (affine) inputs.insert(inputs.end(), {*gamma, *beta});
@@ -82,31 +93,28 @@ Tensor<T> batch_norm_impl(const Tensor<T>& s, const Tensor<T>* gamma, const Tens
   //   G1 = G .* (sigma1 1^T),  G2 = G .* (sigma2 1^T),  c = (G2 .* D) 1,
   //   G_s = G1 - (1/n) (G1 1) 1^T - (1/n) D .* (c 1^T),
   //   dgamma = (upstream .* s_hat) 1,  dbeta = upstream 1.
-  // Only mu and sigma1 are kept (d x 1 each); D and s_hat are recomputed from the input, which the node holds
-  // anyway.
+  // The kernel computes it from two sums per feature, upstream 1 and (upstream .* D) 1 (see its comment). Only mu
+  // and sigma1 are kept (d x 1 each); D is recomputed from the input, which the node holds anyway.
   return Tensor<T>::from_op(
       "batch_norm", std::move(out), inputs,
-      [mu = std::move(mu), sigma1 = std::move(sigma1), inverse_n, affine](Node<T>& node, const Matrix<T>& upstream) {
-        const Matrix<T> deviation = node.input(0).colwise() - mu.col(0);  // D
-        if (affine && (node.needs_grad(1) || node.needs_grad(2))) {
-          if (node.needs_grad(1)) {
-            const auto s_hat = deviation.array().colwise() * sigma1.col(0).array();
-            node.accumulate(1, (upstream.array() * s_hat).matrix().rowwise().sum());
-          }
-          if (node.needs_grad(2)) node.accumulate(2, upstream.rowwise().sum());
+      [mu = std::move(mu), sigma1 = std::move(sigma1), affine](Node<T>& node, const Matrix<T>& upstream) {
+        const Matrix<T>& x = node.input(0);
+        const Index rows = x.rows(), cols = x.cols();
+        const bool want_gamma = affine && node.needs_grad(1), want_beta = affine && node.needs_grad(2);
+        Matrix<T> dgamma(want_gamma ? rows : 0, 1), dbeta(want_beta ? rows : 0, 1);
+        const auto run = [&](T* dx) {
+          kernels::elementwise<T>().batch_norm_backward(
+              rows, cols, x.data(), upstream.data(), mu.data(), sigma1.data(),
+              affine ? node.input(1).data() : nullptr, dx, want_gamma ? dgamma.data() : nullptr,
+              want_beta ? dbeta.data() : nullptr);
+        };
+        if (node.needs_grad(0)) {
+          write_or_add(node, 0, rows, cols, run);
+        } else {
+          run(nullptr);
         }
-        if (!node.needs_grad(0)) return;
-        Matrix<T> g1 = upstream;  // becomes G1 = G .* (sigma1 1^T)
-        if (affine) g1.array().colwise() *= node.input(1).col(0).array();
-        g1.array().colwise() *= sigma1.col(0).array();
-        // G2 .* D = G1 .* D .* (sigma1^2 1^T), so c = ((G1 .* D) 1) .* sigma1^2 without forming G2.
-        const Matrix<T> c =
-            (g1.cwiseProduct(deviation).rowwise().sum().array() * sigma1.col(0).array().square()).matrix();
-        const Matrix<T> g1_row_sums = g1.rowwise().sum();
-        Matrix<T> grad_s = g1;
-        grad_s.colwise() -= g1_row_sums.col(0) * inverse_n;
-        grad_s -= (deviation.array().colwise() * (c.col(0).array() * inverse_n)).matrix();
-        node.accumulate(0, grad_s);
+        if (want_gamma) node.accumulate(1, dgamma);
+        if (want_beta) node.accumulate(2, dbeta);
       });
 }
 

@@ -370,6 +370,116 @@ Pass<T> standardize_pass() {
   return pass;
 }
 
+// The per-feature statistics of a (rows x cols) batch in double: mean, biased variance, 1 / sqrt(v + eps).
+struct PlainStatistics {
+  std::vector<double> mean, variance, inverse_std;
+};
+
+template <typename T>
+PlainStatistics plain_statistics(Count rows, Count cols, const std::vector<T>& x, double eps) {
+  PlainStatistics s{std::vector<double>(rows, 0.0), std::vector<double>(rows, 0.0), std::vector<double>(rows)};
+  for (Count j = 0; j < cols; ++j)
+    for (Count i = 0; i < rows; ++i) s.mean[i] += double(x[j * rows + i]) / double(cols);
+  for (Count j = 0; j < cols; ++j)
+    for (Count i = 0; i < rows; ++i) {
+      const double d = x[j * rows + i] - s.mean[i];
+      s.variance[i] += d * d / double(cols);
+    }
+  for (Count i = 0; i < rows; ++i) s.inverse_std[i] = 1 / std::sqrt(s.variance[i] + eps);
+  return s;
+}
+
+// BatchNorm's inputs: x with a large mean (12) next to its spread, an upstream gradient, gamma and beta per row.
+template <typename T>
+struct BatchNormInputs {
+  std::vector<T> x, g, gamma, beta;
+  BatchNormInputs(Count rows, Count cols)
+      : x(values<T>(rows * cols, 14, 9, 15)),
+        g(values<T>(rows * cols, 15, -1, 1)),
+        gamma(values<T>(rows, 16, 0.5, 2)),
+        beta(values<T>(rows, 17, -1, 1)) {}
+};
+
+constexpr double batch_norm_eps = 1e-5;
+
+// Forward: out, then mean, variance and 1 / sqrt(v + eps), with or without gamma and beta.
+template <typename T>
+Pass<T> batch_norm_forward_pass(bool affine) {
+  Pass<T> pass{std::string("batch_norm_forward") + (affine ? " affine" : ""), false, {}, {}, 500};
+  pass.run = [=](const ElementwiseKernels<T>& k, Count rows, Count cols, Count offset) {
+    const BatchNormInputs<T> in(rows, cols);
+    Shifted<T> x(in.x, offset), gamma(in.gamma, offset), beta(in.beta, offset);
+    Shifted<T> out(std::vector<T>(rows * cols), offset);
+    std::vector<T> stats(3 * rows);
+    k.batch_norm_forward(rows, cols, x.get(), affine ? gamma.get() : nullptr, affine ? beta.get() : nullptr,
+                         T(batch_norm_eps), out.get(), stats.data(), stats.data() + rows, stats.data() + 2 * rows);
+    std::vector<T> result = out.result(rows * cols);
+    result.insert(result.end(), stats.begin(), stats.end());
+    return result;
+  };
+  pass.formula = [=](Count rows, Count cols) {
+    const BatchNormInputs<T> in(rows, cols);
+    const PlainStatistics s = plain_statistics(rows, cols, in.x, batch_norm_eps);
+    std::vector<double> out(rows * cols);
+    for (Count j = 0; j < cols; ++j)
+      for (Count i = 0; i < rows; ++i) {
+        const double y = (in.x[j * rows + i] - s.mean[i]) * s.inverse_std[i];
+        out[j * rows + i] = affine ? y * in.gamma[i] + in.beta[i] : y;
+      }
+    for (const auto* part : {&s.mean, &s.variance, &s.inverse_std})
+      out.insert(out.end(), part->begin(), part->end());
+    return out;
+  };
+  return pass;
+}
+
+// Backward (after the level's forward): dx, then dgamma and dbeta when affine.
+template <typename T>
+Pass<T> batch_norm_backward_pass(bool affine) {
+  Pass<T> pass{std::string("batch_norm_backward") + (affine ? " affine" : ""), false, {}, {}, 500};
+  pass.run = [=](const ElementwiseKernels<T>& k, Count rows, Count cols, Count offset) {
+    const BatchNormInputs<T> in(rows, cols);
+    Shifted<T> x(in.x, offset), g(in.g, offset), gamma(in.gamma, offset);
+    Shifted<T> dx(std::vector<T>(rows * cols), offset);
+    std::vector<T> out(rows * cols), mean(rows), variance(rows), inverse_std(rows), dgamma(rows), dbeta(rows);
+    k.batch_norm_forward(rows, cols, x.get(), nullptr, nullptr, T(batch_norm_eps), out.data(), mean.data(),
+                         variance.data(), inverse_std.data());
+    k.batch_norm_backward(rows, cols, x.get(), g.get(), mean.data(), inverse_std.data(),
+                          affine ? gamma.get() : nullptr, dx.get(), affine ? dgamma.data() : nullptr,
+                          affine ? dbeta.data() : nullptr);
+    std::vector<T> result = dx.result(rows * cols);
+    if (affine) {
+      result.insert(result.end(), dgamma.begin(), dgamma.end());
+      result.insert(result.end(), dbeta.begin(), dbeta.end());
+    }
+    return result;
+  };
+  pass.formula = [=](Count rows, Count cols) {
+    const BatchNormInputs<T> in(rows, cols);
+    const PlainStatistics s = plain_statistics(rows, cols, in.x, batch_norm_eps);
+    std::vector<double> sg(rows, 0.0), sgd(rows, 0.0), dx(rows * cols);
+    for (Count j = 0; j < cols; ++j)
+      for (Count i = 0; i < rows; ++i) {
+        sg[i] += in.g[j * rows + i];
+        sgd[i] += in.g[j * rows + i] * (in.x[j * rows + i] - s.mean[i]);
+      }
+    const double n = double(cols);
+    for (Count j = 0; j < cols; ++j)
+      for (Count i = 0; i < rows; ++i) {
+        const double a = s.inverse_std[i] * (affine ? double(in.gamma[i]) : 1.0);
+        const double d = in.x[j * rows + i] - s.mean[i];
+        dx[j * rows + i] =
+            a * (in.g[j * rows + i] - sg[i] / n - d * s.inverse_std[i] * s.inverse_std[i] * sgd[i] / n);
+      }
+    if (affine) {
+      for (Count i = 0; i < rows; ++i) dx.push_back(sgd[i] * s.inverse_std[i]);
+      dx.insert(dx.end(), sg.begin(), sg.end());
+    }
+    return dx;
+  };
+  return pass;
+}
+
 template <typename T>
 std::vector<Pass<T>> all_passes() {
   std::vector<Pass<T>> passes;
@@ -423,6 +533,10 @@ std::vector<Pass<T>> all_passes() {
       [](double s, double y) { return (plain_sigmoid(s) - y) * 0.5; }));
   for (auto& pass : column_passes<T>()) passes.push_back(std::move(pass));
   passes.push_back(standardize_pass<T>());
+  for (bool affine : {false, true}) {
+    passes.push_back(batch_norm_forward_pass<T>(affine));
+    passes.push_back(batch_norm_backward_pass<T>(affine));
+  }
   return passes;
 }
 
@@ -434,6 +548,10 @@ struct Shape {
 std::vector<Shape> shapes() {
   std::vector<Shape> list;
   for (Count rows = 1; rows <= 33; ++rows) list.push_back({rows, 3});
+  // Whole and partial groups of short columns, either side of the softmax's short-column limit (64); BatchNorm's
+  // shapes (features x examples).
+  for (Shape shape : {Shape{10, 37}, Shape{64, 17}, Shape{65, 5}, Shape{50, 100}, Shape{256, 100}})
+    list.push_back(shape);
   list.push_back({3072, 100});
   return list;
 }
@@ -557,6 +675,29 @@ void check_special_values() {
   }
 }
 
+// A column's softmax takes the same bits whether it is computed alone or among others (short columns go several
+// at a time, each in a lane of its own, and the last group is partial).
+template <typename T>
+void check_softmax_column_independence() {
+  std::vector<Isa> levels = levels_to_compare();
+  levels.push_back(Isa::portable);
+  for (Isa isa : levels) {
+    const auto& k = elementwise_at<T>(isa);
+    for (const Shape& shape : {Shape{10, 37}, Shape{3, 21}, Shape{64, 9}, Shape{65, 4}}) {
+      INFO("level " << isa_name(isa) << " on " << shape.rows << " x " << shape.cols);
+      const Count rows = shape.rows, cols = shape.cols;
+      const auto scores = values<T>(rows * cols, 18, -20, 20);
+      std::vector<T> p(rows * cols), lse(cols), one(rows), one_lse(1);
+      k.column_softmax(rows, cols, scores.data(), p.data(), lse.data());
+      for (Count j = 0; j < cols; ++j) {
+        k.column_softmax(rows, 1, scores.data() + j * rows, one.data(), one_lse.data());
+        CHECK(std::memcmp(one.data(), p.data() + j * rows, rows * sizeof(T)) == 0);
+        CHECK(std::memcmp(one_lse.data(), lse.data() + j, sizeof(T)) == 0);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 TEST_CASE("element-wise passes at every level equal the portable level and the plain formula (float)",
@@ -586,4 +727,9 @@ TEST_CASE("the element-wise passes in force are those of the level in force", "[
   CHECK(&elementwise<double>() == &elementwise_at<double>(level));
   if (!elementwise_level_runs(Isa::avx512))
     CHECK_THROWS_WITH(elementwise_at<float>(Isa::avx512), Catch::Contains("cannot run here"));
+}
+
+TEST_CASE("a column's softmax does not depend on the columns next to it", "[elementwise]") {
+  check_softmax_column_independence<float>();
+  check_softmax_column_independence<double>();
 }

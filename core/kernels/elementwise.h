@@ -11,7 +11,8 @@
 //    correctly rounded additions and products, which give the same bits in any lane).
 //  - Passes without a transcendental function (optimisers, relu, leaky_relu, the backward rules, the sums) give
 //    the same bits at every level: no contraction into FMA, an exact sqrt, and sums add in one fixed order
-//    (64 bytes of lanes, then a fixed tree) whatever the vector width.
+//    (64 bytes of lanes, then a fixed tree; BatchNorm's per-feature sums in column order) whatever the vector
+//    width, and a column's softmax does not depend on the columns next to it.
 //  - exp and float tanh are Eigen's vectorised ones of the level (double tanh: Cephes' split of exp and a rational
 //    fit), exp taken as 0 below log(smallest normal): equal to a few units in the last place across levels.
 //  - NaN in an input gives NaN in the matching output (relu, leaky_relu, sigmoid, tanh; a column's softmax).
@@ -87,6 +88,18 @@ struct ElementwiseKernels {
   // out = factor x, and out += factor x (the L2 term's backward, into a fresh or a filled gradient).
   void (*scale)(Count n, const T* x, T factor, T* out);
   void (*add_scaled)(Count n, const T* x, T factor, T* out);
+
+  // Training-mode batch normalisation of x (rows = features, cols = examples): per row, mean = (sum_j x) / n,
+  // variance = (sum_j (x - mean)^2) / n (sums in column order), inverse_std = 1 / sqrt(variance + eps), and
+  // out = (x - mean) * (inverse_std * gamma) + beta, or (x - mean) * inverse_std when gamma and beta are null.
+  void (*batch_norm_forward)(Count rows, Count cols, const T* x, const T* gamma, const T* beta, T eps, T* out,
+                             T* mean, T* variance, T* inverse_std);
+  // Its backward for the upstream gradient g, with sg = sum_j g and sgd = sum_j g (x - mean) per row (column
+  // order) and a = inverse_std * gamma (inverse_std without gamma): dx = g a - a sg / n - (x - mean) a
+  // inverse_std^2 sgd / n, dgamma = sgd inverse_std, dbeta = sg. Each output is written, not added to; a null
+  // output is skipped (gamma may be null only when dgamma and dbeta are).
+  void (*batch_norm_backward)(Count rows, Count cols, const T* x, const T* g, const T* mean, const T* inverse_std,
+                              const T* gamma, T* dx, T* dgamma, T* dbeta);
 
   // out[i] = (pixels[i] - center[i]) * scale[i]: one image standardised feature by feature (the normaliser).
   void (*standardize_pixels)(Count n, const std::uint8_t* pixels, const T* center, const T* scale, T* out);
