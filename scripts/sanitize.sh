@@ -31,6 +31,8 @@ if [[ "$mode" == address ]]; then
   # Options already set in the environment win.
   export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+  # Memory a system library keeps until exit on purpose (each entry with its reason in scripts/lsan.supp).
+  export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$root/scripts/lsan.supp:print_suppressions=0}"
 
   # The same build and test run as scripts/test.sh, with the sanitizers on. g++ 12's -Wmaybe-uninitialized gives
   # false positives inside libstdc++'s <regex> and <functional> when ASan is on (seen in tests/main.cpp through
