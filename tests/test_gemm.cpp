@@ -372,6 +372,12 @@ TEST_CASE("gemm: C's columns computed by parts give the same bits as whole, at e
 }
 
 TEST_CASE("gemm: 1 and 2 product threads give the same bits", "[gemm][threads]") {
+  // Two threads compute C's columns in parts; at portable Eigen's order may change with the columns (and a part's
+  // short-wide form follows its own column count), so the bits are not promised there.
+  if (kernels::active_isa() == kernels::Isa::portable) {
+    WARN("not checked at the portable level: Eigen's order may change with the columns");
+    return;
+  }
   Generator g(28);
   struct Shape {
     Index m, n, k;
