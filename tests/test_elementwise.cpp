@@ -21,17 +21,13 @@ namespace {
 std::vector<Isa> levels_to_compare() {
   static bool warned = false;
   std::vector<Isa> levels;
-  std::string missing;
-  for (Isa isa : {Isa::avx2, Isa::avx512}) {
-    if (elementwise_level_runs(isa)) {
-      levels.push_back(isa);
-    } else {
-      missing += std::string(missing.empty() ? "" : ", ") + isa_name(isa);
-    }
+  for (const Isa isa : runnable_levels()) {
+    if (isa != Isa::portable && elementwise_level_runs(isa)) levels.push_back(isa);
   }
-  if (!missing.empty() && !warned) {
+  const Isa highest = levels.empty() ? Isa::portable : levels.back();
+  if (highest != Isa::avx512 && !warned) {
     warned = true;
-    WARN("element-wise levels not tested here (this CPU or build lacks them): " << missing);
+    WARN("element-wise levels above " << isa_name(highest) << " not tested here (this CPU or build lacks them)");
   }
   return levels;
 }

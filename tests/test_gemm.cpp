@@ -187,21 +187,12 @@ void check_float_product(Index m, Index n, Index k, bool ta, bool tb, float alph
 
 // The levels this CPU runs, portable first. The levels it lacks are reported once per run (one WARN), not per test.
 std::vector<kernels::Isa> levels_here() {
-  using kernels::Isa;
-  std::vector<Isa> levels;
-  std::string missing;
-  for (const Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
-    if (isa <= kernels::cpu_isa()) {
-      levels.push_back(isa);
-    } else {
-      missing += std::string(missing.empty() ? "" : ", ") + kernels::isa_name(isa);
-    }
-  }
+  const std::vector<kernels::Isa> levels = kernels::runnable_levels();
   static bool warned = false;
-  if (!missing.empty() && !warned) {
+  if (levels.back() != kernels::Isa::avx512 && !warned) {
     warned = true;
-    WARN("kernels not tested here: this CPU has no " << missing << " (its best level is "
-                                                      << kernels::isa_name(kernels::cpu_isa()) << ")");
+    WARN("kernels above " << kernels::isa_name(levels.back()) << " not tested here: this CPU (or build) runs no "
+                          << "higher level");
   }
   return levels;
 }
