@@ -233,6 +233,12 @@ void check_level(kernels::Isa isa, Generator& g) {
       for (int ops = 0; ops < 4; ++ops) check_at<T>(isa, m, 9, k, ops, g);
     }
   }
+  // More than one block in every dimension at once (rows, columns past 768 and terms past 256), and a short wide
+  // result (run as its transpose when B is transposed) summed over several term blocks.
+  for (int ops = 0; ops < 4; ++ops) {
+    check_at<T>(isa, 145, 769, 257, ops, g);
+    check_at<T>(isa, 10, 300, 513, ops, g);
+  }
 }
 
 // Bit patterns of C, to compare results exactly (NaN included).
