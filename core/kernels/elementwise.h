@@ -12,7 +12,7 @@
 //  - Passes without a transcendental function (optimisers, relu, leaky_relu, the backward rules, the sums) give
 //    the same bits at every level: no contraction into FMA, an exact sqrt, and sums add in one fixed order
 //    (64 bytes of lanes, then a fixed tree; BatchNorm's per-feature sums in column order) whatever the vector
-//    width, and a column's softmax does not depend on the columns next to it.
+//    width, and a column's softmax (and its backward rules) does not depend on the columns next to it.
 //  - exp and float tanh are Eigen's vectorised ones of the level (double tanh: Cephes' split of exp and a rational
 //    fit), exp taken as 0 below log(smallest normal). The passes using them (tanh, sigmoid, the softmax) agree
 //    across levels within 4 machine epsilons of max(|result|, 1), about 4 units in the last place.
