@@ -5,8 +5,6 @@
 
 #include <source_location>
 
-#include <type_traits>
-
 #include <tapegrad/core/tensor.h>
 #include <tapegrad/ops/passes.h>
 
@@ -44,44 +42,29 @@ const Matrix<T>& expand(const Matrix<T>& x, Expansion expansion, Index rows, Ind
   return x;
 }
 
-// Adds the full-shape gradient to input i of node, summed back over the expanded dimension: by the CPU-level
-// passes when the gradient is a matrix (add's, the common case), else by Eigen on the expression.
+// Adds the full-shape gradient to input i of node, summed back over the expanded dimension by the CPU-level passes
+// whatever the gradient's form (add's matrix, sub's -g, mul's products), so every op's sums agree.
 template <typename T, typename Expression>
 void accumulate_reduced(Node<T>& node, std::size_t i, Expansion expansion, const Expression& gradient) {
-  if constexpr (std::is_same_v<Expression, Matrix<T>>) {
-    const auto& passes = elementwise<T>();
-    const Index rows = gradient.rows(), cols = gradient.cols();
-    switch (expansion) {
-      case Expansion::none:
-        node.accumulate(i, gradient);
-        return;
-      case Expansion::column:
-        accumulate_written(node, i, rows, 1,
-                           [&](T* out) { passes.sum_across_columns(rows, cols, gradient.data(), out); });
-        return;
-      case Expansion::row:
-        accumulate_written(node, i, 1, cols,
-                           [&](T* out) { passes.sum_down_columns(rows, cols, gradient.data(), out); });
-        return;
-      case Expansion::scalar:
-        node.accumulate(i, Matrix<T>::Constant(1, 1, passes.sum(gradient.size(), gradient.data())));
-        return;
-    }
-  } else {
-    switch (expansion) {
-      case Expansion::none:
-        node.accumulate(i, gradient);
-        return;
-      case Expansion::column:
-        node.accumulate(i, gradient.rowwise().sum());
-        return;
-      case Expansion::row:
-        node.accumulate(i, gradient.colwise().sum());
-        return;
-      case Expansion::scalar:
-        node.accumulate(i, Matrix<T>::Constant(1, 1, gradient.sum()));
-        return;
-    }
+  if (expansion == Expansion::none) {
+    node.accumulate(i, gradient);  // nothing to sum: an expression adds in without a temporary
+    return;
+  }
+  const Matrix<T>& g = gradient;  // an expression evaluated once; a matrix bound without a copy
+  const auto& passes = elementwise<T>();
+  const Index rows = g.rows(), cols = g.cols();
+  switch (expansion) {
+    case Expansion::none:
+      return;  // handled above
+    case Expansion::column:
+      accumulate_written(node, i, rows, 1, [&](T* out) { passes.sum_across_columns(rows, cols, g.data(), out); });
+      return;
+    case Expansion::row:
+      accumulate_written(node, i, 1, cols, [&](T* out) { passes.sum_down_columns(rows, cols, g.data(), out); });
+      return;
+    case Expansion::scalar:
+      node.accumulate(i, Matrix<T>::Constant(1, 1, passes.sum(g.size(), g.data())));
+      return;
   }
 }
 

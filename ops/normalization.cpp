@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include <tapegrad/core/kernels/elementwise.h>
+#include <tapegrad/ops/passes.h>
 
 namespace tapegrad {
 
@@ -55,21 +56,6 @@ void check_batch_norm_arguments(const Tensor<T>& s, const Tensor<T>* gamma, cons
   if (beta != nullptr) check_column(beta, "beta");
 }
 
-// Writes a kernel's gradient for input i straight into its slot when that holds none yet, else adds it.
-template <typename T, typename Write>
-void write_or_add(Node<T>& node, std::size_t i, Index rows, Index cols, Write write) {
-  bool fresh = false;
-  Matrix<T>& target = node.grad_slot(i, fresh);
-  if (fresh) {
-    target.resize(rows, cols);
-    write(target.data());
-    return;
-  }
-  Matrix<T> part(rows, cols);
-  write(part.data());
-  target += part;
-}
-
 template <typename T>
 Tensor<T> batch_norm_impl(const Tensor<T>& s, const Tensor<T>* gamma, const Tensor<T>* beta, double eps,
                           BatchStatistics<T>* statistics) {
@@ -109,7 +95,7 @@ Tensor<T> batch_norm_impl(const Tensor<T>& s, const Tensor<T>* gamma, const Tens
               want_beta ? dbeta.data() : nullptr);
         };
         if (node.needs_grad(0)) {
-          write_or_add(node, 0, rows, cols, run);
+          detail::accumulate_written(node, 0, rows, cols, run);
         } else {
           run(nullptr);
         }

@@ -53,7 +53,8 @@ void SGD<T>::step() {
     const Matrix<T>& grad = parameter.grad();
     Matrix<T>& buffer = momentum_buffers_[i];
     const bool first_momentum_step = options_.momentum != 0 && buffer.size() == 0;
-    if (first_momentum_step) buffer.resize(value.rows(), value.cols());
+    // Zeroed although the first step overwrites it: the kernel's padded tail reads a whole packet of it.
+    if (first_momentum_step) buffer.setZero(value.rows(), value.cols());
     const kernels::SgdCoefficients<T> coefficients{.learning_rate = learning_rate,
                                                    .weight_decay = weight_decay,
                                                    .momentum = momentum,

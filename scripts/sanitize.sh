@@ -12,7 +12,8 @@
 #     lock, two --resume at once).
 #     The whole suite would take hours under TSan and adds nothing: the other tests run one thread. Every report
 #     goes to a file under <build-dir>/tsan-reports (a report in an app that a test runs as a subprocess would
-#     otherwise only change its exit code); any report fails the script, and is printed.
+#     otherwise only change its exit code); any report fails the script, and is printed. So does running any other
+#     number of tests than the names are known to select (expected_tests below).
 #
 #   TAPEGRAD_JOBS=N    parallel build and test jobs (default: number of cores)
 # The libtorch comparison benchmark is left out (-DCMAKE_DISABLE_FIND_PACKAGE_Torch=ON).
@@ -52,6 +53,9 @@ targets=(test_gemm test_data test_optim test_tensor test_app_common test_apps_re
 # test_apps_reliability (signals, determinism, the bad-input table), which start one process at a time.
 concurrency='thread|side by side|grid ranks|coarse|sensitivity|all runs every preset|lambda-sweep|binary: logistic|second process|two --resume|continues a sweep'
 single='on one thread'
+# How many tests those names select: a program left unbuilt or a test renamed would otherwise pass by running
+# fewer (or none). Change it with the names above.
+expected_tests=25
 
 "$root/scripts/install-deps.sh"
 start=$(date +%s)
@@ -72,8 +76,21 @@ export TSAN_OPTIONS="${TSAN_OPTIONS:-second_deadlock_stack=1:history_size=4}:log
 if [[ -z "${CIFAR10_DIR:-}" && -f "$root/data/cifar-10-batches-bin/data_batch_1.bin" ]]; then
   export CIFAR10_DIR="$root/data/cifar-10-batches-bin"
 fi
+listed=$(ctest --test-dir "$build" -N -R "$concurrency" -E "$single" | sed -n 's/^Total Tests: //p')
+if [[ "$listed" != "$expected_tests" ]]; then
+  echo "sanitize.sh: the concurrency names select ${listed:-no} tests, not $expected_tests: a test program not built" \
+       "or a test renamed? Fix the names (or expected_tests) in $0" >&2
+  exit 1
+fi
 status=0
-ctest --test-dir "$build" --output-on-failure -j "$jobs" -R "$concurrency" -E "$single" || status=$?
+log="$build/tsan-ctest.log"
+ctest --test-dir "$build" --output-on-failure --no-tests=error -j "$jobs" -R "$concurrency" -E "$single" \
+  | tee "$log" || status=$?
+ran=$(sed -n 's/.* tests failed out of \([0-9]*\)$/\1/p' "$log")
+if [[ "$ran" != "$expected_tests" ]]; then
+  echo "sanitize.sh: ctest ran ${ran:-no} tests, not $expected_tests" >&2
+  status=1
+fi
 echo "sanitize.sh: tests took $(( $(date +%s) - built )) s"
 if compgen -G "$reports/report*" > /dev/null; then
   echo "sanitize.sh: ThreadSanitizer reported:" >&2

@@ -187,21 +187,12 @@ void check_float_product(Index m, Index n, Index k, bool ta, bool tb, float alph
 
 // The levels this CPU runs, portable first. The levels it lacks are reported once per run (one WARN), not per test.
 std::vector<kernels::Isa> levels_here() {
-  using kernels::Isa;
-  std::vector<Isa> levels;
-  std::string missing;
-  for (const Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
-    if (isa <= kernels::cpu_isa()) {
-      levels.push_back(isa);
-    } else {
-      missing += std::string(missing.empty() ? "" : ", ") + kernels::isa_name(isa);
-    }
-  }
+  const std::vector<kernels::Isa> levels = kernels::runnable_levels();
   static bool warned = false;
-  if (!missing.empty() && !warned) {
+  if (levels.back() != kernels::Isa::avx512 && !warned) {
     warned = true;
-    WARN("kernels not tested here: this CPU has no " << missing << " (its best level is "
-                                                      << kernels::isa_name(kernels::cpu_isa()) << ")");
+    WARN("kernels above " << kernels::isa_name(levels.back()) << " not tested here: this CPU (or build) runs no "
+                          << "higher level");
   }
   return levels;
 }
@@ -241,6 +232,12 @@ void check_level(kernels::Isa isa, Generator& g) {
     for (const Index m : {1, 5, 16, 50, 145}) {
       for (int ops = 0; ops < 4; ++ops) check_at<T>(isa, m, 9, k, ops, g);
     }
+  }
+  // More than one block in every dimension at once (rows, columns past 768 and terms past 256), and a short wide
+  // result (run as its transpose when B is transposed) summed over several term blocks.
+  for (int ops = 0; ops < 4; ++ops) {
+    check_at<T>(isa, 145, 769, 257, ops, g);
+    check_at<T>(isa, 10, 300, 513, ops, g);
   }
 }
 
@@ -372,6 +369,12 @@ TEST_CASE("gemm: C's columns computed by parts give the same bits as whole, at e
 }
 
 TEST_CASE("gemm: 1 and 2 product threads give the same bits", "[gemm][threads]") {
+  // Two threads compute C's columns in parts; at portable Eigen's order may change with the columns (and a part's
+  // short-wide form follows its own column count), so the bits are not promised there.
+  if (kernels::active_isa() == kernels::Isa::portable) {
+    WARN("not checked at the portable level: Eigen's order may change with the columns");
+    return;
+  }
   Generator g(28);
   struct Shape {
     Index m, n, k;

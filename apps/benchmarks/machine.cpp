@@ -158,10 +158,10 @@ bool fma_levels::available() {
 
 std::vector<kernels::Isa> fma_peak_levels() {
   std::vector<kernels::Isa> levels;
-  for (const kernels::Isa level : {kernels::Isa::avx512, kernels::Isa::avx2}) {
-    if (fma_levels::available() && kernels::cpu_isa() >= level) levels.push_back(level);
+  const std::vector<kernels::Isa> here = kernels::runnable_levels();
+  for (auto level = here.rbegin(); level != here.rend(); ++level) {  // the best first
+    if (*level == kernels::Isa::portable || fma_levels::available()) levels.push_back(*level);
   }
-  levels.push_back(kernels::Isa::portable);
   return levels;
 }
 

@@ -66,16 +66,6 @@ int close_descriptor(int descriptor) { return ::close(descriptor) == 0 ? 0 : err
 // flush there, so that is not a failure.
 int sync_to_disk(int descriptor) { return ::fsync(descriptor) == 0 || errno == EINVAL ? 0 : errno; }
 
-std::string csv_line(const std::vector<CsvCell>& cells) {
-  std::string line;
-  for (std::size_t index = 0; index < cells.size(); ++index) {
-    if (index > 0) line += ',';
-    line += cells[index].text();
-  }
-  line += '\n';
-  return line;
-}
-
 std::string header_line(const std::vector<std::string>& columns) {
   return csv_line(std::vector<CsvCell>(columns.begin(), columns.end()));
 }
@@ -117,7 +107,19 @@ CsvCell::CsvCell(std::string_view text) {
   text_.push_back('"');
 }
 
-CsvCell::CsvCell(double value) : text_(fmt::format("{}", value)) {}
+std::string fmt_shortest(double value) { return fmt::format("{}", value); }  // fmt's default: shortest round trip
+
+CsvCell::CsvCell(double value) : text_(fmt_shortest(value)) {}
+
+std::string csv_line(const std::vector<CsvCell>& cells) {
+  std::string line;
+  for (std::size_t index = 0; index < cells.size(); ++index) {
+    if (index > 0) line += ',';
+    line += cells[index].text();
+  }
+  line += '\n';
+  return line;
+}
 
 CsvAppender::CsvAppender(std::filesystem::path path, std::vector<std::string> columns, int descriptor,
                          std::size_t rows, std::size_t size_bytes)

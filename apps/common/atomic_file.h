@@ -35,6 +35,12 @@ class CsvCell {
   std::string text_;
 };
 
+// A number in the shortest form that reads back exactly ("0.001", "1e-05"): CSV cells, --help and sub-run names.
+std::string fmt_shortest(double value);
+
+// The cells joined by commas, with the line break: one CSV row as written.
+std::string csv_line(const std::vector<CsvCell>& cells);
+
 // Appends rows to a CSV file (metrics.csv) with one write() each, so a row is either all in the file or not at
 // all; a row that fails half-way (disk full) is cut off again before the error is thrown. Nothing is buffered in
 // the process: every row is in the kernel when append_row returns.

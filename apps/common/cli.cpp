@@ -567,8 +567,6 @@ RunDirectory prepare_output_directory(const CommonOptions& common, const std::fu
   return directory;
 }
 
-std::string fmt_shortest(double value) { return fmt::format("{}", value); }
-
 void CommandLine::show_preset_values(
     std::string_view flag, const std::function<std::optional<std::string>(const std::string& preset)>& value_of) {
   const auto option = std::ranges::find_if(options_, [&](const auto& o) { return o->flag == flag; });

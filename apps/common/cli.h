@@ -25,6 +25,7 @@
 #include <vector>
 
 #include <tapegrad/core/error.h>
+#include "apps/common/atomic_file.h"  // fmt_shortest
 #include "apps/common/logging.h"
 #include "apps/common/run_dir.h"
 
@@ -236,9 +237,6 @@ class CommandLine {
   Override<bool>* overwrite_ = nullptr;
   bool parsed_ = false;
 };
-
-// A number in the shortest form that reads back exactly ("0.001", "1e-05").
-std::string fmt_shortest(double value);
 
 // A setting's value as --help shows it: numbers in their shortest form, true/false as on/off.
 template <class T>

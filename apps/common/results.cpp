@@ -36,19 +36,13 @@ nlohmann::json trial_record_json(const TrialRecord& t, int rank) {
 
 namespace {
 
-std::string csv_row(const std::vector<CsvCell>& cells) {
-  std::string line;
-  for (std::size_t i = 0; i < cells.size(); ++i) line += (i ? "," : "") + cells[i].text();
-  return line + "\n";
-}
-
 std::string results_csv(const std::vector<TrialRecord>& trials) {
   std::vector<CsvCell> header(kResultColumns.begin(), kResultColumns.end());
-  std::string text = csv_row(header);
+  std::string text = csv_line(header);
   int rank = 0;
   for (const TrialRecord& t : trials) {
     auto if_completed = [&](double value) { return t.completed ? CsvCell(value) : CsvCell(""); };
-    text += csv_row({CsvCell(++rank), CsvCell(t.name), CsvCell(t.lambda), t.eta ? CsvCell(*t.eta) : CsvCell(""),
+    text += csv_line({CsvCell(++rank), CsvCell(t.name), CsvCell(t.lambda), t.eta ? CsvCell(*t.eta) : CsvCell(""),
                      t.batch_size ? CsvCell(*t.batch_size) : CsvCell(""), CsvCell(t.completed ? "true" : "false"),
                      if_completed(t.train_accuracy), if_completed(t.val_accuracy), if_completed(t.test_accuracy),
                      CsvCell(t.steps), CsvCell(t.train_seconds), CsvCell(t.wall_seconds), CsvCell(t.error)});

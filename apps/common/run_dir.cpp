@@ -137,7 +137,7 @@ std::string sub_run_name(const std::vector<std::pair<std::string, double>>& sett
   std::string name;
   for (const auto& [key, value] : settings) {
     if (!name.empty()) name += '_';
-    name += fmt::format("{}{}", key, value);
+    name += key + fmt_shortest(value);
   }
   return name;
 }

@@ -3,7 +3,7 @@
 //
 // Why: the library is compiled for baseline x86-64, so Adam's update, tanh and the softmax ran two (double) or
 // four (float) lanes wide even on CPUs with AVX-512. The same source, core/kernels/levels/elementwise_level.inc,
-// is compiled for portable, AVX2+FMA and AVX-512, each object localised like the Eigen product levels.
+// is compiled for portable, AVX2+FMA and AVX-512; the AVX objects export only their entry points (CMakeLists.txt).
 //
 // What callers can rely on:
 //  - Results do not depend on alignment or position: the last, partial vector is computed from a padded copy,
@@ -12,9 +12,10 @@
 //  - Passes without a transcendental function (optimisers, relu, leaky_relu, the backward rules, the sums) give
 //    the same bits at every level: no contraction into FMA, an exact sqrt, and sums add in one fixed order
 //    (64 bytes of lanes, then a fixed tree; BatchNorm's per-feature sums in column order) whatever the vector
-//    width, and a column's softmax does not depend on the columns next to it.
+//    width, and a column's softmax (and its backward rules) does not depend on the columns next to it.
 //  - exp and float tanh are Eigen's vectorised ones of the level (double tanh: Cephes' split of exp and a rational
-//    fit), exp taken as 0 below log(smallest normal): equal to a few units in the last place across levels.
+//    fit), exp taken as 0 below log(smallest normal). The passes using them (tanh, sigmoid, the softmax) agree
+//    across levels within 4 machine epsilons of max(|result|, 1), about 4 units in the last place.
 //  - NaN in an input gives NaN in the matching output (relu, leaky_relu, sigmoid, tanh; a column's softmax).
 #pragma once
 

@@ -83,6 +83,14 @@ Isa active_isa() { return choice().isa; }
 
 const char* isa_note() { return choice().note.c_str(); }
 
+std::vector<Isa> runnable_levels() {
+  std::vector<Isa> levels;
+  for (const Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
+    if (isa <= cpu_isa()) levels.push_back(isa);
+  }
+  return levels;
+}
+
 const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::avx512:

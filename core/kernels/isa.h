@@ -11,6 +11,8 @@
 // Any other TAPEGRAD_ISA value throws tapegrad::Error naming the accepted ones on the first call.
 #pragma once
 
+#include <vector>
+
 namespace tapegrad::kernels {
 
 enum class Isa { portable = 0, avx2 = 1, avx512 = 2 };
@@ -20,6 +22,9 @@ Isa cpu_isa();
 
 // The level in force: cpu_isa() lowered by TAPEGRAD_ISA / TAPEGRAD_AVX512. Decided once per process.
 Isa active_isa();
+
+// The levels up to cpu_isa(), portable first: those a test or a benchmark of every level can run here.
+std::vector<Isa> runnable_levels();
 
 // "avx512", "avx2" or "portable".
 const char* isa_name(Isa isa);

@@ -1,6 +1,6 @@
 // The element-wise passes of each instruction-set level (internal to core; kernels/elementwise.cpp hands them
 // out by isa.h's level). The portable one always exists; the AVX2 and AVX-512 ones only where
-// TAPEGRAD_ELEMENTWISE_LEVELS is defined (x86-64 with GCC, as for the Eigen product levels).
+// TAPEGRAD_ELEMENTWISE_LEVELS is defined (x86-64 with GCC; see CMakeLists.txt).
 #pragma once
 
 #include <tapegrad/core/kernels/elementwise.h>
