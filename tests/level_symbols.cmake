@@ -1,15 +1,15 @@
 # Checks that the objects compiled for an instruction-set level (build/core_levels/*.o, see the top-level
 # CMakeLists.txt) export only their entry points: any other global symbol could be the copy that code outside the
 # level links to, and would then run AVX instructions on a CPU without them.
-#   cmake -DNM=<nm> -DDIR=<build>/core_levels -P level_symbols.cmake
+#   cmake -DNM=<nm> -DOBJECTS=<object>,<object>,... -P level_symbols.cmake   (the objects the build makes)
 # Prints "level_symbols: skipped" (the test's skip expression) when nm is missing or no level object was built.
 if(NOT NM OR NOT EXISTS "${NM}")
   message("level_symbols: skipped: no nm program (install binutils)")
   return()
 endif()
-file(GLOB objects "${DIR}/*.o")
+string(REPLACE "," ";" objects "${OBJECTS}")
 if(NOT objects)
-  message("level_symbols: skipped: no level objects in ${DIR} (this build compiles no instruction-set levels)")
+  message("level_symbols: skipped: this build compiles no instruction-set levels")
   return()
 endif()
 set(bad "")
