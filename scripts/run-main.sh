@@ -18,7 +18,18 @@ has_out=false
 for a in "${args[@]}"; do
   [[ "$a" == --out* ]] && has_out=true
 done
-$has_out || args+=(--out runs/cifar_softmax)
+if ! $has_out; then
+  # A run directory holds one run (the app refuses to mix two): a second run of this command goes to the next free
+  # runs/cifar_softmax-N instead of failing or replacing the first.
+  out=runs/cifar_softmax
+  n=1
+  while [[ -e "$out" ]]; do
+    n=$((n + 1))
+    out="runs/cifar_softmax-$n"
+  done
+  echo "run-main: the run goes to $out" >&2
+  args+=(--out "$out")
+fi
 # Without --threads the app uses every core (tapegrad's own product threads; sweeps run that many trials side by
 # side). On a machine busy with other work, --threads 1 can be faster: see README.md, Performance.
 exec build/bin/cifar_softmax "${args[@]}"
