@@ -37,15 +37,6 @@ struct FloatSimd {
     const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
     return _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)));
   }
-  // The tail kernels' vectors: the full ones.
-  using Row = V;
-  static constexpr int row_lanes = W;
-  static Row row_zero() { return zero(); }
-  static Row row_loadu(const T* p) { return loadu(p); }
-  static void row_storeu(T* p, Row v) { storeu(p, v); }
-  static Row row_broadcast(T x) { return broadcast(x); }
-  static Row row_fma(Row a, Row b, Row c) { return fma(a, b, c); }
-  static Row row_add(Row a, Row b) { return add(a, b); }
 };
 
 struct DoubleSimd {
@@ -71,15 +62,6 @@ struct DoubleSimd {
     const __m128d q = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
   }
-  // The tail kernels' vectors: the full ones.
-  using Row = V;
-  static constexpr int row_lanes = W;
-  static Row row_zero() { return zero(); }
-  static Row row_loadu(const T* p) { return loadu(p); }
-  static void row_storeu(T* p, Row v) { storeu(p, v); }
-  static Row row_broadcast(T x) { return broadcast(x); }
-  static Row row_fma(Row a, Row b, Row c) { return fma(a, b, c); }
-  static Row row_add(Row a, Row b) { return add(a, b); }
 };
 
 }  // namespace

@@ -69,18 +69,12 @@ struct DoubleSimd {
     const __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
     return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
   }
-  // The tail kernels' vectors: the full ones.
-  using Row = V;
-  static constexpr int row_lanes = W;
-  static Row row_zero() { return zero(); }
-  static Row row_loadu(const T* p) { return loadu(p); }
-  static void row_storeu(T* p, Row v) { storeu(p, v); }
-  static Row row_broadcast(T x) { return broadcast(x); }
-  static Row row_fma(Row a, Row b, Row c) { return fma(a, b, c); }
-  static Row row_add(Row a, Row b) { return add(a, b); }
 };
 
 }  // namespace
 
 #define TAPEGRAD_LEVEL_FUNCTION gemm_avx512
 #include "gemm_level.inc"
+
+// The float tail rows take FloatSimd's own 8-lane Row (RowOps picks a traits' Row set when it declares one).
+static_assert(RowOps<FloatSimd>::lanes == 8 && RowOps<DoubleSimd>::lanes == DoubleSimd::W);
