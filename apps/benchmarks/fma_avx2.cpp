@@ -1,44 +1,22 @@
 // fma_levels.h's AVX2+FMA loops; compiled with -mavx2 -mfma.
 #include <immintrin.h>
 
-#include "apps/benchmarks/fma_levels.h"
+#include "apps/benchmarks/fma_chains.h"
 
 namespace tapegrad::apps::fma_levels {
 
 float avx2(long iterations, float multiplier, float addend) {
-  const __m256 m = _mm256_set1_ps(multiplier);
-  const __m256 a = _mm256_set1_ps(addend);
-  __m256 chains[kChains];
-  for (int c = 0; c < kChains; ++c) chains[c] = _mm256_set1_ps(static_cast<float>(c));
-  for (long i = 0; i < iterations; ++i) {
-#pragma GCC unroll 12
-    for (int c = 0; c < kChains; ++c) chains[c] = _mm256_fmadd_ps(chains[c], m, a);
-  }
-  float lanes[8];
-  float total = 0;
-  for (int c = 0; c < kChains; ++c) {
-    _mm256_storeu_ps(lanes, chains[c]);
-    for (const float lane : lanes) total += lane;
-  }
-  return total;
+  return run_chains<avx2_lanes<float>>(
+      iterations, multiplier, addend, [](float x) { return _mm256_set1_ps(x); },
+      [](__m256 c, __m256 m, __m256 a) { return _mm256_fmadd_ps(c, m, a); },
+      [](float* p, __m256 v) { _mm256_storeu_ps(p, v); });
 }
 
 double avx2(long iterations, double multiplier, double addend) {
-  const __m256d m = _mm256_set1_pd(multiplier);
-  const __m256d a = _mm256_set1_pd(addend);
-  __m256d chains[kChains];
-  for (int c = 0; c < kChains; ++c) chains[c] = _mm256_set1_pd(static_cast<double>(c));
-  for (long i = 0; i < iterations; ++i) {
-#pragma GCC unroll 12
-    for (int c = 0; c < kChains; ++c) chains[c] = _mm256_fmadd_pd(chains[c], m, a);
-  }
-  double lanes[4];
-  double total = 0;
-  for (int c = 0; c < kChains; ++c) {
-    _mm256_storeu_pd(lanes, chains[c]);
-    for (const double lane : lanes) total += lane;
-  }
-  return total;
+  return run_chains<avx2_lanes<double>>(
+      iterations, multiplier, addend, [](double x) { return _mm256_set1_pd(x); },
+      [](__m256d c, __m256d m, __m256d a) { return _mm256_fmadd_pd(c, m, a); },
+      [](double* p, __m256d v) { _mm256_storeu_pd(p, v); });
 }
 
 }  // namespace tapegrad::apps::fma_levels

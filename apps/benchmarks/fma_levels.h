@@ -1,7 +1,8 @@
 // The multiply-add loops of the FMA peak at the AVX2+FMA and AVX-512 levels, each compiled with its level's flags
-// (fma_avx2.cpp, fma_avx512.cpp; see CMakeLists.txt). They include nothing but <immintrin.h>, whose functions are
-// always inlined, so no code built with those instructions can be shared with (and picked by the linker for) the
-// rest of the program, which may run on a CPU without them. Call one only when kernels::cpu_isa() is at least its
+// (fma_avx2.cpp, fma_avx512.cpp; see CMakeLists.txt) from the one loop in fma_chains.h. They include nothing but
+// <immintrin.h>, whose functions are always inlined, and that loop, whose instances have internal linkage, so no
+// code built with those instructions can be shared with (and picked by the linker for) the rest of the program,
+// which may run on a CPU without them. Call one only when kernels::cpu_isa() is at least its
 // level. The portable level's loop is machine.cpp's own, on Eigen's packets at the build's flags.
 #pragma once
 
