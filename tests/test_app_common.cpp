@@ -2,7 +2,6 @@
 // exit codes, progress formatting and reporting, logging, timing, threads and the run record.
 #include <fcntl.h>
 #include <signal.h>
-#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -30,12 +29,10 @@
 #include "apps/common/bounds.h"
 #include "apps/common/cli.h"
 #include "apps/common/logging.h"
-#include "apps/common/progress.h"
 #include "apps/common/results.h"
 #include "apps/common/run_dir.h"
 #include "apps/common/run_info.h"
 #include "apps/common/threads.h"
-#include "apps/common/timing.h"
 #include <tapegrad/core/error.h>
 #include "tests/support/test_data.h"
 
@@ -124,47 +121,6 @@ class FileSizeLimit {
   rlimit saved_limit_{};
   sighandler_t saved_handler_ = SIG_DFL;
 };
-
-// Routes spdlog's default logger into a string while it lives.
-class CapturedLog {
- public:
-  CapturedLog() {
-    auto logger =
-        std::make_shared<spdlog::logger>("captured", std::make_shared<spdlog::sinks::ostream_sink_mt>(text_));
-    logger->set_pattern("%v");
-    logger->set_level(spdlog::level::info);
-    previous_ = spdlog::default_logger();
-    spdlog::set_default_logger(logger);
-  }
-  CapturedLog(const CapturedLog&) = delete;
-  CapturedLog& operator=(const CapturedLog&) = delete;
-  ~CapturedLog() { spdlog::set_default_logger(previous_); }
-  std::vector<std::string> lines() const {
-    std::vector<std::string> result;
-    std::istringstream stream(text_.str());
-    for (std::string line; std::getline(stream, line);) result.push_back(line);
-    return result;
-  }
-
- private:
-  std::ostringstream text_;
-  std::shared_ptr<spdlog::logger> previous_;
-};
-
-std::string file_text(std::FILE* file) {
-  std::fflush(file);
-  std::string content;
-  char buffer[4096];
-  off_t offset = 0;
-  for (ssize_t count; (count = ::pread(::fileno(file), buffer, sizeof buffer, offset)) > 0; offset += count) {
-    content.append(buffer, static_cast<std::size_t>(count));
-  }
-  return content;
-}
-
-std::size_t count_of(const std::string& text, char wanted) {
-  return static_cast<std::size_t>(std::count(text.begin(), text.end(), wanted));
-}
 
 }  // namespace
 
@@ -715,130 +671,6 @@ TEST_CASE("as_data_error turns a reader's Error into a DataError and passes resu
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Progress
-
-TEST_CASE("format_duration and format_rate", "[app_common][progress]") {
-  CHECK(format_duration(3725) == "1:02:05");
-  CHECK(format_duration(125) == "2:05");
-  CHECK(format_duration(59.4) == "0:59");
-  CHECK(format_duration(0) == "0:00");
-  CHECK(format_duration(36000) == "10:00:00");
-  CHECK(format_duration(-1) == "--:--");
-  CHECK(format_duration(std::nan("")) == "--:--");
-  CHECK(format_duration(std::numeric_limits<double>::infinity()) == "--:--");
-
-  CHECK(format_rate(0.25, "steps") == "0.25 steps/s");
-  CHECK(format_rate(12.5, "steps") == "12.5 steps/s");
-  CHECK(format_rate(1234.4, "steps") == "1234 steps/s");
-  CHECK(format_rate(45678, "examples") == "45.7k examples/s");
-  CHECK(format_rate(3.2e6, "examples") == "3.20M examples/s");
-  CHECK(format_rate(-1, "steps") == "-- steps/s");
-}
-
-TEST_CASE("estimate_remaining_seconds and the progress line", "[app_common][progress]") {
-  CHECK(estimate_remaining_seconds(25, 100, 10.0) == Approx(30.0));
-  CHECK(estimate_remaining_seconds(100, 100, 10.0) == 0.0);
-  CHECK(estimate_remaining_seconds(0, 100, 10.0) < 0.0);
-  CHECK(estimate_remaining_seconds(10, 0, 10.0) < 0.0);
-
-  const std::string line = format_progress_line({.label = "epoch 3/20",
-                                                 .done = 450,
-                                                 .total = 1000,
-                                                 .elapsed_seconds = 36.0,
-                                                 .unit = "steps",
-                                                 .status = "loss 0.532"});
-  CHECK(line ==
-        "epoch 3/20   45.0% [#########-----------] 450/1000 steps  12.5 steps/s  elapsed 0:36  ETA 0:44  "
-        "loss 0.532");
-  const std::string unknown_total =
-      format_progress_line({.label = "scan", .done = 30, .total = 0, .elapsed_seconds = 2.0, .unit = "files"});
-  CHECK(unknown_total == "scan  30 files  15.0 files/s  elapsed 0:02");
-
-  CHECK(format_final_summary("train", 9800, "steps", 3725) == "train: 9800 steps in 1:02:05 (2.63 steps/s)");
-}
-
-TEST_CASE("RedrawThrottle lets through at most one redraw per interval", "[app_common][progress]") {
-  RedrawThrottle throttle(0.1);
-  CHECK(throttle.should_draw(0.0));
-  CHECK_FALSE(throttle.should_draw(0.05));
-  CHECK_FALSE(throttle.should_draw(0.099));
-  CHECK(throttle.should_draw(0.1));
-  CHECK_FALSE(throttle.should_draw(0.15));
-  CHECK(throttle.should_draw(0.35));
-}
-
-TEST_CASE("StatusLine redraws in place and prints log text above itself", "[app_common][progress]") {
-  std::FILE* file = std::tmpfile();
-  REQUIRE(file != nullptr);
-  {
-    StatusLine status(file);
-    CHECK_FALSE(status.is_terminal());
-    status.print_above("before\n");
-    status.draw("10%");
-    status.draw("20%");
-    status.print_above("a log line\n");
-    status.finish();
-    status.finish();
-    status.print_above("after\n");
-  }
-  CHECK(file_text(file) == "before\n\r10%\033[K\r20%\033[K\r\033[Ka log line\n20%\nafter\n");
-  std::fclose(file);
-}
-
-TEST_CASE("ProgressReporter on a terminal redraws at most once per interval", "[app_common][progress]") {
-  for (const double interval : {3600.0, 0.0}) {
-    std::FILE* file = std::tmpfile();
-    REQUIRE(file != nullptr);
-    {
-      CapturedLog log;  // keeps the summary line out of the test output
-      StatusLine status(file);
-      ProgressReporter progress(
-          100,
-          {.label = "train", .redraw_interval_seconds = interval, .interactive = true, .status_line = &status});
-      CHECK(progress.interactive());
-      for (int step = 0; step < 100; ++step) progress.advance();
-      progress.set_status("loss 0.5");
-      progress.finish();
-      CHECK(log.lines().size() == 1);
-      CHECK_THAT(log.lines().at(0), Catch::StartsWith("train: 100 steps in"));
-    }
-    const std::string text = file_text(file);
-    // One redraw per advance when unthrottled, only the first when throttled; finish() draws once more.
-    CHECK(count_of(text, '\r') == (interval > 0 ? 2u : 101u));
-    const std::string last_drawing = text.substr(text.rfind('\r') + 1);
-    CHECK_THAT(last_drawing, Catch::StartsWith("train  100.0% [####################] 100/100 steps"));
-    CHECK_THAT(last_drawing, Catch::EndsWith("ETA 0:00  loss 0.5\033[K\n"));
-    std::fclose(file);
-  }
-}
-
-TEST_CASE("ProgressReporter elsewhere logs one line per ten percent and a summary", "[app_common][progress]") {
-  CapturedLog log;
-  {
-    ProgressReporter progress(50, {.label = "epoch 1/1", .unit = "batches", .interactive = false});
-    CHECK_FALSE(progress.interactive());
-    for (int step = 0; step < 50; ++step) progress.advance();
-    CHECK(progress.done() == 50);
-    progress.finish();
-    progress.finish();
-  }
-  const std::vector<std::string> lines = log.lines();
-  REQUIRE(lines.size() == 11);
-  CHECK_THAT(lines[0], Catch::Contains("10.0%"));
-  CHECK_THAT(lines[0], Catch::Contains("5/50 batches"));
-  CHECK_THAT(lines[9], Catch::Contains("100.0%"));
-  CHECK_THAT(lines[10], Catch::StartsWith("epoch 1/1: 50 batches in"));
-
-  // Left without finish(), as when an exception ends the loop: no summary that would read like success.
-  CapturedLog unfinished;
-  {
-    ProgressReporter progress(50, {.interactive = false});
-    progress.advance(3);
-  }
-  CHECK(unfinished.lines().empty());
-}
-
-// ---------------------------------------------------------------------------------------------------------------
 // Logging, timing, threads, the run record
 
 TEST_CASE("configure_logging writes 'time, level, message' lines to stderr at the chosen level",
@@ -860,26 +692,6 @@ TEST_CASE("configure_logging writes 'time, level, message' lines to stderr at th
   CHECK_THAT(text, Catch::Matches(R"(\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] \[info\] visible 1\n)"
                                   R"(\[[^\]]+\] \[warning\] warning shown\n)"
                                   R"(\[[^\]]+\] \[debug\] detail shown\n)"));
-}
-
-TEST_CASE("SectionTimes adds up wall-clock time per section", "[app_common][timing]") {
-  SectionTimes times;
-  times.add("load", 1.5);
-  times.add("load", 0.5);
-  {
-    auto timing = times.measure("train");
-    const Stopwatch busy;
-    while (busy.elapsed_seconds() < 0.02) {
-    }
-  }
-  CHECK(times.seconds("load") == 2.0);
-  CHECK(times.seconds("train") >= 0.02);
-  CHECK(times.seconds("train") < 5.0);
-  CHECK(times.seconds("never") == 0.0);
-  CHECK(times.total_seconds() == Approx(2.0 + times.seconds("train")));
-  const nlohmann::json json = times.to_json();
-  CHECK(json.size() == 2);
-  CHECK(json["load"] == 2.0);
 }
 
 TEST_CASE("set_thread_count sets the product threads and rejects fewer than one", "[app_common][threads]") {

@@ -18,6 +18,7 @@
 #include "apps/common/sweep.h"
 #include <tapegrad/nn/data/cifar10.h>
 #include <tapegrad/nn/data/normalizer.h>
+#include <tapegrad/nn/train/stop_signal.h>
 
 namespace tapegrad::apps::cifar_softmax {
 namespace {
@@ -270,7 +271,7 @@ int run(int argc, char** argv) {
   const Overrides o(command_line);
   command_line.parse(argc, argv);
   const CommonOptions& common = command_line.common();
-  install_stop_handlers();
+  train::install_stop_handlers();
 
   std::optional<std::filesystem::path> data_flag;
   if (command_line.was_given("--data")) data_flag = common.data_directory;

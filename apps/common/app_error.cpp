@@ -1,6 +1,8 @@
 #include "apps/common/app_error.h"
 
 #include <fmt/format.h>
+#include <tapegrad/nn/train/progress.h>
+#include <tapegrad/nn/train/stop_signal.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -8,7 +10,6 @@
 
 #include "apps/common/hints.h"
 #include "apps/common/logging.h"
-#include "apps/common/progress.h"
 
 namespace tapegrad::apps {
 
@@ -23,7 +24,7 @@ std::string program_name(int argc, char** argv) {
 void report_failure(const std::exception* error, int argc, char** argv) noexcept {
   try {
     const std::string program = program_name(argc, argv);
-    StatusLine::standard_error().finish();
+    train::StatusLine::standard_error().finish();
     std::string message = error != nullptr ? error->what() : "unknown failure (not a std::exception)";
     // The resource, said plainly: what() of std::bad_alloc is only the type's name.
     if (dynamic_cast<const std::bad_alloc*>(error) != nullptr) {
@@ -39,6 +40,12 @@ void report_failure(const std::exception* error, int argc, char** argv) noexcept
 }
 
 }  // namespace
+
+void throw_if_interrupted(const std::string& what, const std::filesystem::path& directory) {
+  if (train::stop_requested()) {
+    throw Interrupted(fmt::format("{} was interrupted; what finished is in {}", what, directory.string()));
+  }
+}
 
 int exit_code_for(const std::exception& error) {
   if (dynamic_cast<const InfoRequested*>(&error) != nullptr) return exit_code::success;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <utility>
@@ -67,6 +68,10 @@ class Interrupted : public AppError {
                        std::string hint = "run the same command with --resume OUT_DIR (the run's --out) to continue")
       : AppError(message, exit_code::interrupted, std::move(hint)) {}
 };
+
+// Throws Interrupted ("<what> was interrupted; what finished is in <directory>") once Ctrl-C or SIGTERM asked to
+// stop (train::stop_requested).
+void throw_if_interrupted(const std::string& what, const std::filesystem::path& directory);
 
 // Not a failure: the user asked for text (help, version) instead of a run. run_app prints it and returns 0.
 class InfoRequested : public std::exception {

@@ -11,7 +11,7 @@
 #include "apps/common/app_error.h"
 #include "apps/common/atomic_file.h"
 #include "apps/common/experiment_report.h"
-#include "apps/common/progress.h"
+#include <tapegrad/nn/train/progress.h>
 #include "apps/common/resume_state.h"
 #include "apps/common/run_info.h"
 #include "apps/common/threads.h"
@@ -21,6 +21,7 @@
 #include <tapegrad/nn/train/run_checkpoint.h>
 #include <tapegrad/optim/schedule.h>
 #include <tapegrad/optim/sgd.h>
+#include <tapegrad/nn/train/stop_signal.h>
 
 // run_experiment in its steps: plan (the model, optimizer, schedule and loader the settings ask for), resume
 // (resume_state.cpp), train, evaluate, report (experiment_report.cpp).
@@ -131,10 +132,12 @@ TrainingOutcome train_run(PlannedRun<T>& run, const ExperimentSettings& s, const
   CsvAppender metrics = resume.checkpoint
                             ? CsvAppender::resume(directory.metrics_path(), kMetricsColumns, start.rows.size())
                             : CsvAppender::create(directory.metrics_path(), kMetricsColumns);
-  std::unique_ptr<ProgressReporter> progress;
+  std::unique_ptr<train::ProgressReporter> progress;
   if (s.show_progress) {
-    progress = std::make_unique<ProgressReporter>(static_cast<std::size_t>(run.plan.total_steps - start.step),
-                                                  ProgressOptions{.label = s.name, .unit = "steps"});
+    const auto steps_left = static_cast<std::size_t>(run.plan.total_steps - start.step);
+    const auto log = [](const std::string& line) { spdlog::info(line); };
+    progress = std::make_unique<train::ProgressReporter>(
+        steps_left, train::ProgressOptions{.label = s.name, .unit = "steps", .log = log});
   }
   TrainingHooks hooks;
   hooks.on_step = [&](long, long, double cost) {
@@ -160,7 +163,7 @@ TrainingOutcome train_run(PlannedRun<T>& run, const ExperimentSettings& s, const
       train::save_checkpoint(directory.checkpoint_path(), capture(model, *run.optimizer, *run.loader, row.step, row.epoch, key));
     }
   };
-  hooks.stop_requested = [] { return stop_requested(); };
+  hooks.stop_requested = [] { return train::stop_requested(); };
   TrainingOutcome outcome =
       train(model, *run.optimizer, *run.schedule, *run.loader, *d.train, *d.validation, d.normalizer, run.plan, hooks,
             start);

@@ -13,7 +13,6 @@
 #include "apps/common/classifier.h"
 #include "apps/common/datasets.h"
 #include "apps/common/run_dir.h"
-#include "apps/common/stop_signal.h"
 #include "apps/common/trainer.h"
 #include <tapegrad/nn/data/image_dataset.h>
 #include <tapegrad/nn/data/normalizer.h>

@@ -13,7 +13,7 @@
 #include "apps/common/experiment.h"
 #include "apps/common/plot.h"
 #include "apps/common/results.h"
-#include "apps/common/progress.h"
+#include <tapegrad/nn/train/progress.h>
 #include "apps/common/run_info.h"
 #include "apps/common/sweep.h"
 
@@ -373,7 +373,7 @@ std::string format_search_table(const SearchResults& results, bool markdown) {
   int rank = 0;
   for (const auto& t : results.trials) {
     ++rank;
-    const std::string time = format_duration(t.wall_seconds);
+    const std::string time = train::format_duration(t.wall_seconds);
     if (!t.completed) {
       text += markdown ? fmt::format("| {} | {:.3f} | {:.3e} | failed | failed | failed | {} |\n", rank,
                                      t.log10_lambda, t.lambda, time)

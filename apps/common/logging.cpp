@@ -8,7 +8,7 @@
 #include <mutex>
 #include <string_view>
 
-#include "apps/common/progress.h"
+#include <tapegrad/nn/train/progress.h>
 
 namespace tapegrad::apps {
 
@@ -22,7 +22,7 @@ class StatusLineSink final : public spdlog::sinks::base_sink<std::mutex> {
   void sink_it_(const spdlog::details::log_msg& message) override {
     spdlog::memory_buf_t formatted;
     formatter_->format(message, formatted);
-    StatusLine::standard_error().print_above(std::string_view(formatted.data(), formatted.size()));
+    train::StatusLine::standard_error().print_above(std::string_view(formatted.data(), formatted.size()));
   }
   void flush_() override {}
 };

@@ -1,5 +1,6 @@
 #include "apps/common/sweep.h"
 
+#include "apps/common/app_error.h"
 #include "apps/common/experiment.h"
 #include "apps/common/threads.h"
 
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <mutex>
 #include <thread>
+#include <tapegrad/nn/train/stop_signal.h>
 
 namespace tapegrad::apps {
 
@@ -34,7 +36,7 @@ TrialRuns run_trials(std::size_t count, int workers, const std::function<std::st
   auto worker = [&] {
     for (std::size_t i = next++; i < count; i = next++) {
       TrialRun& run = runs.trials[i];
-      if (stop_requested()) {  // Ctrl-C: the trials under way save their state; start no other
+      if (train::stop_requested()) {  // Ctrl-C: the trials under way save their state; start no other
         run.error = "not started: the sweep was interrupted";
         continue;
       }

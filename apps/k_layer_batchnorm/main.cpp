@@ -24,6 +24,7 @@
 #include "apps/k_layer_batchnorm/presets.h"
 #include "apps/k_layer_batchnorm/settings.h"
 #include "apps/k_layer_batchnorm/training.h"
+#include <tapegrad/nn/train/stop_signal.h>
 
 namespace tapegrad::apps::k_layer_batchnorm {
 namespace {
@@ -138,7 +139,7 @@ int run(int argc, char** argv) {
   const Overrides overrides(command_line);
   command_line.parse(argc, argv);
   configure_logging(command_line.common().verbosity);
-  install_stop_handlers();
+  train::install_stop_handlers();
   const CommonOptions& common = command_line.common();
   set_thread_count(common.threads);
   PresetContext context;

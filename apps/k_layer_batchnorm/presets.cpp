@@ -10,9 +10,9 @@
 #include "apps/common/app_error.h"
 #include "apps/common/atomic_file.h"
 #include "apps/common/plot.h"
-#include "apps/common/progress.h"
+#include <tapegrad/nn/train/progress.h>
 #include "apps/common/sweep.h"
-#include "apps/common/timing.h"
+#include <tapegrad/nn/train/timing.h>
 #include "apps/k_layer_batchnorm/gradient_check.h"
 #include "apps/k_layer_batchnorm/training.h"
 
@@ -54,8 +54,8 @@ PresetRecord run_search(const KLayerSettings& settings, const PresetContext& con
               "%s: best lambda %.4e (log10 %.3f), validation %.2f%%; in %s with %d at a time (%s one after another)\n",
               settings.preset.c_str(), plan.log10_lambdas.size(), range.low, range.high,
               format_search_table(results, false).c_str(), settings.preset.c_str(), best.lambda, best.log10_lambda,
-              100 * best.val_accuracy, format_duration(results.wall_seconds).c_str(), results.workers,
-              format_duration(results.trial_seconds).c_str());
+              100 * best.val_accuracy, train::format_duration(results.wall_seconds).c_str(), results.workers,
+              train::format_duration(results.trial_seconds).c_str());
   std::fflush(stdout);
   PresetRecord record{settings.preset, search_summary_json(results), format_search_table(results, true), {}};
   record.search = std::move(results);
@@ -175,7 +175,7 @@ void check_inputs_available(const KLayerSettings& settings, const PresetContext&
 PresetRecord run_preset(const KLayerSettings& settings, const PresetContext& context,
                         const EarlierSearches& earlier) {
   validate(settings);
-  const Stopwatch clock;
+  const train::Stopwatch clock;
   const RunDirectory directory = RunDirectory(context.output).sub_run(settings.preset);
   PresetRecord record;
   if (settings.preset == "gradcheck") {
@@ -197,7 +197,7 @@ PresetRecord run_preset(const KLayerSettings& settings, const PresetContext& con
     record = run_training(settings, context, directory);
   }
   record.summary["preset_wall_seconds"] = clock.elapsed_seconds();
-  spdlog::info("{}: done in {}", settings.preset, format_duration(clock.elapsed_seconds()));
+  spdlog::info("{}: done in {}", settings.preset, train::format_duration(clock.elapsed_seconds()));
   return record;
 }
 
@@ -213,7 +213,7 @@ std::string format_report(const std::vector<PresetRecord>& records, bool complet
                         percent(number_in(r.summary, "train_accuracy")), percent(number_in(r.summary, "val_accuracy")),
                         percent(number_in(r.summary, "test_accuracy")),
                         percent(number_in(r.summary, "test_accuracy_training_set_statistics")),
-                        format_duration(number_in(r.summary, "preset_wall_seconds")));
+                        train::format_duration(number_in(r.summary, "preset_wall_seconds")));
   }
   for (const auto& r : records) {
     if (r.details.empty()) continue;

@@ -17,6 +17,7 @@
 #include <tapegrad/ops/loss.h>
 #include <tapegrad/optim/schedule.h>
 #include <tapegrad/optim/sgd.h>
+#include <tapegrad/nn/train/stop_signal.h>
 
 #include <chrono>
 #include <cmath>
@@ -208,7 +209,7 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
     spdlog::info("{} step {}: train accuracy {:.4f}, validation accuracy {:.4f}, cost {:.4f}", s.preset, row.step,
                  row.train.accuracy, row.validation.accuracy, row.train.cost);
   };
-  loop.callbacks().stop_requested = [] { return stop_requested(); };
+  loop.callbacks().stop_requested = [] { return train::stop_requested(); };
   train::Start<T> start;
   std::error_code ignored;
   if (resume_mode() && std::filesystem::exists(directory.checkpoint_path(), ignored)) {

@@ -15,6 +15,7 @@
 #include "apps/mnist_logistic/presets.h"
 #include "apps/mnist_logistic/report.h"
 #include "apps/mnist_logistic/study.h"
+#include <tapegrad/nn/train/stop_signal.h>
 
 namespace tapegrad::apps::mnist_logistic {
 namespace {
@@ -97,7 +98,7 @@ int run(int argc, char** argv) {
   command_line.parse(argc, argv);
   const CommonOptions& common = command_line.common();
   configure_logging(common.verbosity);
-  install_stop_handlers();
+  train::install_stop_handlers();
 
   StudyOptions options;
   options.common = common;

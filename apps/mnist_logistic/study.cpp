@@ -12,12 +12,13 @@
 #include "apps/common/app_error.h"
 #include "apps/common/run_info.h"
 #include "apps/common/sweep.h"
-#include "apps/common/timing.h"
+#include <tapegrad/nn/train/timing.h>
 #include "apps/mnist_logistic/figures.h"
 #include "apps/mnist_logistic/gradient_check.h"
 #include "apps/mnist_logistic/report.h"
 #include <tapegrad/nn/loss.h>
 #include <tapegrad/nn/train/checkpoint.h>
+#include <tapegrad/nn/train/stop_signal.h>
 
 namespace tapegrad::apps::mnist_logistic {
 
@@ -181,7 +182,7 @@ Study::Study(StudyOptions options) : options_(std::move(options)) {
         "package); pass --data DIR to run it on MNIST",
         options_.data_directory.string());
   }
-  const Stopwatch watch;
+  const train::Stopwatch watch;
   loaded_ = as_data_error(
       [&] { return data::load_mnist_directory(options_.data_directory, class_names(options_.dataset)); });
   load_seconds_ = watch.elapsed_seconds();
@@ -259,7 +260,7 @@ nlohmann::json Study::study_json(bool binary) const {
 }
 
 nlohmann::json Study::run(const std::string& preset, const RunDirectory& directory) {
-  const Stopwatch watch;
+  const train::Stopwatch watch;
   nlohmann::json summary;
   if (preset == "all") {
     summary = run_all(directory);
@@ -420,7 +421,7 @@ nlohmann::json Study::run_trials(const std::string& preset, const RunDirectory& 
 }
 
 nlohmann::json Study::run_all(const RunDirectory& directory) {
-  const Stopwatch watch;
+  const train::Stopwatch watch;
   nlohmann::json config;
   config["preset"] = "all";
   config["presets"] = kStudyPresets;
@@ -431,7 +432,7 @@ nlohmann::json Study::run_all(const RunDirectory& directory) {
   nlohmann::json presets = nlohmann::json::object();
   std::exception_ptr first_failure;
   for (const std::string& preset : kStudyPresets) {
-    if (stop_requested()) break;  // Ctrl-C: the preset under way saved its state; start no other
+    if (train::stop_requested()) break;  // Ctrl-C: the preset under way saved its state; start no other
     try {
       nlohmann::json part = run(preset, directory.sub_run(preset));
       part.erase("build");

@@ -22,6 +22,7 @@
 #include "apps/common/threads.h"
 #include "apps/two_layer_cyclic/presets.h"
 #include "apps/two_layer_cyclic/settings.h"
+#include <tapegrad/nn/train/stop_signal.h>
 
 namespace tapegrad::apps::two_layer_cyclic {
 namespace {
@@ -129,7 +130,7 @@ int run(int argc, char** argv) {
   const Overrides overrides(command_line);
   command_line.parse(argc, argv);
   configure_logging(command_line.common().verbosity);
-  install_stop_handlers();
+  train::install_stop_handlers();
 
   const CommonOptions& common = command_line.common();
   set_thread_count(common.threads);

@@ -9,10 +9,10 @@
 
 #include "apps/common/app_error.h"
 #include "apps/common/atomic_file.h"
-#include "apps/common/progress.h"
+#include <tapegrad/nn/train/progress.h>
 #include "apps/common/run_info.h"
 #include "apps/common/threads.h"
-#include "apps/common/timing.h"
+#include <tapegrad/nn/train/timing.h>
 #include "apps/two_layer_cyclic/gradient_check.h"
 #include "apps/two_layer_cyclic/report.h"
 #include "apps/two_layer_cyclic/training.h"
@@ -22,7 +22,7 @@ namespace {
 
 // Results go to stdout, apart from the log on stderr, so that they can be piped or kept.
 void print_result(const std::string& text) {
-  StatusLine::standard_error().finish();
+  train::StatusLine::standard_error().finish();
   std::fputs(text.c_str(), stdout);
   std::fflush(stdout);
 }
@@ -146,8 +146,8 @@ PresetRecord run_search(const CyclicSettings& settings, const RunContext& contex
                            "({} one after another)\n",
                            settings.preset, best.lambda, best.log10_lambda, 100 * best.val_accuracy,
                            results.trials.size() == 1 ? "1 trial" : fmt::format("{} trials", results.trials.size()),
-                           format_duration(results.wall_seconds), results.workers,
-                           format_duration(results.trial_seconds)));
+                           train::format_duration(results.wall_seconds), results.workers,
+                           train::format_duration(results.trial_seconds)));
   record.summary = search_summary_json(results);
   record.details = format_search_table(results, true);
   record.search = std::move(results);
@@ -162,7 +162,7 @@ void check_inputs_available(const CyclicSettings& settings, const RunContext& co
 
 PresetRecord run_preset(const CyclicSettings& settings, const RunContext& context, const EarlierSearches& earlier) {
   validate(settings);
-  const Stopwatch clock;
+  const train::Stopwatch clock;
   const RunDirectory directory(context.output / settings.preset);
   PresetRecord record;
   if (settings.preset == "gradcheck") {
@@ -193,13 +193,13 @@ PresetRecord run_preset(const CyclicSettings& settings, const RunContext& contex
       record.plots.push_back(plot);
     }
   }
-  spdlog::info("{}: done in {}", settings.preset, format_duration(record.wall_seconds));
+  spdlog::info("{}: done in {}", settings.preset, train::format_duration(record.wall_seconds));
   return record;
 }
 
 std::vector<PresetRecord> run_all(const std::function<CyclicSettings(const std::string&)>& settings_for,
                                   const RunContext& context) {
-  const Stopwatch clock;
+  const train::Stopwatch clock;
   std::vector<CyclicSettings> all;
   for (const std::string& preset : kPresetNames) {
     all.push_back(settings_for(preset));
@@ -234,7 +234,7 @@ std::vector<PresetRecord> run_all(const std::function<CyclicSettings(const std::
     write_summary_and_report(records.size() == all.size());
   }
   print_result(fmt::format("all: {} presets in {}; report in {}\n", records.size(),
-                           format_duration(clock.elapsed_seconds()), (out.root() / "report.md").string()));
+                           train::format_duration(clock.elapsed_seconds()), (out.root() / "report.md").string()));
   return records;
 }
 

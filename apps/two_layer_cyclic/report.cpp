@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "apps/common/progress.h"
+#include <tapegrad/nn/train/progress.h>
 
 namespace tapegrad::apps::two_layer_cyclic {
 namespace {
@@ -37,9 +37,10 @@ std::string plot_links(const std::vector<std::string>& plots) {
 
 std::string format_report(const std::vector<PresetRecord>& records, double total_seconds, bool complete) {
   std::string text = "# two_layer_cyclic: the two-layer network with cyclical learning rates\n\n";
-  text += complete ? fmt::format("Every preset ran, in {} of wall time in all.\n\n", format_duration(total_seconds))
+  text += complete ? fmt::format("Every preset ran, in {} of wall time in all.\n\n",
+                                 train::format_duration(total_seconds))
                    : fmt::format("Incomplete: {} preset{} ran so far, in {} of wall time.\n\n", records.size(),
-                                 records.size() == 1 ? "" : "s", format_duration(total_seconds));
+                                 records.size() == 1 ? "" : "s", train::format_duration(total_seconds));
   text += "Accuracies are fractions of each split classified correctly; a search's row is its best trial "
           "(highest validation accuracy). Wall time covers the whole preset: loading the data, training, "
           "evaluation and plots.\n\n";
@@ -52,13 +53,13 @@ std::string format_report(const std::vector<PresetRecord>& records, double total
     const std::string name = r.search ? fmt::format("{} (best of {})", r.preset, r.search->trials.size()) : r.preset;
     if (r.preset == "gradcheck") {
       text += fmt::format("| gradcheck | 0 and > 0 | - | - | - | - | - | - | {} | [gradcheck.json]({}/gradcheck.json) |\n",
-                          format_duration(r.wall_seconds), r.directory.generic_string());
+                          train::format_duration(r.wall_seconds), r.directory.generic_string());
       continue;
     }
     text += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", name, number(s, "lambda", "{:.3e}"),
                         number(s, "n_s", "{:.0f}"), number(s, "cycles", "{:.0f}"), number(s, "steps", "{:.0f}"),
                         percent(s, "train_accuracy"), percent(s, "val_accuracy"), percent(s, "test_accuracy"),
-                        format_duration(r.wall_seconds), plot_links(plots));
+                        train::format_duration(r.wall_seconds), plot_links(plots));
   }
   text += "\n## Data\n\n";
   for (const auto& r : records) {
@@ -72,8 +73,8 @@ std::string format_report(const std::vector<PresetRecord>& records, double total
                                                               : r.preset + " search, sorted by validation accuracy");
     if (r.search) {
       text += fmt::format("{} trials, {} at a time: {} of wall time, {} one after another (speed-up {:.2f}).\n\n",
-                          r.search->trials.size(), r.search->workers, format_duration(r.search->wall_seconds),
-                          format_duration(r.search->trial_seconds),
+                          r.search->trials.size(), r.search->workers, train::format_duration(r.search->wall_seconds),
+                          train::format_duration(r.search->trial_seconds),
                           r.search->wall_seconds > 0 ? r.search->trial_seconds / r.search->wall_seconds : 0.0);
     }
     text += r.details;

@@ -5,4 +5,7 @@
 #include <tapegrad/nn/train/evaluate.h>
 #include <tapegrad/nn/train/loop.h>
 #include <tapegrad/nn/train/metrics.h>
+#include <tapegrad/nn/train/progress.h>
 #include <tapegrad/nn/train/run_checkpoint.h>
+#include <tapegrad/nn/train/stop_signal.h>
+#include <tapegrad/nn/train/timing.h>

@@ -2,16 +2,17 @@
 // plain log lines at a modest rate otherwise (CI logs, files), and a one-line summary at the end.
 #pragma once
 
+#include <tapegrad/nn/train/timing.h>
+
 #include <cstddef>
 #include <cstdio>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "apps/common/timing.h"
-
-namespace tapegrad::apps {
+namespace tapegrad::train {
 
 // "1:02:05" for 3725 s, "2:05" for 125 s, "0:00" for 0.4 s; "--:--" when unknown (negative, NaN, infinite).
 std::string format_duration(double seconds);
@@ -50,15 +51,15 @@ class RedrawThrottle {
   std::optional<double> last_draw_seconds_;
 };
 
-// The one line at the bottom of a terminal that shows progress. configure_logging's logger prints its messages
-// through print_above(), so a log message never lands in the middle of the progress line.
+// The one line at the bottom of a terminal that shows progress. A logger that prints its messages through
+// print_above() never lands in the middle of the progress line (the apps' configure_logging does).
 class StatusLine {
  public:
   explicit StatusLine(std::FILE* stream) : stream_(stream) {}
   StatusLine(const StatusLine&) = delete;
   StatusLine& operator=(const StatusLine&) = delete;
 
-  // The status line on stderr that the apps and the logger share.
+  // The status line on stderr, shared by every reporter and logger of the process.
   static StatusLine& standard_error();
 
   bool is_terminal() const;
@@ -80,13 +81,15 @@ struct ProgressOptions {
   std::string label = "progress";
   std::string unit = "steps";
   double redraw_interval_seconds = 0.1;  // on a terminal: at most ~10 redraws per second
-  int log_every_percent = 10;            // elsewhere: one info line per this much progress
-  std::optional<bool> interactive{};     // default: whether the status line's stream is a terminal
-  StatusLine* status_line = nullptr;     // default: StatusLine::standard_error()
+  int log_every_percent = 10;            // elsewhere: one log line per this much progress
+  // Where those log lines and the final summary go; default: the status line's stream, one line each.
+  std::function<void(const std::string&)> log{};
+  std::optional<bool> interactive{};  // default: whether the status line's stream is a terminal
+  StatusLine* status_line = nullptr;  // default: StatusLine::standard_error()
 };
 
 // Reports progress towards `total` units of work (0 if unknown). On a terminal the line is redrawn in place; when
-// not, spdlog info lines are logged each log_every_percent. finish() (or the destructor) ends the line and logs
+// not, a line goes to options.log each log_every_percent. finish() (or the destructor) ends the line and logs
 // format_final_summary.
 class ProgressReporter {
  public:
@@ -106,6 +109,7 @@ class ProgressReporter {
 
  private:
   std::string current_line() const;
+  void log(const std::string& line);
   std::size_t percent_step_reached() const;
 
   std::size_t total_;
@@ -120,4 +124,4 @@ class ProgressReporter {
   bool finished_ = false;
 };
 
-}  // namespace tapegrad::apps
+}  // namespace tapegrad::train

@@ -1,15 +1,10 @@
-#include "apps/common/stop_signal.h"
-
-#include <fmt/format.h>
+#include <tapegrad/nn/train/stop_signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
 
-#include <unistd.h>
-
-#include "apps/common/app_error.h"
-
-namespace tapegrad::apps {
+namespace tapegrad::train {
 namespace {
 
 std::atomic<bool> stop_flag{false};
@@ -42,10 +37,4 @@ bool stop_requested() { return stop_flag.load(); }
 
 void request_stop() { stop_flag.store(true); }
 
-void throw_if_interrupted(const std::string& what, const std::filesystem::path& directory) {
-  if (stop_requested()) {
-    throw Interrupted(fmt::format("{} was interrupted; what finished is in {}", what, directory.string()));
-  }
-}
-
-}  // namespace tapegrad::apps
+}  // namespace tapegrad::train

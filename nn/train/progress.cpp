@@ -1,13 +1,11 @@
-#include "apps/common/progress.h"
-
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include <tapegrad/nn/train/progress.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 
-namespace tapegrad::apps {
+namespace tapegrad::train {
 
 namespace {
 
@@ -155,7 +153,7 @@ void ProgressReporter::advance(std::size_t count) {
   const std::size_t step = percent_step_reached();
   if (step > last_logged_step_) {
     last_logged_step_ = step;
-    spdlog::info(current_line());
+    log(current_line());
   }
 }
 
@@ -168,7 +166,15 @@ void ProgressReporter::finish() {
     status_line_.draw(current_line());
     status_line_.finish();
   }
-  spdlog::info(format_final_summary(options_.label, done_, options_.unit, stopwatch_.elapsed_seconds()));
+  log(format_final_summary(options_.label, done_, options_.unit, stopwatch_.elapsed_seconds()));
+}
+
+void ProgressReporter::log(const std::string& line) {
+  if (options_.log) {
+    options_.log(line);
+  } else {
+    status_line_.print_above(line + '\n');
+  }
 }
 
 std::string ProgressReporter::current_line() const {
@@ -186,4 +192,4 @@ std::size_t ProgressReporter::percent_step_reached() const {
   return capped * 100 / (total_ * static_cast<std::size_t>(options_.log_every_percent));
 }
 
-}  // namespace tapegrad::apps
+}  // namespace tapegrad::train
