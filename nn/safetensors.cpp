@@ -513,9 +513,9 @@ void save_safetensors(const std::filesystem::path& path, const StateDict<T>& ten
   try {
     write_file_atomically(path, bytes);
   } catch (const FileWriteFailure& failure) {
-    throw_error(fmt::format("safetensors: cannot save '{}': could not {} '{}': {}; any previous file there is "
-                            "unchanged",
-                            path.string(), failure.action, failure.temporary.string(), failure.reason()));
+    throw WriteError(fmt::format("safetensors: cannot save '{}': could not {} '{}': {}; any previous file there is "
+                                 "unchanged",
+                                 path.string(), failure.action, failure.temporary.string(), failure.reason()));
   }
 }
 

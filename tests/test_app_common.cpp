@@ -593,6 +593,9 @@ TEST_CASE("run_app maps every failure to its exit code and never lets an excepti
        "error: matmul: inner sizes differ"},
       {[] { throw std::runtime_error("plain failure"); }, exit_code::failure, "error: plain failure"},
       {[] { throw std::bad_alloc(); }, exit_code::failure, "hint: the run ran out of memory"},
+      // The library's write failures (checkpoint, safetensors, charts) say to make room and resume.
+      {[] { throw tapegrad::WriteError("checkpoint: cannot save x: No space left on device"); }, exit_code::failure,
+       "hint: make room on the disk"},
       {[] { throw 42; }, exit_code::failure, "error: unknown failure"},
   };
   for (const Mapping& mapping : mappings) {

@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "apps/common/plot.h"
+#include <tapegrad/nn/plot/plot.h>
+#include <tapegrad/nn/train/curves.h>
+
 #include "tests/support/test_data.h"
 
 namespace plot = tapegrad::plot;
@@ -370,6 +372,49 @@ TEST_CASE("plot: save writes SVG for .svg, refuses other extensions and names a 
   bad.series.push_back({.x = {1}, .y = {}});
   CHECK_THROWS_AS(plot::save(bad, directory / "bad.png"), tapegrad::Error);
   CHECK_FALSE(std::filesystem::exists(directory / "bad.png"));
+}
+
+// ---- Training curves (nn/train/curves.h) ----
+
+TEST_CASE("plot: save_training_curves writes loss, cost, accuracy and the changing learning rate as charts", "[plot]") {
+  TempDir directory("curves");
+  std::vector<tapegrad::train::MetricsRow> rows;
+  for (int step = 0; step <= 4; ++step) {
+    const double loss = 2.0 / (1 + step);
+    rows.push_back({.step = step * 100,
+                    .epoch = step * 0.5,
+                    .learning_rate = step < 2 ? 0.1 : 0.01,
+                    .train = {loss, loss + 0.1, 0.2 * step},
+                    .validation = {loss + 0.2, loss + 0.3, 0.18 * step}});
+  }
+  const auto written = tapegrad::train::save_training_curves(rows, directory.path(), {.title = "toy"});
+  CHECK(written == std::vector<std::filesystem::path>{directory / "loss.png", directory / "cost.png",
+                                                      directory / "accuracy.png", directory / "learning_rate.png"});
+  for (const auto& path : written) CHECK(png_size(path).width == 800);
+  CHECK(files_in(directory.path()) ==
+        std::vector<std::string>{"accuracy.png", "cost.png", "learning_rate.png", "loss.png"});
+
+  // A constant rate gets no chart, unless asked for; SVG on request.
+  for (auto& row : rows) row.learning_rate = 0.1;
+  TempDir constant("curves");
+  CHECK(tapegrad::train::save_training_curves(rows, constant.path(), {.against_steps = true}).size() == 3);
+  CHECK_FALSE(std::filesystem::exists(constant / "learning_rate.png"));
+  const auto svg = tapegrad::train::save_training_curves(
+      rows, constant.path(), {.always_plot_rate = true, .extension = ".svg"});
+  CHECK(svg.size() == 4);
+  CHECK(svg.back() == constant / "learning_rate.svg");
+  CHECK(tapegrad::testing::read_bytes(svg.front()).find("<svg") != std::string::npos);
+
+  CHECK_THROWS_AS(tapegrad::train::save_training_curves(rows, constant.path(), {.extension = ".jpg"}),
+                  tapegrad::Error);
+  // A directory that does not exist: WriteError naming the file.
+  const auto missing = directory / "missing";
+  try {
+    tapegrad::train::save_training_curves(rows, missing);
+    FAIL("no error for a missing directory");
+  } catch (const tapegrad::WriteError& error) {
+    CHECK_THAT(error.what(), Catch::Contains((missing / "loss.png").string()));
+  }
 }
 
 // ---- Histogram ----

@@ -65,6 +65,7 @@ std::string hint_for(const std::exception& error, const std::string& program) {
     }
   }
   if (dynamic_cast<const std::bad_alloc*>(&error) != nullptr) return hints::out_of_memory;
+  if (dynamic_cast<const WriteError*>(&error) != nullptr) return hints::write_failed;
   return hints::other_failure;
 }
 

@@ -21,6 +21,7 @@
 #include <tapegrad/nn/train/run_checkpoint.h>
 #include <tapegrad/optim/schedule.h>
 #include <tapegrad/optim/sgd.h>
+#include <tapegrad/nn/train/curves.h>
 #include <tapegrad/nn/train/stop_signal.h>
 
 // run_experiment in its steps: plan (the model, optimizer, schedule and loader the settings ask for), resume
@@ -223,7 +224,10 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
   result.outcome = outcome;
   result.directory = directory.root();
   if (!outcome.rows.empty()) {
-    plot_curves(outcome.rows, directory, s.evaluate_every_steps > 0, s.name, s.schedule != ScheduleKind::constant);
+    train::save_training_curves(outcome.rows, directory.root(),
+                                {.title = s.name,
+                                 .against_steps = s.evaluate_every_steps > 0,
+                                 .always_plot_rate = s.schedule != ScheduleKind::constant});
   }
   nlohmann::json summary = run_summary(s, d, outcome, resume.checkpoint.has_value());
   if (outcome.diverged || outcome.interrupted) {

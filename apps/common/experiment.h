@@ -111,11 +111,6 @@ struct ExperimentResult {
 ExperimentResult run_experiment(const ExperimentSettings& settings, const ExperimentData& data,
                                 const RunDirectory& directory);
 
-// The shared plots of a run: loss, cost, accuracy against epoch or step, and the learning rate when it changes or
-// when `always_plot_rate` is set (a schedule whose changes fall after the last evaluation still gets its plot).
-void plot_curves(const std::vector<MetricsRow>& rows, const RunDirectory& directory, bool against_steps,
-                 const std::string& title, bool always_plot_rate = false);
-
 // Resume mode (--resume DIR), for the whole process. When it is on, run_experiment first looks at what its
 // directory holds: a finished run (summary.json says completed or early_stopped) is read back instead of trained
 // again; a run with a checkpoint continues from it and ends exactly as the uninterrupted run would have (on one

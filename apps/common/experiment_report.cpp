@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "apps/common/plot.h"
+#include <tapegrad/nn/plot/plot.h>
 #include "apps/common/run_info.h"
 #include <tapegrad/nn/loss.h>
 #include <tapegrad/nn/safetensors.h>
@@ -30,12 +30,10 @@ void plot_templates(const Classifier<T>& model, const data::ImageDataset& train,
     image.width = train.shape.width;
     image.planes.resize(static_cast<std::size_t>(weights->cols()));
     for (Index i = 0; i < weights->cols(); ++i) image.planes[static_cast<std::size_t>(i)] = float((*weights)(k, i));
-    if (weights->rows() == 1) {
-      image.caption = "w";
-    } else {
-      image.caption = static_cast<std::size_t>(k) < train.class_names.size() ? train.class_names[static_cast<std::size_t>(k)]
-                                                                             : std::to_string(k);
-    }
+    const auto row = static_cast<std::size_t>(k);
+    image.caption = weights->rows() == 1             ? std::string(1, 'w')
+                    : row < train.class_names.size() ? train.class_names[row]
+                                                     : std::to_string(k);
     grid.images.push_back(std::move(image));
   }
   plot::save(grid, directory.plot_path("templates"));
@@ -144,48 +142,6 @@ void save_model_file(const Classifier<T>& model, const data::Normalizer& normali
                             : "the class (row) with the largest score; scores = weight x + bias per linear layer, "
                               "ReLU between layers"}};
   nn::save_module_safetensors(directory.root() / "model.safetensors", model.module(), extra, metadata);
-}
-
-void plot_curves(const std::vector<MetricsRow>& rows, const RunDirectory& directory, bool against_steps,
-                 const std::string& title, bool always_plot_rate) {
-  auto x_of = [&](const MetricsRow& row) { return against_steps ? double(row.step) : row.epoch; };
-  const std::string x_label = against_steps ? "update step" : "epoch";
-  auto chart = [&](const std::string& what, auto train_value, auto validation_value) {
-    plot::LineChart c;
-    c.title = fmt::format("{}: {}", title, what);
-    c.x_axis.label = x_label;
-    c.y_axis.label = what;
-    plot::Series train{"training", {}, {}};
-    plot::Series validation{"validation", {}, {}};
-    for (const auto& row : rows) {
-      train.x.push_back(x_of(row));
-      train.y.push_back(train_value(row));
-      validation.x.push_back(x_of(row));
-      validation.y.push_back(validation_value(row));
-    }
-    c.series = {train, validation};
-    plot::save(c, directory.plot_path(what));
-  };
-  chart("loss", [](const MetricsRow& r) { return r.train.loss; }, [](const MetricsRow& r) { return r.validation.loss; });
-  chart("cost", [](const MetricsRow& r) { return r.train.cost; }, [](const MetricsRow& r) { return r.validation.cost; });
-  chart("accuracy", [](const MetricsRow& r) { return r.train.accuracy; },
-        [](const MetricsRow& r) { return r.validation.accuracy; });
-  bool rate_changes = always_plot_rate;
-  for (const auto& row : rows) rate_changes = rate_changes || row.learning_rate != rows.front().learning_rate;
-  if (rate_changes) {
-    plot::LineChart c;
-    c.title = fmt::format("{}: learning rate", title);
-    c.x_axis.label = x_label;
-    c.y_axis.label = "learning rate";
-    plot::Series rate{"learning rate", {}, {}};
-    for (const auto& row : rows) {
-      rate.x.push_back(x_of(row));
-      rate.y.push_back(row.learning_rate);
-    }
-    c.series = {rate};
-    c.legend = plot::LegendPlace::none;
-    plot::save(c, directory.plot_path("learning_rate"));
-  }
 }
 
 template void plot_run<float>(const ExperimentSettings&, const Classifier<float>&, const data::ImageDataset&,

@@ -11,7 +11,7 @@
 #include "apps/common/app_error.h"
 #include "apps/common/atomic_file.h"
 #include "apps/common/experiment.h"
-#include "apps/common/plot.h"
+#include <tapegrad/nn/plot/plot.h>
 #include "apps/common/results.h"
 #include <tapegrad/nn/train/progress.h>
 #include "apps/common/run_info.h"

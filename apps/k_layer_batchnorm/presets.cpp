@@ -9,7 +9,7 @@
 
 #include "apps/common/app_error.h"
 #include "apps/common/atomic_file.h"
-#include "apps/common/plot.h"
+#include <tapegrad/nn/plot/plot.h>
 #include <tapegrad/nn/train/progress.h>
 #include "apps/common/sweep.h"
 #include <tapegrad/nn/train/timing.h>

@@ -17,6 +17,7 @@
 #include <tapegrad/ops/loss.h>
 #include <tapegrad/optim/schedule.h>
 #include <tapegrad/optim/sgd.h>
+#include <tapegrad/nn/train/curves.h>
 #include <tapegrad/nn/train/stop_signal.h>
 
 #include <chrono>
@@ -27,7 +28,7 @@
 #include "apps/common/atomic_file.h"
 #include "apps/common/experiment.h"
 #include "apps/common/hints.h"
-#include "apps/common/plot.h"
+#include <tapegrad/nn/plot/plot.h>
 
 namespace tapegrad::apps::k_layer_batchnorm {
 namespace {
@@ -275,7 +276,7 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
                     {"pre_activation_std", result.pre_activations.standard_deviation}};
   result.summary.update(training_set_statistics);
   directory.write_summary(result.summary);
-  plot_curves(rows, directory, /*against_steps=*/true, s.preset, /*always_plot_rate=*/false);
+  train::save_training_curves(rows, directory.root(), {.title = s.preset, .against_steps = true});
   plot_schedule(s, directory);
   plot_statistics(s, result.pre_activations, directory);
   return result;

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "apps/common/plot.h"
+#include <tapegrad/nn/plot/plot.h>
 
 namespace tapegrad::apps::mnist_logistic {
 

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "apps/common/atomic_file.h"
-#include "apps/common/plot.h"
+#include <tapegrad/nn/plot/plot.h>
 #include <tapegrad/core/error.h>
 #include <tapegrad/optim/schedule.h>
 

@@ -587,7 +587,7 @@ void save_checkpoint(const std::filesystem::path& path, const Checkpoint<T>& che
     write_checkpoint(writer, checkpoint);
     writer.commit();
   } catch (const FileWriteFailure& failure) {
-    throw_error(
+    throw WriteError(
         fmt::format("checkpoint: cannot save {}: could not {} '{}': {}; the previous checkpoint there, if "
                     "any, is unchanged",
                     file_label(path), failure.action, failure.temporary.string(), failure.reason()));

@@ -3,6 +3,7 @@
 #include <cairo-svg.h>
 #include <cairo.h>
 #include <fmt/format.h>
+#include <tapegrad/core/atomic_file.h>
 #include <tapegrad/core/error.h>
 
 #include <algorithm>
@@ -13,9 +14,8 @@
 #include <numbers>
 #include <string>
 
-#include "apps/common/atomic_file.h"
-#include "apps/common/plot.h"
-#include "apps/common/plot_detail.h"
+#include <tapegrad/nn/plot/plot.h>
+#include <tapegrad/nn/plot/plot_detail.h>
 
 namespace tapegrad::plot {
 namespace {
@@ -533,7 +533,12 @@ void write_picture(const std::filesystem::path& path, int width, int height, con
     check(cairo_surface_write_to_png_stream(surface, append_to_string, &bytes), path);
   }
   check(cairo_surface_status(surface), path);
-  apps::write_file_atomically(path, bytes);
+  try {
+    write_file_atomically(path, bytes);
+  } catch (const FileWriteFailure& failure) {
+    throw WriteError(fmt::format("cannot write '{}': could not {} '{}': {}", path.string(), failure.action,
+                                 failure.temporary.string(), failure.reason()));
+  }
 }
 
 }  // namespace

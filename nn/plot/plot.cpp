@@ -1,6 +1,6 @@
 // The layout of the charts: axis ranges, nice ticks and their labels, margins from what is written in them,
 // legends in the corner that hides the least data, histogram bins, image grids. Drawing is in plot_draw.cpp.
-#include "apps/common/plot.h"
+#include <tapegrad/nn/plot/plot.h>
 
 #include <fmt/format.h>
 #include <tapegrad/core/error.h>
@@ -11,7 +11,7 @@
 #include <functional>
 #include <limits>
 
-#include "apps/common/plot_detail.h"
+#include <tapegrad/nn/plot/plot_detail.h>
 
 namespace tapegrad::plot {
 namespace {

@@ -1,7 +1,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "apps/common/plot_detail.h"
+#include <tapegrad/nn/plot/plot_detail.h>
 
 namespace tapegrad::plot::detail {
 namespace {

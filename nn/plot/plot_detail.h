@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "apps/common/plot.h"
+#include <tapegrad/nn/plot/plot.h>
 
 namespace tapegrad::plot::detail {
 
