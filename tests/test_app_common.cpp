@@ -42,6 +42,8 @@ using tapegrad::testing::read_bytes;
 using tapegrad::testing::read_json;
 using tapegrad::testing::TempDir;
 using tapegrad::testing::write_bytes;
+using tapegrad::testing::error_message;
+using tapegrad::testing::FileSizeLimit;
 
 namespace {
 
@@ -50,18 +52,6 @@ std::vector<std::string> directory_entries(const fs::path& directory) {
   for (const auto& entry : fs::directory_iterator(directory)) names.push_back(entry.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
-}
-
-// The message of the tapegrad::Error that `action` throws; fails the test when it throws nothing.
-template <class Action>
-std::string error_message(Action&& action) {
-  try {
-    action();
-  } catch (const tapegrad::Error& error) {
-    return error.what();
-  }
-  FAIL("expected a tapegrad::Error");
-  return {};
 }
 
 // Sends everything written to a standard stream (stdout or stderr) into a temporary file while it lives.
@@ -97,29 +87,6 @@ class CapturedStream {
   int descriptor_;
   int saved_ = -1;
   std::FILE* file_ = nullptr;
-};
-
-// Limits the size of files this process may write (RLIMIT_FSIZE), so that a write fails half-way as on a full
-// disk; SIGXFSZ is ignored meanwhile so that the write returns EFBIG instead of killing the process.
-class FileSizeLimit {
- public:
-  explicit FileSizeLimit(rlim_t bytes) {
-    ::getrlimit(RLIMIT_FSIZE, &saved_limit_);
-    saved_handler_ = ::signal(SIGXFSZ, SIG_IGN);
-    rlimit limited = saved_limit_;
-    limited.rlim_cur = bytes;
-    REQUIRE(::setrlimit(RLIMIT_FSIZE, &limited) == 0);
-  }
-  FileSizeLimit(const FileSizeLimit&) = delete;
-  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
-  ~FileSizeLimit() {
-    ::setrlimit(RLIMIT_FSIZE, &saved_limit_);
-    ::signal(SIGXFSZ, saved_handler_);
-  }
-
- private:
-  rlimit saved_limit_{};
-  sighandler_t saved_handler_ = SIG_DFL;
 };
 
 }  // namespace
@@ -172,122 +139,6 @@ TEST_CASE("write_file_atomically names the path and the OS error when it cannot 
   CHECK_THAT(rename_message, Catch::Contains((directory / "occupied").string()));
   CHECK_THAT(rename_message, Catch::Contains(std::strerror(EISDIR)));
   CHECK(directory_entries(directory.path()) == std::vector<std::string>{"occupied", "plain_file"});
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The metrics CSV
-
-TEST_CASE("CsvCell writes numbers in their shortest exact form and quotes text only when needed",
-          "[app_common][csv]") {
-  CHECK(CsvCell(42).text() == "42");
-  CHECK(CsvCell(std::size_t{7}).text() == "7");
-  CHECK(CsvCell(-3L).text() == "-3");
-  CHECK(CsvCell(0.1).text() == "0.1");
-  CHECK(std::stod(CsvCell(1.0 / 3.0).text()) == 1.0 / 3.0);
-  CHECK(CsvCell(0.25F).text() == "0.25");
-  CHECK(CsvCell("train").text() == "train");
-  CHECK(CsvCell(std::string("a,b")).text() == "\"a,b\"");
-  CHECK(CsvCell("say \"hi\"").text() == "\"say \"\"hi\"\"\"");
-  CHECK(CsvCell("two\nlines").text() == "\"two\nlines\"");
-}
-
-TEST_CASE("CsvAppender writes the header once and appends complete rows", "[app_common][csv]") {
-  TempDir directory("csv");
-  const fs::path path = directory / "metrics.csv";
-  {
-    CsvAppender metrics = CsvAppender::create(path, {"epoch", "loss", "split"});
-    CHECK(read_bytes(path) == "epoch,loss,split\n");
-    metrics.append_row({1, 2.5, "train"});
-    metrics.append_row({2, 0.125, "validation"});
-    CHECK(metrics.rows() == 2);
-    // Every row is in the file as soon as append_row returns, before any close.
-    CHECK(read_bytes(path) == "epoch,loss,split\n1,2.5,train\n2,0.125,validation\n");
-    const std::string wrong_width = error_message([&] { metrics.append_row({3, 1.0}); });
-    CHECK_THAT(wrong_width, Catch::Contains("2 cells"));
-    CHECK_THAT(wrong_width, Catch::Contains("3 columns"));
-    metrics.close();
-  }
-  CHECK(read_bytes(path) == "epoch,loss,split\n1,2.5,train\n2,0.125,validation\n");
-  // create() starts afresh.
-  CsvAppender again = CsvAppender::create(path, {"step"});
-  CHECK(read_bytes(path) == "step\n");
-}
-
-TEST_CASE("CsvAppender::resume keeps the rows before the checkpoint and drops later and partial rows",
-          "[app_common][csv]") {
-  TempDir directory("csv");
-  const fs::path path = directory / "metrics.csv";
-  write_bytes(path, "epoch,note\n1,a\n2,\"line\nbreak\"\n3,c\n4,d\n5,partial wr");
-  {
-    CsvAppender metrics = CsvAppender::resume(path, {"epoch", "note"}, 2);
-    CHECK(metrics.rows() == 2);
-    CHECK(read_bytes(path) == "epoch,note\n1,a\n2,\"line\nbreak\"\n");
-    metrics.append_row({3, "again"});
-    CHECK(metrics.rows() == 3);
-  }
-  CHECK(read_bytes(path) == "epoch,note\n1,a\n2,\"line\nbreak\"\n3,again\n");
-
-  // Keeping every complete row only cuts off the partial one.
-  write_bytes(path, "epoch,note\n1,a\n2,b");
-  CHECK(CsvAppender::resume(path, {"epoch", "note"}, 1).rows() == 1);
-  CHECK(read_bytes(path) == "epoch,note\n1,a\n");
-
-  // Zero rows: a run interrupted before its first evaluation, or one that never wrote its header.
-  CHECK(CsvAppender::resume(path, {"epoch", "note"}, 0).rows() == 0);
-  CHECK(read_bytes(path) == "epoch,note\n");
-  write_bytes(path, "epo");
-  CHECK(CsvAppender::resume(path, {"epoch", "note"}, 0).rows() == 0);
-  CHECK(read_bytes(path) == "epoch,note\n");
-  const fs::path missing = directory / "missing.csv";
-  CHECK(CsvAppender::resume(missing, {"epoch"}, 0).rows() == 0);
-  CHECK(read_bytes(missing) == "epoch\n");
-}
-
-TEST_CASE("CsvAppender::resume refuses a file that does not belong to the checkpoint", "[app_common][csv]") {
-  TempDir directory("csv");
-  const fs::path path = directory / "metrics.csv";
-  write_bytes(path, "epoch,loss\n1,0.5\n2,0.25\n");
-  const std::string other_columns = error_message([&] { CsvAppender::resume(path, {"epoch", "accuracy"}, 1); });
-  CHECK_THAT(other_columns, Catch::Contains(path.string()));
-  CHECK_THAT(other_columns, Catch::Contains("epoch,loss"));
-  CHECK_THAT(other_columns, Catch::Contains("epoch,accuracy"));
-  const std::string too_few = error_message([&] { CsvAppender::resume(path, {"epoch", "loss"}, 3); });
-  CHECK_THAT(too_few, Catch::Contains("2 complete rows"));
-  CHECK_THAT(too_few, Catch::Contains("after 3"));
-  const std::string missing = error_message([&] { CsvAppender::resume(directory / "none.csv", {"epoch"}, 1); });
-  CHECK_THAT(missing, Catch::Contains("none.csv"));
-  CHECK_THAT(missing, Catch::Contains(std::strerror(ENOENT)));
-  // Refusing left the file alone.
-  CHECK(read_bytes(path) == "epoch,loss\n1,0.5\n2,0.25\n");
-}
-
-TEST_CASE("CsvAppender never leaves half a row when a write fails", "[app_common][csv]") {
-  TempDir directory("csv");
-  const fs::path path = directory / "metrics.csv";
-  CsvAppender metrics = CsvAppender::create(path, {"epoch", "note"});
-  metrics.append_row({1, "short"});
-  const std::size_t size_before = read_bytes(path).size();
-  std::string message;
-  {
-    FileSizeLimit limit(size_before + 10);
-    message = error_message([&] { metrics.append_row({2, std::string(100, 'n')}); });
-  }
-  CHECK_THAT(message, Catch::Contains(path.string()));
-  CHECK_THAT(message, Catch::Contains(std::strerror(EFBIG)));
-  CHECK(read_bytes(path) == "epoch,note\n1,short\n");
-  CHECK(metrics.rows() == 1);
-  metrics.append_row({2, "fits"});
-  CHECK(read_bytes(path) == "epoch,note\n1,short\n2,fits\n");
-}
-
-TEST_CASE("CsvAppender names the path and the OS error on a full disk", "[app_common][csv]") {
-  if (!fs::exists("/dev/full")) {
-    WARN("no /dev/full on this system");
-    return;
-  }
-  const std::string message = error_message([] { CsvAppender::create("/dev/full", {"epoch"}); });
-  CHECK_THAT(message, Catch::Contains("/dev/full"));
-  CHECK_THAT(message, Catch::Contains(std::strerror(ENOSPC)));
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -12,20 +12,13 @@
 #include <tapegrad/nn/nn.h>
 #include <tapegrad/ops/ops.h>
 
+#include "tests/support/test_data.h"
+
 using namespace tapegrad;
 using namespace tapegrad::nn;
+using tapegrad::testing::error_message;
 
 namespace {
-
-std::string error_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  FAIL("no tapegrad::Error was thrown");
-  return {};
-}
 
 // Per row: mean and biased variance over the columns, by plain loops.
 void row_statistics(const Matrix<double>& x, Matrix<double>& mean, Matrix<double>& variance) {

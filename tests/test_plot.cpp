@@ -20,6 +20,7 @@
 
 namespace plot = tapegrad::plot;
 using tapegrad::testing::TempDir;
+using tapegrad::testing::error_message;
 
 namespace {
 
@@ -59,16 +60,6 @@ std::vector<std::string> files_in(const std::filesystem::path& directory) {
     names.push_back(entry.path().filename());
   std::sort(names.begin(), names.end());
   return names;
-}
-
-std::string error_message(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const tapegrad::Error& error) {
-    return error.what();
-  }
-  FAIL("expected tapegrad::Error");
-  return "";
 }
 
 std::vector<double> tick_values(const std::vector<plot::Tick>& ticks) {

@@ -20,18 +20,9 @@ using namespace tapegrad::nn;
 using tapegrad::testing::read_bytes;
 using tapegrad::testing::TempDir;
 using tapegrad::testing::write_bytes;
+using tapegrad::testing::error_message;
 
 namespace {
-
-std::string error_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  FAIL("no tapegrad::Error was thrown");
-  return {};
-}
 
 template <typename T>
 StateDict<T> assorted_tensors() {

@@ -8,20 +8,13 @@
 #include <tapegrad/nn/nn.h>
 #include <tapegrad/ops/ops.h>
 
+#include "tests/support/test_data.h"
+
 using namespace tapegrad;
 using namespace tapegrad::nn;
+using tapegrad::testing::error_message;
 
 namespace {
-
-std::string error_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  FAIL("no tapegrad::Error was thrown");
-  return {};
-}
 
 // A layer with a parameter and a buffer of its own, inside a block, inside a model: three levels of names.
 class Scaled : public Module<double> {

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include <tapegrad/core/error.h>
-#include "apps/common/atomic_file.h"  // fmt_shortest
+#include <tapegrad/nn/train/csv.h>  // train::shortest_text
 #include "apps/common/logging.h"
 #include "apps/common/run_dir.h"
 
@@ -244,7 +244,7 @@ std::string shown_value(const T& value) {
   if constexpr (std::same_as<T, bool>) {
     return value ? "on" : "off";
   } else if constexpr (std::floating_point<T>) {
-    return fmt_shortest(static_cast<double>(value));
+    return train::shortest_text(static_cast<double>(value));
   } else {
     return std::to_string(value);
   }

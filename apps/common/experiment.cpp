@@ -23,10 +23,14 @@
 #include <tapegrad/optim/sgd.h>
 #include <tapegrad/nn/train/curves.h>
 #include <tapegrad/nn/train/stop_signal.h>
+#include <tapegrad/nn/train/csv.h>
 
 // run_experiment in its steps: plan (the model, optimizer, schedule and loader the settings ask for), resume
 // (resume_state.cpp), train, evaluate, report (experiment_report.cpp).
 namespace tapegrad::apps {
+
+using train::CsvAppender;
+using train::CsvCell;
 namespace {
 
 using Clock = std::chrono::steady_clock;

@@ -3,8 +3,12 @@
 #include <algorithm>
 
 #include "apps/common/atomic_file.h"
+#include <tapegrad/nn/train/csv.h>
 
 namespace tapegrad::apps {
+
+using train::CsvCell;
+using train::csv_line;
 
 std::vector<TrialRecord> ranked(std::vector<TrialRecord> trials) {
   std::stable_sort(trials.begin(), trials.end(), [](const TrialRecord& a, const TrialRecord& b) {

@@ -12,6 +12,7 @@
 #include "apps/common/app_error.h"
 #include "apps/common/hints.h"
 #include <tapegrad/nn/train/run_checkpoint.h>
+#include <tapegrad/nn/train/csv.h>
 
 namespace tapegrad::apps {
 

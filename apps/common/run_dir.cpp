@@ -13,6 +13,7 @@
 #include "apps/common/atomic_file.h"
 #include "apps/common/experiment.h"
 #include <tapegrad/core/error.h>
+#include <tapegrad/nn/train/csv.h>
 
 namespace tapegrad::apps {
 
@@ -137,7 +138,7 @@ std::string sub_run_name(const std::vector<std::pair<std::string, double>>& sett
   std::string name;
   for (const auto& [key, value] : settings) {
     if (!name.empty()) name += '_';
-    name += key + fmt_shortest(value);
+    name += key + train::shortest_text(value);
   }
   return name;
 }

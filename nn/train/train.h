@@ -2,6 +2,7 @@
 #pragma once
 
 #include <tapegrad/nn/train/checkpoint.h>
+#include <tapegrad/nn/train/csv.h>
 #include <tapegrad/nn/train/curves.h>
 #include <tapegrad/nn/train/evaluate.h>
 #include <tapegrad/nn/train/loop.h>

@@ -1,5 +1,9 @@
 #include "support/test_data.h"
 
+#include <tapegrad/core/error.h>
+
+#include <catch2/catch.hpp>
+
 #include <atomic>
 #include <fstream>
 #include <random>
@@ -58,6 +62,29 @@ int count_lines(const std::filesystem::path& file) {
   int lines = 0;
   for (std::string line; std::getline(in, line);) ++lines;
   return lines;
+}
+
+std::string error_message(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Error& error) {
+    return error.what();
+  }
+  FAIL("no tapegrad::Error was thrown");
+  return {};
+}
+
+FileSizeLimit::FileSizeLimit(rlim_t bytes) {
+  ::getrlimit(RLIMIT_FSIZE, &saved_limit_);
+  saved_handler_ = ::signal(SIGXFSZ, SIG_IGN);
+  rlimit limited = saved_limit_;
+  limited.rlim_cur = bytes;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &limited) == 0);
+}
+
+FileSizeLimit::~FileSizeLimit() {
+  ::setrlimit(RLIMIT_FSIZE, &saved_limit_);
+  ::signal(SIGXFSZ, saved_handler_);
 }
 
 }  // namespace tapegrad::testing

@@ -1,7 +1,11 @@
 // Helpers the tests share: a fresh temporary directory per test, and small files written on purpose.
 #pragma once
 
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -27,5 +31,22 @@ std::string read_bytes(const std::filesystem::path& file);
 nlohmann::json read_json(const std::filesystem::path& file);
 // The number of lines in a text file (0 when it does not exist).
 int count_lines(const std::filesystem::path& file);
+
+// The message of the tapegrad::Error that `action` throws; fails the test when it throws nothing.
+std::string error_message(const std::function<void()>& action);
+
+// Limits the size of files this process may write (RLIMIT_FSIZE), so that a write fails half-way as on a full
+// disk; SIGXFSZ is ignored meanwhile so that the write returns EFBIG instead of killing the process.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes);
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+  ~FileSizeLimit();
+
+ private:
+  rlimit saved_limit_{};
+  sighandler_t saved_handler_ = SIG_DFL;
+};
 
 }  // namespace tapegrad::testing
