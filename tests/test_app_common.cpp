@@ -73,13 +73,7 @@ class CapturedStream {
   }
   std::string text() const {
     std::fflush(stream_);
-    std::string content;
-    char buffer[4096];
-    off_t offset = 0;
-    for (ssize_t count; (count = ::pread(::fileno(file_), buffer, sizeof buffer, offset)) > 0; offset += count) {
-      content.append(buffer, static_cast<std::size_t>(count));
-    }
-    return content;
+    return tapegrad::testing::file_text(file_);
   }
 
  private:

@@ -30,6 +30,7 @@ using namespace tapegrad::train;
 using tapegrad::testing::read_bytes;
 using tapegrad::testing::TempDir;
 using tapegrad::testing::write_bytes;
+using tapegrad::testing::error_message;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The largest single request to operator new while tracking is on: a load that allocated what a damaged size field
@@ -177,16 +178,6 @@ void require_same(const std::vector<optim::StateEntry<float>>& a, const std::vec
     if (a[i].value.size() == 0) continue;
     CHECK(std::memcmp(a[i].value.data(), b[i].value.data(), sizeof(float) * std::size_t(a[i].value.size())) == 0);
   }
-}
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  FAIL("expected a tapegrad::Error");
-  return "";
 }
 
 }  // namespace
@@ -347,7 +338,7 @@ TEST_CASE("restoring into a model with other shapes or names names the parameter
   SECTION("a different shape; the model is left as it was") {
     auto wider = make_model(4, 5, 3, 9);
     const auto before = capture_module_state(*wider);
-    const std::string message = error_of([&] { restore_module_state(*wider, loaded); });
+    const std::string message = error_message([&] { restore_module_state(*wider, loaded); });
     CHECK_THAT(message,
                Catch::Contains("checkpoint: parameter '0.weight' has shape (6 x 4) in the file but (5 x 4) "
                                "in the model") &&
@@ -357,7 +348,7 @@ TEST_CASE("restoring into a model with other shapes or names names the parameter
   SECTION("a shape that differs only in a later layer still changes nothing") {
     auto other = make_model(4, 6, 2, 9);
     const auto before = capture_module_state(*other);
-    CHECK_THAT(error_of([&] { restore_module_state(*other, loaded); }),
+    CHECK_THAT(error_message([&] { restore_module_state(*other, loaded); }),
                Catch::Contains("'2.weight' has shape (3 x 6) in the file but (2 x 6) in the model"));
     require_same(capture_module_state(*other), before);
   }
@@ -366,14 +357,14 @@ TEST_CASE("restoring into a model with other shapes or names names the parameter
     deeper->emplace_back<ReLU<float>>();
     Generator generator(1);
     deeper->emplace_back<Linear<float>>(3, 3, LinearOptions{}, generator);
-    CHECK_THAT(error_of([&] { restore_module_state(*deeper, loaded); }), Catch::Contains("'4.weight', '4.bias'") &&
+    CHECK_THAT(error_message([&] { restore_module_state(*deeper, loaded); }), Catch::Contains("'4.weight', '4.bias'") &&
                                                                            Catch::Contains("has none") &&
                                                                            Catch::Contains(path.string()));
   }
   SECTION("the file has parameters the model lacks") {
     Checkpoint<float> bigger = loaded;
     bigger.module_state.push_back({"3.scale", Matrix<float>::Ones(1, 1)});
-    CHECK_THAT(error_of([&] { restore_module_state(*model, bigger); }),
+    CHECK_THAT(error_message([&] { restore_module_state(*model, bigger); }),
                Catch::Contains("file has parameter '3.scale'") && Catch::Contains("does not have"));
   }
   SECTION("same shapes under other names") {
@@ -386,7 +377,7 @@ TEST_CASE("restoring into a model with other shapes or names names the parameter
       }
       Tensor<float> forward(const Tensor<float>& input) override { return input; }
     } named;
-    CHECK_THAT(error_of([&] { restore_module_state(named, loaded); }),
+    CHECK_THAT(error_message([&] { restore_module_state(named, loaded); }),
                Catch::Contains("'fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias'"));
   }
 }
@@ -404,7 +395,7 @@ TEST_CASE("damaged files fail with an Error that names the file and the problem"
     std::string bytes = good;
     bytes[100] = static_cast<char>(bytes[100] ^ 0x10);
     write_bytes(damaged, bytes);
-    CHECK_THAT(error_of([&] { load_checkpoint<float>(damaged); }),
+    CHECK_THAT(error_message([&] { load_checkpoint<float>(damaged); }),
                Catch::Contains("CRC-32") && Catch::Contains("corrupted") && Catch::Contains(damaged.string()));
   }
   SECTION("a change anywhere is an Error, never a crash or a silent load") {
@@ -420,7 +411,7 @@ TEST_CASE("damaged files fail with an Error that names the file and the problem"
     for (std::size_t length = 0; length < good.size(); ++length) {
       write_bytes(damaged, good.substr(0, length));
       INFO("length " << length);
-      CHECK_THAT(error_of([&] { load_checkpoint<float>(damaged); }),
+      CHECK_THAT(error_message([&] { load_checkpoint<float>(damaged); }),
                  Catch::Contains("truncated") && Catch::Contains(damaged.string()));
     }
   }
@@ -428,29 +419,29 @@ TEST_CASE("damaged files fail with an Error that names the file and the problem"
     write_bytes(damaged, good + "x");
     CHECK_THROWS_AS(load_checkpoint<float>(damaged), Error);
     write_bytes(damaged, recompute_crc(good.substr(0, good.size() - 4) + "junk" + good.substr(good.size() - 4)));
-    CHECK_THAT(error_of([&] { load_checkpoint<float>(damaged); }), Catch::Contains("unexpected bytes"));
+    CHECK_THAT(error_message([&] { load_checkpoint<float>(damaged); }), Catch::Contains("unexpected bytes"));
   }
   SECTION("another file type is not a checkpoint") {
     write_bytes(damaged, std::string("\x89PNG\r\n\x1a\n", 8) + good.substr(8));
-    CHECK_THAT(error_of([&] { load_checkpoint<float>(damaged); }),
+    CHECK_THAT(error_message([&] { load_checkpoint<float>(damaged); }),
                Catch::Contains("not a tapegrad checkpoint") && Catch::Contains("89 50 4e 47"));
   }
   SECTION("a newer format version") {
     std::string bytes = good;
     bytes[8] = 2;
     write_bytes(damaged, recompute_crc(bytes));
-    CHECK_THAT(error_of([&] { load_checkpoint<float>(damaged); }), Catch::Contains("format version 2"));
+    CHECK_THAT(error_message([&] { load_checkpoint<float>(damaged); }), Catch::Contains("format version 2"));
   }
   SECTION("an unknown scalar type") {
     std::string bytes = good;
     bytes[12] = 9;
     write_bytes(damaged, recompute_crc(bytes));
-    CHECK_THAT(error_of([&] { load_checkpoint<float>(damaged); }), Catch::Contains("scalar type code 9"));
+    CHECK_THAT(error_message([&] { load_checkpoint<float>(damaged); }), Catch::Contains("scalar type code 9"));
   }
   SECTION("a missing file") {
-    CHECK_THAT(error_of([&] { load_checkpoint<float>(directory / "absent.ckpt"); }),
+    CHECK_THAT(error_message([&] { load_checkpoint<float>(directory / "absent.ckpt"); }),
                Catch::Contains("cannot open") && Catch::Contains("absent.ckpt"));
-    CHECK_THAT(error_of([&] { load_checkpoint<float>(directory.path()); }), Catch::Contains("not a regular file"));
+    CHECK_THAT(error_message([&] { load_checkpoint<float>(directory.path()); }), Catch::Contains("not a regular file"));
   }
 }
 
@@ -461,7 +452,7 @@ TEST_CASE("sizes claimed beyond the file fail before anything is allocated for t
   auto load_tracked = [&](const std::string& bytes) {
     write_bytes(path, bytes);
     AllocationTracker tracker;
-    const std::string message = error_of([&] { load_checkpoint<float>(path); });
+    const std::string message = error_message([&] { load_checkpoint<float>(path); });
     if (kAllocationsTracked) CHECK(tracker.largest() < 64 * 1024);
     return message;
   };
@@ -524,7 +515,7 @@ TEST_CASE("a save that fails leaves the previous checkpoint as it was", "[checkp
     // No assertion runs while the limit holds: UndefinedBehaviorSanitizer's checks inside Catch's assertion need a
     // descriptor of their own (they read /proc/self/maps) and report a false "invalid vptr" without one.
     const bool limited_now = ::setrlimit(RLIMIT_NOFILE, &limited) == 0;
-    const std::string message = limited_now ? error_of([&] { save_checkpoint(path, second); }) : std::string();
+    const std::string message = limited_now ? error_message([&] { save_checkpoint(path, second); }) : std::string();
     ::setrlimit(RLIMIT_NOFILE, &previous);
     REQUIRE(limited_now);
     CHECK_THAT(message, Catch::Contains(path.string()) && Catch::Contains("could not create") &&
@@ -552,7 +543,7 @@ TEST_CASE("a save that fails leaves the previous checkpoint as it was", "[checkp
     std::string message;
     {
       FileSizeLimit limit(100000);
-      message = error_of([&] { save_checkpoint(path, second); });
+      message = error_message([&] { save_checkpoint(path, second); });
     }
     CHECK_THAT(message, Catch::Contains("could not write") && Catch::Contains(path.string()));
     CHECK(read_bytes(path) == before);
@@ -566,13 +557,13 @@ TEST_CASE("a save that fails leaves the previous checkpoint as it was", "[checkp
   }
   SECTION("the target directory cannot exist: its parent is a regular file") {
     write_bytes(directory / "plain", "not a directory");
-    CHECK_THAT(error_of([&] { save_checkpoint(directory / "plain" / "model.ckpt", second); }),
+    CHECK_THAT(error_message([&] { save_checkpoint(directory / "plain" / "model.ckpt", second); }),
                Catch::Contains("plain") && Catch::Contains("could not create"));
     CHECK(read_bytes(path) == before);
   }
   SECTION("invalid contents are refused before the file system is touched") {
     second.module_state.push_back(second.module_state.front());
-    CHECK_THAT(error_of([&] { save_checkpoint(path, second); }), Catch::Contains("appears twice"));
+    CHECK_THAT(error_message([&] { save_checkpoint(path, second); }), Catch::Contains("appears twice"));
     CHECK(read_bytes(path) == before);
     // No temporary file is left beside it.
     int entries = 0;

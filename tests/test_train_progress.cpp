@@ -1,7 +1,7 @@
 // The progress line of nn/train: formats, the terminal status line, and the reporter on and off a terminal.
 #include <tapegrad/nn/train/progress.h>
-#include <unistd.h>
 
+#include "tests/support/test_data.h"
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
@@ -10,6 +10,7 @@
 #include <vector>
 
 using namespace tapegrad::train;
+using tapegrad::testing::file_text;
 
 namespace {
 
@@ -24,17 +25,6 @@ class CapturedLines {
  private:
   std::vector<std::string> lines_;
 };
-
-std::string file_text(std::FILE* file) {
-  std::fflush(file);
-  std::string content;
-  char buffer[4096];
-  off_t offset = 0;
-  for (ssize_t count; (count = ::pread(::fileno(file), buffer, sizeof buffer, offset)) > 0; offset += count) {
-    content.append(buffer, static_cast<std::size_t>(count));
-  }
-  return content;
-}
 
 std::size_t count_of(const std::string& text, char wanted) {
   std::size_t count = 0;

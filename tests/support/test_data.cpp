@@ -64,6 +64,17 @@ int count_lines(const std::filesystem::path& file) {
   return lines;
 }
 
+std::string file_text(std::FILE* file) {
+  std::fflush(file);
+  std::string content;
+  char buffer[4096];
+  off_t offset = 0;
+  for (ssize_t count; (count = ::pread(::fileno(file), buffer, sizeof buffer, offset)) > 0; offset += count) {
+    content.append(buffer, static_cast<std::size_t>(count));
+  }
+  return content;
+}
+
 std::string error_message(const std::function<void()>& action) {
   try {
     action();

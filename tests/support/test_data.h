@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -31,6 +32,9 @@ std::string read_bytes(const std::filesystem::path& file);
 nlohmann::json read_json(const std::filesystem::path& file);
 // The number of lines in a text file (0 when it does not exist).
 int count_lines(const std::filesystem::path& file);
+
+// Everything written to `file` so far, from its start (flushed first); the file's position is left alone.
+std::string file_text(std::FILE* file);
 
 // The message of the tapegrad::Error that `action` throws; fails the test when it throws nothing.
 std::string error_message(const std::function<void()>& action);
