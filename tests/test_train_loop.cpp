@@ -174,6 +174,11 @@ TEST_CASE("evaluations come at the steps asked for, with the step's learning rat
     CHECK(run.loop->run().rows.size() == 3);  // 15, 30, 40
     CHECK(run.loop->planned_evaluations() == std::vector<long>{15, 30, 40});
   }
+  SECTION("evaluation_steps: every `every` steps and the last, with 0 first when asked; 0 means at the end only") {
+    CHECK(train::evaluation_steps(100, 25, true) == std::vector<long>{0, 25, 50, 75, 100});
+    CHECK(train::evaluation_steps(90, 25, false) == std::vector<long>{25, 50, 75, 90});
+    CHECK(train::evaluation_steps(10, 0, false) == std::vector<long>{10});
+  }
   SECTION("the plan is computed step by step, never listed: the same steps, and a huge plan costs nothing") {
     for (long total : {0L, 1L, 7L, 30L, 31L}) {
       for (long every : {1L, 4L, 7L, 30L, 100L}) {

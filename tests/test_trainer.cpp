@@ -41,16 +41,16 @@ struct Fixture {
 
 template <typename T>
 TrainingOutcome run(Classifier<T>& model, Fixture& f, double eta, long steps, GradientPath path, int patience = 0,
-                    TrainingHooks hooks = {}, double lambda = 0.01) {
+                    train::Callbacks callbacks = {}, double lambda = 0.01) {
   optim::SGD<T> sgd(model.module().parameters(), {.learning_rate = eta});
   data::BatchLoader<T> loader(f.train, f.normalizer, {.batch_size = 20}, Generator(7));
   TrainingPlan plan;
-  plan.total_steps = steps;
-  plan.evaluation_steps = evaluation_schedule(steps, 15, true);
+  plan.loop.total_steps = steps;
+  plan.loop.evaluation_steps = train::evaluation_steps(steps, 15, true);
   plan.lambda = lambda;
   plan.path = path;
-  plan.patience = patience;
-  return apps::train(model, sgd, optim::ConstantLR(eta), loader, f.train, f.validation, f.normalizer, plan, hooks);
+  plan.loop.patience = patience;
+  return apps::train(model, sgd, optim::ConstantLR(eta), loader, f.train, f.validation, f.normalizer, plan, callbacks);
 }
 
 }  // namespace
@@ -176,10 +176,10 @@ TEST_CASE("training stopped after its best evaluation and resumed ends exactly a
   Fixture f;
   for (auto& label : f.validation.labels) label = (label + 1) % 3;  // early stopping will end the run
   TrainingPlan plan;
-  plan.total_steps = 3000;
-  plan.evaluation_steps = evaluation_schedule(plan.total_steps, 15, true);
+  plan.loop.total_steps = 3000;
+  plan.loop.evaluation_steps = train::evaluation_steps(plan.loop.total_steps, 15, true);
   plan.lambda = 0.01;
-  plan.patience = 3;
+  plan.loop.patience = 3;
   struct Run {
     std::unique_ptr<Classifier<double>> model;
     std::unique_ptr<optim::SGD<double>> sgd;
@@ -205,9 +205,9 @@ TEST_CASE("training stopped after its best evaluation and resumed ends exactly a
 
   Run resumed = make_run();
   std::vector<Matrix<double>> best;
-  TrainingHooks hooks;
+  train::Callbacks hooks;
   long done = 0;
-  hooks.on_step = [&](long step, long, double) { done = step; };
+  hooks.on_step = [&](const train::StepProgress& p) { done = p.step; };
   hooks.stop_requested = [&] { return done >= stop_at; };
   hooks.on_new_best = [&](long) {
     best.clear();
@@ -219,8 +219,8 @@ TEST_CASE("training stopped after its best evaluation and resumed ends exactly a
   REQUIRE(first.steps == stop_at);
   CHECK(first.best_step == expected.best_step);
 
-  TrainingStart<double> start{
-      .step = first.steps, .rows = first.rows, .best_parameters = best, .best_step = first.best_step};
+  train::Start<double> start{
+      .step = first.steps, .rows = first.rows, .best_state = best, .best_step = first.best_step};
   const auto second = apps::train(*resumed.model, *resumed.sgd, rate, *resumed.loader, f.train, f.validation,
                             f.normalizer, plan, {}, start);
   CHECK(second.early_stopped);
@@ -239,17 +239,17 @@ TEST_CASE("training stopped after its best evaluation and resumed ends exactly a
 
   // Without the best weights a resumed run cannot keep its promise, and says so.
   Run bare = make_run();
-  TrainingStart<double> missing{.step = first.steps, .rows = first.rows, .best_parameters = {}};
+  train::Start<double> missing{.step = first.steps, .rows = first.rows, .best_state = {}};
   CHECK_THROWS_WITH(apps::train(*bare.model, *bare.sgd, rate, *bare.loader, f.train, f.validation, f.normalizer, plan, {},
                           missing),
                     Catch::Contains("weights of the best evaluation"));
   // Nor with the weights of another evaluation than the best (a run stopped while saving them).
   Run stale = make_run();
-  TrainingStart<double> other{
-      .step = first.steps, .rows = first.rows, .best_parameters = best, .best_step = first.best_step - 15};
+  train::Start<double> other{
+      .step = first.steps, .rows = first.rows, .best_state = best, .best_step = first.best_step - 15};
   CHECK_THROWS_WITH(apps::train(*stale.model, *stale.sgd, rate, *stale.loader, f.train, f.validation, f.normalizer, plan,
                           {}, other),
-                    Catch::Contains("start the run again without --resume"));
+                    Catch::Contains("the saved best weights are those of step"));
 }
 
 TEST_CASE("a diverging run stops at once with a message naming the step", "[apps][trainer]") {
@@ -282,16 +282,10 @@ TEST_CASE("a stop request ends training cleanly after the step under way", "[app
   Generator g(5);
   auto model = make_linear_classifier<double>(f.train.shape.features(), 3, LossKind::cross_entropy, 0.01, g);
   long seen = 0;
-  TrainingHooks hooks;
-  hooks.on_step = [&](long step, long, double) { seen = step; };
+  train::Callbacks hooks;
+  hooks.on_step = [&](const train::StepProgress& p) { seen = p.step; };
   hooks.stop_requested = [&] { return seen >= 7; };
   const auto outcome = run(*model, f, 0.1, 100, GradientPath::tape, 0, hooks);
   CHECK(outcome.interrupted);
   CHECK(outcome.steps == 7);
-}
-
-TEST_CASE("evaluation schedule", "[apps][trainer]") {
-  CHECK(evaluation_schedule(100, 25, true) == std::vector<long>{0, 25, 50, 75, 100});
-  CHECK(evaluation_schedule(90, 25, false) == std::vector<long>{25, 50, 75, 90});
-  CHECK(evaluation_schedule(10, 0, false) == std::vector<long>{10});
 }

@@ -105,12 +105,12 @@ PlannedRun<T> plan_run(const ExperimentSettings& s, const ExperimentData& d) {
       train_set, d.normalizer,
       data::BatchLoaderOptions{.batch_size = s.batch_size, .shuffle = s.shuffle, .flip_probability = s.flip_probability},
       generator.split(1));
-  run.plan.total_steps = s.planned_steps(train_set.size());
-  run.plan.evaluate_every_steps = s.evaluate_every_steps > 0 ? s.evaluate_every_steps : steps_per_epoch;
-  run.plan.evaluate_at_start = s.evaluate_at_start;
+  run.plan.loop.total_steps = s.planned_steps(train_set.size());
+  run.plan.loop.evaluate_every_steps = s.evaluate_every_steps > 0 ? s.evaluate_every_steps : steps_per_epoch;
+  run.plan.loop.evaluate_at_start = s.evaluate_at_start;
   run.plan.lambda = s.lambda;
   run.plan.path = s.path;
-  run.plan.patience = s.patience;
+  run.plan.loop.patience = s.patience;
   return run;
 }
 
@@ -131,7 +131,7 @@ template <typename T>
 TrainingOutcome train_run(PlannedRun<T>& run, const ExperimentSettings& s, const ExperimentData& d,
                           const nlohmann::json& key, const ResumePoint<T>& resume, const RunDirectory& directory) {
   Classifier<T>& model = *run.model;
-  TrainingStart<T> start;
+  train::Start<T> start;
   if (resume.checkpoint) start = restore_run(*resume.checkpoint, s, directory, model, *run.optimizer, *run.loader);
   // A resumed run keeps the rows up to its checkpoint and drops any written after it.
   CsvAppender metrics = resume.checkpoint
@@ -139,19 +139,19 @@ TrainingOutcome train_run(PlannedRun<T>& run, const ExperimentSettings& s, const
                             : CsvAppender::create(directory.metrics_path(), kMetricsColumns);
   std::unique_ptr<train::ProgressReporter> progress;
   if (s.show_progress) {
-    const auto steps_left = static_cast<std::size_t>(run.plan.total_steps - start.step);
+    const auto steps_left = static_cast<std::size_t>(run.plan.loop.total_steps - start.step);
     const auto log = [](const std::string& line) { spdlog::info(line); };
     progress = std::make_unique<train::ProgressReporter>(
         steps_left, train::ProgressOptions{.label = s.name, .unit = "steps", .log = log});
   }
-  TrainingHooks hooks;
-  hooks.on_step = [&](long, long, double cost) {
+  train::Callbacks callbacks;
+  callbacks.on_step = [&](const train::StepProgress& step) {
     if (progress) {
-      progress->set_status(fmt::format("cost {:.4f}", cost));
+      progress->set_status(fmt::format("cost {:.4f}", step.cost));
       progress->advance();
     }
   };
-  hooks.on_new_best = [&](long step) {
+  callbacks.on_new_best = [&](long step) {
     // Early stopping puts these weights back at the end, so a resumed run needs them too.
     if (s.save_checkpoint) {
       train::Checkpoint<T> best;
@@ -161,16 +161,16 @@ TrainingOutcome train_run(PlannedRun<T>& run, const ExperimentSettings& s, const
       train::save_checkpoint(directory.root() / "best.bin", best);
     }
   };
-  hooks.on_evaluation = [&](const MetricsRow& row) {
+  callbacks.on_evaluation = [&](const MetricsRow& row) {
     metrics.append_row(metrics_cells(row));
     // The last good state: a later divergence leaves this checkpoint in place.
     if (s.save_checkpoint) {
       train::save_checkpoint(directory.checkpoint_path(), capture(model, *run.optimizer, *run.loader, row.step, row.epoch, key));
     }
   };
-  hooks.stop_requested = [] { return train::stop_requested(); };
+  callbacks.stop_requested = train::stop_requested;
   TrainingOutcome outcome =
-      train(model, *run.optimizer, *run.schedule, *run.loader, *d.train, *d.validation, d.normalizer, run.plan, hooks,
+      train(model, *run.optimizer, *run.schedule, *run.loader, *d.train, *d.validation, d.normalizer, run.plan, callbacks,
             start);
   outcome.train_seconds += resume.earlier_train_seconds;
   if (progress) progress->finish();
@@ -195,7 +195,7 @@ template <typename T>
                                directory.checkpoint_path().string()));
   }
   throw Interrupted(fmt::format("{}: interrupted at step {} of {}; checkpoint saved in {}", s.name, outcome.steps,
-                                run.plan.total_steps, directory.checkpoint_path().string()));
+                                run.plan.loop.total_steps, directory.checkpoint_path().string()));
 }
 
 // Evaluate: the three splits, and each weight matrix's L2 norm.

@@ -156,13 +156,14 @@ std::optional<ExperimentResult> finished_run(const ExperimentSettings& s, const 
 // The state a resumed run continues from: the checkpoint's weights, optimizer and loader, the evaluations it
 // made, and with early stopping the best weights so far (best.bin).
 template <typename T>
-TrainingStart<T> restore_checkpoint(const train::Checkpoint<T>& checkpoint, const ExperimentSettings& s,
+train::Start<T> restore_checkpoint(const train::Checkpoint<T>& checkpoint, const ExperimentSettings& s,
                              const RunDirectory& directory, Classifier<T>& model, optim::Optimizer<T>& optimizer,
                              data::BatchLoader<T>& loader) {
   train::restore_run(checkpoint, model.module(), optimizer, loader);
 
-  TrainingStart<T> start;
+  train::Start<T> start;
   start.step = static_cast<long>(checkpoint.step);
+  start.restart_advice = "start the run again without --resume";
   for (const MetricsRow& row : read_metrics(directory.metrics_path())) {
     if (row.step <= start.step) start.rows.push_back(row);
   }
@@ -171,7 +172,7 @@ TrainingStart<T> restore_checkpoint(const train::Checkpoint<T>& checkpoint, cons
   // checks that it is the best of these rows.
   if (s.patience > 0 && !start.rows.empty()) {
     const auto best = train::load_checkpoint<T>(directory.root() / "best.bin");
-    for (const auto& entry : best.module_state) start.best_parameters.push_back(entry.value);
+    for (const auto& entry : best.module_state) start.best_state.push_back(entry.value);
     start.best_step = static_cast<long>(best.step);
   }
   spdlog::info("{}: resuming at step {} from {}", s.name, start.step, checkpoint.source.string());
@@ -215,7 +216,7 @@ ResumePoint<T> find_resume_point(const ExperimentSettings& s, const nlohmann::js
 }
 
 template <typename T>
-TrainingStart<T> restore_run(const train::Checkpoint<T>& checkpoint, const ExperimentSettings& s,
+train::Start<T> restore_run(const train::Checkpoint<T>& checkpoint, const ExperimentSettings& s,
                              const RunDirectory& directory, Classifier<T>& model, optim::Optimizer<T>& optimizer,
                              data::BatchLoader<T>& loader) {
   return as_damaged_checkpoint([&] { return restore_checkpoint(checkpoint, s, directory, model, optimizer, loader); });
@@ -225,10 +226,10 @@ template ResumePoint<float> find_resume_point<float>(const ExperimentSettings&, 
                                                      const RunDirectory&);
 template ResumePoint<double> find_resume_point<double>(const ExperimentSettings&, const nlohmann::json&,
                                                        const RunDirectory&);
-template TrainingStart<float> restore_run<float>(const train::Checkpoint<float>&, const ExperimentSettings&,
+template train::Start<float> restore_run<float>(const train::Checkpoint<float>&, const ExperimentSettings&,
                                                  const RunDirectory&, Classifier<float>&, optim::Optimizer<float>&,
                                                  data::BatchLoader<float>&);
-template TrainingStart<double> restore_run<double>(const train::Checkpoint<double>&, const ExperimentSettings&,
+template train::Start<double> restore_run<double>(const train::Checkpoint<double>&, const ExperimentSettings&,
                                                    const RunDirectory&, Classifier<double>&,
                                                    optim::Optimizer<double>&, data::BatchLoader<double>&);
 

@@ -40,7 +40,7 @@ ResumePoint<T> find_resume_point(const ExperimentSettings& settings, const nlohm
 // Puts the checkpoint's weights, optimizer and loader back, with the evaluations the run made before it and, with
 // early stopping, the best weights so far (best.bin).
 template <typename T>
-TrainingStart<T> restore_run(const train::Checkpoint<T>& checkpoint, const ExperimentSettings& settings,
+train::Start<T> restore_run(const train::Checkpoint<T>& checkpoint, const ExperimentSettings& settings,
                              const RunDirectory& directory, Classifier<T>& model, optim::Optimizer<T>& optimizer,
                              data::BatchLoader<T>& loader);
 

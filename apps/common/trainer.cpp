@@ -56,52 +56,28 @@ Evaluation evaluate(const Classifier<T>& model, const data::ImageDataset& datase
                          [](const Matrix<T>&, const std::vector<int>&, std::span<const int>) {});
 }
 
-std::vector<long> evaluation_schedule(long total_steps, long every, bool include_start) {
-  return train::evaluation_steps(total_steps, every, include_start);
-}
-
 template <typename T>
 TrainingOutcome train(Classifier<T>& model, optim::Optimizer<T>& optimizer, const optim::LearningRateSchedule& schedule,
                       data::BatchLoader<T>& loader, const data::ImageDataset& train_evaluation,
                       const data::ImageDataset& validation, const data::Normalizer& normalizer,
-                      const TrainingPlan& plan, const TrainingHooks& hooks, const TrainingStart<T>& start) {
-  // The library's loop with the classifier's own parts: its loss as the loop's loss function (unused by the
-  // replaced step and evaluation, but what the loop would fall back on), its gradient paths, its evaluation.
+                      const TrainingPlan& plan, const train::Callbacks& callbacks, const train::Start<T>& start) {
+  // The classifier's loss as the loop's loss function: unused by the replaced step and evaluation, but what the
+  // loop would fall back on.
   auto loss = [&model, lambda = plan.lambda](const Tensor<T>& outputs, std::span<const int> labels) {
     return Tensor<T>::scalar(static_cast<T>(model.loss_from_scores(outputs.value(), labels) + model.penalty(lambda)));
   };
-  train::Loop<T> loop(model.module(), optimizer, loader, loss,
-                      {.total_steps = plan.total_steps,
-                       .evaluation_steps = plan.evaluation_steps,
-                       .evaluate_every_steps = plan.evaluate_every_steps,
-                       .evaluate_at_start = plan.evaluate_at_start,
-                       .patience = plan.patience,
-                       .evaluation_chunk = plan.evaluation_chunk,
-                       // Not a flag: the apps' flags for the rate differ (--eta, --eta-max); the hint names the app's.
-                       .divergence_advice = "try a smaller learning rate"});
+  train::Loop<T> loop(model.module(), optimizer, loader, loss, plan.loop);
   loop.set_schedule(schedule).set_evaluation_data(train_evaluation, validation);
   loop.set_evaluator([&](const data::ImageDataset& dataset) {
-    return evaluate(model, dataset, normalizer, plan.lambda, plan.evaluation_chunk);
+    return evaluate(model, dataset, normalizer, plan.lambda, plan.loop.evaluation_chunk);
   });
   loop.set_gradient_step([&](data::Batch<T>& batch) {
     // The batch is lent to the step, not copied (compute_gradients swaps it in and back).
     const LossAndCost lc = model.compute_gradients(batch.X, batch.labels, plan.lambda, plan.path);
     return train::StepLoss{.loss = lc.loss, .cost = lc.cost};
   });
-  train::Callbacks& callbacks = loop.callbacks();
-  callbacks.on_evaluation = hooks.on_evaluation;
-  callbacks.on_new_best = hooks.on_new_best;
-  callbacks.stop_requested = hooks.stop_requested;
-  if (hooks.on_step) {
-    callbacks.on_step = [&](const train::StepProgress& p) { hooks.on_step(p.step, p.total_steps, p.cost); };
-  }
-  train::Start<T> from;
-  from.step = start.step;
-  from.rows = start.rows;
-  from.best_state = start.best_parameters;
-  from.best_step = start.best_step;
-  from.restart_advice = "start the run again without --resume";
-  return loop.run(from);
+  loop.callbacks() = callbacks;
+  return loop.run(start);
 }
 
 template Evaluation evaluate(const Classifier<float>&, const data::ImageDataset&, const data::Normalizer&, double, int);
@@ -113,11 +89,11 @@ template DetailedEvaluation evaluate_detailed(const Classifier<double>&, const d
                                               const data::Normalizer&, double, int);
 template TrainingOutcome train(Classifier<float>&, optim::Optimizer<float>&, const optim::LearningRateSchedule&,
                                data::BatchLoader<float>&, const data::ImageDataset&, const data::ImageDataset&,
-                               const data::Normalizer&, const TrainingPlan&, const TrainingHooks&,
-                               const TrainingStart<float>&);
+                               const data::Normalizer&, const TrainingPlan&, const train::Callbacks&,
+                               const train::Start<float>&);
 template TrainingOutcome train(Classifier<double>&, optim::Optimizer<double>&, const optim::LearningRateSchedule&,
                                data::BatchLoader<double>&, const data::ImageDataset&, const data::ImageDataset&,
-                               const data::Normalizer&, const TrainingPlan&, const TrainingHooks&,
-                               const TrainingStart<double>&);
+                               const data::Normalizer&, const TrainingPlan&, const train::Callbacks&,
+                               const train::Start<double>&);
 
 }  // namespace tapegrad::apps
