@@ -267,7 +267,8 @@ int run(int argc, char** argv) {
                                 {"step-decay", "eta 0.01, divided by 10 every 10 epochs"},
                                 {"bce", "sigmoid + multiple binary cross-entropy"},
                                 {"gradcheck", "tape vs reference vs numerical gradients"},
-                                {"all", "every preset above, and report.md"}}});
+                                {"all", "every preset above, and report.md"}},
+                            .search_presets = {"grid"}});
   const Overrides o(command_line);
   command_line.parse(argc, argv);
   const CommonOptions& common = command_line.common();

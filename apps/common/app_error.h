@@ -84,6 +84,17 @@ class InfoRequested : public std::exception {
   std::string text_;
 };
 
+// Not a failure: a shard (--shard K/N) ran its trials and leaves the search's results to the merge. run_app prints
+// the text, which says how to merge, and returns 0.
+class ShardFinished : public std::exception {
+ public:
+  explicit ShardFinished(std::string text) : text_(std::move(text)) {}
+  const char* what() const noexcept override { return text_.c_str(); }
+
+ private:
+  std::string text_;
+};
+
 // The exit code that an exception caught at the top of an app stands for.
 int exit_code_for(const std::exception& error);
 

@@ -128,6 +128,7 @@ struct CommandLine::Option {
   std::string flag;
   std::string text;       // what a value option was given
   bool switched = false;  // what a flag was given
+  bool is_switch = false;  // a flag without a value (add_flag)
   CLI::Option* parsed = nullptr;
   std::function<void()> convert;  // runs only when the flag was given
 };
@@ -213,8 +214,19 @@ void CommandLine::add_common_options() {
   resume_ = &add_text("--resume",
                        "continue the interrupted run in DIR (OUT/<preset>; OUT for all, or when OUT holds one preset's "
                        "run) with the flags it was started with (only --threads, --data, --verbose and --quiet may "
-                       "be given too); finished runs in it are kept",
+                       "be given too); finished runs in it are kept. It also merges the shards of a search (--shard): "
+                       "it keeps every trial that completed, runs those still missing, and writes the results, "
+                       "report and plots as one process would",
                        "DIR");
+  if (!description_.search_presets.empty()) {
+    shard_ = &add_text(
+        "--shard",
+        fmt::format("run shard K of N (0 <= K < N) of a search ({}): only its trials whose index mod N is K, "
+                    "into the --out the other shards share, writing no results; start all N at once (a Slurm job "
+                    "array, GNU parallel) with the same flags, then merge them with --resume OUT/<preset>",
+                    fmt::join(description_.search_presets, ", ")),
+        "K/N");
+  }
   overwrite_ = &add_flag("--overwrite",
                         "let a new run replace the run that --out already holds (without it, that is refused)");
   verbose_ = &add_flag("--verbose", "also log debug detail");
@@ -276,6 +288,7 @@ Override<bool>& CommandLine::add_flag(std::string flag, std::string help) {
   auto& target = new_override<bool>(flag);
   Option& option =
       register_option(flag, [&](Option& added) { return app_->add_flag(flag, added.switched, help); });
+  option.is_switch = true;
   option.convert = [&option, &target] { target.value_ = option.switched; };
   return target;
 }
@@ -351,6 +364,40 @@ void CommandLine::parse(int argc, const char* const* argv) {
   common_.verbosity = verbose_->value_or(false) ? Verbosity::verbose
                       : quiet_->value_or(false) ? Verbosity::quiet
                                                 : Verbosity::normal;
+  resolve_shard();
+  common_.settings = recorded_settings();
+}
+
+void CommandLine::resolve_shard() {
+  if (shard_ == nullptr || !shard_->given()) return;
+  common_.shard = parse_shard(shard_->value());
+  const auto& searches = description_.search_presets;
+  if (std::ranges::find(searches, common_.preset) == searches.end()) {
+    throw UsageError(fmt::format("--shard: preset '{}' runs no search, so it has no trials to split; --shard goes "
+                                 "with {}",
+                                 common_.preset, fmt::join(searches, ", ")),
+                     fmt::format("run --preset {} without --shard, or give --preset {} --shard K/N",
+                                 common_.preset, searches.front()));
+  }
+  if (common_.overwrite) {
+    throw UsageError("--shard cannot be given with --overwrite: every shard joins one search, and one of them would "
+                     "remove the files of the others",
+                     "remove the earlier run yourself, or give the shards another --out directory");
+  }
+}
+
+nlohmann::json CommandLine::recorded_settings() const {
+  // Where and how a run goes, not what it computes: these may differ between shards and their merge.
+  static constexpr std::string_view kNotSettings[] = {"--out",   "--data",      "--threads", "--verbose", "--quiet",
+                                                      "--shard", "--overwrite", "--resume",  "--preset",  "--seed"};
+  nlohmann::json settings = nlohmann::json::object();
+  for (const auto& option : options_) {
+    if (option->parsed->count() == 0 || std::ranges::find(kNotSettings, option->flag) != std::end(kNotSettings)) continue;
+    settings[option->flag] = option->is_switch ? (option->switched ? "true" : "false") : option->text;
+  }
+  settings["--preset"] = common_.preset;
+  settings["--seed"] = std::to_string(common_.seed);
+  return settings;
 }
 
 namespace {
@@ -544,12 +591,69 @@ void refuse_run_in_the_way(const std::filesystem::path& out, const std::filesyst
 
 }  // namespace
 
+namespace {
+
+// The arguments to record: a shard's without --shard, which is not a setting of the search.
+std::vector<std::string> arguments_to_record(const CommonOptions& common) {
+  std::vector<std::string> arguments;
+  for (std::size_t i = common.command_line.empty() ? 0 : 1; i < common.command_line.size(); ++i) {
+    const std::string& token = common.command_line[i];
+    if (token == "--shard") {
+      ++i;  // and its value
+      continue;
+    }
+    if (!token.starts_with("--shard=")) arguments.push_back(token);
+  }
+  return arguments;
+}
+
+// A shard joins the search recorded in `file` only with that search's settings: shards of other settings would put
+// the trials of two searches into one results table, and the merge (which runs with the recorded ones) would not
+// match them.
+void check_joins_search(const CommonOptions& common, const std::filesystem::path& file) {
+  std::ifstream in(file);
+  const nlohmann::json recorded = nlohmann::json::parse(in, nullptr, false);
+  const nlohmann::json theirs = !recorded.is_discarded() && recorded.contains("settings") && recorded["settings"].is_object()
+                                    ? recorded["settings"]
+                                    : nlohmann::json::object();
+  const auto shown = [](const nlohmann::json& settings, const std::string& flag) {
+    return settings.contains(flag) ? settings[flag].get<std::string>() : std::string("(not given)");
+  };
+  std::vector<std::string> differences;
+  const auto compare = [&](const std::string& flag) {
+    if (common.settings.value(flag, nlohmann::json()) == theirs.value(flag, nlohmann::json())) return;
+    differences.push_back(fmt::format("{} {} here but {} there", flag, shown(common.settings, flag), shown(theirs, flag)));
+  };
+  for (const auto& [flag, value] : common.settings.items()) compare(flag);
+  for (const auto& [flag, value] : theirs.items()) {
+    if (!common.settings.contains(flag)) compare(flag);
+  }
+  if (differences.empty()) return;
+  throw UsageError(fmt::format("--shard {}: the search in '{}' was started with other settings: {}; the shards of a "
+                               "search and its merge must share every setting",
+                               common.shard->text(), file.parent_path().string(), fmt::join(differences, "; ")),
+                   fmt::format("start this shard with the flags recorded in {} (only --threads, --data, --verbose "
+                               "and --quiet may differ), or give it another --out directory",
+                               file.string()));
+}
+
+}  // namespace
+
 RunDirectory prepare_output_directory(const CommonOptions& common, const std::function<void()>& check_inputs) {
   RunDirectory directory(common.output_directory);
-  directory.lock();
+  if (common.shard) {
+    directory.lock_shared();
+  } else {
+    directory.lock();
+  }
   check_threads_can_start(common.threads);
+  const std::filesystem::path own_invocation = run_directory_of(common) / "invocation.json";
   if (!common.resume && !common.overwrite) {
-    if (const auto earlier = run_in_the_way(directory.root(), common.preset)) refuse_run_in_the_way(directory.root(), *earlier);
+    if (const auto earlier = run_in_the_way(directory.root(), common.preset)) {
+      // A shard joins the search of its own preset that other shards (or a run of the same flags) started there.
+      if (!common.shard || *earlier != own_invocation) refuse_run_in_the_way(directory.root(), *earlier);
+      check_joins_search(common, *earlier);
+    }
   }
   check_disk_for_checkpoints(directory.root());
   if (check_inputs) check_inputs();
@@ -557,13 +661,19 @@ RunDirectory prepare_output_directory(const CommonOptions& common, const std::fu
   if (!common.resume) {
     nlohmann::json invocation;
     invocation["program"] = common.command_line.empty() ? std::string() : common.command_line.front();
-    invocation["arguments"] = std::vector<std::string>(common.command_line.begin() + (common.command_line.empty() ? 0 : 1),
-                                                       common.command_line.end());
+    invocation["arguments"] = arguments_to_record(common);
     invocation["preset"] = common.preset;
+    invocation["settings"] = common.settings;
     invocation["written_at"] = utc_timestamp();
     const RunDirectory own = common.preset == "all" ? directory : directory.sub_run(common.preset);
-    write_file_atomically(own.root() / "invocation.json", invocation.dump(2) + "\n");
+    const std::string text = invocation.dump(2) + "\n";
+    if (!common.shard) {
+      write_file_atomically(own.root() / "invocation.json", text);
+    } else if (!write_file_once(own.root() / "invocation.json", text)) {
+      check_joins_search(common, own_invocation);  // another shard wrote it first, at the same moment
+    }
   }
+  set_active_shard(common.shard);
   return directory;
 }
 

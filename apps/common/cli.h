@@ -28,6 +28,7 @@
 #include <tapegrad/nn/train/csv.h>  // train::shortest_text
 #include "apps/common/logging.h"
 #include "apps/common/run_dir.h"
+#include "apps/common/shard.h"
 
 namespace CLI {
 class App;
@@ -47,6 +48,9 @@ struct AppDescription {
   // One line per preset for --help ("three-layer-bn: [50, 50] with batch normalisation"); presets without one are
   // listed by name only.
   std::vector<std::pair<std::string, std::string>> preset_descriptions{};
+  // The presets that run a search, whose trials --shard splits between processes; --shard with any other preset is
+  // refused.
+  std::vector<std::string> search_presets{};
 };
 
 // The resolved common flags of a run.
@@ -63,6 +67,13 @@ struct CommonOptions {
   bool resume = false;
   // --overwrite: a new run may replace the run that --out already holds (without it, that is refused).
   bool overwrite = false;
+  // --shard K/N: this process runs its shard of the search's trials (shard.h); not a setting of the run, so it is
+  // left out of invocation.json and of `settings`.
+  std::optional<Shard> shard{};
+  // What the run computes, as the command line set it: every flag given, with its value, but for those that only
+  // say where and how it runs (--out, --data, --threads, --verbose, --quiet, --overwrite, --shard, --resume); and
+  // --preset and --seed always, resolved. invocation.json records it; every shard of a search must match it.
+  nlohmann::json settings = nlohmann::json::object();
 };
 
 // Every app writes one preset's run to OUT/<preset>/, whether it runs one preset or "all"; "all" adds OUT/report.md
@@ -220,6 +231,8 @@ class CommandLine {
   void add_value_option(const std::string& flag, const std::string& help, const std::string& value_name,
                         std::function<void(const std::string&)> convert);
   void add_common_options();
+  void resolve_shard();
+  nlohmann::json recorded_settings() const;
 
   AppDescription description_;
   std::unique_ptr<CLI::App> app_;
@@ -235,6 +248,7 @@ class CommandLine {
   Override<bool>* quiet_ = nullptr;
   Override<std::string>* resume_ = nullptr;
   Override<bool>* overwrite_ = nullptr;
+  Override<std::string>* shard_ = nullptr;
   bool parsed_ = false;
 };
 
@@ -307,7 +321,10 @@ std::vector<std::string> resumed_arguments(const std::filesystem::path& director
 // The output directory of a run, created, probed for writing and locked for this process (RunDirectory::lock:
 // a second process on it exits 2). A new run refuses to mix its files with a run already there (the same preset,
 // or "all" on either side) unless --overwrite was given, then records its arguments in run_directory_of(common)
-// / invocation.json, which --resume reads; a resumed run keeps the file as it is. Also checks that --threads
+// / invocation.json, which --resume reads; a resumed run keeps the file as it is. A shard (--shard) shares the lock
+// with the other shards (RunDirectory::lock_shared) and joins the search they recorded in invocation.json, which
+// the first shard writes (write_file_once, without --shard): one whose settings differ from it is refused with
+// UsageError naming them. It then becomes the process's active shard (shard.h). Also checks that --threads
 // threads can be started and that the disk has room for the checkpoints (check_disk_for_checkpoints, bounds.h),
 // then runs `check_inputs` (the app's checks that need its data: loading it), after the lock is taken and before
 // anything is written. Nothing is written before every one of these checks has passed, so a run refused for its

@@ -115,6 +115,7 @@ ExperimentResult run_experiment(const ExperimentSettings& settings, const Experi
 // directory holds: a finished run (summary.json says completed or early_stopped) is read back instead of trained
 // again; a run with a checkpoint continues from it and ends exactly as the uninterrupted run would have (on one
 // thread: the same bytes); anything else starts afresh. The directory's settings must be this run's.
+// It is also on in a shard (--shard), which continues what its own trials left.
 void set_resume_mode(bool on);
 bool resume_mode();
 

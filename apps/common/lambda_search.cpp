@@ -463,6 +463,19 @@ void check_search_inputs(const std::string& preset, std::optional<double> given_
 }
 
 void throw_nothing_to_start_from(const std::string& preset, const std::filesystem::path& output) {
+  // A search started there (as shards, say) whose results.json is missing has not been merged yet: the next step
+  // waits for the merge, so that every one of its shards reads the same result.
+  const std::string earlier = preset == "final" ? "fine" : "coarse";
+  std::error_code error;
+  if (std::filesystem::exists(output / earlier / "invocation.json", error) &&
+      !std::filesystem::exists(output / earlier / "results.json", error)) {
+    throw UsageError(fmt::format("{}: the {} search in {} has no results.json yet: its shards have not been merged "
+                                 "(or it has not finished), and {} (every shard of it alike) starts from its result",
+                                 preset, earlier, (output / earlier).string(), preset),
+                     fmt::format("once every {} shard has ended, merge them with --resume {}, then start {}; or pass "
+                                 "--lambda",
+                                 earlier, (output / earlier).string(), preset));
+  }
   if (preset == "final") {
     throw UsageError(fmt::format("final: no lambda to train with: {} holds no fine/results.json or "
                                  "coarse/results.json, and --lambda was not given",

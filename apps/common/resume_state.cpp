@@ -11,6 +11,7 @@
 
 #include "apps/common/app_error.h"
 #include "apps/common/hints.h"
+#include "apps/common/shard.h"
 #include <tapegrad/nn/train/run_checkpoint.h>
 #include <tapegrad/nn/train/csv.h>
 
@@ -183,7 +184,9 @@ train::Start<T> restore_checkpoint(const train::Checkpoint<T>& checkpoint, const
 
 void set_resume_mode(bool on) { resume_flag.store(on); }
 
-bool resume_mode() { return resume_flag.load(); }
+// A shard continues what its trials left in --out, like a resume: a shard started again (a requeued array task)
+// keeps its finished trials, continues the interrupted ones and refuses a trial directory made with other settings.
+bool resume_mode() { return resume_flag.load() || active_shard().has_value(); }
 
 nlohmann::json resume_key(const ExperimentSettings& s, const ExperimentData& d) {
   nlohmann::json key = s.to_json();

@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <fstream>
 #include <system_error>
@@ -12,6 +13,7 @@
 #include "apps/common/app_error.h"
 #include "apps/common/atomic_file.h"
 #include "apps/common/experiment.h"
+#include "apps/common/shard.h"
 #include <tapegrad/core/error.h>
 #include <tapegrad/nn/train/csv.h>
 
@@ -57,33 +59,61 @@ class RunDirectory::Lock {
   int descriptor_;
 };
 
+namespace {
+
+// The lock file, open; throws when it cannot be.
+int open_lock_file(const std::filesystem::path& root, const std::filesystem::path& path) {
+  // Opened without O_TRUNC: a process that is refused must leave the holder's PID in place.
+  const int descriptor = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (descriptor < 0) throw_unusable(root, fmt::format("cannot open '{}': {}", path.string(),
+                                                       std::generic_category().message(errno)));
+  return descriptor;
+}
+
+// Closes `descriptor`, on which flock failed with `lock_error`, and throws the error that says who holds the lock.
+[[noreturn]] void throw_locked(const std::filesystem::path& root, const std::filesystem::path& path, int descriptor,
+                               int lock_error) {
+  char text[32] = {};
+  const ssize_t read = ::pread(descriptor, text, sizeof text - 1, 0);
+  // Shards hold the lock shared: if a shared lock can be had, they are the holders, and the file's PID is not theirs.
+  const bool held_by_shards = lock_error == EWOULDBLOCK && ::flock(descriptor, LOCK_SH | LOCK_NB) == 0;
+  ::close(descriptor);
+  if (lock_error != EWOULDBLOCK) {
+    throw_unusable(root, fmt::format("cannot lock '{}': {}", path.string(), std::generic_category().message(lock_error)));
+  }
+  if (held_by_shards) {
+    throw UsageError(fmt::format("the run directory '{}' is in use by shards of a search (--shard) that still run; "
+                                 "a run or a merge beside them would mix its files with theirs",
+                                 root.string()),
+                     "merge with --resume once every shard has ended (a Slurm job with --dependency=afterany, say)");
+  }
+  const std::string holder = read > 0 ? std::string(text, static_cast<std::size_t>(read)) : std::string("?");
+  throw UsageError(fmt::format("the run directory '{}' is in use by another process (PID {}); two processes "
+                               "writing one run would mix their files",
+                               root.string(), holder.substr(0, holder.find('\n'))),
+                   "wait for that process to end (or stop it), or give another --out directory");
+}
+
+}  // namespace
+
 void RunDirectory::lock() {
   if (lock_) return;
   const std::filesystem::path path = lock_path();
-  // Opened without O_TRUNC: a process that is refused must leave the holder's PID in place.
-  const int descriptor = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-  if (descriptor < 0) throw_unusable(root_, fmt::format("cannot open '{}': {}", path.string(),
-                                                        std::generic_category().message(errno)));
-  if (::flock(descriptor, LOCK_EX | LOCK_NB) != 0) {
-    const int lock_error = errno;
-    char text[32] = {};
-    const ssize_t read = ::pread(descriptor, text, sizeof text - 1, 0);
-    ::close(descriptor);
-    if (lock_error != EWOULDBLOCK) {
-      throw_unusable(root_, fmt::format("cannot lock '{}': {}", path.string(),
-                                        std::generic_category().message(lock_error)));
-    }
-    const std::string holder = read > 0 ? std::string(text, static_cast<std::size_t>(read)) : std::string("?");
-    throw UsageError(fmt::format("the run directory '{}' is in use by another process (PID {}); two processes "
-                                 "writing one run would mix their files",
-                                 root_.string(), holder.substr(0, holder.find('\n'))),
-                     "wait for that process to end (or stop it), or give another --out directory");
-  }
+  const int descriptor = open_lock_file(root_, path);
+  if (::flock(descriptor, LOCK_EX | LOCK_NB) != 0) throw_locked(root_, path, descriptor, errno);
   const std::string pid = fmt::format("{}\n", static_cast<long>(::getpid()));
   // The PID is only for the message above: the lock itself is the flock, so a failed write costs nothing.
   if (::ftruncate(descriptor, 0) == 0) {
     [[maybe_unused]] const ssize_t written = ::pwrite(descriptor, pid.data(), pid.size(), 0);
   }
+  lock_ = std::make_shared<const Lock>(descriptor);
+}
+
+void RunDirectory::lock_shared() {
+  if (lock_) return;
+  const std::filesystem::path path = lock_path();
+  const int descriptor = open_lock_file(root_, path);
+  if (::flock(descriptor, LOCK_SH | LOCK_NB) != 0) throw_locked(root_, path, descriptor, errno);
   lock_ = std::make_shared<const Lock>(descriptor);
 }
 
@@ -115,6 +145,10 @@ void RunDirectory::write_config(const nlohmann::json& config) const {
       }
     }
   }
+  if (active_shard()) {
+    write_file_once(config_path(), config.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    return;
+  }
   write_json(config_path(), config);
 }
 
@@ -132,6 +166,20 @@ RunDirectory RunDirectory::sub_run(const std::filesystem::path& relative) const 
     }
   }
   return RunDirectory(root_ / relative);
+}
+
+bool write_file_once(const std::filesystem::path& path, const std::string& content) {
+  static std::atomic<unsigned> staged{0};
+  const std::filesystem::path staging =
+      path.parent_path() / fmt::format(".{}.once-{}-{}", path.filename().string(), static_cast<long>(::getpid()), staged++);
+  write_file_atomically(staging, content);
+  const bool created = ::link(staging.c_str(), path.c_str()) == 0;
+  const int link_error = errno;
+  ::unlink(staging.c_str());
+  if (!created && link_error != EEXIST) {
+    throw_error(fmt::format("cannot write '{}': {}", path.string(), std::generic_category().message(link_error)));
+  }
+  return created;
 }
 
 std::string sub_run_name(const std::vector<std::pair<std::string, double>>& settings) {

@@ -24,6 +24,10 @@ class RunDirectory {
   // directory and that PID when another process holds it; nothing in the directory is changed then. The kernel
   // drops the lock when its holder ends, however it ends, so a killed run never blocks the next one.
   void lock();
+  // The lock the shards of one search (--shard) hold together: any number of them share the directory, while a
+  // run, a resume or a merge, which take lock(), is refused as long as one of them runs, and the other way round.
+  // The shards write nothing into the lock file: each trial directory has its own lock() against a shard run twice.
+  void lock_shared();
   std::filesystem::path lock_path() const { return root_ / ".tapegrad.lock"; }
 
   const std::filesystem::path& root() const { return root_; }
@@ -36,7 +40,8 @@ class RunDirectory {
 
   // Written atomically, as indented JSON. In resume mode (--resume) an existing config.json is kept as it is, and
   // one whose settings differ from `config` (apart from the time, the thread counts and the build) is refused
-  // with UsageError naming the settings that differ.
+  // with UsageError naming the settings that differ. A shard (--shard) writes it only when no other shard has
+  // (write_file_once): shards running at once never write one file.
   void write_config(const nlohmann::json& config) const;
   void write_summary(const nlohmann::json& summary) const;
 
@@ -49,6 +54,11 @@ class RunDirectory {
   std::filesystem::path root_;
   std::shared_ptr<const Lock> lock_;
 };
+
+// Writes `path` whole unless it exists, as one step that any number of processes may try at once: the content goes to
+// a temporary file of this process, which is then hard-linked to `path` (link(2) fails when `path` exists) and
+// removed. Returns whether this call created `path`; throws tapegrad::Error naming the file when it cannot write.
+bool write_file_once(const std::filesystem::path& path, const std::string& content);
 
 // A sub-run's directory name from its settings: {{"eta", 0.01}, {"lambda", 0.1}, {"batch", 100}} gives
 // "eta0.01_lambda0.1_batch100", each value in the shortest form that reads back exactly.

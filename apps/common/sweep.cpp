@@ -2,6 +2,7 @@
 
 #include "apps/common/app_error.h"
 #include "apps/common/experiment.h"
+#include "apps/common/shard.h"
 #include "apps/common/threads.h"
 
 #include <fmt/format.h>
@@ -11,17 +12,60 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <tapegrad/nn/train/stop_signal.h>
 
 namespace tapegrad::apps {
 
+namespace {
+
+// The trials this process runs: all of them, or a shard's.
+std::vector<std::size_t> trials_to_run(std::size_t count, const std::optional<Shard>& shard) {
+  std::vector<std::size_t> mine;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!shard || shard->keeps(i)) mine.push_back(i);
+  }
+  return mine;
+}
+
+// A shard locks each of its trial directories before it starts any: a shard started twice by mistake (or a requeued
+// array task beside the one still running) is refused before it writes a byte, rather than mixing two trials' files.
+std::vector<RunDirectory> lock_trial_directories(const std::vector<std::size_t>& mine,
+                                                 const std::function<std::string(std::size_t)>& name_of,
+                                                 const std::filesystem::path& root) {
+  std::vector<RunDirectory> locked;
+  for (const std::size_t i : mine) {
+    locked.emplace_back(root / name_of(i));
+    locked.back().lock();
+  }
+  return locked;
+}
+
+[[noreturn]] void throw_shard_finished(const Shard& shard, const TrialRuns& runs, std::size_t ran,
+                                       const std::filesystem::path& root) {
+  std::size_t completed = 0;
+  for (const auto& t : runs.trials) completed += t.completed ? 1 : 0;
+  throw ShardFinished(fmt::format("shard {}: {} of its {} trials completed ({} trials in the search) in {:.1f} s; "
+                                  "when every shard has ended, merge them with --resume {}",
+                                  shard.text(), completed, ran, runs.trials.size(), runs.wall_seconds, root.string()));
+}
+
+}  // namespace
+
 TrialRuns run_trials(std::size_t count, int workers, const std::function<std::string(std::size_t)>& trial,
                      const std::function<std::string(std::size_t)>& name_of, const std::filesystem::path& root) {
   using Clock = std::chrono::steady_clock;
+  const std::optional<Shard> shard = active_shard();
+  const std::vector<std::size_t> mine = trials_to_run(count, shard);
+  const std::vector<RunDirectory> trial_locks =
+      shard ? lock_trial_directories(mine, name_of, root) : std::vector<RunDirectory>{};
   TrialRuns runs;
-  runs.workers = std::max(1, std::min<int>(workers, static_cast<int>(count)));
+  runs.workers = std::max(1, std::min<int>(workers, static_cast<int>(mine.size())));
   runs.trials.resize(count);
+  if (shard) {
+    for (auto& run : runs.trials) run.error = fmt::format("left to another shard than {}", shard->text());
+  }
   std::atomic<std::size_t> next{0};
   std::atomic<std::size_t> done{0};
   std::mutex log_mutex;
@@ -34,8 +78,10 @@ TrialRuns run_trials(std::size_t count, int workers, const std::function<std::st
   } restore{caller_threads};
   const auto start = Clock::now();
   auto worker = [&] {
-    for (std::size_t i = next++; i < count; i = next++) {
+    for (std::size_t k = next++; k < mine.size(); k = next++) {
+      const std::size_t i = mine[k];
       TrialRun& run = runs.trials[i];
+      run.error.clear();
       if (train::stop_requested()) {  // Ctrl-C: the trials under way save their state; start no other
         run.error = "not started: the sweep was interrupted";
         continue;
@@ -52,9 +98,9 @@ TrialRuns run_trials(std::size_t count, int workers, const std::function<std::st
       std::lock_guard lock(log_mutex);
       const std::size_t finished = ++done;
       if (run.completed) {
-        spdlog::info("[{}/{}] {} ({:.1f} s)", finished, count, line, run.seconds);
+        spdlog::info("[{}/{}] {} ({:.1f} s)", finished, mine.size(), line, run.seconds);
       } else {
-        spdlog::warn("[{}/{}] {} failed: {}", finished, count, name_of(i), run.error);
+        spdlog::warn("[{}/{}] {} failed: {}", finished, mine.size(), name_of(i), run.error);
       }
     }
   };
@@ -63,7 +109,14 @@ TrialRuns run_trials(std::size_t count, int workers, const std::function<std::st
   for (auto& t : threads) t.join();
   runs.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   for (const auto& t : runs.trials) runs.trial_seconds_sum += t.seconds;
+  if (shard && train::stop_requested()) {
+    throw Interrupted(fmt::format("shard {} was interrupted; what finished is in {}", shard->text(), root.string()),
+                      fmt::format("start the same shard again to continue its trials, or, once every shard has ended, "
+                                  "merge them with --resume {}",
+                                  root.string()));
+  }
   throw_if_interrupted("the sweep", root);
+  if (shard) throw_shard_finished(*shard, runs, mine.size(), root);
   return runs;
 }
 

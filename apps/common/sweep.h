@@ -43,8 +43,12 @@ struct TrialRuns {
 
 // Runs trial(i) for every i < count on `workers` threads (at most count), each trial's products on one thread; the
 // caller's product thread count comes back afterwards. trial(i) returns the line to log when it completes ("name:
-// validation 51.20%"); a trial that throws is recorded with its message, and `name_of(i)` names it in the log.
+// validation 51.20%"); a trial that throws is recorded with its message, and `name_of(i)` names it in the log and
+// is its directory below `root`, the search's directory.
 // After Ctrl-C no further trial starts; then Interrupted is thrown, naming `root`, once the trials under way ended.
+// In a shard (--shard K/N, shard.h) only the trials with i mod N = K run, each under its own directory's lock,
+// taken for all of them before the first starts (UsageError naming the directory when another process has one);
+// then ShardFinished is thrown instead of returning, so that no shard writes the search's results.
 TrialRuns run_trials(std::size_t count, int workers, const std::function<std::string(std::size_t)>& trial,
                      const std::function<std::string(std::size_t)>& name_of, const std::filesystem::path& root);
 

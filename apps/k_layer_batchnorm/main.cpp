@@ -135,7 +135,8 @@ int run(int argc, char** argv) {
                                 {"fine", "lambda search around the best coarse value, 2 cycles each"},
                                 {"final", "the best lambda of fine (or coarse, or --lambda), 3 cycles"},
                                 {"sensitivity", "sigma in {1e-1, 1e-3, 1e-4}, with and without batch norm"},
-                                {"all", "every preset above in order, and report.md"}}});
+                                {"all", "every preset above in order, and report.md"}},
+                            .search_presets = {"coarse", "fine"}});
   const Overrides overrides(command_line);
   command_line.parse(argc, argv);
   configure_logging(command_line.common().verbosity);

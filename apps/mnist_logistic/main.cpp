@@ -52,7 +52,8 @@ int run(int argc, char** argv) {
                                 {"binary-shuffle-vs-not", "binary with and without reshuffling every epoch"},
                                 {"multiclass", "softmax regression over ten classes, lambda 0.001"},
                                 {"lambda-sweep", "multiclass for lambda in {0, 0.001, 0.01, 0.1, 1, 2}"},
-                                {"all", "every preset above, and report.md"}}});
+                                {"all", "every preset above, and report.md"}},
+                            .search_presets = {"lambda-sweep"}});
   auto& dataset = command_line.add_choice(
       "--dataset",
       "what the IDX files are, for class names and the default --classes (default: mnist with --data, "

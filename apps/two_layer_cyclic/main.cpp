@@ -126,7 +126,8 @@ int run(int argc, char** argv) {
                                 {"coarse", "lambda search, 45,000 images: 8 values of log10 lambda in [-5, -1]"},
                                 {"fine", "10 values around the best coarse lambda"},
                                 {"final", "the best lambda on 49,000 images, 3 cycles"},
-                                {"all", "every preset above in order, and report.md"}}});
+                                {"all", "every preset above in order, and report.md"}},
+                            .search_presets = {"coarse", "fine"}});
   const Overrides overrides(command_line);
   command_line.parse(argc, argv);
   configure_logging(command_line.common().verbosity);
