@@ -10,7 +10,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config libeigen3-dev libfmt-dev libspdlog-dev catch2 libcli11-dev
           nlohmann-json3-dev zlib1g-dev libcairo2-dev fonts-dejavu-core python3-numpy
-          dataset-fashion-mnist)
+          dataset-fashion-mnist parallel)  # parallel: GNU parallel, for scripts/shard-parallel.sh and its test
 for argument in "$@"; do
   case "$argument" in
     --with-data) packages+=(python3 python3-pil dataset-fashion-mnist) ;;
