@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -318,6 +319,84 @@ TEST_CASE("two_layer_cyclic: coarse, then fine and final read the earlier result
   CHECK(final_summary["lambda_source"].get<std::string>().find("fine") != std::string::npos);
   CHECK(read_json(workspace.out() / "final" / "config.json")["train_examples"] == 400);
   check_training_directory(workspace.out() / "final", 10, 3);
+}
+
+// results.csv of a search without its timing columns (train_seconds, wall_seconds, the 11th and 12th).
+std::string results_without_timings(const fs::path& search) {
+  std::ifstream in(search / "results.csv");
+  std::string kept;
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> cells;
+    std::stringstream parts(line);
+    for (std::string cell; std::getline(parts, cell, ',');) cells.push_back(cell);
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      if (i != 10 && i != 11) kept += cells[i] + ",";
+    }
+    kept += "\n";
+  }
+  return kept;
+}
+
+TEST_CASE("two_layer_cyclic: coarse, merge, fine, merge as shards equal one process, and fine waits for the merge",
+          "[app][two_layer_cyclic][shard]") {
+  Workspace workspace(100, "two-layer-shards");
+  const auto command = [&](const fs::path& out, const std::string& args) {
+    return app_path("two_layer_cyclic") + " --data '" + (workspace.dir / "data").string() + "' --out '" + out.string() +
+           "' --threads 1 --quiet --validation-size 100 --n-s 5 --cycles 1 --eval-per-cycle 2 " + args;
+  };
+  // Up to lambda 10, which holds the weights near zero: the trials differ, so the ranking is a real check.
+  const std::string coarse = "--preset coarse --count 4 --log-lambda-min -2 --log-lambda-max 1 ";
+  const std::string fine = "--preset fine --count 3 --fine-width 3 ";
+  const fs::path one = workspace.dir / "one";
+  const fs::path sharded = workspace.dir / "sharded";
+  for (const auto& search : {coarse, fine}) REQUIRE(run_command(command(one, search)).exit_code == 0);
+
+  const auto run_two_shards = [&](const std::string& search) {
+    BackgroundCommand first(command(sharded, search + "--shard 0/2"), workspace.dir / "s0.txt");
+    BackgroundCommand second(command(sharded, search + "--shard 1/2"), workspace.dir / "s1.txt");
+    const int code0 = first.wait();
+    const int code1 = second.wait();
+    INFO(read_text(workspace.dir / "s0.txt") << read_text(workspace.dir / "s1.txt"));
+    REQUIRE(code0 == 0);
+    REQUIRE(code1 == 0);
+  };
+  run_two_shards(coarse);
+  CHECK_FALSE(fs::exists(sharded / "coarse" / "results.json"));
+  // Every fine shard must centre on the same coarse result: the merged one, so none starts before the merge.
+  const auto early = run_command(command(sharded, fine + "--shard 0/2"));
+  INFO(early.output);
+  CHECK(early.exit_code == 2);
+  CHECK_THAT(early.output, Catch::Contains("has no results.json yet") &&
+                               Catch::Contains("--resume " + (sharded / "coarse").string()));
+  CHECK_FALSE(fs::exists(sharded / "fine"));
+
+  auto merge = run_command(app_path("two_layer_cyclic") + " --resume '" + (sharded / "coarse").string() + "' --quiet");
+  INFO(merge.output);
+  REQUIRE(merge.exit_code == 0);
+  run_two_shards(fine);
+  CHECK_FALSE(fs::exists(sharded / "fine" / "results.json"));
+  merge = run_command(app_path("two_layer_cyclic") + " --resume '" + (sharded / "fine").string() + "' --quiet");
+  INFO(merge.output);
+  REQUIRE(merge.exit_code == 0);
+
+  for (const char* search : {"coarse", "fine"}) {
+    INFO(search);
+    check_results_files(sharded / search, std::string(search) == "coarse" ? 4 : 3);
+    CHECK(results_without_timings(sharded / search) == results_without_timings(one / search));
+    if (std::string(search) == "coarse") {  // the ranking is a check only when the trials differ
+      std::set<double> accuracies;
+      const auto trials = read_json(one / search / "results.json")["trials"];
+      for (const auto& trial : trials) accuracies.insert(trial["val_accuracy"].get<double>());
+      CHECK(accuracies.size() >= 2);
+    }
+    const auto expected = read_json(one / search / "summary.json");
+    const auto merged = read_json(sharded / search / "summary.json");
+    CHECK(merged["best_lambda"] == expected["best_lambda"]);
+    CHECK(merged["val_accuracy"] == expected["val_accuracy"]);
+    CHECK(read_json(sharded / search / "results.json")["log_lambda_min"] ==
+          read_json(one / search / "results.json")["log_lambda_min"]);
+    CHECK(is_png(sharded / search / "validation_accuracy.png"));
+  }
 }
 
 TEST_CASE("two_layer_cyclic: fine and final need an earlier search or --lambda", "[app][two_layer_cyclic]") {

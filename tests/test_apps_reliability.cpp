@@ -383,6 +383,19 @@ const std::vector<BadInput>& bad_inputs() {
       {"threads-over-bound", 2, "--threads: 100000 is out of range; allowed: from 1 to", [](const fs::path& dir) {
          return cifar_command(dir, "--preset setting2 --threads 100000");
        }},
+      {"shard-out-of-range", 2, "--shard: 3/2 is out of range", [](const fs::path& dir) {
+         return cifar_command(dir, "--preset grid --shard 3/2");
+       }},
+      {"shard-of-no-shards", 2, "--shard: 1/0 is out of range", [](const fs::path& dir) {
+         return cifar_command(dir, "--preset grid --shard 1/0");
+       }},
+      {"shard-without-search", 2, "runs no search, so it has no trials to split", [](const fs::path& dir) {
+         return cifar_command(dir, "--preset setting2 --shard 0/2");
+       }},
+      {"shards-with-other-seeds", 2, "other settings: --seed 2 here but 1 there", [](const fs::path& dir) {
+         REQUIRE(run_command(cifar_command(dir, "--preset grid --shard 0/2 --seed 1")).exit_code == 0);
+         return cifar_command(dir, "--preset grid --shard 1/2 --seed 2");
+       }},
   };
   return cases;
 }

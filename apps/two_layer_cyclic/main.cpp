@@ -151,6 +151,8 @@ int run(int argc, char** argv) {
     for (const auto& preset : kPresetNames) validate(settings_for(preset));
   } else {
     validate(settings_for(common.preset));
+    // fine and final find what they start from (a shard of fine: the merged coarse search) before --out is touched.
+    check_inputs_available(settings_for(common.preset), context);
   }
   // Before any data is read: an unusable --out fails at once. Held to the end: the lock on --out lives with it.
   // The data is loaded once before anything goes into --out, so that a run refused for its data writes nothing.
@@ -168,9 +170,7 @@ int run(int argc, char** argv) {
   if (common.preset == "all") {
     run_all(settings_for, context);
   } else {
-    const CyclicSettings settings = settings_for(common.preset);
-    check_inputs_available(settings, context);
-    run_preset(settings, context);
+    run_preset(settings_for(common.preset), context);
   }
   return exit_code::success;
 }
