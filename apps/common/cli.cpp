@@ -373,9 +373,10 @@ void CommandLine::resolve_shard() {
   common_.shard = parse_shard(shard_->value());
   const auto& searches = description_.search_presets;
   if (std::ranges::find(searches, common_.preset) == searches.end()) {
-    throw UsageError(fmt::format("--shard: preset '{}' runs no search, so it has no trials to split; --shard goes "
-                                 "with {}",
-                                 common_.preset, fmt::join(searches, ", ")),
+    throw UsageError(fmt::format("--shard: preset '{}' {}; --shard goes with {}", common_.preset,
+                                 common_.preset == "all" ? "runs every preset, and shards split one search at a time"
+                                                         : "runs no search, so it has no trials to split",
+                                 fmt::join(searches, ", ")),
                      fmt::format("run --preset {} without --shard, or give --preset {} --shard K/N",
                                  common_.preset, searches.front()));
   }
