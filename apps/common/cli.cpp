@@ -398,6 +398,8 @@ nlohmann::json CommandLine::recorded_settings() const {
   }
   settings["--preset"] = common_.preset;
   settings["--seed"] = std::to_string(common_.seed);
+  // Each trial records the data it was trained on by its path, so the shards of one search must read the same one.
+  settings["--data"] = common_.data_directory.string();
   return settings;
 }
 
@@ -633,8 +635,8 @@ void check_joins_search(const CommonOptions& common, const std::filesystem::path
   throw UsageError(fmt::format("--shard {}: the search in '{}' was started with other settings: {}; the shards of a "
                                "search and its merge must share every setting",
                                common.shard->text(), file.parent_path().string(), fmt::join(differences, "; ")),
-                   fmt::format("start this shard with the flags recorded in {} (only --threads, --data, --verbose "
-                               "and --quiet may differ), or give it another --out directory",
+                   fmt::format("start this shard with the flags recorded in {} (only --threads, --verbose and "
+                               "--quiet may differ), or give it another --out directory",
                                file.string()));
 }
 

@@ -71,8 +71,8 @@ struct CommonOptions {
   // left out of invocation.json and of `settings`.
   std::optional<Shard> shard{};
   // What the run computes, as the command line set it: every flag given, with its value, but for those that only
-  // say where and how it runs (--out, --data, --threads, --verbose, --quiet, --overwrite, --shard, --resume); and
-  // --preset and --seed always, resolved. invocation.json records it; every shard of a search must match it.
+  // say where and how it runs (--out, --threads, --verbose, --quiet, --overwrite, --shard, --resume); and --preset,
+  // --seed and --data always, resolved. invocation.json records it; every shard of a search must match it.
   nlohmann::json settings = nlohmann::json::object();
 };
 
