@@ -85,7 +85,7 @@ nlohmann::json trials_without_timings(const fs::path& search) {
 }
 
 // The merged search equals the one-process search: the table, the best setting and every trial's metrics.csv.
-void check_same_search(const fs::path& reference, const fs::path& merged) {
+void check_same_search(const fs::path& reference, const fs::path& merged, std::size_t distinct_accuracies = 3) {
   INFO(reference.string() << " vs " << merged.string());
   const auto expected = results_without_timings(reference);
   REQUIRE(expected.size() > 1);
@@ -94,7 +94,7 @@ void check_same_search(const fs::path& reference, const fs::path& merged) {
   CHECK(trials_without_timings(merged) == trials);
   std::set<double> accuracies;  // the ranking is a check only when the trials differ
   for (const auto& trial : trials["trials"]) accuracies.insert(trial["val_accuracy"].get<double>());
-  CHECK(accuracies.size() >= 3);
+  CHECK(accuracies.size() >= distinct_accuracies);
   int compared = 0;
   for (const auto& entry : fs::recursive_directory_iterator(reference)) {
     if (entry.path().filename() != "metrics.csv") continue;
@@ -275,4 +275,44 @@ TEST_CASE("apps: a second copy of a shard is refused before it writes, naming th
   CHECK(second.exit_code == 2);
   CHECK_THAT(second.output, Catch::Contains(trial.string()) && Catch::Contains("in use by another process"));
   for (const auto& name : grid_trial_names()) CHECK_FALSE(fs::exists(out / "grid" / name / "metrics.csv"));
+}
+
+TEST_CASE("apps: the searches of mnist_logistic and k_layer_batchnorm split into shards whose merge equals one process",
+          "[apps][shard]") {
+  TempDir dir("shards-apps");
+  write_mnist(dir.path() / "mnist", 600, 200, 5);
+  write_cifar_directory(dir.path() / "cifar", 100);
+  struct Search {
+    std::string app, preset, data, flags;
+    std::size_t distinct_accuracies;
+  };
+  const std::vector<Search> searches = {
+      {"mnist_logistic", "lambda-sweep", "mnist", "--dataset mnist --epochs 3", 2},
+      {"k_layer_batchnorm", "coarse", "cifar",
+       "--validation-size 100 --n-s 5 --cycles 1 --eval-per-cycle 2 --count 4 --log-lambda-min -2 --log-lambda-max 1", 2},
+  };
+  for (const auto& search : searches) {
+    INFO(search.app);
+    const auto command = [&](const fs::path& out) {
+      return app_path(search.app) + " --data " + quoted(dir.path() / search.data) + " --out " + quoted(out) +
+             " --preset " + search.preset + " --threads 1 --quiet " + search.flags;
+    };
+    const fs::path one = dir.path() / (search.app + "-one");
+    const fs::path sharded = dir.path() / (search.app + "-sharded");
+    REQUIRE(run_command(command(one)).exit_code == 0);
+    {
+      BackgroundCommand shard0(command(sharded) + " --shard 0/2", dir.path() / "s0.txt");
+      BackgroundCommand shard1(command(sharded) + " --shard 1/2", dir.path() / "s1.txt");
+      const int code0 = shard0.wait();
+      const int code1 = shard1.wait();
+      INFO(read_bytes(dir.path() / "s0.txt") << read_bytes(dir.path() / "s1.txt"));
+      REQUIRE(code0 == 0);
+      REQUIRE(code1 == 0);
+    }
+    check_no_aggregate_files(sharded / search.preset);
+    const auto merge = run_command(app_path(search.app) + " --resume " + quoted(sharded / search.preset) + " --quiet");
+    INFO(merge.output);
+    REQUIRE(merge.exit_code == 0);
+    check_same_search(one / search.preset, sharded / search.preset, search.distinct_accuracies);
+  }
 }
