@@ -341,8 +341,9 @@ TEST_CASE("two_layer_cyclic: coarse, merge, fine, merge as shards equal one proc
           "[app][two_layer_cyclic][shard]") {
   Workspace workspace(100, "two-layer-shards");
   const auto command = [&](const fs::path& out, const std::string& args) {
-    return app_path("two_layer_cyclic") + " --data '" + (workspace.dir / "data").string() + "' --out '" + out.string() +
-           "' --threads 1 --quiet --validation-size 100 --n-s 5 --cycles 1 --eval-per-cycle 2 " + args;
+    return app_path("two_layer_cyclic") + " --data '" + (workspace.dir / "data").string() + "' --out '" +
+           out.string() + "' --threads 1 --quiet --validation-size 100 --n-s 5 --cycles 1 --eval-per-cycle 2 " +
+           args;
   };
   // Up to lambda 10, which holds the weights near zero: the trials differ, so the ranking is a real check.
   const std::string coarse = "--preset coarse --count 4 --log-lambda-min -2 --log-lambda-max 1 ";
@@ -370,12 +371,15 @@ TEST_CASE("two_layer_cyclic: coarse, merge, fine, merge as shards equal one proc
                                Catch::Contains("--resume " + (sharded / "coarse").string()));
   CHECK_FALSE(fs::exists(sharded / "fine"));
 
-  auto merge = run_command(app_path("two_layer_cyclic") + " --resume '" + (sharded / "coarse").string() + "' --quiet");
+  const auto merge_command = [&](const char* search) {
+    return app_path("two_layer_cyclic") + " --resume '" + (sharded / search).string() + "' --quiet";
+  };
+  auto merge = run_command(merge_command("coarse"));
   INFO(merge.output);
   REQUIRE(merge.exit_code == 0);
   run_two_shards(fine);
   CHECK_FALSE(fs::exists(sharded / "fine" / "results.json"));
-  merge = run_command(app_path("two_layer_cyclic") + " --resume '" + (sharded / "fine").string() + "' --quiet");
+  merge = run_command(merge_command("fine"));
   INFO(merge.output);
   REQUIRE(merge.exit_code == 0);
 

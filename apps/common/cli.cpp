@@ -214,9 +214,9 @@ void CommandLine::add_common_options() {
   resume_ = &add_text("--resume",
                        "continue the interrupted run in DIR (OUT/<preset>; OUT for all, or when OUT holds one preset's "
                        "run) with the flags it was started with (only --threads, --data, --verbose and --quiet may "
-                       "be given too); finished runs in it are kept. It also merges the shards of a search (--shard): "
-                       "it keeps every trial that completed, runs those still missing, and writes the results, "
-                       "report and plots as one process would",
+                       "be given too); finished runs in it are kept. It also merges the shards of a search "
+                       "(--shard): it keeps every trial that completed, runs those still missing, and writes the "
+                       "results, report and plots as one process would",
                        "DIR");
   if (!description_.search_presets.empty()) {
     shard_ = &add_text(
@@ -373,27 +373,29 @@ void CommandLine::resolve_shard() {
   common_.shard = parse_shard(shard_->value());
   const auto& searches = description_.search_presets;
   if (std::ranges::find(searches, common_.preset) == searches.end()) {
-    throw UsageError(fmt::format("--shard: preset '{}' {}; --shard goes with {}", common_.preset,
-                                 common_.preset == "all" ? "runs every preset, and shards split one search at a time"
-                                                         : "runs no search, so it has no trials to split",
+    const char* why = common_.preset == "all" ? "runs every preset, and shards split one search at a time"
+                                              : "runs no search, so it has no trials to split";
+    throw UsageError(fmt::format("--shard: preset '{}' {}; --shard goes with {}", common_.preset, why,
                                  fmt::join(searches, ", ")),
                      fmt::format("run --preset {} without --shard, or give --preset {} --shard K/N",
                                  common_.preset, searches.front()));
   }
   if (common_.overwrite) {
-    throw UsageError("--shard cannot be given with --overwrite: every shard joins one search, and one of them would "
-                     "remove the files of the others",
+    throw UsageError("--shard cannot be given with --overwrite: every shard joins one search, and one of them "
+                     "would remove the files of the others",
                      "remove the earlier run yourself, or give the shards another --out directory");
   }
 }
 
 nlohmann::json CommandLine::recorded_settings() const {
   // Where and how a run goes, not what it computes: these may differ between shards and their merge.
-  static constexpr std::string_view kNotSettings[] = {"--out",   "--data",      "--threads", "--verbose", "--quiet",
-                                                      "--shard", "--overwrite", "--resume",  "--preset",  "--seed"};
+  static constexpr std::string_view kNotSettings[] = {"--out",    "--data",  "--threads",   "--verbose",
+                                                      "--quiet",  "--shard", "--overwrite", "--resume",
+                                                      "--preset", "--seed"};
   nlohmann::json settings = nlohmann::json::object();
   for (const auto& option : options_) {
-    if (option->parsed->count() == 0 || std::ranges::find(kNotSettings, option->flag) != std::end(kNotSettings)) continue;
+    const bool not_a_setting = std::ranges::find(kNotSettings, option->flag) != std::end(kNotSettings);
+    if (option->parsed->count() == 0 || not_a_setting) continue;
     settings[option->flag] = option->is_switch ? (option->switched ? "true" : "false") : option->text;
   }
   settings["--preset"] = common_.preset;
@@ -616,24 +618,25 @@ std::vector<std::string> arguments_to_record(const CommonOptions& common) {
 void check_joins_search(const CommonOptions& common, const std::filesystem::path& file) {
   std::ifstream in(file);
   const nlohmann::json recorded = nlohmann::json::parse(in, nullptr, false);
-  const nlohmann::json theirs = !recorded.is_discarded() && recorded.contains("settings") && recorded["settings"].is_object()
-                                    ? recorded["settings"]
-                                    : nlohmann::json::object();
+  const bool has_settings =
+      !recorded.is_discarded() && recorded.contains("settings") && recorded["settings"].is_object();
+  const nlohmann::json theirs = has_settings ? recorded["settings"] : nlohmann::json::object();
   const auto shown = [](const nlohmann::json& settings, const std::string& flag) {
     return settings.contains(flag) ? settings[flag].get<std::string>() : std::string("(not given)");
   };
   std::vector<std::string> differences;
   const auto compare = [&](const std::string& flag) {
     if (common.settings.value(flag, nlohmann::json()) == theirs.value(flag, nlohmann::json())) return;
-    differences.push_back(fmt::format("{} {} here but {} there", flag, shown(common.settings, flag), shown(theirs, flag)));
+    differences.push_back(
+        fmt::format("{} {} here but {} there", flag, shown(common.settings, flag), shown(theirs, flag)));
   };
   for (const auto& [flag, value] : common.settings.items()) compare(flag);
   for (const auto& [flag, value] : theirs.items()) {
     if (!common.settings.contains(flag)) compare(flag);
   }
   if (differences.empty()) return;
-  throw UsageError(fmt::format("--shard {}: the search in '{}' was started with other settings: {}; the shards of a "
-                               "search and its merge must share every setting",
+  throw UsageError(fmt::format("--shard {}: the search in '{}' was started with other settings: {}; the shards "
+                               "of a search and its merge must share every setting",
                                common.shard->text(), file.parent_path().string(), fmt::join(differences, "; ")),
                    fmt::format("start this shard with the flags recorded in {} (only --threads, --verbose and "
                                "--quiet may differ), or give it another --out directory",

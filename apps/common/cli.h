@@ -71,8 +71,9 @@ struct CommonOptions {
   // left out of invocation.json and of `settings`.
   std::optional<Shard> shard{};
   // What the run computes, as the command line set it: every flag given, with its value, but for those that only
-  // say where and how it runs (--out, --threads, --verbose, --quiet, --overwrite, --shard, --resume); and --preset,
-  // --seed and --data always, resolved. invocation.json records it; every shard of a search must match it.
+  // say where and how it runs (--out, --threads, --verbose, --quiet, --overwrite, --shard, --resume); and
+  // --preset, --seed and --data always, resolved. invocation.json records it; every shard of a search must match
+  // it.
   nlohmann::json settings = nlohmann::json::object();
 };
 
@@ -321,10 +322,10 @@ std::vector<std::string> resumed_arguments(const std::filesystem::path& director
 // The output directory of a run, created, probed for writing and locked for this process (RunDirectory::lock:
 // a second process on it exits 2). A new run refuses to mix its files with a run already there (the same preset,
 // or "all" on either side) unless --overwrite was given, then records its arguments in run_directory_of(common)
-// / invocation.json, which --resume reads; a resumed run keeps the file as it is. A shard (--shard) shares the lock
-// with the other shards (RunDirectory::lock_shared) and joins the search they recorded in invocation.json, which
-// the first shard writes (write_file_once, without --shard): one whose settings differ from it is refused with
-// UsageError naming them. It then becomes the process's active shard (shard.h). Also checks that --threads
+// / invocation.json, which --resume reads; a resumed run keeps the file as it is. A shard (--shard) shares the
+// lock with the other shards (RunDirectory::lock_shared) and joins the search they recorded in invocation.json,
+// which the first shard writes (write_file_once, without --shard): one whose settings differ from it is refused
+// with UsageError naming them. It then becomes the process's active shard (shard.h). Also checks that --threads
 // threads can be started and that the disk has room for the checkpoints (check_disk_for_checkpoints, bounds.h),
 // then runs `check_inputs` (the app's checks that need its data: loading it), after the lock is taken and before
 // anything is written. Nothing is written before every one of these checks has passed, so a run refused for its

@@ -469,11 +469,12 @@ void throw_nothing_to_start_from(const std::string& preset, const std::filesyste
   std::error_code error;
   if (std::filesystem::exists(output / earlier / "invocation.json", error) &&
       !std::filesystem::exists(output / earlier / "results.json", error)) {
-    throw UsageError(fmt::format("{}: the {} search in {} has no results.json yet: its shards have not been merged "
-                                 "(or it has not finished), and {} (every shard of it alike) starts from its result",
+    throw UsageError(fmt::format("{}: the {} search in {} has no results.json yet: its shards have not been "
+                                 "merged (or it has not finished), and {} (every shard of it alike) starts from "
+                                 "its result",
                                  preset, earlier, (output / earlier).string(), preset),
-                     fmt::format("once every {} shard has ended, merge them with --resume {}, then start {}; or pass "
-                                 "--lambda",
+                     fmt::format("once every {} shard has ended, merge them with --resume {}, then start {}; or "
+                                 "pass --lambda",
                                  earlier, (output / earlier).string(), preset));
   }
   if (preset == "final") {

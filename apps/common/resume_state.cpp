@@ -185,7 +185,7 @@ train::Start<T> restore_checkpoint(const train::Checkpoint<T>& checkpoint, const
 void set_resume_mode(bool on) { resume_flag.store(on); }
 
 // A shard continues what its trials left in --out, like a resume: a shard started again (a requeued array task)
-// keeps its finished trials, continues the interrupted ones and refuses a trial directory made with other settings.
+// keeps its finished trials, continues the interrupted ones and refuses a trial directory of other settings.
 bool resume_mode() { return resume_flag.load() || active_shard().has_value(); }
 
 nlohmann::json resume_key(const ExperimentSettings& s, const ExperimentData& d) {

@@ -71,21 +71,23 @@ int open_lock_file(const std::filesystem::path& root, const std::filesystem::pat
 }
 
 // Closes `descriptor`, on which flock failed with `lock_error`, and throws the error that says who holds the lock.
-[[noreturn]] void throw_locked(const std::filesystem::path& root, const std::filesystem::path& path, int descriptor,
-                               int lock_error) {
+[[noreturn]] void throw_locked(const std::filesystem::path& root, const std::filesystem::path& path,
+                               int descriptor, int lock_error) {
   char text[32] = {};
   const ssize_t read = ::pread(descriptor, text, sizeof text - 1, 0);
-  // Shards hold the lock shared: if a shared lock can be had, they are the holders, and the file's PID is not theirs.
+  // Shards hold the lock shared: if a shared lock can be had, they are the holders (the file's PID is not theirs).
   const bool held_by_shards = lock_error == EWOULDBLOCK && ::flock(descriptor, LOCK_SH | LOCK_NB) == 0;
   ::close(descriptor);
   if (lock_error != EWOULDBLOCK) {
-    throw_unusable(root, fmt::format("cannot lock '{}': {}", path.string(), std::generic_category().message(lock_error)));
+    throw_unusable(root, fmt::format("cannot lock '{}': {}", path.string(),
+                                     std::generic_category().message(lock_error)));
   }
   if (held_by_shards) {
-    throw UsageError(fmt::format("the run directory '{}' is in use by shards of a search (--shard) that still run; "
-                                 "a run or a merge beside them would mix its files with theirs",
+    throw UsageError(fmt::format("the run directory '{}' is in use by shards of a search (--shard) that still "
+                                 "run; a run or a merge beside them would mix its files with theirs",
                                  root.string()),
-                     "merge with --resume once every shard has ended (a Slurm job with --dependency=afterany, say)");
+                     "merge with --resume once every shard has ended (a Slurm job with "
+                     "--dependency=afterany, say)");
   }
   const std::string holder = read > 0 ? std::string(text, static_cast<std::size_t>(read)) : std::string("?");
   throw UsageError(fmt::format("the run directory '{}' is in use by another process (PID {}); two processes "
@@ -170,8 +172,9 @@ RunDirectory RunDirectory::sub_run(const std::filesystem::path& relative) const 
 
 bool write_file_once(const std::filesystem::path& path, const std::string& content) {
   static std::atomic<unsigned> staged{0};
-  const std::filesystem::path staging =
-      path.parent_path() / fmt::format(".{}.once-{}-{}", path.filename().string(), static_cast<long>(::getpid()), staged++);
+  const std::string name = fmt::format(".{}.once-{}-{}", path.filename().string(),
+                                       static_cast<long>(::getpid()), staged++);
+  const std::filesystem::path staging = path.parent_path() / name;
   write_file_atomically(staging, content);
   const bool created = ::link(staging.c_str(), path.c_str()) == 0;
   const int link_error = errno;

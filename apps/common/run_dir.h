@@ -26,7 +26,8 @@ class RunDirectory {
   void lock();
   // The lock the shards of one search (--shard) hold together: any number of them share the directory, while a
   // run, a resume or a merge, which take lock(), is refused as long as one of them runs, and the other way round.
-  // The shards write nothing into the lock file: each trial directory has its own lock() against a shard run twice.
+  // The shards write nothing into the lock file; each trial directory has its own lock(), against a shard run
+  // twice.
   void lock_shared();
   std::filesystem::path lock_path() const { return root_ / ".tapegrad.lock"; }
 
@@ -55,9 +56,10 @@ class RunDirectory {
   std::shared_ptr<const Lock> lock_;
 };
 
-// Writes `path` whole unless it exists, as one step that any number of processes may try at once: the content goes to
-// a temporary file of this process, which is then hard-linked to `path` (link(2) fails when `path` exists) and
-// removed. Returns whether this call created `path`; throws tapegrad::Error naming the file when it cannot write.
+// Writes `path` whole unless it exists, as one step that any number of processes may try at once: the content
+// goes to a temporary file of this process, which is then hard-linked to `path` (link(2) fails when `path` exists)
+// and removed. Returns whether this call created `path`; throws tapegrad::Error naming the file when it cannot
+// write.
 bool write_file_once(const std::filesystem::path& path, const std::string& content);
 
 // A sub-run's directory name from its settings: {{"eta", 0.01}, {"lambda", 0.1}, {"batch", 100}} gives

@@ -26,8 +26,10 @@ std::string Shard::text() const { return fmt::format("{}/{}", index, count); }
 
 Shard parse_shard(std::string_view text) {
   const auto slash = text.find('/');
-  const std::optional<int> index = slash == std::string_view::npos ? std::nullopt : whole_number(text.substr(0, slash));
-  const std::optional<int> count = slash == std::string_view::npos ? std::nullopt : whole_number(text.substr(slash + 1));
+  const std::optional<int> index =
+      slash == std::string_view::npos ? std::nullopt : whole_number(text.substr(0, slash));
+  const std::optional<int> count =
+      slash == std::string_view::npos ? std::nullopt : whole_number(text.substr(slash + 1));
   if (!index || !count) {
     throw UsageError(fmt::format("--shard: '{}' is not of the form K/N (this process's shard K of N, two whole "
                                  "numbers with 0 <= K < N)",

@@ -29,8 +29,9 @@ std::vector<std::size_t> trials_to_run(std::size_t count, const std::optional<Sh
   return mine;
 }
 
-// A shard locks each of its trial directories before it starts any: a shard started twice by mistake (or a requeued
-// array task beside the one still running) is refused before it writes a byte, rather than mixing two trials' files.
+// A shard locks each of its trial directories before it starts any: a shard started twice by mistake (or a
+// requeued array task beside the one still running) is refused before it writes a byte, rather than mixing two
+// trials' files.
 std::vector<RunDirectory> lock_trial_directories(const std::vector<std::size_t>& mine,
                                                  const std::function<std::string(std::size_t)>& name_of,
                                                  const std::filesystem::path& root) {
@@ -42,13 +43,22 @@ std::vector<RunDirectory> lock_trial_directories(const std::vector<std::size_t>&
   return locked;
 }
 
-[[noreturn]] void throw_shard_finished(const Shard& shard, const TrialRuns& runs, std::size_t ran,
-                                       const std::filesystem::path& root) {
+// A shard ends here either way, so that no shard writes the search's results: interrupted (exit 130), or done
+// (exit 0), saying how to go on.
+[[noreturn]] void end_shard(const Shard& shard, const TrialRuns& runs, std::size_t ran,
+                            const std::filesystem::path& root) {
+  if (train::stop_requested()) {
+    throw Interrupted(fmt::format("shard {} was interrupted; what finished is in {}", shard.text(), root.string()),
+                      fmt::format("start the same shard again to continue its trials, or, once every shard has "
+                                  "ended, merge them with --resume {}",
+                                  root.string()));
+  }
   std::size_t completed = 0;
   for (const auto& t : runs.trials) completed += t.completed ? 1 : 0;
   throw ShardFinished(fmt::format("shard {}: {} of its {} trials completed ({} trials in the search) in {:.1f} s; "
                                   "when every shard has ended, merge them with --resume {}",
-                                  shard.text(), completed, ran, runs.trials.size(), runs.wall_seconds, root.string()));
+                                  shard.text(), completed, ran, runs.trials.size(), runs.wall_seconds,
+                                  root.string()));
 }
 
 }  // namespace
@@ -63,9 +73,6 @@ TrialRuns run_trials(std::size_t count, int workers, const std::function<std::st
   TrialRuns runs;
   runs.workers = std::max(1, std::min<int>(workers, static_cast<int>(mine.size())));
   runs.trials.resize(count);
-  if (shard) {
-    for (auto& run : runs.trials) run.error = fmt::format("left to another shard than {}", shard->text());
-  }
   std::atomic<std::size_t> next{0};
   std::atomic<std::size_t> done{0};
   std::mutex log_mutex;
@@ -81,7 +88,6 @@ TrialRuns run_trials(std::size_t count, int workers, const std::function<std::st
     for (std::size_t k = next++; k < mine.size(); k = next++) {
       const std::size_t i = mine[k];
       TrialRun& run = runs.trials[i];
-      run.error.clear();
       if (train::stop_requested()) {  // Ctrl-C: the trials under way save their state; start no other
         run.error = "not started: the sweep was interrupted";
         continue;
@@ -109,14 +115,8 @@ TrialRuns run_trials(std::size_t count, int workers, const std::function<std::st
   for (auto& t : threads) t.join();
   runs.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   for (const auto& t : runs.trials) runs.trial_seconds_sum += t.seconds;
-  if (shard && train::stop_requested()) {
-    throw Interrupted(fmt::format("shard {} was interrupted; what finished is in {}", shard->text(), root.string()),
-                      fmt::format("start the same shard again to continue its trials, or, once every shard has ended, "
-                                  "merge them with --resume {}",
-                                  root.string()));
-  }
+  if (shard) end_shard(*shard, runs, mine.size(), root);
   throw_if_interrupted("the sweep", root);
-  if (shard) throw_shard_finished(*shard, runs, mine.size(), root);
   return runs;
 }
 

@@ -151,7 +151,7 @@ int run(int argc, char** argv) {
     for (const auto& preset : kPresetNames) validate(settings_for(preset));
   } else {
     validate(settings_for(common.preset));
-    // fine and final find what they start from (a shard of fine: the merged coarse search) before --out is touched.
+    // fine and final find what they start from (a fine shard: the merged coarse search) before --out is touched.
     check_inputs_available(settings_for(common.preset), context);
   }
   // Before any data is read: an unusable --out fails at once. Held to the end: the lock on --out lives with it.
