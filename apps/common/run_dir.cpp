@@ -26,10 +26,17 @@ namespace {
                    "choose a directory you can write to with --out");
 }
 
+// This process among all that may share --out, the shards of a search on several machines among them: the host's
+// name and the PID, for the names of this process's own temporary files there.
+std::string process_tag() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return fmt::format("{}", ::getpid());
+  return fmt::format("{}-{}", host, static_cast<long>(::getpid()));
+}
+
 // Writing one byte (not only creating the file) also catches a full disk or an exhausted quota.
 void probe_writable(const std::filesystem::path& root) {
-  const std::filesystem::path probe =
-      root / fmt::format(".tapegrad-write-probe-{}", static_cast<long>(::getpid()));
+  const std::filesystem::path probe = root / fmt::format(".tapegrad-write-probe-{}", process_tag());
   const int descriptor = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (descriptor < 0)
     throw_unusable(root, "cannot create a file in it: " + std::generic_category().message(errno));
@@ -172,8 +179,7 @@ RunDirectory RunDirectory::sub_run(const std::filesystem::path& relative) const 
 
 bool write_file_once(const std::filesystem::path& path, const std::string& content) {
   static std::atomic<unsigned> staged{0};
-  const std::string name = fmt::format(".{}.once-{}-{}", path.filename().string(),
-                                       static_cast<long>(::getpid()), staged++);
+  const std::string name = fmt::format(".{}.once-{}-{}", path.filename().string(), process_tag(), staged++);
   const std::filesystem::path staging = path.parent_path() / name;
   write_file_atomically(staging, content);
   const bool created = ::link(staging.c_str(), path.c_str()) == 0;
