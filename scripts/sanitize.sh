@@ -47,15 +47,15 @@ shift || true
 jobs="${TAPEGRAD_JOBS:-$(nproc)}"
 # The test programs that hold concurrency tests; their apps are built with them (tests/CMakeLists.txt).
 targets=(test_gemm test_data test_optim test_tensor test_app_common test_apps_reliability test_app_cifar_softmax
-         test_app_mnist_logistic test_app_two_layer_cyclic test_app_k_layer_batchnorm)
+         test_app_mnist_logistic test_app_two_layer_cyclic test_app_k_layer_batchnorm test_train_trials test_apps_shards)
 # The concurrency tests among them, by name: two threads or processes at once, trials side by side, an app
 # training and evaluating on two product threads. Left out: the long single-threaded end-to-end runs of
 # test_apps_reliability (signals, determinism, the bad-input table), which start one process at a time.
-concurrency='thread|side by side|grid ranks|coarse|sensitivity|all runs every preset|lambda-sweep|binary: logistic|second process|two --resume|continues a sweep'
+concurrency='thread|side by side|grid ranks|coarse|sensitivity|all runs every preset|lambda-sweep|binary: logistic|second process|two --resume|continues a sweep|shard'
 single='on one thread'
 # How many tests those names select: a program left unbuilt or a test renamed would otherwise pass by running
 # fewer (or none). Change it with the names above.
-expected_tests=25
+expected_tests=31
 
 "$root/scripts/install-deps.sh"
 start=$(date +%s)

@@ -9,11 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <mutex>
 #include <optional>
-#include <thread>
 #include <tapegrad/nn/train/stop_signal.h>
 
 namespace tapegrad::apps {
@@ -65,56 +61,23 @@ std::vector<RunDirectory> lock_trial_directories(const std::vector<std::size_t>&
 
 TrialRuns run_trials(std::size_t count, int workers, const std::function<std::string(std::size_t)>& trial,
                      const std::function<std::string(std::size_t)>& name_of, const std::filesystem::path& root) {
-  using Clock = std::chrono::steady_clock;
   const std::optional<Shard> shard = active_shard();
   const std::vector<std::size_t> mine = trials_to_run(count, shard);
   const std::vector<RunDirectory> trial_locks =
       shard ? lock_trial_directories(mine, name_of, root) : std::vector<RunDirectory>{};
-  TrialRuns runs;
-  runs.workers = std::max(1, std::min<int>(workers, static_cast<int>(mine.size())));
-  runs.trials.resize(count);
-  std::atomic<std::size_t> next{0};
-  std::atomic<std::size_t> done{0};
-  std::mutex log_mutex;
-  // Before any worker starts: each trial runs its products on one thread. The caller's count comes back after.
-  const int caller_threads = product_thread_count();
-  set_thread_count(1);
-  struct RestoreThreads {
-    int threads;
-    ~RestoreThreads() { set_thread_count(threads); }
-  } restore{caller_threads};
-  const auto start = Clock::now();
-  auto worker = [&] {
-    for (std::size_t k = next++; k < mine.size(); k = next++) {
-      const std::size_t i = mine[k];
-      TrialRun& run = runs.trials[i];
-      if (train::stop_requested()) {  // Ctrl-C: the trials under way save their state; start no other
-        run.error = "not started: the sweep was interrupted";
-        continue;
-      }
-      const auto trial_start = Clock::now();
-      std::string line;
-      try {
-        line = trial(i);
-        run.completed = true;
-      } catch (const std::exception& error) {
-        run.error = error.what();
-      }
-      run.seconds = std::chrono::duration<double>(Clock::now() - trial_start).count();
-      std::lock_guard lock(log_mutex);
-      const std::size_t finished = ++done;
-      if (run.completed) {
-        spdlog::info("[{}/{}] {} ({:.1f} s)", finished, mine.size(), line, run.seconds);
-      } else {
-        spdlog::warn("[{}/{}] {} failed: {}", finished, mine.size(), name_of(i), run.error);
-      }
+  std::vector<std::string> lines(count);  // what each completed trial says, for the log
+  const auto log_end = [&](std::size_t i, const TrialRun& run, std::size_t ended) {
+    if (run.completed) {
+      spdlog::info("[{}/{}] {} ({:.1f} s)", ended, mine.size(), lines[i], run.seconds);
+    } else if (run.started) {
+      spdlog::warn("[{}/{}] {} failed: {}", ended, mine.size(), name_of(i), run.error);
     }
   };
-  std::vector<std::thread> threads;
-  for (int w = 0; w < runs.workers; ++w) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
-  runs.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  for (const auto& t : runs.trials) runs.trial_seconds_sum += t.seconds;
+  TrialRuns runs = train::run_side_by_side(count, {.workers = workers, .indices = mine, .on_trial_end = log_end},
+                                           [&](std::size_t i) { lines[i] = trial(i); });
+  for (const std::size_t i : mine) {
+    if (!runs.trials[i].started) runs.trials[i].error = "not started: the sweep was interrupted";
+  }
   if (shard) end_shard(*shard, runs, mine.size(), root);
   throw_if_interrupted("the sweep", root);
   return runs;

@@ -9,6 +9,7 @@
 
 #include "apps/common/experiment.h"
 #include "apps/common/results.h"
+#include <tapegrad/nn/train/trials.h>
 
 namespace tapegrad::apps {
 
@@ -27,19 +28,8 @@ struct SweepOutcome {
   double speedup() const { return wall_seconds > 0 ? trial_seconds_sum / wall_seconds : 1.0; }
 };
 
-// What run_trials saw of each trial.
-struct TrialRun {
-  bool completed = false;
-  std::string error;  // why it failed (divergence, ...), or that Ctrl-C came before it started
-  double seconds = 0;  // the trial's own wall time
-};
-
-struct TrialRuns {
-  std::vector<TrialRun> trials;  // in index order
-  double wall_seconds = 0;
-  double trial_seconds_sum = 0;
-  int workers = 1;
-};
+using TrialRun = train::TrialRun;
+using TrialRuns = train::TrialRuns;
 
 // Runs trial(i) for every i < count on `workers` threads (at most count), each trial's products on one thread; the
 // caller's product thread count comes back afterwards. trial(i) returns the line to log when it completes ("name:

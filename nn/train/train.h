@@ -11,3 +11,4 @@
 #include <tapegrad/nn/train/run_checkpoint.h>
 #include <tapegrad/nn/train/stop_signal.h>
 #include <tapegrad/nn/train/timing.h>
+#include <tapegrad/nn/train/trials.h>
