@@ -5,6 +5,9 @@
 // (12 accumulators, two A vectors, a broadcast and the product) fills the 16 exactly. SSE2 has no masked loads or
 // stores: the edge vectors go through a small buffer, a lane at a time.
 #include <emmintrin.h>
+#if defined(__FMA__)
+#include <immintrin.h>
+#endif
 
 #include <cstddef>
 
