@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "apps/benchmarks/external.h"
+#include "apps/benchmarks/fused_update.h"
 #include "apps/benchmarks/gemm.h"
 #include "apps/benchmarks/level_environment.h"
 #include "apps/benchmarks/machine.h"
@@ -208,12 +209,24 @@ class ConfigurationRun {
   }
 
   // The tapegrad implementations wanted, in a fixed order; PyTorch is made separately (see measure()).
-  std::vector<std::unique_ptr<TrainingImplementation<T>>> tapegrad_implementations(ModelKind kind) const {
+  // `prototypes`: also the fused update's four (fused_update.h: the prototype and the library's option), which train
+  // the two-layer network and time its steps only.
+  std::vector<std::unique_ptr<TrainingImplementation<T>>> tapegrad_implementations(ModelKind kind,
+                                                                                   bool prototypes = false) const {
     std::vector<std::unique_ptr<TrainingImplementation<T>>> implementations;
     for (const GradientPath path : {GradientPath::tape, GradientPath::reference}) {
       if (kind == ModelKind::mlp && path == GradientPath::reference) continue;  // written for the tape only
       if (options_.wants_implementation(to_string(path)))
         implementations.push_back(make_tapegrad_implementation<T>(kind, path, problem_));
+    }
+    for (const bool fused : {false, true}) {
+      if (prototypes && kind == ModelKind::two_layer && options_.wants_implementation(fused ? "manual-fused" : "manual"))
+        implementations.push_back(make_manual_two_layer<T>(problem_, fused));
+    }
+    for (const bool fused : {false, true}) {
+      if (prototypes && kind == ModelKind::two_layer &&
+          options_.wants_implementation(fused ? "tape-fused" : "tape-unfused"))
+        implementations.push_back(make_tape_two_layer<T>(problem_, fused));
     }
     return implementations;
   }
@@ -275,7 +288,7 @@ class ConfigurationRun {
 
   void measure_steps(ModelKind kind) {
     const std::string workload = fmt::format("{}_step", to_string(kind));
-    auto tapegrad = tapegrad_implementations(kind);
+    auto tapegrad = tapegrad_implementations(kind, true);
     auto pytorch = pytorch_implementation(kind);
     check_first_step(workload, tapegrad, pytorch.get());
     measure(

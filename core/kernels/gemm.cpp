@@ -196,9 +196,12 @@ void level_call(Isa isa, levels::GemmCall<T> call) {
   if (isa == Isa::avx512) {
     call.workspace = workspace.at_least<T>(levels::gemm_avx512_workspace(call));
     levels::gemm_avx512(call);
-  } else {
+  } else if (isa == Isa::avx2) {
     call.workspace = workspace.at_least<T>(levels::gemm_avx2_workspace(call));
     levels::gemm_avx2(call);
+  } else {
+    call.workspace = workspace.at_least<T>(levels::gemm_portable_workspace(call));
+    levels::gemm_portable(call);
   }
 }
 
@@ -235,13 +238,11 @@ void level_product(Isa isa, const Operands<T>& p) {
 template <typename T>
 void run_kernel(const Operands<T>& p, Isa isa) {
 #if defined(TAPEGRAD_KERNEL_LEVELS)
-  if (isa != Isa::portable) {
-    level_product(isa, p);
-    return;
-  }
-#endif
+  level_product(isa, p);  // every level, portable (SSE2) included, takes tapegrad's own kernel
+#else
   (void)isa;
   eigen_kernel(p);
+#endif
 }
 
 #endif
@@ -275,10 +276,11 @@ const char* gemm_kernel_name() {
   // The same kernel runs both precisions at each level.
   const Isa isa = active_isa();
 #if defined(TAPEGRAD_KERNEL_LEVELS)
-  if (isa == Isa::avx512) return "avx512";
-  if (isa == Isa::avx2) return "avx2";
-#endif
+  return isa_name(isa);
+#else
+  (void)isa;
   return "eigen";
+#endif
 #endif
 }
 

@@ -1,6 +1,7 @@
 // tapegrad's own matrix-product kernels, one source (gemm_level.inc) compiled once per instruction-set level
-// (gemm_avx2.cpp with AVX2+FMA, gemm_avx512.cpp with AVX-512 F, DQ, VL), for float and double. Internal to core:
-// kernels/gemm.cpp calls a level's functions only when isa.h's active_isa() is at least that level.
+// (gemm_portable.cpp with SSE2, the build's own flags; gemm_avx2.cpp with AVX2+FMA; gemm_avx512.cpp with AVX-512 F,
+// DQ, VL), for float and double. Internal to core: kernels/gemm.cpp calls a level's functions only when isa.h's
+// active_isa() is at least that level.
 //
 // The order of the additions: every entry of C that the register blocks compute is one chain of fused multiply-adds
 // over its terms in order, restarted at each block of kc terms, then alpha times the chain plus beta times C (one
@@ -37,6 +38,8 @@ struct GemmCall {
 #define TAPEGRAD_LEVEL_DECLARE(name, T)                     \
   void name(const GemmCall<T>& call);                       \
   std::ptrdiff_t name##_workspace(const GemmCall<T>& call);
+TAPEGRAD_LEVEL_DECLARE(gemm_portable, float)
+TAPEGRAD_LEVEL_DECLARE(gemm_portable, double)
 TAPEGRAD_LEVEL_DECLARE(gemm_avx2, float)
 TAPEGRAD_LEVEL_DECLARE(gemm_avx2, double)
 TAPEGRAD_LEVEL_DECLARE(gemm_avx512, float)
