@@ -64,33 +64,8 @@ const Matrix<T>& Node<T>::output_value() const {
   return out->value;
 }
 
-namespace {
-
-// The fused updates (FusedUpdate) a node's rule asked for, run by run_backward right after the rule.
-template <typename T>
-struct PendingUpdate {
-  TensorImpl<T>* leaf;
-  const Matrix<T>* lhs;
-  Op op_lhs;
-  const Matrix<T>* rhs;
-  Op op_rhs;
-};
-
-template <typename T>
-std::vector<PendingUpdate<T>>& pending_updates() {
-  thread_local std::vector<PendingUpdate<T>> pending;
-  return pending;
-}
-
-}  // namespace
-
 template <typename T>
 void Node<T>::accumulate_product(std::size_t i, const Matrix<T>& lhs, Op op_lhs, const Matrix<T>& rhs, Op op_rhs) {
-  TensorImpl<T>& in = *inputs[i];
-  if (!in.grad_fn && in.fused_update && in.fused_update->consumers == 1) {
-    pending_updates<T>().push_back({&in, &lhs, op_lhs, &rhs, op_rhs});
-    return;
-  }
   bool fresh = false;
   Matrix<T>& target = grad_slot(i, fresh);
   gemm(T(1), lhs, op_lhs, rhs, op_rhs, fresh ? T(0) : T(1), target);
@@ -123,43 +98,6 @@ void accumulate_into(Matrix<T>& target, const Matrix<T>& gradient) {
     target += gradient;
   }
 }
-
-// value = beta value + alpha op(A) op(B) for every fused update the last rule asked for.
-template <typename T>
-void run_pending_updates() {
-  std::vector<PendingUpdate<T>>& pending = pending_updates<T>();
-  for (const PendingUpdate<T>& update : pending) {
-    const auto [alpha, beta] = update.leaf->fused_update->coefficients();
-    gemm(alpha, *update.lhs, update.op_lhs, *update.rhs, update.op_rhs, beta, update.leaf->value);
-    update.leaf->fused_update->applied = true;
-  }
-  pending.clear();
-}
-
-// Counts the graph's edges into every leaf with a FusedUpdate for one backward pass, and clears the counts (and
-// any update a failed rule left pending) when the pass ends, also by an exception.
-template <typename T>
-class FusedConsumers {
- public:
-  explicit FusedConsumers(const std::vector<Node<T>*>& order) {
-    for (Node<T>* node : order) {
-      for (const auto& input : node->inputs) {
-        FusedUpdate<T>* update = input->grad_fn ? nullptr : input->fused_update.get();
-        if (update == nullptr || !input->requires_grad) continue;
-        if (update->consumers++ == 0) counted_.push_back(update);
-      }
-    }
-  }
-  ~FusedConsumers() {
-    for (FusedUpdate<T>* update : counted_) update->consumers = 0;
-    pending_updates<T>().clear();
-  }
-  FusedConsumers(const FusedConsumers&) = delete;
-  FusedConsumers& operator=(const FusedConsumers&) = delete;
-
- private:
-  std::vector<FusedUpdate<T>*> counted_;
-};
 
 template <typename T>
 void run_backward(const std::shared_ptr<TensorImpl<T>>& root, const Matrix<T>& seed, bool retain_graph) {
@@ -211,16 +149,10 @@ void run_backward(const std::shared_ptr<TensorImpl<T>>& root, const Matrix<T>& s
 
   // Reverse post-order: a node runs only once every consumer has added its share of the gradient.
   accumulate_into(root_node->grad, seed);
-  {
-    const FusedConsumers<T> consumers(order);
-    for (auto it = order.rbegin(); it != order.rend(); ++it) {
-      Node<T>& node = **it;
-      if (node.grad.size() != 0) {
-        node.backward(node, node.grad);
-        run_pending_updates<T>();
-      }
-      node.grad.resize(0, 0);
-    }
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    Node<T>& node = **it;
+    if (node.grad.size() != 0) node.backward(node, node.grad);
+    node.grad.resize(0, 0);
   }
   // Released from the inputs' end, each node's inputs are freed while nothing else still needs them, so the
   // graph goes without deep recursion.

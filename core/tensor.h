@@ -12,7 +12,6 @@
 #include <memory>
 #include <source_location>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include <tapegrad/core/error.h>
@@ -32,19 +31,6 @@ enum class Op { none, transpose };
 template <typename T>
 struct Node;
 
-// An optimizer's update of a leaf run inside backward (optim::SGDOptions::fuse_into_backward): when the leaf's
-// whole gradient in a backward pass is one product op(A) op(B) (the graph has one edge into the leaf, from a
-// matmul or linear), that product is written straight into the value, value = beta value + alpha op(A) op(B), one
-// product with alpha and beta instead of a product into .grad and then the optimizer's pass over both. The leaf's
-// .grad is then left as it was, and `applied` tells the optimizer's step to skip the leaf. Any other gradient (two
-// consumers, a rule that is no product) reaches .grad as usual and the step updates the leaf the ordinary way.
-template <typename T>
-struct FusedUpdate {
-  std::function<std::pair<T, T>()> coefficients;  // (alpha, beta), asked when the product runs
-  int consumers = 0;     // during a backward pass: the graph's edges into the leaf (0 outside one)
-  bool applied = false;  // the value was updated in a backward pass; cleared by the optimizer's step
-};
-
 template <typename T>
 struct TensorImpl {
   Matrix<T> value;
@@ -55,7 +41,6 @@ struct TensorImpl {
   bool grad_stale = false;
   bool requires_grad = false;
   std::shared_ptr<Node<T>> grad_fn;  // null for leaves
-  std::shared_ptr<FusedUpdate<T>> fused_update;  // leaves only: set by an optimizer that updates in backward
 };
 
 // The gradient rule of one recorded op: given the gradient of the op's output, add the gradients of its inputs.
@@ -115,9 +100,7 @@ struct Node {
     }
   }
   // target (+)= op(lhs) * op(rhs) through gemm, without a temporary for the product (beta = 1 once the
-  // target holds a gradient). Defined in tensor.cpp, next to gemm's include. For a leaf with a FusedUpdate that this
-  // node alone feeds, the product goes into the leaf's value instead, right after this node's rule has run (the
-  // rule may still read the value): lhs and rhs must outlive the rule (the node's inputs or its output gradient).
+  // target holds a gradient). Defined in tensor.cpp, next to gemm's include.
   void accumulate_product(std::size_t i, const Matrix<T>& lhs, Op op_lhs, const Matrix<T>& rhs, Op op_rhs);
   // Frees the closure and the references to the inputs (after backward without retain_graph).
   void release();

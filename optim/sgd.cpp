@@ -14,11 +14,6 @@ void SGDOptions::validate() const {
   require_in_half_open(owner, "momentum", momentum, 0.0, 1.0);
   require_in_closed(owner, "dampening", dampening, 0.0, 1.0);
   require_at_least(owner, "weight_decay", weight_decay, 0.0);
-  if (fuse_into_backward && momentum != 0) {
-    throw_error(fmt::format("SGDOptions.fuse_into_backward needs momentum 0, got momentum {} (a momentum buffer "
-                            "needs the gradient itself; turn one of them off)",
-                            momentum));
-  }
   if (nesterov && (momentum <= 0 || dampening != 0)) {
     throw_error(fmt::format(
         "SGDOptions.nesterov needs momentum in (0, 1) and dampening 0, got momentum {} and dampening {}", momentum,
@@ -40,29 +35,6 @@ template <typename T>
 SGD<T>::SGD(std::vector<Tensor<T>> parameters, const SGDOptions& options)
     : Optimizer<T>(std::move(parameters), validated(options).learning_rate), options_(options) {
   momentum_buffers_.resize(this->parameters_.size());
-  if (!options_.fuse_into_backward) return;
-  for (std::size_t i = 0; i < this->parameters_.size(); ++i) {
-    if (this->parameters_[i].impl()->fused_update) {
-      throw_error(fmt::format("SGD: parameter {} ({}) is already updated in backward by another optimizer; give "
-                              "each parameter to one optimizer with fuse_into_backward",
-                              i, this->parameters_[i].shape_string()));
-    }
-  }
-  // Read when the product runs: w = (1 - lr weight_decay) w - lr g.
-  const auto coefficients = [this] {
-    return std::pair<T, T>{T(-this->learning_rate_), T(1.0 - this->learning_rate_ * options_.weight_decay)};
-  };
-  for (const Tensor<T>& parameter : this->parameters_) {
-    fused_.push_back(std::make_shared<FusedUpdate<T>>(FusedUpdate<T>{coefficients}));
-    parameter.impl()->fused_update = fused_.back();
-  }
-}
-
-template <typename T>
-SGD<T>::~SGD() {
-  for (std::size_t i = 0; i < fused_.size(); ++i) {
-    if (this->parameters_[i].impl()->fused_update == fused_[i]) this->parameters_[i].impl()->fused_update.reset();
-  }
 }
 
 template <typename T>
@@ -75,10 +47,6 @@ void SGD<T>::step() {
   const bool nesterov = options_.nesterov;
   for (std::size_t i = 0; i < this->parameters_.size(); ++i) {
     const Tensor<T>& parameter = this->parameters_[i];
-    if (!fused_.empty() && fused_[i]->applied) {  // updated in backward already
-      fused_[i]->applied = false;
-      continue;
-    }
     if (!parameter.has_grad()) continue;
     this->check_grad_shape(i);
     Matrix<T>& value = parameter.mutable_value();

@@ -1,15 +1,10 @@
 #include "apps/benchmarks/fused_update.h"
 
 #include <tapegrad/core/gemm.h>
-#include <tapegrad/ops/activation.h>
-#include <tapegrad/ops/linalg.h>
-#include <tapegrad/ops/loss.h>
-#include <tapegrad/optim/sgd.h>
 
 #include <cmath>
 #include <stdexcept>
 #include <string>
-#include <vector>
 
 namespace tapegrad::apps {
 
@@ -81,64 +76,7 @@ class ManualTwoLayer : public TrainingImplementation<T> {
   Matrix<T> h_, g1_, g2_, dw1_, dw2_;
 };
 
-template <typename T>
-class TapeTwoLayer : public TrainingImplementation<T> {
- public:
-  TapeTwoLayer(const BenchmarkProblem& problem, bool fused)
-      : fused_(fused), lambda_(problem.lambda), parameters_(leaves(problem)),
-        weights_({parameters_[0], parameters_[2]},
-                 optim::SGDOptions{.learning_rate = problem.learning_rate,
-                                   .weight_decay = 2 * problem.lambda,
-                                   .fuse_into_backward = fused}),
-        biases_({parameters_[1], parameters_[3]}, optim::SGDOptions{.learning_rate = problem.learning_rate}) {}
-
-  std::string name() const override { return fused_ ? "tape-fused" : "tape-unfused"; }
-
-  double step(Matrix<T>& x, std::span<const int> labels) override {
-    weights_.zero_grad();
-    biases_.zero_grad();
-    // The reports' cost: the L2 term's value (its gradient is the weight decay).
-    const double penalty =
-        lambda_ * static_cast<double>(parameters_[0].value().squaredNorm() + parameters_[2].value().squaredNorm());
-    input_.mutable_value().swap(x);  // lent, as Classifier does
-    const Tensor<T> scores =
-        linear(parameters_[2], relu(linear(parameters_[0], input_, parameters_[1])), parameters_[3]);
-    const Tensor<T> loss = cross_entropy_with_logits(scores, labels);
-    loss.backward();
-    input_.mutable_value().swap(x);
-    weights_.step();
-    biases_.step();
-    return static_cast<double>(loss.item()) + penalty;
-  }
-
-  double evaluate(const Matrix<T>&, std::span<const int>) override {
-    throw std::logic_error("the tape two-layer variants time steps only");
-  }
-
- private:
-  static std::vector<Tensor<T>> leaves(const BenchmarkProblem& problem) {
-    std::vector<Tensor<T>> result;
-    for (Matrix<T>& value : initial_parameters<T>(ModelKind::two_layer, problem))
-      result.push_back(Tensor<T>::from(value, true));
-    return result;
-  }
-
-  bool fused_;
-  double lambda_;
-  std::vector<Tensor<T>> parameters_;  // W1, b1, W2, b2
-  optim::SGD<T> weights_, biases_;
-  Tensor<T> input_;
-};
-
 }  // namespace
-
-template <typename T>
-std::unique_ptr<TrainingImplementation<T>> make_tape_two_layer(const BenchmarkProblem& problem, bool fused) {
-  return std::make_unique<TapeTwoLayer<T>>(problem, fused);
-}
-
-template std::unique_ptr<TrainingImplementation<float>> make_tape_two_layer(const BenchmarkProblem&, bool);
-template std::unique_ptr<TrainingImplementation<double>> make_tape_two_layer(const BenchmarkProblem&, bool);
 
 template <typename T>
 std::unique_ptr<TrainingImplementation<T>> make_manual_two_layer(const BenchmarkProblem& problem, bool fused) {

@@ -15,10 +15,4 @@ namespace tapegrad::apps {
 template <typename T>
 std::unique_ptr<TrainingImplementation<T>> make_manual_two_layer(const BenchmarkProblem& problem, bool fused);
 
-// The library's feature that grew from it (optim::SGDOptions::fuse_into_backward): the two-layer step through the
-// tape (linear, relu, cross_entropy_with_logits), the L2 term as SGD's weight decay 2 lambda on the weights,
-// "tape-unfused" without the option and "tape-fused" with it.
-template <typename T>
-std::unique_ptr<TrainingImplementation<T>> make_tape_two_layer(const BenchmarkProblem& problem, bool fused);
-
 }  // namespace tapegrad::apps

@@ -19,8 +19,7 @@ const std::vector<std::string>& known_workloads() {
 
 const std::vector<std::string>& known_implementations() {
   static const std::vector<std::string> names{"tape", "reference", "pytorch", "pytorch-python", "gemm",
-                                              "eigen", "blas",      "manual",  "manual-fused",
-                                              "tape-unfused", "tape-fused"};
+                                              "eigen", "blas",      "manual",  "manual-fused"};
   return names;
 }
 

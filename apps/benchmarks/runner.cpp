@@ -209,8 +209,8 @@ class ConfigurationRun {
   }
 
   // The tapegrad implementations wanted, in a fixed order; PyTorch is made separately (see measure()).
-  // `prototypes`: also the fused update's four (fused_update.h: the prototype and the library's option), which train
-  // the two-layer network and time its steps only.
+  // `prototypes`: also the fused-update prototype's two (fused_update.h), which train the two-layer network and time
+  // its steps only.
   std::vector<std::unique_ptr<TrainingImplementation<T>>> tapegrad_implementations(ModelKind kind,
                                                                                    bool prototypes = false) const {
     std::vector<std::unique_ptr<TrainingImplementation<T>>> implementations;
@@ -222,11 +222,6 @@ class ConfigurationRun {
     for (const bool fused : {false, true}) {
       if (prototypes && kind == ModelKind::two_layer && options_.wants_implementation(fused ? "manual-fused" : "manual"))
         implementations.push_back(make_manual_two_layer<T>(problem_, fused));
-    }
-    for (const bool fused : {false, true}) {
-      if (prototypes && kind == ModelKind::two_layer &&
-          options_.wants_implementation(fused ? "tape-fused" : "tape-unfused"))
-        implementations.push_back(make_tape_two_layer<T>(problem_, fused));
     }
     return implementations;
   }
