@@ -3,7 +3,6 @@
 #include "apps/common/app_error.h"
 #include "apps/common/experiment.h"
 #include "apps/common/shard.h"
-#include "apps/common/threads.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
