@@ -26,19 +26,6 @@ bool same_directory(const std::filesystem::path& a, const std::filesystem::path&
   return !error && same;
 }
 
-// Ends `flag`'s --help with each preset's value of `member`, read from the presets.
-template <class T>
-void show_preset_values(CommandLine& command_line, std::string_view flag, T ExperimentSettings::*member) {
-  command_line.show_preset_values(flag, [member](const std::string& preset) {
-    return std::optional(shown_value(preset_settings(preset).*member));
-  });
-}
-
-std::optional<bool> on_off(const Override<std::string>& flag) {
-  if (!flag.given()) return std::nullopt;
-  return flag.value() == "on";
-}
-
 int run(int argc, char** argv) {
   CommandLine command_line({.name = "mnist_logistic",
                             .summary = "Logistic regression (two classes) and softmax regression (ten classes) on "
@@ -64,22 +51,35 @@ int run(int argc, char** argv) {
       "the two classes of the binary task (default: 2,3 for MNIST, 0,6 T-shirt/top vs Shirt for "
       "Fashion-MNIST)",
       "A,B");
-  auto& eta = command_line.add_number<double>("--eta", "learning rate", Bounds::above(0));
-  auto& lambda =
-      command_line.add_number<double>("--lambda", "L2 weight: J = C + lambda ||W||^2", Bounds::at_least(0));
-  auto& epochs = command_line.add_number<int>("--epochs", "most epochs to train (early stopping may end sooner)",
-                                              Bounds::at_least(1));
-  auto& batch_size = command_line.add_number<int>("--batch-size", "examples per update step", Bounds::at_least(1));
-  auto& gradients = command_line.add_choice("--grad", "gradients through the tape or the reference formulas",
-                                            {"tape", "reference"});
-  auto& patience = command_line.add_number<int>(
-      "--patience", "early stopping: validations in a row without a lower validation loss (0: off)",
-      Bounds::at_least(0));
+  // The overrides of single settings, each bound once to its setting: applied to every run of a preset, and each
+  // preset's value shown in --help.
+  using S = ExperimentSettings;
+  SettingFlags<S> settings(command_line,
+                           [](const std::string& preset) { return std::optional(preset_settings(preset)); });
+  const auto on = [](const std::string& value) { return value == "on"; };
+  const auto on_off = [](const bool& value) { return std::string(value ? "on" : "off"); };
+  settings.bind(command_line.add_number<double>("--eta", "learning rate", Bounds::above(0)), &S::eta);
+  settings.bind(command_line.add_number<double>("--lambda", "L2 weight: J = C + lambda ||W||^2", Bounds::at_least(0)),
+                &S::lambda);
+  settings.bind(command_line.add_number<int>("--epochs", "most epochs to train (early stopping may end sooner)",
+                                             Bounds::at_least(1)),
+                &S::epochs);
+  settings.bind(command_line.add_number<int>("--batch-size", "examples per update step", Bounds::at_least(1)),
+                &S::batch_size);
+  settings.bind(
+      command_line.add_choice("--grad", "gradients through the tape or the reference formulas", {"tape", "reference"}),
+      &S::path, [](const std::string& v) { return v == "tape" ? GradientPath::tape : GradientPath::reference; },
+      [](const GradientPath& path) { return std::string(to_string(path)); });
+  settings.bind(command_line.add_number<int>(
+                    "--patience", "early stopping: validations in a row without a lower validation loss (0: off)",
+                    Bounds::at_least(0)),
+                &S::patience);
   auto& scaling = command_line.add_choice("--scaling", "pixels scaled to [0, 1] (unit, the default) or [-1, 1]",
                                           {"unit", "symmetric"});
-  auto& bias = command_line.add_choice("--bias", "the bias term b; off holds it at 0", {"on", "off"});
-  auto& shuffle =
-      command_line.add_choice("--shuffle", "reshuffle the training set every epoch", {"on", "off"});
+  settings.bind(command_line.add_choice("--bias", "the bias term b; off holds it at 0", {"on", "off"}), &S::use_bias,
+                on, on_off);
+  settings.bind(command_line.add_choice("--shuffle", "reshuffle the training set every epoch", {"on", "off"}),
+                &S::shuffle, on, on_off);
   auto& validation_fraction = command_line.add_number<double>(
       "--validation-fraction", "share of the training images held out to validate (default 0.1)",
       Bounds::above(0).intersect(Bounds::below(1)));
@@ -88,14 +88,9 @@ int run(int argc, char** argv) {
   auto& limit_train = command_line.add_number<int>(
       "--limit-train", "use only the first N training images of the task's classes (quick runs)",
       Bounds::at_least(2), "N");
-  auto& dtype = command_line.add_choice("--dtype", "float (default) or double", {"float", "double"});
-  show_preset_values(command_line, "--eta", &ExperimentSettings::eta);
-  show_preset_values(command_line, "--lambda", &ExperimentSettings::lambda);
-  show_preset_values(command_line, "--epochs", &ExperimentSettings::epochs);
-  show_preset_values(command_line, "--batch-size", &ExperimentSettings::batch_size);
-  show_preset_values(command_line, "--patience", &ExperimentSettings::patience);
-  show_preset_values(command_line, "--bias", &ExperimentSettings::use_bias);
-  show_preset_values(command_line, "--shuffle", &ExperimentSettings::shuffle);
+  settings.bind(command_line.add_choice("--dtype", "scalar type of training", {"float", "double"}), &S::use_double,
+                [](const std::string& v) { return v == "double"; },
+                [](const bool& use_double) { return std::string(use_double ? "double" : "float"); });
   command_line.parse(argc, argv);
   const CommonOptions& common = command_line.common();
   configure_logging(common.verbosity);
@@ -121,17 +116,8 @@ int run(int argc, char** argv) {
   options.threads = common.threads;
   options.seed = common.seed;
 
-  SettingOverrides& overrides = options.overrides;
-  if (eta.given()) overrides.eta = eta.value();
-  if (lambda.given()) overrides.lambda = lambda.value();
-  if (epochs.given()) overrides.epochs = epochs.value();
-  if (batch_size.given()) overrides.batch_size = batch_size.value();
-  if (patience.given()) overrides.patience = patience.value();
-  if (gradients.given())
-    overrides.path = gradients.value() == "tape" ? GradientPath::tape : GradientPath::reference;
-  overrides.shuffle = on_off(shuffle);
-  overrides.use_bias = on_off(bias);
-  if (dtype.given()) overrides.use_double = dtype.value() == "double";
+  options.apply_overrides = [&settings](ExperimentSettings& s) { settings.apply(s); };
+  options.flag_given = [&command_line](const std::string& flag) { return command_line.was_given(flag); };
 
   Study study(std::move(options));
   study.check_resource_bounds(common.preset);

@@ -22,18 +22,6 @@
 
 namespace tapegrad::apps::mnist_logistic {
 
-void SettingOverrides::apply_to(ExperimentSettings& settings) const {
-  if (eta) settings.eta = *eta;
-  if (lambda) settings.lambda = *lambda;
-  if (epochs) settings.epochs = *epochs;
-  if (batch_size) settings.batch_size = *batch_size;
-  if (patience) settings.patience = *patience;
-  if (path) settings.path = *path;
-  if (shuffle) settings.shuffle = *shuffle;
-  if (use_bias) settings.use_bias = *use_bias;
-  if (use_double) settings.use_double = *use_double;
-}
-
 const char* scaling_name(data::Scaling scaling) {
   switch (scaling) {
     case data::Scaling::unit_interval:
@@ -211,7 +199,7 @@ const ImageSplits& Study::splits_for(bool binary) {
 }
 
 ExperimentSettings Study::prepared(ExperimentSettings settings, const ImageSplits& splits) const {
-  options_.overrides.apply_to(settings);
+  if (options_.apply_overrides) options_.apply_overrides(settings);
   settings.seed = options_.seed;
   settings.threads = options_.threads;
   settings.validate();
@@ -314,10 +302,10 @@ nlohmann::json Study::run_trials(const std::string& preset, const RunDirectory& 
   const bool binary = is_binary_preset(preset);
   const ImageSplits& splits = splits_for(binary);
   const ExperimentSettings base = prepared(preset_settings(preset), splits);
-  if (binary && options_.overrides.shuffle) {
+  if (binary && options_.flag_given && options_.flag_given("--shuffle")) {
     spdlog::warn("{}: --shuffle is left aside, as this preset runs both with and without shuffling", preset);
   }
-  if (!binary && options_.overrides.lambda) {
+  if (!binary && options_.flag_given && options_.flag_given("--lambda")) {
     spdlog::warn("{}: --lambda is left aside, as this preset runs lambda = {}", preset,
                  fmt::join(kSweepLambdas, ", "));
   }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -19,21 +20,6 @@
 
 namespace tapegrad::apps::mnist_logistic {
 
-// The user's overrides of single settings; each one given applies to every run of a preset.
-struct SettingOverrides {
-  std::optional<double> eta{};
-  std::optional<double> lambda{};
-  std::optional<int> epochs{};
-  std::optional<int> batch_size{};
-  std::optional<int> patience{};
-  std::optional<GradientPath> path{};
-  std::optional<bool> shuffle{};
-  std::optional<bool> use_bias{};
-  std::optional<bool> use_double{};
-
-  void apply_to(ExperimentSettings& settings) const;
-};
-
 struct StudyOptions {
   DatasetKind dataset = DatasetKind::fashion_mnist;
   std::filesystem::path data_directory = kFashionMnistDirectory;
@@ -46,7 +32,10 @@ struct StudyOptions {
   int limit_train = 0;               // > 0: only the first this many training images (of the task's classes)
   int threads = 1;                   // one run's matrix products, or the trials run side by side
   std::uint64_t seed = 42;
-  SettingOverrides overrides{};
+  // The user's overrides of single settings (flags given), applied to every run of a preset; and whether a flag
+  // was given, for the presets that set a setting themselves and say so.
+  std::function<void(ExperimentSettings&)> apply_overrides{};
+  std::function<bool(const std::string&)> flag_given{};
   CommonOptions common{};  // recorded in config.json
 };
 
