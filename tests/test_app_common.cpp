@@ -28,6 +28,7 @@
 #include "apps/common/atomic_file.h"
 #include "apps/common/bounds.h"
 #include "apps/common/cli.h"
+#include "apps/common/settings_table.h"
 #include "apps/common/logging.h"
 #include "apps/common/results.h"
 #include "apps/common/run_dir.h"
@@ -699,39 +700,69 @@ TEST_CASE("write_results: results.csv and results.json hold the same trials unde
   CHECK(json["trials"][2]["error"] == "diverged, at step 3");
 }
 
-TEST_CASE("SettingFlags: --help shows each preset's value from the presets, and a given flag overrides it",
+TEST_CASE("SettingsTable: one declaration gives the flag, --help with each preset's value, the override, "
+          "config.json and the bounds check",
           "[app_common][cli]") {
+  struct Inner {
+    int trials = 8;
+  };
   struct Toy {
+    std::string preset = "default";
     double eta = 0.01;
     int epochs = 40;
     bool double_precision = false;
+    std::vector<int> sizes = {50, 50};
+    Inner inner;
   };
+  const auto table =
+      SettingsTable<Toy>()
+          .number("--eta", &Toy::eta, "learning rate", Bounds::above(0))
+          .number("--epochs", &Toy::epochs, "epochs", Bounds::at_least(1))
+          .choice("--dtype", &Toy::double_precision, "scalar type", {{"float", false}, {"double", true}})
+          .text(
+              "--sizes", &Toy::sizes, "layer sizes", "SIZES",
+              [](const std::string& text) { return std::vector<int>{std::stoi(text)}; },
+              [](const std::vector<int>& sizes) { return std::to_string(sizes.size()) + " layers"; })
+          .number("--trials", nested(&Toy::inner, &Inner::trials), "trials", Bounds::at_least(1))
+          .record("preset", &Toy::preset)
+          .computed("steps", [](const Toy& toy) { return toy.epochs * 10; });
   CommandLine line(toy_description());
-  SettingFlags<Toy> flags(line, [](const std::string& preset) -> std::optional<Toy> {
+  const auto apply = table.add_flags(line, [](const std::string& preset) -> std::optional<Toy> {
     if (preset == "paper") return std::nullopt;  // a preset without these settings
     Toy toy;
+    toy.preset = preset;
     if (preset == "fast") toy.eta = 0.1;
     return toy;
   });
-  auto& eta = flags.bind(line.add_number<double>("--eta", "learning rate", Bounds::above(0)), &Toy::eta);
-  flags.bind(line.add_number<int>("--epochs", "epochs", Bounds::at_least(1)), &Toy::epochs);
-  flags.bind(
-      line.add_choice("--dtype", "scalar type", {"float", "double"}), &Toy::double_precision,
-      [](const std::string& v) { return v == "double"; },
-      [](const bool& on) { return std::string(on ? "double" : "float"); });
   const std::string help = line.help();
   INFO(help);
   CHECK_THAT(help, Catch::Contains("learning rate (allowed: > 0) (default: 0.01; fast: 0.1)"));
   CHECK_THAT(help, Catch::Contains("epochs (allowed: >= 1) (default: 40)"));
   CHECK_THAT(help, Catch::Contains("scalar type (default: float)"));
+  CHECK_THAT(help, Catch::Contains("layer sizes (default: 2 layers)"));
   CHECK(help.find("paper:") == std::string::npos);
 
-  const char* argv[] = {"toy", "--eta", "0.5", "--dtype", "double"};
-  line.parse(5, argv);
+  const char* argv[] = {"toy", "--eta", "0.5", "--dtype", "double", "--sizes", "7", "--trials", "3"};
+  line.parse(9, argv);
   Toy toy;
-  flags.apply(toy);
-  CHECK(eta.given());
+  apply(toy);
   CHECK(toy.eta == 0.5);
   CHECK(toy.epochs == 40);
   CHECK(toy.double_precision);
+  CHECK(toy.sizes == std::vector<int>{7});
+  CHECK(toy.inner.trials == 3);
+
+  // config.json: every setting under its flag's name, a choice by its name, and what is only recorded.
+  const nlohmann::json json = table.to_json(toy);
+  CHECK(json == nlohmann::json{{"eta", 0.5},         {"epochs", 40},        {"dtype", "double"}, {"sizes", {7}},
+                               {"trials", 3},        {"preset", "default"}, {"steps", 400}});
+
+  // The same bounds hold for settings that did not come from a flag (a preset's own values).
+  CHECK_NOTHROW(table.validate(toy));
+  toy.inner.trials = 0;
+  CHECK_THAT(error_message([&] { table.validate(toy); }),
+             Catch::Contains("--trials: 0 is out of range; allowed: >= 1"));
+  toy.inner.trials = 1;
+  toy.eta = 0;
+  CHECK_THROWS_AS(table.validate(toy), tapegrad::apps::UsageError);
 }

@@ -86,7 +86,7 @@ TEST_CASE("k_layer_batchnorm: three-layer-bn trains and leaves a complete run di
   CHECK(count_lines(dir / "metrics.csv") == 1 + 11);  // the start and every 2 n_s / 10 = 2 steps
   const auto config = read_json(dir / "config.json");
   CHECK(config["layers"] == std::vector<int>{20, 15});
-  CHECK(config["batch_norm"] == true);
+  CHECK(config["bn"] == "on");
   CHECK(config["eps"].get<double>() == 2.220446049250313e-16);
   const auto summary = read_json(dir / "summary.json");
   CHECK(summary["steps"] == 20);
@@ -125,7 +125,7 @@ TEST_CASE("k_layer_batchnorm: --bn off has no BatchNorm layers, --sigma sets the
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
   const fs::path dir = workspace.out() / "three-layer";
-  CHECK(read_json(dir / "config.json")["batch_norm"] == false);
+  CHECK(read_json(dir / "config.json")["bn"] == "off");
   CHECK(read_json(dir / "config.json")["sigma"].get<double>() == 0.001);
   const auto model = tapegrad::nn::load_safetensors<float>(dir / "model.safetensors");
   CHECK(model.tensors.contains("2.weight"));  // Linear, ReLU, Linear, ReLU, Linear
@@ -220,7 +220,7 @@ TEST_CASE("k_layer_batchnorm: sensitivity trains sigma in {1e-1, 1e-3, 1e-4} wit
     with_bn += entry["batch_norm"].get<bool>();
     const fs::path run_dir = dir / entry["directory"].get<std::string>();
     CHECK(read_json(run_dir / "config.json")["sigma"].get<double>() == entry["sigma"].get<double>());
-    CHECK(read_json(run_dir / "config.json")["batch_norm"] == entry["batch_norm"]);
+    CHECK((read_json(run_dir / "config.json")["bn"] == "on") == entry["batch_norm"].get<bool>());
   }
   CHECK(with_bn == 3);
   for (const char* plot : {"loss_sigma0.1.png", "loss_sigma0.001.png", "loss_sigma0.0001.png"}) {

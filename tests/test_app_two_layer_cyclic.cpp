@@ -503,7 +503,7 @@ TEST_CASE("two_layer_cyclic: bad input gives the contract's exit codes", "[app][
   CHECK(cut.exit_code == 3);
   CHECK(cut.output.find("data_batch_1.bin") != std::string::npos);
 
-  for (const char* args : {"--eta-max -1", "--eta-max 0", "--lambda -0.1", "--preset none", "--n-s 0",
+  for (const char* args : {"--eta-max -1", "--eta-max 0", "--lambda -0.1", "--preset none", "--n-s -1",
                            "--cycles 0", "--grad magic", "--dtype half", "--eta-min 0.5 --eta-max 0.1",
                            "--log-lambda-min -1 --log-lambda-max -3", "--count 0", "--no-such-flag",
                            "--batch-size x"}) {

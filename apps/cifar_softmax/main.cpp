@@ -15,6 +15,7 @@
 #include "apps/common/datasets.h"
 #include "apps/common/experiment.h"
 #include "apps/common/run_dir.h"
+#include "apps/common/settings_table.h"
 #include "apps/common/sweep.h"
 #include <tapegrad/nn/data/cifar10.h>
 #include <tapegrad/nn/data/normalizer.h>
@@ -23,41 +24,37 @@
 namespace tapegrad::apps::cifar_softmax {
 namespace {
 
-// The flags that override single settings, each bound once to its setting (applied when given, and each
-// preset's value shown in --help).
+// The flags that override single settings of whichever preset runs, each declared once: applied when given, and
+// each preset's value shown in --help. config.json records the whole ExperimentSettings of each run.
+const SettingsTable<ExperimentSettings>& settings_table() {
+  using S = ExperimentSettings;
+  static const auto table =
+      SettingsTable<S>()
+          .number("--eta", &S::eta, "learning rate", Bounds::above(0))
+          .number("--lambda", &S::lambda, "L2 penalty lambda in J = loss + lambda ||W||^2", Bounds::at_least(0))
+          .number("--epochs", &S::epochs, "training epochs", Bounds::between(1, 100000))
+          .number("--batch-size", &S::batch_size, "examples per mini-batch", Bounds::between(1, 1000000))
+          .choice("--loss", &S::loss, "softmax + cross-entropy, or sigmoid + multiple binary cross-entropy",
+                  {{"ce", LossKind::cross_entropy}, {"bce", LossKind::multi_binary_cross_entropy}})
+          .choice("--grad", &S::path, "gradients through the tape or the reports' formulas",
+                  {{"tape", GradientPath::tape}, {"reference", GradientPath::reference}})
+          .choice("--dtype", &S::use_double, "scalar type for training", {{"float", false}, {"double", true}})
+          .number("--flip", &S::flip_probability, "probability of a horizontal flip per image", Bounds::between(0, 1));
+  return table;
+}
+
 struct Overrides {
-  explicit Overrides(CommandLine& c);
-  SettingFlags<ExperimentSettings> settings;
+  explicit Overrides(CommandLine& c)
+      : settings(settings_table().add_flags(c,
+                                            [](const std::string& preset) {
+                                              return preset == "gradcheck" ? std::nullopt
+                                                                           : std::optional(preset_settings(preset));
+                                            })),
+        limit_train(&c.add_number<int>("--limit-train", "use only the first N training images (0: all)",
+                                       Bounds::at_least(0))) {}
+  SettingsTable<ExperimentSettings>::Apply settings;
   Override<int>* limit_train;
 };
-
-Overrides::Overrides(CommandLine& c)
-    : settings(c, [](const std::string& preset) {
-        return preset == "gradcheck" ? std::nullopt : std::optional(preset_settings(preset));
-      }) {
-  using S = ExperimentSettings;
-  settings.bind(c.add_number<double>("--eta", "learning rate", Bounds::above(0)), &S::eta);
-  settings.bind(c.add_number<double>("--lambda", "L2 penalty lambda in J = loss + lambda ||W||^2", Bounds::at_least(0)),
-                &S::lambda);
-  settings.bind(c.add_number<int>("--epochs", "training epochs", Bounds::between(1, 100000)), &S::epochs);
-  settings.bind(c.add_number<int>("--batch-size", "examples per mini-batch", Bounds::between(1, 1000000)),
-                &S::batch_size);
-  settings.bind(
-      c.add_choice("--loss", "softmax + cross-entropy, or sigmoid + multiple binary cross-entropy", {"ce", "bce"}),
-      &S::loss,
-      [](const std::string& v) { return v == "bce" ? LossKind::multi_binary_cross_entropy : LossKind::cross_entropy; },
-      [](const LossKind& kind) { return std::string(to_string(kind)); });
-  settings.bind(c.add_choice("--grad", "gradients through the tape or the reports' formulas", {"tape", "reference"}),
-                &S::path, [](const std::string& v) { return v == "reference" ? GradientPath::reference : GradientPath::tape; },
-                [](const GradientPath& path) { return std::string(to_string(path)); });
-  settings.bind(c.add_choice("--dtype", "scalar type for training", {"float", "double"}), &S::use_double,
-                [](const std::string& v) { return v == "double"; },
-                [](const bool& use_double) { return std::string(use_double ? "double" : "float"); });
-  settings.bind(c.add_number<double>("--flip", "probability of a horizontal flip per image", Bounds::between(0, 1)),
-                &S::flip_probability);
-  limit_train = &c.add_number<int>("--limit-train", "use only the first N training images (0: all)",
-                                   Bounds::at_least(0));
-}
 
 // One line of report.md.
 struct ReportRow {
@@ -69,7 +66,7 @@ struct ReportRow {
 };
 
 void apply_overrides(const Overrides& o, ExperimentSettings& s, const CommonOptions& common) {
-  o.settings.apply(s);
+  o.settings(s);
   s.seed = common.seed;
   s.threads = common.threads;
 }

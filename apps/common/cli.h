@@ -265,49 +265,6 @@ std::string shown_value(const T& value) {
   }
 }
 
-// The flags of an app bound to the settings they override, each pairing declared once: bind() adds each preset's
-// value of the setting to the flag's --help (show_preset_values), and apply() overrides every bound setting whose
-// flag was given.
-template <class Settings>
-class SettingFlags {
- public:
-  // `settings_of(preset)` gives a preset's settings, or nothing for a preset without them (gradcheck, say).
-  SettingFlags(CommandLine& command_line, std::function<std::optional<Settings>(const std::string&)> settings_of)
-      : command_line_(command_line), settings_of_(std::move(settings_of)) {}
-
-  template <class T>
-  Override<T>& bind(Override<T>& flag, T Settings::*member) {
-    return bind(flag, member, [](const T& value) { return value; });
-  }
-  // A flag whose value converts into the setting (text into a list of sizes, say).
-  template <class T, class Member, class Convert>
-  Override<T>& bind(Override<T>& flag, Member Settings::*member, Convert convert) {
-    return bind(flag, member, std::move(convert), [](const Member& value) { return shown_value(value); });
-  }
-  // ... and `shown` writes a setting as the flag's value, for --help (a choice's name for an enum).
-  template <class T, class Member, class Convert, class Shown>
-  Override<T>& bind(Override<T>& flag, Member Settings::*member, Convert convert, Shown shown) {
-    command_line_.show_preset_values(flag.flag(), [this, member, shown](const std::string& preset) {
-      const std::optional<Settings> settings = settings_of_(preset);
-      if (!settings) return std::optional<std::string>();
-      return std::optional<std::string>(shown((*settings).*member));
-    });
-    appliers_.push_back([&flag, member, convert](Settings& settings) {
-      if (flag.given()) settings.*member = convert(flag.value());
-    });
-    return flag;
-  }
-
-  void apply(Settings& settings) const {
-    for (const auto& apply_one : appliers_) apply_one(settings);
-  }
-
- private:
-  CommandLine& command_line_;
-  std::function<std::optional<Settings>(const std::string&)> settings_of_;
-  std::vector<std::function<void(Settings&)>> appliers_;
-};
-
 // The flags a resumed run may change: the rest come from the run it continues.
 inline constexpr std::string_view kFlagsAllowedWithResume[] = {"--threads", "--data", "--verbose", "--quiet"};
 

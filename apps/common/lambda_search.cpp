@@ -80,50 +80,10 @@ Number required(const nlohmann::json& json, const char* key, const std::string& 
 }  // namespace
 
 void validate(const SearchSettings& s) {
-  const auto fail = [](const std::string& what) { throw UsageError(what); };
   if (!(s.log_lambda_min <= s.log_lambda_max)) {
-    fail(fmt::format("--log-lambda-min ({}) must not be larger than --log-lambda-max ({})", s.log_lambda_min,
-                     s.log_lambda_max));
+    throw UsageError(fmt::format("--log-lambda-min ({}) must not be larger than --log-lambda-max ({})",
+                                 s.log_lambda_min, s.log_lambda_max));
   }
-  // Far outside this range lambda is 0 or infinite in floating point and the search means nothing.
-  if (s.log_lambda_min < -30 || s.log_lambda_max > 30) {
-    fail(fmt::format("--log-lambda-min and --log-lambda-max must lie in [-30, 30], got {} and {}", s.log_lambda_min,
-                     s.log_lambda_max));
-  }
-  if (s.trials < 1) fail(fmt::format("--count must be >= 1, got {}", s.trials));
-  if (!(s.fine_width >= 0) || !std::isfinite(s.fine_width)) {
-    fail(fmt::format("--fine-width must be finite and > 0, got {}", s.fine_width));
-  }
-}
-
-void add_to_json(nlohmann::json& json, const SearchSettings& s) {
-  json["count"] = s.trials;
-  json["search"] = s.kind == SearchKind::random ? "random" : "grid";
-  json["log_lambda_min"] = s.log_lambda_min;
-  json["log_lambda_max"] = s.log_lambda_max;
-  json["fine_width"] = s.fine_width;
-}
-
-SearchFlags::SearchFlags(CommandLine& c, const std::string& count_help)
-    : count(c.add_number<int>("--count", count_help, Bounds::at_least(1))),
-      kind(c.add_choice("--search", "how a search picks log10 lambda: uniform random draws or an even grid",
-                        {"random", "grid"})),
-      log_lambda_min(c.add_number<double>("--log-lambda-min", "low end of the coarse range of log10 lambda "
-                                                              "(default -5)")),
-      log_lambda_max(c.add_number<double>("--log-lambda-max", "high end of the coarse range of log10 lambda "
-                                                              "(default -1)")),
-      fine_width(c.add_number<double>("--fine-width",
-                                      "width of the fine range of log10 lambda around its centre (default: the "
-                                      "span of the best three coarse values, at least 0.5 and at most half the "
-                                      "coarse range; 1 around --lambda without a coarse search)",
-                                      Bounds::above(0))) {}
-
-void SearchFlags::apply_to(SearchSettings& s) const {
-  count.apply_to(s.trials);
-  if (kind.given()) s.kind = kind.value() == "grid" ? SearchKind::grid : SearchKind::random;
-  log_lambda_min.apply_to(s.log_lambda_min);
-  log_lambda_max.apply_to(s.log_lambda_max);
-  fine_width.apply_to(s.fine_width);
 }
 
 const TrialResult& SearchResults::best() const {

@@ -18,6 +18,7 @@
 #include "apps/common/cli.h"
 #include "apps/common/datasets.h"
 #include "apps/common/run_dir.h"
+#include "apps/common/settings_table.h"
 
 namespace tapegrad::apps {
 
@@ -39,23 +40,32 @@ struct SearchSettings {
   double fine_width = 0;
 };
 
-// Throws UsageError naming the flag of the first setting that cannot work.
+// Throws UsageError when the coarse range is empty (the bounds of each setting are search_settings').
 void validate(const SearchSettings& settings);
-// Adds the settings to an app's config.json object: count, search, log_lambda_min, log_lambda_max, fine_width.
-void add_to_json(nlohmann::json& json, const SearchSettings& settings);
 
-// The flags of the search settings, --count, --search, --log-lambda-min, --log-lambda-max and --fine-width, with
-// their help; `count_help` says the app's default trial counts.
-struct SearchFlags {
-  SearchFlags(CommandLine& command_line, const std::string& count_help);
-  void apply_to(SearchSettings& settings) const;
-
-  Override<int>& count;
-  Override<std::string>& kind;
-  Override<double>& log_lambda_min;
-  Override<double>& log_lambda_max;
-  Override<double>& fine_width;
-};
+// The search settings of an app's SettingsTable, for `app_settings.*search`: --count (`count_help` says the app's
+// default trial counts), --search, --log-lambda-min, --log-lambda-max and --fine-width.
+//   SettingsTable<Settings>().with(search_settings(&Settings::search, "trials of a search (default 8)"))
+template <class Settings>
+auto search_settings(SearchSettings Settings::*search, std::string count_help) {
+  return [search, count_help](SettingsTable<Settings>& table) {
+    // Far outside this range lambda is 0 or infinite in floating point and the search means nothing.
+    const Bounds log_range = Bounds::between(-30, 30);
+    table.number("--count", nested(search, &SearchSettings::trials), count_help, Bounds::at_least(1))
+        .choice("--search", nested(search, &SearchSettings::kind),
+                "how a search picks log10 lambda: uniform random draws or an even grid",
+                {{"random", SearchKind::random}, {"grid", SearchKind::grid}})
+        .number("--log-lambda-min", nested(search, &SearchSettings::log_lambda_min),
+                "low end of the coarse range of log10 lambda", log_range)
+        .number("--log-lambda-max", nested(search, &SearchSettings::log_lambda_max),
+                "high end of the coarse range of log10 lambda", log_range)
+        .number("--fine-width", nested(search, &SearchSettings::fine_width),
+                "width of the fine range of log10 lambda around its centre (0: the span of the best three coarse "
+                "values, at least 0.5 and at most half the coarse range; 1 around --lambda without a coarse "
+                "search)",
+                Bounds::at_least(0));
+  };
+}
 
 struct TrialResult {
   int index = 0;  // 1-based, in the order the values were drawn

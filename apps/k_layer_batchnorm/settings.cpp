@@ -1,6 +1,7 @@
 #include "apps/k_layer_batchnorm/settings.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <charconv>
@@ -50,21 +51,12 @@ std::vector<int> parse_layers(const std::string& text) {
 }
 
 void validate(const KLayerSettings& s) {
-  const auto fail = [](const std::string& message) { throw UsageError(message); };
-  if (s.hidden_layers.empty()) fail("--layers: give at least one hidden layer, e.g. 50,50");
-  if (!(s.lambda >= 0) || !std::isfinite(s.lambda)) fail("--lambda must be finite and >= 0");
-  if (!(s.sigma >= 0) || !std::isfinite(s.sigma)) fail("--sigma must be finite and > 0 (or absent for He)");
-  if (s.n_s < 1) fail("--n-s must be >= 1");
-  if (s.cycles < 1) fail("--cycles must be >= 1");
-  if (s.batch_size < 2 && s.batch_norm) fail("--batch-size must be >= 2 with batch normalisation");
-  if (!(s.eta_min >= 0) || !(s.eta_max >= s.eta_min) || !std::isfinite(s.eta_max)) {
-    fail(fmt::format("--eta-min {} and --eta-max {} must be finite with 0 <= eta-min <= eta-max", s.eta_min,
-                     s.eta_max));
+  settings_table().validate(s);
+  if (s.hidden_layers.empty()) throw UsageError("--layers: give at least one hidden layer, e.g. 50,50");
+  if (s.batch_size < 2 && s.batch_norm) throw UsageError("--batch-size must be >= 2 with batch normalisation");
+  if (!(s.eta_max >= s.eta_min)) {
+    throw UsageError(fmt::format("--eta-min ({}) must not be larger than --eta-max ({})", s.eta_min, s.eta_max));
   }
-  if (!(s.alpha >= 0 && s.alpha < 1)) fail(fmt::format("--alpha {} must be in [0, 1)", s.alpha));
-  if (!(s.eps > 0) || !std::isfinite(s.eps)) fail(fmt::format("--eps {} must be finite and > 0", s.eps));
-  if (s.evaluations_per_cycle < 1) fail("--eval-per-cycle must be >= 1");
-  if (s.validation_size < 1) fail("--validation-size must be >= 1");
   validate(s.search);
   if (s.preset != "gradcheck") check_resource_bounds(s);
 }
@@ -121,30 +113,47 @@ void check_resource_bounds(const KLayerSettings& s) {
                         {{"--layers", layers}, {"--cycles", s.cycles}, {"--eval-per-cycle", s.evaluations_per_cycle}});
 }
 
-nlohmann::json to_json(const KLayerSettings& s) {
-  nlohmann::json json = {{"preset", s.preset},
-          {"layers", s.hidden_layers},
-          {"batch_norm", s.batch_norm},
-          {"lambda", s.lambda},
-          {"init", s.sigma > 0 ? fmt::format("N(0, {}^2)", s.sigma) : std::string("He N(0, 2 / fan_in)")},
-          {"sigma", s.sigma},
-          {"n_s", s.n_s},
-          {"cycles", s.cycles},
-          {"total_steps", s.total_steps()},
-          {"batch_size", s.batch_size},
-          {"eta_min", s.eta_min},
-          {"eta_max", s.eta_max},
-          {"alpha", s.alpha},
-          {"eps", s.eps},
-          {"evaluations_per_cycle", s.evaluations_per_cycle},
-          {"validation_size", s.validation_size},
-          {"limit_train", s.train_size},
-          {"grad", s.gradients == GradientSource::tape ? "tape" : "reference"},
-          {"dtype", s.use_double ? "double" : "float"},
-          {"seed", s.seed},
-          {"threads", s.threads}};
-  add_to_json(json, s.search);
-  return json;
+const SettingsTable<KLayerSettings>& settings_table() {
+  using S = KLayerSettings;
+  static const auto table =
+      SettingsTable<S>()
+          .text("--layers", &S::hidden_layers, "hidden layer sizes, e.g. 50,50 (the 3-layer network)", "SIZES",
+                parse_layers, [](const std::vector<int>& sizes) { return fmt::format("{}", fmt::join(sizes, ",")); })
+          .choice("--bn", &S::batch_norm, "batch normalisation of every hidden layer", {{"on", true}, {"off", false}})
+          .number("--lambda", &S::lambda,
+                  "L2 strength on every W; for final the lambda to train with instead of the searches' best, for "
+                  "fine the centre of its range",
+                  Bounds::at_least(0))
+          .number("--sigma", &S::sigma, "draw every W from N(0, sigma^2) instead of He initialisation (0: He)",
+                  Bounds::at_least(0))
+          .number("--n-s", &S::n_s, "steps per half cycle", Bounds::at_least(1))
+          .number("--cycles", &S::cycles, "cycles of the learning rate", Bounds::at_least(1))
+          .number("--batch-size", &S::batch_size, "examples per update step", Bounds::at_least(2))
+          .number("--eta-min", &S::eta_min, "lowest learning rate", Bounds::at_least(0))
+          .number("--eta-max", &S::eta_max, "highest learning rate", Bounds::above(0))
+          .number("--alpha", &S::alpha, "running averages: mu_av = alpha mu_av + (1 - alpha) mu",
+                  Bounds::between(0.0, 1.0).intersect(Bounds::below(1.0)))
+          .number("--eps", &S::eps, "added to the variance (2.2e-16 is Matlab's eps)", Bounds::above(0))
+          .number("--eval-per-cycle", &S::evaluations_per_cycle, "evaluation points per cycle", Bounds::at_least(1))
+          .with(search_settings(&S::search, "trials of a search"))
+          .number("--validation-size", &S::validation_size, "images of the five batches that validate",
+                  Bounds::at_least(1))
+          .choice("--grad", &S::gradients, "gradient path: the tape or the reports' hand-derived formulas",
+                  {{"tape", GradientSource::tape}, {"reference", GradientSource::reference}})
+          .choice("--dtype", &S::use_double, "scalar type of training", {{"float", false}, {"double", true}})
+          .number("--limit-train", &S::train_size, "train on the first N training images only (0: all)",
+                  Bounds::at_least(0))
+          .record("preset", &S::preset)
+          .computed("init",
+                    [](const S& s) {
+                      return s.sigma > 0 ? fmt::format("N(0, {}^2)", s.sigma) : std::string("He N(0, 2 / fan_in)");
+                    })
+          .computed("total_steps", [](const S& s) { return s.total_steps(); })
+          .record("seed", &S::seed)
+          .record("threads", &S::threads);
+  return table;
 }
+
+nlohmann::json to_json(const KLayerSettings& s) { return settings_table().to_json(s); }
 
 }  // namespace tapegrad::apps::k_layer_batchnorm

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "apps/common/lambda_search.h"
+#include "apps/common/settings_table.h"
 
 namespace tapegrad::apps::k_layer_batchnorm {
 
@@ -51,6 +52,8 @@ std::vector<int> parse_layers(const std::string& text);
 void validate(const KLayerSettings& settings);
 // Refuses (UsageError naming the flags) settings whose steps, evaluation points or memory cannot fit.
 void check_resource_bounds(const KLayerSettings& settings);
+// Every setting with its flag, help, bounds and config.json key.
+const SettingsTable<KLayerSettings>& settings_table();
 nlohmann::json to_json(const KLayerSettings& settings);
 
 }  // namespace tapegrad::apps::k_layer_batchnorm

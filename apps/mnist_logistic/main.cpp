@@ -12,6 +12,7 @@
 #include "apps/common/experiment.h"
 #include "apps/common/logging.h"
 #include "apps/common/run_dir.h"
+#include "apps/common/settings_table.h"
 #include "apps/mnist_logistic/presets.h"
 #include "apps/mnist_logistic/report.h"
 #include "apps/mnist_logistic/study.h"
@@ -24,6 +25,26 @@ bool same_directory(const std::filesystem::path& a, const std::filesystem::path&
   std::error_code error;
   const bool same = std::filesystem::equivalent(a, b, error);
   return !error && same;
+}
+
+// The overrides of single settings, each declared once: applied to every run of a preset, and each preset's value
+// shown in --help. config.json records the whole ExperimentSettings of each run.
+const SettingsTable<ExperimentSettings>& settings_table() {
+  using S = ExperimentSettings;
+  static const auto table =
+      SettingsTable<S>()
+          .number("--eta", &S::eta, "learning rate", Bounds::above(0))
+          .number("--lambda", &S::lambda, "L2 weight: J = C + lambda ||W||^2", Bounds::at_least(0))
+          .number("--epochs", &S::epochs, "most epochs to train (early stopping may end sooner)", Bounds::at_least(1))
+          .number("--batch-size", &S::batch_size, "examples per update step", Bounds::at_least(1))
+          .choice("--grad", &S::path, "gradients through the tape or the reference formulas",
+                  {{"tape", GradientPath::tape}, {"reference", GradientPath::reference}})
+          .number("--patience", &S::patience,
+                  "early stopping: validations in a row without a lower validation loss (0: off)", Bounds::at_least(0))
+          .choice("--bias", &S::use_bias, "the bias term b; off holds it at 0", {{"on", true}, {"off", false}})
+          .choice("--shuffle", &S::shuffle, "reshuffle the training set every epoch", {{"on", true}, {"off", false}})
+          .choice("--dtype", &S::use_double, "scalar type of training", {{"float", false}, {"double", true}});
+  return table;
 }
 
 int run(int argc, char** argv) {
@@ -51,35 +72,10 @@ int run(int argc, char** argv) {
       "the two classes of the binary task (default: 2,3 for MNIST, 0,6 T-shirt/top vs Shirt for "
       "Fashion-MNIST)",
       "A,B");
-  // The overrides of single settings, each bound once to its setting: applied to every run of a preset, and each
-  // preset's value shown in --help.
-  using S = ExperimentSettings;
-  SettingFlags<S> settings(command_line,
-                           [](const std::string& preset) { return std::optional(preset_settings(preset)); });
-  const auto on = [](const std::string& value) { return value == "on"; };
-  const auto on_off = [](const bool& value) { return std::string(value ? "on" : "off"); };
-  settings.bind(command_line.add_number<double>("--eta", "learning rate", Bounds::above(0)), &S::eta);
-  settings.bind(command_line.add_number<double>("--lambda", "L2 weight: J = C + lambda ||W||^2", Bounds::at_least(0)),
-                &S::lambda);
-  settings.bind(command_line.add_number<int>("--epochs", "most epochs to train (early stopping may end sooner)",
-                                             Bounds::at_least(1)),
-                &S::epochs);
-  settings.bind(command_line.add_number<int>("--batch-size", "examples per update step", Bounds::at_least(1)),
-                &S::batch_size);
-  settings.bind(
-      command_line.add_choice("--grad", "gradients through the tape or the reference formulas", {"tape", "reference"}),
-      &S::path, [](const std::string& v) { return v == "tape" ? GradientPath::tape : GradientPath::reference; },
-      [](const GradientPath& path) { return std::string(to_string(path)); });
-  settings.bind(command_line.add_number<int>(
-                    "--patience", "early stopping: validations in a row without a lower validation loss (0: off)",
-                    Bounds::at_least(0)),
-                &S::patience);
+  const auto apply_flags = settings_table().add_flags(
+      command_line, [](const std::string& preset) { return std::optional(preset_settings(preset)); });
   auto& scaling = command_line.add_choice("--scaling", "pixels scaled to [0, 1] (unit, the default) or [-1, 1]",
                                           {"unit", "symmetric"});
-  settings.bind(command_line.add_choice("--bias", "the bias term b; off holds it at 0", {"on", "off"}), &S::use_bias,
-                on, on_off);
-  settings.bind(command_line.add_choice("--shuffle", "reshuffle the training set every epoch", {"on", "off"}),
-                &S::shuffle, on, on_off);
   auto& validation_fraction = command_line.add_number<double>(
       "--validation-fraction", "share of the training images held out to validate (default 0.1)",
       Bounds::above(0).intersect(Bounds::below(1)));
@@ -88,9 +84,6 @@ int run(int argc, char** argv) {
   auto& limit_train = command_line.add_number<int>(
       "--limit-train", "use only the first N training images of the task's classes (quick runs)",
       Bounds::at_least(2), "N");
-  settings.bind(command_line.add_choice("--dtype", "scalar type of training", {"float", "double"}), &S::use_double,
-                [](const std::string& v) { return v == "double"; },
-                [](const bool& use_double) { return std::string(use_double ? "double" : "float"); });
   command_line.parse(argc, argv);
   const CommonOptions& common = command_line.common();
   configure_logging(common.verbosity);
@@ -116,7 +109,7 @@ int run(int argc, char** argv) {
   options.threads = common.threads;
   options.seed = common.seed;
 
-  options.apply_overrides = [&settings](ExperimentSettings& s) { settings.apply(s); };
+  options.apply_overrides = apply_flags;
   options.flag_given = [&command_line](const std::string& flag) { return command_line.was_given(flag); };
 
   Study study(std::move(options));

@@ -27,85 +27,6 @@
 namespace tapegrad::apps::two_layer_cyclic {
 namespace {
 
-// The flags that override single settings of whichever preset runs (of every preset, for `all`).
-// The flags that override single settings of whichever preset runs (of every preset, for `all`), each bound once
-// to its setting: applied when given, and each preset's value shown in --help.
-struct Overrides {
-  explicit Overrides(CommandLine& c)
-      : settings(c, [](const std::string& preset) { return std::optional(preset_settings(preset)); }),
-        lambda(settings.bind(c.add_number<double>("--lambda",
-                                                  "L2 regularisation strength; for final the lambda to train with "
-                                                  "instead of the searches' best, for fine the centre of its range",
-                                                  Bounds::at_least(0)),
-                             &S::lambda)),
-        n_s(settings.bind(
-            c.add_number<long>("--n-s", "steps per half cycle", Bounds::at_least(1)), &S::n_s,
-            [](const long& n_s) { return n_s; },
-            [](const long& n_s) { return n_s == 0 ? std::string("2 floor(n / batch size)") : std::to_string(n_s); })),
-        cycles(settings.bind(c.add_number<int>("--cycles", "cycles of the learning rate", Bounds::at_least(1)),
-                             &S::cycles)),
-        batch_size(settings.bind(c.add_number<int>("--batch-size", "examples per update step", Bounds::at_least(1)),
-                                 &S::batch_size)),
-        hidden(settings.bind(c.add_number<int>("--hidden", "hidden ReLU units m", Bounds::at_least(1)), &S::hidden)),
-        eta_min(settings.bind(
-            c.add_number<double>("--eta-min", "lowest learning rate of a cycle", Bounds::at_least(0)), &S::eta_min)),
-        eta_max(settings.bind(c.add_number<double>("--eta-max", "highest learning rate of a cycle", Bounds::above(0)),
-                              &S::eta_max)),
-        eval_per_cycle(settings.bind(c.add_number<int>("--eval-per-cycle",
-                                                       "evaluation points per cycle, each on the training and "
-                                                       "validation sets",
-                                                       Bounds::at_least(1)),
-                                     &S::evaluations_per_cycle)),
-        grad(settings.bind(
-            c.add_choice("--grad", "gradient path: the tape or the reports' hand-derived formulas",
-                         {"tape", "reference"}),
-            &S::path, [](const std::string& v) { return v == "tape" ? GradientPath::tape : GradientPath::reference; },
-            [](const GradientPath& path) { return std::string(to_string(path)); })),
-        dtype(settings.bind(c.add_choice("--dtype", "scalar type of training", {"float", "double"}), &S::use_double,
-                            [](const std::string& v) { return v == "double"; },
-                            [](const bool& use_double) { return std::string(use_double ? "double" : "float"); })),
-        search(c, "trials of a search (default 8 coarse, 10 fine)"),
-        validation_size(settings.bind(c.add_number<int>("--validation-size",
-                                                        "validation images held out of the training batches for "
-                                                        "coarse, fine and final",
-                                                        Bounds::at_least(1)),
-                                      &S::validation_size)),
-        limit_train(c.add_number<int>("--limit-train", "train on the first N training images only",
-                                      Bounds::at_least(1))),
-        gradcheck_features(settings.bind(
-            c.add_number<int>("--gradcheck-features", "gradcheck: features of the small slice", Bounds::at_least(1)),
-            &S::gradcheck_features)),
-        gradcheck_examples(settings.bind(
-            c.add_number<int>("--gradcheck-examples", "gradcheck: images of the small slice", Bounds::at_least(1)),
-            &S::gradcheck_examples)) {}
-
-  void apply_to(CyclicSettings& s, const CommonOptions& common) const {
-    settings.apply(s);
-    search.apply_to(s.search);
-    limit_train.apply_to(s.train_size);
-    s.seed = common.seed;
-    s.threads = common.threads;
-  }
-
-  using S = CyclicSettings;
-  SettingFlags<CyclicSettings> settings;
-  Override<double>& lambda;
-  Override<long>& n_s;
-  Override<int>& cycles;
-  Override<int>& batch_size;
-  Override<int>& hidden;
-  Override<double>& eta_min;
-  Override<double>& eta_max;
-  Override<int>& eval_per_cycle;
-  Override<std::string>& grad;
-  Override<std::string>& dtype;
-  SearchFlags search;
-  Override<int>& validation_size;
-  Override<int>& limit_train;
-  Override<int>& gradcheck_features;
-  Override<int>& gradcheck_examples;
-};
-
 int run(int argc, char** argv) {
   std::vector<std::string> presets = {"one-cycle"};
   for (const auto& name : kPresetNames)
@@ -128,7 +49,9 @@ int run(int argc, char** argv) {
                                 {"final", "the best lambda on 49,000 images, 3 cycles"},
                                 {"all", "every preset above in order, and report.md"}},
                             .search_presets = {"coarse", "fine"}});
-  const Overrides overrides(command_line);
+  // The flags that override single settings of whichever preset runs (of every preset, for `all`).
+  const auto apply_flags = settings_table().add_flags(
+      command_line, [](const std::string& preset) { return std::optional(preset_settings(preset)); });
   command_line.parse(argc, argv);
   configure_logging(command_line.common().verbosity);
   train::install_stop_handlers();
@@ -139,11 +62,13 @@ int run(int argc, char** argv) {
   context.common = common;
   if (command_line.was_given("--data")) context.data_flag = common.data_directory;
   context.output = common.output_directory;
-  context.lambda_given = overrides.lambda.given();
+  context.lambda_given = command_line.was_given("--lambda");
 
   auto settings_for = [&](const std::string& preset) {
     CyclicSettings settings = preset_settings(preset);
-    overrides.apply_to(settings, common);
+    apply_flags(settings);
+    settings.seed = common.seed;
+    settings.threads = common.threads;
     return settings;
   };
   // Settings (and what they would allocate) are refused before anything is written in --out.

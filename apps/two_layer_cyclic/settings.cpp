@@ -78,11 +78,10 @@ ExperimentSettings experiment_settings(const CyclicSettings& settings, long trai
 }
 
 void validate(const CyclicSettings& s) {
-  auto fail = [](const std::string& what) { throw UsageError(what); };
-  if (!(s.eta_min >= 0 && s.eta_max > 0 && s.eta_max >= s.eta_min)) {
-    fail(fmt::format("--eta-min ({}) must not be larger than --eta-max ({})", s.eta_min, s.eta_max));
+  settings_table().validate(s);
+  if (!(s.eta_max >= s.eta_min)) {
+    throw UsageError(fmt::format("--eta-min ({}) must not be larger than --eta-max ({})", s.eta_min, s.eta_max));
   }
-  if (s.evaluations_per_cycle < 1) fail(fmt::format("--eval-per-cycle must be >= 1, got {}", s.evaluations_per_cycle));
   validate(s.search);
   if (s.preset != "gradcheck") check_resource_bounds(s);
 }
@@ -106,28 +105,47 @@ void check_resource_bounds(const CyclicSettings& s) {
                search ? std::min(s.threads, s.search.trials) : 1);
 }
 
-nlohmann::json to_json(const CyclicSettings& s) {
-  nlohmann::json json = {{"preset", s.preset},
-          {"split", s.split == CifarSplit::batch1_batch2 ? "data_batch_1 / data_batch_2" : "all training batches"},
-          {"validation_size", s.validation_size},
-          {"train_size", s.train_size},
-          {"hidden", s.hidden},
-          {"lambda", s.lambda},
-          {"n_s", s.n_s},
-          {"cycles", s.cycles},
-          {"batch_size", s.batch_size},
-          {"eta_min", s.eta_min},
-          {"eta_max", s.eta_max},
-          {"eval_per_cycle", s.evaluations_per_cycle},
-          {"grad", to_string(s.path)},
-          {"dtype", s.use_double ? "double" : "float"},
-          {"gradcheck_features", s.gradcheck_features},
-          {"gradcheck_examples", s.gradcheck_examples},
-          {"seed", s.seed},
-          {"threads", s.threads}};
-  add_to_json(json, s.search);
-  return json;
+const SettingsTable<CyclicSettings>& settings_table() {
+  using S = CyclicSettings;
+  static const auto table =
+      SettingsTable<S>()
+          .number("--lambda", &S::lambda,
+                  "L2 regularisation strength; for final the lambda to train with instead of the searches' best, "
+                  "for fine the centre of its range",
+                  Bounds::at_least(0))
+          .number("--n-s", &S::n_s, "steps per half cycle (0: 2 floor(n / batch size), n the training images)",
+                  Bounds::at_least(0))
+          .number("--cycles", &S::cycles, "cycles of the learning rate", Bounds::at_least(1))
+          .number("--batch-size", &S::batch_size, "examples per update step", Bounds::at_least(1))
+          .number("--hidden", &S::hidden, "hidden ReLU units m", Bounds::at_least(1))
+          .number("--eta-min", &S::eta_min, "lowest learning rate of a cycle", Bounds::at_least(0))
+          .number("--eta-max", &S::eta_max, "highest learning rate of a cycle", Bounds::above(0))
+          .number("--eval-per-cycle", &S::evaluations_per_cycle,
+                  "evaluation points per cycle, each on the training and validation sets", Bounds::at_least(1))
+          .choice("--grad", &S::path, "gradient path: the tape or the reports' hand-derived formulas",
+                  {{"tape", GradientPath::tape}, {"reference", GradientPath::reference}})
+          .choice("--dtype", &S::use_double, "scalar type of training", {{"float", false}, {"double", true}})
+          .with(search_settings(&S::search, "trials of a search"))
+          .number("--validation-size", &S::validation_size,
+                  "validation images held out of the training batches for coarse, fine and final",
+                  Bounds::at_least(1))
+          .number("--limit-train", &S::train_size, "train on the first N training images only (0: all)",
+                  Bounds::at_least(0))
+          .number("--gradcheck-features", &S::gradcheck_features, "gradcheck: features of the small slice",
+                  Bounds::at_least(1))
+          .number("--gradcheck-examples", &S::gradcheck_examples, "gradcheck: images of the small slice",
+                  Bounds::at_least(1))
+          .record("preset", &S::preset)
+          .record("split", &S::split,
+                  [](CifarSplit split) {
+                    return split == CifarSplit::batch1_batch2 ? "data_batch_1 / data_batch_2" : "all training batches";
+                  })
+          .record("seed", &S::seed)
+          .record("threads", &S::threads);
+  return table;
 }
+
+nlohmann::json to_json(const CyclicSettings& s) { return settings_table().to_json(s); }
 
 ImageSplits load_preset_data(const std::optional<std::filesystem::path>& data_flag, const CyclicSettings& settings) {
   ImageSplits splits = load_image_splits(data_flag, settings.split, settings.validation_size);

@@ -11,6 +11,7 @@
 #include "apps/common/datasets.h"
 #include "apps/common/experiment.h"
 #include "apps/common/lambda_search.h"
+#include "apps/common/settings_table.h"
 
 namespace tapegrad::apps::two_layer_cyclic {
 
@@ -74,6 +75,8 @@ inline constexpr long kLargestImageValues = 3072;
 // Refuses (UsageError naming the flags) settings whose steps, evaluation points, trials or memory cannot fit.
 void check_resource_bounds(const CyclicSettings& settings);
 
+// Every setting with its flag, help, bounds and config.json key.
+const SettingsTable<CyclicSettings>& settings_table();
 nlohmann::json to_json(const CyclicSettings& settings);
 
 // The data of a preset: load_image_splits with the preset's split, the training set then cut to its first
