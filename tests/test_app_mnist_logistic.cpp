@@ -137,7 +137,8 @@ TEST_CASE("mnist_logistic binary: logistic regression on two chosen classes of M
   CHECK(validation == static_cast<int>(std::lround(0.1 * (train + validation))));
   CHECK(train + validation < 400);  // about a fifth of 1000
   CHECK(train + validation > 100);
-  CHECK(config["study"]["scaling"] == "[0, 1]");
+  CHECK(config["study"]["scaling"] == "unit");
+  CHECK(config["study"]["pixel_range"] == "[0, 1]");
   CHECK(config["study"]["fallback"] == false);
 
   // Validation every 20% of an epoch.
@@ -227,7 +228,7 @@ TEST_CASE("mnist_logistic --bias off holds b at 0 while --scaling symmetric and 
 
   const Outcome symmetric = run_app(temp, "--out " + quoted(temp / "symmetric") + data + " --scaling symmetric");
   REQUIRE(symmetric.exit_code == 0);
-  CHECK(read_json(temp / "symmetric" / "binary" / "config.json")["study"]["scaling"] == "[-1, 1]");
+  CHECK(read_json(temp / "symmetric" / "binary" / "config.json")["study"]["pixel_range"] == "[-1, 1]");
   CHECK(read_json(temp / "symmetric" / "binary" / "summary.json")["test_accuracy"].get<double>() > 0.9);
 
   // The reference formulas give the tape's numbers: in double, the same training to rounding.

@@ -74,16 +74,8 @@ int run(int argc, char** argv) {
       "A,B");
   const auto apply_flags = settings_table().add_flags(
       command_line, [](const std::string& preset) { return std::optional(preset_settings(preset)); });
-  auto& scaling = command_line.add_choice("--scaling", "pixels scaled to [0, 1] (unit, the default) or [-1, 1]",
-                                          {"unit", "symmetric"});
-  auto& validation_fraction = command_line.add_number<double>(
-      "--validation-fraction", "share of the training images held out to validate (default 0.1)",
-      Bounds::above(0).intersect(Bounds::below(1)));
-  auto& evaluate_every = command_line.add_number<double>(
-      "--eval-every", "validate every this fraction of an epoch (default 0.2)", Bounds::above(0));
-  auto& limit_train = command_line.add_number<int>(
-      "--limit-train", "use only the first N training images of the task's classes (quick runs)",
-      Bounds::at_least(2), "N");
+  const auto apply_study_flags =
+      study_settings_table().add_flags(command_line, [](const std::string&) { return std::optional(StudyOptions{}); });
   command_line.parse(argc, argv);
   const CommonOptions& common = command_line.common();
   configure_logging(common.verbosity);
@@ -102,10 +94,7 @@ int run(int argc, char** argv) {
   }
   options.binary_classes =
       classes.given() ? parse_class_pair(classes.value()) : default_binary_classes(options.dataset);
-  if (scaling.given() && scaling.value() == "symmetric") options.scaling = data::Scaling::symmetric_unit_interval;
-  validation_fraction.apply_to(options.validation_fraction);
-  evaluate_every.apply_to(options.evaluation_fraction);
-  limit_train.apply_to(options.limit_train);
+  apply_study_flags(options);
   options.threads = common.threads;
   options.seed = common.seed;
 

@@ -22,6 +22,23 @@
 
 namespace tapegrad::apps::mnist_logistic {
 
+const SettingsTable<StudyOptions>& study_settings_table() {
+  using S = StudyOptions;
+  static const auto table =
+      SettingsTable<S>()
+          .choice("--scaling", &S::scaling, "pixels scaled to [0, 1] (unit) or [-1, 1] (symmetric)",
+                  {{"unit", data::Scaling::unit_interval}, {"symmetric", data::Scaling::symmetric_unit_interval}})
+          .computed("pixel_range", [](const S& s) { return scaling_name(s.scaling); })
+          .number("--validation-fraction", &S::validation_fraction,
+                  "share of the training images held out to validate", Bounds::above(0).intersect(Bounds::below(1)))
+          .number("--eval-every", &S::evaluation_fraction, "validate every this fraction of an epoch",
+                  Bounds::above(0))
+          .number("--limit-train", &S::limit_train,
+                  "use only the first N training images of the task's classes (quick runs; 0: all)",
+                  Bounds::at_least(0), "N");
+  return table;
+}
+
 const char* scaling_name(data::Scaling scaling) {
   switch (scaling) {
     case data::Scaling::unit_interval:
@@ -106,7 +123,7 @@ void finish_run(ExperimentResult& result, const RunDirectory& directory, const n
   add_to_config(directory, study);
   result.summary["dataset"] = study["dataset"];
   result.summary["classes"] = study["classes"];
-  result.summary["scaling"] = study["scaling"];
+  result.summary["scaling"] = study["pixel_range"];
   result.summary["stopped_epoch"] = result.outcome.stopped_epoch;
   result.summary["early_stopped"] = result.outcome.early_stopped;
   result.summary["best_epoch"] = best_epoch_json(result, steps_per_epoch);
@@ -234,17 +251,15 @@ nlohmann::json Study::study_json(bool binary) const {
     for (int k = 0; k < static_cast<int>(all_names.size()); ++k) ids.push_back(k);
   }
   for (int id : ids) names.push_back(all_names[static_cast<std::size_t>(id)]);
-  return {{"dataset", display_name(options_.dataset)},
+  nlohmann::json json = study_settings_table().to_json(options_);
+  json.update({{"dataset", display_name(options_.dataset)},
           {"data_directory", options_.data_directory.string()},
           {"fallback", options_.fallback},
           {"task", binary ? "binary" : "multiclass"},
           {"classes", names},
           {"class_ids", ids},
-          {"scaling", scaling_name(options_.scaling)},
-          {"validation_fraction", options_.validation_fraction},
-          {"evaluate_every_epochs", options_.evaluation_fraction},
-          {"limit_train", options_.limit_train},
-          {"run", run_record_json(options_.common)}};
+          {"run", run_record_json(options_.common)}});
+  return json;
 }
 
 nlohmann::json Study::run(const std::string& preset, const RunDirectory& directory) {
@@ -374,7 +389,7 @@ nlohmann::json Study::run_trials(const std::string& preset, const RunDirectory& 
   summary["data"] = splits.description;
   summary["dataset"] = study["dataset"];
   summary["classes"] = study["classes"];
-  summary["scaling"] = study["scaling"];
+  summary["scaling"] = study["pixel_range"];
   summary["runs"] = rows;
   double worst_gradient_error = 0;
   for (const auto& check : checks) worst_gradient_error = std::max(worst_gradient_error, check.worst);

@@ -16,6 +16,7 @@
 #include "apps/common/datasets.h"
 #include "apps/common/experiment.h"
 #include "apps/common/run_dir.h"
+#include "apps/common/settings_table.h"
 #include "apps/mnist_logistic/presets.h"
 
 namespace tapegrad::apps::mnist_logistic {
@@ -38,6 +39,10 @@ struct StudyOptions {
   std::function<bool(const std::string&)> flag_given{};
   CommonOptions common{};  // recorded in config.json
 };
+
+// The study's own settings (--scaling, --validation-fraction, --eval-every, --limit-train), in every run's
+// config.json under "study".
+const SettingsTable<StudyOptions>& study_settings_table();
 
 // "[0, 1]" or "[-1, 1]" ("standardized" for the CIFAR apps' scaling).
 const char* scaling_name(data::Scaling scaling);
