@@ -59,10 +59,14 @@ Tensor<T> leaky_relu(const Tensor<T>& x, std::type_identity_t<T> slope, std::sou
 
 template <typename T>
 Tensor<T> softplus(const Tensor<T>& x) {
-  Matrix<T> out = x.value().unaryExpr([](T s) { return softplus(s); });
+  Matrix<T> out(x.rows(), x.cols());
+  detail::elementwise<T>().softplus_forward(x.size(), x.value().data(), out.data());
   return Tensor<T>::from_op("softplus", std::move(out), {x}, [](Node<T>& node, const Matrix<T>& g) {
     // d/dx log(1 + e^x) = sigmoid(x), from the input: 1 - e^-out would lose every digit for large negative x.
-    node.accumulate(0, g.cwiseProduct(node.input(0).unaryExpr([](T s) { return stable_sigmoid(s); })));
+    const Matrix<T>& in = node.input(0);
+    Matrix<T> slope(in.rows(), in.cols());
+    elementwise<T>().sigmoid_forward(in.size(), in.data(), slope.data());
+    node.accumulate(0, g.cwiseProduct(slope));
   });
 }
 

@@ -93,9 +93,7 @@ Tensor<T> multi_binary_cross_entropy_with_logits(const Tensor<T>& scores, const 
   if (scores.size() == 0) throw_error(fmt::format("{}: the batch is empty {}", op, scores.shape_string()), where);
   const Matrix<T>& s = scores.value();
   const Matrix<T>& y = targets.value();
-  T total = 0;
-  for (Index j = 0; j < s.cols(); ++j)
-    for (Index k = 0; k < s.rows(); ++k) total += softplus(s(k, j)) - s(k, j) * y(k, j);
+  const T total = detail::elementwise<T>().binary_cross_entropy_sum(s.size(), s.data(), y.data());
   const T normaliser = static_cast<T>(s.rows()) * static_cast<T>(s.cols());
   return Tensor<T>::from_op(op, Matrix<T>::Constant(1, 1, total / normaliser), {scores, targets},
                             [normaliser](Node<T>& node, const Matrix<T>& g) {

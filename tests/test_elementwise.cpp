@@ -310,6 +310,21 @@ std::vector<Pass<T>> column_passes() {
         return std::vector<double>{total};
       },
       500);
+  // Scores in [-5, 5) and targets in [0, 1): the multiple BCE's sum (its padding must add nothing).
+  matrix_pass(
+      "binary_cross_entropy_sum", true, 0, 0,
+      [](const ElementwiseKernels<T>& k, Count rows, Count cols, const T* x, const T* y, T* out) {
+        out[0] = k.binary_cross_entropy_sum(rows * cols, x, y);
+      },
+      [](Count rows, Count cols, const V& x, const V& y) {
+        double total = 0;
+        for (Count i = 0; i < rows * cols; ++i) {
+          const double s = x[i];
+          total += std::max(s, 0.0) + std::log1p(std::exp(-std::abs(s))) - s * y[i];
+        }
+        return std::vector<double>{total};
+      },
+      500);
   matrix_pass(
       "sum_of_squares", false, 0, 0,
       [](const ElementwiseKernels<T>& k, Count rows, Count cols, const T* x, const T*, T* out) {
@@ -528,6 +543,10 @@ std::vector<Pass<T>> all_passes() {
       "sigmoid_minus_target", true, -30, 30,
       [](const K& k, Count n, const T* x, const T* y, T* o) { k.sigmoid_minus_target(n, x, y, T(0.5), o); },
       [](double s, double y) { return (plain_sigmoid(s) - y) * 0.5; }));
+  passes.push_back(unary_pass<T>(
+      "softplus_forward", true, -40, 40,
+      [](const K& k, Count n, const T* x, const T*, T* o) { k.softplus_forward(n, x, o); },
+      [](double x, double) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }));
   for (auto& pass : column_passes<T>()) passes.push_back(std::move(pass));
   passes.push_back(standardize_pass<T>());
   for (bool affine : {false, true}) {

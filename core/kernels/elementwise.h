@@ -13,9 +13,10 @@
 //    the same bits at every level: no contraction into FMA, an exact sqrt, and sums add in one fixed order
 //    (64 bytes of lanes, then a fixed tree; BatchNorm's per-feature sums in column order) whatever the vector
 //    width, and a column's softmax (and its backward rules) does not depend on the columns next to it.
-//  - exp and float tanh are Eigen's vectorised ones of the level (double tanh: Cephes' split of exp and a rational
-//    fit), exp taken as 0 below log(smallest normal). The passes using them (tanh, sigmoid, the softmax) agree
-//    across levels within 4 machine epsilons of max(|result|, 1), about 4 units in the last place.
+//  - exp, log1p and float tanh are Eigen's vectorised ones of the level (double tanh: Cephes' split of exp and a
+//    rational fit), exp taken as 0 below log(smallest normal). The passes using them (tanh, sigmoid, softplus, the
+//    softmax, the BCE sum) agree across levels within 4 machine epsilons of max(|result|, 1), about 4 units in the
+//    last place.
 //  - NaN in an input gives NaN in the matching output (relu, leaky_relu, sigmoid, tanh; a column's softmax).
 #pragma once
 
@@ -75,6 +76,10 @@ struct ElementwiseKernels {
   void (*log_softmax_backward)(Count rows, Count cols, const T* p, const T* g, T* dx);
   // (sigmoid(s) - y) * scale: the multiple binary cross-entropy's gradient with respect to the scores.
   void (*sigmoid_minus_target)(Count n, const T* s, const T* y, T scale, T* dx);
+  // log(1 + e^x) as max(x, 0) + log1p(e^-|x|), finite for any finite x.
+  void (*softplus_forward)(Count n, const T* x, T* out);
+  // The sum of softplus(s) - s y (the binary cross-entropy with logits, before the mean), in a fixed order.
+  T (*binary_cross_entropy_sum)(Count n, const T* s, const T* y);
 
   // x(:, j) += column for every column j (a bias added across a batch).
   void (*add_column)(Count rows, Count cols, T* x, const T* column);
