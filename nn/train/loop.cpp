@@ -176,162 +176,191 @@ Evaluation Loop<T>::default_evaluation(const data::ImageDataset& dataset) {
 }
 
 template <typename T>
-Outcome Loop<T>::run(const Start<T>& start) {
+struct Loop<T>::RunState {
   Outcome outcome;
-  const long start_step = start.step;
-  if (start_step < 0 || start_step > options_.total_steps) {
-    throw_error(fmt::format("train::Loop: the run cannot start at step {}; it has {} steps", start_step,
+  double best_validation_loss = std::numeric_limits<double>::infinity();
+  int evaluations_without_improvement = 0;
+  std::vector<Matrix<T>> best_state;  // the module's values at the best evaluation (patience > 0)
+  long next_evaluation = -1;          // the next step to evaluate at; -1 for none
+  double epoch_of(long step, long steps_per_epoch) const {
+    return static_cast<double>(step) / static_cast<double>(steps_per_epoch);
+  }
+};
+
+template <typename T>
+void Loop<T>::check_start(const Start<T>& start) const {
+  if (start.step < 0 || start.step > options_.total_steps) {
+    throw_error(fmt::format("train::Loop: the run cannot start at step {}; it has {} steps", start.step,
                             options_.total_steps));
   }
   if (options_.patience > 0 && validation_ == nullptr) {
     throw_error("train::Loop: early stopping (patience > 0) watches the validation loss, but no validation set was "
                 "given; call set_evaluation_data(train, validation)");
   }
-  const bool can_evaluate = train_evaluation_ != nullptr && validation_ != nullptr;
-  const double steps_per_epoch_value = static_cast<double>(steps_per_epoch());
-  auto epoch_of = [&](long step) { return static_cast<double>(step) / steps_per_epoch_value; };
+}
 
-  // Evaluations still to make: a resumed run has made those up to its last row already.
-  const long done_up_to = start.rows.empty() ? start_step - 1 : start.rows.back().step;
-  long next_evaluation = can_evaluate ? next_evaluation_after(std::max(start_step - 1, done_up_to)) : -1;
-
-  double best_validation_loss = std::numeric_limits<double>::infinity();
-  int evaluations_without_improvement = 0;
-  std::vector<Matrix<T>> best_state;
-  // Early stopping's bookkeeping for one evaluation (patience > 0); true when it is a new best.
-  const auto note_validation = [&](const MetricsRow& row) {
-    if (row.validation.loss < best_validation_loss) {
-      best_validation_loss = row.validation.loss;
-      evaluations_without_improvement = 0;
-      outcome.best_step = row.step;
-      return true;
-    }
-    if (++evaluations_without_improvement >= options_.patience) outcome.early_stopped = true;
-    return false;
-  };
-
-  // Early stopping's state after the evaluations a resumed run made before: the same comparisons, replayed.
-  outcome.rows = start.rows;
-  if (options_.patience > 0) {
-    for (const MetricsRow& row : start.rows) note_validation(row);
-    if (outcome.best_step >= 0) {
-      if (start.best_state.size() != checkpointed_tensors(module_).size()) {
-        throw_error(fmt::format("resuming at step {}: the weights of the best evaluation (step {}) are missing",
-                                start_step, outcome.best_step));
-      }
-      if (start.best_step != outcome.best_step) {
-        throw_error(fmt::format("resuming at step {}: the saved best weights are those of step {}, but the best "
-                                "evaluation before that step is step {} (the run was stopped while saving them); "
-                                "{}",
-                                start_step, start.best_step, outcome.best_step, start.restart_advice));
-      }
-      best_state = start.best_state;
-    }
+// Early stopping's bookkeeping for one evaluation (patience > 0); true when it is a new best.
+template <typename T>
+bool Loop<T>::note_validation(RunState& run, const MetricsRow& row) {
+  if (row.validation.loss < run.best_validation_loss) {
+    run.best_validation_loss = row.validation.loss;
+    run.evaluations_without_improvement = 0;
+    run.outcome.best_step = row.step;
+    return true;
   }
+  if (++run.evaluations_without_improvement >= options_.patience) run.outcome.early_stopped = true;
+  return false;
+}
 
-  const auto save_run_checkpoint = [&](long step) {
-    if (options_.checkpoint_path.empty()) return;
-    Checkpoint<T> checkpoint = capture_run(module_, optimizer_, loader_, step, epoch_of(step));
-    checkpoint.metadata[kRowsKey] = encode_metrics_rows(outcome.rows);
-    checkpoint.metadata[kBestStepKey] = std::to_string(outcome.best_step);
-    save_checkpoint(options_.checkpoint_path, checkpoint);
-  };
+// Early stopping's state after the evaluations a resumed run made before: the same comparisons, replayed.
+template <typename T>
+void Loop<T>::replay_early_stopping(RunState& run, const Start<T>& start) {
+  if (options_.patience <= 0) return;
+  for (const MetricsRow& row : start.rows) note_validation(run, row);
+  if (run.outcome.best_step < 0) return;
+  if (start.best_state.size() != checkpointed_tensors(module_).size()) {
+    throw_error(fmt::format("resuming at step {}: the weights of the best evaluation (step {}) are missing",
+                            start.step, run.outcome.best_step));
+  }
+  if (start.best_step != run.outcome.best_step) {
+    throw_error(fmt::format("resuming at step {}: the saved best weights are those of step {}, but the best "
+                            "evaluation before that step is step {} (the run was stopped while saving them); {}",
+                            start.step, start.best_step, run.outcome.best_step, start.restart_advice));
+  }
+  run.best_state = start.best_state;
+}
 
+template <typename T>
+void Loop<T>::save_run_checkpoint(const RunState& run, long step) {
+  if (options_.checkpoint_path.empty()) return;
+  Checkpoint<T> checkpoint = capture_run(module_, optimizer_, loader_, step, run.epoch_of(step, steps_per_epoch()));
+  checkpoint.metadata[kRowsKey] = encode_metrics_rows(run.outcome.rows);
+  checkpoint.metadata[kBestStepKey] = std::to_string(run.outcome.best_step);
+  save_checkpoint(options_.checkpoint_path, checkpoint);
+}
+
+template <typename T>
+void Loop<T>::evaluate_at(RunState& run, long step) {
+  const auto evaluation_start = Clock::now();
   const auto evaluate = [&](const data::ImageDataset& dataset) {
     return evaluator_ ? evaluator_(dataset) : default_evaluation(dataset);
   };
-  const auto run_evaluation = [&](long step) {
-    const auto evaluation_start = Clock::now();
-    MetricsRow row;
-    row.step = step;
-    row.epoch = epoch_of(step);
-    row.learning_rate = optimizer_.learning_rate();
-    {
-      const EvaluationModeGuard<T> mode(module_);  // whichever evaluator runs, layers such as Dropout are off
-      row.train = evaluate(*train_evaluation_);
-      row.validation = evaluate(*validation_);
+  MetricsRow row;
+  row.step = step;
+  row.epoch = run.epoch_of(step, steps_per_epoch());
+  row.learning_rate = optimizer_.learning_rate();
+  {
+    const EvaluationModeGuard<T> mode(module_);  // whichever evaluator runs, layers such as Dropout are off
+    row.train = evaluate(*train_evaluation_);
+    row.validation = evaluate(*validation_);
+  }
+  run.outcome.evaluation_seconds += seconds_since(evaluation_start);
+  run.outcome.rows.push_back(row);
+  if (options_.patience > 0 && note_validation(run, row)) {
+    run.best_state = current_state(module_);
+    if (!options_.checkpoint_path.empty()) {
+      Checkpoint<T> best;
+      best.module_state = capture_module_state(module_);
+      best.step = step;
+      save_checkpoint(best_state_path(options_.checkpoint_path), best);
     }
-    outcome.evaluation_seconds += seconds_since(evaluation_start);
-    outcome.rows.push_back(row);
-    if (options_.patience > 0 && note_validation(row)) {
-      best_state = current_state(module_);
-      if (!options_.checkpoint_path.empty()) {
-        Checkpoint<T> best;
-        best.module_state = capture_module_state(module_);
-        best.step = step;
-        save_checkpoint(best_state_path(options_.checkpoint_path), best);
-      }
-      if (callbacks_.on_new_best) callbacks_.on_new_best(step);
-    }
-    save_run_checkpoint(step);
-    if (callbacks_.on_evaluation) callbacks_.on_evaluation(row);
-  };
+    if (callbacks_.on_new_best) callbacks_.on_new_best(step);
+  }
+  save_run_checkpoint(run, step);
+  if (callbacks_.on_evaluation) callbacks_.on_evaluation(row);
+}
+
+// One update step, then the evaluations due at it; false (with `step` the last good one) when the run ends here
+// for a stop request or a divergence.
+template <typename T>
+bool Loop<T>::train_one_step(RunState& run, long& step, const std::vector<nn::NamedParameter<T>>& parameters) {
+  Outcome& outcome = run.outcome;
+  const auto epoch_of = [&](long at) { return run.epoch_of(at, steps_per_epoch()); };
+  if (callbacks_.stop_requested && callbacks_.stop_requested()) {
+    outcome.interrupted = true;
+    return false;
+  }
+  if (schedule_ != nullptr) schedule_->apply(optimizer_, step);
+  if (!loader_.next()) loader_.next();  // the end of an epoch: the next call starts (and reshuffles) the next one
+  data::Batch<T>& batch = loader_.mutable_batch();  // lent to the step, not copied
+  const StepLoss step_loss = gradient_step_ ? gradient_step_(batch) : default_step(batch);
+  if (!std::isfinite(step_loss.cost)) {
+    outcome.diverged = true;
+    outcome.divergence =
+        fmt::format("training diverged at step {} (epoch {:.2f}): the cost became {} with learning rate {:g}; {}",
+                    step + 1, epoch_of(step + 1), step_loss.cost, optimizer_.learning_rate(),
+                    options_.divergence_advice);
+    return false;
+  }
+  optimizer_.step();
+  ++step;
+  // The cost catches most divergence one step later, but a ReLU can hide a NaN weight from the loss for good.
+  if (const auto bad = non_finite_parameter(parameters)) {
+    outcome.diverged = true;
+    outcome.divergence = fmt::format(
+        "training diverged at step {} (epoch {:.2f}): the update made parameter '{}' NaN or Inf with learning "
+        "rate {:g}; {}",
+        step, epoch_of(step), *bad, optimizer_.learning_rate(), options_.divergence_advice);
+    --step;  // that update is not part of the run: the last good state is the step before
+    return false;
+  }
+  if (callbacks_.on_step) {
+    callbacks_.on_step({.step = step,
+                        .total_steps = options_.total_steps,
+                        .epoch = epoch_of(step),
+                        .learning_rate = optimizer_.learning_rate(),
+                        .loss = step_loss.loss,
+                        .cost = step_loss.cost});
+  }
+  while (run.next_evaluation >= 0 && run.next_evaluation <= step) {
+    if (run.next_evaluation == step) evaluate_at(run, step);
+    run.next_evaluation = next_evaluation_after(run.next_evaluation);
+  }
+  return true;
+}
+
+// After the last step: the best weights back with early stopping, and the final checkpoint.
+template <typename T>
+void Loop<T>::finish(RunState& run, long step) {
+  run.outcome.steps = step;
+  run.outcome.stopped_epoch = run.epoch_of(step, steps_per_epoch());
+  if (run.outcome.early_stopped && !run.best_state.empty()) {
+    NoGradGuard no_grad;
+    const auto tensors = checkpointed_tensors(module_);
+    for (std::size_t i = 0; i < tensors.size(); ++i) tensors[i].tensor.mutable_value() = run.best_state[i];
+  }
+  // A diverged run keeps the checkpoint of its last evaluation: the last good state.
+  if (!run.outcome.diverged) save_run_checkpoint(run, step);
+}
+
+template <typename T>
+Outcome Loop<T>::run(const Start<T>& start) {
+  check_start(start);
+  RunState run;
+  run.outcome.rows = start.rows;
+  replay_early_stopping(run, start);
+  // Evaluations still to make: a resumed run has made those up to its last row already.
+  const bool can_evaluate = train_evaluation_ != nullptr && validation_ != nullptr;
+  const long done_up_to = start.rows.empty() ? start.step - 1 : start.rows.back().step;
+  run.next_evaluation = can_evaluate ? next_evaluation_after(std::max(start.step - 1, done_up_to)) : -1;
 
   // The rate of the first step in place, so that an evaluation before it reports it.
-  if (schedule_ != nullptr) schedule_->apply(optimizer_, start_step);
-  if (next_evaluation == start_step) {
-    run_evaluation(start_step);
-    next_evaluation = next_evaluation_after(start_step);
+  if (schedule_ != nullptr) schedule_->apply(optimizer_, start.step);
+  if (run.next_evaluation == start.step) {
+    evaluate_at(run, start.step);
+    run.next_evaluation = next_evaluation_after(start.step);
   }
 
   const auto train_start = Clock::now();
-  const double evaluation_before = outcome.evaluation_seconds;
+  const double evaluation_before = run.outcome.evaluation_seconds;
   const std::vector<nn::NamedParameter<T>> parameters = module_.named_parameters();
-  long step = start_step;
-  while (step < options_.total_steps && !outcome.early_stopped) {
-    if (callbacks_.stop_requested && callbacks_.stop_requested()) {
-      outcome.interrupted = true;
-      break;
-    }
-    if (schedule_ != nullptr) schedule_->apply(optimizer_, step);
-    if (!loader_.next()) loader_.next();  // the end of an epoch: the next call starts (and reshuffles) the next one
-    data::Batch<T>& batch = loader_.mutable_batch();  // lent to the step, not copied
-    const StepLoss step_loss = gradient_step_ ? gradient_step_(batch) : default_step(batch);
-    if (!std::isfinite(step_loss.cost)) {
-      outcome.diverged = true;
-      outcome.divergence =
-          fmt::format("training diverged at step {} (epoch {:.2f}): the cost became {} with learning rate {:g}; {}",
-                      step + 1, epoch_of(step + 1), step_loss.cost, optimizer_.learning_rate(),
-                      options_.divergence_advice);
-      break;
-    }
-    optimizer_.step();
-    ++step;
-    // The cost catches most divergence one step later, but a ReLU can hide a NaN weight from the loss for good.
-    if (const auto bad = non_finite_parameter(parameters)) {
-      outcome.diverged = true;
-      outcome.divergence = fmt::format(
-          "training diverged at step {} (epoch {:.2f}): the update made parameter '{}' NaN or Inf with learning "
-          "rate {:g}; {}",
-          step, epoch_of(step), *bad, optimizer_.learning_rate(), options_.divergence_advice);
-      --step;  // that update is not part of the run: the last good state is the step before
-      break;
-    }
-    if (callbacks_.on_step) {
-      callbacks_.on_step({.step = step,
-                          .total_steps = options_.total_steps,
-                          .epoch = epoch_of(step),
-                          .learning_rate = optimizer_.learning_rate(),
-                          .loss = step_loss.loss,
-                          .cost = step_loss.cost});
-    }
-    while (next_evaluation >= 0 && next_evaluation <= step) {
-      if (next_evaluation == step) run_evaluation(step);
-      next_evaluation = next_evaluation_after(next_evaluation);
-    }
+  long step = start.step;
+  while (step < options_.total_steps && !run.outcome.early_stopped && train_one_step(run, step, parameters)) {
   }
-  outcome.steps = step;
-  outcome.train_seconds = seconds_since(train_start) - (outcome.evaluation_seconds - evaluation_before);
-  outcome.stopped_epoch = epoch_of(step);
-
-  if (outcome.early_stopped && !best_state.empty()) {
-    NoGradGuard no_grad;
-    const auto tensors = checkpointed_tensors(module_);
-    for (std::size_t i = 0; i < tensors.size(); ++i) tensors[i].tensor.mutable_value() = best_state[i];
-  }
-  // A diverged run keeps the checkpoint of its last evaluation: the last good state.
-  if (!outcome.diverged) save_run_checkpoint(outcome.steps);
-  return outcome;
+  run.outcome.train_seconds =
+      seconds_since(train_start) - (run.outcome.evaluation_seconds - evaluation_before);
+  finish(run, step);
+  return run.outcome;
 }
 
 template <typename T>

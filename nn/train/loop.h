@@ -157,8 +157,18 @@ class Loop {
   long steps_per_epoch() const;
 
  private:
+  struct RunState;  // one run's progress: its outcome so far, early stopping's best, the next evaluation
+
   StepLoss default_step(data::Batch<T>& batch);
   Evaluation default_evaluation(const data::ImageDataset& dataset);
+  // The steps of run(), each on the state of the run under way.
+  void check_start(const Start<T>& start) const;
+  void replay_early_stopping(RunState& run, const Start<T>& start);
+  bool note_validation(RunState& run, const MetricsRow& row);
+  void save_run_checkpoint(const RunState& run, long step);
+  void evaluate_at(RunState& run, long step);
+  bool train_one_step(RunState& run, long& step, const std::vector<nn::NamedParameter<T>>& parameters);
+  void finish(RunState& run, long step);
 
   nn::Module<T>& module_;
   optim::Optimizer<T>& optimizer_;
