@@ -168,6 +168,50 @@ void plot_schedule(const KLayerSettings& s, const RunDirectory& directory) {
   plot::save(chart, directory.plot_path("learning_rate"));
 }
 
+// Where the run starts: from its checkpoint when --resume finds one (a damaged one is a Failure with the hint
+// that says how to go on), else from the beginning.
+template <typename T>
+train::Start<T> resume_point(train::Loop<T>& loop, const RunDirectory& directory) {
+  std::error_code ignored;
+  if (!resume_mode() || !std::filesystem::exists(directory.checkpoint_path(), ignored)) return {};
+  try {
+    return loop.resume_from(directory.checkpoint_path());
+  } catch (const AppError&) {
+    throw;
+  } catch (const Error& error) {
+    throw Failure(error.what(), hints::damaged_checkpoint);
+  }
+}
+
+// As some reports also measure: the accuracies with every BatchNorm normalising by the statistics of the whole
+// training set instead of its running averages, which then come back (for model.safetensors). Empty without
+// batch normalisation.
+template <typename T, typename Loss, typename Penalty>
+nlohmann::json accuracies_with_training_set_statistics(Network<T>& network, const ImageSplits& splits,
+                                                       const data::Normalizer& normalizer, const Loss& loss,
+                                                       const Penalty& penalty) {
+  nlohmann::json accuracies = nlohmann::json::object();
+  if (network.norms.empty()) return accuracies;
+  const nn::StateDict<T> running = network.model->state_dict();
+  train::set_batch_norm_statistics_from_data(*network.model, splits.train, normalizer);
+  for (const auto& [key, dataset] : {std::pair{"train_accuracy_training_set_statistics", &splits.train},
+                                     std::pair{"val_accuracy_training_set_statistics", &splits.validation},
+                                     std::pair{"test_accuracy_training_set_statistics", &splits.test}}) {
+    accuracies[key] = train::evaluate_module<T>(*network.model, *dataset, normalizer, loss, 2000, penalty).accuracy;
+  }
+  network.model->load_state_dict(running);
+  return accuracies;
+}
+
+// model.safetensors: the parameters, the running statistics (buffers) and the normaliser, by dotted name.
+template <typename T>
+void save_model(const Network<T>& network, const data::Normalizer& normalizer, const RunDirectory& directory) {
+  nn::StateDict<T> extra;
+  extra.insert("normalizer.mean", normalizer.mean().template cast<T>());
+  extra.insert("normalizer.std", normalizer.standard_deviation().template cast<T>());
+  nn::save_module_safetensors(directory.root() / "model.safetensors", *network.model, extra);
+}
+
 template <typename T>
 RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const RunDirectory& directory) {
   const auto started = std::chrono::steady_clock::now();
@@ -211,18 +255,8 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
                  row.train.accuracy, row.validation.accuracy, row.train.cost);
   };
   loop.callbacks().stop_requested = [] { return train::stop_requested(); };
-  train::Start<T> start;
-  std::error_code ignored;
-  if (resume_mode() && std::filesystem::exists(directory.checkpoint_path(), ignored)) {
-    try {
-      start = loop.resume_from(directory.checkpoint_path());
-    } catch (const AppError&) {
-      throw;
-    } catch (const Error& error) {
-      throw Failure(error.what(), hints::damaged_checkpoint);
-    }
-    rows = start.rows;
-  }
+  const train::Start<T> start = resume_point(loop, directory);
+  rows = start.rows;
   const train::Outcome outcome = loop.run(start);
   rows = outcome.rows;
   write_file_atomically(directory.metrics_path(), metrics_csv(rows));
@@ -232,26 +266,9 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
   const train::Evaluation test =
       train::evaluate_module<T>(*network.model, splits.test, normalizer, loss, 2000, penalty);
   const train::MetricsRow& last = rows.back();
-  // As some reports also measure: every BatchNorm normalising by the statistics of the whole training set instead
-  // of the running averages; the running averages come back for model.safetensors.
-  nlohmann::json training_set_statistics = nlohmann::json::object();
-  if (!network.norms.empty()) {
-    const nn::StateDict<T> running = network.model->state_dict();
-    train::set_batch_norm_statistics_from_data(*network.model, splits.train, normalizer);
-    for (const auto& [key, dataset] : {std::pair{"train_accuracy_training_set_statistics", &splits.train},
-                                       std::pair{"val_accuracy_training_set_statistics", &splits.validation},
-                                       std::pair{"test_accuracy_training_set_statistics", &splits.test}}) {
-      training_set_statistics[key] =
-          train::evaluate_module<T>(*network.model, *dataset, normalizer, loss, 2000, penalty).accuracy;
-    }
-    network.model->load_state_dict(running);
-  }
-
-  // model.safetensors: the parameters, the running statistics (buffers) and the normaliser, by dotted name.
-  nn::StateDict<T> extra;
-  extra.insert("normalizer.mean", normalizer.mean().template cast<T>());
-  extra.insert("normalizer.std", normalizer.standard_deviation().template cast<T>());
-  nn::save_module_safetensors(directory.root() / "model.safetensors", *network.model, extra);
+  const nlohmann::json training_set_statistics =
+      accuracies_with_training_set_statistics(network, splits, normalizer, loss, penalty);
+  save_model(network, normalizer, directory);
 
   RunResult result;
   result.rows = rows;

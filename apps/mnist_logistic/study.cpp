@@ -170,6 +170,87 @@ void log_plan(const ExperimentSettings& s, long steps_per_epoch, double evaluati
           : std::string(", no early stopping"));
 }
 
+// The presets that run several settings say so when a flag they vary was given.
+void warn_flags_left_aside(const std::string& preset, bool binary, const StudyOptions& options) {
+  if (binary && options.flag_given && options.flag_given("--shuffle")) {
+    spdlog::warn("{}: --shuffle is left aside, as this preset runs both with and without shuffling", preset);
+  }
+  if (!binary && options.flag_given && options.flag_given("--lambda")) {
+    spdlog::warn("{}: --lambda is left aside, as this preset runs lambda = {}", preset,
+                 fmt::join(kSweepLambdas, ", "));
+  }
+}
+
+// What the trials of a sweep left, for its summary and figures.
+struct TrialTables {
+  nlohmann::json rows = nlohmann::json::array();  // one per trial, failed ones included
+  std::vector<NamedRun> curves;
+  std::vector<LambdaPoint> points;
+  std::string first_error;
+  int failed = 0;
+};
+
+// Finishes every completed trial's run directory (finish_run) and gathers the sweep's tables.
+TrialTables finish_trials(SweepOutcome& sweep, const RunDirectory& directory, const nlohmann::json& study,
+                          const std::vector<GradientCheck>& checks, long steps_per_epoch) {
+  TrialTables tables;
+  for (std::size_t i = 0; i < sweep.trials.size(); ++i) {
+    TrialOutcome& trial = sweep.trials[i];
+    if (!trial.result) {
+      ++tables.failed;
+      if (tables.first_error.empty()) tables.first_error = fmt::format("{}: {}", trial.settings.name, trial.error);
+      tables.rows.push_back(nlohmann::json{{"name", trial.settings.name},
+                                           {"lambda", trial.settings.lambda},
+                                           {"shuffle", trial.settings.shuffle},
+                                           {"error", trial.error},
+                                           {"wall_seconds", trial.seconds}});
+      continue;
+    }
+    finish_run(*trial.result, directory.sub_run(trial.settings.name), study, checks[i], steps_per_epoch);
+    tables.rows.push_back(run_row(*trial.result, steps_per_epoch));
+    tables.curves.push_back(
+        {trial.settings.shuffle ? "reshuffled every epoch" : "in the file's order", &*trial.result});
+    tables.points.push_back({trial.settings.lambda, trial.result->validation.accuracy,
+                             trial.result->weight_norms.empty() ? 0.0 : trial.result->weight_norms.front(),
+                             learnt_weights(*trial.result)});
+  }
+  return tables;
+}
+
+// The sweep's summary.json: every trial's row, the gradient checks, the timings and the best trial.
+nlohmann::json trials_summary(const std::string& preset, const std::string& data, const nlohmann::json& study,
+                              const TrialTables& tables, const std::vector<GradientCheck>& checks,
+                              const SweepOutcome& sweep) {
+  double worst_gradient_error = 0;
+  for (const auto& check : checks) worst_gradient_error = std::max(worst_gradient_error, check.worst);
+  nlohmann::json summary = {{"name", preset},
+                            {"data", data},
+                            {"dataset", study["dataset"]},
+                            {"classes", study["classes"]},
+                            {"scaling", study["pixel_range"]},
+                            {"runs", tables.rows},
+                            {"gradient_check",
+                             {{"batch", checks.front().batch},
+                              {"worst_relative_error", worst_gradient_error},
+                              {"tolerance", kGradientTolerance}}},
+                            {"failed_runs", tables.failed},
+                            {"workers", sweep.workers},
+                            {"wall_seconds", sweep.wall_seconds},
+                            {"trial_seconds_sum", sweep.trial_seconds_sum},
+                            {"speedup", sweep.speedup()}};
+  const auto ranked = ranked_by_validation(sweep);
+  if (!ranked.empty() && ranked.front()->result) {
+    const ExperimentResult& best = *ranked.front()->result;
+    summary["best_run"] = best.settings.name;
+    summary["train_accuracy"] = best.train.accuracy;
+    summary["val_accuracy"] = best.validation.accuracy;
+    summary["test_accuracy"] = best.test.accuracy;
+    summary["stopped_epoch"] = best.outcome.stopped_epoch;
+    summary["early_stopped"] = best.outcome.early_stopped;
+  }
+  return summary;
+}
+
 }  // namespace
 
 Study::Study(StudyOptions options) : options_(std::move(options)) {
@@ -317,13 +398,7 @@ nlohmann::json Study::run_trials(const std::string& preset, const RunDirectory& 
   const bool binary = is_binary_preset(preset);
   const ImageSplits& splits = splits_for(binary);
   const ExperimentSettings base = prepared(preset_settings(preset), splits);
-  if (binary && options_.flag_given && options_.flag_given("--shuffle")) {
-    spdlog::warn("{}: --shuffle is left aside, as this preset runs both with and without shuffling", preset);
-  }
-  if (!binary && options_.flag_given && options_.flag_given("--lambda")) {
-    spdlog::warn("{}: --lambda is left aside, as this preset runs lambda = {}", preset,
-                 fmt::join(kSweepLambdas, ", "));
-  }
+  warn_flags_left_aside(preset, binary, options_);
   const std::vector<ExperimentSettings> trials =
       binary ? shuffle_trials(base) : lambda_trials(base, kSweepLambdas);
   const data::Normalizer normalizer(options_.scaling);
@@ -334,92 +409,39 @@ nlohmann::json Study::run_trials(const std::string& preset, const RunDirectory& 
            binary ? " reshuffled every epoch in one run and in the file's order in the other" : "");
 
   const nlohmann::json study = study_json(binary);
-  nlohmann::json config;
-  config["preset"] = preset;
-  config["data"] = splits.description;
-  config["settings"] = base.to_json();
-  config["trials"] = nlohmann::json::array();
+  nlohmann::json config = {{"preset", preset}, {"data", splits.description}, {"settings", base.to_json()},
+                           {"trials", nlohmann::json::array()}, {"study", study}};
   for (const auto& trial : trials) config["trials"].push_back(trial.to_json());
-  config["study"] = study;
   directory.write_config(config);
 
-  const ExperimentData data = experiment_data(splits, normalizer);
   const int workers = std::max(1, std::min<int>(options_.threads, static_cast<int>(trials.size())));
   if (workers > 1) {
     spdlog::info("{}: {} runs, {} side by side, one thread each", preset, trials.size(), workers);
   } else {
     spdlog::info("{}: {} runs, one after another (--threads 1)", preset, trials.size());
   }
-  SweepOutcome sweep = run_sweep(trials, data, directory, options_.threads);
+  SweepOutcome sweep = run_sweep(trials, experiment_data(splits, normalizer), directory, options_.threads);
   write_sweep_results(sweep, directory, preset);
-
-  nlohmann::json rows = nlohmann::json::array();
-  std::vector<NamedRun> curves;
-  std::vector<LambdaPoint> points;
-  std::string first_error;
-  int failed = 0;
-  for (std::size_t i = 0; i < sweep.trials.size(); ++i) {
-    TrialOutcome& trial = sweep.trials[i];
-    if (!trial.result) {
-      ++failed;
-      if (first_error.empty()) first_error = fmt::format("{}: {}", trial.settings.name, trial.error);
-      rows.push_back(nlohmann::json{{"name", trial.settings.name},
-                                    {"lambda", trial.settings.lambda},
-                                    {"shuffle", trial.settings.shuffle},
-                                    {"error", trial.error},
-                                    {"wall_seconds", trial.seconds}});
-      continue;
-    }
-    finish_run(*trial.result, directory.sub_run(trial.settings.name), study, checks[i], steps_per_epoch);
-    rows.push_back(run_row(*trial.result, steps_per_epoch));
-    curves.push_back({trial.settings.shuffle ? "reshuffled every epoch" : "in the file's order", &*trial.result});
-    points.push_back({trial.settings.lambda, trial.result->validation.accuracy,
-                      trial.result->weight_norms.empty() ? 0.0 : trial.result->weight_norms.front(),
-                      learnt_weights(*trial.result)});
-  }
+  const TrialTables tables = finish_trials(sweep, directory, study, checks, steps_per_epoch);
   if (binary) {
-    plot_validation_curves(curves, directory,
+    plot_validation_curves(tables.curves, directory,
                            fmt::format("{} ({})", preset, fmt::join(splits.train.class_names, " vs ")));
-  } else if (!points.empty()) {
-    plot_lambda_sweep(points, splits.train.shape, splits.train.class_names, directory, preset);
+  } else if (!tables.points.empty()) {
+    plot_lambda_sweep(tables.points, splits.train.shape, splits.train.class_names, directory, preset);
   }
 
-  nlohmann::json summary;
-  summary["name"] = preset;
-  summary["data"] = splits.description;
-  summary["dataset"] = study["dataset"];
-  summary["classes"] = study["classes"];
-  summary["scaling"] = study["pixel_range"];
-  summary["runs"] = rows;
-  double worst_gradient_error = 0;
-  for (const auto& check : checks) worst_gradient_error = std::max(worst_gradient_error, check.worst);
-  summary["gradient_check"] = {{"batch", checks.front().batch},
-                               {"worst_relative_error", worst_gradient_error},
-                               {"tolerance", kGradientTolerance}};
-  summary["failed_runs"] = failed;
-  summary["workers"] = sweep.workers;
-  summary["wall_seconds"] = sweep.wall_seconds;
-  summary["trial_seconds_sum"] = sweep.trial_seconds_sum;
-  summary["speedup"] = sweep.speedup();
-  const auto ranked = ranked_by_validation(sweep);
-  if (!ranked.empty() && ranked.front()->result) {
-    const ExperimentResult& best = *ranked.front()->result;
-    summary["best_run"] = best.settings.name;
-    summary["train_accuracy"] = best.train.accuracy;
-    summary["val_accuracy"] = best.validation.accuracy;
-    summary["test_accuracy"] = best.test.accuracy;
-    summary["stopped_epoch"] = best.outcome.stopped_epoch;
-    summary["early_stopped"] = best.outcome.early_stopped;
-  }
+  const nlohmann::json summary = trials_summary(preset, splits.description, study, tables, checks, sweep);
   spdlog::info("{}: {:.1f} s in all; the runs took {:.1f} s together ({:.2f}x with {} worker{})", preset,
                sweep.wall_seconds, sweep.trial_seconds_sum, sweep.speedup(), sweep.workers,
                sweep.workers == 1 ? "" : "s");
-  if (failed == static_cast<int>(sweep.trials.size())) {
+  if (tables.failed == static_cast<int>(sweep.trials.size())) {
     directory.write_summary(summary);
-    throw Error(fmt::format("{}: every run failed; the first: {}", preset, first_error));
+    throw Error(fmt::format("{}: every run failed; the first: {}", preset, tables.first_error));
   }
-  if (failed > 0)
-    spdlog::warn("{}: {} of {} runs failed; the first: {}", preset, failed, sweep.trials.size(), first_error);
+  if (tables.failed > 0) {
+    spdlog::warn("{}: {} of {} runs failed; the first: {}", preset, tables.failed, sweep.trials.size(),
+                 tables.first_error);
+  }
   return summary;
 }
 
