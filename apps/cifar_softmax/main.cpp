@@ -245,6 +245,38 @@ void check_resource_bounds(const std::string& preset, const Overrides& o, const 
   }
 }
 
+// Every preset in order into OUT/<preset>/, with report.md rewritten after each. A preset that diverges or
+// fails is a row of the report, not the end of the study.
+void run_all_presets(const Overrides& o, const CommonOptions& common, DataCache& cache, const RunDirectory& out) {
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<ReportRow> rows;
+  for (const auto& p : kPresets) {
+    if (p == "all") continue;
+    spdlog::info("=== preset {} ===", p);
+    try {
+      if (p == "grid") {
+        rows.push_back(run_grid(o, common, cache, out));
+      } else if (p == "gradcheck") {
+        rows.push_back(run_gradcheck_preset(common, cache, out));
+      } else {
+        rows.push_back(run_single(p, o, common, cache, out));
+      }
+    } catch (const Diverged& error) {
+      // A diverging preset (setting1 with a large eta) is a result of the study, not the end of it.
+      spdlog::warn("{}: {}", p, error.what());
+      rows.push_back({p, "", std::nullopt, error.what(), p});
+    } catch (const AppError&) {
+      throw;  // bad usage, bad data, a full disk or an interruption ends the whole run
+    } catch (const Error& error) {
+      spdlog::warn("{}: {}", p, error.what());
+      rows.push_back({p, "", std::nullopt, error.what(), p});
+    }
+    write_report(out, rows, cache.get(CifarSplit::batch1_batch2).description,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  fmt::print("report: {}\n", (out.root() / "report.md").string());
+}
+
 int run(int argc, char** argv) {
   CommandLine command_line({.name = "cifar_softmax",
                             .summary = "Softmax regression on CIFAR-10: the learning-rate and L2 study, all-data "
@@ -283,35 +315,9 @@ int run(int argc, char** argv) {
     }
   });
   set_resume_mode(common.resume);
-  const auto start = std::chrono::steady_clock::now();
 
   if (preset == "all") {
-    std::vector<ReportRow> rows;
-    for (const auto& p : kPresets) {
-      if (p == "all") continue;
-      spdlog::info("=== preset {} ===", p);
-      try {
-        if (p == "grid") {
-          rows.push_back(run_grid(o, common, cache, out));
-        } else if (p == "gradcheck") {
-          rows.push_back(run_gradcheck_preset(common, cache, out));
-        } else {
-          rows.push_back(run_single(p, o, common, cache, out));
-        }
-      } catch (const Diverged& error) {
-        // A diverging preset (setting1 with a large eta) is a result of the study, not the end of it.
-        spdlog::warn("{}: {}", p, error.what());
-        rows.push_back({p, "", std::nullopt, error.what(), p});
-      } catch (const AppError&) {
-        throw;  // bad usage, bad data, a full disk or an interruption ends the whole run
-      } catch (const Error& error) {
-        spdlog::warn("{}: {}", p, error.what());
-        rows.push_back({p, "", std::nullopt, error.what(), p});
-      }
-      write_report(out, rows, cache.get(CifarSplit::batch1_batch2).description,
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-    fmt::print("report: {}\n", (out.root() / "report.md").string());
+    run_all_presets(o, common, cache, out);
     return exit_code::success;
   }
   if (preset == "grid") {
