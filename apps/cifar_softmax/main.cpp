@@ -10,7 +10,7 @@
 #include "apps/cifar_softmax/gradcheck.h"
 #include "apps/cifar_softmax/presets.h"
 #include "apps/common/app_error.h"
-#include "apps/common/atomic_file.h"
+#include <tapegrad/core/atomic_file.h>
 #include "apps/common/cli.h"
 #include "apps/common/datasets.h"
 #include "apps/common/experiment.h"

@@ -51,7 +51,7 @@ nlohmann::json read_json_file(const std::filesystem::path& path) {
 void add_to_config(const RunDirectory& directory, const nlohmann::json& study) {
   nlohmann::json config = read_json_file(directory.config_path());
   config["study"] = study;
-  directory.write_config(config);
+  write_run_config(directory, config);
 }
 
 nlohmann::json best_epoch_json(const ExperimentResult& result, long steps_per_epoch) {
@@ -326,7 +326,7 @@ nlohmann::json Study::run_trials(const std::string& preset, const RunDirectory& 
   config["trials"] = nlohmann::json::array();
   for (const auto& trial : trials) config["trials"].push_back(trial.to_json());
   config["study"] = study;
-  directory.write_config(config);
+  write_run_config(directory, config);
 
   const ExperimentData data = experiment_data(splits, normalizer);
   const int workers = std::max(1, std::min<int>(options_.threads, static_cast<int>(trials.size())));
@@ -415,7 +415,7 @@ nlohmann::json Study::run_all(const RunDirectory& directory) {
   config["presets"] = kStudyPresets;
   config["study"] = study_json(false);
   config["binary_classes"] = options_.binary_classes;
-  directory.write_config(config);
+  write_run_config(directory, config);
 
   nlohmann::json presets = nlohmann::json::object();
   std::exception_ptr first_failure;
