@@ -307,6 +307,8 @@ int run(int argc, char** argv) {
         rows.push_back({p, "", std::nullopt, error.what(), p});
       } catch (const AppError&) {
         throw;  // bad usage, bad data, a full disk or an interruption ends the whole run
+      } catch (const train::RunDirectoryUnusable&) {
+        throw;  // so does a preset's directory that cannot be used (bad usage of --out, as run_app reports it)
       } catch (const Error& error) {
         spdlog::warn("{}: {}", p, error.what());
         rows.push_back({p, "", std::nullopt, error.what(), p});

@@ -166,7 +166,8 @@ bool write_file_once(const std::filesystem::path& path, const std::string& conte
   const int link_error = errno;
   ::unlink(staging.c_str());
   if (!created && link_error != EEXIST) {
-    throw WriteError(fmt::format("cannot write '{}': {}", path.string(), system_reason(link_error)));
+    // Not a WriteError: room on the disk would not help a file system without hard links (EPERM).
+    throw_error(fmt::format("cannot write '{}': {}", path.string(), system_reason(link_error)));
   }
   return created;
 }

@@ -118,7 +118,8 @@ class RunDirectory {
 
 // Writes `path` whole unless it exists, as one step that any number of processes may try at once: the content
 // goes to a temporary file of this process, which is then hard-linked to `path` (link(2) fails when `path`
-// exists) and removed. Returns whether this call created `path`; throws WriteError naming the file.
+// exists) and removed. Returns whether this call created `path`. Throws WriteError when the content cannot be
+// written, Error naming the file when the link fails for another reason than an existing `path`.
 bool write_file_once(const std::filesystem::path& path, const std::string& content);
 
 // A sub-run's directory name from its settings: {{"eta", 0.01}, {"lambda", 0.1}, {"batch", 100}} gives
