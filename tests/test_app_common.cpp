@@ -363,7 +363,8 @@ TEST_CASE("run_app maps every failure to its exit code and never lets an excepti
       {[] { throw 42; }, exit_code::failure, "error: unknown failure"},
       // The library's run-directory errors are bad usage of --out, in the apps' words and with their hints.
       {[] { throw tapegrad::train::RunDirectoryUnusable("/runs/x", "cannot create a file in it: Read-only"); },
-       exit_code::bad_usage, "error: cannot use the --out directory '/runs/x': cannot create a file in it: Read-only"},
+       exit_code::bad_usage,
+       "error: cannot use the --out directory '/runs/x': cannot create a file in it: Read-only"},
       {[] { throw tapegrad::train::RunDirectoryUnusable("/runs/x", "it exists but is not a directory"); },
        exit_code::bad_usage, "hint: choose a directory you can write to with --out"},
       {[] { throw tapegrad::train::RunDirectoryLocked("/runs/x", "4242", false); }, exit_code::bad_usage,

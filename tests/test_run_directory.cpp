@@ -357,7 +357,8 @@ TEST_CASE("RunDirectory's lock lasts until the last copy is gone, and binds othe
   other.lock();
 }
 
-TEST_CASE("RunDirectory::lock_shared: holders share the directory, and lock() and lock_shared() exclude each other",
+TEST_CASE("RunDirectory::lock_shared: holders share the directory, and lock() and lock_shared() exclude each "
+          "other",
           "[train][run_directory][lock]") {
   TempDir directory("lock");
   const fs::path root = directory / "run";

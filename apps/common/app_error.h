@@ -125,7 +125,8 @@ using AppMain = std::function<int(int argc, char** argv)>;
 
 // Calls `body(argc, argv)` and returns its exit code. Nothing escapes: InfoRequested prints its text to stdout
 // and returns 0; any exception prints "error: <message>" and a hint to stderr and returns exit_code_for(it), a
-// run-directory error of the library as run_directory_usage_error has it. Before the body runs, logging is set up with the default verbosity.
+// run-directory error of the library as run_directory_usage_error has it. Before the body runs, logging is set
+// up with the default verbosity.
 int run_app(int argc, char** argv, const AppMain& body);
 
 }  // namespace tapegrad::apps

@@ -20,7 +20,8 @@ RunDirectoryUnusable::RunDirectoryUnusable(std::filesystem::path directory, std:
 
 namespace {
 
-std::string locked_message(const std::filesystem::path& directory, const std::string& holder_pid, bool held_shared) {
+std::string locked_message(const std::filesystem::path& directory, const std::string& holder_pid,
+                           bool held_shared) {
   if (held_shared) {
     return fmt::format("the run directory '{}' is in use by processes that share it (lock_shared); a process of "
                        "its own there would mix its files with theirs",
@@ -89,15 +90,16 @@ int open_lock_file(const std::filesystem::path& root, const std::filesystem::pat
 }
 
 // Closes `descriptor`, on which flock failed with `lock_error`, and throws the error that says who holds the lock.
-[[noreturn]] void throw_locked(const std::filesystem::path& root, const std::filesystem::path& path, int descriptor,
-                               int lock_error) {
+[[noreturn]] void throw_locked(const std::filesystem::path& root, const std::filesystem::path& path,
+                               int descriptor, int lock_error) {
   char text[32] = {};
   const ssize_t read = ::pread(descriptor, text, sizeof text - 1, 0);
   // If a shared lock can be had, the holders hold it shared (the file's PID, if any, is an earlier holder's).
   const bool held_shared = lock_error == EWOULDBLOCK && ::flock(descriptor, LOCK_SH | LOCK_NB) == 0;
   ::close(descriptor);
   if (lock_error != EWOULDBLOCK) {
-    throw RunDirectoryUnusable(root, fmt::format("cannot lock '{}': {}", path.string(), system_reason(lock_error)));
+    const std::string reason = fmt::format("cannot lock '{}': {}", path.string(), system_reason(lock_error));
+    throw RunDirectoryUnusable(root, reason);
   }
   if (held_shared) throw RunDirectoryLocked(root, "", true);
   const std::string holder = read > 0 ? std::string(text, static_cast<std::size_t>(read)) : std::string("?");
