@@ -8,6 +8,8 @@
 #include <system_error>
 #include <utility>
 
+#include <tapegrad/core/error.h>
+
 namespace tapegrad {
 namespace {
 
@@ -79,9 +81,14 @@ void AtomicFile::commit() {
 }
 
 void write_file_atomically(const std::filesystem::path& path, std::string_view content) {
-  AtomicFile file(path);
-  file.write(content);
-  file.commit();
+  try {
+    AtomicFile file(path);
+    file.write(content);
+    file.commit();
+  } catch (const FileWriteFailure& failure) {
+    throw WriteError("cannot write '" + path.string() + "': could not " + failure.action + " '" +
+                     failure.temporary.string() + "': " + failure.reason());
+  }
 }
 
 }  // namespace tapegrad

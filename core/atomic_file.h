@@ -1,8 +1,8 @@
 // A file written whole or not at all. The bytes go to a temporary file of its own in the target's directory
 // (".<name>.tmp-<pid>-<n>", unique per process and writer, so two writers of one path never share it), are flushed
 // to disk and renamed over the target by commit(): a reader sees the old file or the new one, never a mix, and a
-// crash or a full disk leaves the old file as it was. The checkpoints, the safetensors files and the apps' run
-// files are all written through it.
+// crash or a full disk leaves the old file as it was. The checkpoints, the safetensors files, the charts and the
+// files of a run directory (train::RunDirectory) are all written through it.
 #pragma once
 
 #include <cstddef>
@@ -52,7 +52,8 @@ class AtomicFile {
   bool committed_ = false;
 };
 
-// AtomicFile(path), write(content), commit().
+// AtomicFile(path), write(content), commit(). Throws WriteError: "cannot write '<path>': could not <action>
+// '<temporary>': <reason>"; the temporary file is gone then and any previous file at `path` is unchanged.
 void write_file_atomically(const std::filesystem::path& path, std::string_view content);
 
 }  // namespace tapegrad

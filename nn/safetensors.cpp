@@ -511,7 +511,9 @@ void save_safetensors(const std::filesystem::path& path, const StateDict<T>& ten
   for (const auto& entry : tensors) append_row_major(bytes, entry.value);
 
   try {
-    write_file_atomically(path, bytes);
+    AtomicFile file(path);
+    file.write(bytes);
+    file.commit();
   } catch (const FileWriteFailure& failure) {
     throw WriteError(fmt::format("safetensors: cannot save '{}': could not {} '{}': {}; any previous file there is "
                                  "unchanged",

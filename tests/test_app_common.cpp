@@ -1,4 +1,4 @@
-// The app infrastructure: atomic files and the metrics CSV, the run directory, the command-line contract and its
+// The app infrastructure: the apps' config.json and run-directory errors, the command-line contract and its
 // exit codes, progress formatting and reporting, logging, timing, threads and the run record.
 #include <fcntl.h>
 #include <signal.h>
@@ -25,14 +25,15 @@
 #include <vector>
 
 #include "apps/common/app_error.h"
-#include "apps/common/atomic_file.h"
 #include "apps/common/bounds.h"
 #include "apps/common/cli.h"
+#include "apps/common/experiment.h"
 #include "apps/common/settings_table.h"
 #include "apps/common/logging.h"
 #include "apps/common/results.h"
 #include "apps/common/run_dir.h"
 #include "apps/common/run_info.h"
+#include "apps/common/shard.h"
 #include "apps/common/threads.h"
 #include <tapegrad/core/error.h>
 #include "tests/support/test_data.h"
@@ -43,17 +44,10 @@ using tapegrad::testing::read_bytes;
 using tapegrad::testing::read_json;
 using tapegrad::testing::TempDir;
 using tapegrad::testing::write_bytes;
+using tapegrad::testing::directory_entries;
 using tapegrad::testing::error_message;
-using tapegrad::testing::FileSizeLimit;
 
 namespace {
-
-std::vector<std::string> directory_entries(const fs::path& directory) {
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(directory)) names.push_back(entry.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 // Sends everything written to a standard stream (stdout or stderr) into a temporary file while it lives.
 class CapturedStream {
@@ -87,109 +81,34 @@ class CapturedStream {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------------
-// Atomic files
+// Run directories (train::RunDirectory, tests/test_run_directory.cpp): what the apps add
 
-TEST_CASE("write_file_atomically writes new files and replaces old content without leaving temporaries",
-          "[app_common][atomic]") {
-  TempDir directory("atomic");
-  const fs::path target = directory / "config.json";
-  write_file_atomically(target, "first version, rather long\n");
-  CHECK(read_bytes(target) == "first version, rather long\n");
-  write_file_atomically(target, "second\n");
-  CHECK(read_bytes(target) == "second\n");
-  const std::string binary("a\0b\xff", 4);
-  write_file_atomically(target, binary);
-  CHECK(read_bytes(target) == binary);
-  CHECK(directory_entries(directory.path()) == std::vector<std::string>{"config.json"});
-}
-
-TEST_CASE("write_file_atomically keeps the old file whole when writing the new one fails half-way",
-          "[app_common][atomic]") {
-  TempDir directory("atomic");
-  const fs::path target = directory / "summary.json";
-  write_file_atomically(target, "old content\n");
-  const std::string too_big(64 * 1024, 'x');
-  std::string message;
-  {
-    FileSizeLimit limit(4096);
-    message = error_message([&] { write_file_atomically(target, too_big); });
-  }
-  CHECK_THAT(message, Catch::Contains(target.string()));
-  CHECK_THAT(message, Catch::Contains(std::strerror(EFBIG)));
-  CHECK(read_bytes(target) == "old content\n");
-  CHECK(directory_entries(directory.path()) == std::vector<std::string>{"summary.json"});
-}
-
-TEST_CASE("write_file_atomically names the path and the OS error when it cannot write", "[app_common][atomic]") {
-  TempDir directory("atomic");
-  write_bytes(directory / "plain_file", "not a directory");
-  const fs::path under_file = directory / "plain_file" / "config.json";
-  const std::string message = error_message([&] { write_file_atomically(under_file, "{}"); });
-  CHECK_THAT(message, Catch::Contains(under_file.string()));
-  CHECK_THAT(message, Catch::Contains(std::strerror(ENOTDIR)));
-
-  // Renaming over a directory fails after the temporary was written: it must be removed again.
-  fs::create_directory(directory / "occupied");
-  const std::string rename_message = error_message([&] { write_file_atomically(directory / "occupied", "{}"); });
-  CHECK_THAT(rename_message, Catch::Contains((directory / "occupied").string()));
-  CHECK_THAT(rename_message, Catch::Contains(std::strerror(EISDIR)));
-  CHECK(directory_entries(directory.path()) == std::vector<std::string>{"occupied", "plain_file"});
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Run directories
-
-TEST_CASE("RunDirectory creates its directory and writes config and summary as JSON", "[app_common][run_dir]") {
-  TempDir directory("run");
-  const RunDirectory run(directory / "runs" / "first");
-  CHECK(fs::is_directory(directory / "runs" / "first"));
-  CHECK(directory_entries(run.root()).empty());  // the write probe was removed
-  CHECK(run.config_path() == directory / "runs" / "first" / "config.json");
-  CHECK(run.metrics_path().filename() == "metrics.csv");
-  CHECK(run.summary_path().filename() == "summary.json");
-  CHECK(run.checkpoint_path().parent_path() == run.root());
-  CHECK(run.plot_path("loss") == run.root() / "loss.png");
-
-  run.write_config({{"seed", 7}, {"eta", 0.01}});
-  run.write_summary({{"test_accuracy", 0.39}});
-  CHECK(nlohmann::json::parse(read_bytes(run.config_path())) == nlohmann::json{{"seed", 7}, {"eta", 0.01}});
-  CHECK(nlohmann::json::parse(read_bytes(run.summary_path()))["test_accuracy"] == 0.39);
-
-  // An existing run directory is fine to use again.
-  const RunDirectory reopened(run.root());
-  CHECK(fs::exists(reopened.config_path()));
-}
-
-TEST_CASE("RunDirectory nests sub-runs and names them from their settings", "[app_common][run_dir]") {
+TEST_CASE("write_run_config writes config.json, keeps it on --resume, and lets one shard write it",
+          "[app_common][run_dir]") {
   TempDir directory("run");
   const RunDirectory run(directory / "out");
-  const std::string name = sub_run_name({{"eta", 0.01}, {"lambda", 0.1}, {"batch", 100}});
-  CHECK(name == "eta0.01_lambda0.1_batch100");
-  const RunDirectory trial = run.sub_run(fs::path("grid") / name);
-  CHECK(trial.root() == directory / "out" / "grid" / "eta0.01_lambda0.1_batch100");
-  CHECK(fs::is_directory(trial.root()));
-  trial.write_summary({{"done", true}});
-  CHECK(fs::exists(directory / "out" / "grid" / name / "summary.json"));
+  write_run_config(run, {{"seed", 7}, {"eta", 0.01}});
+  CHECK(nlohmann::json::parse(read_bytes(run.config_path())) == nlohmann::json{{"seed", 7}, {"eta", 0.01}});
+  write_run_config(run, {{"seed", 8}});
+  CHECK(read_json(run.config_path()) == nlohmann::json{{"seed", 8}});
 
-  CHECK_THROWS_AS(run.sub_run("../escape"), tapegrad::Error);
-  CHECK_THROWS_AS(run.sub_run("grid/../../escape"), tapegrad::Error);
-  CHECK_THROWS_AS(run.sub_run(directory.path()), tapegrad::Error);
-  CHECK_THROWS_AS(run.sub_run(""), tapegrad::Error);
-  CHECK_FALSE(fs::exists(directory / "escape"));
-}
+  set_resume_mode(true);
+  write_run_config(run, {{"seed", 9}});
+  const nlohmann::json kept = read_json(run.config_path());
+  write_bytes(run.config_path(), "not json");  // a damaged record is written anew
+  write_run_config(run, {{"seed", 10}});
+  const nlohmann::json rewritten = read_json(run.config_path());
+  set_resume_mode(false);
+  CHECK(kept == nlohmann::json{{"seed", 8}});
+  CHECK(rewritten == nlohmann::json{{"seed", 10}});
 
-TEST_CASE("RunDirectory fails clearly before training when the path cannot be used", "[app_common][run_dir]") {
-  TempDir directory("run");
-  write_bytes(directory / "plain_file", "x");
-  const fs::path under_file = directory / "plain_file" / "run";
-  const std::string message = error_message([&] { RunDirectory run(under_file); });
-  CHECK_THAT(message, Catch::Contains(under_file.string()));
-  CHECK_THAT(message, Catch::Contains(std::strerror(ENOTDIR)));
-  CHECK_THAT(message, Catch::Contains("--out"));
-
-  const std::string file_itself = error_message([&] { RunDirectory run(directory / "plain_file"); });
-  CHECK_THAT(file_itself, Catch::Contains((directory / "plain_file").string()));
-  CHECK_THAT(file_itself, Catch::Contains("not a directory", Catch::CaseSensitive::No));
+  const RunDirectory search = run.sub_run("grid");
+  set_active_shard(Shard{.index = 1, .count = 2});
+  write_run_config(search, {{"shard", 1}});
+  write_run_config(search, {{"shard", 0}});
+  set_active_shard(std::nullopt);
+  CHECK(read_json(search.config_path()) == nlohmann::json{{"shard", 1}});
+  CHECK(directory_entries(search.root()) == std::vector<std::string>{"config.json"});
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -443,6 +362,20 @@ TEST_CASE("run_app maps every failure to its exit code and never lets an excepti
       {[] { throw tapegrad::WriteError("checkpoint: cannot save x: No space left on device"); }, exit_code::failure,
        "hint: make room on the disk"},
       {[] { throw 42; }, exit_code::failure, "error: unknown failure"},
+      // The library's run-directory errors are bad usage of --out, in the apps' words and with their hints.
+      {[] { throw tapegrad::train::RunDirectoryUnusable("/runs/x", "cannot create a file in it: Read-only"); },
+       exit_code::bad_usage,
+       "error: cannot use the --out directory '/runs/x': cannot create a file in it: Read-only"},
+      {[] { throw tapegrad::train::RunDirectoryUnusable("/runs/x", "it exists but is not a directory"); },
+       exit_code::bad_usage, "hint: choose a directory you can write to with --out"},
+      {[] { throw tapegrad::train::RunDirectoryLocked("/runs/x", "4242", false); }, exit_code::bad_usage,
+       "error: the run directory '/runs/x' is in use by another process (PID 4242)"},
+      {[] { throw tapegrad::train::RunDirectoryLocked("/runs/x", "4242", false); }, exit_code::bad_usage,
+       "hint: wait for that process to end (or stop it), or give another --out directory"},
+      {[] { throw tapegrad::train::RunDirectoryLocked("/runs/x", "", true); }, exit_code::bad_usage,
+       "error: the run directory '/runs/x' is in use by shards of a search (--shard) that still run"},
+      {[] { throw tapegrad::train::RunDirectoryLocked("/runs/x", "", true); }, exit_code::bad_usage,
+       "hint: merge with --resume once every shard has ended"},
   };
   for (const Mapping& mapping : mappings) {
     INFO("expected message: " << mapping.expected_message);

@@ -2,8 +2,6 @@
 // --out and write no results, the merge equals one process bit for bit (one thread per trial), a killed shard
 // costs only its unfinished trials, and the locks keep a merge or a second copy of a shard away from running
 // shards.
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -18,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include <tapegrad/nn/train/run_directory.h>
 #include "tests/support/app_runner.h"
 #include "tests/support/test_data.h"
 
@@ -121,21 +120,6 @@ bool completed(const fs::path& trial) {
   return fs::exists(trial / "summary.json") && read_json(trial / "summary.json")["status"] == "completed";
 }
 
-// An advisory lock held by the test itself, standing in for another process's.
-class HeldLock {
- public:
-  HeldLock(const fs::path& file, int operation) : descriptor_(::open(file.c_str(), O_RDWR | O_CREAT, 0666)) {
-    REQUIRE(descriptor_ >= 0);
-    REQUIRE(::flock(descriptor_, operation | LOCK_NB) == 0);
-  }
-  ~HeldLock() { ::close(descriptor_); }
-  HeldLock(const HeldLock&) = delete;
-  HeldLock& operator=(const HeldLock&) = delete;
-
- private:
-  int descriptor_;
-};
-
 }  // namespace
 
 TEST_CASE("apps: two shards started at once into one --out, then the merge, equal one process bit for bit",
@@ -173,7 +157,8 @@ TEST_CASE("apps: two shards started at once into one --out, then the merge, equa
 
   // While a shard holds the search's --out, the merge is refused, naming the shards; then it runs.
   {
-    const HeldLock shard_running(out / ".tapegrad.lock", LOCK_SH);
+    tapegrad::train::RunDirectory shard_running(out);  // the test process stands in for a running shard
+    shard_running.lock_shared();
     const auto early = run_command(app_path("cifar_softmax") + " --resume " + quoted(search) + " --quiet");
     INFO(early.output);
     CHECK(early.exit_code == 2);
@@ -274,8 +259,8 @@ TEST_CASE("apps: a second copy of a shard is refused before it writes, naming th
   write_cifar_directory(dir.path() / "cifar", 100);
   const fs::path out = dir.path() / "out";
   const fs::path trial = out / "grid" / grid_trial_names()[1];  // a trial of shard 1/2
-  fs::create_directories(trial);
-  const HeldLock running(trial / ".tapegrad.lock", LOCK_EX);
+  tapegrad::train::RunDirectory running(trial);  // the test process stands in for the first copy
+  running.lock();
   const auto second = run_command(grid_command(dir.path() / "cifar", out, 2) + " --shard 1/2");
   INFO(second.output);
   CHECK(second.exit_code == 2);

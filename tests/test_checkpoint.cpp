@@ -786,7 +786,7 @@ TEST_CASE("AtomicFile: two writers of one path have temporaries of their own, an
   CHECK(entries == 1);
   // A directory that cannot hold the file: the failure names the step and the temporary.
   try {
-    tapegrad::write_file_atomically(directory / "missing" / "file", "x");
+    tapegrad::AtomicFile missing(directory / "missing" / "file");
     FAIL("no failure");
   } catch (const tapegrad::FileWriteFailure& failure) {
     CHECK(failure.action == "create");

@@ -8,7 +8,6 @@
 #include <span>
 #include <vector>
 
-#include "apps/common/atomic_file.h"
 #include "apps/common/classifier.h"
 #include <tapegrad/core/gradcheck.h>
 #include <tapegrad/nn/data/batch_loader.h>

@@ -10,7 +10,7 @@
 #include "apps/cifar_softmax/gradcheck.h"
 #include "apps/cifar_softmax/presets.h"
 #include "apps/common/app_error.h"
-#include "apps/common/atomic_file.h"
+#include <tapegrad/core/atomic_file.h>
 #include "apps/common/cli.h"
 #include "apps/common/datasets.h"
 #include "apps/common/experiment.h"
@@ -267,6 +267,8 @@ void run_all_presets(const Overrides& o, const CommonOptions& common, DataCache&
       rows.push_back({p, "", std::nullopt, error.what(), p});
     } catch (const AppError&) {
       throw;  // bad usage, bad data, a full disk or an interruption ends the whole run
+    } catch (const train::RunDirectoryUnusable&) {
+      throw;  // so does a preset's directory that cannot be used (bad usage of --out, as run_app reports it)
     } catch (const Error& error) {
       spdlog::warn("{}: {}", p, error.what());
       rows.push_back({p, "", std::nullopt, error.what(), p});

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <tapegrad/nn/train/progress.h>
+#include <tapegrad/nn/train/run_directory.h>
 #include <tapegrad/nn/train/stop_signal.h>
 
 #include <cstdio>
@@ -70,6 +71,25 @@ std::string hint_for(const std::exception& error, const std::string& program) {
   return hints::other_failure;
 }
 
+std::optional<UsageError> run_directory_usage_error(const std::exception& error) {
+  if (const auto* unusable = dynamic_cast<const train::RunDirectoryUnusable*>(&error)) {
+    return UsageError(fmt::format("cannot use the --out directory '{}': {}", unusable->directory().string(),
+                                  unusable->reason()),
+                      "choose a directory you can write to with --out");
+  }
+  const auto* locked = dynamic_cast<const train::RunDirectoryLocked*>(&error);
+  if (locked == nullptr) return std::nullopt;
+  // Only the shards of a search (--shard) take the shared lock.
+  if (locked->held_shared()) {
+    return UsageError(fmt::format("the run directory '{}' is in use by shards of a search (--shard) that still "
+                                  "run; a run or a merge beside them would mix its files with theirs",
+                                  locked->directory().string()),
+                      "merge with --resume once every shard has ended (a Slurm job with "
+                      "--dependency=afterany, say)");
+  }
+  return UsageError(locked->what(), "wait for that process to end (or stop it), or give another --out directory");
+}
+
 int run_app(int argc, char** argv, const AppMain& body) {
   try {
     configure_logging(Verbosity::normal);
@@ -84,8 +104,11 @@ int run_app(int argc, char** argv, const AppMain& body) {
     std::fflush(stdout);
     return exit_code::success;
   } catch (const std::exception& error) {
-    report_failure(&error, argc, argv);
-    return exit_code_for(error);
+    // The library's run-directory errors are bad usage of --out for the apps.
+    const std::optional<UsageError> usage = run_directory_usage_error(error);
+    const std::exception& reported = usage ? static_cast<const std::exception&>(*usage) : error;
+    report_failure(&reported, argc, argv);
+    return exit_code_for(reported);
   } catch (...) {
     report_failure(nullptr, argc, argv);
     return exit_code::failure;

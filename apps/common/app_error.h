@@ -5,6 +5,7 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -115,11 +116,17 @@ decltype(auto) as_data_error(Load&& load) {
   }
 }
 
+// The UsageError (exit 2) that an app reports for the library's train::RunDirectoryUnusable ("cannot use the --out
+// directory ...") or train::RunDirectoryLocked (in use by another process, or by the shards of a search), with
+// the hint that says what to do; nothing for any other exception. run_app reports through it.
+std::optional<UsageError> run_directory_usage_error(const std::exception& error);
+
 using AppMain = std::function<int(int argc, char** argv)>;
 
 // Calls `body(argc, argv)` and returns its exit code. Nothing escapes: InfoRequested prints its text to stdout
-// and returns 0; any exception prints "error: <message>" and a hint to stderr and returns exit_code_for(it).
-// Before the body runs, logging is set up with the default verbosity.
+// and returns 0; any exception prints "error: <message>" and a hint to stderr and returns exit_code_for(it), a
+// run-directory error of the library as run_directory_usage_error has it. Before the body runs, logging is set
+// up with the default verbosity.
 int run_app(int argc, char** argv, const AppMain& body);
 
 }  // namespace tapegrad::apps

@@ -13,7 +13,7 @@
 #include <optional>
 
 #include "apps/common/app_error.h"
-#include "apps/common/atomic_file.h"
+#include <tapegrad/core/atomic_file.h>
 #include "apps/common/bounds.h"
 #include "apps/common/run_dir.h"
 #include "apps/common/run_info.h"
@@ -675,7 +675,7 @@ RunDirectory prepare_output_directory(const CommonOptions& common, const std::fu
     const std::string text = invocation.dump(2) + "\n";
     if (!common.shard) {
       write_file_atomically(own.root() / "invocation.json", text);
-    } else if (!write_file_once(own.root() / "invocation.json", text)) {
+    } else if (!train::write_file_once(own.root() / "invocation.json", text)) {
       check_joins_search(common, own_invocation);  // another shard wrote it first, at the same moment
     }
   }

@@ -9,7 +9,6 @@
 #include <optional>
 
 #include "apps/common/app_error.h"
-#include "apps/common/atomic_file.h"
 #include "apps/common/experiment_report.h"
 #include <tapegrad/nn/train/progress.h>
 #include "apps/common/resume_state.h"
@@ -123,7 +122,7 @@ void write_config(const ExperimentSettings& s, const ExperimentData& d, const nl
   config["planned_steps"] = s.planned_steps(d.train->size());  // "total_steps" is the setting (0: from the epochs)
   config["build"] = build_info_json();
   config["written_at"] = utc_timestamp();
-  directory.write_config(config);
+  write_run_config(directory, config);
 }
 
 // Train: from the start or the checkpoint, a metrics.csv row and a checkpoint at every evaluation.

@@ -9,7 +9,6 @@
 #include <sstream>
 
 #include "apps/common/app_error.h"
-#include "apps/common/atomic_file.h"
 #include "apps/common/experiment.h"
 #include <tapegrad/nn/plot/plot.h>
 #include "apps/common/results.h"
@@ -199,7 +198,7 @@ SearchResults run_lambda_search(const SearchPlan& plan, const RunDirectory& dire
   config["validation_examples"] = plan.validation_examples;
   config["workers"] = results.workers;
   config["written_at"] = utc_timestamp();
-  directory.write_config(config);
+  write_run_config(directory, config);
   spdlog::info("{} search: {} values of log10 lambda in [{:.3f}, {:.3f}], {} cycle{} of 2 x {} steps each, {} at a "
                "time",
                plan.name, count, plan.low, plan.high, plan.cycles, plan.cycles == 1 ? "" : "s", plan.n_s,

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "apps/common/atomic_file.h"
+#include <tapegrad/core/atomic_file.h>
 #include <tapegrad/nn/train/csv.h>
 
 namespace tapegrad::apps {

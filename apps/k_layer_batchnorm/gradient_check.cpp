@@ -16,7 +16,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "apps/common/atomic_file.h"
+#include <tapegrad/core/atomic_file.h>
 
 namespace tapegrad::apps::k_layer_batchnorm {
 namespace {
@@ -173,7 +173,7 @@ nlohmann::json check_network(Parameters& p, const Matrix<double>& X, const std::
 
 nlohmann::json run_gradient_check(const KLayerSettings& settings, const ImageSplits& splits,
                                   const RunDirectory& directory) {
-  directory.write_config(to_json(settings));
+  write_run_config(directory, to_json(settings));
   constexpr int features = 20;
   constexpr int examples = 5;
   const data::Normalizer normalizer = data::Normalizer::fitted(splits.train);

@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "apps/common/app_error.h"
-#include "apps/common/atomic_file.h"
 #include "apps/common/cli.h"
 #include "apps/common/experiment.h"
 #include "apps/common/logging.h"

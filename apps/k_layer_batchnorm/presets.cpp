@@ -8,7 +8,7 @@
 #include <cstdio>
 
 #include "apps/common/app_error.h"
-#include "apps/common/atomic_file.h"
+#include <tapegrad/core/atomic_file.h>
 #include <tapegrad/nn/plot/plot.h>
 #include <tapegrad/nn/train/progress.h>
 #include "apps/common/sweep.h"
@@ -102,7 +102,7 @@ PresetRecord run_sensitivity(const KLayerSettings& base, const PresetContext& co
       runs.push_back(s);
     }
   }
-  directory.write_config({{"preset", "sensitivity"}, {"settings", to_json(base)}, {"sigmas", sigmas}});
+  write_run_config(directory, {{"preset", "sensitivity"}, {"settings", to_json(base)}, {"sigmas", sigmas}});
   std::vector<std::optional<RunResult>> results(runs.size());
   const auto run_one = [&](std::size_t i) {
     results[i] = train_k_layer(runs[i], splits, directory.sub_run(runs[i].preset));

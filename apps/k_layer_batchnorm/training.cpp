@@ -25,7 +25,7 @@
 #include <memory>
 
 #include "apps/common/app_error.h"
-#include "apps/common/atomic_file.h"
+#include <tapegrad/core/atomic_file.h>
 #include "apps/common/experiment.h"
 #include "apps/common/hints.h"
 #include <tapegrad/nn/plot/plot.h>
@@ -215,7 +215,7 @@ void save_model(const Network<T>& network, const data::Normalizer& normalizer, c
 template <typename T>
 RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const RunDirectory& directory) {
   const auto started = std::chrono::steady_clock::now();
-  directory.write_config(to_json(s));
+  write_run_config(directory, to_json(s));
   Generator generator(s.seed);
   const data::Normalizer normalizer = data::Normalizer::fitted(splits.train);
   Network<T> network =

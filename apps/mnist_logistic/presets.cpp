@@ -125,7 +125,7 @@ std::vector<ExperimentSettings> lambda_trials(const ExperimentSettings& base, co
   for (double lambda : lambdas) {
     ExperimentSettings s = base;
     s.lambda = lambda;
-    s.name = sub_run_name({{"lambda", lambda}});
+    s.name = train::sub_run_name({{"lambda", lambda}});
     trials.push_back(s);
   }
   return trials;

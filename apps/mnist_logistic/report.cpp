@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "apps/common/atomic_file.h"
+#include <tapegrad/core/atomic_file.h>
 
 namespace tapegrad::apps::mnist_logistic {
 namespace {

@@ -68,7 +68,7 @@ nlohmann::json read_json_file(const std::filesystem::path& path) {
 void add_to_config(const RunDirectory& directory, const nlohmann::json& study) {
   nlohmann::json config = read_json_file(directory.config_path());
   config["study"] = study;
-  directory.write_config(config);
+  write_run_config(directory, config);
 }
 
 nlohmann::json best_epoch_json(const ExperimentResult& result, long steps_per_epoch) {
@@ -412,7 +412,7 @@ nlohmann::json Study::run_trials(const std::string& preset, const RunDirectory& 
   nlohmann::json config = {{"preset", preset}, {"data", splits.description}, {"settings", base.to_json()},
                            {"trials", nlohmann::json::array()}, {"study", study}};
   for (const auto& trial : trials) config["trials"].push_back(trial.to_json());
-  directory.write_config(config);
+  write_run_config(directory, config);
 
   const int workers = std::max(1, std::min<int>(options_.threads, static_cast<int>(trials.size())));
   if (workers > 1) {
@@ -452,7 +452,7 @@ nlohmann::json Study::run_all(const RunDirectory& directory) {
   config["presets"] = kStudyPresets;
   config["study"] = study_json(false);
   config["binary_classes"] = options_.binary_classes;
-  directory.write_config(config);
+  write_run_config(directory, config);
 
   nlohmann::json presets = nlohmann::json::object();
   std::exception_ptr first_failure;

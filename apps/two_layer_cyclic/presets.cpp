@@ -8,7 +8,7 @@
 #include <cstdio>
 
 #include "apps/common/app_error.h"
-#include "apps/common/atomic_file.h"
+#include <tapegrad/core/atomic_file.h>
 #include <tapegrad/nn/train/progress.h>
 #include "apps/common/run_info.h"
 #include "apps/common/threads.h"
@@ -56,7 +56,7 @@ PresetRecord run_gradcheck(const CyclicSettings& settings, const RunContext& con
   nlohmann::json config = app_config(settings, context);
   config["data"] = splits.description;
   config["written_at"] = utc_timestamp();
-  directory.write_config(config);
+  write_run_config(directory, config);
 
   spdlog::info("gradcheck: tape, reference and central differences on {} cases", cases.size());
   // Thousands of products of a few hundred thousand flops each: waking a second thread for each costs more than
@@ -209,7 +209,7 @@ std::vector<PresetRecord> run_all(const std::function<CyclicSettings(const std::
   nlohmann::json config = run_record_json(context.common);
   config["preset"] = "all";
   for (const auto& settings : all) config["presets"][settings.preset] = to_json(settings);
-  out.write_config(config);
+  write_run_config(out, config);
 
   std::vector<PresetRecord> records;
   records.reserve(all.size());  // `earlier` points into it
@@ -218,11 +218,11 @@ std::vector<PresetRecord> run_all(const std::function<CyclicSettings(const std::
     for (const auto& r : records) presets.push_back({{"preset", r.preset}, {"wall_seconds", r.wall_seconds},
                                                      {"directory", r.directory.generic_string()},
                                                      {"summary", r.summary}});
-    out.write_summary({{"preset", "all"},
-                       {"complete", complete},
-                       {"wall_seconds", clock.elapsed_seconds()},
-                       {"presets", presets},
-                       {"build", build_info_json()}});
+    out.write_summary(nlohmann::json{{"preset", "all"},
+                                     {"complete", complete},
+                                     {"wall_seconds", clock.elapsed_seconds()},
+                                     {"presets", presets},
+                                     {"build", build_info_json()}});
     write_file_atomically(out.root() / "report.md", format_report(records, clock.elapsed_seconds(), complete));
   };
   EarlierSearches earlier;

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "apps/common/atomic_file.h"
+#include <tapegrad/core/atomic_file.h>
 #include <tapegrad/nn/plot/plot.h>
 #include <tapegrad/core/error.h>
 #include <tapegrad/optim/schedule.h>

@@ -533,12 +533,7 @@ void write_picture(const std::filesystem::path& path, int width, int height, con
     check(cairo_surface_write_to_png_stream(surface, append_to_string, &bytes), path);
   }
   check(cairo_surface_status(surface), path);
-  try {
-    write_file_atomically(path, bytes);
-  } catch (const FileWriteFailure& failure) {
-    throw WriteError(fmt::format("cannot write '{}': could not {} '{}': {}", path.string(), failure.action,
-                                 failure.temporary.string(), failure.reason()));
-  }
+  write_file_atomically(path, bytes);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// The whole of tapegrad::train: the training loop, its evaluation and metrics, run checkpoints.
+// The whole of tapegrad::train: the training loop, its evaluation and metrics, run checkpoints, run directories.
 #pragma once
 
 #include <tapegrad/nn/train/checkpoint.h>
@@ -9,6 +9,7 @@
 #include <tapegrad/nn/train/metrics.h>
 #include <tapegrad/nn/train/progress.h>
 #include <tapegrad/nn/train/run_checkpoint.h>
+#include <tapegrad/nn/train/run_directory.h>
 #include <tapegrad/nn/train/stop_signal.h>
 #include <tapegrad/nn/train/timing.h>
 #include <tapegrad/nn/train/trials.h>

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <random>
@@ -62,6 +63,15 @@ int count_lines(const std::filesystem::path& file) {
   int lines = 0;
   for (std::string line; std::getline(in, line);) ++lines;
   return lines;
+}
+
+std::vector<std::string> directory_entries(const std::filesystem::path& directory) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(directory)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 std::string file_text(std::FILE* file) {

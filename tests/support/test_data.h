@@ -9,6 +9,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace tapegrad::testing {
 
@@ -32,6 +33,8 @@ std::string read_bytes(const std::filesystem::path& file);
 nlohmann::json read_json(const std::filesystem::path& file);
 // The number of lines in a text file (0 when it does not exist).
 int count_lines(const std::filesystem::path& file);
+// The names of the entries of a directory, sorted.
+std::vector<std::string> directory_entries(const std::filesystem::path& directory);
 
 // Everything written to `file` so far, from its start (flushed first); the file's position is left alone.
 std::string file_text(std::FILE* file);
