@@ -17,7 +17,7 @@ class ManualTwoLayer : public TrainingImplementation<T> {
       : fused_(fused),
         lambda_(static_cast<T>(problem.lambda)),
         eta_(static_cast<T>(problem.learning_rate)) {
-    std::vector<Matrix<T>> values = initial_parameters<T>(ModelKind::two_layer, problem);
+    std::vector<Matrix<T>> values = initial_parameters<T>(WorkloadModel::two_layer, problem);
     w1_ = std::move(values[0]);
     b1_ = std::move(values[1]);
     w2_ = std::move(values[2]);

@@ -65,8 +65,8 @@ int configured_blas_threads = 0;
 template <typename T>
 class PytorchImplementation : public TrainingImplementation<T> {
  public:
-  PytorchImplementation(ModelKind kind, const BenchmarkProblem& problem, const std::vector<Matrix<T>>& initial)
-      : lambda_(kind == ModelKind::mlp ? 0.0 : problem.lambda), tanh_(kind == ModelKind::mlp) {
+  PytorchImplementation(WorkloadModel kind, const BenchmarkProblem& problem, const std::vector<Matrix<T>>& initial)
+      : lambda_(kind == WorkloadModel::mlp ? 0.0 : problem.lambda), tanh_(kind == WorkloadModel::mlp) {
     const std::vector<Index> sizes = layer_sizes(kind, problem);
     for (std::size_t l = 0; l + 1 < sizes.size(); ++l)
       layers_.emplace_back(torch::nn::LinearOptions(sizes[l], sizes[l + 1]));
@@ -80,7 +80,7 @@ class PytorchImplementation : public TrainingImplementation<T> {
       parameters.push_back(layer->weight);
       parameters.push_back(layer->bias);
     }
-    if (kind == ModelKind::mlp) {
+    if (kind == WorkloadModel::mlp) {
       optimizer_ =
           std::make_unique<torch::optim::Adam>(parameters, torch::optim::AdamOptions(problem.mlp_learning_rate));
     } else {
@@ -197,7 +197,7 @@ void set_pytorch_threads(int threads, int blas_threads) {
 }
 
 template <typename T>
-std::unique_ptr<TrainingImplementation<T>> make_pytorch_implementation(ModelKind kind,
+std::unique_ptr<TrainingImplementation<T>> make_pytorch_implementation(WorkloadModel kind,
                                                                        const BenchmarkProblem& problem,
                                                                        const std::vector<Matrix<T>>& initial) {
   return std::make_unique<PytorchImplementation<T>>(kind, problem, initial);
@@ -211,8 +211,8 @@ std::unique_ptr<BatchNormImplementation<T>> make_pytorch_batchnorm(const BatchNo
 template std::unique_ptr<BatchNormImplementation<float>> make_pytorch_batchnorm(const BatchNormData<float>&);
 template std::unique_ptr<BatchNormImplementation<double>> make_pytorch_batchnorm(const BatchNormData<double>&);
 template std::unique_ptr<TrainingImplementation<float>> make_pytorch_implementation(
-    ModelKind, const BenchmarkProblem&, const std::vector<Matrix<float>>&);
+    WorkloadModel, const BenchmarkProblem&, const std::vector<Matrix<float>>&);
 template std::unique_ptr<TrainingImplementation<double>> make_pytorch_implementation(
-    ModelKind, const BenchmarkProblem&, const std::vector<Matrix<double>>&);
+    WorkloadModel, const BenchmarkProblem&, const std::vector<Matrix<double>>&);
 
 }  // namespace tapegrad::apps

@@ -27,7 +27,7 @@ void set_pytorch_threads(int threads, int blas_threads);
 // A model starting from `initial` (W1, b1, W2, b2, ... as initial_parameters gives them); nullptr without
 // PyTorch.
 template <typename T>
-std::unique_ptr<TrainingImplementation<T>> make_pytorch_implementation(ModelKind kind,
+std::unique_ptr<TrainingImplementation<T>> make_pytorch_implementation(WorkloadModel kind,
                                                                        const BenchmarkProblem& problem,
                                                                        const std::vector<Matrix<T>>& initial);
 

@@ -14,7 +14,7 @@ std::string pytorch_cpu_capability() { return {}; }
 void set_pytorch_threads(int, int) {}
 
 template <typename T>
-std::unique_ptr<TrainingImplementation<T>> make_pytorch_implementation(ModelKind, const BenchmarkProblem&,
+std::unique_ptr<TrainingImplementation<T>> make_pytorch_implementation(WorkloadModel, const BenchmarkProblem&,
                                                                        const std::vector<Matrix<T>>&) {
   return nullptr;
 }
@@ -27,8 +27,8 @@ std::unique_ptr<BatchNormImplementation<T>> make_pytorch_batchnorm(const BatchNo
 template std::unique_ptr<BatchNormImplementation<float>> make_pytorch_batchnorm(const BatchNormData<float>&);
 template std::unique_ptr<BatchNormImplementation<double>> make_pytorch_batchnorm(const BatchNormData<double>&);
 template std::unique_ptr<TrainingImplementation<float>> make_pytorch_implementation(
-    ModelKind, const BenchmarkProblem&, const std::vector<Matrix<float>>&);
+    WorkloadModel, const BenchmarkProblem&, const std::vector<Matrix<float>>&);
 template std::unique_ptr<TrainingImplementation<double>> make_pytorch_implementation(
-    ModelKind, const BenchmarkProblem&, const std::vector<Matrix<double>>&);
+    WorkloadModel, const BenchmarkProblem&, const std::vector<Matrix<double>>&);
 
 }  // namespace tapegrad::apps

@@ -96,7 +96,7 @@ std::string load_average() {
 // cores they would steal the next measurement's cores. A pause lets them go to sleep.
 void let_thread_pools_sleep() { std::this_thread::sleep_for(std::chrono::milliseconds(300)); }
 
-constexpr ModelKind kModels[] = {ModelKind::softmax, ModelKind::two_layer, ModelKind::mlp};
+constexpr WorkloadModel kModels[] = {WorkloadModel::softmax, WorkloadModel::two_layer, WorkloadModel::mlp};
 
 template <typename T>
 const char* dtype_name() {
@@ -127,13 +127,13 @@ class ConfigurationRun {
                              pytorch_wanted() ? fmt::format("; {}", pytorch_description()) : std::string()));
     measure_peak();
     if (options_.wants_workload("gemm")) measure_gemm();
-    for (const ModelKind kind : kModels) {
+    for (const WorkloadModel kind : kModels) {
       if (options_.wants_workload(fmt::format("{}_step", to_string(kind)))) measure_steps(kind);
     }
     if (options_.wants_workload("batchnorm")) {
       for (const Index features : problem_.batchnorm_features) measure_batchnorm(features);
     }
-    for (const ModelKind kind : kModels) {
+    for (const WorkloadModel kind : kModels) {
       if (options_.wants_workload(fmt::format("{}_epoch", to_string(kind)))) measure_epochs(kind);
     }
     if (options_.wants_workload("eval_10k")) measure_evaluation();
@@ -181,7 +181,7 @@ class ConfigurationRun {
       };
       if (std::none_of(shapes.begin(), shapes.end(), same)) shapes.push_back(shape);
     };
-    for (const ModelKind kind : kModels) {
+    for (const WorkloadModel kind : kModels) {
       for (const ProductShape& shape : step_products(kind, problem_)) add(shape);
     }
     for (const ProductShape& shape : evaluation_products(problem_)) add(shape);
@@ -211,22 +211,23 @@ class ConfigurationRun {
   // The tapegrad implementations wanted, in a fixed order; PyTorch is made separately (see measure()).
   // `prototypes`: also the fused-update prototype's two (fused_update.h), which train the two-layer network and time
   // its steps only.
-  std::vector<std::unique_ptr<TrainingImplementation<T>>> tapegrad_implementations(ModelKind kind,
+  std::vector<std::unique_ptr<TrainingImplementation<T>>> tapegrad_implementations(WorkloadModel kind,
                                                                                    bool prototypes = false) const {
     std::vector<std::unique_ptr<TrainingImplementation<T>>> implementations;
     for (const GradientPath path : {GradientPath::tape, GradientPath::reference}) {
-      if (kind == ModelKind::mlp && path == GradientPath::reference) continue;  // written for the tape only
+      if (kind == WorkloadModel::mlp && path == GradientPath::reference) continue;  // written for the tape only
       if (options_.wants_implementation(to_string(path)))
         implementations.push_back(make_tapegrad_implementation<T>(kind, path, problem_));
     }
     for (const bool fused : {false, true}) {
-      if (prototypes && kind == ModelKind::two_layer && options_.wants_implementation(fused ? "manual-fused" : "manual"))
+      const char* name = fused ? "manual-fused" : "manual";
+      if (prototypes && kind == WorkloadModel::two_layer && options_.wants_implementation(name))
         implementations.push_back(make_manual_two_layer<T>(problem_, fused));
     }
     return implementations;
   }
 
-  std::unique_ptr<TrainingImplementation<T>> pytorch_implementation(ModelKind kind) const {
+  std::unique_ptr<TrainingImplementation<T>> pytorch_implementation(WorkloadModel kind) const {
     if (!pytorch_wanted()) return nullptr;
     return make_pytorch_implementation<T>(kind, problem_, initial_parameters<T>(kind, problem_));
   }
@@ -281,7 +282,7 @@ class ConfigurationRun {
                                                    : std::string()));
   }
 
-  void measure_steps(ModelKind kind) {
+  void measure_steps(WorkloadModel kind) {
     const std::string workload = fmt::format("{}_step", to_string(kind));
     auto tapegrad = tapegrad_implementations(kind, true);
     auto pytorch = pytorch_implementation(kind);
@@ -293,7 +294,7 @@ class ConfigurationRun {
         total_flops(step_products(kind, problem_)), static_cast<double>(problem_.batch));
   }
 
-  void measure_epochs(ModelKind kind) {
+  void measure_epochs(WorkloadModel kind) {
     const std::string workload = fmt::format("{}_epoch", to_string(kind));
     auto tapegrad = tapegrad_implementations(kind);
     auto pytorch = pytorch_implementation(kind);
@@ -400,7 +401,7 @@ class ConfigurationRun {
   }
 
   void measure_evaluation() {
-    const ModelKind kind = ModelKind::two_layer;
+    const WorkloadModel kind = WorkloadModel::two_layer;
     auto tapegrad = tapegrad_implementations(kind);
     auto pytorch = pytorch_implementation(kind);
     measure(
@@ -480,7 +481,7 @@ void describe_machine(const BenchmarkOptions& options, const BenchmarkProblem& p
       "MLP: {} with tanh, cross-entropy, Adam (learning rate {}), no L2 term; BatchNorm: {} features x batch {}, "
       "training mode, forward and backward; cyclic_final: two_layer_cyclic --preset final --lambda {} on {} "
       "(a process per sample)",
-      fmt::join(layer_sizes(ModelKind::mlp, problem), "-"), problem.mlp_learning_rate,
+      fmt::join(layer_sizes(WorkloadModel::mlp, problem), "-"), problem.mlp_learning_rate,
       fmt::join(problem.batchnorm_features, " and "), problem.batch, kCyclicFinalLambda, options.cifar_directory));
 }
 
@@ -496,7 +497,7 @@ void run_benchmarks(const BenchmarkOptions& options) {
   report.note(options.malloc_defaults
                   ? std::string("malloc: glibc's default, adaptive thresholds (--malloc-defaults)")
                   : keep_freed_memory());
-  for (const ModelKind kind : kModels) {
+  for (const WorkloadModel kind : kModels) {
     report.set_products(fmt::format("{}_step", to_string(kind)), step_products(kind, problem));
     report.set_products(
         fmt::format("{}_epoch", to_string(kind)), step_products(kind, problem),

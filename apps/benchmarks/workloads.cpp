@@ -19,25 +19,25 @@
 
 namespace tapegrad::apps {
 
-const char* to_string(ModelKind kind) {
+const char* to_string(WorkloadModel kind) {
   switch (kind) {
-    case ModelKind::softmax:
+    case WorkloadModel::softmax:
       return "softmax";
-    case ModelKind::two_layer:
+    case WorkloadModel::two_layer:
       return "two_layer";
-    case ModelKind::mlp:
+    case WorkloadModel::mlp:
       return "mlp";
   }
   return "unknown";
 }
 
-std::vector<Index> layer_sizes(ModelKind kind, const BenchmarkProblem& problem) {
+std::vector<Index> layer_sizes(WorkloadModel kind, const BenchmarkProblem& problem) {
   switch (kind) {
-    case ModelKind::softmax:
+    case WorkloadModel::softmax:
       return {problem.features, problem.classes};
-    case ModelKind::two_layer:
+    case WorkloadModel::two_layer:
       return {problem.features, problem.hidden, problem.classes};
-    case ModelKind::mlp:
+    case WorkloadModel::mlp:
       break;
   }
   std::vector<Index> sizes{problem.features};
@@ -50,7 +50,7 @@ std::string ProductShape::workload_name() const { return fmt::format("gemm_{}x{}
 
 // Forward W_l H_{l-1} for every layer; backward G_l H_{l-1}^T for every layer and W_l^T G_l for every layer but
 // the first (nothing needs the gradient of the inputs). Backward runs from the last layer down.
-std::vector<ProductShape> step_products(ModelKind kind, const BenchmarkProblem& problem) {
+std::vector<ProductShape> step_products(WorkloadModel kind, const BenchmarkProblem& problem) {
   static const char* const forward_names[] = {"W1 X", "W2 H", "W3 H2", "W4 H3"};
   static const char* const weight_names[] = {"G1 X^T", "G2 H^T", "G3 H2^T", "G4 H3^T"};
   static const char* const input_names[] = {"", "W2^T G2", "W3^T G3", "W4^T G4"};
@@ -101,9 +101,9 @@ SyntheticData<T> converted(const SyntheticData<double>& data) {
 namespace {
 
 template <typename T>
-std::unique_ptr<Classifier<T>> make_model(ModelKind kind, const BenchmarkProblem& problem) {
+std::unique_ptr<Classifier<T>> make_model(WorkloadModel kind, const BenchmarkProblem& problem) {
   Generator generator(problem.seed + 1);
-  if (kind == ModelKind::softmax) {
+  if (kind == WorkloadModel::softmax) {
     return make_linear_classifier<T>(problem.features, problem.classes, LossKind::cross_entropy,
                                      problem.softmax_init_std, generator);
   }
@@ -114,7 +114,7 @@ template <typename T>
 std::shared_ptr<nn::Sequential<T>> make_mlp(const BenchmarkProblem& problem) {
   Generator generator(problem.seed + 1);
   auto network = std::make_shared<nn::Sequential<T>>();
-  const std::vector<Index> sizes = layer_sizes(ModelKind::mlp, problem);
+  const std::vector<Index> sizes = layer_sizes(WorkloadModel::mlp, problem);
   for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
     if (l > 0) network->template emplace_back<nn::Tanh<T>>();
     network->template emplace_back<nn::Linear<T>>(sizes[l], sizes[l + 1], nn::LinearOptions{}, generator);
@@ -206,7 +206,7 @@ class TapegradBatchNorm : public BatchNormImplementation<T> {
 template <typename T>
 class TapegradImplementation : public TrainingImplementation<T> {
  public:
-  TapegradImplementation(ModelKind kind, GradientPath path, const BenchmarkProblem& problem)
+  TapegradImplementation(WorkloadModel kind, GradientPath path, const BenchmarkProblem& problem)
       : kind_(kind),
         path_(path),
         lambda_(problem.lambda),
@@ -227,7 +227,7 @@ class TapegradImplementation : public TrainingImplementation<T> {
       return reference::accuracy(model_->predictions(scores_), labels);
     }
     const nn::Module<T>& module = model_->module();
-    if (kind_ == ModelKind::softmax) {
+    if (kind_ == WorkloadModel::softmax) {
       return reference::accuracy(
           reference::predict_classes(reference::linear_scores<T>(module.parameter("linear.weight").value(),
                                                                  module.parameter("linear.bias").value(), inputs)),
@@ -241,7 +241,7 @@ class TapegradImplementation : public TrainingImplementation<T> {
   }
 
  private:
-  ModelKind kind_;
+  WorkloadModel kind_;
   GradientPath path_;
   double lambda_;
   std::unique_ptr<Classifier<T>> model_;
@@ -252,9 +252,9 @@ class TapegradImplementation : public TrainingImplementation<T> {
 }  // namespace
 
 template <typename T>
-std::unique_ptr<TrainingImplementation<T>> make_tapegrad_implementation(ModelKind kind, GradientPath path,
+std::unique_ptr<TrainingImplementation<T>> make_tapegrad_implementation(WorkloadModel kind, GradientPath path,
                                                                         const BenchmarkProblem& problem) {
-  if (kind == ModelKind::mlp) {
+  if (kind == WorkloadModel::mlp) {
     if (path != GradientPath::tape) throw std::logic_error("the MLP has no reference gradients");
     return std::make_unique<MlpImplementation<T>>(problem);
   }
@@ -262,9 +262,9 @@ std::unique_ptr<TrainingImplementation<T>> make_tapegrad_implementation(ModelKin
 }
 
 template <typename T>
-std::vector<Matrix<T>> initial_parameters(ModelKind kind, const BenchmarkProblem& problem) {
+std::vector<Matrix<T>> initial_parameters(WorkloadModel kind, const BenchmarkProblem& problem) {
   std::vector<Matrix<T>> values;
-  const std::vector<Tensor<T>> parameters = kind == ModelKind::mlp
+  const std::vector<Tensor<T>> parameters = kind == WorkloadModel::mlp
                                                 ? make_mlp<T>(problem)->parameters()
                                                 : make_model<T>(kind, problem)->module().parameters();
   for (const Tensor<T>& parameter : parameters) values.push_back(parameter.value());
@@ -328,12 +328,12 @@ double EpochRunner<T>::run_epoch(TrainingImplementation<T>& implementation) {
 
 template SyntheticData<float> converted(const SyntheticData<double>&);
 template SyntheticData<double> converted(const SyntheticData<double>&);
-template std::unique_ptr<TrainingImplementation<float>> make_tapegrad_implementation(ModelKind, GradientPath,
+template std::unique_ptr<TrainingImplementation<float>> make_tapegrad_implementation(WorkloadModel, GradientPath,
                                                                                      const BenchmarkProblem&);
-template std::unique_ptr<TrainingImplementation<double>> make_tapegrad_implementation(ModelKind, GradientPath,
+template std::unique_ptr<TrainingImplementation<double>> make_tapegrad_implementation(WorkloadModel, GradientPath,
                                                                                       const BenchmarkProblem&);
-template std::vector<Matrix<float>> initial_parameters(ModelKind, const BenchmarkProblem&);
-template std::vector<Matrix<double>> initial_parameters(ModelKind, const BenchmarkProblem&);
+template std::vector<Matrix<float>> initial_parameters(WorkloadModel, const BenchmarkProblem&);
+template std::vector<Matrix<double>> initial_parameters(WorkloadModel, const BenchmarkProblem&);
 template BatchNormData<float> make_batchnorm_data(Index, Index, std::uint64_t);
 template BatchNormData<double> make_batchnorm_data(Index, Index, std::uint64_t);
 template std::unique_ptr<BatchNormImplementation<float>> make_tapegrad_batchnorm(const BatchNormData<float>&);

@@ -16,9 +16,9 @@ namespace tapegrad::apps {
 
 // softmax and two_layer train with SGD and the reports' L2 term; mlp is the network users write: tanh hidden
 // layers, cross-entropy, Adam, no L2 term.
-enum class ModelKind { softmax, two_layer, mlp };
+enum class WorkloadModel { softmax, two_layer, mlp };
 
-const char* to_string(ModelKind kind);
+const char* to_string(WorkloadModel kind);
 
 // The shapes and settings of the issue: CIFAR-10 sized inputs, batches of 100, an epoch of 10,000 examples.
 struct BenchmarkProblem {
@@ -38,7 +38,7 @@ struct BenchmarkProblem {
 };
 
 // The layer widths of a model, inputs first: {3072, 50, 10} for two_layer.
-std::vector<Index> layer_sizes(ModelKind kind, const BenchmarkProblem& problem);
+std::vector<Index> layer_sizes(WorkloadModel kind, const BenchmarkProblem& problem);
 
 // One matrix product as a step does it: C (m x n) (+)= op(A) * op(B), with k the inner size.
 struct ProductShape {
@@ -55,7 +55,7 @@ struct ProductShape {
 };
 
 // The products of one training step (forward and backward) of a model, in the order the step runs them.
-std::vector<ProductShape> step_products(ModelKind kind, const BenchmarkProblem& problem);
+std::vector<ProductShape> step_products(WorkloadModel kind, const BenchmarkProblem& problem);
 // The products of scoring `examples` columns with the two-layer network (the eval_10k workload).
 std::vector<ProductShape> evaluation_products(const BenchmarkProblem& problem);
 double total_flops(const std::vector<ProductShape>& products);
@@ -87,12 +87,12 @@ class TrainingImplementation {
 // softmax and two_layer: tapegrad's Classifier trained through the tape or the reference gradients, with
 // optim::SGD; mlp: nn::Sequential of Linear and Tanh, nn::CrossEntropyLoss and optim::Adam (the tape only).
 template <typename T>
-std::unique_ptr<TrainingImplementation<T>> make_tapegrad_implementation(ModelKind kind, GradientPath path,
+std::unique_ptr<TrainingImplementation<T>> make_tapegrad_implementation(WorkloadModel kind, GradientPath path,
                                                                         const BenchmarkProblem& problem);
 
 // The initial parameter values every implementation starts from, in the order W1, b1, W2, b2, ...
 template <typename T>
-std::vector<Matrix<T>> initial_parameters(ModelKind kind, const BenchmarkProblem& problem);
+std::vector<Matrix<T>> initial_parameters(WorkloadModel kind, const BenchmarkProblem& problem);
 
 // A BatchNorm layer in training mode on a fixed features x batch input: forward, then backward from a fixed
 // upstream gradient to the input, gamma and beta.
