@@ -55,7 +55,7 @@ concurrency='thread|side by side|grid ranks|coarse|sensitivity|all runs every pr
 single='on one thread'
 # How many tests those names select: a program left unbuilt or a test renamed would otherwise pass by running
 # fewer (or none). Change it with the names above.
-expected_tests=31
+expected_tests=32
 
 "$root/scripts/install-deps.sh"
 start=$(date +%s)
