@@ -52,7 +52,8 @@ class SettingsTable {
                         std::string value_name = {}) {
     using T = Member<Access>;
     static_assert(FlagNumber<T>, "number() is for numeric settings");
-    Entry& entry = add_entry(flag, access);
+    Entry& entry = add_entry(flag);
+    entry.json = [access](Settings& s) { return nlohmann::json(std::invoke(access, s)); };
     entry.shown = [access](Settings& s) { return shown_value(std::invoke(access, s)); };
     entry.check = [flag, access, bounds](Settings& s) {
       const T value = std::invoke(access, s);
@@ -70,7 +71,7 @@ class SettingsTable {
   SettingsTable& choice(std::string flag, Access access, std::string help,
                         std::vector<std::pair<std::string, Member<Access>>> choices) {
     using T = Member<Access>;
-    Entry& entry = add_entry(flag, access);
+    Entry& entry = add_entry(flag);
     const auto name_of = [flag, choices](const T& value) {
       for (const auto& [name, choice_value] : choices)
         if (choice_value == value) return name;
@@ -97,7 +98,8 @@ class SettingsTable {
   template <class Access, class Parse, class Show>
   SettingsTable& text(std::string flag, Access access, std::string help, std::string value_name, Parse parse,
                       Show show) {
-    Entry& entry = add_entry(flag, access);
+    Entry& entry = add_entry(flag);
+    entry.json = [access](Settings& s) { return nlohmann::json(std::invoke(access, s)); };
     entry.shown = [access, show](Settings& s) { return std::string(show(std::invoke(access, s))); };
     entry.add = [flag, access, help, value_name, parse](CommandLine& line) -> Apply {
       Override<std::string>& given = line.add_text(flag, help, value_name);
@@ -182,15 +184,13 @@ class SettingsTable {
     std::function<Apply(CommandLine&)> add;
   };
 
-  // A flag's entry, recorded as the member itself unless the caller says otherwise.
-  template <class Access>
-  Entry& add_entry(const std::string& flag, Access access) {
+  // A flag's entry, its key from the flag's name; the caller says how it is recorded and shown.
+  Entry& add_entry(const std::string& flag) {
     Entry entry;
     entry.flag = flag;
     entry.key = flag.substr(flag.starts_with("--") ? 2 : 0);
     for (char& c : entry.key)
       if (c == '-') c = '_';
-    entry.json = [access](Settings& s) { return nlohmann::json(std::invoke(access, s)); };
     entries_.push_back(std::move(entry));
     return entries_.back();
   }

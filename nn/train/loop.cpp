@@ -182,9 +182,8 @@ struct Loop<T>::RunState {
   int evaluations_without_improvement = 0;
   std::vector<Matrix<T>> best_state;  // the module's values at the best evaluation (patience > 0)
   long next_evaluation = -1;          // the next step to evaluate at; -1 for none
-  double epoch_of(long step, long steps_per_epoch) const {
-    return static_cast<double>(step) / static_cast<double>(steps_per_epoch);
-  }
+  long steps_per_epoch = 1;
+  double epoch_of(long step) const { return static_cast<double>(step) / static_cast<double>(steps_per_epoch); }
 };
 
 template <typename T>
@@ -233,7 +232,7 @@ void Loop<T>::replay_early_stopping(RunState& run, const Start<T>& start) {
 template <typename T>
 void Loop<T>::save_run_checkpoint(const RunState& run, long step) {
   if (options_.checkpoint_path.empty()) return;
-  Checkpoint<T> checkpoint = capture_run(module_, optimizer_, loader_, step, run.epoch_of(step, steps_per_epoch()));
+  Checkpoint<T> checkpoint = capture_run(module_, optimizer_, loader_, step, run.epoch_of(step));
   checkpoint.metadata[kRowsKey] = encode_metrics_rows(run.outcome.rows);
   checkpoint.metadata[kBestStepKey] = std::to_string(run.outcome.best_step);
   save_checkpoint(options_.checkpoint_path, checkpoint);
@@ -247,7 +246,7 @@ void Loop<T>::evaluate_at(RunState& run, long step) {
   };
   MetricsRow row;
   row.step = step;
-  row.epoch = run.epoch_of(step, steps_per_epoch());
+  row.epoch = run.epoch_of(step);
   row.learning_rate = optimizer_.learning_rate();
   {
     const EvaluationModeGuard<T> mode(module_);  // whichever evaluator runs, layers such as Dropout are off
@@ -275,7 +274,7 @@ void Loop<T>::evaluate_at(RunState& run, long step) {
 template <typename T>
 bool Loop<T>::train_one_step(RunState& run, long& step, const std::vector<nn::NamedParameter<T>>& parameters) {
   Outcome& outcome = run.outcome;
-  const auto epoch_of = [&](long at) { return run.epoch_of(at, steps_per_epoch()); };
+  const auto epoch_of = [&](long at) { return run.epoch_of(at); };
   if (callbacks_.stop_requested && callbacks_.stop_requested()) {
     outcome.interrupted = true;
     return false;
@@ -323,7 +322,7 @@ bool Loop<T>::train_one_step(RunState& run, long& step, const std::vector<nn::Na
 template <typename T>
 void Loop<T>::finish(RunState& run, long step) {
   run.outcome.steps = step;
-  run.outcome.stopped_epoch = run.epoch_of(step, steps_per_epoch());
+  run.outcome.stopped_epoch = run.epoch_of(step);
   if (run.outcome.early_stopped && !run.best_state.empty()) {
     NoGradGuard no_grad;
     const auto tensors = checkpointed_tensors(module_);
@@ -337,6 +336,7 @@ template <typename T>
 Outcome Loop<T>::run(const Start<T>& start) {
   check_start(start);
   RunState run;
+  run.steps_per_epoch = steps_per_epoch();
   run.outcome.rows = start.rows;
   replay_early_stopping(run, start);
   // Evaluations still to make: a resumed run has made those up to its last row already.
