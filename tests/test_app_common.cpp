@@ -126,17 +126,35 @@ AppDescription toy_description() {
           .default_seed = 7};
 }
 
-// A command line as an app builds one: the common flags plus the app's own overrides.
+struct ToySettings {
+  double eta = 0.1;
+  double lambda = 0.5;
+  std::size_t batch_size = 100;
+  int epochs = 20;
+  std::string loss = "ce";
+  std::string note = "none";
+};
+
+// A command line as an app builds one: the common flags plus the app's own settings.
 struct ToyCommandLine {
   CommandLine line{toy_description()};
-  Override<double>& eta = line.add_number<double>("--eta", "learning rate", Bounds::above(0));
-  Override<double>& lambda = line.add_number<double>("--lambda", "L2 weight", Bounds::at_least(0));
-  Override<std::size_t>& batch_size =
-      line.add_number<std::size_t>("--batch-size", "batch size", Bounds::at_least(1));
-  Override<int>& epochs = line.add_number<int>("--epochs", "epochs", Bounds::between(1, 1000));
-  Override<std::string>& loss = line.add_choice("--loss", "loss", {"ce", "bce"});
-  Override<bool>& augment = line.add_flag("--augment", "flip images");
-  Override<std::string>& note = line.add_text("--note", "free text for the run", "TEXT");
+  SettingsTable<ToySettings>::Apply apply =
+      SettingsTable<ToySettings>()
+          .number("--eta", &ToySettings::eta, "learning rate", Bounds::above(0))
+          .number("--lambda", &ToySettings::lambda, "L2 weight", Bounds::at_least(0))
+          .number("--batch-size", &ToySettings::batch_size, "batch size", Bounds::at_least(1))
+          .number("--epochs", &ToySettings::epochs, "epochs", Bounds::between(1, 1000))
+          .choice("--loss", &ToySettings::loss, "loss", {{"ce", "ce"}, {"bce", "bce"}})
+          .text(
+              "--note", &ToySettings::note, "free text for the run", "TEXT", [](const std::string& t) { return t; },
+              [](const std::string& t) { return t; })
+          .add_flags(line, [](const std::string&) { return std::optional(ToySettings{}); });
+
+  ToySettings settings() const {
+    ToySettings s;
+    apply(s);
+    return s;
+  }
 
   void parse(std::vector<std::string> arguments) {
     arguments.insert(arguments.begin(), "toy");
@@ -184,7 +202,7 @@ TEST_CASE("CommandLine parses good flags and records which were given", "[app_co
                       "--eta",      "0.5",
                       "--eta=0.25", "--batch-size",
                       "+64",        "--loss",
-                      "bce",        "--augment",
+                      "bce",        "--overwrite",
                       "--verbose",  "--lambda",
                       "0"});
   const CommonOptions& common = command_line.line.common();
@@ -197,32 +215,26 @@ TEST_CASE("CommandLine parses good flags and records which were given", "[app_co
   CHECK(common.command_line.front() == "toy");
   CHECK(common.command_line.size() == 22);
 
-  CHECK(command_line.eta.value() == 0.25);  // the last of repeated flags wins
-  CHECK(command_line.batch_size.value() == 64);
-  CHECK(command_line.lambda.value() == 0.0);
-  CHECK(command_line.loss.value() == "bce");
-  CHECK(command_line.augment.value());
-  CHECK_FALSE(command_line.epochs.given());
-  CHECK_FALSE(command_line.note.given());
+  CHECK(common.overwrite);
+  const ToySettings settings = command_line.settings();
+  CHECK(settings.eta == 0.25);  // the last of repeated flags wins
+  CHECK(settings.batch_size == 64);
+  CHECK(settings.lambda == 0.0);
+  CHECK(settings.loss == "bce");
+  // A preset's value stands unless its flag was given.
+  CHECK(settings.epochs == 20);
+  CHECK(settings.note == "none");
   CHECK(command_line.line.was_given("--seed"));
   CHECK(command_line.line.was_given("--eta"));
   CHECK_FALSE(command_line.line.was_given("--epochs"));
+  CHECK(command_line.line.text("--eta") == "0.25");
+  CHECK_FALSE(command_line.line.text("--epochs"));
   CHECK_THROWS_AS(command_line.line.was_given("--no-such-flag"), tapegrad::Error);
-
-  // A preset's value stands unless its flag was given.
-  int epochs = 20;
-  double eta = 0.1;
-  command_line.epochs.apply_to(epochs);
-  command_line.eta.apply_to(eta);
-  CHECK(epochs == 20);
-  CHECK(eta == 0.25);
-  CHECK(command_line.epochs.value_or(40) == 40);
-  CHECK_THROWS_AS(command_line.epochs.value(), tapegrad::Error);
 }
 
 TEST_CASE("CommandLine falls back to the app's defaults", "[app_common][cli]") {
   ToyCommandLine command_line;
-  command_line.parse({"--augment=false"});
+  command_line.parse({"--overwrite=false"});
   const CommonOptions& common = command_line.line.common();
   CHECK(common.data_directory == "data/toy");
   CHECK(common.output_directory == "runs/toy");
@@ -230,10 +242,8 @@ TEST_CASE("CommandLine falls back to the app's defaults", "[app_common][cli]") {
   CHECK(common.seed == 7);
   CHECK(common.threads == hardware_thread_count());
   CHECK(common.verbosity == Verbosity::normal);
-  CHECK(common.command_line == std::vector<std::string>{"toy", "--augment=false"});
-  // --augment=false switches off what a preset switched on.
-  CHECK(command_line.augment.given());
-  CHECK_FALSE(command_line.augment.value());
+  CHECK(common.command_line == std::vector<std::string>{"toy", "--overwrite=false"});
+  CHECK_FALSE(common.overwrite);  // a switch given =false is off
 
   ToyCommandLine quiet;
   quiet.parse({"--quiet", "--preset", "paper"});
@@ -249,8 +259,8 @@ TEST_CASE("CommandLine rejects a description without a valid default preset", "[
   wrong_default.default_preset = "huge";
   CHECK_THROWS_AS(CommandLine(wrong_default), tapegrad::Error);
   CommandLine line(toy_description());
-  CHECK_THROWS_AS(line.add_number<double>("eta", "no dashes"), tapegrad::Error);
-  CHECK_THROWS_AS(line.add_flag("--seed", "taken by the common flags"), tapegrad::Error);
+  CHECK_THROWS_AS(line.add_option("eta", "no dashes", "NUMBER"), tapegrad::Error);
+  CHECK_THROWS_AS(line.add_option("--seed", "taken by the common flags", "N"), tapegrad::Error);
 }
 
 TEST_CASE("Each bad flag exits with code 2 and a message naming the flag, the value and what is allowed",
@@ -279,7 +289,7 @@ TEST_CASE("Each bad flag exits with code 2 and a message naming the flag, the va
       {{"--preset", "huge"}, {"--preset", "'huge'", "default, fast, paper"}},
       {{"--etaa", "1"}, {"--etaa"}},
       {{"--eta"}, {"--eta"}},
-      {{"--augment=maybe"}, {"--augment"}},
+      {{"--overwrite=maybe"}, {"--overwrite"}},
       {{"--verbose", "--quiet"}, {"--verbose", "--quiet"}},
       {{"stray"}, {"stray"}},
   };
@@ -314,27 +324,40 @@ TEST_CASE("--help and --version print to stdout and exit with code 0", "[app_com
   CHECK_THAT(version.out, Catch::Contains(TAPEGRAD_VERSION));
 }
 
-TEST_CASE("Bounds describe themselves and parse_flag_value keeps values inside them and their type",
+TEST_CASE("Bounds describe themselves and read_number keeps values inside them and their type",
           "[app_common][cli]") {
   CHECK(Bounds::any().describe() == "any number");
   CHECK(Bounds::above(0).describe() == "> 0");
   CHECK(Bounds::at_least(1).describe() == ">= 1");
-  CHECK(Bounds::below(0.5).describe() == "< 0.5");
+  CHECK(Bounds::any().below(0.5).describe() == "< 0.5");
   CHECK(Bounds::between(0, 1).describe() == "from 0 to 1");
-  CHECK(Bounds::above(0).intersect(Bounds::at_most(1)).describe() == "> 0 and <= 1");
-  CHECK(Bounds::at_least(0).intersect(Bounds::above(0)).describe() == "> 0");
+  CHECK(Bounds::above(0).below(1).describe() == "> 0 and < 1");
   CHECK(Bounds::above(0).contains(1e-300));
   CHECK_FALSE(Bounds::above(0).contains(0.0));
+  CHECK_FALSE(Bounds::at_least(0).below(1).contains(1.0));
   CHECK_FALSE(Bounds::any().contains(std::nan("")));
 
-  CHECK(parse_flag_value<double>("--eta", "1e-3", Bounds::above(0)) == 1e-3);
-  CHECK(parse_flag_value<int>("--epochs", "-4", Bounds::any()) == -4);
-  CHECK(parse_flag_value<std::uint8_t>("--bits", "255", Bounds::any()) == 255);
-  CHECK_THROWS_AS(parse_flag_value<std::uint8_t>("--bits", "256", Bounds::any()), UsageError);
-  CHECK_THROWS_AS(parse_flag_value<float>("--scale", "1e39", Bounds::any()), UsageError);
-  CHECK_THROWS_AS(parse_flag_value<int>("--epochs", "", Bounds::any()), UsageError);
-  CHECK_THROWS_AS(parse_flag_value<int>("--epochs", "3x", Bounds::any()), UsageError);
-  CHECK_THROWS_AS(parse_flag_value<unsigned>("--count", "-x", Bounds::any()), UsageError);
+  const auto refusal = [](const auto& read) {
+    return std::holds_alternative<std::string>(read) ? std::get<std::string>(read) : std::string("(allowed)");
+  };
+  CHECK(std::get<double>(read_number<double>("1e-3", Bounds::above(0))) == 1e-3);
+  CHECK(std::get<double>(read_number<double>("+0.5", Bounds::above(0))) == 0.5);
+  CHECK(std::get<int>(read_number<int>("-4", Bounds::any())) == -4);
+  CHECK(std::get<int>(read_number<int>("010", Bounds::any())) == 10);  // decimal, not octal
+  CHECK(std::get<std::uint8_t>(read_number<std::uint8_t>("255", Bounds::any())) == 255);
+  CHECK(std::get<std::uint64_t>(read_number<std::uint64_t>("18446744073709551615", Bounds::any())) ==
+        std::numeric_limits<std::uint64_t>::max());
+  CHECK(refusal(read_number<std::uint8_t>("256", Bounds::any())) == "256 is out of range; allowed: <= 255");
+  CHECK(refusal(read_number<unsigned>("-1", Bounds::at_least(1))) == "-1 is out of range; allowed: >= 1");
+  CHECK(refusal(read_number<float>("1e39", Bounds::any())) ==
+        "1e39 is out of range; allowed: <= 3.4028234663852886e+38");
+  CHECK(refusal(read_number<int>("", Bounds::any())) == "'' is not an integer; allowed: any number");
+  CHECK(refusal(read_number<int>("3x", Bounds::at_least(1))) == "'3x' is not an integer; allowed: >= 1");
+  CHECK(refusal(read_number<unsigned>("-x", Bounds::any())) == "'-x' is not a non-negative integer; allowed: >= 0");
+  CHECK(refusal(read_number<double>("inf", Bounds::above(0))) == "'inf' is not a finite number; allowed: > 0");
+  CHECK(refusal(read_number<double>("0", Bounds::above(0))) == "0 is out of range; allowed: > 0");
+  CHECK(number_check<double>(Bounds::above(0))("0.5").empty());
+  CHECK(choice_check({"ce", "bce"})("mse") == "'mse' is not one of the choices; allowed: ce, bce");
 }
 
 // ---------------------------------------------------------------------------------------------------------------

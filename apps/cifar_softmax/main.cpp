@@ -50,10 +50,13 @@ struct Overrides {
                                               return preset == "gradcheck" ? std::nullopt
                                                                            : std::optional(preset_settings(preset));
                                             })),
-        limit_train(&c.add_number<int>("--limit-train", "use only the first N training images (0: all)",
-                                       Bounds::at_least(0))) {}
+        line(c) {
+    const Bounds limit = Bounds::at_least(0);
+    c.add_option("--limit-train", with_allowed("use only the first N training images (0: all)", limit), "INT",
+                 number_check<int>(limit));
+  }
   SettingsTable<ExperimentSettings>::Apply settings;
-  Override<int>* limit_train;
+  const CommandLine& line;
 };
 
 // One line of report.md.
@@ -223,7 +226,7 @@ void write_report(const RunDirectory& out, const std::vector<ReportRow>& rows, c
 // against the largest training set the app can be given (Fashion-MNIST's 60,000 images, CIFAR-10's 3,072 values
 // per image).
 void check_resource_bounds(const std::string& preset, const Overrides& o, const CommonOptions& common) {
-  const int limit = o.limit_train->value_or(0);
+  const int limit = o.line.number<int>("--limit-train").value_or(0);
   const long examples = limit > 0 ? std::min(limit, 60000) : 60000;
   const auto check = [&](const ExperimentSettings& s, long at_once) {
     ExperimentFlags flags;
@@ -307,7 +310,7 @@ int run(int argc, char** argv) {
 
   std::optional<std::filesystem::path> data_flag;
   if (command_line.was_given("--data")) data_flag = common.data_directory;
-  DataCache cache(data_flag, o.limit_train->value_or(0));
+  DataCache cache(data_flag, o.line.number<int>("--limit-train").value_or(0));
   check_resource_bounds(common.preset, o, common);
   const std::string& preset = common.preset;
   // The data of every preset to run is loaded (and kept) before anything goes into --out.

@@ -21,117 +21,32 @@
 
 namespace tapegrad::apps {
 
-namespace {
-
-// from_chars takes no leading '+', but "+0.5" is a fair way to write a value.
-std::string_view without_plus_sign(std::string_view text) {
-  if (text.size() > 1 && text[0] == '+' && text[1] != '-' && text[1] != '+') text.remove_prefix(1);
-  return text;
-}
-
-[[noreturn]] void throw_not_a(std::string_view flag, std::string_view text, std::string_view kind,
-                              const Bounds& bounds) {
-  throw UsageError(fmt::format("{}: '{}' is not {}; allowed: {}", flag, text, kind, bounds.describe()));
-}
-
-}  // namespace
-
-bool Bounds::contains(double value) const {
-  if (std::isnan(value)) return false;
-  if (minimum_ && (minimum_inclusive_ ? value < *minimum_ : value <= *minimum_)) return false;
-  if (maximum_ && (maximum_inclusive_ ? value > *maximum_ : value >= *maximum_)) return false;
-  return true;
-}
-
-Bounds Bounds::intersect(const Bounds& other) const {
-  Bounds result = *this;
-  if (other.minimum_ &&
-      (!minimum_ || *other.minimum_ > *minimum_ || (*other.minimum_ == *minimum_ && !other.minimum_inclusive_))) {
-    result.minimum_ = other.minimum_;
-    result.minimum_inclusive_ = other.minimum_inclusive_;
-  }
-  if (other.maximum_ &&
-      (!maximum_ || *other.maximum_ < *maximum_ || (*other.maximum_ == *maximum_ && !other.maximum_inclusive_))) {
-    result.maximum_ = other.maximum_;
-    result.maximum_inclusive_ = other.maximum_inclusive_;
-  }
-  return result;
-}
-
 std::string Bounds::describe() const {
-  if (unlimited()) return "any number";
-  if (minimum_ && maximum_ && minimum_inclusive_ && maximum_inclusive_) {
-    return fmt::format("from {} to {}", *minimum_, *maximum_);
-  }
+  const bool has_low = std::isfinite(low);
+  const bool has_high = std::isfinite(high);
+  if (!has_low && !has_high) return "any number";
+  if (has_low && has_high && !low_open && !high_open) return fmt::format("from {} to {}", low, high);
   std::vector<std::string> parts;
-  if (minimum_) parts.push_back(fmt::format("{} {}", minimum_inclusive_ ? ">=" : ">", *minimum_));
-  if (maximum_) parts.push_back(fmt::format("{} {}", maximum_inclusive_ ? "<=" : "<", *maximum_));
+  if (has_low) parts.push_back(fmt::format("{} {}", low_open ? ">" : ">=", low));
+  if (has_high) parts.push_back(fmt::format("{} {}", high_open ? "<" : "<=", high));
   return fmt::format("{}", fmt::join(parts, " and "));
 }
 
-void throw_flag_out_of_range(std::string_view flag, std::string_view text, const Bounds& allowed) {
-  throw UsageError(fmt::format("{}: {} is out of range; allowed: {}", flag, text, allowed.describe()));
+std::string with_allowed(const std::string& help, const Bounds& bounds) {
+  return std::isfinite(bounds.low) || std::isfinite(bounds.high) ? fmt::format("{} (allowed: {})", help, bounds.describe())
+                                                                  : help;
 }
 
-long long parse_signed_flag_value(std::string_view flag, std::string_view text, const Bounds& bounds) {
-  const std::string_view digits = without_plus_sign(text);
-  long long value = 0;
-  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (error == std::errc::result_out_of_range) {
-    throw_flag_out_of_range(
-        flag, text,
-        bounds.intersect(Bounds::between(static_cast<double>(LLONG_MIN), static_cast<double>(LLONG_MAX))));
-  }
-  if (digits.empty() || error != std::errc{} || end != digits.data() + digits.size()) {
-    throw_not_a(flag, text, "an integer", bounds);
-  }
-  if (!bounds.contains(static_cast<double>(value))) throw_flag_out_of_range(flag, text, bounds);
-  return value;
+std::string out_of_range(std::string_view text, const Bounds& allowed) {
+  return fmt::format("{} is out of range; allowed: {}", text, allowed.describe());
 }
 
-unsigned long long parse_unsigned_flag_value(std::string_view flag, std::string_view text, const Bounds& bounds) {
-  const Bounds non_negative = bounds.intersect(Bounds::at_least(0));
-  const std::string_view digits = without_plus_sign(text);
-  if (!digits.empty() && digits[0] == '-') {
-    // Tell "-5" (a number, but negative) apart from "-x" (not a number at all).
-    const long long value = parse_signed_flag_value(flag, text, Bounds::any());
-    if (value < 0) throw_flag_out_of_range(flag, text, non_negative);
-    if (!non_negative.contains(0.0)) throw_flag_out_of_range(flag, text, non_negative);
-    return 0;
-  }
-  unsigned long long value = 0;
-  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (error == std::errc::result_out_of_range) {
-    throw_flag_out_of_range(flag, text, non_negative.intersect(Bounds::at_most(static_cast<double>(ULLONG_MAX))));
-  }
-  if (digits.empty() || error != std::errc{} || end != digits.data() + digits.size()) {
-    throw_not_a(flag, text, "a non-negative integer", non_negative);
-  }
-  if (!non_negative.contains(static_cast<double>(value))) throw_flag_out_of_range(flag, text, non_negative);
-  return value;
+Check choice_check(std::vector<std::string> choices) {
+  return [choices = std::move(choices)](const std::string& text) {
+    if (std::ranges::find(choices, text) != choices.end()) return std::string();
+    return fmt::format("'{}' is not one of the choices; allowed: {}", text, fmt::join(choices, ", "));
+  };
 }
-
-double parse_real_flag_value(std::string_view flag, std::string_view text, const Bounds& bounds) {
-  const std::string_view digits = without_plus_sign(text);
-  double value = 0.0;
-  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (error == std::errc::result_out_of_range) throw_flag_out_of_range(flag, text, bounds);
-  if (digits.empty() || error != std::errc{} || end != digits.data() + digits.size()) {
-    throw_not_a(flag, text, "a number", bounds);
-  }
-  if (!std::isfinite(value)) throw_not_a(flag, text, "a finite number", bounds);
-  if (!bounds.contains(value)) throw_flag_out_of_range(flag, text, bounds);
-  return value;
-}
-
-struct CommandLine::Option {
-  std::string flag;
-  std::string text;       // what a value option was given
-  bool switched = false;  // what a flag was given
-  bool is_switch = false;  // a flag without a value (add_flag)
-  CLI::Option* parsed = nullptr;
-  std::function<void()> convert;  // runs only when the flag was given
-};
 
 CommandLine::CommandLine(AppDescription description)
     : description_(std::move(description)),
@@ -165,133 +80,83 @@ CommandLine::CommandLine(AppDescription description)
 CommandLine::~CommandLine() = default;
 
 void CommandLine::add_common_options() {
-  data_directory_ = &add_text(
+  add_option(
       "--data",
       fmt::format("directory that holds the data set (default: {})", description_.default_data_directory.string()),
       "DIR");
-  output_directory_ = &add_text(
-      "--out",
-      fmt::format("a preset's run goes to OUT/<preset>/ (config.json, metrics.csv, summary.json, the plots, the "
-                  "checkpoint), and all adds OUT/report.md; created if missing (default: {})",
-                  description_.default_output_directory.string()),
-      "DIR");
-
-  auto& preset = new_override<std::string>("--preset");
-  add_value_option(
-      "--preset",
-      fmt::format("settings to start from: {} (default: {}); the other flags override single settings",
-                  fmt::join(description_.presets, ", "), description_.default_preset),
-      "NAME", [this, &preset](const std::string& text) {
-        if (std::ranges::find(description_.presets, text) == description_.presets.end()) {
-          throw UsageError(fmt::format("--preset: unknown preset '{}'; valid presets: {}", text,
-                                       fmt::join(description_.presets, ", ")));
-        }
-        preset.value_ = text;
-      });
-  preset_ = &preset;
-
-  seed_ = &add_number<std::uint64_t>(
-      "--seed",
-      fmt::format("seed of every random draw; the same seed gives the same run (default: {})",
-                  description_.default_seed),
-      Bounds::any(), "N");
+  add_option("--out",
+             fmt::format("a preset's run goes to OUT/<preset>/ (config.json, metrics.csv, summary.json, the plots, "
+                         "the checkpoint), and all adds OUT/report.md; created if missing (default: {})",
+                         description_.default_output_directory.string()),
+             "DIR");
+  add_option("--preset",
+             fmt::format("settings to start from: {} (default: {}); the other flags override single settings",
+                         fmt::join(description_.presets, ", "), description_.default_preset),
+             "NAME", [presets = description_.presets](const std::string& text) {
+               if (std::ranges::find(presets, text) != presets.end()) return std::string();
+               return fmt::format("unknown preset '{}'; valid presets: {}", text, fmt::join(presets, ", "));
+             });
+  add_option("--seed",
+             fmt::format("seed of every random draw; the same seed gives the same run (default: {})",
+                         description_.default_seed),
+             "N", number_check<std::uint64_t>(Bounds::any()));
   // Bounded by the machine (threads.h); a count out of range gets a hint that says why.
-  auto& threads = new_override<int>("--threads");
   const Bounds thread_bounds = Bounds::between(1, max_thread_count());
-  add_value_option(
-      "--threads",
-      with_allowed(fmt::format("threads for the matrix products, by default all {} of this machine's",
-                               hardware_thread_count()),
-                   thread_bounds),
-      "N", [&threads, thread_bounds](const std::string& text) {
-        try {
-          threads.value_ = parse_flag_value<int>("--threads", text, thread_bounds);
-        } catch (const UsageError& error) {
-          throw UsageError(error.what(), thread_count_hint());
-        }
-      });
-  threads_ = &threads;
-  resume_ = &add_text("--resume",
-                       "continue the interrupted run in DIR (OUT/<preset>; OUT for all, or when OUT holds one preset's "
-                       "run) with the flags it was started with (only --threads, --data, --verbose and --quiet may "
-                       "be given too); finished runs in it are kept. It also merges the shards of a search "
-                       "(--shard): it keeps every trial that completed, runs those still missing, and writes the "
-                       "results, report and plots as one process would",
-                       "DIR");
+  add_option("--threads",
+             with_allowed(fmt::format("threads for the matrix products, by default all {} of this machine's",
+                                      hardware_thread_count()),
+                          thread_bounds),
+             "N", number_check<int>(thread_bounds));
+  add_option("--resume",
+             "continue the interrupted run in DIR (OUT/<preset>; OUT for all, or when OUT holds one preset's run) with "
+             "the flags it was started with (only --threads, --data, --verbose and --quiet may be given too); "
+             "finished runs in it are kept. It also merges the shards of a search (--shard): it keeps every trial "
+             "that completed, runs those still missing, and writes the results, report and plots as one process "
+             "would",
+             "DIR");
   if (!description_.search_presets.empty()) {
-    shard_ = &add_text(
-        "--shard",
-        fmt::format("run shard K of N (0 <= K < N) of a search ({}): only its trials whose index mod N is K, "
-                    "into the --out the other shards share, writing no results; start all N at once (a Slurm job "
-                    "array, GNU parallel) with the same flags, then merge them with --resume OUT/<preset>",
-                    fmt::join(description_.search_presets, ", ")),
-        "K/N");
+    add_option("--shard",
+               fmt::format("run shard K of N (0 <= K < N) of a search ({}): only its trials whose index mod N is K, "
+                           "into the --out the other shards share, writing no results; start all N at once (a Slurm "
+                           "job array, GNU parallel) with the same flags, then merge them with --resume OUT/<preset>",
+                           fmt::join(description_.search_presets, ", ")),
+               "K/N");
   }
-  overwrite_ = &add_flag("--overwrite",
-                        "let a new run replace the run that --out already holds (without it, that is refused)");
-  verbose_ = &add_flag("--verbose", "also log debug detail");
-  quiet_ = &add_flag("--quiet", "log only warnings and errors");
+  app_->add_flag("--overwrite", overwrite_,
+                 "let a new run replace the run that --out already holds (without it, that is refused)");
+  app_->add_flag("--verbose", verbose_, "also log debug detail");
+  app_->add_flag("--quiet", quiet_, "log only warnings and errors");
 }
 
-std::string CommandLine::with_allowed(const std::string& help, const Bounds& bounds) {
-  return bounds.unlimited() ? help : fmt::format("{} (allowed: {})", help, bounds.describe());
-}
-
-CommandLine::Option& CommandLine::register_option(const std::string& flag,
-                                                  const std::function<CLI::Option*(Option&)>& add_to_parser) {
+void CommandLine::add_option(const std::string& flag, const std::string& help, const std::string& value_name,
+                             Check check) {
   if (flag.size() < 3 || !flag.starts_with("--")) {
     throw_error(fmt::format("{}: flag '{}' must look like --name", description_.name, flag));
   }
-  auto option = std::make_unique<Option>();
-  option->flag = flag;
   try {
-    option->parsed = add_to_parser(*option);
+    CLI::Option* added =
+        app_->add_option(flag, help)->type_name(value_name)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    if (check) added->check(CLI::Validator([check](std::string& text) { return check(text); }, ""));
   } catch (const CLI::ConstructionError& error) {
     throw_error(fmt::format("{}: cannot add {}: {}", description_.name, flag, error.what()));
   }
-  options_.push_back(std::move(option));
-  return *options_.back();
 }
 
-void CommandLine::add_value_option(const std::string& flag, const std::string& help, const std::string& value_name,
-                                   std::function<void(const std::string&)> convert) {
-  Option& option = register_option(flag, [&](Option& added) {
-    // The last of repeated flags wins, so a script's defaults can be overridden by appending.
-    return app_->add_option(flag, added.text, help)
-        ->type_name(value_name)
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  });
-  option.convert = [&option, convert = std::move(convert)] { convert(option.text); };
+CLI::Option& CommandLine::option(std::string_view flag) const {
+  CLI::Option* found = app_->get_option_no_throw(std::string(flag));
+  if (found == nullptr) throw_error(fmt::format("{}: no flag {} was added to the command line", description_.name, flag));
+  return *found;
 }
 
-Override<std::string>& CommandLine::add_choice(std::string flag, std::string help,
-                                               std::vector<std::string> choices) {
-  auto& target = new_override<std::string>(flag);
-  const std::string value_name = fmt::format("{{{}}}", fmt::join(choices, ","));
-  add_value_option(flag, help, value_name, [&target, flag, choices](const std::string& text) {
-    if (std::ranges::find(choices, text) == choices.end()) {
-      throw UsageError(
-          fmt::format("{}: '{}' is not one of the choices; allowed: {}", flag, text, fmt::join(choices, ", ")));
-    }
-    target.value_ = text;
-  });
-  return target;
+bool CommandLine::was_given(std::string_view flag) const { return option(flag).count() > 0; }
+
+std::optional<std::string> CommandLine::text(std::string_view flag) const {
+  const CLI::Option& given = option(flag);
+  if (given.count() == 0) return std::nullopt;
+  return given.as<std::string>();
 }
 
-Override<std::string>& CommandLine::add_text(std::string flag, std::string help, std::string value_name) {
-  auto& target = new_override<std::string>(flag);
-  add_value_option(flag, help, value_name, [&target](const std::string& text) { target.value_ = text; });
-  return target;
-}
-
-Override<bool>& CommandLine::add_flag(std::string flag, std::string help) {
-  auto& target = new_override<bool>(flag);
-  Option& option =
-      register_option(flag, [&](Option& added) { return app_->add_flag(flag, added.switched, help); });
-  option.is_switch = true;
-  option.convert = [&option, &target] { target.value_ = option.switched; };
-  return target;
-}
+std::string CommandLine::help() const { return app_->help(); }
 
 namespace {
 
@@ -346,31 +211,26 @@ void CommandLine::parse(int argc, const char* const* argv) {
   } catch (const CLI::CallForVersion& version) {
     throw InfoRequested(std::string(version.what()) + "\n");
   } catch (const CLI::ParseError& error) {
-    throw UsageError(error.what());
+    if (app_->get_help_ptr()->count() > 0) throw InfoRequested(app_->help());  // --help wins over a bad value
+    // --threads is bounded by the machine (threads.h): its hint says why.
+    const bool threads = std::string_view(error.what()).starts_with("--threads: ");
+    throw UsageError(error.what(), threads ? thread_count_hint() : std::string());
   }
-  for (const auto& option : options_) {
-    if (option->parsed->count() > 0) option->convert();
-  }
-
-  if (verbose_->value_or(false) && quiet_->value_or(false)) {
-    throw UsageError("--verbose and --quiet cannot be used together");
-  }
-  common_.data_directory = data_directory_->value_or(description_.default_data_directory.string());
-  common_.output_directory = output_directory_->value_or(description_.default_output_directory.string());
-  common_.preset = preset_->value_or(description_.default_preset);
-  common_.seed = seed_->value_or(description_.default_seed);
-  common_.threads = threads_->value_or(hardware_thread_count());
-  common_.overwrite = overwrite_->value_or(false);
-  common_.verbosity = verbose_->value_or(false) ? Verbosity::verbose
-                      : quiet_->value_or(false) ? Verbosity::quiet
-                                                : Verbosity::normal;
+  if (verbose_ && quiet_) throw UsageError("--verbose and --quiet cannot be used together");
+  common_.data_directory = text("--data").value_or(description_.default_data_directory.string());
+  common_.output_directory = text("--out").value_or(description_.default_output_directory.string());
+  common_.preset = text("--preset").value_or(description_.default_preset);
+  common_.seed = number<std::uint64_t>("--seed").value_or(description_.default_seed);
+  common_.threads = number<int>("--threads").value_or(hardware_thread_count());
+  common_.overwrite = overwrite_;
+  common_.verbosity = verbose_ ? Verbosity::verbose : quiet_ ? Verbosity::quiet : Verbosity::normal;
   resolve_shard();
   common_.settings = recorded_settings();
 }
 
 void CommandLine::resolve_shard() {
-  if (shard_ == nullptr || !shard_->given()) return;
-  common_.shard = parse_shard(shard_->value());
+  if (description_.search_presets.empty() || !was_given("--shard")) return;
+  common_.shard = parse_shard(*text("--shard"));
   const auto& searches = description_.search_presets;
   if (std::ranges::find(searches, common_.preset) == searches.end()) {
     const char* why = common_.preset == "all" ? "runs every preset, and shards split one search at a time"
@@ -393,10 +253,10 @@ nlohmann::json CommandLine::recorded_settings() const {
                                                       "--quiet",  "--shard", "--overwrite", "--resume",
                                                       "--preset", "--seed"};
   nlohmann::json settings = nlohmann::json::object();
-  for (const auto& option : options_) {
-    const bool not_a_setting = std::ranges::find(kNotSettings, option->flag) != std::end(kNotSettings);
-    if (option->parsed->count() == 0 || not_a_setting) continue;
-    settings[option->flag] = option->is_switch ? (option->switched ? "true" : "false") : option->text;
+  for (const CLI::Option* option : app_->get_options()) {
+    const std::string flag = option->get_name();
+    if (option->count() == 0 || std::ranges::find(kNotSettings, flag) != std::end(kNotSettings)) continue;
+    settings[flag] = option->as<std::string>();
   }
   settings["--preset"] = common_.preset;
   settings["--seed"] = std::to_string(common_.seed);
@@ -683,33 +543,18 @@ RunDirectory prepare_output_directory(const CommonOptions& common, const std::fu
   return directory;
 }
 
-void CommandLine::show_preset_values(
-    std::string_view flag, const std::function<std::optional<std::string>(const std::string& preset)>& value_of) {
-  const auto option = std::ranges::find_if(options_, [&](const auto& o) { return o->flag == flag; });
-  if (option == options_.end()) {
-    throw_error(fmt::format("{}: no flag {} was added to the command line", description_.name, flag));
-  }
-  const std::optional<std::string> fallback = value_of(description_.default_preset);
+std::string preset_values(const AppDescription& description,
+                          const std::function<std::optional<std::string>(const std::string& preset)>& value_of) {
+  const std::optional<std::string> fallback = value_of(description.default_preset);
   std::vector<std::string> differing;
-  for (const auto& preset : description_.presets) {
-    if (preset == "all" || preset == description_.default_preset) continue;
+  for (const auto& preset : description.presets) {
+    if (preset == "all" || preset == description.default_preset) continue;
     const std::optional<std::string> value = value_of(preset);
     if (value && value != fallback) differing.push_back(fmt::format("{}: {}", preset, *value));
   }
   std::string shown = fallback ? fmt::format("default: {}", *fallback) : "";
   if (!differing.empty()) shown += fmt::format("{}{}", fallback ? "; " : "", fmt::join(differing, ", "));
-  if (shown.empty()) return;
-  CLI::Option* parsed = (*option)->parsed;
-  parsed->description(fmt::format("{} ({})", parsed->get_description(), shown));
+  return shown.empty() ? shown : fmt::format(" ({})", shown);
 }
-
-bool CommandLine::was_given(std::string_view flag) const {
-  for (const auto& option : options_) {
-    if (option->flag == flag) return option->parsed->count() > 0;
-  }
-  throw_error(fmt::format("{}: no flag {} was added to the command line", description_.name, flag));
-}
-
-std::string CommandLine::help() const { return app_->help(); }
 
 }  // namespace tapegrad::apps

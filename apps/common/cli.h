@@ -1,17 +1,21 @@
-// The apps' command line: the common flags every app has (--data, --out, --preset, --seed, --threads, --verbose,
-// --quiet, --version, --help) plus each app's own overrides of single settings, checked against their allowed
-// ranges with messages that name the flag, the value and what is allowed. Built on CLI11.
+// The apps' command line, on CLI11: the common flags every app has (--data, --out, --preset, --seed, --threads,
+// --resume, --overwrite, --verbose, --quiet, --version, --help) plus each app's settings, which its SettingsTable
+// declares (settings_table.h). Every refusal names the flag, the value and what is allowed, with exit code 2.
 //
 //   CommandLine command_line({.name = "cifar_softmax", .summary = "...", .presets = {"default", "fast"},
 //                             .default_data_directory = "data/cifar-10-batches-bin",
 //                             .default_output_directory = "runs/cifar_softmax"});
-//   auto& eta = command_line.add_number<double>("--eta", "learning rate", Bounds::above(0));
-//   auto& loss = command_line.add_choice("--loss", "loss function", {"ce", "bce"});
-//   command_line.parse(argc, argv);                              // UsageError (exit 2) or InfoRequested (exit 0)
-//   Settings settings = preset_named(command_line.common().preset);
-//   eta.apply_to(settings.eta);                                   // only when --eta was given
+//   const auto apply_flags = settings_table().add_flags(command_line, preset_settings);
+//   command_line.parse(argc, argv);            // UsageError (exit 2) or InfoRequested (exit 0)
+//   Settings settings = preset_settings(command_line.common().preset);
+//   apply_flags(settings);                     // the flags that were given
 #pragma once
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <concepts>
 #include <cstdint>
 #include <filesystem>
@@ -22,9 +26,10 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
-#include <tapegrad/core/error.h>
+#include "apps/common/app_error.h"
 #include <tapegrad/nn/train/csv.h>  // train::shortest_text
 #include "apps/common/logging.h"
 #include "apps/common/run_dir.h"
@@ -82,97 +87,87 @@ struct CommonOptions {
 // --resume reads) lies in the run's own directory: OUT/<preset>/ for one preset, OUT/ for "all".
 std::filesystem::path run_directory_of(const CommonOptions& common);
 
-// The values a setting allows: an optional lower and upper limit, each inclusive or not.
-class Bounds {
- public:
+// The numbers a setting allows: a lower and an upper limit (infinite: none), each inclusive or not.
+struct Bounds {
+  double low = -std::numeric_limits<double>::infinity();
+  double high = std::numeric_limits<double>::infinity();
+  bool low_open = false;
+  bool high_open = false;
+
   static Bounds any() { return {}; }
-  static Bounds at_least(double minimum) { return Bounds(minimum, true, std::nullopt, true); }
-  static Bounds above(double minimum) { return Bounds(minimum, false, std::nullopt, true); }
-  static Bounds at_most(double maximum) { return Bounds(std::nullopt, true, maximum, true); }
-  static Bounds below(double maximum) { return Bounds(std::nullopt, true, maximum, false); }
-  static Bounds between(double minimum, double maximum) { return Bounds(minimum, true, maximum, true); }
+  static Bounds at_least(double low) { return {.low = low}; }
+  static Bounds above(double low) { return {.low = low, .low_open = true}; }
+  static Bounds between(double low, double high) { return {.low = low, .high = high}; }
+  // These bounds, with `limit` as an upper limit that is itself refused: Bounds::above(0).below(1).
+  Bounds below(double limit) const { return {.low = low, .high = limit, .low_open = low_open, .high_open = true}; }
 
-  bool unlimited() const { return !minimum_ && !maximum_; }
-  bool contains(double value) const;
-  // The tighter limit on each side.
-  Bounds intersect(const Bounds& other) const;
-  // "> 0", ">= 1", "from 0 to 1", "> 0 and <= 1"; "any number" without limits.
+  bool contains(double value) const {
+    return (low_open ? value > low : value >= low) && (high_open ? value < high : value <= high);
+  }
+  // "> 0", ">= 1", "from 0 to 1", "> 0 and < 1"; "any number" without limits.
   std::string describe() const;
-
- private:
-  Bounds() = default;
-  Bounds(std::optional<double> minimum, bool minimum_inclusive, std::optional<double> maximum,
-         bool maximum_inclusive)
-      : minimum_(minimum),
-        maximum_(maximum),
-        minimum_inclusive_(minimum_inclusive),
-        maximum_inclusive_(maximum_inclusive) {}
-
-  std::optional<double> minimum_;
-  std::optional<double> maximum_;
-  bool minimum_inclusive_ = true;
-  bool maximum_inclusive_ = true;
 };
 
-// Read `text`, the value given to `flag`, as a number within `bounds`. Throw UsageError naming the flag, the
-// text and what is allowed when it is not a number of that kind or is out of range.
-long long parse_signed_flag_value(std::string_view flag, std::string_view text, const Bounds& bounds);
-unsigned long long parse_unsigned_flag_value(std::string_view flag, std::string_view text, const Bounds& bounds);
-double parse_real_flag_value(std::string_view flag, std::string_view text, const Bounds& bounds);
-[[noreturn]] void throw_flag_out_of_range(std::string_view flag, std::string_view text, const Bounds& allowed);
+// "learning rate (allowed: > 0)"; the help alone without limits.
+std::string with_allowed(const std::string& help, const Bounds& bounds);
+
+// Why `text` is not allowed as a flag's value, as CLI11 ends "--flag: " with it; empty when it is allowed.
+using Check = std::function<std::string(const std::string& text)>;
+
+std::string out_of_range(std::string_view text, const Bounds& allowed);
 
 template <class Number>
 concept FlagNumber = (std::integral<Number> || std::floating_point<Number>)&&!std::same_as<Number, bool>;
 
-// parse_*_flag_value for Number, whose own range also limits the value (no 300 for an 8-bit setting).
+// `text` as a Number within `bounds` and the Number's own range (no 300 for an 8-bit setting), or why not: "'ten'
+// is not an integer; allowed: >= 1", "-5 is out of range; allowed: >= 1". Decimal only, a leading '+' taken.
 template <FlagNumber Number>
-Number parse_flag_value(std::string_view flag, std::string_view text, const Bounds& bounds) {
+std::variant<Number, std::string> read_number(std::string_view text, const Bounds& bounds) {
   using Limits = std::numeric_limits<Number>;
-  const auto out_of_type_range = [&] {
-    throw_flag_out_of_range(flag, text,
-                            bounds.intersect(Bounds::between(static_cast<double>(Limits::lowest()),
-                                                             static_cast<double>(Limits::max()))));
+  // What the type allows too, on the side where the value left it.
+  const auto within_type = [&bounds](bool negative) {
+    Bounds limited = bounds;
+    if (negative) limited.low = std::max(bounds.low, static_cast<double>(Limits::lowest()));
+    if (!negative && !std::same_as<Number, double>) limited.high = std::min(bounds.high, static_cast<double>(Limits::max()));
+    return limited;
   };
-  if constexpr (std::floating_point<Number>) {
-    const double value = parse_real_flag_value(flag, text, bounds);
-    if (value < Limits::lowest() || value > Limits::max()) out_of_type_range();
-    return static_cast<Number>(value);
-  } else if constexpr (std::signed_integral<Number>) {
-    const long long value = parse_signed_flag_value(flag, text, bounds);
-    if (!std::in_range<Number>(value)) out_of_type_range();
-    return static_cast<Number>(value);
-  } else {
-    const unsigned long long value = parse_unsigned_flag_value(flag, text, bounds);
-    if (!std::in_range<Number>(value)) out_of_type_range();
-    return static_cast<Number>(value);
+  std::string_view digits = text;
+  if (digits.size() > 1 && digits[0] == '+' && digits[1] != '-' && digits[1] != '+') digits.remove_prefix(1);
+  const char* const last = digits.data() + digits.size();
+  Number value{};
+  std::from_chars_result read = std::from_chars(digits.data(), last, value);
+  if constexpr (std::unsigned_integral<Number>) {
+    long long negative = 0;  // "-5" is a number out of range, "-x" is not a number
+    if (digits.starts_with('-')) read = std::from_chars(digits.data(), last, negative);
+    if (negative < 0 && read.ec == std::errc()) read.ec = std::errc::result_out_of_range;
   }
+  const auto [end, error] = read;
+  const bool whole = !digits.empty() && end == last;
+  if (whole && error == std::errc::result_out_of_range) return out_of_range(text, within_type(digits.starts_with('-')));
+  if (!whole || error != std::errc()) {
+    const char* const kind = std::floating_point<Number>  ? "a number"
+                             : std::signed_integral<Number> ? "an integer"
+                                                            : "a non-negative integer";
+    return fmt::format("'{}' is not {}; allowed: {}", text, kind, (std::unsigned_integral<Number> ? within_type(true) : bounds).describe());
+  }
+  if (std::isnan(static_cast<double>(value)) || std::isinf(static_cast<double>(value))) {
+    return fmt::format("'{}' is not a finite number; allowed: {}", text, bounds.describe());
+  }
+  if (!bounds.contains(static_cast<double>(value))) return out_of_range(text, bounds);
+  return value;
 }
 
-// A setting's value from the command line, present only when its flag was given, so that the preset's value
-// stands unless the user overrides it.
-template <class T>
-class Override {
- public:
-  explicit Override(std::string flag) : flag_(std::move(flag)) {}
+// The check of a FlagNumber flag: read_number's refusal.
+template <FlagNumber Number>
+Check number_check(const Bounds& bounds) {
+  return [bounds](const std::string& text) {
+    auto read = read_number<Number>(text, bounds);
+    return std::holds_alternative<std::string>(read) ? std::get<std::string>(std::move(read)) : std::string();
+  };
+}
 
-  const std::string& flag() const { return flag_; }
-  bool given() const { return value_.has_value(); }
-  // Throws tapegrad::Error when the flag was not given.
-  const T& value() const {
-    if (!value_) throw_error("no value for " + flag_ + ": the flag was not given");
-    return *value_;
-  }
-  T value_or(const T& fallback) const { return value_.value_or(fallback); }
-  // Replaces `setting` with the given value; leaves it alone when the flag was not given.
-  void apply_to(T& setting) const {
-    if (value_) setting = *value_;
-  }
-
- private:
-  friend class CommandLine;
-  std::string flag_;
-  std::optional<T> value_;
-};
+// The check of a flag whose value is one of `choices`.
+Check choice_check(std::vector<std::string> choices);
 
 class CommandLine {
  public:
@@ -182,76 +177,52 @@ class CommandLine {
   CommandLine& operator=(const CommandLine&) = delete;
   ~CommandLine();
 
-  // --flag VALUE, a number within `bounds`. value_name is how --help shows the value (default INT or NUMBER).
-  template <FlagNumber Number>
-  Override<Number>& add_number(std::string flag, std::string help, Bounds bounds = Bounds::any(),
-                               std::string value_name = {}) {
-    auto& target = new_override<Number>(flag);
-    if (value_name.empty()) value_name = std::integral<Number> ? "INT" : "NUMBER";
-    add_value_option(flag, with_allowed(help, bounds), value_name,
-                     [&target, flag, bounds](const std::string& text) {
-                       target.value_ = parse_flag_value<Number>(flag, text, bounds);
-                     });
-    return target;
-  }
-  // --flag VALUE, one of `choices`.
-  Override<std::string>& add_choice(std::string flag, std::string help, std::vector<std::string> choices);
-  // --flag VALUE, any text (a file name, a tag).
-  Override<std::string>& add_text(std::string flag, std::string help, std::string value_name = "TEXT");
-  // --flag alone gives true; --flag=false or --flag=0 gives false, so a preset's true can be switched off.
-  Override<bool>& add_flag(std::string flag, std::string help);
+  // --flag VALUE, refused (exit 2, naming the flag) when `check` says why; the last of repeated flags wins, so a
+  // script's defaults can be overridden by appending. Throws tapegrad::Error for a flag that is not --name or is
+  // taken. An app's settings come from its SettingsTable (settings_table.h), which calls this.
+  void add_option(const std::string& flag, const std::string& help, const std::string& value_name,
+                  Check check = {});
 
   // Parses argv (argv[0] is the program). Throws InfoRequested for --help and --version, and UsageError (exit
   // code 2) naming the flag for anything wrong: unknown flags, missing values, values out of range, unknown
   // preset names (listing the valid ones). Call once, after adding the app's flags.
   void parse(int argc, const char* const* argv);
 
-  // Ends `flag`'s --help with the value each preset gives its setting, as `value_of(preset)` writes it: "(default:
-  // 0.001; setting1: 0.1, step-decay: 0.01)", the default preset's value, then the presets whose value differs.
-  // "all" and presets for which value_of returns nothing (a preset without that setting) are left out.
-  void show_preset_values(std::string_view flag,
-                          const std::function<std::optional<std::string>(const std::string& preset)>& value_of);
-
   const CommonOptions& common() const { return common_; }
   const AppDescription& description() const { return description_; }
   // Whether `flag` ("--seed", "--eta") was on the command line; throws tapegrad::Error for a flag never added.
   bool was_given(std::string_view flag) const;
+  // The value `flag` was given last, nothing when it was not given.
+  std::optional<std::string> text(std::string_view flag) const;
+  // The same, read as the Number that its number_check allowed.
+  template <FlagNumber Number>
+  std::optional<Number> number(std::string_view flag) const {
+    const std::optional<std::string> given = text(flag);
+    if (!given) return std::nullopt;
+    return std::get<Number>(read_number<Number>(*given, Bounds::any()));
+  }
   std::string help() const;
 
  private:
-  struct Option;
-
-  template <class T>
-  Override<T>& new_override(const std::string& flag) {
-    auto created = std::make_shared<Override<T>>(flag);
-    overrides_.push_back(created);
-    return *created;
-  }
-  static std::string with_allowed(const std::string& help, const Bounds& bounds);
-  Option& register_option(const std::string& flag, const std::function<CLI::Option*(Option&)>& add_to_parser);
-  void add_value_option(const std::string& flag, const std::string& help, const std::string& value_name,
-                        std::function<void(const std::string&)> convert);
+  CLI::Option& option(std::string_view flag) const;
   void add_common_options();
   void resolve_shard();
   nlohmann::json recorded_settings() const;
 
   AppDescription description_;
   std::unique_ptr<CLI::App> app_;
-  std::vector<std::unique_ptr<Option>> options_;
-  std::vector<std::shared_ptr<void>> overrides_;  // every Override<T> handed out, whatever its T
   CommonOptions common_;
-  Override<std::string>* data_directory_ = nullptr;
-  Override<std::string>* output_directory_ = nullptr;
-  Override<std::string>* preset_ = nullptr;
-  Override<std::uint64_t>* seed_ = nullptr;
-  Override<int>* threads_ = nullptr;
-  Override<bool>* verbose_ = nullptr;
-  Override<bool>* quiet_ = nullptr;
-  Override<std::string>* resume_ = nullptr;
-  Override<bool>* overwrite_ = nullptr;
-  Override<std::string>* shard_ = nullptr;
+  bool verbose_ = false;
+  bool quiet_ = false;
+  bool overwrite_ = false;
   bool parsed_ = false;
 };
+
+// " (default: 0.001; setting1: 0.1, step-decay: 0.01)": the value each preset gives a setting, as `value_of(preset)`
+// writes it, for the end of its flag's --help: the default preset's value, then the presets whose value differs.
+// "all" and presets for which value_of returns nothing (a preset without that setting) are left out.
+std::string preset_values(const AppDescription& description,
+                          const std::function<std::optional<std::string>(const std::string& preset)>& value_of);
 
 // A setting's value as --help shows it: numbers in their shortest form, true/false as on/off.
 template <class T>

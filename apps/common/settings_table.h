@@ -22,7 +22,10 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -52,17 +55,12 @@ class SettingsTable {
                         std::string value_name = {}) {
     using T = Member<Access>;
     static_assert(FlagNumber<T>, "number() is for numeric settings");
-    Entry& entry = add_entry(flag);
-    entry.json = [access](Settings& s) { return nlohmann::json(std::invoke(access, s)); };
+    if (value_name.empty()) value_name = std::integral<T> ? "INT" : "NUMBER";
+    Entry& entry = add_entry(flag, with_allowed(help, bounds), value_name, number_check<T>(bounds), access);
+    entry.read = [access](Settings& s, const std::string& text) {
+      std::invoke(access, s) = std::get<T>(read_number<T>(text, Bounds::any()));
+    };
     entry.shown = [access](Settings& s) { return shown_value(std::invoke(access, s)); };
-    entry.check = [flag, access, bounds](Settings& s) {
-      const T value = std::invoke(access, s);
-      if (!bounds.contains(static_cast<double>(value))) throw_flag_out_of_range(flag, shown_value(value), bounds);
-    };
-    entry.add = [flag, access, help, bounds, value_name](CommandLine& line) -> Apply {
-      Override<T>& given = line.add_number<T>(flag, help, bounds, value_name);
-      return [&given, access](Settings& s) { given.apply_to(std::invoke(access, s)); };
-    };
     return *this;
   }
 
@@ -70,26 +68,19 @@ class SettingsTable {
   template <class Access>
   SettingsTable& choice(std::string flag, Access access, std::string help,
                         std::vector<std::pair<std::string, Member<Access>>> choices) {
-    using T = Member<Access>;
-    Entry& entry = add_entry(flag);
-    const auto name_of = [flag, choices](const T& value) {
-      for (const auto& [name, choice_value] : choices)
-        if (choice_value == value) return name;
+    std::vector<std::string> names;
+    for (const auto& named : choices) names.push_back(named.first);
+    Entry& entry = add_entry(flag, help, fmt::format("{{{}}}", fmt::join(names, ",")), choice_check(names), access);
+    entry.read = [access, choices](Settings& s, const std::string& text) {
+      for (const auto& [name, value] : choices)
+        if (name == text) std::invoke(access, s) = value;
+    };
+    entry.shown = [flag, access, choices](Settings& s) {
+      for (const auto& [name, value] : choices)
+        if (value == std::invoke(access, s)) return name;
       throw UsageError(fmt::format("{}: the setting holds none of the choices", flag));
     };
-    entry.json = [access, name_of](Settings& s) { return nlohmann::json(name_of(std::invoke(access, s))); };
-    entry.shown = [access, name_of](Settings& s) { return name_of(std::invoke(access, s)); };
-    entry.check = [access, name_of](Settings& s) { name_of(std::invoke(access, s)); };
-    entry.add = [flag, access, help, choices](CommandLine& line) -> Apply {
-      std::vector<std::string> names;
-      for (const auto& choice_entry : choices) names.push_back(choice_entry.first);
-      Override<std::string>& given = line.add_choice(flag, help, names);
-      return [&given, access, choices](Settings& s) {
-        if (!given.given()) return;
-        for (const auto& [name, value] : choices)
-          if (name == given.value()) std::invoke(access, s) = value;
-      };
-    };
+    entry.json = [shown = entry.shown](Settings& s) { return nlohmann::json(shown(s)); };
     return *this;
   }
 
@@ -98,15 +89,9 @@ class SettingsTable {
   template <class Access, class Parse, class Show>
   SettingsTable& text(std::string flag, Access access, std::string help, std::string value_name, Parse parse,
                       Show show) {
-    Entry& entry = add_entry(flag);
-    entry.json = [access](Settings& s) { return nlohmann::json(std::invoke(access, s)); };
+    Entry& entry = add_entry(flag, help, value_name, {}, access);
+    entry.read = [access, parse](Settings& s, const std::string& text) { std::invoke(access, s) = parse(text); };
     entry.shown = [access, show](Settings& s) { return std::string(show(std::invoke(access, s))); };
-    entry.add = [flag, access, help, value_name, parse](CommandLine& line) -> Apply {
-      Override<std::string>& given = line.add_text(flag, help, value_name);
-      return [&given, access, parse](Settings& s) {
-        if (given.given()) std::invoke(access, s) = parse(given.value());
-      };
-    };
     return *this;
   }
 
@@ -118,10 +103,13 @@ class SettingsTable {
   }
   template <class Access, class Write>
   SettingsTable& record(std::string key, Access access, Write write) {
-    Entry entry;
-    entry.key = std::move(key);
-    entry.json = [access, write](Settings& s) { return nlohmann::json(write(std::invoke(access, s))); };
-    entries_.push_back(std::move(entry));
+    return computed(std::move(key), [access, write](Settings& s) { return write(std::invoke(access, s)); });
+  }
+
+  // A value that config.json records as `compute` gives it from the whole settings (the total steps, say).
+  template <class Compute>
+  SettingsTable& computed(std::string key, Compute compute) {
+    entries_.push_back({.key = std::move(key), .json = [compute](Settings& s) { return nlohmann::json(compute(s)); }});
     return *this;
   }
 
@@ -132,38 +120,32 @@ class SettingsTable {
     return *this;
   }
 
-  // A value that config.json records as `compute` gives it from the whole settings (the total steps, say).
-  template <class Compute>
-  SettingsTable& computed(std::string key, Compute compute) {
-    Entry entry;
-    entry.key = std::move(key);
-    entry.json = [compute](Settings& s) { return nlohmann::json(compute(std::as_const(s))); };
-    entries_.push_back(std::move(entry));
-    return *this;
-  }
-
-  // Adds every setting's flag to `line`, its --help ending with each preset's value (show_preset_values); returns
-  // what applies the flags that were given, once the command line is parsed.
+  // Adds every setting's flag to `line`, its --help ending with each preset's value; returns what applies the
+  // flags that were given, once the command line is parsed.
   Apply add_flags(CommandLine& line, PresetSettings settings_of) const {
-    std::vector<Apply> appliers;
-    for (const Entry& entry : entries_) {
-      if (entry.flag.empty()) continue;
-      appliers.push_back(entry.add(line));
-      line.show_preset_values(entry.flag, [settings_of, shown = entry.shown](const std::string& preset) {
-        std::optional<Settings> settings = settings_of(preset);
-        return settings ? std::optional<std::string>(shown(*settings)) : std::nullopt;
-      });
+    for (const Entry& entry : flags()) {
+      line.add_option(entry.flag,
+                      entry.help + preset_values(line.description(),
+                                                 [&](const std::string& preset) -> std::optional<std::string> {
+                                                   std::optional<Settings> settings = settings_of(preset);
+                                                   if (!settings) return std::nullopt;
+                                                   return entry.shown(*settings);
+                                                 }),
+                      entry.value_name, entry.check);
     }
-    return [appliers = std::move(appliers)](Settings& s) {
-      for (const Apply& apply : appliers) apply(s);
+    return [&line, entries = flags()](Settings& s) {
+      for (const Entry& entry : entries)
+        if (const std::optional<std::string> given = line.text(entry.flag)) entry.read(s, *given);
     };
   }
 
-  // Throws UsageError naming the flag of the first setting outside its bounds or choices.
+  // Throws UsageError naming the flag of the first setting that its flag would refuse (out of its bounds, say).
   void validate(const Settings& settings) const {
     Settings copy = settings;
-    for (const Entry& entry : entries_)
-      if (entry.check) entry.check(copy);
+    for (const Entry& entry : flags()) {
+      const std::string refusal = entry.check ? entry.check(entry.shown(copy)) : std::string();
+      if (!refusal.empty()) throw UsageError(entry.flag + ": " + refusal);
+    }
   }
 
   // Every setting under its key: the flag's name without "--", '-' as '_' ("--eval-per-cycle": eval_per_cycle).
@@ -176,23 +158,34 @@ class SettingsTable {
 
  private:
   struct Entry {
-    std::string flag;  // empty for a recorded setting
-    std::string key;
-    std::function<nlohmann::json(Settings&)> json;
-    std::function<std::string(Settings&)> shown;
-    std::function<void(Settings&)> check;
-    std::function<Apply(CommandLine&)> add;
+    std::string flag{};  // empty for a recorded setting
+    std::string key{};
+    std::function<nlohmann::json(Settings&)> json{};
+    std::string help{};
+    std::string value_name{};
+    Check check{};
+    std::function<void(Settings&, const std::string&)> read{};
+    std::function<std::string(Settings&)> shown{};
   };
 
-  // A flag's entry, its key from the flag's name; the caller says how it is recorded and shown.
-  Entry& add_entry(const std::string& flag) {
-    Entry entry;
-    entry.flag = flag;
-    entry.key = flag.substr(flag.starts_with("--") ? 2 : 0);
-    for (char& c : entry.key)
-      if (c == '-') c = '_';
-    entries_.push_back(std::move(entry));
+  // A flag's entry, its key from the flag's name and recorded as the member itself unless the caller says otherwise.
+  template <class Access>
+  Entry& add_entry(const std::string& flag, std::string help, std::string value_name, Check check, Access access) {
+    std::string key = flag.substr(flag.starts_with("--") ? 2 : 0);
+    std::ranges::replace(key, '-', '_');
+    entries_.push_back({.flag = flag,
+                        .key = std::move(key),
+                        .json = [access](Settings& s) { return nlohmann::json(std::invoke(access, s)); },
+                        .help = std::move(help),
+                        .value_name = std::move(value_name),
+                        .check = std::move(check)});
     return entries_.back();
+  }
+
+  std::vector<Entry> flags() const {
+    std::vector<Entry> with_flags;
+    std::ranges::copy_if(entries_, std::back_inserter(with_flags), [](const Entry& e) { return !e.flag.empty(); });
+    return with_flags;
   }
 
   std::vector<Entry> entries_;

@@ -132,7 +132,7 @@ const SettingsTable<KLayerSettings>& settings_table() {
           .number("--eta-min", &S::eta_min, "lowest learning rate", Bounds::at_least(0))
           .number("--eta-max", &S::eta_max, "highest learning rate", Bounds::above(0))
           .number("--alpha", &S::alpha, "running averages: mu_av = alpha mu_av + (1 - alpha) mu",
-                  Bounds::between(0.0, 1.0).intersect(Bounds::below(1.0)))
+                  Bounds::at_least(0).below(1))
           .number("--eps", &S::eps, "added to the variance (2.2e-16 is Matlab's eps)", Bounds::above(0))
           .number("--eval-per-cycle", &S::evaluations_per_cycle, "evaluation points per cycle", Bounds::at_least(1))
           .with(search_settings(&S::search, "trials of a search"))

@@ -62,12 +62,11 @@ int run(int argc, char** argv) {
                                 {"lambda-sweep", "multiclass for lambda in {0, 0.001, 0.01, 0.1, 1, 2}"},
                                 {"all", "every preset above, and report.md"}},
                             .search_presets = {"lambda-sweep"}});
-  auto& dataset = command_line.add_choice(
-      "--dataset",
-      "what the IDX files are, for class names and the default --classes (default: mnist with --data, "
-      "fashion-mnist without)",
-      {"mnist", "fashion-mnist"});
-  auto& classes = command_line.add_text(
+  command_line.add_option("--dataset",
+                          "what the IDX files are, for class names and the default --classes (default: mnist with "
+                          "--data, fashion-mnist without)",
+                          "{mnist,fashion-mnist}", choice_check({"mnist", "fashion-mnist"}));
+  command_line.add_option(
       "--classes",
       "the two classes of the binary task (default: 2,3 for MNIST, 0,6 T-shirt/top vs Shirt for "
       "Fashion-MNIST)",
@@ -85,15 +84,15 @@ int run(int argc, char** argv) {
   options.common = common;
   options.fallback = !command_line.was_given("--data");
   options.data_directory = options.fallback ? kFashionMnistDirectory : common.data_directory;
-  if (dataset.given()) {
-    options.dataset = dataset.value() == "mnist" ? DatasetKind::mnist : DatasetKind::fashion_mnist;
+  if (const auto dataset = command_line.text("--dataset")) {
+    options.dataset = *dataset == "mnist" ? DatasetKind::mnist : DatasetKind::fashion_mnist;
   } else {
     options.dataset = options.fallback || same_directory(options.data_directory, kFashionMnistDirectory)
                           ? DatasetKind::fashion_mnist
                           : DatasetKind::mnist;
   }
-  options.binary_classes =
-      classes.given() ? parse_class_pair(classes.value()) : default_binary_classes(options.dataset);
+  const auto classes = command_line.text("--classes");
+  options.binary_classes = classes ? parse_class_pair(*classes) : default_binary_classes(options.dataset);
   apply_study_flags(options);
   options.threads = common.threads;
   options.seed = common.seed;

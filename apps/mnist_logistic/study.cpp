@@ -30,7 +30,7 @@ const SettingsTable<StudyOptions>& study_settings_table() {
                   {{"unit", data::Scaling::unit_interval}, {"symmetric", data::Scaling::symmetric_unit_interval}})
           .computed("pixel_range", [](const S& s) { return scaling_name(s.scaling); })
           .number("--validation-fraction", &S::validation_fraction,
-                  "share of the training images held out to validate", Bounds::above(0).intersect(Bounds::below(1)))
+                  "share of the training images held out to validate", Bounds::above(0).below(1))
           .number("--eval-every", &S::evaluation_fraction, "validate every this fraction of an epoch",
                   Bounds::above(0))
           .number("--limit-train", &S::limit_train,
