@@ -1,88 +1,29 @@
 #include "apps/common/bounds.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <mutex>
-#include <optional>
-#include <system_error>
-#include <unistd.h>
 
 #include "apps/common/app_error.h"
 
 namespace tapegrad::apps {
 
-std::string describe_count(Amount amount) {
-  if (amount.is_saturated()) return "more than 1.8e19";
-  if (amount.value() < 1'000'000) return fmt::format("{}", amount.value());
-  return fmt::format("{:.3g}", static_cast<double>(amount.value()));
-}
-
-std::string describe_bytes(Amount bytes) {
-  if (bytes.is_saturated()) return "more than 16 EiB";
-  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  double value = static_cast<double>(bytes.value());
-  std::size_t unit = 0;
-  while (value >= 1024 && unit + 1 < std::size(units)) {
-    value /= 1024;
-    ++unit;
-  }
-  return unit == 0 ? fmt::format("{} bytes", bytes.value()) : fmt::format("{:.1f} {}", value, units[unit]);
-}
-
 std::string flags_with_values(const FlagValues& flags) {
-  std::string text;
-  for (const auto& f : flags) {
-    if (!text.empty()) text += ' ';
-    text += f.flag;
-    text += ' ';
-    text += f.value;
-  }
-  return text;
+  std::vector<std::string> parts;
+  for (const auto& f : flags) parts.push_back(f.flag + " " + f.value);
+  return fmt::format("{}", fmt::join(parts, " "));
 }
 
 std::string flag_names(const FlagValues& flags, const std::string& conjunction) {
   std::vector<std::string> names;
-  for (const auto& f : flags) {
-    if (std::find(names.begin(), names.end(), f.flag) == names.end()) names.push_back(f.flag);
-  }
-  std::string text;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (i > 0) text += i + 1 == names.size() ? " " + conjunction + " " : ", ";
-    text += names[i];
-  }
-  return text;
-}
-
-namespace {
-
-// The value of the environment variable `name` when it is a whole number of bytes.
-std::optional<std::uint64_t> limit_from_environment(const char* name) {
-  const char* limit = std::getenv(name);
-  if (limit == nullptr || *limit == '\0') return std::nullopt;
-  char* end = nullptr;
-  const unsigned long long value = std::strtoull(limit, &end, 10);
-  if (end == limit || *end != '\0') return std::nullopt;
-  return value;
-}
-
-}  // namespace
-
-std::uint64_t physical_memory_bytes() {
-  if (const auto limit = limit_from_environment("TAPEGRAD_MEMORY_LIMIT")) return *limit;
-  const long pages = ::sysconf(_SC_PHYS_PAGES);
-  const long page_size = ::sysconf(_SC_PAGE_SIZE);
-  if (pages <= 0 || page_size <= 0) return 0;
-  return (Amount(pages) * Amount(page_size)).value();
-}
-
-std::uint64_t available_disk_bytes(const std::filesystem::path& directory) {
-  if (const auto limit = limit_from_environment("TAPEGRAD_DISK_LIMIT")) return *limit;
-  std::error_code error;
-  const std::filesystem::space_info space = std::filesystem::space(directory, error);
-  if (error || space.available == static_cast<std::uintmax_t>(-1)) return 0;
-  return space.available;
+  for (const auto& f : flags)
+    if (std::ranges::find(names, f.flag) == names.end()) names.push_back(f.flag);
+  if (names.size() < 2) return fmt::format("{}", fmt::join(names, ""));
+  const std::string last = names.back();
+  names.pop_back();
+  return fmt::format("{} {} {}", fmt::join(names, ", "), conjunction, last);
 }
 
 namespace {
@@ -126,34 +67,33 @@ void check_disk_for_checkpoints(const std::filesystem::path& directory) {
 
 namespace {
 
-[[noreturn]] void refuse(const FlagValues& flags, const std::string& what_they_make, const std::string& limit) {
-  throw UsageError(fmt::format("{} {} {}, more than {}", flags_with_values(flags),
-                               flags.size() == 1 ? "makes" : "make", what_they_make, limit),
+// Refuses `amount` of `what` above `cap` ("update steps"), which `flags` decide; `why` says what the cap stands for.
+void require_at_most(Amount amount, std::uint64_t cap, const std::string& what, const std::string& why,
+                     const FlagValues& flags) {
+  if (!(Amount(cap) < amount)) return;
+  throw UsageError(fmt::format("{} {} {} {}, more than {}", flags_with_values(flags), flags.size() == 1 ? "makes" : "make",
+                               describe_count(amount), what, why),
                    fmt::format("give a smaller {}", flag_names(flags)));
 }
 
 }  // namespace
 
 void ResourceEstimate::require_steps(Amount steps, const FlagValues& flags) const {
-  if (Amount(kMaxUpdateSteps) < steps) {
-    refuse(flags, describe_count(steps) + " update steps",
-           fmt::format("the {:.0e} a run may have (at 10 microseconds a step, more than a day of training)",
-                       static_cast<double>(kMaxUpdateSteps)));
-  }
+  require_at_most(steps, kMaxUpdateSteps, "update steps",
+                  fmt::format("the {:.0e} a run may have (at 10 microseconds a step, more than a day of training)",
+                              static_cast<double>(kMaxUpdateSteps)),
+                  flags);
 }
 
 void ResourceEstimate::require_evaluation_points(Amount points, const FlagValues& flags) const {
-  if (Amount(kMaxEvaluationPoints) < points) {
-    refuse(flags, describe_count(points) + " evaluation points (rows of metrics.csv)",
-           fmt::format("the {} a run may have (each one evaluates the whole training and validation sets)",
-                       kMaxEvaluationPoints));
-  }
+  require_at_most(points, kMaxEvaluationPoints, "evaluation points (rows of metrics.csv)",
+                  fmt::format("the {} a run may have (each one evaluates the whole training and validation sets)",
+                              kMaxEvaluationPoints),
+                  flags);
 }
 
 void ResourceEstimate::require_trials(Amount trials, const FlagValues& flags) const {
-  if (Amount(kMaxTrials) < trials) {
-    refuse(flags, describe_count(trials) + " trials", fmt::format("the {} a search may have", kMaxTrials));
-  }
+  require_at_most(trials, kMaxTrials, "trials", fmt::format("the {} a search may have", kMaxTrials), flags);
 }
 
 void ResourceEstimate::add_memory(Amount bytes, std::string what, FlagValues flags) {

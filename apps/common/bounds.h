@@ -11,69 +11,30 @@
 #pragma once
 
 #include <fmt/format.h>
+#include <tapegrad/nn/train/resources.h>
 
 #include <concepts>
 #include <cstdint>
 #include <filesystem>
-#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace tapegrad::apps {
 
-// A count in saturating unsigned 64-bit arithmetic: a sum or product that would overflow stays at the largest
-// value (which every bound refuses), so no estimate wraps around to something small.
-class Amount {
- public:
-  constexpr Amount() = default;
-  // A negative value counts as 0.
-  template <std::integral Integer>
-  constexpr explicit Amount(Integer value)
-      : value_(value < 0 ? 0 : static_cast<std::uint64_t>(value)) {}
-
-  static constexpr Amount saturated() {
-    Amount a;
-    a.value_ = std::numeric_limits<std::uint64_t>::max();
-    return a;
-  }
-  constexpr std::uint64_t value() const { return value_; }
-  constexpr bool is_saturated() const { return value_ == std::numeric_limits<std::uint64_t>::max(); }
-
-  friend constexpr Amount operator+(Amount a, Amount b) {
-    std::uint64_t sum = 0;
-    return __builtin_add_overflow(a.value_, b.value_, &sum) ? saturated() : Amount(sum);
-  }
-  friend constexpr Amount operator*(Amount a, Amount b) {
-    std::uint64_t product = 0;
-    return __builtin_mul_overflow(a.value_, b.value_, &product) ? saturated() : Amount(product);
-  }
-  // Rounded up; a division by 0 saturates.
-  friend constexpr Amount divide_rounding_up(Amount a, Amount b) {
-    if (b.value_ == 0) return saturated();
-    return Amount(a.value_ / b.value_ + (a.value_ % b.value_ != 0 ? 1 : 0));
-  }
-  friend constexpr bool operator<(Amount a, Amount b) { return a.value_ < b.value_; }
-  friend constexpr bool operator==(Amount a, Amount b) = default;
-
- private:
-  std::uint64_t value_ = 0;
-};
-
-// "1.2e+10" style for large counts, plain digits below a million; "more than 1.8e19" when saturated.
-std::string describe_count(Amount amount);
-// "512 MiB", "24.6 GiB", "more than 16 EiB".
-std::string describe_bytes(Amount bytes);
+// The library's overflow-free counts and the machine's memory and disk (resources.h), as the apps use them.
+using train::Amount;
+using train::available_disk_bytes;
+using train::describe_bytes;
+using train::describe_count;
+using train::physical_memory_bytes;
 
 // A flag and the value it had (given or from the preset), as a message shows it: "--n-s 1000000000".
 struct FlagValue {
   std::string flag;
   std::string value;
-  FlagValue(std::string flag_name, std::string text) : flag(std::move(flag_name)), value(std::move(text)) {}
-  FlagValue(std::string flag_name, const char* text) : flag(std::move(flag_name)), value(text) {}
-  template <class Number>
-    requires std::integral<Number> || std::floating_point<Number>
-  FlagValue(std::string flag_name, Number number) : flag(std::move(flag_name)), value(fmt::format("{}", number)) {}
+  template <class Value>
+  FlagValue(std::string flag_name, const Value& given) : flag(std::move(flag_name)), value(fmt::format("{}", given)) {}
 };
 using FlagValues = std::vector<FlagValue>;
 
@@ -85,10 +46,6 @@ inline constexpr std::uint64_t kMaxTrials = 10'000;
 // What one evaluation point holds in memory and in the checkpoint's copy of the rows, about.
 inline constexpr std::uint64_t kBytesPerEvaluationPoint = 512;
 
-// The machine's physical memory in bytes (sysconf), or 0 when it cannot be told. TAPEGRAD_MEMORY_LIMIT (bytes)
-// overrides it, for tests.
-std::uint64_t physical_memory_bytes();
-
 // The disk that --out is on must hold, at once, the largest checkpoint a run writes twice (the new one is written
 // beside the old before the rename) and its best weights, for every run side by side. The apps' bound checks note
 // what their settings need (the largest noted counts: checking the same settings again changes nothing), and
@@ -97,9 +54,6 @@ void note_checkpoint_bytes(Amount bytes, FlagValues flags);
 // Throws UsageError (exit 2) naming the directory, both amounts and the flags that decide the larger one when the
 // file system that holds `directory` has less room than the largest amount noted.
 void check_disk_for_checkpoints(const std::filesystem::path& directory);
-// The bytes free to this process on the file system that holds `directory`, or 0 when it cannot be told.
-// TAPEGRAD_DISK_LIMIT (bytes) overrides it, for tests.
-std::uint64_t available_disk_bytes(const std::filesystem::path& directory);
 
 class ResourceEstimate {
  public:

@@ -8,6 +8,7 @@
 #include <tapegrad/nn/train/loop.h>
 #include <tapegrad/nn/train/metrics.h>
 #include <tapegrad/nn/train/progress.h>
+#include <tapegrad/nn/train/resources.h>
 #include <tapegrad/nn/train/run_checkpoint.h>
 #include <tapegrad/nn/train/run_directory.h>
 #include <tapegrad/nn/train/stop_signal.h>
