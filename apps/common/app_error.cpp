@@ -50,7 +50,6 @@ void throw_if_interrupted(const std::string& what, const std::filesystem::path& 
 
 int exit_code_for(const std::exception& error) {
   if (dynamic_cast<const InfoRequested*>(&error) != nullptr) return exit_code::success;
-  if (dynamic_cast<const ShardFinished*>(&error) != nullptr) return exit_code::success;
   if (const auto* app_error = dynamic_cast<const AppError*>(&error)) return app_error->exit_code();
   return exit_code::failure;
 }
@@ -96,11 +95,6 @@ int run_app(int argc, char** argv, const AppMain& body) {
     return body(argc, argv);
   } catch (const InfoRequested& info) {
     std::fputs(info.text().c_str(), stdout);
-    std::fflush(stdout);
-    return exit_code::success;
-  } catch (const ShardFinished& done) {
-    std::fputs(done.what(), stdout);
-    std::fputc('\n', stdout);
     std::fflush(stdout);
     return exit_code::success;
   } catch (const std::exception& error) {

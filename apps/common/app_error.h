@@ -1,5 +1,6 @@
 // The apps' exit-code contract: every failure becomes a tapegrad::Error subclass that knows its exit code, and
-// run_app turns whatever escapes an app's body into "error: ..." on stderr plus that code, in one place.
+// run_app turns whatever escapes an app's body into "error: ..." and "hint: ..." on stderr plus that code, in one
+// place. The hints of failures that are neither bad usage nor bad data are in hints.h.
 #pragma once
 
 #include <exception>
@@ -21,7 +22,8 @@ inline constexpr int bad_data = 3;
 inline constexpr int interrupted = 130;  // stopped by SIGINT or SIGTERM after saving (128 + SIGINT, as shells do)
 }  // namespace exit_code
 
-// An error that carries the exit code it stands for and a hint telling the user what to do next.
+// An error that carries the exit code it stands for and a hint telling the user what to do next; an empty hint is
+// the default of its kind (hint_for).
 class AppError : public Error {
  public:
   AppError(const std::string& message, int exit_code, std::string hint)
@@ -34,37 +36,31 @@ class AppError : public Error {
   std::string hint_;
 };
 
-// A flag or value on the command line is wrong (exit code 2). An empty hint means "point at --help".
-class UsageError : public AppError {
- public:
+// A flag or value on the command line is wrong (exit code 2); the default hint points at --help.
+struct UsageError : AppError {
   explicit UsageError(const std::string& message, std::string hint = {})
       : AppError(message, exit_code::bad_usage, std::move(hint)) {}
 };
 
-// The data set is missing or malformed (exit code 3). An empty hint means "check --data".
-class DataError : public AppError {
- public:
+// The data set is missing or malformed (exit code 3); the default hint points at --data.
+struct DataError : AppError {
   explicit DataError(const std::string& message, std::string hint = {})
       : AppError(message, exit_code::bad_data, std::move(hint)) {}
 };
 
-// A failure that is neither bad usage nor bad data (exit code 1), with what to do about it (hints.h). An empty
-// hint means hints::other_failure.
-class Failure : public AppError {
- public:
+// Any other failure (exit code 1); the default hint is hints::other_failure.
+struct Failure : AppError {
   explicit Failure(const std::string& message, std::string hint = {})
       : AppError(message, exit_code::failure, std::move(hint)) {}
 };
 
 // Training diverged (exit code 1); the hint names the app's own learning-rate flag (hints::diverged).
-class Diverged : public Failure {
- public:
+struct Diverged : Failure {
   explicit Diverged(const std::string& message) : Failure(message) {}
 };
 
 // Training stopped on request (Ctrl-C, SIGTERM) after saving its checkpoint (exit code 130).
-class Interrupted : public AppError {
- public:
+struct Interrupted : AppError {
   explicit Interrupted(const std::string& message,
                        std::string hint = "run the same command with --resume OUT_DIR (the run's --out) to continue")
       : AppError(message, exit_code::interrupted, std::move(hint)) {}
@@ -85,22 +81,17 @@ class InfoRequested : public std::exception {
   std::string text_;
 };
 
-// Not a failure: a shard (--shard K/N) ran its trials and leaves the search's results to the merge. run_app prints
-// the text, which says how to merge, and returns 0.
-class ShardFinished : public std::exception {
- public:
-  explicit ShardFinished(std::string text) : text_(std::move(text)) {}
-  const char* what() const noexcept override { return text_.c_str(); }
-
- private:
-  std::string text_;
+// Not a failure either: a shard (--shard K/N) ran its trials and leaves the search's results to the merge; the
+// text says how to merge.
+struct ShardFinished : InfoRequested {
+  explicit ShardFinished(const std::string& text) : InfoRequested(text + "\n") {}
 };
 
 // The exit code that an exception caught at the top of an app stands for.
 int exit_code_for(const std::exception& error);
 
 // The hint printed under "error: ..." for an exception; `program` is the app's name, for "run '<program> --help'"
-// and for the flags a hint may name. Never empty: a failure without a hint of its own gets hints::other_failure.
+// and for the flags a hint may name. Never empty.
 std::string hint_for(const std::exception& error, const std::string& program);
 
 // Runs the data-loading step `load` and turns any tapegrad::Error it throws into a DataError (exit code 3), so a
@@ -118,15 +109,14 @@ decltype(auto) as_data_error(Load&& load) {
 
 // The UsageError (exit 2) that an app reports for the library's train::RunDirectoryUnusable ("cannot use the --out
 // directory ...") or train::RunDirectoryLocked (in use by another process, or by the shards of a search), with
-// the hint that says what to do; nothing for any other exception. run_app reports through it.
+// the hint that says what to do; nothing for any other exception.
 std::optional<UsageError> run_directory_usage_error(const std::exception& error);
 
 using AppMain = std::function<int(int argc, char** argv)>;
 
-// Calls `body(argc, argv)` and returns its exit code. Nothing escapes: InfoRequested prints its text to stdout
-// and returns 0; any exception prints "error: <message>" and a hint to stderr and returns exit_code_for(it), a
-// run-directory error of the library as run_directory_usage_error has it. Before the body runs, logging is set
-// up with the default verbosity.
+// Sets up logging, then calls `body(argc, argv)` and returns its exit code. Nothing escapes: InfoRequested prints
+// its text to stdout and returns 0; any other exception prints "error: <message>" and its hint to stderr and
+// returns exit_code_for(it), a run-directory error of the library as run_directory_usage_error has it.
 int run_app(int argc, char** argv, const AppMain& body);
 
 }  // namespace tapegrad::apps
