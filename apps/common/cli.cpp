@@ -5,15 +5,13 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <tapegrad/core/atomic_file.h>
+
 #include <algorithm>
-#include <charconv>
-#include <climits>
 #include <cmath>
 #include <fstream>
 #include <optional>
 
-#include "apps/common/app_error.h"
-#include <tapegrad/core/atomic_file.h>
 #include "apps/common/bounds.h"
 #include "apps/common/run_dir.h"
 #include "apps/common/run_info.h"
@@ -160,23 +158,20 @@ std::string CommandLine::help() const { return app_->help(); }
 
 namespace {
 
+// The flag a token names ("--threads" for "--threads=2"), or empty when the token is not a flag.
+std::string flag_name(const std::string& token) { return token.starts_with("--") ? token.substr(0, token.find('=')) : ""; }
+
+bool takes_value(const std::string& flag) { return flag != "--verbose" && flag != "--quiet" && flag != "--overwrite"; }
+
 // Removes --resume DIR (or --resume=DIR) from `arguments` and returns DIR; nothing when it is not there.
 std::optional<std::string> take_resume_flag(std::vector<std::string>& arguments) {
-  for (std::size_t i = 0; i < arguments.size(); ++i) {
-    const std::string& token = arguments[i];
-    if (token != "--resume" && !token.starts_with("--resume=")) continue;
-    std::string directory;
-    if (token == "--resume") {
-      if (i + 1 >= arguments.size()) throw UsageError("--resume needs a value: the run's output directory");
-      directory = arguments[i + 1];
-      arguments.erase(arguments.begin() + static_cast<long>(i), arguments.begin() + static_cast<long>(i) + 2);
-    } else {
-      directory = token.substr(std::string("--resume=").size());
-      arguments.erase(arguments.begin() + static_cast<long>(i));
-    }
-    return directory;
-  }
-  return std::nullopt;
+  const auto found = std::ranges::find_if(arguments, [](const std::string& t) { return flag_name(t) == "--resume"; });
+  if (found == arguments.end()) return std::nullopt;
+  const bool separate = *found == "--resume";
+  std::string directory = separate ? (found + 1 == arguments.end() ? "" : *(found + 1)) : found->substr(9);
+  arguments.erase(found, found + (separate && found + 1 != arguments.end() ? 2 : 1));
+  if (directory.empty()) throw UsageError("--resume needs a value: the run's output directory");
+  return directory;
 }
 
 }  // namespace
@@ -192,22 +187,16 @@ void CommandLine::parse(int argc, const char* const* argv) {
   // --resume DIR: parse the arguments DIR's run was started with instead, plus the few flags allowed with it.
   std::vector<std::string> arguments(argv + 1, argv + argc);
   if (const std::optional<std::string> resume_directory = take_resume_flag(arguments)) {
-    if (resume_directory->empty()) throw UsageError("--resume needs a value: the run's output directory");
     arguments = resumed_arguments(*resume_directory, arguments);
     common_.resume = true;
   }
-  std::vector<const char*> effective{argv[0]};
-  for (const auto& argument : arguments) effective.push_back(argument.c_str());
-  argc = static_cast<int>(effective.size());
-  argv = effective.data();
-
-  common_.command_line.assign(argv, argv + argc);
+  common_.command_line = {argv[0]};
+  common_.command_line.insert(common_.command_line.end(), arguments.begin(), arguments.end());
   try {
-    app_->parse(argc, argv);
+    std::vector<std::string> reversed(arguments.rbegin(), arguments.rend());  // as CLI11 takes a vector
+    app_->parse(reversed);
   } catch (const CLI::CallForHelp&) {
     throw InfoRequested(app_->help());
-  } catch (const CLI::CallForAllHelp&) {
-    throw InfoRequested(app_->help("", CLI::AppFormatMode::All));
   } catch (const CLI::CallForVersion& version) {
     throw InfoRequested(std::string(version.what()) + "\n");
   } catch (const CLI::ParseError& error) {
@@ -267,24 +256,16 @@ nlohmann::json CommandLine::recorded_settings() const {
 
 namespace {
 
-// The flag a token names ("--threads" for "--threads=2"), or empty when the token is not a flag.
-std::string flag_name(const std::string& token) {
-  if (!token.starts_with("--")) return {};
-  return token.substr(0, token.find('='));
-}
-
-bool takes_value(const std::string& flag) {
-  return flag != "--verbose" && flag != "--quiet" && flag != "--overwrite";
-}
-
-
-nlohmann::json read_invocation(const std::filesystem::path& file) {
+// A JSON file, or a discarded value when it cannot be read or parsed.
+nlohmann::json read_json(const std::filesystem::path& file) {
   std::ifstream in(file);
-  const nlohmann::json invocation = nlohmann::json::parse(in, nullptr, false);
-  if (invocation.is_discarded() || !invocation.contains("arguments") || !invocation["arguments"].is_array()) {
-    throw UsageError(fmt::format("--resume: '{}' is damaged: it should hold the run's arguments", file.string()));
-  }
-  return invocation;
+  return nlohmann::json::parse(in, nullptr, false);
+}
+
+// The arguments a run recorded in its invocation.json, or none for a damaged file.
+std::optional<std::vector<std::string>> recorded_arguments(const nlohmann::json& invocation) {
+  if (invocation.is_discarded() || !invocation.contains("arguments") || !invocation["arguments"].is_array()) return {};
+  return invocation["arguments"].get<std::vector<std::string>>();
 }
 
 // The immediate subdirectories of `out` that hold a run's invocation.json: the presets run there.
@@ -323,14 +304,12 @@ RunToResume locate_run_to_resume(const std::filesystem::path& given) {
                                    given.string()),
                        "give the --out directory of a run, or its OUT/<preset> directory");
     }
-    std::vector<std::string> names;
-    for (const auto& run : runs) names.push_back(run.string());
+    std::vector<std::string> names(runs.begin(), runs.end());
     throw UsageError(fmt::format("--resume: '{}' holds the runs of several presets: {}", given.string(),
                                  fmt::join(names, ", ")),
                      "give the one to continue, OUT/<preset>");
   }
-  const nlohmann::json invocation = read_invocation(file);
-  const std::string preset = invocation.value("preset", std::string("all"));
+  const std::string preset = read_json(file).value("preset", std::string("all"));
   if (preset == "all") return {file, directory};
   if (directory.filename() == preset) {
     return {file, directory.has_parent_path() ? directory.parent_path() : std::filesystem::path(".")};
@@ -350,16 +329,20 @@ RunToResume locate_run_to_resume(const std::filesystem::path& given) {
 std::vector<std::string> resumed_arguments(const std::filesystem::path& directory,
                                            const std::vector<std::string>& given) {
   const RunToResume run = locate_run_to_resume(directory);
-  const nlohmann::json invocation = read_invocation(run.invocation_file);
+  const auto saved = recorded_arguments(read_json(run.invocation_file));
+  if (!saved) {
+    throw UsageError(fmt::format("--resume: '{}' is damaged: it should hold the run's arguments",
+                                 run.invocation_file.string()));
+  }
   std::vector<std::string> arguments;
-  const auto saved = invocation["arguments"].get<std::vector<std::string>>();
-  for (std::size_t i = 0; i < saved.size(); ++i) {
-    const std::string flag = flag_name(saved[i]);
-    if (flag == "--out" || flag == "--verbose" || flag == "--quiet" || flag == "--overwrite") {
-      if (takes_value(flag) && saved[i].find('=') == std::string::npos) ++i;  // its value too
-      continue;
+  for (std::size_t i = 0; i < saved->size(); ++i) {
+    // --out, --verbose, --quiet and --overwrite are this run's own.
+    const std::string flag = flag_name((*saved)[i]);
+    if (flag != "--out" && takes_value(flag)) {
+      arguments.push_back((*saved)[i]);
+    } else if (flag == "--out" && (*saved)[i].find('=') == std::string::npos) {
+      ++i;  // and its value
     }
-    arguments.push_back(saved[i]);
   }
   for (std::size_t i = 0; i < given.size(); ++i) {
     const std::string flag = flag_name(given[i]);
@@ -373,9 +356,12 @@ std::vector<std::string> resumed_arguments(const std::filesystem::path& director
       arguments.push_back(given[++i]);
     }
   }
-  arguments.push_back("--out");
-  arguments.push_back(run.out.string());
+  arguments.insert(arguments.end(), {"--out", run.out.string()});
   return arguments;
+}
+
+std::filesystem::path run_directory_of(const CommonOptions& common) {
+  return common.preset == "all" ? common.output_directory : common.output_directory / common.preset;
 }
 
 namespace {
@@ -388,14 +374,13 @@ void remove_run_files(const std::filesystem::path& root) {
                                                  "checkpoint.bin",  "best.bin",     "results.csv", "results.json",
                                                  "top10.md",        "report.md",    "gradcheck.json"};
   std::error_code error;
-  if (!std::filesystem::is_directory(root, error)) return;
   std::vector<std::filesystem::path> doomed;
   for (auto it = std::filesystem::recursive_directory_iterator(root, error);
        !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
-    if (!it->is_regular_file(error)) continue;
-    const std::string name = it->path().filename().string();
-    if (std::ranges::find(names, name) != names.end() || it->path().extension() == ".png") {
-      doomed.push_back(it->path());
+    const std::filesystem::path& path = it->path();
+    if (it->is_regular_file(error) &&
+        (std::ranges::find(names, path.filename().string()) != names.end() || path.extension() == ".png")) {
+      doomed.push_back(path);
     }
   }
   for (const auto& path : doomed) {
@@ -406,78 +391,40 @@ void remove_run_files(const std::filesystem::path& root) {
   }
 }
 
-}  // namespace
-
-std::filesystem::path run_directory_of(const CommonOptions& common) {
-  return common.preset == "all" ? common.output_directory : common.output_directory / common.preset;
-}
-
-namespace {
-
-std::string preset_of(const nlohmann::json& invocation) {
-  if (invocation.is_discarded() || !invocation.contains("preset") || !invocation["preset"].is_string()) return {};
-  return invocation["preset"];
-}
-
 // The invocation.json of a run in `out` that a new run of `preset` would mix its files with: one of the same
 // preset, or any when either is "all". A damaged file counts as such a run.
 std::optional<std::filesystem::path> run_in_the_way(const std::filesystem::path& out, const std::string& preset) {
   std::error_code error;
   const std::filesystem::path top = out / "invocation.json";
   if (std::filesystem::exists(top, error)) {
-    std::ifstream in(top);
-    const std::string earlier = preset_of(nlohmann::json::parse(in, nullptr, false));
-    if (preset == "all" || earlier.empty() || earlier == "all" || earlier == preset) return top;
+    const nlohmann::json earlier = read_json(top);
+    const bool has_preset = !earlier.is_discarded() && earlier.contains("preset") && earlier["preset"].is_string();
+    const std::string earlier_preset = has_preset ? earlier["preset"].get<std::string>() : "";
+    if (preset == "all" || earlier_preset.empty() || earlier_preset == "all" || earlier_preset == preset) return top;
   }
   if (preset != "all") {
     const std::filesystem::path own = out / preset / "invocation.json";
-    if (std::filesystem::exists(own, error)) return own;
-    return std::nullopt;
+    return std::filesystem::exists(own, error) ? std::optional(own) : std::nullopt;
   }
   const auto runs = preset_runs_in(out);
-  if (!runs.empty()) return runs.front() / "invocation.json";
-  return std::nullopt;
+  return runs.empty() ? std::nullopt : std::optional(runs.front() / "invocation.json");
 }
 
-void refuse_run_in_the_way(const std::filesystem::path& out, const std::filesystem::path& invocation_file) {
-  std::ifstream in(invocation_file);
-  const nlohmann::json earlier = nlohmann::json::parse(in, nullptr, false);
-  std::string started_with;
-  if (!earlier.is_discarded() && earlier.contains("arguments") && earlier["arguments"].is_array()) {
-    started_with = fmt::format(" (started with: {})", fmt::join(earlier["arguments"].get<std::vector<std::string>>(), " "));
-  }
+[[noreturn]] void refuse_run_in_the_way(const std::filesystem::path& out, const std::filesystem::path& invocation_file) {
+  const auto arguments = recorded_arguments(read_json(invocation_file));
   throw UsageError(fmt::format("the --out directory '{}' already holds a run{}; a new run there would mix its files "
                                "with that run's",
-                               out.string(), started_with),
+                               out.string(), arguments ? fmt::format(" (started with: {})", fmt::join(*arguments, " ")) : ""),
                    fmt::format("continue that run with --resume {}, give another --out directory, or add "
                                "--overwrite to replace it",
                                invocation_file.parent_path().string()));
-}
-
-}  // namespace
-
-namespace {
-
-// The arguments to record: a shard's without --shard, which is not a setting of the search.
-std::vector<std::string> arguments_to_record(const CommonOptions& common) {
-  std::vector<std::string> arguments;
-  for (std::size_t i = common.command_line.empty() ? 0 : 1; i < common.command_line.size(); ++i) {
-    const std::string& token = common.command_line[i];
-    if (token == "--shard") {
-      ++i;  // and its value
-      continue;
-    }
-    if (!token.starts_with("--shard=")) arguments.push_back(token);
-  }
-  return arguments;
 }
 
 // A shard joins the search recorded in `file` only with that search's settings: shards of other settings would put
 // the trials of two searches into one results table, and the merge (which runs with the recorded ones) would not
 // match them.
 void check_joins_search(const CommonOptions& common, const std::filesystem::path& file) {
-  std::ifstream in(file);
-  const nlohmann::json recorded = nlohmann::json::parse(in, nullptr, false);
+  const nlohmann::json recorded = read_json(file);
   const bool has_settings =
       !recorded.is_discarded() && recorded.contains("settings") && recorded["settings"].is_object();
   const nlohmann::json theirs = has_settings ? recorded["settings"] : nlohmann::json::object();
@@ -485,14 +432,11 @@ void check_joins_search(const CommonOptions& common, const std::filesystem::path
     return settings.contains(flag) ? settings[flag].get<std::string>() : std::string("(not given)");
   };
   std::vector<std::string> differences;
-  const auto compare = [&](const std::string& flag) {
-    if (common.settings.value(flag, nlohmann::json()) == theirs.value(flag, nlohmann::json())) return;
-    differences.push_back(
-        fmt::format("{} {} here but {} there", flag, shown(common.settings, flag), shown(theirs, flag)));
-  };
-  for (const auto& [flag, value] : common.settings.items()) compare(flag);
-  for (const auto& [flag, value] : theirs.items()) {
-    if (!common.settings.contains(flag)) compare(flag);
+  nlohmann::json flags = theirs;
+  flags.update(common.settings);  // every flag of either side, once
+  for (const auto& [flag, value] : flags.items()) {
+    if (common.settings.value(flag, nlohmann::json()) == theirs.value(flag, nlohmann::json())) continue;
+    differences.push_back(fmt::format("{} {} here but {} there", flag, shown(common.settings, flag), shown(theirs, flag)));
   }
   if (differences.empty()) return;
   throw UsageError(fmt::format("--shard {}: the search in '{}' was started with other settings: {}; the shards "
@@ -503,15 +447,31 @@ void check_joins_search(const CommonOptions& common, const std::filesystem::path
                                file.string()));
 }
 
+// invocation.json, which --resume reads: a shard's arguments without --shard, which is not a setting of the search.
+std::string invocation_text(const CommonOptions& common) {
+  std::vector<std::string> arguments;
+  for (std::size_t i = common.command_line.empty() ? 0 : 1; i < common.command_line.size(); ++i) {
+    const std::string& token = common.command_line[i];
+    if (token == "--shard") {
+      ++i;  // and its value
+    } else if (!token.starts_with("--shard=")) {
+      arguments.push_back(token);
+    }
+  }
+  const nlohmann::json invocation = {
+      {"program", common.command_line.empty() ? std::string() : common.command_line.front()},
+      {"arguments", arguments},
+      {"preset", common.preset},
+      {"settings", common.settings},
+      {"written_at", utc_timestamp()}};
+  return invocation.dump(2) + "\n";
+}
+
 }  // namespace
 
 RunDirectory prepare_output_directory(const CommonOptions& common, const std::function<void()>& check_inputs) {
   RunDirectory directory(common.output_directory);
-  if (common.shard) {
-    directory.lock_shared();
-  } else {
-    directory.lock();
-  }
+  common.shard ? directory.lock_shared() : directory.lock();
   check_threads_can_start(common.threads);
   const std::filesystem::path own_invocation = run_directory_of(common) / "invocation.json";
   if (!common.resume && !common.overwrite) {
@@ -523,19 +483,12 @@ RunDirectory prepare_output_directory(const CommonOptions& common, const std::fu
   }
   check_disk_for_checkpoints(directory.root());
   if (check_inputs) check_inputs();
-  if (!common.resume && common.overwrite) remove_run_files(run_directory_of(common));
   if (!common.resume) {
-    nlohmann::json invocation;
-    invocation["program"] = common.command_line.empty() ? std::string() : common.command_line.front();
-    invocation["arguments"] = arguments_to_record(common);
-    invocation["preset"] = common.preset;
-    invocation["settings"] = common.settings;
-    invocation["written_at"] = utc_timestamp();
+    if (common.overwrite) remove_run_files(run_directory_of(common));
     const RunDirectory own = common.preset == "all" ? directory : directory.sub_run(common.preset);
-    const std::string text = invocation.dump(2) + "\n";
     if (!common.shard) {
-      write_file_atomically(own.root() / "invocation.json", text);
-    } else if (!train::write_file_once(own.root() / "invocation.json", text)) {
+      write_file_atomically(own.root() / "invocation.json", invocation_text(common));
+    } else if (!train::write_file_once(own.root() / "invocation.json", invocation_text(common))) {
       check_joins_search(common, own_invocation);  // another shard wrote it first, at the same moment
     }
   }

@@ -25,7 +25,6 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
-#include <iterator>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -109,7 +108,7 @@ class SettingsTable {
   // A value that config.json records as `compute` gives it from the whole settings (the total steps, say).
   template <class Compute>
   SettingsTable& computed(std::string key, Compute compute) {
-    entries_.push_back({.key = std::move(key), .json = [compute](Settings& s) { return nlohmann::json(compute(s)); }});
+    recorded_.emplace_back(std::move(key), [compute](Settings& s) { return nlohmann::json(compute(s)); });
     return *this;
   }
 
@@ -123,7 +122,7 @@ class SettingsTable {
   // Adds every setting's flag to `line`, its --help ending with each preset's value; returns what applies the
   // flags that were given, once the command line is parsed.
   Apply add_flags(CommandLine& line, PresetSettings settings_of) const {
-    for (const Entry& entry : flags()) {
+    for (const Entry& entry : flags_) {
       line.add_option(entry.flag,
                       entry.help + preset_values(line.description(),
                                                  [&](const std::string& preset) -> std::optional<std::string> {
@@ -133,7 +132,7 @@ class SettingsTable {
                                                  }),
                       entry.value_name, entry.check);
     }
-    return [&line, entries = flags()](Settings& s) {
+    return [&line, entries = flags_](Settings& s) {
       for (const Entry& entry : entries)
         if (const std::optional<std::string> given = line.text(entry.flag)) entry.read(s, *given);
     };
@@ -142,7 +141,7 @@ class SettingsTable {
   // Throws UsageError naming the flag of the first setting that its flag would refuse (out of its bounds, say).
   void validate(const Settings& settings) const {
     Settings copy = settings;
-    for (const Entry& entry : flags()) {
+    for (const Entry& entry : flags_) {
       const std::string refusal = entry.check ? entry.check(entry.shown(copy)) : std::string();
       if (!refusal.empty()) throw UsageError(entry.flag + ": " + refusal);
     }
@@ -152,15 +151,17 @@ class SettingsTable {
   nlohmann::json to_json(const Settings& settings) const {
     Settings copy = settings;
     nlohmann::json json = nlohmann::json::object();
-    for (const Entry& entry : entries_) json[entry.key] = entry.json(copy);
+    for (const Entry& entry : flags_) json[entry.key] = entry.json(copy);
+    for (const auto& [key, write] : recorded_) json[key] = write(copy);
     return json;
   }
 
  private:
+  using Write = std::function<nlohmann::json(Settings&)>;
   struct Entry {
-    std::string flag{};  // empty for a recorded setting
+    std::string flag{};
     std::string key{};
-    std::function<nlohmann::json(Settings&)> json{};
+    Write json{};
     std::string help{};
     std::string value_name{};
     Check check{};
@@ -173,22 +174,18 @@ class SettingsTable {
   Entry& add_entry(const std::string& flag, std::string help, std::string value_name, Check check, Access access) {
     std::string key = flag.substr(flag.starts_with("--") ? 2 : 0);
     std::ranges::replace(key, '-', '_');
-    entries_.push_back({.flag = flag,
+    flags_.push_back({.flag = flag,
                         .key = std::move(key),
                         .json = [access](Settings& s) { return nlohmann::json(std::invoke(access, s)); },
                         .help = std::move(help),
                         .value_name = std::move(value_name),
                         .check = std::move(check)});
-    return entries_.back();
+    return flags_.back();
   }
 
-  std::vector<Entry> flags() const {
-    std::vector<Entry> with_flags;
-    std::ranges::copy_if(entries_, std::back_inserter(with_flags), [](const Entry& e) { return !e.flag.empty(); });
-    return with_flags;
-  }
+  std::vector<Entry> flags_;                             // in the order of --help
+  std::vector<std::pair<std::string, Write>> recorded_;  // record() and computed(): no flag
 
-  std::vector<Entry> entries_;
 };
 
 // A member of a member, for SettingsTable: nested(&Settings::search, &SearchSettings::trials).
