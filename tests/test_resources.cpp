@@ -1,7 +1,7 @@
 // train::Amount, describe_count / describe_bytes, and the machine's memory and disk as a run's checks read them.
-#include <catch2/catch.hpp>
 #include <tapegrad/nn/train/resources.h>
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <limits>

@@ -72,9 +72,9 @@ std::string hint_for(const std::exception& error, const std::string& program) {
 
 std::optional<UsageError> run_directory_usage_error(const std::exception& error) {
   if (const auto* unusable = dynamic_cast<const train::RunDirectoryUnusable*>(&error)) {
-    return UsageError(fmt::format("cannot use the --out directory '{}': {}", unusable->directory().string(),
-                                  unusable->reason()),
-                      "choose a directory you can write to with --out");
+    return UsageError(
+        fmt::format("cannot use the --out directory '{}': {}", unusable->directory().string(), unusable->reason()),
+        "choose a directory you can write to with --out");
   }
   const auto* locked = dynamic_cast<const train::RunDirectoryLocked*>(&error);
   if (locked == nullptr) return std::nullopt;

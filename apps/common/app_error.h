@@ -3,14 +3,14 @@
 // place. The hints of failures that are neither bad usage nor bad data are in hints.h.
 #pragma once
 
+#include <tapegrad/core/error.h>
+
 #include <exception>
 #include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
 #include <utility>
-
-#include <tapegrad/core/error.h>
 
 namespace tapegrad::apps {
 
@@ -61,8 +61,9 @@ struct Diverged : Failure {
 
 // Training stopped on request (Ctrl-C, SIGTERM) after saving its checkpoint (exit code 130).
 struct Interrupted : AppError {
-  explicit Interrupted(const std::string& message,
-                       std::string hint = "run the same command with --resume OUT_DIR (the run's --out) to continue")
+  explicit Interrupted(
+      const std::string& message,
+      std::string hint = "run the same command with --resume OUT_DIR (the run's --out) to continue")
       : AppError(message, exit_code::interrupted, std::move(hint)) {}
 };
 

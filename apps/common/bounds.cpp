@@ -55,24 +55,27 @@ void check_disk_for_checkpoints(const std::filesystem::path& directory) {
   const std::lock_guard lock(need.mutex);
   const Amount available(available_disk_bytes(directory));
   if (available.value() == 0 || !(available < need.bytes)) return;
-  const std::string flags = need.flags.empty() ? std::string() : fmt::format(" ({})", flags_with_values(need.flags));
+  const std::string flags =
+      need.flags.empty() ? std::string() : fmt::format(" ({})", flags_with_values(need.flags));
   throw UsageError(
       fmt::format("the run's checkpoints need about {} on the disk of --out '{}' at once{}, and it has {} free",
                   describe_bytes(need.bytes), directory.string(), flags, describe_bytes(available)),
-      need.flags.empty() ? std::string("make room on that disk, or give --out a directory on a disk with more room")
-                         : fmt::format("make room on that disk, give --out a directory on a disk with more room, or "
-                                       "give a smaller {}",
-                                       flag_names(need.flags)));
+      need.flags.empty()
+          ? std::string("make room on that disk, or give --out a directory on a disk with more room")
+          : fmt::format("make room on that disk, give --out a directory on a disk with more room, or "
+                        "give a smaller {}",
+                        flag_names(need.flags)));
 }
 
 namespace {
 
-// Refuses `amount` of `what` above `cap` ("update steps"), which `flags` decide; `why` says what the cap stands for.
+// Refuses `amount` of `what` above `cap` ("update steps"), which `flags` decide; `why` says what the cap stands
+// for.
 void require_at_most(Amount amount, std::uint64_t cap, const std::string& what, const std::string& why,
                      const FlagValues& flags) {
   if (!(Amount(cap) < amount)) return;
-  throw UsageError(fmt::format("{} {} {} {}, more than {}", flags_with_values(flags), flags.size() == 1 ? "makes" : "make",
-                               describe_count(amount), what, why),
+  throw UsageError(fmt::format("{} {} {} {}, more than {}", flags_with_values(flags),
+                               flags.size() == 1 ? "makes" : "make", describe_count(amount), what, why),
                    fmt::format("give a smaller {}", flag_names(flags)));
 }
 

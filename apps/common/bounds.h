@@ -1,13 +1,13 @@
 // What a run's settings will ask of the machine, estimated from the flags before anything is allocated or written:
-// update steps, evaluation points (metrics rows), trials, and the memory of the model and its batches. Settings that
-// cannot fit are refused at once with exit 2, naming the flags that decide the amount, instead of growing for
+// update steps, evaluation points (metrics rows), trials, and the memory of the model and its batches. Settings
+// that cannot fit are refused at once with exit 2, naming the flags that decide the amount, instead of growing for
 // minutes and ending in std::bad_alloc.
 //
 //   ResourceEstimate estimate;
 //   const Amount steps = Amount(2) * Amount(n_s) * Amount(cycles);
 //   estimate.require_steps(steps, {{"--n-s", n_s}, {"--cycles", cycles}});
-//   estimate.add_memory(Amount(hidden) * Amount(3072) * Amount(4), "the hidden layer's weights", {{"--hidden", hidden}});
-//   estimate.check_memory();
+//   estimate.add_memory(Amount(hidden) * Amount(3072) * Amount(4), "the hidden layer's weights", {{"--hidden",
+//   hidden}}); estimate.check_memory();
 #pragma once
 
 #include <fmt/format.h>
@@ -34,7 +34,8 @@ struct FlagValue {
   std::string flag;
   std::string value;
   template <class Value>
-  FlagValue(std::string flag_name, const Value& given) : flag(std::move(flag_name)), value(fmt::format("{}", given)) {}
+  FlagValue(std::string flag_name, const Value& given)
+      : flag(std::move(flag_name)), value(fmt::format("{}", given)) {}
 };
 using FlagValues = std::vector<FlagValue>;
 

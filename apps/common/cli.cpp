@@ -2,14 +2,13 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <tapegrad/core/atomic_file.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "apps/common/bounds.h"
@@ -31,8 +30,9 @@ std::string Bounds::describe() const {
 }
 
 std::string with_allowed(const std::string& help, const Bounds& bounds) {
-  return std::isfinite(bounds.low) || std::isfinite(bounds.high) ? fmt::format("{} (allowed: {})", help, bounds.describe())
-                                                                  : help;
+  return std::isfinite(bounds.low) || std::isfinite(bounds.high)
+             ? fmt::format("{} (allowed: {})", help, bounds.describe())
+             : help;
 }
 
 std::string out_of_range(std::string_view text, const Bounds& allowed) {
@@ -82,11 +82,12 @@ void CommandLine::add_common_options() {
       "--data",
       fmt::format("directory that holds the data set (default: {})", description_.default_data_directory.string()),
       "DIR");
-  add_option("--out",
-             fmt::format("a preset's run goes to OUT/<preset>/ (config.json, metrics.csv, summary.json, the plots, "
-                         "the checkpoint), and all adds OUT/report.md; created if missing (default: {})",
-                         description_.default_output_directory.string()),
-             "DIR");
+  add_option(
+      "--out",
+      fmt::format("a preset's run goes to OUT/<preset>/ (config.json, metrics.csv, summary.json, the plots, "
+                  "the checkpoint), and all adds OUT/report.md; created if missing (default: {})",
+                  description_.default_output_directory.string()),
+      "DIR");
   add_option("--preset",
              fmt::format("settings to start from: {} (default: {}); the other flags override single settings",
                          fmt::join(description_.presets, ", "), description_.default_preset),
@@ -105,20 +106,22 @@ void CommandLine::add_common_options() {
                                       hardware_thread_count()),
                           thread_bounds),
              "N", number_check<int>(thread_bounds));
-  add_option("--resume",
-             "continue the interrupted run in DIR (OUT/<preset>; OUT for all, or when OUT holds one preset's run) with "
-             "the flags it was started with (only --threads, --data, --verbose and --quiet may be given too); "
-             "finished runs in it are kept. It also merges the shards of a search (--shard): it keeps every trial "
-             "that completed, runs those still missing, and writes the results, report and plots as one process "
-             "would",
-             "DIR");
+  add_option(
+      "--resume",
+      "continue the interrupted run in DIR (OUT/<preset>; OUT for all, or when OUT holds one preset's run) with "
+      "the flags it was started with (only --threads, --data, --verbose and --quiet may be given too); "
+      "finished runs in it are kept. It also merges the shards of a search (--shard): it keeps every trial "
+      "that completed, runs those still missing, and writes the results, report and plots as one process "
+      "would",
+      "DIR");
   if (!description_.search_presets.empty()) {
-    add_option("--shard",
-               fmt::format("run shard K of N (0 <= K < N) of a search ({}): only its trials whose index mod N is K, "
-                           "into the --out the other shards share, writing no results; start all N at once (a Slurm "
-                           "job array, GNU parallel) with the same flags, then merge them with --resume OUT/<preset>",
-                           fmt::join(description_.search_presets, ", ")),
-               "K/N");
+    add_option(
+        "--shard",
+        fmt::format("run shard K of N (0 <= K < N) of a search ({}): only its trials whose index mod N is K, "
+                    "into the --out the other shards share, writing no results; start all N at once (a Slurm "
+                    "job array, GNU parallel) with the same flags, then merge them with --resume OUT/<preset>",
+                    fmt::join(description_.search_presets, ", ")),
+        "K/N");
   }
   app_->add_flag("--overwrite", overwrite_,
                  "let a new run replace the run that --out already holds (without it, that is refused)");
@@ -142,7 +145,8 @@ void CommandLine::add_option(const std::string& flag, const std::string& help, c
 
 CLI::Option& CommandLine::option(std::string_view flag) const {
   CLI::Option* found = app_->get_option_no_throw(std::string(flag));
-  if (found == nullptr) throw_error(fmt::format("{}: no flag {} was added to the command line", description_.name, flag));
+  if (found == nullptr)
+    throw_error(fmt::format("{}: no flag {} was added to the command line", description_.name, flag));
   return *found;
 }
 
@@ -159,13 +163,18 @@ std::string CommandLine::help() const { return app_->help(); }
 namespace {
 
 // The flag a token names ("--threads" for "--threads=2"), or empty when the token is not a flag.
-std::string flag_name(const std::string& token) { return token.starts_with("--") ? token.substr(0, token.find('=')) : ""; }
+std::string flag_name(const std::string& token) {
+  return token.starts_with("--") ? token.substr(0, token.find('=')) : "";
+}
 
-bool takes_value(const std::string& flag) { return flag != "--verbose" && flag != "--quiet" && flag != "--overwrite"; }
+bool takes_value(const std::string& flag) {
+  return flag != "--verbose" && flag != "--quiet" && flag != "--overwrite";
+}
 
 // Removes --resume DIR (or --resume=DIR) from `arguments` and returns DIR; nothing when it is not there.
 std::optional<std::string> take_resume_flag(std::vector<std::string>& arguments) {
-  const auto found = std::ranges::find_if(arguments, [](const std::string& t) { return flag_name(t) == "--resume"; });
+  const auto found =
+      std::ranges::find_if(arguments, [](const std::string& t) { return flag_name(t) == "--resume"; });
   if (found == arguments.end()) return std::nullopt;
   const bool separate = *found == "--resume";
   std::string directory = separate ? (found + 1 == arguments.end() ? "" : *(found + 1)) : found->substr(9);
@@ -230,9 +239,10 @@ void CommandLine::resolve_shard() {
                                  common_.preset, searches.front()));
   }
   if (common_.overwrite) {
-    throw UsageError("--shard cannot be given with --overwrite: every shard joins one search, and one of them "
-                     "would remove the files of the others",
-                     "remove the earlier run yourself, or give the shards another --out directory");
+    throw UsageError(
+        "--shard cannot be given with --overwrite: every shard joins one search, and one of them "
+        "would remove the files of the others",
+        "remove the earlier run yourself, or give the shards another --out directory");
   }
 }
 
@@ -264,7 +274,8 @@ nlohmann::json read_json(const std::filesystem::path& file) {
 
 // The arguments a run recorded in its invocation.json, or none for a damaged file.
 std::optional<std::vector<std::string>> recorded_arguments(const nlohmann::json& invocation) {
-  if (invocation.is_discarded() || !invocation.contains("arguments") || !invocation["arguments"].is_array()) return {};
+  if (invocation.is_discarded() || !invocation.contains("arguments") || !invocation["arguments"].is_array())
+    return {};
   return invocation["arguments"].get<std::vector<std::string>>();
 }
 
@@ -272,8 +283,8 @@ std::optional<std::vector<std::string>> recorded_arguments(const nlohmann::json&
 std::vector<std::filesystem::path> preset_runs_in(const std::filesystem::path& out) {
   std::vector<std::filesystem::path> runs;
   std::error_code error;
-  for (auto it = std::filesystem::directory_iterator(out, error); !error && it != std::filesystem::directory_iterator();
-       it.increment(error)) {
+  for (auto it = std::filesystem::directory_iterator(out, error);
+       !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
     if (std::filesystem::is_regular_file(it->path() / "invocation.json", error)) runs.push_back(it->path());
   }
   std::ranges::sort(runs);
@@ -291,18 +302,19 @@ RunToResume locate_run_to_resume(const std::filesystem::path& given) {
   if (directory.has_parent_path() && !directory.has_filename()) directory = directory.parent_path();
   std::error_code error;
   if (!std::filesystem::is_directory(directory, error)) {
-    throw UsageError(fmt::format("--resume: '{}' is not a directory; give the directory of the run to continue "
-                                 "(OUT/<preset>, or OUT for --preset all)",
-                                 given.string()));
+    throw UsageError(
+        fmt::format("--resume: '{}' is not a directory; give the directory of the run to continue "
+                    "(OUT/<preset>, or OUT for --preset all)",
+                    given.string()));
   }
   const std::filesystem::path file = directory / "invocation.json";
   if (!std::filesystem::exists(file, error)) {
     const auto runs = preset_runs_in(directory);
     if (runs.size() == 1) return locate_run_to_resume(runs.front());
     if (runs.empty()) {
-      throw UsageError(fmt::format("--resume: '{}' holds no run to continue (invocation.json is missing)",
-                                   given.string()),
-                       "give the --out directory of a run, or its OUT/<preset> directory");
+      throw UsageError(
+          fmt::format("--resume: '{}' holds no run to continue (invocation.json is missing)", given.string()),
+          "give the --out directory of a run, or its OUT/<preset> directory");
     }
     std::vector<std::string> names(runs.begin(), runs.end());
     throw UsageError(fmt::format("--resume: '{}' holds the runs of several presets: {}", given.string(),
@@ -316,12 +328,13 @@ RunToResume locate_run_to_resume(const std::filesystem::path& given) {
   }
   // Before every app wrote OUT/<preset>/, two apps kept OUT/invocation.json beside OUT/<preset>/: still resumable.
   if (std::filesystem::is_directory(directory / preset, error)) return {file, directory};
-  throw UsageError(fmt::format("--resume: '{}' holds a run of preset {} in the layout of an older version, with its "
-                               "files in the --out directory itself; this version writes a preset's run to "
-                               "OUT/{}/ and cannot continue it",
-                               given.string(), preset, preset),
-                   fmt::format("start the run again with --out {} --overwrite, or with another --out directory",
-                               given.string()));
+  throw UsageError(
+      fmt::format("--resume: '{}' holds a run of preset {} in the layout of an older version, with its "
+                  "files in the --out directory itself; this version writes a preset's run to "
+                  "OUT/{}/ and cannot continue it",
+                  given.string(), preset, preset),
+      fmt::format("start the run again with --out {} --overwrite, or with another --out directory",
+                  given.string()));
 }
 
 }  // namespace
@@ -347,9 +360,10 @@ std::vector<std::string> resumed_arguments(const std::filesystem::path& director
   for (std::size_t i = 0; i < given.size(); ++i) {
     const std::string flag = flag_name(given[i]);
     if (std::ranges::find(kFlagsAllowedWithResume, flag) == std::end(kFlagsAllowedWithResume)) {
-      throw UsageError(fmt::format("--resume continues a run with the settings it was started with, so '{}' cannot "
-                                   "be given with it; allowed: {}",
-                                   given[i], fmt::join(kFlagsAllowedWithResume, ", ")));
+      throw UsageError(
+          fmt::format("--resume continues a run with the settings it was started with, so '{}' cannot "
+                      "be given with it; allowed: {}",
+                      given[i], fmt::join(kFlagsAllowedWithResume, ", ")));
     }
     arguments.push_back(given[i]);
     if (takes_value(flag) && given[i].find('=') == std::string::npos && i + 1 < given.size()) {
@@ -370,9 +384,9 @@ namespace {
 // saying "completed", a checkpoint) can be taken for the new run's. Only the apps' own file names are removed,
 // and no directory: whatever else the user keeps in --out stays.
 void remove_run_files(const std::filesystem::path& root) {
-  static const std::vector<std::string> names = {"invocation.json", "config.json",  "metrics.csv", "summary.json",
-                                                 "checkpoint.bin",  "best.bin",     "results.csv", "results.json",
-                                                 "top10.md",        "report.md",    "gradcheck.json"};
+  static const std::vector<std::string> names = {"invocation.json", "config.json", "metrics.csv",   "summary.json",
+                                                 "checkpoint.bin",  "best.bin",    "results.csv",   "results.json",
+                                                 "top10.md",        "report.md",   "gradcheck.json"};
   std::error_code error;
   std::vector<std::filesystem::path> doomed;
   for (auto it = std::filesystem::recursive_directory_iterator(root, error);
@@ -400,7 +414,8 @@ std::optional<std::filesystem::path> run_in_the_way(const std::filesystem::path&
     const nlohmann::json earlier = read_json(top);
     const bool has_preset = !earlier.is_discarded() && earlier.contains("preset") && earlier["preset"].is_string();
     const std::string earlier_preset = has_preset ? earlier["preset"].get<std::string>() : "";
-    if (preset == "all" || earlier_preset.empty() || earlier_preset == "all" || earlier_preset == preset) return top;
+    if (preset == "all" || earlier_preset.empty() || earlier_preset == "all" || earlier_preset == preset)
+      return top;
   }
   if (preset != "all") {
     const std::filesystem::path own = out / preset / "invocation.json";
@@ -410,14 +425,16 @@ std::optional<std::filesystem::path> run_in_the_way(const std::filesystem::path&
   return runs.empty() ? std::nullopt : std::optional(runs.front() / "invocation.json");
 }
 
-[[noreturn]] void refuse_run_in_the_way(const std::filesystem::path& out, const std::filesystem::path& invocation_file) {
+[[noreturn]] void refuse_run_in_the_way(const std::filesystem::path& out,
+                                        const std::filesystem::path& invocation_file) {
   const auto arguments = recorded_arguments(read_json(invocation_file));
-  throw UsageError(fmt::format("the --out directory '{}' already holds a run{}; a new run there would mix its files "
-                               "with that run's",
-                               out.string(), arguments ? fmt::format(" (started with: {})", fmt::join(*arguments, " ")) : ""),
-                   fmt::format("continue that run with --resume {}, give another --out directory, or add "
-                               "--overwrite to replace it",
-                               invocation_file.parent_path().string()));
+  throw UsageError(
+      fmt::format("the --out directory '{}' already holds a run{}; a new run there would mix its files "
+                  "with that run's",
+                  out.string(), arguments ? fmt::format(" (started with: {})", fmt::join(*arguments, " ")) : ""),
+      fmt::format("continue that run with --resume {}, give another --out directory, or add "
+                  "--overwrite to replace it",
+                  invocation_file.parent_path().string()));
 }
 
 // A shard joins the search recorded in `file` only with that search's settings: shards of other settings would put
@@ -436,7 +453,8 @@ void check_joins_search(const CommonOptions& common, const std::filesystem::path
   flags.update(common.settings);  // every flag of either side, once
   for (const auto& [flag, value] : flags.items()) {
     if (common.settings.value(flag, nlohmann::json()) == theirs.value(flag, nlohmann::json())) continue;
-    differences.push_back(fmt::format("{} {} here but {} there", flag, shown(common.settings, flag), shown(theirs, flag)));
+    differences.push_back(
+        fmt::format("{} {} here but {} there", flag, shown(common.settings, flag), shown(theirs, flag)));
   }
   if (differences.empty()) return;
   throw UsageError(fmt::format("--shard {}: the search in '{}' was started with other settings: {}; the shards "
@@ -447,7 +465,8 @@ void check_joins_search(const CommonOptions& common, const std::filesystem::path
                                file.string()));
 }
 
-// invocation.json, which --resume reads: a shard's arguments without --shard, which is not a setting of the search.
+// invocation.json, which --resume reads: a shard's arguments without --shard, which is not a setting of the
+// search.
 std::string invocation_text(const CommonOptions& common) {
   std::vector<std::string> arguments;
   for (std::size_t i = common.command_line.empty() ? 0 : 1; i < common.command_line.size(); ++i) {

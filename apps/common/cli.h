@@ -12,6 +12,7 @@
 #pragma once
 
 #include <fmt/format.h>
+#include <tapegrad/nn/train/csv.h>  // train::shortest_text
 
 #include <algorithm>
 #include <charconv>
@@ -30,7 +31,6 @@
 #include <vector>
 
 #include "apps/common/app_error.h"
-#include <tapegrad/nn/train/csv.h>  // train::shortest_text
 #include "apps/common/logging.h"
 #include "apps/common/run_dir.h"
 #include "apps/common/shard.h"
@@ -82,8 +82,9 @@ struct CommonOptions {
   nlohmann::json settings = nlohmann::json::object();
 };
 
-// Every app writes one preset's run to OUT/<preset>/, whether it runs one preset or "all"; "all" adds OUT/report.md
-// and its own config.json and summary.json. A run's invocation.json (the arguments it was started with, which
+// Every app writes one preset's run to OUT/<preset>/, whether it runs one preset or "all"; "all" adds
+// OUT/report.md and its own config.json and summary.json. A run's invocation.json (the arguments it was started
+// with, which
 // --resume reads) lies in the run's own directory: OUT/<preset>/ for one preset, OUT/ for "all".
 std::filesystem::path run_directory_of(const CommonOptions& common);
 
@@ -128,7 +129,8 @@ std::variant<Number, std::string> read_number(std::string_view text, const Bound
   const auto within_type = [&bounds](bool negative) {
     Bounds limited = bounds;
     if (negative) limited.low = std::max(bounds.low, static_cast<double>(Limits::lowest()));
-    if (!negative && !std::same_as<Number, double>) limited.high = std::min(bounds.high, static_cast<double>(Limits::max()));
+    if (!negative && !std::same_as<Number, double>)
+      limited.high = std::min(bounds.high, static_cast<double>(Limits::max()));
     return limited;
   };
   std::string_view digits = text;
@@ -143,12 +145,14 @@ std::variant<Number, std::string> read_number(std::string_view text, const Bound
   }
   const auto [end, error] = read;
   const bool whole = !digits.empty() && end == last;
-  if (whole && error == std::errc::result_out_of_range) return out_of_range(text, within_type(digits.starts_with('-')));
+  if (whole && error == std::errc::result_out_of_range)
+    return out_of_range(text, within_type(digits.starts_with('-')));
   if (!whole || error != std::errc()) {
-    const char* const kind = std::floating_point<Number>  ? "a number"
+    const char* const kind = std::floating_point<Number>    ? "a number"
                              : std::signed_integral<Number> ? "an integer"
                                                             : "a non-negative integer";
-    return fmt::format("'{}' is not {}; allowed: {}", text, kind, (std::unsigned_integral<Number> ? within_type(true) : bounds).describe());
+    return fmt::format("'{}' is not {}; allowed: {}", text, kind,
+                       (std::unsigned_integral<Number> ? within_type(true) : bounds).describe());
   }
   if (std::isnan(static_cast<double>(value)) || std::isinf(static_cast<double>(value))) {
     return fmt::format("'{}' is not a finite number; allowed: {}", text, bounds.describe());
@@ -218,9 +222,10 @@ class CommandLine {
   bool parsed_ = false;
 };
 
-// " (default: 0.001; setting1: 0.1, step-decay: 0.01)": the value each preset gives a setting, as `value_of(preset)`
-// writes it, for the end of its flag's --help: the default preset's value, then the presets whose value differs.
-// "all" and presets for which value_of returns nothing (a preset without that setting) are left out.
+// " (default: 0.001; setting1: 0.1, step-decay: 0.01)": the value each preset gives a setting, as
+// `value_of(preset)` writes it, for the end of its flag's --help: the default preset's value, then the presets
+// whose value differs. "all" and presets for which value_of returns nothing (a preset without that setting) are
+// left out.
 std::string preset_values(const AppDescription& description,
                           const std::function<std::optional<std::string>(const std::string& preset)>& value_of);
 

@@ -10,9 +10,8 @@
 //         .record("preset", &Settings::preset);                  // in config.json; no flag sets it
 //     return t;
 //   }
-//   const auto apply_flags = table().add_flags(command_line, [](const std::string& p) { return preset_settings(p); });
-//   command_line.parse(argc, argv);
-//   Settings settings = preset_settings(command_line.common().preset);
+//   const auto apply_flags = table().add_flags(command_line, [](const std::string& p) { return preset_settings(p);
+//   }); command_line.parse(argc, argv); Settings settings = preset_settings(command_line.common().preset);
 //   apply_flags(settings);             // the flags that were given
 //   table().validate(settings);        // UsageError naming the flag of a value out of its bounds
 //   config["settings"] = table().to_json(settings);
@@ -20,11 +19,11 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -69,7 +68,8 @@ class SettingsTable {
                         std::vector<std::pair<std::string, Member<Access>>> choices) {
     std::vector<std::string> names;
     for (const auto& named : choices) names.push_back(named.first);
-    Entry& entry = add_entry(flag, help, fmt::format("{{{}}}", fmt::join(names, ",")), choice_check(names), access);
+    Entry& entry =
+        add_entry(flag, help, fmt::format("{{{}}}", fmt::join(names, ",")), choice_check(names), access);
     entry.read = [access, choices](Settings& s, const std::string& text) {
       for (const auto& [name, value] : choices)
         if (name == text) std::invoke(access, s) = value;
@@ -169,23 +169,23 @@ class SettingsTable {
     std::function<std::string(Settings&)> shown{};
   };
 
-  // A flag's entry, its key from the flag's name and recorded as the member itself unless the caller says otherwise.
+  // A flag's entry, its key from the flag's name and recorded as the member itself unless the caller says
+  // otherwise.
   template <class Access>
   Entry& add_entry(const std::string& flag, std::string help, std::string value_name, Check check, Access access) {
     std::string key = flag.substr(flag.starts_with("--") ? 2 : 0);
     std::ranges::replace(key, '-', '_');
     flags_.push_back({.flag = flag,
-                        .key = std::move(key),
-                        .json = [access](Settings& s) { return nlohmann::json(std::invoke(access, s)); },
-                        .help = std::move(help),
-                        .value_name = std::move(value_name),
-                        .check = std::move(check)});
+                      .key = std::move(key),
+                      .json = [access](Settings& s) { return nlohmann::json(std::invoke(access, s)); },
+                      .help = std::move(help),
+                      .value_name = std::move(value_name),
+                      .check = std::move(check)});
     return flags_.back();
   }
 
   std::vector<Entry> flags_;                             // in the order of --help
   std::vector<std::pair<std::string, Write>> recorded_;  // record() and computed(): no flag
-
 };
 
 // A member of a member, for SettingsTable: nested(&Settings::search, &SearchSettings::trials).

@@ -1,6 +1,5 @@
-#include <tapegrad/nn/train/resources.h>
-
 #include <fmt/format.h>
+#include <tapegrad/nn/train/resources.h>
 #include <unistd.h>
 
 #include <cstdlib>
