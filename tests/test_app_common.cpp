@@ -200,6 +200,7 @@ TEST_CASE("CommandLine parses good flags and records which were given", "[app_co
                       "--seed",     "18446744073709551615",
                       "--threads",  "3",
                       "--eta",      "0.5",
+                      "--lambda",   "-1",  // overridden below: only the value that wins is checked
                       "--eta=0.25", "--batch-size",
                       "+64",        "--loss",
                       "bce",        "--overwrite",
@@ -213,7 +214,7 @@ TEST_CASE("CommandLine parses good flags and records which were given", "[app_co
   CHECK(common.threads == 3);
   CHECK(common.verbosity == Verbosity::verbose);
   CHECK(common.command_line.front() == "toy");
-  CHECK(common.command_line.size() == 22);
+  CHECK(common.command_line.size() == 24);
 
   CHECK(common.overwrite);
   const ToySettings settings = command_line.settings();

@@ -137,7 +137,9 @@ void CommandLine::add_option(const std::string& flag, const std::string& help, c
   try {
     CLI::Option* added =
         app_->add_option(flag, help)->type_name(value_name)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-    if (check) added->check(CLI::Validator([check](std::string& text) { return check(text); }, ""));
+    // Index 0 of TakeLast is the value that wins: an earlier value that it overrides is not checked.
+    if (check)
+      added->check(CLI::Validator([check](std::string& text) { return check(text); }, "").application_index(0));
   } catch (const CLI::ConstructionError& error) {
     throw_error(fmt::format("{}: cannot add {}: {}", description_.name, flag, error.what()));
   }
