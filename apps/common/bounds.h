@@ -6,8 +6,9 @@
 //   ResourceEstimate estimate;
 //   const Amount steps = Amount(2) * Amount(n_s) * Amount(cycles);
 //   estimate.require_steps(steps, {{"--n-s", n_s}, {"--cycles", cycles}});
-//   estimate.add_memory(Amount(hidden) * Amount(3072) * Amount(4), "the hidden layer's weights", {{"--hidden",
-//   hidden}}); estimate.check_memory();
+//   estimate.add_memory(Amount(hidden) * Amount(3072) * Amount(4), "the hidden layer's weights",
+//                       {{"--hidden", hidden}});
+//   estimate.check_memory();
 #pragma once
 
 #include <fmt/format.h>

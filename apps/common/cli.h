@@ -84,8 +84,7 @@ struct CommonOptions {
 
 // Every app writes one preset's run to OUT/<preset>/, whether it runs one preset or "all"; "all" adds
 // OUT/report.md and its own config.json and summary.json. A run's invocation.json (the arguments it was started
-// with, which
-// --resume reads) lies in the run's own directory: OUT/<preset>/ for one preset, OUT/ for "all".
+// with, which --resume reads) lies in the run's own directory: OUT/<preset>/ for one preset, OUT/ for "all".
 std::filesystem::path run_directory_of(const CommonOptions& common);
 
 // The numbers a setting allows: a lower and an upper limit (infinite: none), each inclusive or not.
@@ -115,6 +114,7 @@ std::string with_allowed(const std::string& help, const Bounds& bounds);
 // Why `text` is not allowed as a flag's value, as CLI11 ends "--flag: " with it; empty when it is allowed.
 using Check = std::function<std::string(const std::string& text)>;
 
+// "-5 is out of range; allowed: >= 1".
 std::string out_of_range(std::string_view text, const Bounds& allowed);
 
 template <class Number>

@@ -10,8 +10,10 @@
 //         .record("preset", &Settings::preset);                  // in config.json; no flag sets it
 //     return t;
 //   }
-//   const auto apply_flags = table().add_flags(command_line, [](const std::string& p) { return preset_settings(p);
-//   }); command_line.parse(argc, argv); Settings settings = preset_settings(command_line.common().preset);
+//   // preset_settings(name): std::optional<Settings>, each preset's values for --help
+//   const auto apply_flags = table().add_flags(command_line, preset_settings);
+//   command_line.parse(argc, argv);
+//   Settings settings = *preset_settings(command_line.common().preset);
 //   apply_flags(settings);             // the flags that were given
 //   table().validate(settings);        // UsageError naming the flag of a value out of its bounds
 //   config["settings"] = table().to_json(settings);
