@@ -30,7 +30,6 @@
 #include "apps/common/experiment.h"
 #include "apps/common/settings_table.h"
 #include "apps/common/logging.h"
-#include "apps/common/results.h"
 #include "apps/common/run_dir.h"
 #include "apps/common/run_info.h"
 #include "apps/common/shard.h"
@@ -603,51 +602,6 @@ TEST_CASE("resumed_arguments finds a preset's run in OUT/<preset>, in OUT alone,
   started(flat, "setting2");
   const std::string refused = error_message([&] { tapegrad::apps::resumed_arguments(flat, {}); });
   CHECK_THAT(refused, Catch::Contains("older version") && Catch::Contains("OUT/setting2/"));
-}
-
-TEST_CASE("write_results: results.csv and results.json hold the same trials under the same names, ranked",
-          "[app_common][results]") {
-  TempDir temp("results");
-  const tapegrad::apps::RunDirectory directory(temp.path() / "search");
-  using tapegrad::apps::TrialRecord;
-  TrialRecord failed{.name = "first", .lambda = 0.1, .error = "diverged, at step 3"};
-  TrialRecord worse{.name = "second", .lambda = 0.01, .eta = 0.5, .batch_size = 100, .completed = true,
-                    .val_accuracy = 0.25};
-  TrialRecord better{.name = "third", .lambda = 0.001, .completed = true, .train_accuracy = 0.75,
-                     .val_accuracy = 0.5, .test_accuracy = 0.375, .steps = 40};
-  better.extra = {{"log10_lambda", -3.0}};
-  const auto trials = tapegrad::apps::ranked({failed, worse, better});
-  REQUIRE(trials.size() == 3);
-  CHECK(trials[0].name == "third");
-  CHECK(trials[1].name == "second");
-  CHECK(trials[2].name == "first");
-  tapegrad::apps::write_results(directory, "sweep", trials, {.workers = 2, .wall_seconds = 4, .trial_seconds_sum = 6},
-                                {{"n_s", 500}});
-
-  std::ifstream csv(temp.path() / "search" / "results.csv");
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(csv, line);) lines.push_back(line);
-  REQUIRE(lines.size() == 4);
-  std::string header;
-  for (const auto& column : tapegrad::apps::kResultColumns) header += (header.empty() ? "" : ",") + column;
-  CHECK(lines[0] == header);
-  CHECK(lines[1] == "1,third,0.001,,,true,0.75,0.5,0.375,40,0,0,");
-  CHECK(lines[2] == "2,second,0.01,0.5,100,true,0,0.25,0,0,0,0,");
-  CHECK(lines[3] == "3,first,0.1,,,false,,,,0,0,0,\"diverged, at step 3\"");
-
-  const auto json = read_json(temp.path() / "search" / "results.json");
-  CHECK(json["name"] == "sweep");
-  CHECK(json["best"] == "third");
-  CHECK(json["speedup"].get<double>() == 1.5);
-  CHECK(json["n_s"] == 500);
-  REQUIRE(json["trials"].size() == 3);
-  for (const auto& column : tapegrad::apps::kResultColumns) {
-    INFO(column);
-    CHECK(json["trials"][1].contains(column));
-  }
-  CHECK(json["trials"][0]["log10_lambda"] == -3.0);
-  CHECK(json["trials"][2]["val_accuracy"].is_null());
-  CHECK(json["trials"][2]["error"] == "diverged, at step 3");
 }
 
 TEST_CASE("SettingsTable: one declaration gives the flag, --help with each preset's value, the override, "

@@ -1,37 +1,30 @@
-// The coarse-to-fine search for lambda that two_layer_cyclic and k_layer_batchnorm share: one training run per
-// value of log10 lambda, the runs side by side on the available cores, the results sorted by validation accuracy
-// and kept in results.json so that a later preset (fine after coarse, final after fine) can read them from the same
-// --out. What a trial trains is the app's: it hands run_lambda_search a function that trains one lambda into a
-// directory and returns its accuracies.
+// The coarse-to-fine search for lambda that two_layer_cyclic and k_layer_batchnorm share, on the library's search
+// (nn/train/search.h): their flags, their config.json, summary.json and log, and where a later preset (fine after
+// coarse, final after fine) finds the earlier searches' results in the same --out. What a trial trains is the
+// app's: it hands run_lambda_search a function that trains one lambda into a directory and returns its accuracies.
 #pragma once
 
 #include <nlohmann/json.hpp>
-#include <tapegrad/core/generator.h>
+#include <tapegrad/nn/train/search.h>
 
 #include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
-#include "apps/common/cli.h"
 #include "apps/common/datasets.h"
 #include "apps/common/run_dir.h"
 #include "apps/common/settings_table.h"
 
 namespace tapegrad::apps {
 
-enum class SearchKind { random, grid };
-
-// The fine range is never narrower than this (in log10 lambda), and is this wide around --lambda when there is no
-// coarse search to go by.
-inline constexpr double kMinimumFineWidth = 0.5;
-inline constexpr double kDefaultFineWidth = 1.0;
+using SearchKind = train::SearchKind;
+using SearchResults = train::SearchResults;
 
 // The settings of an app's lambda searches (coarse, fine): `trials` values of log10 lambda in
 // [log_lambda_min, log_lambda_max] for coarse; fine centres its range on the best coarse value (or --lambda),
-// fine_width wide (0: from the coarse results, see fine_range).
+// fine_width wide (0: from the coarse results, see train::fine_range).
 struct SearchSettings {
   int trials = 8;
   SearchKind kind = SearchKind::random;
@@ -67,40 +60,6 @@ auto search_settings(SearchSettings Settings::*search, std::string count_help) {
   };
 }
 
-struct TrialResult {
-  int index = 0;  // 1-based, in the order the values were drawn
-  double log10_lambda = 0;
-  double lambda = 0;
-  bool completed = false;
-  std::string message;  // why a trial failed (it diverged, say)
-  double train_accuracy = 0;
-  double val_accuracy = 0;
-  double test_accuracy = 0;
-  double train_seconds = 0;
-  double wall_seconds = 0;
-  long steps = 0;
-  std::string directory;  // relative to the search's directory
-};
-
-struct SearchResults {
-  std::string name;  // "coarse", "fine"
-  SearchKind kind = SearchKind::random;
-  double log_lambda_min = 0;
-  double log_lambda_max = 0;
-  long n_s = 0;
-  int cycles = 0;
-  int train_examples = 0;
-  int validation_examples = 0;
-  std::string data;
-  std::vector<TrialResult> trials;  // best validation accuracy first; failed trials last
-  int workers = 1;
-  double wall_seconds = 0;   // the search from first trial to last
-  double trial_seconds = 0;  // the trials' own wall times added up: the time one after another would take
-
-  // The best completed trial; throws tapegrad::Error when none completed.
-  const TrialResult& best() const;
-};
-
 // What the app's training of one trial reports back.
 struct TrialMetrics {
   double train_accuracy = 0;
@@ -126,8 +85,8 @@ struct SearchPlan {
   int cycles = 0;
   int train_examples = 0;
   int validation_examples = 0;
-  std::string data;  // the data's description
-  int threads = 1;   // trials side by side
+  std::string data;       // the data's description
+  int threads = 1;        // trials side by side
   nlohmann::json config;  // the app's own keys for config.json (its settings)
 };
 
@@ -143,36 +102,15 @@ struct SearchRange {
 SearchPlan plan_search(const std::string& preset, const SearchSettings& settings, const SearchRange& range,
                        std::uint64_t seed, long n_s, int cycles, const ImageSplits& splits, int threads);
 
-// `count` values of log10 lambda in [low, high]: uniform draws from `generator`, or an even grid that includes both
-// ends (the middle of the range for a count of 1).
-std::vector<double> search_points(double low, double high, int count, SearchKind kind, Generator& generator);
-
-// The fine search's range of log10 lambda around `centre`: `width` wide when positive; otherwise the span of the
-// best three completed trials of `coarse`, but at least kMinimumFineWidth and at most half the coarse range wide
-// (centred on `centre` when outside those); kDefaultFineWidth wide without coarse results.
-std::pair<double, double> fine_range(double centre, double width, const SearchResults* coarse);
-
 // Runs train_trial for every point into directory/trial<NN>_lambda<value>/, plan.threads trials at a time, then
-// writes results.json, summary.json, config.json and validation_accuracy.png into `directory`. Throws Interrupted
-// after Ctrl-C (the trials under way saved their state), and Error when every trial failed.
+// writes results.csv, results.json, summary.json, config.json and validation_accuracy.png into `directory`.
+// Throws Interrupted after Ctrl-C (the trials under way saved their state), and Error when every trial failed.
 SearchResults run_lambda_search(const SearchPlan& plan, const RunDirectory& directory,
                                 const TrialTrainer& train_trial);
 
-// results.csv and results.json in `directory`, in the format every app's searches share (results.h), with the
-// search's range, schedule and data as its own keys of results.json.
-void write_search_results(const SearchResults& results, const RunDirectory& directory);
 // The search's summary.json: the sweep's timings, and its best trial under the keys every run's summary has
 // (lambda, train_accuracy, val_accuracy, test_accuracy, train_seconds, steps).
 nlohmann::json search_summary_json(const SearchResults& results);
-// Throws tapegrad::Error naming what is missing or malformed.
-SearchResults search_results_from_json(const nlohmann::json& json);
-
-// results.json of an earlier search in `directory`; nullopt when there is none. Throws DataError (exit code 3)
-// when the file exists but cannot be read.
-std::optional<SearchResults> read_search_results(const std::filesystem::path& directory);
-
-// The sorted table, one line per trial, for a terminal and for report.md (Markdown).
-std::string format_search_table(const SearchResults& results, bool markdown);
 
 // Where the fine search and the final run find their lambda: --lambda when given, else what the searches left in
 // --out (or handed over in memory by `all`).
@@ -187,42 +125,21 @@ struct LambdaChoice {
   bool found = false;
 };
 
-// final: `given_lambda`, else the best of the fine search, else the best of the coarse search.
-LambdaChoice final_lambda(std::optional<double> given_lambda, const std::filesystem::path& output,
-                          const EarlierSearches& earlier);
-
-// The same for the final run itself: logs where lambda came from, and throws the UsageError of
-// throw_nothing_to_start_from when there is none.
+// final: `given_lambda`, else the best of the fine search, else the best of the coarse search; logs where lambda
+// came from. Throws UsageError (exit 2) when there is none, DataError (exit 3) for a results.json it cannot read.
 LambdaChoice lambda_for_final(std::optional<double> given_lambda, const std::filesystem::path& output,
                               const EarlierSearches& earlier);
 
-struct FineCentre {
-  double log10_lambda = 0;
-  std::string source;
-  std::optional<SearchResults> coarse_from_disk;  // when `all` did not hand the coarse search over
-  const SearchResults* coarse_handed_over = nullptr;
-  bool found = false;
-
-  // The coarse search that sets the fine range's width; nullptr when there is none.
-  const SearchResults* coarse() const { return coarse_from_disk ? &*coarse_from_disk : coarse_handed_over; }
-};
-
-// fine: log10 of `given_lambda` (which must be > 0: else UsageError), else the best coarse trial.
-FineCentre fine_centre(std::optional<double> given_lambda, const std::filesystem::path& output,
-                       const EarlierSearches& earlier);
-
 // The range of log10 lambda that the search preset `preset` covers: coarse [log_lambda_min, log_lambda_max], fine
-// around fine_centre. Throws UsageError (exit 2) when fine has nothing to centre on.
+// around log10 of `given_lambda` (which must be > 0) or the best coarse trial. Throws UsageError (exit 2) when fine
+// has nothing to centre on.
 SearchRange search_range(const std::string& preset, const SearchSettings& settings,
                          std::optional<double> given_lambda, const std::filesystem::path& output,
                          const EarlierSearches& earlier);
 
 // Before any data is read: a fine or final run alone finds what it needs in `output` or in `given_lambda`; throws
-// the UsageError of throw_nothing_to_start_from otherwise. Other presets need nothing.
+// UsageError otherwise, saying which search to run (or merge) first. Other presets need nothing.
 void check_search_inputs(const std::string& preset, std::optional<double> given_lambda,
                          const std::filesystem::path& output);
-
-// The UsageError (exit 2) for a fine or final run that finds neither an earlier search in `output` nor --lambda.
-[[noreturn]] void throw_nothing_to_start_from(const std::string& preset, const std::filesystem::path& output);
 
 }  // namespace tapegrad::apps

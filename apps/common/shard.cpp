@@ -22,8 +22,6 @@ std::optional<int> whole_number(std::string_view text) {
 
 }  // namespace
 
-std::string Shard::text() const { return fmt::format("{}/{}", index, count); }
-
 Shard parse_shard(std::string_view text) {
   const auto slash = text.find('/');
   const std::optional<int> index =

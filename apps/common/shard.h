@@ -1,26 +1,18 @@
 // --shard K/N: one process's part of a search spread over several machines by the user's own scheduler (a Slurm
 // job array, GNU parallel). Every shard builds the search's whole trial list from the same flags and --seed, keeps
-// the trials whose index mod N is K (so slow and fast trials spread evenly) and runs them into the shared --out,
-// each in its own trial directory. The search's aggregate files (results, report, plots) are left to the merge, a
-// --resume of the search's directory without --shard, which keeps every finished trial and runs the missing ones.
+// its share (train::Shard) and runs it into the shared --out, each trial in its own directory. The search's
+// aggregate files (results, report, plots) are left to the merge, a --resume of the search's directory without
+// --shard, which keeps every finished trial and runs the missing ones.
 #pragma once
 
-#include <cstddef>
 #include <optional>
-#include <string>
 #include <string_view>
+
+#include <tapegrad/nn/train/search.h>
 
 namespace tapegrad::apps {
 
-struct Shard {
-  int index = 0;  // K
-  int count = 1;  // N
-
-  bool keeps(std::size_t trial) const {
-    return trial % static_cast<std::size_t>(count) == static_cast<std::size_t>(index);
-  }
-  std::string text() const;  // "K/N"
-};
+using Shard = train::Shard;
 
 // Reads the value of --shard, "K/N" with 0 <= K < N; throws UsageError naming --shard otherwise.
 Shard parse_shard(std::string_view text);

@@ -1,47 +1,20 @@
 #include "apps/common/sweep.h"
 
-#include "apps/common/app_error.h"
-#include "apps/common/experiment.h"
-#include "apps/common/shard.h"
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <optional>
 #include <tapegrad/nn/train/stop_signal.h>
 
+#include "apps/common/app_error.h"
+#include "apps/common/shard.h"
+
 namespace tapegrad::apps {
-
 namespace {
-
-// The trials this process runs: all of them, or a shard's.
-std::vector<std::size_t> trials_to_run(std::size_t count, const std::optional<Shard>& shard) {
-  std::vector<std::size_t> mine;
-  for (std::size_t i = 0; i < count; ++i) {
-    if (!shard || shard->keeps(i)) mine.push_back(i);
-  }
-  return mine;
-}
-
-// A shard locks each of its trial directories before it starts any: a shard started twice by mistake (or a
-// requeued array task beside the one still running) is refused before it writes a byte, rather than mixing two
-// trials' files.
-std::vector<RunDirectory> lock_trial_directories(const std::vector<std::size_t>& mine,
-                                                 const std::function<std::string(std::size_t)>& name_of,
-                                                 const std::filesystem::path& root) {
-  std::vector<RunDirectory> locked;
-  for (const std::size_t i : mine) {
-    locked.emplace_back(root / name_of(i));
-    locked.back().lock();
-  }
-  return locked;
-}
 
 // A shard ends here either way, so that no shard writes the search's results: interrupted (exit 130), or done
 // (exit 0), saying how to go on.
-[[noreturn]] void end_shard(const Shard& shard, const TrialRuns& runs, std::size_t ran,
-                            const std::filesystem::path& root) {
+[[noreturn]] void end_shard(const Shard& shard, const TrialRuns& runs, const std::filesystem::path& root) {
   if (train::stop_requested()) {
     throw Interrupted(fmt::format("shard {} was interrupted; what finished is in {}", shard.text(), root.string()),
                       fmt::format("start the same shard again to continue its trials, or, once every shard has "
@@ -49,7 +22,11 @@ std::vector<RunDirectory> lock_trial_directories(const std::vector<std::size_t>&
                                   root.string()));
   }
   std::size_t completed = 0;
-  for (const auto& t : runs.trials) completed += t.completed ? 1 : 0;
+  std::size_t ran = 0;
+  for (std::size_t i = 0; i < runs.trials.size(); ++i) {
+    completed += runs.trials[i].completed ? 1 : 0;
+    ran += shard.keeps(i) ? 1 : 0;
+  }
   throw ShardFinished(fmt::format("shard {}: {} of its {} trials completed ({} trials in the search) in {:.1f} s; "
                                   "when every shard has ended, merge them with --resume {}",
                                   shard.text(), completed, ran, runs.trials.size(), runs.wall_seconds,
@@ -58,46 +35,42 @@ std::vector<RunDirectory> lock_trial_directories(const std::vector<std::size_t>&
 
 }  // namespace
 
-TrialRuns run_trials(std::size_t count, int workers, const std::function<std::string(std::size_t)>& trial,
-                     const std::function<std::string(std::size_t)>& name_of, const std::filesystem::path& root) {
+TrialRuns run_trials(const RunDirectory& directory, const std::vector<std::string>& names, int workers,
+                     const std::function<std::string(std::size_t, const RunDirectory&)>& trial) {
   const std::optional<Shard> shard = active_shard();
-  const std::vector<std::size_t> mine = trials_to_run(count, shard);
-  const std::vector<RunDirectory> trial_locks =
-      shard ? lock_trial_directories(mine, name_of, root) : std::vector<RunDirectory>{};
-  std::vector<std::string> lines(count);  // what each completed trial says, for the log
-  const auto log_end = [&](std::size_t i, const TrialRun& run, std::size_t ended) {
+  std::vector<std::string> lines(names.size());  // what each completed trial says, for the log
+  const auto log_end = [&](std::size_t i, const train::TrialRun& run, std::size_t ended, std::size_t of) {
     if (run.completed) {
-      spdlog::info("[{}/{}] {} ({:.1f} s)", ended, mine.size(), lines[i], run.seconds);
+      spdlog::info("[{}/{}] {} ({:.1f} s)", ended, of, lines[i], run.seconds);
     } else if (run.started) {
-      spdlog::warn("[{}/{}] {} failed: {}", ended, mine.size(), name_of(i), run.error);
+      spdlog::warn("[{}/{}] {} failed: {}", ended, of, names[i], run.error);
     }
   };
-  TrialRuns runs = train::run_side_by_side(count, {.workers = workers, .indices = mine, .on_trial_end = log_end},
-                                           [&](std::size_t i) { lines[i] = trial(i); });
-  for (const std::size_t i : mine) {
-    if (!runs.trials[i].started) runs.trials[i].error = "not started: the sweep was interrupted";
-  }
-  if (shard) end_shard(*shard, runs, mine.size(), root);
-  throw_if_interrupted("the sweep", root);
+  const TrialRuns runs =
+      train::run_trials(directory, names, {.workers = workers, .shard = shard, .on_trial_end = log_end},
+                        [&](std::size_t i, const RunDirectory& trial_directory) {
+                          lines[i] = trial(i, trial_directory);
+                        });
+  if (shard) end_shard(*shard, runs, directory.root());
+  throw_if_interrupted("the sweep", directory.root());
   return runs;
 }
 
 SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const ExperimentData& data,
                        const RunDirectory& parent, int workers) {
   SweepOutcome sweep;
-  sweep.trials.resize(trials.size());
-  for (std::size_t i = 0; i < trials.size(); ++i) {
-    sweep.trials[i].settings = trials[i];
-    sweep.trials[i].settings.threads = 1;
-    sweep.trials[i].settings.show_progress = false;
+  std::vector<std::string> names;
+  for (const ExperimentSettings& settings : trials) {
+    TrialOutcome& outcome = sweep.trials.emplace_back(TrialOutcome{settings, {}, {}, 0});
+    outcome.settings.threads = 1;
+    outcome.settings.show_progress = false;
+    names.push_back(settings.name);
   }
-  const auto run_one = [&](std::size_t i) {
+  const TrialRuns runs = run_trials(parent, names, workers, [&](std::size_t i, const RunDirectory& directory) {
     TrialOutcome& outcome = sweep.trials[i];
-    outcome.result = run_experiment(outcome.settings, data, parent.sub_run(outcome.settings.name));
+    outcome.result = run_experiment(outcome.settings, data, directory);
     return fmt::format("{}: validation {:.2f}%", outcome.settings.name, 100 * outcome.result->validation.accuracy);
-  };
-  const TrialRuns runs = run_trials(
-      trials.size(), workers, run_one, [&](std::size_t i) { return sweep.trials[i].settings.name; }, parent.root());
+  });
   for (std::size_t i = 0; i < trials.size(); ++i) {
     sweep.trials[i].error = runs.trials[i].error;
     sweep.trials[i].seconds = runs.trials[i].seconds;
@@ -111,25 +84,19 @@ SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const Expe
 std::vector<const TrialOutcome*> ranked_by_validation(const SweepOutcome& sweep) {
   std::vector<const TrialOutcome*> ranked;
   for (const auto& t : sweep.trials) ranked.push_back(&t);
-  std::stable_sort(ranked.begin(), ranked.end(), [](const TrialOutcome* a, const TrialOutcome* b) {
-    const double va = a->result ? a->result->validation.accuracy : -1.0;
-    const double vb = b->result ? b->result->validation.accuracy : -1.0;
-    return va > vb;
+  std::ranges::stable_sort(ranked, std::greater<>(), [](const TrialOutcome* t) {
+    return t->result ? t->result->validation.accuracy : -1.0;
   });
   return ranked;
 }
 
 void write_sweep_results(const SweepOutcome& sweep, const RunDirectory& directory, const std::string& name) {
-  std::vector<TrialRecord> records;
+  train::SearchResults results{name, {}, {sweep.workers, sweep.wall_seconds, sweep.trial_seconds_sum}, {}};
   for (const TrialOutcome* t : ranked_by_validation(sweep)) {
-    TrialRecord record;
-    record.name = t->settings.name;
-    record.lambda = t->settings.lambda;
-    record.eta = t->settings.eta;
-    record.batch_size = t->settings.batch_size;
-    record.completed = t->result.has_value();
-    record.error = t->error;
-    record.wall_seconds = t->seconds;
+    const ExperimentSettings& s = t->settings;
+    train::TrialRecord& record = results.trials.emplace_back(
+        train::TrialRecord{.name = s.name, .lambda = s.lambda, .eta = s.eta, .batch_size = s.batch_size,
+                           .completed = t->result.has_value(), .error = t->error, .wall_seconds = t->seconds});
     if (t->result) {
       record.train_accuracy = t->result->train.accuracy;
       record.val_accuracy = t->result->validation.accuracy;
@@ -137,9 +104,8 @@ void write_sweep_results(const SweepOutcome& sweep, const RunDirectory& director
       record.steps = t->result->outcome.steps;
       record.train_seconds = t->result->outcome.train_seconds;
     }
-    records.push_back(std::move(record));
   }
-  write_results(directory, name, records, {sweep.workers, sweep.wall_seconds, sweep.trial_seconds_sum});
+  train::write_results(directory, results);
 }
 
 }  // namespace tapegrad::apps

@@ -1,15 +1,14 @@
-// Running many independent trials side by side, one per worker thread, each trial single-threaded.
+// Running many independent trials side by side, one per worker thread, each trial single-threaded: the apps' use of
+// train::run_trials (nn/train/search.h), with their logs, --shard and exit codes.
 #pragma once
 
-#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "apps/common/experiment.h"
-#include "apps/common/results.h"
-#include <tapegrad/nn/train/trials.h>
+#include <tapegrad/nn/train/search.h>
 
 namespace tapegrad::apps {
 
@@ -28,19 +27,17 @@ struct SweepOutcome {
   double speedup() const { return wall_seconds > 0 ? trial_seconds_sum / wall_seconds : 1.0; }
 };
 
-using TrialRun = train::TrialRun;
 using TrialRuns = train::TrialRuns;
 
-// Runs trial(i) for every i < count on `workers` threads (at most count), each trial's products on one thread; the
-// caller's product thread count comes back afterwards. trial(i) returns the line to log when it completes ("name:
-// validation 51.20%"); a trial that throws is recorded with its message, and `name_of(i)` names it in the log and
-// is its directory below `root`, the search's directory.
-// After Ctrl-C no further trial starts; then Interrupted is thrown, naming `root`, once the trials under way ended.
-// In a shard (--shard K/N, shard.h) only the trials with i mod N = K run, each under its own directory's lock,
-// taken for all of them before the first starts (UsageError naming the directory when another process has one);
-// then ShardFinished is thrown instead of returning, so that no shard writes the search's results.
-TrialRuns run_trials(std::size_t count, int workers, const std::function<std::string(std::size_t)>& trial,
-                     const std::function<std::string(std::size_t)>& name_of, const std::filesystem::path& root);
+// Runs trial(i, its directory) for every trial named in `names`, below `directory`, on `workers` threads (at most
+// one per trial), each trial's products on one thread. trial returns the line to log when it completes ("name:
+// validation 51.20%"); a trial that throws is recorded with its message. After Ctrl-C no further trial starts;
+// then Interrupted is thrown, naming `directory`, once the trials under way ended. In a shard (--shard K/N,
+// shard.h) only the shard's trials run, each under its own directory's lock (UsageError naming the directory
+// when another process has one); then ShardFinished is thrown instead of returning, so that no shard writes the
+// search's results.
+TrialRuns run_trials(const RunDirectory& directory, const std::vector<std::string>& names, int workers,
+                     const std::function<std::string(std::size_t, const RunDirectory&)>& trial);
 
 // Runs every trial into parent.sub_run(trial.name) on `workers` threads. A failing trial is recorded, not fatal.
 SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const ExperimentData& data,
@@ -49,7 +46,7 @@ SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const Expe
 // Trials ordered by validation accuracy, best first (failed ones last).
 std::vector<const TrialOutcome*> ranked_by_validation(const SweepOutcome& sweep);
 
-// The sweep's trials, ranked by validation accuracy, as results.csv and results.json in `directory` (results.h).
+// The sweep's trials, ranked by validation accuracy, as results.csv and results.json in `directory`.
 void write_sweep_results(const SweepOutcome& sweep, const RunDirectory& directory, const std::string& name);
 
 }  // namespace tapegrad::apps

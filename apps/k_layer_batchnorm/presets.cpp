@@ -49,15 +49,16 @@ PresetRecord run_search(const KLayerSettings& settings, const PresetContext& con
                         result.summary.value("steps", 0L)};
   };
   SearchResults results = run_lambda_search(plan, directory, train_trial);
-  const TrialResult& best = results.best();
+  const train::TrialRecord& best = results.best();
   std::printf("%s search (%zu values of log10 lambda in [%.3f, %.3f]), sorted by validation accuracy:\n%s"
               "%s: best lambda %.4e (log10 %.3f), validation %.2f%%; in %s with %d at a time (%s one after another)\n",
               settings.preset.c_str(), plan.log10_lambdas.size(), range.low, range.high,
-              format_search_table(results, false).c_str(), settings.preset.c_str(), best.lambda, best.log10_lambda,
-              100 * best.val_accuracy, train::format_duration(results.wall_seconds).c_str(), results.workers,
-              train::format_duration(results.trial_seconds).c_str());
+              train::format_results_table(results, false).c_str(), settings.preset.c_str(), best.lambda,
+              train::log10_lambda_of(best), 100 * best.val_accuracy,
+              train::format_duration(results.timings.wall_seconds).c_str(), results.timings.workers,
+              train::format_duration(results.timings.trial_seconds_sum).c_str());
   std::fflush(stdout);
-  PresetRecord record{settings.preset, search_summary_json(results), format_search_table(results, true), {}};
+  PresetRecord record{settings.preset, search_summary_json(results), train::format_results_table(results, true), {}};
   record.search = std::move(results);
   return record;
 }
@@ -104,12 +105,13 @@ PresetRecord run_sensitivity(const KLayerSettings& base, const PresetContext& co
   }
   write_run_config(directory, {{"preset", "sensitivity"}, {"settings", to_json(base)}, {"sigmas", sigmas}});
   std::vector<std::optional<RunResult>> results(runs.size());
-  const auto run_one = [&](std::size_t i) {
-    results[i] = train_k_layer(runs[i], splits, directory.sub_run(runs[i].preset));
-    return fmt::format("{}: test {}", runs[i].preset, percent(number_in(results[i]->summary, "test_accuracy")));
-  };
-  const TrialRuns outcome = run_trials(
-      runs.size(), base.threads, run_one, [&](std::size_t i) { return runs[i].preset; }, directory.root());
+  std::vector<std::string> names;
+  for (const KLayerSettings& run : runs) names.push_back(run.preset);
+  const TrialRuns outcome =
+      run_trials(directory, names, base.threads, [&](std::size_t i, const RunDirectory& run_directory) {
+        results[i] = train_k_layer(runs[i], splits, run_directory);
+        return fmt::format("{}: test {}", runs[i].preset, percent(number_in(results[i]->summary, "test_accuracy")));
+      });
 
   nlohmann::json table = nlohmann::json::array();
   std::string details =

@@ -140,16 +140,16 @@ PresetRecord run_search(const CyclicSettings& settings, const RunContext& contex
   print_result(fmt::format("{} search ({} values of log10 lambda in [{:.3f}, {:.3f}]), sorted by validation "
                            "accuracy:\n{}",
                            settings.preset, plan.log10_lambdas.size(), range.low, range.high,
-                           format_search_table(results, false)));
-  const TrialResult& best = results.best();
+                           train::format_results_table(results, false)));
+  const train::TrialRecord& best = results.best();
   print_result(fmt::format("{}: best lambda {:.4e} (log10 {:.3f}), validation {:.2f}%; {} in {} with {} at a time "
                            "({} one after another)\n",
-                           settings.preset, best.lambda, best.log10_lambda, 100 * best.val_accuracy,
+                           settings.preset, best.lambda, train::log10_lambda_of(best), 100 * best.val_accuracy,
                            results.trials.size() == 1 ? "1 trial" : fmt::format("{} trials", results.trials.size()),
-                           train::format_duration(results.wall_seconds), results.workers,
-                           train::format_duration(results.trial_seconds)));
+                           train::format_duration(results.timings.wall_seconds), results.timings.workers,
+                           train::format_duration(results.timings.trial_seconds_sum)));
   record.summary = search_summary_json(results);
-  record.details = format_search_table(results, true);
+  record.details = train::format_results_table(results, true);
   record.search = std::move(results);
   return record;
 }
@@ -188,8 +188,8 @@ PresetRecord run_preset(const CyclicSettings& settings, const RunContext& contex
                                                   {"preset_wall_seconds", record.wall_seconds}});
   record.plots = plots_in(context.output, record.directory);
   if (record.search) {
-    const TrialResult& best = record.search->best();
-    for (const std::string& plot : plots_in(context.output, record.directory / best.directory)) {
+    const train::TrialRecord& best = record.search->best();
+    for (const std::string& plot : plots_in(context.output, record.directory / best.name)) {
       record.plots.push_back(plot);
     }
   }

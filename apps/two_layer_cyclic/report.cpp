@@ -72,10 +72,11 @@ std::string format_report(const std::vector<PresetRecord>& records, double total
     text += fmt::format("\n## {}\n\n", r.preset == "gradcheck" ? "Gradient check (largest relative errors)"
                                                               : r.preset + " search, sorted by validation accuracy");
     if (r.search) {
+      const train::SearchTimings& timings = r.search->timings;
       text += fmt::format("{} trials, {} at a time: {} of wall time, {} one after another (speed-up {:.2f}).\n\n",
-                          r.search->trials.size(), r.search->workers, train::format_duration(r.search->wall_seconds),
-                          train::format_duration(r.search->trial_seconds),
-                          r.search->wall_seconds > 0 ? r.search->trial_seconds / r.search->wall_seconds : 0.0);
+                          r.search->trials.size(), timings.workers, train::format_duration(timings.wall_seconds),
+                          train::format_duration(timings.trial_seconds_sum),
+                          timings.wall_seconds > 0 ? timings.trial_seconds_sum / timings.wall_seconds : 0.0);
     }
     text += r.details;
   }

@@ -1,4 +1,5 @@
-// The whole of tapegrad::train: the training loop, its evaluation and metrics, run checkpoints, run directories.
+// The whole of tapegrad::train: the training loop, its evaluation and metrics, run checkpoints, run directories,
+// hyperparameter searches.
 #pragma once
 
 #include <tapegrad/nn/train/checkpoint.h>
@@ -11,6 +12,7 @@
 #include <tapegrad/nn/train/resources.h>
 #include <tapegrad/nn/train/run_checkpoint.h>
 #include <tapegrad/nn/train/run_directory.h>
+#include <tapegrad/nn/train/search.h>
 #include <tapegrad/nn/train/stop_signal.h>
 #include <tapegrad/nn/train/timing.h>
 #include <tapegrad/nn/train/trials.h>

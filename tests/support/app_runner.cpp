@@ -4,7 +4,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "apps/common/results.h"
+#include <tapegrad/nn/train/search.h>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -186,7 +186,7 @@ void check_results_files(const std::filesystem::path& directory, std::size_t tri
   for (std::string line; std::getline(csv, line);) lines.push_back(line);
   REQUIRE(lines.size() == trials + 1);
   std::string header;
-  for (const auto& column : tapegrad::apps::kResultColumns) header += (header.empty() ? "" : ",") + column;
+  for (const auto& column : tapegrad::train::kResultColumns) header += (header.empty() ? "" : ",") + column;
   CHECK(lines.front() == header);
   const auto json = read_json(directory / "results.json");
   REQUIRE(json["trials"].size() == trials);

@@ -49,7 +49,7 @@ void write_mnist(const std::filesystem::path& directory, int train, int test, st
 bool holds_a_run(const std::filesystem::path& out);
 
 // Checks a search's results.csv and results.json in `directory` against the format every app shares
-// (apps/common/results.h): the header, one row and one JSON trial per trial in the same order, the best first.
+// (nn/train/search.h): the header, one row and one JSON trial per trial in the same order, the best first.
 void check_results_files(const std::filesystem::path& directory, std::size_t trials);
 
 // A program started in the background through the shell, its output going to `log`, for tests that signal it.

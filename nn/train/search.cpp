@@ -1,0 +1,310 @@
+#include <fmt/format.h>
+#include <tapegrad/core/atomic_file.h>
+#include <tapegrad/core/error.h>
+#include <tapegrad/nn/plot/plot.h>
+#include <tapegrad/nn/train/csv.h>
+#include <tapegrad/nn/train/progress.h>
+#include <tapegrad/nn/train/search.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace tapegrad::train {
+namespace {
+
+using Json = nlohmann::json;
+
+Json trial_json(const TrialRecord& t, int rank) {
+  const Json none = nullptr;
+  auto if_completed = [&](double value) { return t.completed ? Json(value) : none; };
+  Json json = {{"rank", rank},
+               {"name", t.name},
+               {"lambda", t.lambda},
+               {"eta", t.eta ? Json(*t.eta) : none},
+               {"batch_size", t.batch_size ? Json(*t.batch_size) : none},
+               {"completed", t.completed},
+               {"train_accuracy", if_completed(t.train_accuracy)},
+               {"val_accuracy", if_completed(t.val_accuracy)},
+               {"test_accuracy", if_completed(t.test_accuracy)},
+               {"steps", t.steps},
+               {"train_seconds", t.train_seconds},
+               {"wall_seconds", t.wall_seconds},
+               {"error", t.error}};
+  if (t.index) json["index"] = *t.index;
+  if (t.log10_lambda) json["log10_lambda"] = *t.log10_lambda;
+  return json;
+}
+
+std::string results_csv(const std::vector<TrialRecord>& trials) {
+  std::string text = csv_line(std::vector<CsvCell>(kResultColumns.begin(), kResultColumns.end()));
+  int rank = 0;
+  for (const TrialRecord& t : trials) {
+    auto if_completed = [&](double value) { return t.completed ? CsvCell(value) : CsvCell(""); };
+    text += csv_line({CsvCell(++rank), CsvCell(t.name), CsvCell(t.lambda), t.eta ? CsvCell(*t.eta) : CsvCell(""),
+                      t.batch_size ? CsvCell(*t.batch_size) : CsvCell(""), CsvCell(t.completed ? "true" : "false"),
+                      if_completed(t.train_accuracy), if_completed(t.val_accuracy), if_completed(t.test_accuracy),
+                      CsvCell(t.steps), CsvCell(t.train_seconds), CsvCell(t.wall_seconds), CsvCell(t.error)});
+  }
+  return text;
+}
+
+template <typename Value>
+Value required(const Json& json, const char* key, const std::string& where) {
+  if (!json.is_object() || !json.contains(key)) throw_error(fmt::format("{}: '{}' is missing", where, key));
+  try {
+    return json.at(key).get<Value>();
+  } catch (const Json::exception& error) {
+    throw_error(fmt::format("{}: '{}' has the wrong type ({})", where, key, error.what()));
+  }
+}
+
+template <typename Value>
+std::optional<Value> optional(const Json& json, const char* key) {
+  if (!json.contains(key) || json.at(key).is_null()) return std::nullopt;
+  return json.at(key).get<Value>();
+}
+
+TrialRecord trial_from_json(const Json& item, const std::string& where) {
+  TrialRecord t;
+  // "directory" and "message": the keys of the apps' searches before this format.
+  t.name = item.is_object() ? item.value("name", item.value("directory", std::string())) : std::string();
+  t.lambda = required<double>(item, "lambda", where);
+  t.completed = required<bool>(item, "completed", where);
+  if (t.completed) {
+    t.train_accuracy = required<double>(item, "train_accuracy", where);
+    t.val_accuracy = required<double>(item, "val_accuracy", where);
+    t.test_accuracy = required<double>(item, "test_accuracy", where);
+  }
+  try {
+    t.error = item.value("error", item.value("message", std::string()));
+    t.eta = optional<double>(item, "eta");
+    t.batch_size = optional<long>(item, "batch_size");
+    t.steps = item.value("steps", 0L);
+    t.train_seconds = item.value("train_seconds", 0.0);
+    t.wall_seconds = item.value("wall_seconds", 0.0);
+    t.index = optional<int>(item, "index");
+    t.log10_lambda = optional<double>(item, "log10_lambda");
+  } catch (const Json::exception& error) {
+    throw_error(fmt::format("{}: a key has the wrong type ({})", where, error.what()));
+  }
+  return t;
+}
+
+SearchResults results_from_json(const Json& json, const std::string& where) {
+  if (!json.is_object()) throw_error(where + ": not a JSON object");
+  SearchResults results;
+  results.name = required<std::string>(json, "name", where);
+  results.timings = {json.value("workers", 1), json.value("wall_seconds", 0.0),
+                     json.value("trial_seconds_sum", 0.0)};
+  if (!json.contains("trials") || !json.at("trials").is_array()) throw_error(where + ": 'trials' is not a list");
+  for (const Json& item : json.at("trials")) {
+    results.trials.push_back(trial_from_json(item, fmt::format("{}: trial {}", where, results.trials.size() + 1)));
+  }
+  for (const auto& [key, value] : json.items()) {
+    if (key == "name" || key == "trials" || key == "workers" || key == "wall_seconds" ||
+        key == "trial_seconds_sum" || key == "speedup" || key == "best") {
+      continue;
+    }
+    if (value.is_boolean()) results.fields[key] = value.get<bool>();
+    if (value.is_number_integer()) results.fields[key] = value.get<long>();
+    if (value.is_number_float()) results.fields[key] = value.get<double>();
+    if (value.is_string()) results.fields[key] = value.get<std::string>();
+  }
+  results.trials = ranked(std::move(results.trials));
+  return results;
+}
+
+}  // namespace
+
+std::vector<double> search_points(double low, double high, int count, SearchKind kind, Generator& generator) {
+  std::vector<double> points;
+  for (int i = 0; i < count; ++i) {
+    if (kind == SearchKind::random) {
+      points.push_back(generator.uniform(low, high));
+    } else {
+      points.push_back(count == 1 ? (low + high) / 2 : low + (high - low) * i / (count - 1));
+    }
+  }
+  return points;
+}
+
+Range fine_range(double centre, double width, const std::vector<double>& best_first, std::optional<Range> coarse) {
+  auto centred = [centre](double w) { return Range{centre - w / 2, centre + w / 2}; };
+  if (width > 0) return centred(width);
+  if (!coarse) return centred(kDefaultFineWidth);
+  Range span{centre, centre};
+  for (std::size_t i = 0; i < std::min<std::size_t>(3, best_first.size()); ++i) {
+    span = {std::min(span.low, best_first[i]), std::max(span.high, best_first[i])};
+  }
+  // Narrower than the coarse range, or it is not a finer search: a flat coarse curve puts its best three apart.
+  const double widest = std::max(kMinimumFineWidth, (coarse->high - coarse->low) / 2);
+  if (span.high - span.low < kMinimumFineWidth) return centred(kMinimumFineWidth);
+  if (span.high - span.low > widest) return centred(widest);
+  return span;
+}
+
+std::string Shard::text() const { return fmt::format("{}/{}", index, count); }
+
+TrialRuns run_trials(const RunDirectory& directory, const std::vector<std::string>& names,
+                     const TrialsOptions& options,
+                     const std::function<void(std::size_t, const RunDirectory&)>& trial) {
+  std::vector<std::size_t> mine;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (!options.shard || options.shard->keeps(i)) mine.push_back(i);
+  }
+  // A shard started twice by mistake (or a requeued array task beside the one still running) is refused before it
+  // writes a byte, rather than mixing two trials' files.
+  std::vector<std::optional<RunDirectory>> trial_directories(names.size());
+  if (options.shard) {
+    for (const std::size_t i : mine) {
+      trial_directories[i].emplace(directory.sub_run(names[i]));
+      trial_directories[i]->lock();
+    }
+  }
+  const auto on_end = [&](std::size_t i, const TrialRun& run, std::size_t ended) {
+    if (options.on_trial_end) options.on_trial_end(i, run, ended, mine.size());
+  };
+  TrialRuns runs = run_side_by_side(
+      names.size(), {.workers = options.workers, .indices = mine, .on_trial_end = on_end}, [&](std::size_t i) {
+        trial(i, trial_directories[i] ? *trial_directories[i] : directory.sub_run(names[i]));
+      });
+  for (const std::size_t i : mine) {
+    if (!runs.trials[i].started) runs.trials[i].error = "not started: the sweep was interrupted";
+  }
+  return runs;
+}
+
+std::vector<TrialRecord> log_lambda_trials(const std::vector<double>& log10_lambdas) {
+  std::vector<TrialRecord> trials;
+  for (std::size_t i = 0; i < log10_lambdas.size(); ++i) {
+    TrialRecord& t = trials.emplace_back();
+    t.index = static_cast<int>(i) + 1;
+    t.log10_lambda = log10_lambdas[i];
+    t.lambda = std::pow(10.0, log10_lambdas[i]);
+    t.name = fmt::format("trial{:02d}_lambda{:.4e}", i + 1, t.lambda);
+  }
+  return trials;
+}
+
+std::vector<std::string> names_of(const std::vector<TrialRecord>& trials) {
+  std::vector<std::string> names;
+  for (const TrialRecord& t : trials) names.push_back(t.name);
+  return names;
+}
+
+double log10_lambda_of(const TrialRecord& trial) {
+  return trial.log10_lambda ? *trial.log10_lambda : std::log10(trial.lambda);
+}
+
+std::vector<TrialRecord> ranked(std::vector<TrialRecord> trials) {
+  std::stable_sort(trials.begin(), trials.end(), [](const TrialRecord& a, const TrialRecord& b) {
+    if (a.completed != b.completed) return a.completed;
+    return a.completed && a.val_accuracy > b.val_accuracy;
+  });
+  return trials;
+}
+
+const TrialRecord& SearchResults::best() const {
+  const auto best = std::ranges::find_if(trials, [](const TrialRecord& t) { return t.completed; });
+  if (best == trials.end()) throw_error(fmt::format("the {} search has no completed trial", name));
+  return *best;
+}
+
+double SearchResults::number(const std::string& key) const {
+  const auto field = fields.find(key);
+  if (field != fields.end() && std::holds_alternative<double>(field->second))
+    return std::get<double>(field->second);
+  if (field != fields.end() && std::holds_alternative<long>(field->second)) return std::get<long>(field->second);
+  throw_error(fmt::format("the results of the {} search: '{}' is missing or not a number", name, key));
+}
+
+SearchResults collect_results(const std::string& name, std::vector<TrialRecord> trials, const TrialRuns& runs) {
+  if (trials.size() != runs.trials.size()) {
+    throw_error(fmt::format("collect_results: {} trials but {} runs", trials.size(), runs.trials.size()));
+  }
+  for (std::size_t i = 0; i < trials.size(); ++i) {
+    trials[i].completed = runs.trials[i].completed;
+    trials[i].error = runs.trials[i].error;
+    trials[i].wall_seconds = runs.trials[i].seconds;
+  }
+  return {name, ranked(std::move(trials)), {runs.workers, runs.wall_seconds, runs.trial_seconds_sum}, {}};
+}
+
+void write_results(const RunDirectory& directory, const SearchResults& results) {
+  const SearchTimings& timings = results.timings;
+  Json json = {{"name", results.name}, {"trials", Json::array()}};
+  int rank = 0;
+  for (const TrialRecord& t : results.trials) json["trials"].push_back(trial_json(t, ++rank));
+  json["workers"] = timings.workers;
+  json["wall_seconds"] = timings.wall_seconds;
+  json["trial_seconds_sum"] = timings.trial_seconds_sum;
+  json["speedup"] = timings.wall_seconds > 0 ? timings.trial_seconds_sum / timings.wall_seconds : 1.0;
+  const auto best = std::ranges::find_if(results.trials, [](const TrialRecord& t) { return t.completed; });
+  json["best"] = best == results.trials.end() ? Json(nullptr) : Json(best->name);
+  for (const auto& [key, value] : results.fields) {
+    std::visit([&json, &key](const auto& v) { json[key] = v; }, value);
+  }
+  write_file_atomically(directory.root() / "results.csv", results_csv(results.trials));
+  write_json_atomically(directory.root() / "results.json", json);
+}
+
+SearchResults read_results(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) throw_error(fmt::format("cannot read {}", file.string()));
+  try {
+    return results_from_json(Json::parse(text.str()), file.string());
+  } catch (const Json::exception& error) {
+    throw_error(fmt::format("{} is not valid JSON: {}", file.string(), error.what()));
+  }
+}
+
+std::string format_results_table(const SearchResults& results, bool markdown) {
+  std::string text = markdown
+                         ? "| rank | log10 lambda | lambda | train acc. | validation acc. | test acc. | wall time "
+                           "|\n|---:|---:|---:|---:|---:|---:|---:|\n"
+                         : fmt::format("{:>4} {:>12} {:>11} {:>10} {:>10} {:>10} {:>9}\n", "rank", "log10 lambda",
+                                       "lambda", "train", "validation", "test", "time");
+  int rank = 0;
+  for (const TrialRecord& t : results.trials) {
+    const auto percent = [&t](double fraction) {
+      return t.completed ? fmt::format("{:.2f}%", 100 * fraction) : std::string("failed");
+    };
+    const std::string time = format_duration(t.wall_seconds);
+    text += markdown ? fmt::format("| {} | {:.3f} | {:.3e} | {} | {} | {} | {} |\n", ++rank, log10_lambda_of(t),
+                                   t.lambda, percent(t.train_accuracy), percent(t.val_accuracy),
+                                   percent(t.test_accuracy), time)
+                     : fmt::format("{:>4} {:>12.3f} {:>11.3e} {:>10} {:>10} {:>10} {:>9}\n", ++rank,
+                                   log10_lambda_of(t), t.lambda, percent(t.train_accuracy),
+                                   percent(t.val_accuracy), percent(t.test_accuracy), time);
+  }
+  return text;
+}
+
+void plot_results(const SearchResults& results, const std::filesystem::path& path, const std::string& title) {
+  std::vector<const TrialRecord*> by_lambda;
+  for (const TrialRecord& t : results.trials) {
+    if (t.completed) by_lambda.push_back(&t);
+  }
+  std::ranges::sort(by_lambda, {}, [](const TrialRecord* t) { return log10_lambda_of(*t); });
+  plot::Series validation{"validation", {}, {}, plot::SeriesStyle::line_with_markers};
+  plot::Series training{"training", {}, {}, plot::SeriesStyle::line_with_markers};
+  for (const TrialRecord* t : by_lambda) {
+    validation.x.push_back(log10_lambda_of(*t));
+    validation.y.push_back(t->val_accuracy);
+    training.x.push_back(log10_lambda_of(*t));
+    training.y.push_back(t->train_accuracy);
+  }
+  plot::LineChart chart;
+  chart.title = title;
+  chart.x_axis.label = "log10 lambda";
+  chart.y_axis.label = "accuracy";
+  chart.series = {validation, training};
+  plot::save(chart, path);
+}
+
+}  // namespace tapegrad::train

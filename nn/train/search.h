@@ -1,0 +1,148 @@
+// A hyperparameter search: trials drawn over log10 of lambda (random or an even grid), run side by side
+// (run_side_by_side), optionally split between processes (Shard: a Slurm array task each), ranked by validation
+// accuracy and written as results.csv and results.json, with a sorted table and a chart of validation accuracy
+// against log10 lambda. Each trial is the caller's: it trains into the directory it is given and fills its record.
+//
+//   Generator draws(1);
+//   std::vector<train::TrialRecord> trials = train::log_lambda_trials(
+//       train::search_points(-5, -1, 8, train::SearchKind::random, draws));
+//   train::RunDirectory search("runs/coarse");
+//   const train::TrialRuns runs = train::run_trials(search, train::names_of(trials), {.workers = 2},
+//       [&](std::size_t i, const train::RunDirectory& directory) { train_one(trials[i], directory); });
+//   const train::SearchResults results = train::collect_results("coarse", trials, runs);
+//   train::write_results(search, results);
+#pragma once
+
+#include <tapegrad/core/generator.h>
+#include <tapegrad/nn/train/run_directory.h>
+#include <tapegrad/nn/train/trials.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace tapegrad::train {
+
+enum class SearchKind { random, grid };
+
+// `count` values in [low, high]: uniform draws from `generator`, or an even grid that includes both ends (the
+// middle of the range for a count of 1).
+std::vector<double> search_points(double low, double high, int count, SearchKind kind, Generator& generator);
+
+// A fine search is never narrower than this (in log10 lambda), and is this wide without a coarse one to go by.
+inline constexpr double kMinimumFineWidth = 0.5;
+inline constexpr double kDefaultFineWidth = 1.0;
+
+struct Range {
+  double low = 0;
+  double high = 0;
+};
+
+// The fine range of log10 lambda around `centre`: `width` wide when positive; kDefaultFineWidth wide without a
+// `coarse` range; else the span of `centre` and the first three of `best_first` (the coarse search's completed
+// values, best first), but at least kMinimumFineWidth and at most half the coarse range wide (centred on `centre`
+// when outside those).
+Range fine_range(double centre, double width, const std::vector<double>& best_first, std::optional<Range> coarse);
+
+// One process's share of a search spread over N processes: the trials whose index mod N is K, so that slow and
+// fast trials spread evenly.
+struct Shard {
+  int index = 0;  // K
+  int count = 1;  // N
+
+  bool keeps(std::size_t trial) const {
+    return trial % static_cast<std::size_t>(count) == static_cast<std::size_t>(index);
+  }
+  std::string text() const;  // "K/N"
+};
+
+struct TrialsOptions {
+  int workers = 1;               // trials side by side
+  std::optional<Shard> shard{};  // run only this shard's trials, each under its directory's lock
+  // After each trial this process ran (or skipped after a stop request), one call at a time: its index, what was
+  // seen, how many have ended and of how many this process runs.
+  std::function<void(std::size_t index, const TrialRun& run, std::size_t ended, std::size_t of)> on_trial_end{};
+};
+
+// Runs trial(i, directory.sub_run(names[i])) for every i (in a shard only its own) with run_side_by_side. A shard
+// locks all its trial directories before the first trial starts, so that a shard started twice is refused
+// (RunDirectoryLocked) before it writes anything. A trial asked for but not started because of a stop request
+// gets the error "not started: the sweep was interrupted".
+TrialRuns run_trials(const RunDirectory& directory, const std::vector<std::string>& names,
+                     const TrialsOptions& options,
+                     const std::function<void(std::size_t, const RunDirectory&)>& trial);
+
+// One trial in the results format. A setting a search does not vary per trial is left empty.
+struct TrialRecord {
+  std::string name{};  // also its run directory below the search's
+  double lambda = 0;
+  std::optional<double> eta{};
+  std::optional<long> batch_size{};
+  bool completed = false;
+  std::string error{};  // why it did not complete
+  double train_accuracy = 0;
+  double val_accuracy = 0;
+  double test_accuracy = 0;
+  long steps = 0;
+  double train_seconds = 0;              // training alone
+  double wall_seconds = 0;               // the trial from start to end
+  std::optional<int> index{};            // a search over log10 lambda: 1-based, in the order drawn
+  std::optional<double> log10_lambda{};  // ... and the value drawn, exactly
+};
+
+// The columns of results.csv, and the keys of each trial in results.json (with index and log10_lambda when set).
+inline const std::vector<std::string> kResultColumns = {
+    "rank",         "name",          "lambda", "eta",           "batch_size",   "completed", "train_accuracy",
+    "val_accuracy", "test_accuracy", "steps",  "train_seconds", "wall_seconds", "error"};
+
+// The trials of a search over log10 lambda: trial01_lambda1.0000e-03, ... with index, log10_lambda and lambda.
+std::vector<TrialRecord> log_lambda_trials(const std::vector<double>& log10_lambdas);
+std::vector<std::string> names_of(const std::vector<TrialRecord>& trials);
+// The trial's log10_lambda, or log10 of its lambda when it has none.
+double log10_lambda_of(const TrialRecord& trial);
+
+// `trials` ranked: completed before failed, then by validation accuracy (highest first), else in the given order.
+std::vector<TrialRecord> ranked(std::vector<TrialRecord> trials);
+
+struct SearchTimings {
+  int workers = 1;
+  double wall_seconds = 0;       // the whole search
+  double trial_seconds_sum = 0;  // the trials one after another
+};
+
+// A search's own keys of results.json beside the trials (its range, its schedule, its data).
+using ResultValue = std::variant<bool, long, double, std::string>;
+
+struct SearchResults {
+  std::string name;
+  std::vector<TrialRecord> trials;  // ranked (collect_results, read_results)
+  SearchTimings timings;
+  std::map<std::string, ResultValue> fields;
+
+  // The best completed trial; throws Error when none completed.
+  const TrialRecord& best() const;
+  // A numeric field; throws Error naming the key when it is missing or not a number.
+  double number(const std::string& key) const;
+};
+
+// `trials` (in the order `runs` ran them) with what run_trials saw of each (completed, error, wall time), ranked.
+SearchResults collect_results(const std::string& name, std::vector<TrialRecord> trials, const TrialRuns& runs);
+
+// directory/results.csv (one row per trial, the columns of kResultColumns) and directory/results.json: "name",
+// "trials", "workers", "wall_seconds", "trial_seconds_sum", "speedup", "best" (the best completed trial's name, or
+// null) and the fields. Both written atomically. The accuracies of a failed trial are empty (null).
+void write_results(const RunDirectory& directory, const SearchResults& results);
+// results.json as write_results wrote it; throws Error naming the file and what is missing or malformed.
+SearchResults read_results(const std::filesystem::path& file);
+
+// The sorted table of a search over log10 lambda, one line per trial, for a terminal or Markdown.
+std::string format_results_table(const SearchResults& results, bool markdown);
+// Validation and training accuracy against log10 lambda of the completed trials, as a chart at `path`.
+void plot_results(const SearchResults& results, const std::filesystem::path& path, const std::string& title);
+
+}  // namespace tapegrad::train

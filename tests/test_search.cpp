@@ -1,0 +1,241 @@
+// nn/train/search.h: search points over log10 lambda, the fine range, trials split between shards under their
+// directories' locks, ranking, results.csv and results.json written and read back, the table and the chart.
+#include <tapegrad/core/error.h>
+#include <tapegrad/nn/train/search.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "tests/support/test_data.h"
+
+namespace fs = std::filesystem;
+using namespace tapegrad;
+using namespace tapegrad::train;
+using tapegrad::testing::read_json;
+using tapegrad::testing::TempDir;
+using tapegrad::testing::write_bytes;
+
+namespace {
+
+std::vector<std::string> lines_of(const fs::path& file) {
+  std::ifstream in(file);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("search_points: a grid includes both ends, random draws stay in range and repeat with the seed",
+          "[train][search]") {
+  Generator unused(1);
+  CHECK(search_points(-5, -1, 5, SearchKind::grid, unused) == std::vector<double>{-5, -4, -3, -2, -1});
+  CHECK(search_points(-5, -1, 1, SearchKind::grid, unused) == std::vector<double>{-3});
+  Generator first(7);
+  Generator second(7);
+  const std::vector<double> drawn = search_points(-4, -2, 50, SearchKind::random, first);
+  CHECK(drawn == search_points(-4, -2, 50, SearchKind::random, second));
+  REQUIRE(drawn.size() == 50);
+  CHECK(std::ranges::all_of(drawn, [](double x) { return x >= -4 && x <= -2; }));
+  CHECK(std::ranges::adjacent_find(drawn) == drawn.end());  // draws, not one value repeated
+}
+
+TEST_CASE("fine_range: a given width, the default without a coarse search, else the best three within bounds",
+          "[train][search]") {
+  const auto range = [](double centre, double width, std::vector<double> best, std::optional<Range> coarse) {
+    const Range r = fine_range(centre, width, best, coarse);
+    return std::pair{r.low, r.high};
+  };
+  CHECK(range(-3, 2, {-1, -5}, Range{-5, -1}) == std::pair{-4.0, -2.0});
+  CHECK(range(-3, 0, {}, std::nullopt) == std::pair{-3 - kDefaultFineWidth / 2, -3 + kDefaultFineWidth / 2});
+  // The span of the centre and the best three (the fourth is left out).
+  CHECK(range(-3, 0, {-3, -2.5, -3.25, -5}, Range{-5, -1}) == std::pair{-3.25, -2.5});
+  // Too narrow: the minimum width around the centre, also when no coarse trial completed.
+  CHECK(range(-3, 0, {-3, -3.1}, Range{-5, -1}) ==
+        std::pair{-3 - kMinimumFineWidth / 2, -3 + kMinimumFineWidth / 2});
+  CHECK(range(-3, 0, {}, Range{-5, -1}) == std::pair{-3 - kMinimumFineWidth / 2, -3 + kMinimumFineWidth / 2});
+  // Too wide: at most half the coarse range.
+  CHECK(range(-3, 0, {-3, -5, -1}, Range{-5, -1}) == std::pair{-4.0, -2.0});
+}
+
+TEST_CASE("run_trials: a shard runs its trials (index mod N), each directory locked before the first starts",
+          "[train][search][shard]") {
+  TempDir temp("search_shard");
+  const RunDirectory search(temp.path() / "grid");
+  const std::vector<std::string> names = {"a", "b", "c", "d", "e"};
+  std::vector<std::size_t> ran;
+  std::vector<std::size_t> ended;
+  bool others_locked = true;
+  const TrialRuns runs = run_trials(search, names,
+                                    {.shard = Shard{.index = 1, .count = 2},
+                                     .on_trial_end =
+                                         [&](std::size_t i, const TrialRun&, std::size_t, std::size_t of) {
+                                           ended.push_back(i);
+                                           CHECK(of == 2);
+                                         }},
+                                    [&](std::size_t i, const RunDirectory& directory) {
+                                      ran.push_back(i);
+                                      CHECK(directory.root() == search.root() / names[i]);
+                                      // Both of the shard's directories are locked while it runs: a second process
+                                      // would be refused.
+                                      for (const char* name : {"b", "d"}) {
+                                        try {
+                                          RunDirectory(search.root() / name).lock();
+                                          others_locked = false;
+                                        } catch (const RunDirectoryLocked&) {
+                                        }
+                                      }
+                                      if (i == 3) throw std::runtime_error("diverged");
+                                    });
+  CHECK(ran == std::vector<std::size_t>{1, 3});
+  CHECK(ended == ran);
+  CHECK(others_locked);
+  CHECK(runs.trials[1].completed);
+  CHECK(runs.trials[3].error == "diverged");
+  CHECK_FALSE(runs.trials[0].started);
+  CHECK_FALSE(fs::exists(search.root() / "a"));
+  RunDirectory(search.root() / "b").lock();  // released when the shard ended
+  CHECK(Shard{.index = 1, .count = 2}.text() == "1/2");
+}
+
+TEST_CASE("collect_results ranks completed trials by validation accuracy, failed last in their order",
+          "[train][search]") {
+  std::vector<TrialRecord> trials = log_lambda_trials({-3, -2, -4, -1});
+  CHECK(names_of(trials) == std::vector<std::string>{"trial01_lambda1.0000e-03", "trial02_lambda1.0000e-02",
+                                                     "trial03_lambda1.0000e-04", "trial04_lambda1.0000e-01"});
+  CHECK(trials[2].index == 3);
+  CHECK(trials[2].log10_lambda == -4);
+  CHECK(trials[2].lambda == Approx(1e-4).epsilon(1e-15));
+  trials[0].val_accuracy = 0.3;
+  trials[2].val_accuracy = 0.5;
+  TrialRuns runs;
+  runs.trials = {
+      {true, true, "", 1}, {true, false, "diverged", 2}, {true, true, "", 3}, {false, false, "stop", 0}};
+  runs.wall_seconds = 4;
+  runs.trial_seconds_sum = 6;
+  runs.workers = 2;
+  const SearchResults results = collect_results("coarse", trials, runs);
+  REQUIRE(results.trials.size() == 4);
+  CHECK(names_of(results.trials) ==
+        std::vector<std::string>{"trial03_lambda1.0000e-04", "trial01_lambda1.0000e-03",
+                                 "trial02_lambda1.0000e-02", "trial04_lambda1.0000e-01"});
+  CHECK(results.best().name == "trial03_lambda1.0000e-04");
+  CHECK(results.trials[0].wall_seconds == 3);
+  CHECK(results.trials[2].error == "diverged");
+  CHECK(results.timings.workers == 2);
+  CHECK_THROWS_AS(collect_results("x", {trials[0]}, runs), Error);
+  runs.trials = {{true, false, "a", 1}, {true, false, "b", 1}, {true, false, "c", 1}, {true, false, "d", 1}};
+  CHECK_THROWS_WITH(collect_results("coarse", trials, runs).best(), Catch::Contains("no completed trial"));
+}
+
+TEST_CASE(
+    "write_results: results.csv and results.json hold the same trials under the same names, ranked, and read "
+    "back",
+    "[train][search][results]") {
+  TempDir temp("results");
+  const RunDirectory directory(temp.path() / "search");
+  TrialRecord failed{.name = "first", .lambda = 0.1, .error = "diverged, at step 3"};
+  TrialRecord worse{
+      .name = "second", .lambda = 0.01, .eta = 0.5, .batch_size = 100, .completed = true, .val_accuracy = 0.25};
+  TrialRecord better{.name = "third",
+                     .lambda = 0.001,
+                     .completed = true,
+                     .train_accuracy = 0.75,
+                     .val_accuracy = 0.5,
+                     .test_accuracy = 0.375,
+                     .steps = 40,
+                     .index = 3,
+                     .log10_lambda = -3.0};
+  const auto trials = ranked({failed, worse, better});
+  CHECK(names_of(trials) == std::vector<std::string>{"third", "second", "first"});
+  SearchResults results{"sweep", trials, {.workers = 2, .wall_seconds = 4, .trial_seconds_sum = 6}, {}};
+  results.fields = {{"n_s", 500L}, {"log_lambda_min", -5.0}, {"search", std::string("grid")}, {"shuffled", true}};
+  write_results(directory, results);
+
+  const std::vector<std::string> lines = lines_of(temp.path() / "search" / "results.csv");
+  REQUIRE(lines.size() == 4);
+  std::string header;
+  for (const auto& column : kResultColumns) header += (header.empty() ? "" : ",") + column;
+  CHECK(lines[0] == header);
+  CHECK(lines[1] == "1,third,0.001,,,true,0.75,0.5,0.375,40,0,0,");
+  CHECK(lines[2] == "2,second,0.01,0.5,100,true,0,0.25,0,0,0,0,");
+  CHECK(lines[3] == "3,first,0.1,,,false,,,,0,0,0,\"diverged, at step 3\"");
+
+  const auto json = read_json(temp.path() / "search" / "results.json");
+  CHECK(json["name"] == "sweep");
+  CHECK(json["best"] == "third");
+  CHECK(json["speedup"].get<double>() == 1.5);
+  CHECK(json["n_s"] == 500);
+  CHECK(json["search"] == "grid");
+  REQUIRE(json["trials"].size() == 3);
+  for (const auto& column : kResultColumns) {
+    INFO(column);
+    CHECK(json["trials"][1].contains(column));
+  }
+  CHECK(json["trials"][0]["log10_lambda"] == -3.0);
+  CHECK(json["trials"][0]["index"] == 3);
+  CHECK_FALSE(json["trials"][1].contains("index"));
+  CHECK(json["trials"][2]["val_accuracy"].is_null());
+  CHECK(json["trials"][2]["error"] == "diverged, at step 3");
+
+  const SearchResults back = read_results(directory.root() / "results.json");
+  CHECK(back.name == "sweep");
+  CHECK(names_of(back.trials) == names_of(trials));
+  CHECK(back.trials[0].log10_lambda == -3.0);
+  CHECK(back.trials[0].test_accuracy == 0.375);
+  CHECK(back.trials[1].eta == 0.5);
+  CHECK(back.trials[1].batch_size == 100);
+  CHECK_FALSE(back.trials[2].completed);
+  CHECK(back.trials[2].error == "diverged, at step 3");
+  CHECK(back.timings.trial_seconds_sum == 6);
+  CHECK(back.fields == results.fields);
+  CHECK(back.number("n_s") == 500);
+  CHECK_THROWS_WITH(back.number("search"), Catch::Contains("'search'"));
+  CHECK(log10_lambda_of(back.trials[1]) == Approx(-2));
+}
+
+TEST_CASE("read_results names the file and what is wrong in it", "[train][search][results]") {
+  TempDir temp("results_bad");
+  const fs::path file = temp.path() / "results.json";
+  CHECK_THROWS_WITH(read_results(file), Catch::Contains("cannot read") && Catch::Contains(file.string()));
+  write_bytes(file, "{\"trials\": [");
+  CHECK_THROWS_WITH(read_results(file), Catch::Contains("not valid JSON") && Catch::Contains(file.string()));
+  write_bytes(file, R"({"name": "coarse", "trials": [{"lambda": 0.1, "completed": true, "train_accuracy": 1}]})");
+  CHECK_THROWS_WITH(read_results(file),
+                    Catch::Contains("trial 1") && Catch::Contains("'val_accuracy' is missing"));
+  write_bytes(file, R"({"name": "coarse", "trials": [{"lambda": "small", "completed": false}]})");
+  CHECK_THROWS_WITH(read_results(file), Catch::Contains("'lambda' has the wrong type"));
+  // The keys of the apps' searches before this format.
+  write_bytes(file, R"({"name": "coarse", "trials": [{"lambda": 0.1, "completed": false, "directory": "t1",
+                        "message": "diverged"}]})");
+  const SearchResults old = read_results(file);
+  CHECK(old.trials[0].name == "t1");
+  CHECK(old.trials[0].error == "diverged");
+}
+
+TEST_CASE("format_results_table and plot_results show a search over log10 lambda", "[train][search]") {
+  TempDir temp("search_table");
+  std::vector<TrialRecord> trials = log_lambda_trials({-2, -3});
+  trials[0].val_accuracy = 0.4;
+  trials[1].val_accuracy = 0.5;
+  TrialRuns runs;
+  runs.trials = {{true, true, "", 1}, {true, false, "diverged", 61}};
+  const SearchResults results = collect_results("fine", trials, runs);
+  const std::string text = format_results_table(results, false);
+  CHECK_THAT(text,
+             Catch::StartsWith("rank log10 lambda      lambda      train validation       test      time\n"));
+  CHECK_THAT(text, Catch::Contains("   1       -2.000   1.000e-02      0.00%     40.00%      0.00%      0:01"));
+  CHECK_THAT(text, Catch::Contains("   2       -3.000   1.000e-03     failed     failed     failed"));
+  const std::string markdown = format_results_table(results, true);
+  CHECK_THAT(markdown, Catch::Contains("| 1 | -2.000 | 1.000e-02 | 0.00% | 40.00% | 0.00% |"));
+  CHECK_THAT(markdown, Catch::Contains("| 2 | -3.000 | 1.000e-03 | failed | failed | failed |"));
+  const fs::path chart = temp.path() / "validation_accuracy.png";
+  plot_results(results, chart, "fine search");
+  CHECK(fs::file_size(chart) > 1000);
+}
