@@ -239,3 +239,47 @@ TEST_CASE("format_results_table and plot_results show a search over log10 lambda
   plot_results(results, chart, "fine search");
   CHECK(fs::file_size(chart) > 1000);
 }
+
+TEST_CASE("Shard::parse reads K/N and says what is wrong with anything else", "[train][search][shard]") {
+  const Shard shard = Shard::parse("3/8");
+  CHECK(shard.index == 3);
+  CHECK(shard.count == 8);
+  CHECK(shard.keeps(11));
+  CHECK_FALSE(shard.keeps(12));
+  CHECK(Shard::parse("0/1").keeps(5));
+  for (const char* text : {"", "3", "3/", "/8", "a/8", "3/8x", "3 /8", "-/2"}) {
+    INFO(text);
+    CHECK_THROWS_WITH(Shard::parse(text), Catch::Contains("is not of the form K/N"));
+  }
+  CHECK_THROWS_WITH(Shard::parse("3/2"), Catch::Contains("3/2 is out of range") && Catch::Contains("0 to 1"));
+  CHECK_THROWS_WITH(Shard::parse("-1/2"), Catch::Contains("out of range"));
+  CHECK_THROWS_WITH(Shard::parse("0/0"), Catch::Contains("at least 1"));
+}
+
+TEST_CASE("search_summary: the search's timings and its best trial under a run summary's keys",
+          "[train][search]") {
+  std::vector<TrialRecord> trials = log_lambda_trials({-2, -3});
+  trials[1] = {.name = trials[1].name,
+               .lambda = trials[1].lambda,
+               .val_accuracy = 0.5,
+               .test_accuracy = 0.25,
+               .steps = 90,
+               .log10_lambda = -3.0};
+  TrialRuns runs;
+  runs.trials = {{true, false, "diverged", 1}, {true, true, "", 3}};
+  runs.wall_seconds = 2;
+  runs.trial_seconds_sum = 4;
+  const auto summary = search_summary(collect_results("coarse", trials, runs));
+  CHECK(std::get<std::string>(summary.at("name")) == "coarse");
+  CHECK(std::get<long>(summary.at("trials")) == 2);
+  CHECK(std::get<long>(summary.at("completed_trials")) == 1);
+  CHECK(std::get<double>(summary.at("speedup")) == 2);
+  CHECK(std::get<double>(summary.at("best_log10_lambda")) == -3);
+  CHECK(std::get<double>(summary.at("val_accuracy")) == 0.5);
+  CHECK(std::get<long>(summary.at("steps")) == 90);
+  CHECK(std::get<std::string>(summary.at("best_directory")) == "trial02_lambda1.0000e-03");
+  runs.trials[1] = {true, false, "diverged", 3};
+  const auto none = search_summary(collect_results("coarse", trials, runs));
+  CHECK(std::get<long>(none.at("completed_trials")) == 0);
+  CHECK_FALSE(none.contains("lambda"));
+}

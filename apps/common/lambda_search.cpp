@@ -18,17 +18,15 @@ std::optional<SearchResults> read_search_results(const std::filesystem::path& di
   const std::filesystem::path file = directory / "results.json";
   std::error_code ignored;
   if (!std::filesystem::exists(file, ignored)) return std::nullopt;
+  std::string problem;
   try {
-    const SearchResults results = train::read_results(file);
-    try {
-      results.number("log_lambda_min");  // what the fine range needs
-      results.number("log_lambda_max");
-    } catch (const Error& error) {
-      throw_error(fmt::format("{}: {}", file.string(), error.what()));
-    }
+    SearchResults results = train::read_results(file);
+    problem = file.string() + ": ";
+    results.number("log_lambda_min");  // what the fine range needs
+    results.number("log_lambda_max");
     return results;
   } catch (const Error& error) {
-    throw DataError(error.what(), "run the search again to rewrite it");
+    throw DataError(problem + error.what(), "run the search again to rewrite it");
   }
 }
 
@@ -38,10 +36,9 @@ LambdaChoice final_lambda(std::optional<double> given_lambda, const std::filesys
   if (given_lambda) return {*given_lambda, "--lambda", true};
   for (const auto& [in_memory, name] :
        {std::pair{earlier.fine, std::string("fine")}, std::pair{earlier.coarse, std::string("coarse")}}) {
-    const std::optional<SearchResults> from_disk =
-        in_memory == nullptr ? read_search_results(output / name) : std::nullopt;
-    const SearchResults* results = in_memory != nullptr ? in_memory : from_disk ? &*from_disk : nullptr;
-    if (results != nullptr) {
+    const std::optional<SearchResults> results =
+        in_memory != nullptr ? std::optional(*in_memory) : read_search_results(output / name);
+    if (results) {
       return {results->best().lambda, fmt::format("the best of the {} search ({}/results.json)", name, name), true};
     }
   }
@@ -51,8 +48,7 @@ LambdaChoice final_lambda(std::optional<double> given_lambda, const std::filesys
 struct FineCentre {
   double log10_lambda = 0;
   std::string source;
-  std::optional<SearchResults> coarse_from_disk;  // when `all` did not hand the coarse search over
-  const SearchResults* coarse = nullptr;          // the one that sets the fine range's width; nullptr: none
+  std::optional<SearchResults> coarse;  // the one that sets the fine range's width
   bool found = false;
 };
 
@@ -60,9 +56,7 @@ struct FineCentre {
 FineCentre fine_centre(std::optional<double> given_lambda, const std::filesystem::path& output,
                        const EarlierSearches& earlier) {
   FineCentre centre;
-  if (earlier.coarse == nullptr) centre.coarse_from_disk = read_search_results(output / "coarse");
-  centre.coarse = earlier.coarse != nullptr ? earlier.coarse : centre.coarse_from_disk ? &*centre.coarse_from_disk
-                                                                                        : nullptr;
+  centre.coarse = earlier.coarse != nullptr ? std::optional(*earlier.coarse) : read_search_results(output / "coarse");
   if (given_lambda) {
     if (!(*given_lambda > 0)) {
       throw UsageError(fmt::format("fine: --lambda must be > 0 to centre the search on log10 lambda, got {}",
@@ -71,7 +65,7 @@ FineCentre fine_centre(std::optional<double> given_lambda, const std::filesystem
     centre.log10_lambda = std::log10(*given_lambda);
     centre.source = "--lambda";
     centre.found = true;
-  } else if (centre.coarse != nullptr) {
+  } else if (centre.coarse) {
     centre.log10_lambda = train::log10_lambda_of(centre.coarse->best());
     centre.source = "the best of the coarse search (coarse/results.json)";
     centre.found = true;
@@ -117,31 +111,12 @@ void validate(const SearchSettings& s) {
 }
 
 nlohmann::json search_summary_json(const SearchResults& results) {
-  const train::SearchTimings& timings = results.timings;
-  nlohmann::json summary = {
-      {"name", results.name},
-      {"trials", results.trials.size()},
-      {"workers", timings.workers},
-      {"wall_seconds", timings.wall_seconds},
-      {"trial_seconds_sum", timings.trial_seconds_sum},
-      {"speedup", timings.wall_seconds > 0 ? timings.trial_seconds_sum / timings.wall_seconds : 0.0},
-      {"build", build_info_json()}};
+  nlohmann::json summary = {{"build", build_info_json()}};
+  std::map<std::string, train::ResultValue> fields = train::search_summary(results);
   for (const char* key : {"n_s", "cycles", "log_lambda_min", "log_lambda_max", "data"}) {
-    std::visit([&](const auto& value) { summary[key] = value; }, results.fields.at(key));
+    fields.insert({key, results.fields.at(key)});
   }
-  summary["completed_trials"] = std::ranges::count_if(results.trials, [](const auto& t) { return t.completed; });
-  if (summary["completed_trials"] > 0) {
-    const train::TrialRecord& best = results.best();
-    summary.update({{"best_lambda", best.lambda},
-                    {"best_log10_lambda", train::log10_lambda_of(best)},
-                    {"lambda", best.lambda},
-                    {"train_accuracy", best.train_accuracy},
-                    {"val_accuracy", best.val_accuracy},
-                    {"test_accuracy", best.test_accuracy},
-                    {"train_seconds", best.train_seconds},
-                    {"steps", best.steps},
-                    {"best_directory", best.name}});
-  }
+  for (const auto& [key, value] : fields) std::visit([&](const auto& v) { summary[key] = v; }, value);
   return summary;
 }
 
@@ -180,14 +155,8 @@ SearchResults run_lambda_search(const SearchPlan& plan, const RunDirectory& dire
   // An interrupted search throws Interrupted, naming the directory that holds the finished trials.
   const TrialRuns runs =
       run_trials(directory, train::names_of(trials), plan.threads, [&](std::size_t i, const RunDirectory& into) {
-        train::TrialRecord& trial = trials[i];
-        const TrialMetrics metrics = train_trial(trial.name, trial.lambda, into);
-        trial.train_accuracy = metrics.train_accuracy;
-        trial.val_accuracy = metrics.val_accuracy;
-        trial.test_accuracy = metrics.test_accuracy;
-        trial.train_seconds = metrics.train_seconds;
-        trial.steps = metrics.steps;
-        return fmt::format("{}: validation {:.2f}%", trial.name, 100 * trial.val_accuracy);
+        train_trial(trials[i], into);
+        return fmt::format("{}: validation {:.2f}%", trials[i].name, 100 * trials[i].val_accuracy);
       });
   SearchResults results = train::collect_results(plan.name, std::move(trials), runs);
   results.fields = {{"search", std::string(plan.kind == SearchKind::random ? "random" : "grid")},
@@ -228,7 +197,7 @@ SearchRange search_range(const std::string& preset, const SearchSettings& settin
   if (!centre.found) throw_nothing_to_start_from("fine", output);
   std::vector<double> best_first;
   std::optional<train::Range> coarse_range;
-  if (centre.coarse != nullptr) {
+  if (centre.coarse) {
     for (const auto& t : centre.coarse->trials) {
       if (t.completed) best_first.push_back(train::log10_lambda_of(t));
     }

@@ -60,19 +60,10 @@ auto search_settings(SearchSettings Settings::*search, std::string count_help) {
   };
 }
 
-// What the app's training of one trial reports back.
-struct TrialMetrics {
-  double train_accuracy = 0;
-  double val_accuracy = 0;
-  double test_accuracy = 0;
-  double train_seconds = 0;
-  long steps = 0;
-};
-
-// Trains one trial: `name` (for logs and titles) with `lambda` into `directory`, on one thread. Throws on failure
-// (a diverged run, say): the search records the trial as failed and goes on.
-using TrialTrainer =
-    std::function<TrialMetrics(const std::string& name, double lambda, const RunDirectory& directory)>;
+// Trains one trial, trial.name (for logs and titles) with trial.lambda, into `directory` on one thread, and fills
+// its accuracies, train_seconds and steps. Throws on failure (a diverged run, say): the search records the trial as
+// failed and goes on.
+using TrialTrainer = std::function<void(train::TrialRecord& trial, const RunDirectory& directory)>;
 
 // What a search runs, as its config.json and results.json record it.
 struct SearchPlan {

@@ -90,6 +90,14 @@ std::vector<const TrialOutcome*> ranked_by_validation(const SweepOutcome& sweep)
   return ranked;
 }
 
+void record_result(const ExperimentResult& result, train::TrialRecord& trial) {
+  trial.train_accuracy = result.train.accuracy;
+  trial.val_accuracy = result.validation.accuracy;
+  trial.test_accuracy = result.test.accuracy;
+  trial.steps = result.outcome.steps;
+  trial.train_seconds = result.outcome.train_seconds;
+}
+
 void write_sweep_results(const SweepOutcome& sweep, const RunDirectory& directory, const std::string& name) {
   train::SearchResults results{name, {}, {sweep.workers, sweep.wall_seconds, sweep.trial_seconds_sum}, {}};
   for (const TrialOutcome* t : ranked_by_validation(sweep)) {
@@ -97,13 +105,7 @@ void write_sweep_results(const SweepOutcome& sweep, const RunDirectory& director
     train::TrialRecord& record = results.trials.emplace_back(
         train::TrialRecord{.name = s.name, .lambda = s.lambda, .eta = s.eta, .batch_size = s.batch_size,
                            .completed = t->result.has_value(), .error = t->error, .wall_seconds = t->seconds});
-    if (t->result) {
-      record.train_accuracy = t->result->train.accuracy;
-      record.val_accuracy = t->result->validation.accuracy;
-      record.test_accuracy = t->result->test.accuracy;
-      record.steps = t->result->outcome.steps;
-      record.train_seconds = t->result->outcome.train_seconds;
-    }
+    if (t->result) record_result(*t->result, record);
   }
   train::write_results(directory, results);
 }

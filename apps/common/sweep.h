@@ -46,6 +46,9 @@ SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const Expe
 // Trials ordered by validation accuracy, best first (failed ones last).
 std::vector<const TrialOutcome*> ranked_by_validation(const SweepOutcome& sweep);
 
+// The accuracies, steps and training time of `result` into `trial`.
+void record_result(const ExperimentResult& result, train::TrialRecord& trial);
+
 // The sweep's trials, ranked by validation accuracy, as results.csv and results.json in `directory`.
 void write_sweep_results(const SweepOutcome& sweep, const RunDirectory& directory, const std::string& name);
 

@@ -38,15 +38,17 @@ PresetRecord run_search(const KLayerSettings& settings, const PresetContext& con
                                 settings.cycles, splits, settings.threads);
   plan.config["preset"] = settings.preset;
   plan.config["settings"] = to_json(settings);
-  const auto train_trial = [&](const std::string& name, double lambda, const RunDirectory& trial_directory) {
-    KLayerSettings trial = settings;
-    trial.lambda = lambda;
-    trial.preset = settings.preset + "/" + name;
-    trial.threads = 1;
-    const RunResult result = train_k_layer(trial, splits, trial_directory);
-    return TrialMetrics{number_in(result.summary, "train_accuracy"), number_in(result.summary, "val_accuracy"),
-                        number_in(result.summary, "test_accuracy"), number_in(result.summary, "train_seconds"),
-                        result.summary.value("steps", 0L)};
+  const auto train_trial = [&](train::TrialRecord& trial, const RunDirectory& trial_directory) {
+    KLayerSettings run = settings;
+    run.lambda = trial.lambda;
+    run.preset = settings.preset + "/" + trial.name;
+    run.threads = 1;
+    const nlohmann::json summary = train_k_layer(run, splits, trial_directory).summary;
+    trial.train_accuracy = number_in(summary, "train_accuracy");
+    trial.val_accuracy = number_in(summary, "val_accuracy");
+    trial.test_accuracy = number_in(summary, "test_accuracy");
+    trial.train_seconds = number_in(summary, "train_seconds");
+    trial.steps = summary.value("steps", 0L);
   };
   SearchResults results = run_lambda_search(plan, directory, train_trial);
   const train::TrialRecord& best = results.best();

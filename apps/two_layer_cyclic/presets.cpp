@@ -11,6 +11,7 @@
 #include <tapegrad/core/atomic_file.h>
 #include <tapegrad/nn/train/progress.h>
 #include "apps/common/run_info.h"
+#include "apps/common/sweep.h"
 #include "apps/common/threads.h"
 #include <tapegrad/nn/train/timing.h>
 #include "apps/two_layer_cyclic/gradient_check.h"
@@ -126,15 +127,13 @@ PresetRecord run_search(const CyclicSettings& settings, const RunContext& contex
   plan.config.update(app_config(settings, context));
   plan.config["settings"] = to_json(settings);
   plan.config["training"] = template_settings.to_json();
-  const auto train_trial = [&](const std::string& name, double lambda, const RunDirectory& trial_directory) {
+  const auto train_trial = [&](train::TrialRecord& trial, const RunDirectory& trial_directory) {
     ExperimentSettings s = template_settings;
-    s.lambda = lambda;
-    s.name = name;
+    s.lambda = trial.lambda;
+    s.name = trial.name;
     s.threads = 1;
     s.show_progress = false;
-    const ExperimentResult result = train_network(s, splits, normalizer, trial_directory);
-    return TrialMetrics{result.train.accuracy, result.validation.accuracy, result.test.accuracy,
-                        result.outcome.train_seconds, result.outcome.steps};
+    record_result(train_network(s, splits, normalizer, trial_directory), trial);
   };
   SearchResults results = run_lambda_search(plan, directory, train_trial);
   print_result(fmt::format("{} search ({} values of log10 lambda in [{:.3f}, {:.3f}]), sorted by validation "

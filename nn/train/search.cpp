@@ -7,6 +7,7 @@
 #include <tapegrad/nn/train/search.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -148,6 +149,31 @@ Range fine_range(double centre, double width, const std::vector<double>& best_fi
 
 std::string Shard::text() const { return fmt::format("{}/{}", index, count); }
 
+Shard Shard::parse(std::string_view text) {
+  const auto whole_number = [](std::string_view digits) -> std::optional<int> {
+    int value = 0;
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (digits.empty() || error != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+    return value;
+  };
+  const auto slash = text.find('/');
+  const std::optional<int> index = slash == text.npos ? std::nullopt : whole_number(text.substr(0, slash));
+  const std::optional<int> count = slash == text.npos ? std::nullopt : whole_number(text.substr(slash + 1));
+  if (!index || !count) {
+    throw_error(
+        fmt::format("'{}' is not of the form K/N (this process's shard K of N, two whole numbers with "
+                    "0 <= K < N)",
+                    text));
+  }
+  if (*count < 1 || *index < 0 || *index >= *count) {
+    throw_error(fmt::format("{} is out of range; allowed: K/N with N >= 1 and 0 <= K < N ({})", text,
+                            *count >= 1
+                                ? fmt::format("with N = {} shards, K runs from 0 to {}", *count, *count - 1)
+                                : std::string("N counts the shards, so it is at least 1")));
+  }
+  return {*index, *count};
+}
+
 TrialRuns run_trials(const RunDirectory& directory, const std::vector<std::string>& names,
                      const TrialsOptions& options,
                      const std::function<void(std::size_t, const RunDirectory&)>& trial) {
@@ -219,6 +245,31 @@ double SearchResults::number(const std::string& key) const {
     return std::get<double>(field->second);
   if (field != fields.end() && std::holds_alternative<long>(field->second)) return std::get<long>(field->second);
   throw_error(fmt::format("the results of the {} search: '{}' is missing or not a number", name, key));
+}
+
+std::map<std::string, ResultValue> search_summary(const SearchResults& results) {
+  const SearchTimings& timings = results.timings;
+  std::map<std::string, ResultValue> summary = {
+      {"name", results.name},
+      {"trials", static_cast<long>(results.trials.size())},
+      {"completed_trials", static_cast<long>(std::ranges::count_if(results.trials, &TrialRecord::completed))},
+      {"workers", long{timings.workers}},
+      {"wall_seconds", timings.wall_seconds},
+      {"trial_seconds_sum", timings.trial_seconds_sum},
+      {"speedup", timings.wall_seconds > 0 ? timings.trial_seconds_sum / timings.wall_seconds : 0.0}};
+  if (std::get<long>(summary["completed_trials"]) > 0) {
+    const TrialRecord& best = results.best();
+    summary.insert({{"best_lambda", best.lambda},
+                    {"best_log10_lambda", log10_lambda_of(best)},
+                    {"lambda", best.lambda},
+                    {"train_accuracy", best.train_accuracy},
+                    {"val_accuracy", best.val_accuracy},
+                    {"test_accuracy", best.test_accuracy},
+                    {"train_seconds", best.train_seconds},
+                    {"steps", best.steps},
+                    {"best_directory", best.name}});
+  }
+  return summary;
 }
 
 SearchResults collect_results(const std::string& name, std::vector<TrialRecord> trials, const TrialRuns& runs) {

@@ -23,6 +23,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -59,6 +60,9 @@ struct Shard {
     return trial % static_cast<std::size_t>(count) == static_cast<std::size_t>(index);
   }
   std::string text() const;  // "K/N"
+  // "K/N" with 0 <= K < N, as a scheduler's variables give it ("$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT");
+  // throws Error saying what is wrong otherwise.
+  static Shard parse(std::string_view text);
 };
 
 struct TrialsOptions {
@@ -129,6 +133,12 @@ struct SearchResults {
   // A numeric field; throws Error naming the key when it is missing or not a number.
   double number(const std::string& key) const;
 };
+
+// The summary of a search: "name", "trials" (how many), "completed_trials", "workers", "wall_seconds",
+// "trial_seconds_sum", "speedup" (0 without a wall time) and, when one completed, the best trial's "lambda",
+// "train_accuracy", "val_accuracy", "test_accuracy", "train_seconds" and "steps" (the keys of a run's summary),
+// with "best_lambda", "best_log10_lambda" and "best_directory" (its name).
+std::map<std::string, ResultValue> search_summary(const SearchResults& results);
 
 // `trials` (in the order `runs` ran them) with what run_trials saw of each (completed, error, wall time), ranked.
 SearchResults collect_results(const std::string& name, std::vector<TrialRecord> trials, const TrialRuns& runs);
