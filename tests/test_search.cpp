@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -48,20 +49,39 @@ TEST_CASE("search_points: a grid includes both ends, random draws stay in range 
 
 TEST_CASE("fine_range: a given width, the default without a coarse search, else the best three within bounds",
           "[train][search]") {
-  const auto range = [](double centre, double width, std::vector<double> best, std::optional<Range> coarse) {
-    const Range r = fine_range(centre, width, best, coarse);
+  // A coarse search over [-5, -1] whose completed trials rank as `best_first`, a failed one among them.
+  const auto coarse = [](const std::vector<double>& best_first) {
+    SearchResults results{.name = "coarse", .log10_range = Range{-5, -1}};
+    results.trials.push_back({.name = "failed", .lambda = 1e-4, .completed = false, .log10_lambda = -4.0});
+    for (const double value : best_first) {
+      results.trials.insert(results.trials.end() - 1, {.lambda = std::pow(10, value), .completed = true});
+    }
+    return results;
+  };
+  const auto range = [](double centre, double width, const SearchResults* results) {
+    const Range r = fine_range(centre, width, results);
     return std::pair{r.low, r.high};
   };
-  CHECK(range(-3, 2, {-1, -5}, Range{-5, -1}) == std::pair{-4.0, -2.0});
-  CHECK(range(-3, 0, {}, std::nullopt) == std::pair{-3 - kDefaultFineWidth / 2, -3 + kDefaultFineWidth / 2});
+  const SearchResults apart = coarse({-1, -5});
+  CHECK(range(-3, 2, &apart) == std::pair{-4.0, -2.0});
+  CHECK(range(-3, 0, nullptr) == std::pair{-3 - kDefaultFineWidth / 2, -3 + kDefaultFineWidth / 2});
   // The span of the centre and the best three (the fourth is left out).
-  CHECK(range(-3, 0, {-3, -2.5, -3.25, -5}, Range{-5, -1}) == std::pair{-3.25, -2.5});
+  const SearchResults near = coarse({-3, -2.5, -3.25, -5});
+  const Range spanned = fine_range(-3, 0, &near);
+  CHECK(spanned.low == Approx(-3.25));
+  CHECK(spanned.high == Approx(-2.5));
   // Too narrow: the minimum width around the centre, also when no coarse trial completed.
-  CHECK(range(-3, 0, {-3, -3.1}, Range{-5, -1}) ==
-        std::pair{-3 - kMinimumFineWidth / 2, -3 + kMinimumFineWidth / 2});
-  CHECK(range(-3, 0, {}, Range{-5, -1}) == std::pair{-3 - kMinimumFineWidth / 2, -3 + kMinimumFineWidth / 2});
+  const SearchResults close = coarse({-3, -3.1});
+  const SearchResults none = coarse({});
+  for (const SearchResults* narrow : {&close, &none}) {
+    CHECK(range(-3, 0, narrow) == std::pair{-3 - kMinimumFineWidth / 2, -3 + kMinimumFineWidth / 2});
+  }
   // Too wide: at most half the coarse range.
-  CHECK(range(-3, 0, {-3, -5, -1}, Range{-5, -1}) == std::pair{-4.0, -2.0});
+  const SearchResults wide = coarse({-3, -5, -1});
+  CHECK(range(-3, 0, &wide) == std::pair{-4.0, -2.0});
+  SearchResults no_range = wide;
+  no_range.log10_range.reset();
+  CHECK_THROWS_WITH(range(-3, 0, &no_range), Catch::Contains("no log10 range"));
 }
 
 TEST_CASE("run_trials: a shard runs its trials (index mod N), each directory locked before the first starts",
@@ -154,8 +174,10 @@ TEST_CASE(
                      .log10_lambda = -3.0};
   const auto trials = ranked({failed, worse, better});
   CHECK(names_of(trials) == std::vector<std::string>{"third", "second", "first"});
-  SearchResults results{"sweep", trials, {.workers = 2, .wall_seconds = 4, .trial_seconds_sum = 6}, {}};
-  results.fields = {{"n_s", 500L}, {"log_lambda_min", -5.0}, {"search", std::string("grid")}, {"shuffled", true}};
+  SearchResults results{"sweep", trials, {.workers = 2, .wall_seconds = 4, .trial_seconds_sum = 6}};
+  results.kind = SearchKind::grid;
+  results.log10_range = Range{-5, -1};
+  results.fields = {{"n_s", 500L}, {"data", std::string("CIFAR-10")}, {"shuffled", true}};
   write_results(directory, results);
 
   const std::vector<std::string> lines = lines_of(temp.path() / "search" / "results.csv");
@@ -173,6 +195,8 @@ TEST_CASE(
   CHECK(json["speedup"].get<double>() == 1.5);
   CHECK(json["n_s"] == 500);
   CHECK(json["search"] == "grid");
+  CHECK(json["log_lambda_min"] == -5);
+  CHECK(json["data"] == "CIFAR-10");
   REQUIRE(json["trials"].size() == 3);
   for (const auto& column : kResultColumns) {
     INFO(column);
@@ -195,8 +219,9 @@ TEST_CASE(
   CHECK(back.trials[2].error == "diverged, at step 3");
   CHECK(back.timings.trial_seconds_sum == 6);
   CHECK(back.fields == results.fields);
-  CHECK(back.number("n_s") == 500);
-  CHECK_THROWS_WITH(back.number("search"), Catch::Contains("'search'"));
+  CHECK(back.kind == SearchKind::grid);
+  CHECK(back.log10_range->low == -5);
+  CHECK(back.log10_range->high == -1);
   CHECK(log10_lambda_of(back.trials[1]) == Approx(-2));
 }
 
@@ -269,7 +294,11 @@ TEST_CASE("search_summary: the search's timings and its best trial under a run s
   runs.trials = {{true, false, "diverged", 1}, {true, true, "", 3}};
   runs.wall_seconds = 2;
   runs.trial_seconds_sum = 4;
-  const auto summary = search_summary(collect_results("coarse", trials, runs));
+  SearchResults searched = collect_results("coarse", trials, runs);
+  searched.log10_range = Range{-3, -2};
+  const auto summary = search_summary(searched);
+  CHECK(std::get<double>(summary.at("log_lambda_min")) == -3);
+  CHECK(std::get<double>(summary.at("log_lambda_max")) == -2);
   CHECK(std::get<std::string>(summary.at("name")) == "coarse");
   CHECK(std::get<long>(summary.at("trials")) == 2);
   CHECK(std::get<long>(summary.at("completed_trials")) == 1);
@@ -282,4 +311,5 @@ TEST_CASE("search_summary: the search's timings and its best trial under a run s
   const auto none = search_summary(collect_results("coarse", trials, runs));
   CHECK(std::get<long>(none.at("completed_trials")) == 0);
   CHECK_FALSE(none.contains("lambda"));
+  CHECK_FALSE(none.contains("log_lambda_min"));
 }

@@ -18,15 +18,12 @@ std::optional<SearchResults> read_search_results(const std::filesystem::path& di
   const std::filesystem::path file = directory / "results.json";
   std::error_code ignored;
   if (!std::filesystem::exists(file, ignored)) return std::nullopt;
-  std::string problem;
   try {
     SearchResults results = train::read_results(file);
-    problem = file.string() + ": ";
-    results.number("log_lambda_min");  // what the fine range needs
-    results.number("log_lambda_max");
+    if (!results.log10_range) throw_error(file.string() + ": 'log_lambda_min' is missing");  // the fine range's
     return results;
   } catch (const Error& error) {
-    throw DataError(problem + error.what(), "run the search again to rewrite it");
+    throw DataError(error.what(), "run the search again to rewrite it");
   }
 }
 
@@ -113,7 +110,7 @@ void validate(const SearchSettings& s) {
 nlohmann::json search_summary_json(const SearchResults& results) {
   nlohmann::json summary = {{"build", build_info_json()}};
   std::map<std::string, train::ResultValue> fields = train::search_summary(results);
-  for (const char* key : {"n_s", "cycles", "log_lambda_min", "log_lambda_max", "data"}) {
+  for (const char* key : {"n_s", "cycles", "data"}) {
     fields.insert({key, results.fields.at(key)});
   }
   for (const auto& [key, value] : fields) std::visit([&](const auto& v) { summary[key] = v; }, value);
@@ -159,10 +156,9 @@ SearchResults run_lambda_search(const SearchPlan& plan, const RunDirectory& dire
         return fmt::format("{}: validation {:.2f}%", trials[i].name, 100 * trials[i].val_accuracy);
       });
   SearchResults results = train::collect_results(plan.name, std::move(trials), runs);
-  results.fields = {{"search", std::string(plan.kind == SearchKind::random ? "random" : "grid")},
-                    {"log_lambda_min", plan.low},
-                    {"log_lambda_max", plan.high},
-                    {"n_s", plan.n_s},
+  results.kind = plan.kind;
+  results.log10_range = train::Range{plan.low, plan.high};
+  results.fields = {{"n_s", plan.n_s},
                     {"cycles", long{plan.cycles}},
                     {"train_examples", long{plan.train_examples}},
                     {"validation_examples", long{plan.validation_examples}},
@@ -195,15 +191,8 @@ SearchRange search_range(const std::string& preset, const SearchSettings& settin
   }
   const FineCentre centre = fine_centre(given_lambda, output, earlier);
   if (!centre.found) throw_nothing_to_start_from("fine", output);
-  std::vector<double> best_first;
-  std::optional<train::Range> coarse_range;
-  if (centre.coarse) {
-    for (const auto& t : centre.coarse->trials) {
-      if (t.completed) best_first.push_back(train::log10_lambda_of(t));
-    }
-    coarse_range = {centre.coarse->number("log_lambda_min"), centre.coarse->number("log_lambda_max")};
-  }
-  const train::Range range = train::fine_range(centre.log10_lambda, settings.fine_width, best_first, coarse_range);
+  const train::Range range =
+      train::fine_range(centre.log10_lambda, settings.fine_width, centre.coarse ? &*centre.coarse : nullptr);
   return {range.low, range.high, "centred on " + centre.source};
 }
 

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 namespace tapegrad::train {
@@ -104,11 +105,16 @@ SearchResults results_from_json(const Json& json, const std::string& where) {
   for (const Json& item : json.at("trials")) {
     results.trials.push_back(trial_from_json(item, fmt::format("{}: trial {}", where, results.trials.size() + 1)));
   }
+  if (json.contains("search")) results.kind = json.at("search") == "grid" ? SearchKind::grid : SearchKind::random;
+  if (json.contains("log_lambda_min") || json.contains("log_lambda_max")) {
+    results.log10_range = {required<double>(json, "log_lambda_min", where),
+                           required<double>(json, "log_lambda_max", where)};
+  }
   for (const auto& [key, value] : json.items()) {
-    if (key == "name" || key == "trials" || key == "workers" || key == "wall_seconds" ||
-        key == "trial_seconds_sum" || key == "speedup" || key == "best") {
-      continue;
-    }
+    static const std::set<std::string> known = {
+        "name",    "trials", "workers", "wall_seconds",   "trial_seconds_sum",
+        "speedup", "best",   "search",  "log_lambda_min", "log_lambda_max"};
+    if (known.contains(key)) continue;
     if (value.is_boolean()) results.fields[key] = value.get<bool>();
     if (value.is_number_integer()) results.fields[key] = value.get<long>();
     if (value.is_number_float()) results.fields[key] = value.get<double>();
@@ -130,21 +136,6 @@ std::vector<double> search_points(double low, double high, int count, SearchKind
     }
   }
   return points;
-}
-
-Range fine_range(double centre, double width, const std::vector<double>& best_first, std::optional<Range> coarse) {
-  auto centred = [centre](double w) { return Range{centre - w / 2, centre + w / 2}; };
-  if (width > 0) return centred(width);
-  if (!coarse) return centred(kDefaultFineWidth);
-  Range span{centre, centre};
-  for (std::size_t i = 0; i < std::min<std::size_t>(3, best_first.size()); ++i) {
-    span = {std::min(span.low, best_first[i]), std::max(span.high, best_first[i])};
-  }
-  // Narrower than the coarse range, or it is not a finer search: a flat coarse curve puts its best three apart.
-  const double widest = std::max(kMinimumFineWidth, (coarse->high - coarse->low) / 2);
-  if (span.high - span.low < kMinimumFineWidth) return centred(kMinimumFineWidth);
-  if (span.high - span.low > widest) return centred(widest);
-  return span;
 }
 
 std::string Shard::text() const { return fmt::format("{}/{}", index, count); }
@@ -239,14 +230,6 @@ const TrialRecord& SearchResults::best() const {
   return *best;
 }
 
-double SearchResults::number(const std::string& key) const {
-  const auto field = fields.find(key);
-  if (field != fields.end() && std::holds_alternative<double>(field->second))
-    return std::get<double>(field->second);
-  if (field != fields.end() && std::holds_alternative<long>(field->second)) return std::get<long>(field->second);
-  throw_error(fmt::format("the results of the {} search: '{}' is missing or not a number", name, key));
-}
-
 std::map<std::string, ResultValue> search_summary(const SearchResults& results) {
   const SearchTimings& timings = results.timings;
   std::map<std::string, ResultValue> summary = {
@@ -257,6 +240,9 @@ std::map<std::string, ResultValue> search_summary(const SearchResults& results) 
       {"wall_seconds", timings.wall_seconds},
       {"trial_seconds_sum", timings.trial_seconds_sum},
       {"speedup", timings.wall_seconds > 0 ? timings.trial_seconds_sum / timings.wall_seconds : 0.0}};
+  if (results.log10_range) {
+    summary.insert({{"log_lambda_min", results.log10_range->low}, {"log_lambda_max", results.log10_range->high}});
+  }
   if (std::get<long>(summary["completed_trials"]) > 0) {
     const TrialRecord& best = results.best();
     summary.insert({{"best_lambda", best.lambda},
@@ -270,6 +256,25 @@ std::map<std::string, ResultValue> search_summary(const SearchResults& results) 
                     {"best_directory", best.name}});
   }
   return summary;
+}
+
+Range fine_range(double centre, double width, const SearchResults* coarse) {
+  auto centred = [centre](double w) { return Range{centre - w / 2, centre + w / 2}; };
+  if (width > 0) return centred(width);
+  if (coarse == nullptr) return centred(kDefaultFineWidth);
+  if (!coarse->log10_range) throw_error(fmt::format("fine_range: the {} search has no log10 range", coarse->name));
+  Range span{centre, centre};
+  int taken = 0;
+  for (const TrialRecord& t : coarse->trials) {
+    if (!t.completed || taken == 3) continue;
+    span = {std::min(span.low, log10_lambda_of(t)), std::max(span.high, log10_lambda_of(t))};
+    ++taken;
+  }
+  // Narrower than the coarse range, or it is not a finer search: a flat coarse curve puts its best three apart.
+  const double widest = std::max(kMinimumFineWidth, (coarse->log10_range->high - coarse->log10_range->low) / 2);
+  if (span.high - span.low < kMinimumFineWidth) return centred(kMinimumFineWidth);
+  if (span.high - span.low > widest) return centred(widest);
+  return span;
 }
 
 SearchResults collect_results(const std::string& name, std::vector<TrialRecord> trials, const TrialRuns& runs) {
@@ -295,6 +300,11 @@ void write_results(const RunDirectory& directory, const SearchResults& results) 
   json["speedup"] = timings.wall_seconds > 0 ? timings.trial_seconds_sum / timings.wall_seconds : 1.0;
   const auto best = std::ranges::find_if(results.trials, [](const TrialRecord& t) { return t.completed; });
   json["best"] = best == results.trials.end() ? Json(nullptr) : Json(best->name);
+  if (results.kind) json["search"] = *results.kind == SearchKind::random ? "random" : "grid";
+  if (results.log10_range) {
+    json["log_lambda_min"] = results.log10_range->low;
+    json["log_lambda_max"] = results.log10_range->high;
+  }
   for (const auto& [key, value] : results.fields) {
     std::visit([&json, &key](const auto& v) { json[key] = v; }, value);
   }

@@ -44,12 +44,6 @@ struct Range {
   double high = 0;
 };
 
-// The fine range of log10 lambda around `centre`: `width` wide when positive; kDefaultFineWidth wide without a
-// `coarse` range; else the span of `centre` and the first three of `best_first` (the coarse search's completed
-// values, best first), but at least kMinimumFineWidth and at most half the coarse range wide (centred on `centre`
-// when outside those).
-Range fine_range(double centre, double width, const std::vector<double>& best_first, std::optional<Range> coarse);
-
 // One process's share of a search spread over N processes: the trials whose index mod N is K, so that slow and
 // fast trials spread evenly.
 struct Shard {
@@ -123,19 +117,28 @@ struct SearchTimings {
 using ResultValue = std::variant<bool, long, double, std::string>;
 
 struct SearchResults {
-  std::string name;
-  std::vector<TrialRecord> trials;  // ranked (collect_results, read_results)
-  SearchTimings timings;
-  std::map<std::string, ResultValue> fields;
+  std::string name{};
+  std::vector<TrialRecord> trials{};  // ranked (collect_results, read_results)
+  SearchTimings timings{};
+  // A search over log10 lambda: how its values were drawn and their range (results.json's "search",
+  // "log_lambda_min" and "log_lambda_max").
+  std::optional<SearchKind> kind{};
+  std::optional<Range> log10_range{};
+  std::map<std::string, ResultValue> fields{};  // the search's own keys (its schedule, its data)
 
   // The best completed trial; throws Error when none completed.
   const TrialRecord& best() const;
-  // A numeric field; throws Error naming the key when it is missing or not a number.
-  double number(const std::string& key) const;
 };
 
+// The fine range of log10 lambda around `centre`: `width` wide when positive; kDefaultFineWidth wide without a
+// `coarse` search; else the span of `centre` and the best three completed trials of `coarse`, but at least
+// kMinimumFineWidth and at most half its log10_range wide (centred on `centre` when outside those). Throws Error
+// when `coarse` has no log10_range.
+Range fine_range(double centre, double width, const SearchResults* coarse);
+
 // The summary of a search: "name", "trials" (how many), "completed_trials", "workers", "wall_seconds",
-// "trial_seconds_sum", "speedup" (0 without a wall time) and, when one completed, the best trial's "lambda",
+// "trial_seconds_sum", "speedup" (0 without a wall time), "log_lambda_min" and "log_lambda_max" when it has a
+// log10_range and, when one completed, the best trial's "lambda",
 // "train_accuracy", "val_accuracy", "test_accuracy", "train_seconds" and "steps" (the keys of a run's summary),
 // with "best_lambda", "best_log10_lambda" and "best_directory" (its name).
 std::map<std::string, ResultValue> search_summary(const SearchResults& results);
