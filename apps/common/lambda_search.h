@@ -1,7 +1,7 @@
 // The coarse-to-fine search for lambda that two_layer_cyclic and k_layer_batchnorm share, on the library's search
 // (nn/train/search.h): their flags, their config.json, summary.json and log, and where a later preset (fine after
 // coarse, final after fine) finds the earlier searches' results in the same --out. What a trial trains is the
-// app's: it hands run_lambda_search a function that trains one lambda into a directory and returns its accuracies.
+// app's: it hands run_lambda_search a function that trains one lambda into a directory and fills in its accuracies.
 #pragma once
 
 #include <nlohmann/json.hpp>
