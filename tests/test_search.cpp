@@ -124,6 +124,22 @@ TEST_CASE("run_trials: a shard runs its trials (index mod N), each directory loc
   CHECK(Shard{.index = 1, .count = 2}.text() == "1/2");
 }
 
+TEST_CASE("plan_lambda_search: one named trial per point drawn in the range, the range and kind kept",
+          "[train][search]") {
+  Generator draws(3);
+  const SearchResults grid = plan_lambda_search("coarse", SearchKind::grid, {-4, -2}, 3, draws);
+  CHECK(grid.name == "coarse");
+  CHECK(grid.kind == SearchKind::grid);
+  CHECK(grid.log10_range->low == -4);
+  REQUIRE(grid.trials.size() == 3);
+  CHECK(grid.trials[1].log10_lambda == -3);
+  CHECK(grid.trials[1].name == "trial02_lambda1.0000e-03");
+  Generator again(3);
+  const std::vector<double> points = search_points(-4, -2, 3, SearchKind::random, again);
+  const SearchResults random = plan_lambda_search("fine", SearchKind::random, {-4, -2}, 3, draws);
+  CHECK(random.trials[2].log10_lambda == points[2]);
+}
+
 TEST_CASE("collect_results ranks completed trials by validation accuracy, failed last in their order",
           "[train][search]") {
   std::vector<TrialRecord> trials = log_lambda_trials({-3, -2, -4, -1});
@@ -140,7 +156,7 @@ TEST_CASE("collect_results ranks completed trials by validation accuracy, failed
   runs.wall_seconds = 4;
   runs.trial_seconds_sum = 6;
   runs.workers = 2;
-  const SearchResults results = collect_results("coarse", trials, runs);
+  const SearchResults results = collect_results({.name = "coarse", .trials = trials}, runs);
   REQUIRE(results.trials.size() == 4);
   CHECK(names_of(results.trials) ==
         std::vector<std::string>{"trial03_lambda1.0000e-04", "trial01_lambda1.0000e-03",
@@ -149,9 +165,10 @@ TEST_CASE("collect_results ranks completed trials by validation accuracy, failed
   CHECK(results.trials[0].wall_seconds == 3);
   CHECK(results.trials[2].error == "diverged");
   CHECK(results.timings.workers == 2);
-  CHECK_THROWS_AS(collect_results("x", {trials[0]}, runs), Error);
+  CHECK_THROWS_AS(collect_results({.name = "x", .trials = {trials[0]}}, runs), Error);
   runs.trials = {{true, false, "a", 1}, {true, false, "b", 1}, {true, false, "c", 1}, {true, false, "d", 1}};
-  CHECK_THROWS_WITH(collect_results("coarse", trials, runs).best(), Catch::Contains("no completed trial"));
+  CHECK_THROWS_WITH(collect_results({.name = "coarse", .trials = trials}, runs).best(),
+                    Catch::Contains("no completed trial"));
 }
 
 TEST_CASE(
@@ -251,7 +268,7 @@ TEST_CASE("format_results_table and plot_results show a search over log10 lambda
   trials[1].val_accuracy = 0.5;
   TrialRuns runs;
   runs.trials = {{true, true, "", 1}, {true, false, "diverged", 61}};
-  const SearchResults results = collect_results("fine", trials, runs);
+  const SearchResults results = collect_results({.name = "fine", .trials = trials}, runs);
   const std::string text = format_results_table(results, false);
   CHECK_THAT(text,
              Catch::StartsWith("rank log10 lambda      lambda      train validation       test      time\n"));
@@ -294,7 +311,7 @@ TEST_CASE("search_summary: the search's timings and its best trial under a run s
   runs.trials = {{true, false, "diverged", 1}, {true, true, "", 3}};
   runs.wall_seconds = 2;
   runs.trial_seconds_sum = 4;
-  SearchResults searched = collect_results("coarse", trials, runs);
+  SearchResults searched = collect_results({.name = "coarse", .trials = trials}, runs);
   searched.log10_range = Range{-3, -2};
   const auto summary = search_summary(searched);
   CHECK(std::get<double>(summary.at("log_lambda_min")) == -3);
@@ -308,7 +325,7 @@ TEST_CASE("search_summary: the search's timings and its best trial under a run s
   CHECK(std::get<long>(summary.at("steps")) == 90);
   CHECK(std::get<std::string>(summary.at("best_directory")) == "trial02_lambda1.0000e-03");
   runs.trials[1] = {true, false, "diverged", 3};
-  const auto none = search_summary(collect_results("coarse", trials, runs));
+  const auto none = search_summary(collect_results({.name = "coarse", .trials = trials}, runs));
   CHECK(std::get<long>(none.at("completed_trials")) == 0);
   CHECK_FALSE(none.contains("lambda"));
   CHECK_FALSE(none.contains("log_lambda_min"));

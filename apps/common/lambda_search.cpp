@@ -13,6 +13,10 @@
 namespace tapegrad::apps {
 namespace {
 
+nlohmann::json json_of(const train::ResultValue& value) {
+  return std::visit([](const auto& v) { return nlohmann::json(v); }, value);
+}
+
 // results.json of an earlier search in `directory`; nullopt when there is none, DataError when it is unreadable.
 std::optional<SearchResults> read_search_results(const std::filesystem::path& directory) {
   const std::filesystem::path file = directory / "results.json";
@@ -109,70 +113,57 @@ void validate(const SearchSettings& s) {
 
 nlohmann::json search_summary_json(const SearchResults& results) {
   nlohmann::json summary = {{"build", build_info_json()}};
-  std::map<std::string, train::ResultValue> fields = train::search_summary(results);
-  for (const char* key : {"n_s", "cycles", "data"}) {
-    fields.insert({key, results.fields.at(key)});
-  }
-  for (const auto& [key, value] : fields) std::visit([&](const auto& v) { summary[key] = v; }, value);
+  for (const auto& [key, value] : train::search_summary(results)) summary[key] = json_of(value);
+  for (const char* key : {"n_s", "cycles", "data"}) summary[key] = json_of(results.fields.at(key));
   return summary;
 }
 
 SearchPlan plan_search(const std::string& preset, const SearchSettings& settings, const SearchRange& range,
                        std::uint64_t seed, long n_s, int cycles, const ImageSplits& splits, int threads) {
   Generator generator = Generator(seed).split(preset == "coarse" ? 101 : 102);
-  return {preset,
-          settings.kind,
-          train::search_points(range.low, range.high, settings.trials, settings.kind, generator),
-          range.low,
-          range.high,
-          n_s,
-          cycles,
-          static_cast<int>(splits.train.size()),
-          static_cast<int>(splits.validation.size()),
-          splits.description,
-          threads,
-          {{"range_source", range.source}}};
+  SearchPlan plan{train::plan_lambda_search(preset, settings.kind, {range.low, range.high}, settings.trials, generator),
+                  n_s, cycles, threads, {{"range_source", range.source}}};
+  plan.search.fields = {{"train_examples", static_cast<long>(splits.train.size())},
+                        {"validation_examples", static_cast<long>(splits.validation.size())},
+                        {"data", splits.description}};
+  return plan;
 }
 
 SearchResults run_lambda_search(const SearchPlan& plan, const RunDirectory& directory,
                                 const TrialTrainer& train_trial) {
-  const std::size_t count = plan.log10_lambdas.size();
+  SearchResults search = plan.search;
+  const std::size_t count = search.trials.size();
   const int workers = std::max(1, std::min<int>(plan.threads, static_cast<int>(count)));
   nlohmann::json config = plan.config;
-  config.update({{"search", plan.name}, {"log10_lambdas", plan.log10_lambdas}, {"log_lambda_min", plan.low},
-                 {"log_lambda_max", plan.high}, {"data", plan.data}, {"train_examples", plan.train_examples},
-                 {"validation_examples", plan.validation_examples}, {"workers", workers},
-                 {"written_at", utc_timestamp()}});
+  for (const auto& [key, value] : search.fields) config[key] = json_of(value);
+  for (const auto& trial : search.trials) config["log10_lambdas"].push_back(*trial.log10_lambda);
+  const train::Range range = *search.log10_range;
+  config.update({{"search", search.name}, {"log_lambda_min", range.low}, {"log_lambda_max", range.high},
+                 {"workers", workers}, {"written_at", utc_timestamp()}});
   write_run_config(directory, config);
   spdlog::info("{} search: {} values of log10 lambda in [{:.3f}, {:.3f}], {} cycle{} of 2 x {} steps each, {} at a "
                "time",
-               plan.name, count, plan.low, plan.high, plan.cycles, plan.cycles == 1 ? "" : "s", plan.n_s, workers);
+               search.name, count, range.low, range.high, plan.cycles, plan.cycles == 1 ? "" : "s", plan.n_s, workers);
 
-  std::vector<train::TrialRecord> trials = train::log_lambda_trials(plan.log10_lambdas);
   // An interrupted search throws Interrupted, naming the directory that holds the finished trials.
-  const TrialRuns runs =
-      run_trials(directory, train::names_of(trials), plan.threads, [&](std::size_t i, const RunDirectory& into) {
-        train_trial(trials[i], into);
-        return fmt::format("{}: validation {:.2f}%", trials[i].name, 100 * trials[i].val_accuracy);
-      });
-  SearchResults results = train::collect_results(plan.name, std::move(trials), runs);
-  results.kind = plan.kind;
-  results.log10_range = train::Range{plan.low, plan.high};
-  results.fields = {{"n_s", plan.n_s},
-                    {"cycles", long{plan.cycles}},
-                    {"train_examples", long{plan.train_examples}},
-                    {"validation_examples", long{plan.validation_examples}},
-                    {"data", plan.data}};
-  train::write_results(directory, results);
-  directory.write_summary(search_summary_json(results));
-  train::plot_results(results, directory.plot_path("validation_accuracy"),
-                      fmt::format("{} search: accuracy after {} cycle{} (n_s = {})", plan.name, plan.cycles,
+  const TrialRuns runs = run_trials(directory, train::names_of(search.trials), plan.threads,
+                                    [&](std::size_t i, const RunDirectory& into) {
+                                      train_trial(search.trials[i], into);
+                                      return fmt::format("{}: validation {:.2f}%", search.trials[i].name,
+                                                         100 * search.trials[i].val_accuracy);
+                                    });
+  search = train::collect_results(std::move(search), runs);
+  search.fields.insert({{"n_s", plan.n_s}, {"cycles", long{plan.cycles}}});
+  train::write_results(directory, search);
+  directory.write_summary(search_summary_json(search));
+  train::plot_results(search, directory.plot_path("validation_accuracy"),
+                      fmt::format("{} search: accuracy after {} cycle{} (n_s = {})", search.name, plan.cycles,
                                   plan.cycles == 1 ? "" : "s", plan.n_s));
-  if (results.trials.empty() || !results.trials.front().completed) {
-    throw Error(fmt::format("the {} search: every trial failed (first: {}); try a smaller --eta-max", plan.name,
-                            results.trials.empty() ? "none ran" : results.trials.front().error));
+  if (search.trials.empty() || !search.trials.front().completed) {
+    throw Error(fmt::format("the {} search: every trial failed (first: {}); try a smaller --eta-max", search.name,
+                            search.trials.empty() ? "none ran" : search.trials.front().error));
   }
-  return results;
+  return search;
 }
 
 LambdaChoice lambda_for_final(std::optional<double> given_lambda, const std::filesystem::path& output,

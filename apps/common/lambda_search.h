@@ -67,16 +67,9 @@ using TrialTrainer = std::function<void(train::TrialRecord& trial, const RunDire
 
 // What a search runs, as its config.json and results.json record it.
 struct SearchPlan {
-  std::string name;  // "coarse", "fine": also the directory's name in logs
-  SearchKind kind = SearchKind::random;
-  std::vector<double> log10_lambdas;  // one trial each, in this order
-  double low = 0;                     // the range they were drawn from
-  double high = 0;
-  long n_s = 0;
+  SearchResults search;  // "coarse", "fine", one trial per value of log10 lambda; its fields: the data
+  long n_s = 0;          // the schedule of every trial
   int cycles = 0;
-  int train_examples = 0;
-  int validation_examples = 0;
-  std::string data;       // the data's description
   int threads = 1;        // trials side by side
   nlohmann::json config;  // the app's own keys for config.json (its settings)
 };

@@ -54,7 +54,7 @@ PresetRecord run_search(const KLayerSettings& settings, const PresetContext& con
   const train::TrialRecord& best = results.best();
   std::printf("%s search (%zu values of log10 lambda in [%.3f, %.3f]), sorted by validation accuracy:\n%s"
               "%s: best lambda %.4e (log10 %.3f), validation %.2f%%; in %s with %d at a time (%s one after another)\n",
-              settings.preset.c_str(), plan.log10_lambdas.size(), range.low, range.high,
+              settings.preset.c_str(), plan.search.trials.size(), range.low, range.high,
               train::format_results_table(results, false).c_str(), settings.preset.c_str(), best.lambda,
               train::log10_lambda_of(best), 100 * best.val_accuracy,
               train::format_duration(results.timings.wall_seconds).c_str(), results.timings.workers,

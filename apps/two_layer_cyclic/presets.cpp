@@ -138,7 +138,7 @@ PresetRecord run_search(const CyclicSettings& settings, const RunContext& contex
   SearchResults results = run_lambda_search(plan, directory, train_trial);
   print_result(fmt::format("{} search ({} values of log10 lambda in [{:.3f}, {:.3f}]), sorted by validation "
                            "accuracy:\n{}",
-                           settings.preset, plan.log10_lambdas.size(), range.low, range.high,
+                           settings.preset, plan.search.trials.size(), range.low, range.high,
                            train::format_results_table(results, false)));
   const train::TrialRecord& best = results.best();
   print_result(fmt::format("{}: best lambda {:.4e} (log10 {:.3f}), validation {:.2f}%; {} in {} with {} at a time "

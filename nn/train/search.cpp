@@ -277,16 +277,26 @@ Range fine_range(double centre, double width, const SearchResults* coarse) {
   return span;
 }
 
-SearchResults collect_results(const std::string& name, std::vector<TrialRecord> trials, const TrialRuns& runs) {
-  if (trials.size() != runs.trials.size()) {
-    throw_error(fmt::format("collect_results: {} trials but {} runs", trials.size(), runs.trials.size()));
+SearchResults plan_lambda_search(const std::string& name, SearchKind kind, Range range, int count,
+                                 Generator& generator) {
+  return {.name = name,
+          .trials = log_lambda_trials(search_points(range.low, range.high, count, kind, generator)),
+          .kind = kind,
+          .log10_range = range};
+}
+
+SearchResults collect_results(SearchResults search, const TrialRuns& runs) {
+  if (search.trials.size() != runs.trials.size()) {
+    throw_error(fmt::format("collect_results: {} trials but {} runs", search.trials.size(), runs.trials.size()));
   }
-  for (std::size_t i = 0; i < trials.size(); ++i) {
-    trials[i].completed = runs.trials[i].completed;
-    trials[i].error = runs.trials[i].error;
-    trials[i].wall_seconds = runs.trials[i].seconds;
+  for (std::size_t i = 0; i < search.trials.size(); ++i) {
+    search.trials[i].completed = runs.trials[i].completed;
+    search.trials[i].error = runs.trials[i].error;
+    search.trials[i].wall_seconds = runs.trials[i].seconds;
   }
-  return {name, ranked(std::move(trials)), {runs.workers, runs.wall_seconds, runs.trial_seconds_sum}, {}};
+  search.trials = ranked(std::move(search.trials));
+  search.timings = {runs.workers, runs.wall_seconds, runs.trial_seconds_sum};
+  return search;
 }
 
 void write_results(const RunDirectory& directory, const SearchResults& results) {

@@ -4,13 +4,12 @@
 // against log10 lambda. Each trial is the caller's: it trains into the directory it is given and fills its record.
 //
 //   Generator draws(1);
-//   std::vector<train::TrialRecord> trials = train::log_lambda_trials(
-//       train::search_points(-5, -1, 8, train::SearchKind::random, draws));
-//   train::RunDirectory search("runs/coarse");
-//   const train::TrialRuns runs = train::run_trials(search, train::names_of(trials), {.workers = 2},
-//       [&](std::size_t i, const train::RunDirectory& directory) { train_one(trials[i], directory); });
-//   const train::SearchResults results = train::collect_results("coarse", trials, runs);
-//   train::write_results(search, results);
+//   train::SearchResults coarse = train::plan_lambda_search("coarse", train::SearchKind::random, {-5, -1}, 8,
+//   draws); train::RunDirectory directory("runs/coarse"); const train::TrialRuns runs =
+//   train::run_trials(directory, train::names_of(coarse.trials), {.workers = 2},
+//       [&](std::size_t i, const train::RunDirectory& into) { train_one(coarse.trials[i], into); });
+//   coarse = train::collect_results(std::move(coarse), runs);
+//   train::write_results(directory, coarse);
 #pragma once
 
 #include <tapegrad/core/generator.h>
@@ -143,8 +142,13 @@ Range fine_range(double centre, double width, const SearchResults* coarse);
 // with "best_lambda", "best_log10_lambda" and "best_directory" (its name).
 std::map<std::string, ResultValue> search_summary(const SearchResults& results);
 
-// `trials` (in the order `runs` ran them) with what run_trials saw of each (completed, error, wall time), ranked.
-SearchResults collect_results(const std::string& name, std::vector<TrialRecord> trials, const TrialRuns& runs);
+// A search over log10 lambda before it runs: `count` trials (log_lambda_trials) at search_points in `range`.
+SearchResults plan_lambda_search(const std::string& name, SearchKind kind, Range range, int count,
+                                 Generator& generator);
+
+// `search` with what run_trials saw of each of its trials (in the order they ran: completed, error, wall time) and
+// the timings, its trials ranked.
+SearchResults collect_results(SearchResults search, const TrialRuns& runs);
 
 // directory/results.csv (one row per trial, the columns of kResultColumns) and directory/results.json: "name",
 // "trials", "workers", "wall_seconds", "trial_seconds_sum", "speedup", "best" (the best completed trial's name, or
