@@ -47,7 +47,7 @@ TEST_CASE("search_points: a grid includes both ends, random draws stay in range 
   CHECK(std::ranges::adjacent_find(drawn) == drawn.end());  // draws, not one value repeated
 }
 
-TEST_CASE("fine_range: a given width, the default without a coarse search, else the best three within bounds",
+TEST_CASE("fine_range: a given width, the default without an earlier search, else the best three within bounds",
           "[train][search]") {
   // A coarse search over [-5, -1] whose completed trials rank as `best_first`, a failed one among them.
   const auto coarse = [](const std::vector<double>& best_first) {
