@@ -392,6 +392,69 @@ TEST_CASE("interrupted, then resumed from its checkpoint, a run ends bit for bit
   CHECK_THROWS_WITH(without_best.loop->resume_from(path), Catch::Contains("run.ckpt.best"));
 }
 
+TEST_CASE("a run's checkpoints carry its metadata and a chosen best-state file, and another run's are refused",
+          "[train][loop][resume]") {
+  Fixture f;
+  for (std::size_t j = 0; j < f.validation.labels.size(); j += 3)
+    f.validation.labels[j] = (f.validation.labels[j] + 1) % 3;
+  TempDir directory("train_loop_metadata");
+  const auto path = directory / "checkpoint.bin";
+  const auto best = directory / "best.bin";
+  auto options_with = [&](const std::string& config) {
+    return train::LoopOptions{.total_steps = 45,
+                              .evaluate_every_steps = 15,
+                              .patience = 5,
+                              .checkpoint_path = path,
+                              .best_state_path = best,
+                              .checkpoint_metadata = {{"config", config}}};
+  };
+  Run<float> first(f, options_with("{\"eta\": 0.1}"));
+  const train::Outcome outcome = first.loop->run();
+  REQUIRE(outcome.best_step >= 0);
+  CHECK(std::filesystem::exists(best));
+  CHECK_FALSE(std::filesystem::exists(train::best_state_path(path)));
+  CHECK(train::load_checkpoint<float>(path).metadata_value("config") == "{\"eta\": 0.1}");
+  CHECK(train::load_checkpoint<float>(best).metadata_value("config") == "{\"eta\": 0.1}");
+
+  Run<float> same(f, options_with("{\"eta\": 0.1}"), 99, 98);
+  const train::Start<float> start = same.loop->resume_from(path);
+  CHECK(start.step == 45);
+  CHECK(start.best_step == outcome.best_step);
+  CHECK(start.rows == outcome.rows);
+  CHECK(values_of(*same.model) == values_of(*first.model));
+
+  Run<float> other(f, options_with("{\"eta\": 0.2}"), 99, 98);
+  const auto before = values_of(*other.model);
+  CHECK_THROWS_WITH(other.loop->resume_from(path), Catch::Contains("checkpoint.bin") && Catch::Contains("'config'") &&
+                                                       Catch::Contains("another run"));
+  CHECK(values_of(*other.model) == before);  // refused before anything was restored
+}
+
+TEST_CASE("the default step lends the batch to the model and gives it back unchanged", "[train][loop]") {
+  Fixture f;
+  auto model = make_model<double>(4);
+  optim::SGD<double> sgd(model->parameters(), {.learning_rate = 0.1});
+  data::BatchLoader<double> loader(f.train, f.normalizer, {.batch_size = 20, .shuffle = false}, Generator(4));
+  Index rows_during_step = -1;
+  auto loss = [&](const Tensor<double>& outputs, std::span<const int> labels) {
+    rows_during_step = loader.batch().X.rows();  // lent: the loader's own matrix is empty during the step
+    return cross_entropy_with_logits(outputs, labels);
+  };
+  train::Loop<double> loop(*model, sgd, loader, loss, {.total_steps = 1});
+  // The gradient the copied batch gives, for comparison.
+  data::BatchLoader<double> copy_loader(f.train, f.normalizer, {.batch_size = 20, .shuffle = false}, Generator(4));
+  copy_loader.next();
+  const Matrix<double> batch = copy_loader.batch().X;
+  auto copy_model = make_model<double>(4);
+  cross_entropy_with_logits(copy_model->forward(Tensor<double>::from(batch)), copy_loader.batch().labels).backward();
+  loop.run();
+  CHECK(rows_during_step == 0);
+  CHECK(loader.batch().X == batch);  // the batch came back intact
+  const auto lent = model->parameters();
+  const auto copied = copy_model->parameters();
+  for (std::size_t i = 0; i < lent.size(); ++i) CHECK((lent[i].grad() - copied[i].grad()).norm() == 0.0);
+}
+
 TEST_CASE("a caller's gradient step replaces the default one", "[train][loop]") {
   Fixture f;
   auto model = make_model<double>(4);

@@ -155,8 +155,18 @@ Loop<T>& Loop<T>::set_penalty(std::function<double()> penalty) {
 
 template <typename T>
 StepLoss Loop<T>::default_step(data::Batch<T>& batch) {
+  // The batch is lent to the input leaf for the step: Eigen swaps dynamic matrices by pointer, so nothing is
+  // copied, and the loader gets its storage back (also when the step throws) to fill with the next batch.
+  struct Lend {
+    Matrix<T>& batch;
+    Matrix<T>& leaf;
+    Lend(Matrix<T>& b, Matrix<T>& l) : batch(b), leaf(l) { batch.swap(leaf); }
+    ~Lend() { batch.swap(leaf); }
+    Lend(const Lend&) = delete;
+    Lend& operator=(const Lend&) = delete;
+  } lend(batch.X, input_.mutable_value());
   module_.zero_grad();
-  const Tensor<T> outputs = module_.forward(Tensor<T>::from(batch.X));
+  const Tensor<T> outputs = module_.forward(input_);
   const Tensor<T> cost = loss_(outputs, batch.labels);
   if (cost.rows() != 1 || cost.cols() != 1) {
     throw_error(fmt::format("train::Loop: the loss function gave a {} tensor; it must give the batch's cost as "
@@ -233,6 +243,7 @@ template <typename T>
 void Loop<T>::save_run_checkpoint(const RunState& run, long step) {
   if (options_.checkpoint_path.empty()) return;
   Checkpoint<T> checkpoint = capture_run(module_, optimizer_, loader_, step, run.epoch_of(step));
+  checkpoint.metadata.insert(options_.checkpoint_metadata.begin(), options_.checkpoint_metadata.end());
   checkpoint.metadata[kRowsKey] = encode_metrics_rows(run.outcome.rows);
   checkpoint.metadata[kBestStepKey] = std::to_string(run.outcome.best_step);
   save_checkpoint(options_.checkpoint_path, checkpoint);
@@ -261,7 +272,8 @@ void Loop<T>::evaluate_at(RunState& run, long step) {
       Checkpoint<T> best;
       best.module_state = capture_module_state(module_);
       best.step = step;
-      save_checkpoint(best_state_path(options_.checkpoint_path), best);
+      best.metadata = options_.checkpoint_metadata;
+      save_checkpoint(best_state_file(options_.checkpoint_path), best);
     }
     if (callbacks_.on_new_best) callbacks_.on_new_best(step);
   }
@@ -364,8 +376,21 @@ Outcome Loop<T>::run(const Start<T>& start) {
 }
 
 template <typename T>
+std::filesystem::path Loop<T>::best_state_file(const std::filesystem::path& checkpoint) const {
+  return options_.best_state_path.empty() ? best_state_path(checkpoint) : options_.best_state_path;
+}
+
+template <typename T>
 Start<T> Loop<T>::resume_from(const std::filesystem::path& path) {
   const Checkpoint<T> checkpoint = load_checkpoint<T>(path);
+  for (const auto& [key, value] : options_.checkpoint_metadata) {
+    const auto saved = checkpoint.metadata.find(key);
+    if (saved == checkpoint.metadata.end() || saved->second != value) {
+      throw_error(fmt::format("cannot resume from '{}': its metadata '{}' is not this run's ({}); it was saved by "
+                              "another run",
+                              path.string(), key, saved == checkpoint.metadata.end() ? "missing" : "different"));
+    }
+  }
   Start<T> start;
   start.rows = decode_metrics_rows(checkpoint.metadata_value(kRowsKey));
   long saved_best_step = -1;
@@ -377,7 +402,7 @@ Start<T> Loop<T>::resume_from(const std::filesystem::path& path) {
                             path.string()));
   }
   if (options_.patience > 0 && saved_best_step >= 0) {
-    const std::filesystem::path best_path = best_state_path(path);
+    const std::filesystem::path best_path = best_state_file(path);
     const Checkpoint<T> best = load_checkpoint<T>(best_path);
     const auto tensors = checkpointed_tensors(module_);
     bool fits = best.module_state.size() == tensors.size();

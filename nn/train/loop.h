@@ -15,6 +15,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -62,8 +63,13 @@ struct LoopOptions {
   int patience = 0;
   int evaluation_chunk = 2000;  // >= 1: examples per evaluation pass of the default evaluator
   // A run checkpoint is saved here after every evaluation, at a stop request and at the end (empty: none); with
-  // early stopping, the best evaluation's module state goes to "<path>.best" (see run_checkpoint.h).
+  // early stopping, the best evaluation's module state goes to best_state_path.
   std::filesystem::path checkpoint_path = {};
+  // Where early stopping's best module state is saved (empty: "<checkpoint_path>.best", see run_checkpoint.h).
+  std::filesystem::path best_state_path = {};
+  // Entries written into every checkpoint's metadata (e.g. the run's settings as JSON); resume_from refuses a
+  // checkpoint whose entries differ, so that a run never continues another run's state.
+  std::map<std::string, std::string> checkpoint_metadata = {};
   // The end of the message when training diverges, e.g. an app's flag for the rate.
   std::string divergence_advice = "try a smaller learning rate";
 
@@ -143,9 +149,12 @@ class Loop {
 
   // Trains from `start` to the end, an early stop, a divergence or a stop request.
   Outcome run(const Start<T>& start = {});
-  // Restores module, optimizer and loader from the run checkpoint at `path` (and its "<path>.best" with early
-  // stopping), as saved by a loop with the same options, and returns where to continue: run(resume_from(path)).
+  // Restores module, optimizer and loader from the run checkpoint at `path` (and, with early stopping, the best
+  // state from best_state_path, or "<path>.best" when that option is empty), as saved by a loop with the same
+  // options, and returns where to continue: run(resume_from(path)).
   Start<T> resume_from(const std::filesystem::path& path);
+  // The file of early stopping's best state for run checkpoints at `checkpoint`.
+  std::filesystem::path best_state_file(const std::filesystem::path& checkpoint) const;
 
   const LoopOptions& options() const { return options_; }
   // The evaluation steps of this run (options().evaluation_steps or those that follow from the settings), listed
@@ -183,6 +192,8 @@ class Loop {
   GradientStep<T> gradient_step_;
   std::function<double()> penalty_;
   Callbacks callbacks_;
+  // The default step's input leaf: the batch's storage is swapped in for the step and back, never copied.
+  Tensor<T> input_ = Tensor<T>::from(Matrix<T>());
 };
 
 extern template class Loop<float>;
