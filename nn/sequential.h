@@ -1,9 +1,11 @@
 // Sequential<T>: modules applied one after another; the i-th module is registered under the name "i", so its
-// parameters are "0.weight", "0.bias", "2.weight", ...
+// parameters are "0.weight", "0.bias", "2.weight", ..., unless it is given a name of its own (push_back("fc1", m):
+// "fc1.weight"), as PyTorch's Sequential of an OrderedDict.
 #pragma once
 
 #include <initializer_list>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include <tapegrad/nn/module.h>
@@ -20,6 +22,12 @@ class Sequential : public Module<T> {
   template <typename M>
   std::shared_ptr<M> push_back(std::shared_ptr<M> module) {
     append(module);
+    return module;
+  }
+  // Appends a module under `name` (not empty, without '.', not taken) and returns it.
+  template <typename M>
+  std::shared_ptr<M> push_back(std::string name, std::shared_ptr<M> module) {
+    this->register_module(std::move(name), module);
     return module;
   }
   // Builds a module in place: seq.emplace_back<Linear<float>>(3072, 50, options, generator).

@@ -217,6 +217,22 @@ TEST_CASE("activation modules and Sequential compute what the ops compute", "[nn
   CHECK(empty(input).value() == input.value());
 }
 
+TEST_CASE("Sequential's layers may have names of their own, which their parameters carry", "[nn][sequential]") {
+  Generator generator(6);
+  const Tensor<double> input = Tensor<double>::normal(3, 4, generator);
+  Sequential<double> net;
+  auto fc1 = net.push_back("fc1", std::make_shared<Linear<double>>(3, 5, LinearOptions{}, generator));
+  net.push_back("relu", std::make_shared<ReLU<double>>());
+  auto fc2 = net.push_back("fc2", std::make_shared<Linear<double>>(5, 2, LinearOptions{}, generator));
+  net.emplace_back<Tanh<double>>();  // an unnamed layer keeps its index as its name
+  std::vector<std::string> names;
+  for (const auto& p : net.named_parameters()) names.push_back(p.name);
+  CHECK(names == std::vector<std::string>{"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"});
+  CHECK(net.children().back().name == "3");
+  CHECK(net(input).value() == tapegrad::tanh(fc2->forward(relu(fc1->forward(input)))).value());
+  CHECK_THROWS_WITH(net.push_back("fc1", std::make_shared<ReLU<double>>()), Catch::Contains("fc1"));
+}
+
 TEST_CASE("tape gradients of every parameter of a small net match finite differences", "[nn][gradient]") {
   Generator generator(5);
   const Index features = 6;
