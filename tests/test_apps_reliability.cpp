@@ -134,6 +134,10 @@ TEST_CASE("apps: a run killed outright resumes from its last evaluation checkpoi
   program.send(SIGKILL);
   REQUIRE(program.wait() == 128 + SIGKILL);
   CHECK_FALSE(fs::exists(out / "setting2" / "summary.json"));  // nothing claims the run finished
+  // A damaged metrics.csv is no loss: the resumed run rewrites it from the checkpoint's record of the evaluations.
+  std::string damaged = read_bytes(out / "setting2" / "metrics.csv");
+  damaged.at(damaged.find('\n', damaged.find('\n') + 1) + 1) = 'x';
+  write_bytes(out / "setting2" / "metrics.csv", damaged);
 
   const auto resumed = run_command(app_path("cifar_softmax") + " --resume " + quoted(out) + " --threads 1 --quiet");
   INFO(resumed.output);
@@ -363,15 +367,6 @@ const std::vector<BadInput>& bad_inputs() {
       {"absurd-schedule", 2, "--n-s 1000000000 --cycles 1000000000 make 2e+18 update steps", [](const fs::path& dir) {
          return app_path("two_layer_cyclic") + " --data " + quoted(dir / "cifar") + " --out " + quoted(dir / "out") +
                 " --quiet --n-s 1000000000 --cycles 1000000000";
-       }},
-      {"damaged-metrics", 1, "metrics.csv' line 3 holds", [](const fs::path& dir) {
-         REQUIRE(run_command(cifar_command(dir, "--preset setting2")).exit_code == 0);
-         fs::remove(dir / "out" / "setting2" / "summary.json");  // as if the run had been killed
-         std::string metrics = read_bytes(dir / "out" / "setting2" / "metrics.csv");
-         const auto second_row = metrics.find('\n', metrics.find('\n') + 1) + 1;
-         metrics.at(second_row) = 'x';
-         write_bytes(dir / "out" / "setting2" / "metrics.csv", metrics);
-         return app_path("cifar_softmax") + " --resume " + quoted(dir / "out") + " --quiet";
        }},
       {"threads-refused", 1, "cannot start", [](const fs::path& dir) {
          return kThreadsCannotStart + app_path("cifar_softmax") + " --data " + quoted(dir / "cifar") + " --out " +

@@ -4,6 +4,7 @@
 #include <tapegrad/core/parallel.h>
 #include <tapegrad/nn/activation.h>
 #include <tapegrad/nn/batch_norm.h>
+#include <tapegrad/nn/evaluation.h>
 #include <tapegrad/nn/linear.h>
 #include <tapegrad/nn/loss.h>
 #include <tapegrad/nn/reference/evaluation.h>
@@ -100,14 +101,15 @@ SyntheticData<T> converted(const SyntheticData<double>& data) {
 
 namespace {
 
+// The model and loss the apps train (cifar_softmax, two_layer_cyclic).
 template <typename T>
-std::unique_ptr<Classifier<T>> make_model(WorkloadModel kind, const BenchmarkProblem& problem) {
+Classifier<T> make_model(WorkloadModel kind, const BenchmarkProblem& problem) {
   Generator generator(problem.seed + 1);
   if (kind == WorkloadModel::softmax) {
     return make_linear_classifier<T>(problem.features, problem.classes, LossKind::cross_entropy,
-                                     problem.softmax_init_std, generator);
+                                     problem.softmax_init_std, problem.lambda, generator);
   }
-  return make_two_layer_network<T>(problem.features, problem.hidden, problem.classes, generator);
+  return make_two_layer_network<T>(problem.features, problem.hidden, problem.classes, problem.lambda, generator);
 }
 
 template <typename T>
@@ -123,7 +125,7 @@ std::shared_ptr<nn::Sequential<T>> make_mlp(const BenchmarkProblem& problem) {
 }
 
 // Gives a batch's storage to a leaf for the length of a step and takes it back: Eigen swaps dynamic matrices by
-// pointer, so nothing is copied (as Classifier::compute_gradients does).
+// pointer, so nothing is copied (as train::Loop's default step does).
 template <typename T>
 class Lend {
  public:
@@ -203,30 +205,40 @@ class TapegradBatchNorm : public BatchNormImplementation<T> {
   Matrix<T> upstream_;
 };
 
+// The apps' step: on the tape as train::Loop's default step (the batch lent to the input leaf, zero_grad, the
+// classifier's cost, backward), or the reference gradients; then the SGD update.
 template <typename T>
 class TapegradImplementation : public TrainingImplementation<T> {
  public:
   TapegradImplementation(WorkloadModel kind, GradientPath path, const BenchmarkProblem& problem)
       : kind_(kind),
         path_(path),
-        lambda_(problem.lambda),
         model_(make_model<T>(kind, problem)),
-        optimizer_(model_->module().parameters(), optim::SGDOptions{.learning_rate = problem.learning_rate}) {}
+        optimizer_(model_.network->parameters(), optim::SGDOptions{.learning_rate = problem.learning_rate}) {}
 
   std::string name() const override { return to_string(path_); }
 
   double step(Matrix<T>& inputs, std::span<const int> labels) override {
-    const LossAndCost result = model_->compute_gradients(inputs, labels, lambda_, path_);
+    double cost = 0;
+    if (path_ == GradientPath::reference) {
+      cost = model_.reference_gradients(inputs, labels).cost;
+    } else {
+      const Lend<T> lend(inputs, input_.mutable_value());
+      model_.network->zero_grad();
+      const Tensor<T> loss = model_.cost(model_.network->forward(input_), labels);
+      loss.backward();
+      cost = static_cast<double>(loss.item());
+    }
     optimizer_.step();
-    return result.cost;
+    return cost;
   }
 
   double evaluate(const Matrix<T>& inputs, std::span<const int> labels) override {
     if (path_ == GradientPath::tape) {
-      model_->scores(inputs, scores_);
-      return reference::accuracy(model_->predictions(scores_), labels);
+      const NoGradGuard no_grad;
+      return nn::accuracy(model_.network->forward(Tensor<T>::from(inputs)).value(), labels);
     }
-    const nn::Module<T>& module = model_->module();
+    const nn::Module<T>& module = *model_.network;
     if (kind_ == WorkloadModel::softmax) {
       return reference::accuracy(
           reference::predict_classes(reference::linear_scores<T>(module.parameter("linear.weight").value(),
@@ -243,10 +255,9 @@ class TapegradImplementation : public TrainingImplementation<T> {
  private:
   WorkloadModel kind_;
   GradientPath path_;
-  double lambda_;
-  std::unique_ptr<Classifier<T>> model_;
+  Classifier<T> model_;
   optim::SGD<T> optimizer_;
-  Matrix<T> scores_;
+  Tensor<T> input_ = Tensor<T>::from(Matrix<T>());
 };
 
 }  // namespace
@@ -266,7 +277,7 @@ std::vector<Matrix<T>> initial_parameters(WorkloadModel kind, const BenchmarkPro
   std::vector<Matrix<T>> values;
   const std::vector<Tensor<T>> parameters = kind == WorkloadModel::mlp
                                                 ? make_mlp<T>(problem)->parameters()
-                                                : make_model<T>(kind, problem)->module().parameters();
+                                                : make_model<T>(kind, problem).network->parameters();
   for (const Tensor<T>& parameter : parameters) values.push_back(parameter.value());
   return values;
 }

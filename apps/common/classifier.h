@@ -1,5 +1,6 @@
-// The models the apps train, each with both gradient paths: the tape (the library) and the reference (the
-// reports' hand-derived formulas). Both give the same numbers, so an app can train through either.
+// The models the apps train, as a user of the library writes them: nn::Sequential of nn::Linear (and nn::ReLU)
+// with the course's losses and the reports' L2 term on the weights. Each trains through either gradient path: the
+// tape (the training loop's default step) or the reference (the reports' hand-derived formulas, nn/reference).
 #pragma once
 
 #include <memory>
@@ -9,7 +10,9 @@
 
 #include <tapegrad/core/generator.h>
 #include <tapegrad/core/tensor.h>
-#include <tapegrad/nn/module.h>
+#include <tapegrad/nn/linear.h>
+#include <tapegrad/nn/sequential.h>
+#include <tapegrad/nn/train/loop.h>
 
 namespace tapegrad::apps {
 
@@ -23,76 +26,41 @@ enum class GradientPath { tape, reference };
 const char* to_string(LossKind kind);
 const char* to_string(GradientPath path);
 
-struct LossAndCost {
-  double loss = 0;  // mean over the batch
-  double cost = 0;  // loss + lambda * (sum of squared weights)
+template <typename T>
+struct Classifier {
+  // Its layers are named as the apps' files name them: "linear", or "fc1", "relu", "fc2".
+  std::shared_ptr<nn::Sequential<T>> network = std::make_shared<nn::Sequential<T>>();
+  std::vector<std::shared_ptr<nn::Linear<T>>> layers;
+  std::vector<Tensor<T>> weights;  // what the L2 term penalises: the layers' W, never b
+  LossKind loss = LossKind::cross_entropy;
+  double lambda = 0;
+
+  // The batch's cost on the tape, loss + lambda * sum ||W||^2, from the network's scores: the loop's loss.
+  Tensor<T> cost(const Tensor<T>& scores, std::span<const int> labels) const;
+  // lambda * sum ||W||^2.
+  double penalty() const;
+  // The reference path's step: every parameter's gradient from the reports' formulas (replacing what was there).
+  train::StepLoss reference_gradients(const Matrix<T>& inputs, std::span<const int> labels);
+  // E.g. "two-layer network (3072 -> 50 ReLU -> 10)".
+  std::string description() const;
 };
 
+// Softmax regression (or K sigmoids with multiple BCE, or binary logistic regression with one output):
+// S = W X + b, W and b drawn from N(0, init_std^2) as in the reports.
 template <typename T>
-class Classifier {
- public:
-  virtual ~Classifier() = default;
-
-  virtual nn::Module<T>& module() = 0;
-  virtual const nn::Module<T>& module() const = 0;
-  virtual std::string description() const = 0;
-  LossKind loss_kind() const { return loss_kind_; }
-  // Number of score rows: K, or 1 for a binary sigmoid.
-  virtual Index outputs() const = 0;
-
-  // Sets every parameter's gradient to d cost / d parameter on this batch (replacing what was there) and returns
-  // the batch's loss and cost, through the chosen path.
-  LossAndCost compute_gradients(const Matrix<T>& inputs, std::span<const int> labels, double lambda,
-                                GradientPath path);
-  // The same, without copying the batch into the tape's input leaf: `inputs`' storage is swapped into the leaf
-  // for the step and swapped back before returning, also when the step throws. On return `inputs` holds the very
-  // same storage and values as before (no copy, no allocation); during the call it must not be read elsewhere.
-  // The training loop's hot path: it saves one copy of the batch (d x n) per step.
-  LossAndCost compute_gradients(Matrix<T>& inputs, std::span<const int> labels, double lambda, GradientPath path);
-
-  // Scores (outputs() x n) without recording.
-  virtual void scores(const Matrix<T>& inputs, Matrix<T>& out) const = 0;
-  // The mean loss of a batch from its scores.
-  double loss_from_scores(const Matrix<T>& scores, std::span<const int> labels) const;
-  // The predicted class of each column: the largest score, or score >= 0 for a binary sigmoid.
-  std::vector<int> predictions(const Matrix<T>& scores) const;
-  // The probability the model gives each example's own class (softmax, sigmoid of the true class's score, or
-  // yhat / 1 - yhat for binary).
-  std::vector<double> true_class_probabilities(const Matrix<T>& scores, std::span<const int> labels) const;
-  // lambda * (sum of squared weights), the reports' L2 term (biases are not regularised).
-  double penalty(double lambda) const;
-
- protected:
-  explicit Classifier(LossKind kind) : loss_kind_(kind) {}
-  // `input` is the batch as a leaf (the model's input tensor, holding a copy of the batch or the swapped-in batch).
-  virtual LossAndCost tape_gradients(const Tensor<T>& input, std::span<const int> labels, double lambda) = 0;
-  virtual LossAndCost reference_gradients(const Matrix<T>& inputs, std::span<const int> labels, double lambda) = 0;
-  // Targets for the sigmoid losses: one-hot K x n, or the 0/1 labels as a 1 x n row.
-  const Tensor<T>& target_tensor(std::span<const int> labels);
-
- private:
-  void check_batch(const Matrix<T>& inputs, std::span<const int> labels) const;
-
-  LossKind loss_kind_;
-  // The batch as a leaf tensor kept across steps, so that its storage is reused.
-  Tensor<T> input_;
-  Tensor<T> targets_;
-};
-
-// Softmax regression (or K sigmoids with multiple BCE): S = W X + b, W (K x d) and b (K x 1) drawn from
-// N(0, init_std^2) as in the reports.
-template <typename T>
-std::unique_ptr<Classifier<T>> make_linear_classifier(Index features, Index classes, LossKind kind, double init_std,
-                                                      Generator& generator);
-
-// Binary logistic regression: yhat = sigmoid(w^T x + b), one output, labels 0 and 1.
-template <typename T>
-std::unique_ptr<Classifier<T>> make_logistic_regression(Index features, double init_std, Generator& generator);
+Classifier<T> make_linear_classifier(Index features, Index classes, LossKind kind, double init_std, double lambda,
+                                     Generator& generator);
 
 // The two-layer network: d -> hidden (ReLU) -> K with softmax and cross-entropy; W1 ~ N(0, 1/d),
 // W2 ~ N(0, 1/hidden), biases 0.
 template <typename T>
-std::unique_ptr<Classifier<T>> make_two_layer_network(Index features, Index hidden, Index classes,
-                                                      Generator& generator);
+Classifier<T> make_two_layer_network(Index features, Index hidden, Index classes, double lambda,
+                                     Generator& generator);
+
+// A loop that trains `model` through `path`: its cost as the loss (the tape's step and the evaluations), its
+// penalty reported apart, and on the reference path the reports' gradients as the step.
+template <typename T>
+train::Loop<T> make_loop(Classifier<T>& model, optim::Optimizer<T>& optimizer, data::BatchLoader<T>& loader,
+                         train::LoopOptions options, GradientPath path);
 
 }  // namespace tapegrad::apps

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -10,34 +11,35 @@
 
 #include "apps/common/app_error.h"
 #include "apps/common/experiment_report.h"
-#include <tapegrad/nn/train/progress.h>
-#include "apps/common/resume_state.h"
+#include "apps/common/hints.h"
 #include "apps/common/run_info.h"
+#include "apps/common/shard.h"
 #include "apps/common/threads.h"
-#include <tapegrad/nn/data/batch_loader.h>
 #include <tapegrad/nn/loss.h>
-#include <tapegrad/nn/train/checkpoint.h>
-#include <tapegrad/nn/train/run_checkpoint.h>
+#include <tapegrad/nn/train/csv.h>
+#include <tapegrad/nn/train/curves.h>
+#include <tapegrad/nn/train/evaluate.h>
+#include <tapegrad/nn/train/progress.h>
+#include <tapegrad/nn/train/stop_signal.h>
 #include <tapegrad/optim/schedule.h>
 #include <tapegrad/optim/sgd.h>
-#include <tapegrad/nn/train/curves.h>
-#include <tapegrad/nn/train/stop_signal.h>
-#include <tapegrad/nn/train/csv.h>
 
-// run_experiment in its steps: plan (the model, optimizer, schedule and loader the settings ask for), resume
-// (resume_state.cpp), train, evaluate, report (experiment_report.cpp).
+// run_experiment: the model, optimizer, schedule and loader the settings ask for, trained by the library's loop
+// (which saves checkpoint.bin, best.bin and resumes from them), then the report (experiment_report.cpp).
 namespace tapegrad::apps {
-
-using train::CsvAppender;
-using train::CsvCell;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+std::atomic<bool> resume_flag{false};
 
-std::vector<CsvCell> metrics_cells(const MetricsRow& row) {
-  return {CsvCell(static_cast<long long>(row.step)), CsvCell(row.epoch),         CsvCell(row.learning_rate),
-          CsvCell(row.train.loss),                   CsvCell(row.train.cost),    CsvCell(row.train.accuracy),
-          CsvCell(row.validation.loss),              CsvCell(row.validation.cost), CsvCell(row.validation.accuracy)};
+const std::vector<std::string> kMetricsColumns = {"step",       "epoch",    "learning_rate",
+                                                  "train_loss", "train_cost", "train_accuracy",
+                                                  "val_loss",   "val_cost", "val_accuracy"};
+
+std::vector<train::CsvCell> metrics_cells(const MetricsRow& row) {
+  return {static_cast<long long>(row.step), row.epoch,           row.learning_rate,
+          row.train.loss,                   row.train.cost,      row.train.accuracy,
+          row.validation.loss,              row.validation.cost, row.validation.accuracy};
 }
 
 std::unique_ptr<optim::LearningRateSchedule> make_schedule(const ExperimentSettings& s, long steps_per_epoch) {
@@ -53,64 +55,16 @@ std::unique_ptr<optim::LearningRateSchedule> make_schedule(const ExperimentSetti
   return nullptr;
 }
 
-template <typename T>
-train::Checkpoint<T> capture(const Classifier<T>& model, const optim::Optimizer<T>& optimizer,
-                             const data::BatchLoader<T>& loader, long step, double epoch, const nlohmann::json& key) {
-  train::Checkpoint<T> checkpoint = train::capture_run(model.module(), optimizer, loader, step, epoch);
-  checkpoint.metadata["config"] = key.dump();
-  return checkpoint;
-}
-
-// Plan: what one run trains, built from its settings.
-template <typename T>
-struct PlannedRun {
-  std::unique_ptr<Classifier<T>> model;
-  std::unique_ptr<optim::SGD<T>> optimizer;
-  std::unique_ptr<optim::LearningRateSchedule> schedule;
-  std::unique_ptr<data::BatchLoader<T>> loader;
-  TrainingPlan plan;
-};
-
-template <typename T>
-std::unique_ptr<Classifier<T>> make_model(const ExperimentSettings& s, const data::ImageDataset& train_set,
-                                          Generator& generator) {
-  const Index features = train_set.shape.features();
-  const Index classes = train_set.num_classes();
-  if (s.model == ModelKind::two_layer) return make_two_layer_network<T>(features, s.hidden, classes, generator);
-  return make_linear_classifier<T>(features, classes, s.loss, s.init_std, generator);
-}
-
-template <typename T>
-PlannedRun<T> plan_run(const ExperimentSettings& s, const ExperimentData& d) {
-  const data::ImageDataset& train_set = *d.train;
-  const long steps_per_epoch = s.steps_per_epoch(train_set.size());
-  // The product thread count is process-wide: trials of a sweep (all single-threaded) leave it alone.
-  if (product_thread_count() != s.threads) set_thread_count(s.threads);
-  Generator generator(s.seed);
-  PlannedRun<T> run;
-  run.model = make_model<T>(s, train_set, generator);
-  std::vector<Tensor<T>> trained_parameters;
-  for (const auto& p : run.model->module().named_parameters()) {
-    if (s.use_bias || nn::is_weight_name(p.name)) {
-      trained_parameters.push_back(p.tensor);
-    } else {
-      p.tensor.mutable_value().setZero();
-    }
-  }
-  run.optimizer = std::make_unique<optim::SGD<T>>(
-      trained_parameters, optim::SGDOptions{.learning_rate = s.schedule == ScheduleKind::cyclic ? s.eta_min : s.eta});
-  run.schedule = make_schedule(s, steps_per_epoch);
-  run.loader = std::make_unique<data::BatchLoader<T>>(
-      train_set, d.normalizer,
-      data::BatchLoaderOptions{.batch_size = s.batch_size, .shuffle = s.shuffle, .flip_probability = s.flip_probability},
-      generator.split(1));
-  run.plan.loop.total_steps = s.planned_steps(train_set.size());
-  run.plan.loop.evaluate_every_steps = s.evaluate_every_steps > 0 ? s.evaluate_every_steps : steps_per_epoch;
-  run.plan.loop.evaluate_at_start = s.evaluate_at_start;
-  run.plan.lambda = s.lambda;
-  run.plan.path = s.path;
-  run.plan.loop.patience = s.patience;
-  return run;
+// What a run directory must match to be resumed or reused: the settings that decide the numbers (not the thread
+// count, not where the output goes) and the data they were computed on.
+nlohmann::json resume_key(const ExperimentSettings& s, const ExperimentData& d) {
+  nlohmann::json key = s.to_json();
+  key.erase("threads");
+  key["data"] = d.description;
+  key["train_examples"] = d.train->size();
+  key["validation_examples"] = d.validation->size();
+  key["test_examples"] = d.test->size();
+  return key;
 }
 
 // A fresh run records its settings first (a resumed one keeps the config.json it has).
@@ -125,68 +79,104 @@ void write_config(const ExperimentSettings& s, const ExperimentData& d, const nl
   write_run_config(directory, config);
 }
 
-// Train: from the start or the checkpoint, a metrics.csv row and a checkpoint at every evaluation.
+// What one run trains, built from its settings, and the loop that trains it.
 template <typename T>
-TrainingOutcome train_run(PlannedRun<T>& run, const ExperimentSettings& s, const ExperimentData& d,
-                          const nlohmann::json& key, const ResumePoint<T>& resume, const RunDirectory& directory) {
-  Classifier<T>& model = *run.model;
-  train::Start<T> start;
-  if (resume.checkpoint) start = restore_run(*resume.checkpoint, s, directory, model, *run.optimizer, *run.loader);
-  // A resumed run keeps the rows up to its checkpoint and drops any written after it.
-  CsvAppender metrics = resume.checkpoint
-                            ? CsvAppender::resume(directory.metrics_path(), kMetricsColumns, start.rows.size())
-                            : CsvAppender::create(directory.metrics_path(), kMetricsColumns);
+struct PlannedRun {
+  Classifier<T> model;
+  std::unique_ptr<optim::SGD<T>> optimizer;
+  std::unique_ptr<optim::LearningRateSchedule> schedule;
+  std::unique_ptr<data::BatchLoader<T>> loader;
+  std::unique_ptr<train::Loop<T>> loop;
+};
+
+template <typename T>
+void plan_run(PlannedRun<T>& run, const ExperimentSettings& s, const ExperimentData& d, const nlohmann::json& key,
+              const RunDirectory& directory) {
+  const data::ImageDataset& train_set = *d.train;
+  const long steps_per_epoch = s.steps_per_epoch(train_set.size());
+  // The product thread count is process-wide: trials of a sweep (all single-threaded) leave it alone.
+  if (product_thread_count() != s.threads) set_thread_count(s.threads);
+  Generator generator(s.seed);
+  const Index features = train_set.shape.features();
+  run.model = s.model == ModelKind::two_layer
+                  ? make_two_layer_network<T>(features, s.hidden, train_set.num_classes(), s.lambda, generator)
+                  : make_linear_classifier<T>(features, train_set.num_classes(), s.loss, s.init_std, s.lambda,
+                                              generator);
+  std::vector<Tensor<T>> trained_parameters;
+  for (const auto& p : run.model.network->named_parameters()) {
+    if (s.use_bias || nn::is_weight_name(p.name)) trained_parameters.push_back(p.tensor);
+    else p.tensor.mutable_value().setZero();
+  }
+  run.optimizer = std::make_unique<optim::SGD<T>>(
+      trained_parameters, optim::SGDOptions{.learning_rate = s.schedule == ScheduleKind::cyclic ? s.eta_min : s.eta});
+  run.schedule = make_schedule(s, steps_per_epoch);
+  run.loader = std::make_unique<data::BatchLoader<T>>(
+      train_set, d.normalizer,
+      data::BatchLoaderOptions{.batch_size = s.batch_size, .shuffle = s.shuffle, .flip_probability = s.flip_probability},
+      generator.split(1));
+  train::LoopOptions options{.total_steps = s.planned_steps(train_set.size()),
+                             .evaluate_every_steps = s.evaluate_every_steps > 0 ? s.evaluate_every_steps : steps_per_epoch,
+                             .evaluate_at_start = s.evaluate_at_start,
+                             .patience = s.patience};
+  if (s.save_checkpoint) {
+    options.checkpoint_path = directory.checkpoint_path();
+    options.best_state_path = directory.root() / "best.bin";
+    options.checkpoint_metadata["config"] = key.dump();
+  }
+  run.loop = std::make_unique<train::Loop<T>>(make_loop(run.model, *run.optimizer, *run.loader, options, s.path));
+  run.loop->set_schedule(*run.schedule).set_evaluation_data(train_set, *d.validation);
+}
+
+// Where the run starts: its checkpoint's state (a damaged or foreign checkpoint is a Failure with the hint that
+// says how to go on), or the beginning.
+template <typename T>
+train::Start<T> resume_point(train::Loop<T>& loop, const RunDirectory& directory, bool from_checkpoint) {
+  if (!from_checkpoint) return {};
+  try {
+    train::Start<T> start = loop.resume_from(directory.checkpoint_path());
+    start.restart_advice = "start the run again without --resume";
+    return start;
+  } catch (const AppError&) {
+    throw;
+  } catch (const Error& error) {
+    throw Failure(error.what(), hints::damaged_checkpoint);
+  }
+}
+
+// Train: metrics.csv holds the rows so far (a resumed run's rewritten from its checkpoint, so that rows written
+// after it, or a damaged file, are replaced) and gets a row at every evaluation.
+template <typename T>
+TrainingOutcome train_run(PlannedRun<T>& run, const ExperimentSettings& s, const train::Start<T>& start,
+                          const RunDirectory& directory) {
+  train::CsvAppender metrics = train::CsvAppender::create(directory.metrics_path(), kMetricsColumns);
+  for (const MetricsRow& row : start.rows) metrics.append_row(metrics_cells(row));
   std::unique_ptr<train::ProgressReporter> progress;
   if (s.show_progress) {
-    const auto steps_left = static_cast<std::size_t>(run.plan.loop.total_steps - start.step);
+    const auto steps_left = static_cast<std::size_t>(run.loop->options().total_steps - start.step);
     const auto log = [](const std::string& line) { spdlog::info(line); };
     progress = std::make_unique<train::ProgressReporter>(
         steps_left, train::ProgressOptions{.label = s.name, .unit = "steps", .log = log});
   }
-  train::Callbacks callbacks;
+  train::Callbacks& callbacks = run.loop->callbacks();
   callbacks.on_step = [&](const train::StepProgress& step) {
-    if (progress) {
-      progress->set_status(fmt::format("cost {:.4f}", step.cost));
-      progress->advance();
-    }
+    if (!progress) return;
+    progress->set_status(fmt::format("cost {:.4f}", step.cost));
+    progress->advance();
   };
-  callbacks.on_new_best = [&](long step) {
-    // Early stopping puts these weights back at the end, so a resumed run needs them too.
-    if (s.save_checkpoint) {
-      train::Checkpoint<T> best;
-      best.module_state = train::capture_module_state(model.module());
-      best.step = step;
-      best.metadata["config"] = key.dump();
-      train::save_checkpoint(directory.root() / "best.bin", best);
-    }
-  };
-  callbacks.on_evaluation = [&](const MetricsRow& row) {
-    metrics.append_row(metrics_cells(row));
-    // The last good state: a later divergence leaves this checkpoint in place.
-    if (s.save_checkpoint) {
-      train::save_checkpoint(directory.checkpoint_path(), capture(model, *run.optimizer, *run.loader, row.step, row.epoch, key));
-    }
-  };
+  callbacks.on_evaluation = [&](const MetricsRow& row) { metrics.append_row(metrics_cells(row)); };
   callbacks.stop_requested = train::stop_requested;
-  TrainingOutcome outcome =
-      train(model, *run.optimizer, *run.schedule, *run.loader, *d.train, *d.validation, d.normalizer, run.plan, callbacks,
-            start);
-  outcome.train_seconds += resume.earlier_train_seconds;
+  const TrainingOutcome outcome = run.loop->run(start);
   if (progress) progress->finish();
   metrics.close();
   return outcome;
 }
 
-// A run that diverged or was interrupted keeps what it wrote, says so in summary.json, and ends with the error.
-template <typename T>
-[[noreturn]] void end_unfinished(const PlannedRun<T>& run, const ExperimentSettings& s, const TrainingOutcome& outcome,
-                                 nlohmann::json summary, const nlohmann::json& key, const RunDirectory& directory) {
+// A run that diverged or was interrupted keeps what it wrote (the loop kept the last good checkpoint, or saved
+// the interrupted state), says so in summary.json, and ends with the error.
+[[noreturn]] void end_unfinished(const ExperimentSettings& s, const TrainingOutcome& outcome, long total_steps,
+                                 nlohmann::json summary, const RunDirectory& directory) {
   summary["status"] = outcome.diverged ? "diverged" : "interrupted";
   summary["message"] = outcome.diverged ? outcome.divergence : "stopped by a signal";
-  if (outcome.interrupted && s.save_checkpoint) {
-    train::save_checkpoint(directory.checkpoint_path(),
-                           capture(*run.model, *run.optimizer, *run.loader, outcome.steps, outcome.stopped_epoch, key));
-  }
   directory.write_summary(summary);
   if (outcome.diverged) {
     throw Diverged(fmt::format("{}: {}; metrics so far are in {} and the last good checkpoint in {}", s.name,
@@ -194,21 +184,20 @@ template <typename T>
                                directory.checkpoint_path().string()));
   }
   throw Interrupted(fmt::format("{}: interrupted at step {} of {}; checkpoint saved in {}", s.name, outcome.steps,
-                                run.plan.loop.total_steps, directory.checkpoint_path().string()));
+                                total_steps, directory.checkpoint_path().string()));
 }
 
 // Evaluate: the three splits, and each weight matrix's L2 norm.
 template <typename T>
-DetailedEvaluation evaluate_run(const Classifier<T>& model, const ExperimentSettings& s, const ExperimentData& d,
-                                ExperimentResult& result) {
-  DetailedEvaluation test = evaluate_detailed(model, *d.test, d.normalizer, s.lambda);
-  result.train = evaluate(model, *d.train, d.normalizer, s.lambda);
-  result.validation = evaluate(model, *d.validation, d.normalizer, s.lambda);
-  result.test = test.summary;
-  for (const auto& p : model.module().named_parameters()) {
-    if (nn::is_weight_name(p.name)) result.weight_norms.push_back(double(p.tensor.value().template cast<double>().norm()));
-  }
-  return test;
+void evaluate_run(Classifier<T>& model, const ExperimentData& d, ExperimentResult& result) {
+  const auto cost = [&model](const Tensor<T>& scores, std::span<const int> labels) {
+    return model.cost(scores, labels);
+  };
+  const auto penalty = [&model] { return model.penalty(); };
+  result.train = train::evaluate_module<T>(*model.network, *d.train, d.normalizer, cost, 2000, penalty);
+  result.validation = train::evaluate_module<T>(*model.network, *d.validation, d.normalizer, cost, 2000, penalty);
+  result.test = train::evaluate_module<T>(*model.network, *d.test, d.normalizer, cost, 2000, penalty);
+  for (const Tensor<T>& w : model.weights) result.weight_norms.push_back(w.value().template cast<double>().norm());
 }
 
 template <typename T>
@@ -216,35 +205,42 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
   const auto wall_start = Clock::now();
   const auto wall_seconds = [&] { return std::chrono::duration<double>(Clock::now() - wall_start).count(); };
   const nlohmann::json key = resume_key(s, d);
-  const ResumePoint<T> resume = resume_mode() ? find_resume_point<T>(s, key, directory) : ResumePoint<T>{};
-  if (resume.finished) return *resume.finished;
-  if (!resume.checkpoint) write_config(s, d, key, directory);
+  std::optional<nlohmann::json> previous;
+  bool from_checkpoint = false;
+  if (resume_mode()) {
+    check_same_run(key, directory);
+    previous = previous_summary(s, directory);
+    std::error_code error;
+    from_checkpoint = s.save_checkpoint && std::filesystem::is_regular_file(directory.checkpoint_path(), error);
+  }
+  if (!from_checkpoint && !(previous && finished(*previous))) write_config(s, d, key, directory);
 
-  PlannedRun<T> run = plan_run<T>(s, d);
-  const TrainingOutcome outcome = train_run(run, s, d, key, resume, directory);
-  ExperimentResult result;
-  result.settings = s;
-  result.outcome = outcome;
-  result.directory = directory.root();
+  PlannedRun<T> run;
+  plan_run(run, s, d, key, directory);
+  const train::Start<T> start = resume_point(*run.loop, directory, from_checkpoint);
+  if (previous && finished(*previous)) return finished_run(s, directory, *previous, start.rows);
+  if (from_checkpoint) spdlog::info("{}: resuming at step {} from {}", s.name, start.step, directory.checkpoint_path().string());
+  TrainingOutcome outcome = train_run(run, s, start, directory);
+  if (previous) outcome.train_seconds += previous->value("train_seconds", 0.0);
   if (!outcome.rows.empty()) {
     train::save_training_curves(outcome.rows, directory.root(),
                                 {.title = s.name,
                                  .against_steps = s.evaluate_every_steps > 0,
                                  .always_plot_rate = s.schedule != ScheduleKind::constant});
   }
-  nlohmann::json summary = run_summary(s, d, outcome, resume.checkpoint.has_value());
+  nlohmann::json summary = run_summary(s, d, outcome, from_checkpoint);
   if (outcome.diverged || outcome.interrupted) {
     summary["wall_seconds"] = wall_seconds();
-    end_unfinished(run, s, outcome, summary, key, directory);
+    end_unfinished(s, outcome, run.loop->options().total_steps, summary, directory);
   }
 
-  const DetailedEvaluation test = evaluate_run(*run.model, s, d, result);
-  plot_run(s, *run.model, *d.train, *d.test, test, directory);
-  if (s.save_checkpoint) {
-    train::save_checkpoint(directory.checkpoint_path(),
-                           capture(*run.model, *run.optimizer, *run.loader, outcome.steps, outcome.stopped_epoch, key));
-  }
-  save_model_file(*run.model, d.normalizer, *d.train, s, directory);
+  ExperimentResult result;
+  result.settings = s;
+  result.outcome = outcome;
+  result.directory = directory.root();
+  evaluate_run(run.model, d, result);
+  plot_run(s, run.model, d, directory);
+  save_model_file(run.model, d, s, directory);
   add_results(summary, result);
   summary["wall_seconds"] = wall_seconds();
   directory.write_summary(summary);
@@ -256,6 +252,12 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
 }
 
 }  // namespace
+
+void set_resume_mode(bool on) { resume_flag.store(on); }
+
+// A shard continues what its trials left in --out, like a resume: a shard started again (a requeued array task)
+// keeps its finished trials, continues the interrupted ones and refuses a trial directory of other settings.
+bool resume_mode() { return resume_flag.load() || active_shard().has_value(); }
 
 ExperimentData experiment_data(const ImageSplits& splits, data::Normalizer normalizer) {
   return {.train = &splits.train,

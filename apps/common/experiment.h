@@ -13,11 +13,15 @@
 #include "apps/common/classifier.h"
 #include "apps/common/datasets.h"
 #include "apps/common/run_dir.h"
-#include "apps/common/trainer.h"
 #include <tapegrad/nn/data/image_dataset.h>
 #include <tapegrad/nn/data/normalizer.h>
+#include <tapegrad/nn/train/loop.h>
 
 namespace tapegrad::apps {
+
+using Evaluation = train::Evaluation;
+using MetricsRow = train::MetricsRow;
+using TrainingOutcome = train::Outcome;
 
 enum class ModelKind { linear, two_layer };
 enum class ScheduleKind { constant, step_decay, cyclic };

@@ -1,37 +1,55 @@
 #include "apps/common/experiment_report.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 
-#include <tapegrad/nn/plot/plot.h>
+#include <fstream>
+
+#include "apps/common/app_error.h"
 #include "apps/common/run_info.h"
-#include <tapegrad/nn/loss.h>
+#include <tapegrad/nn/plot/plot.h>
 #include <tapegrad/nn/safetensors.h>
+#include <tapegrad/ops/numerics.h>
 
 namespace tapegrad::apps {
 namespace {
 
+nlohmann::json evaluation_json(const Evaluation& e) {
+  return {{"loss", e.loss}, {"cost", e.cost}, {"accuracy", e.accuracy}};
+}
+
+Evaluation evaluation_from_json(const nlohmann::json& e) {
+  return {e.at("loss").get<double>(), e.at("cost").get<double>(), e.at("accuracy").get<double>()};
+}
+
+std::optional<nlohmann::json> read_json_file(const std::filesystem::path& path) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) return std::nullopt;
+  std::ifstream in(path);
+  nlohmann::json value = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) {
+    throw UsageError(fmt::format("cannot resume from '{}': the file is not valid JSON (it may have been edited); "
+                                 "start the run again without --resume",
+                                 path.string()));
+  }
+  return value;
+}
+
 // The learnt weights of a linear model as images of the data's own size, one per class, each scaled to its own
 // range by the plot.
 template <typename T>
-void plot_templates(const Classifier<T>& model, const data::ImageDataset& train, const RunDirectory& directory,
+void plot_templates(const Matrix<T>& weights, const data::ImageDataset& train, const RunDirectory& directory,
                     const std::string& title) {
-  const auto parameters = model.module().named_parameters();
-  const Matrix<T>* weights = nullptr;
-  for (const auto& p : parameters)
-    if (nn::is_weight_name(p.name)) weights = &p.tensor.value();
-  if (weights == nullptr || weights->cols() != train.shape.features()) return;
+  if (weights.cols() != train.shape.features()) return;
   plot::ImageGrid grid;
   grid.title = title;
-  grid.columns = weights->rows() > 10 ? 10 : 0;
-  for (Index k = 0; k < weights->rows(); ++k) {
-    plot::GridImage image;
-    image.channels = train.shape.channels;
-    image.height = train.shape.height;
-    image.width = train.shape.width;
-    image.planes.resize(static_cast<std::size_t>(weights->cols()));
-    for (Index i = 0; i < weights->cols(); ++i) image.planes[static_cast<std::size_t>(i)] = float((*weights)(k, i));
+  grid.columns = weights.rows() > 10 ? 10 : 0;
+  for (Index k = 0; k < weights.rows(); ++k) {
+    plot::GridImage image{.channels = train.shape.channels, .height = train.shape.height, .width = train.shape.width};
+    for (Index i = 0; i < weights.cols(); ++i) image.planes.push_back(float(weights(k, i)));
     const auto row = static_cast<std::size_t>(k);
-    image.caption = weights->rows() == 1             ? std::string(1, 'w')
+    image.caption = weights.rows() == 1             ? std::string(1, 'w')
                     : row < train.class_names.size() ? train.class_names[row]
                                                      : std::to_string(k);
     grid.images.push_back(std::move(image));
@@ -39,29 +57,55 @@ void plot_templates(const Classifier<T>& model, const data::ImageDataset& train,
   plot::save(grid, directory.plot_path("templates"));
 }
 
-}  // namespace
-
-nlohmann::json evaluation_json(const Evaluation& e) {
-  return {{"loss", e.loss}, {"cost", e.cost}, {"accuracy", e.accuracy}};
+// The probability the model gives each test image's own class (softmax, the sigmoid of the true class's score, or
+// yhat / 1 - yhat for one output), apart for the images it classifies right and wrong.
+template <typename T>
+void plot_true_class_probability(const ExperimentSettings& s, const Classifier<T>& model, const ExperimentData& d,
+                                 const RunDirectory& directory) {
+  plot::Sample correct{"correctly classified", {}, {}};
+  plot::Sample wrong{"wrongly classified", {}, {}};
+  NoGradGuard no_grad;
+  data::for_each_chunk<T>(*d.test, d.normalizer, 2000, [&](const Matrix<T>& x, int, std::span<const int> labels) {
+    const Matrix<double> scores = model.network->forward(Tensor<T>::from(x)).value().template cast<double>();
+    for (Index j = 0; j < scores.cols(); ++j) {
+      const int label = labels[static_cast<std::size_t>(j)];
+      const auto column = scores.col(j);
+      Index predicted = column(0) >= 0 ? 1 : 0;
+      double p = label == 1 ? stable_sigmoid(column(0)) : 1 - stable_sigmoid(column(0));
+      if (scores.rows() > 1) {
+        column.maxCoeff(&predicted);
+        p = model.loss == LossKind::cross_entropy ? 1 / (column.array() - column(label)).exp().sum()
+                                                   : stable_sigmoid(column(label));
+      }
+      (predicted == label ? correct : wrong).values.push_back(p);
+    }
+  });
+  plot::Histogram histogram{.title = fmt::format("{}: probability of the true class (test)", s.name),
+                            .x_label = "probability given to the true class",
+                            .samples = {correct, wrong},
+                            .bins = 25,
+                            .min = 0.0,
+                            .max = 1.0};
+  plot::save(histogram, directory.plot_path("true_class_probability"));
 }
+
+}  // namespace
 
 nlohmann::json run_summary(const ExperimentSettings& s, const ExperimentData& d, const TrainingOutcome& outcome,
                            bool resumed) {
-  nlohmann::json summary;
-  summary["name"] = s.name;
-  summary["data"] = d.description;
-  summary["seed"] = s.seed;
-  summary["threads"] = s.threads;
-  summary["steps"] = outcome.steps;
-  summary["epochs"] = outcome.stopped_epoch;
-  summary["train_seconds"] = outcome.train_seconds;
-  summary["evaluation_seconds"] = outcome.evaluation_seconds;
-  summary["lambda"] = s.lambda;
-  summary["eta"] = s.eta;
-  summary["batch_size"] = s.batch_size;
-  summary["resumed"] = resumed;
-  summary["build"] = build_info_json();
-  return summary;
+  return {{"name", s.name},
+          {"data", d.description},
+          {"seed", s.seed},
+          {"threads", s.threads},
+          {"steps", outcome.steps},
+          {"epochs", outcome.stopped_epoch},
+          {"train_seconds", outcome.train_seconds},
+          {"evaluation_seconds", outcome.evaluation_seconds},
+          {"lambda", s.lambda},
+          {"eta", s.eta},
+          {"batch_size", s.batch_size},
+          {"resumed", resumed},
+          {"build", build_info_json()}};
 }
 
 void add_results(nlohmann::json& summary, const ExperimentResult& result) {
@@ -82,27 +126,75 @@ void add_results(nlohmann::json& summary, const ExperimentResult& result) {
   summary["weight_norms"] = result.weight_norms;
 }
 
-template <typename T>
-void plot_run(const ExperimentSettings& s, const Classifier<T>& model, const data::ImageDataset& train_set,
-              const data::ImageDataset& test_set, const DetailedEvaluation& test, const RunDirectory& directory) {
-  if (s.plot_templates && s.model == ModelKind::linear) {
-    plot_templates(model, train_set, directory, fmt::format("{}: learnt weights per class", s.name));
-  }
-  if (s.plot_histogram) {
-    plot::Histogram histogram;
-    histogram.title = fmt::format("{}: probability of the true class (test)", s.name);
-    histogram.x_label = "probability given to the true class";
-    plot::Sample correct{"correctly classified", {}, {}};
-    plot::Sample wrong{"wrongly classified", {}, {}};
-    for (std::size_t i = 0; i < test.predictions.size(); ++i) {
-      (test.predictions[i] == test_set.labels[i] ? correct : wrong).values.push_back(test.true_class_probabilities[i]);
+// Reusing or continuing another run's results would silently mix two experiments.
+void check_same_run(const nlohmann::json& key, const RunDirectory& directory) {
+  const auto recorded = read_json_file(directory.config_path());
+  if (!recorded) return;  // nothing recorded: the checkpoint's own record of the key is checked instead
+  std::vector<std::string> differences;
+  for (const auto& [name, value] : key.items()) {
+    if (!recorded->contains(name) || (*recorded)[name] != value) {
+      differences.push_back(fmt::format("{} {} here but {} in the directory", name, value.dump(),
+                                        recorded->contains(name) ? (*recorded)[name].dump() : "nothing"));
     }
-    histogram.samples = {correct, wrong};
-    histogram.bins = 25;
-    histogram.min = 0.0;
-    histogram.max = 1.0;
-    plot::save(histogram, directory.plot_path("true_class_probability"));
   }
+  if (!differences.empty()) {
+    throw UsageError(fmt::format("cannot resume the run in '{}': it was made with other settings ({})",
+                                 directory.root().string(), fmt::join(differences, "; ")),
+                     "resume with the flags of the original run, or give a new --out directory");
+  }
+}
+
+std::optional<nlohmann::json> previous_summary(const ExperimentSettings& s, const RunDirectory& directory) {
+  auto summary = read_json_file(directory.summary_path());
+  if (summary && summary->value("status", "") == "diverged") {
+    throw Diverged(fmt::format("{}: {} (the run in {} diverged before; resuming would repeat it)", s.name,
+                               summary->value("message", "training diverged"), directory.root().string()));
+  }
+  return summary;
+}
+
+bool finished(const nlohmann::json& summary) {
+  const std::string status = summary.value("status", "");
+  return status == "completed" || status == "early_stopped";
+}
+
+ExperimentResult finished_run(const ExperimentSettings& s, const RunDirectory& directory,
+                              const nlohmann::json& summary, std::vector<MetricsRow> rows) {
+  try {
+    ExperimentResult result;
+    result.settings = s;
+    result.directory = directory.root();
+    result.summary = summary;
+    result.train = evaluation_from_json(summary.at("train"));
+    result.validation = evaluation_from_json(summary.at("validation"));
+    result.test = evaluation_from_json(summary.at("test"));
+    result.weight_norms = summary.at("weight_norms").get<std::vector<double>>();
+    TrainingOutcome& outcome = result.outcome;
+    outcome.rows = std::move(rows);
+    outcome.steps = summary.at("steps").get<long>();
+    outcome.stopped_epoch = summary.at("epochs").get<double>();
+    outcome.train_seconds = summary.at("train_seconds").get<double>();
+    outcome.evaluation_seconds = summary.at("evaluation_seconds").get<double>();
+    outcome.early_stopped = summary.at("status") == "early_stopped";
+    outcome.best_step = summary.value("best_step", -1L);
+    spdlog::info("{}: already finished in {} (test {:.2f}%); kept", s.name, directory.root().string(),
+                 100 * result.test.accuracy);
+    return result;
+  } catch (const nlohmann::json::exception& error) {
+    throw UsageError(fmt::format("cannot resume from '{}': it lacks a field a finished run writes ({})",
+                                 directory.summary_path().string(), error.what()),
+                     "start the run again without --resume");
+  }
+}
+
+template <typename T>
+void plot_run(const ExperimentSettings& s, const Classifier<T>& model, const ExperimentData& d,
+              const RunDirectory& directory) {
+  if (s.plot_templates && s.model == ModelKind::linear) {
+    plot_templates(model.layers[0]->weight().value(), *d.train, directory,
+                   fmt::format("{}: learnt weights per class", s.name));
+  }
+  if (s.plot_histogram) plot_true_class_probability(s, model, d, directory);
 }
 
 // model.safetensors: the trained weights (with early stopping, the kept best ones) and the normaliser as d x 1
@@ -110,8 +202,10 @@ void plot_run(const ExperimentSettings& s, const Classifier<T>& model, const dat
 // x = (pixel / 255 - normalizer.mean) / normalizer.std, then the model. A standardised feature whose training
 // std was 0 is divided by 1 by the normaliser, so 1 is stored there.
 template <typename T>
-void save_model_file(const Classifier<T>& model, const data::Normalizer& normalizer, const data::ImageDataset& train_set,
-                     const ExperimentSettings& s, const RunDirectory& directory) {
+void save_model_file(const Classifier<T>& model, const ExperimentData& d, const ExperimentSettings& s,
+                     const RunDirectory& directory) {
+  const data::Normalizer& normalizer = d.normalizer;
+  const data::ImageDataset& train_set = *d.train;
   const Index features = train_set.shape.features();
   Matrix<T> mean = Matrix<T>::Zero(features, 1);
   Matrix<T> deviation = Matrix<T>::Ones(features, 1);
@@ -128,7 +222,7 @@ void save_model_file(const Classifier<T>& model, const data::Normalizer& normali
   extra.insert("normalizer.std", std::move(deviation));
   std::error_code error;  // the app is the running program; outside Linux the metadata says so
   const auto program = std::filesystem::read_symlink("/proc/self/exe", error);
-  const bool binary = model.loss_kind() == LossKind::binary_cross_entropy;
+  const bool binary = model.loss == LossKind::binary_cross_entropy;
   nn::SafetensorsMetadata metadata{
       {"app", error ? std::string("unknown") : program.filename().string()},
       {"preset", s.name},
@@ -141,16 +235,15 @@ void save_model_file(const Classifier<T>& model, const data::Normalizer& normali
       {"prediction", binary ? "class 1 when the score (weight x + bias) is >= 0, else class 0"
                             : "the class (row) with the largest score; scores = weight x + bias per linear layer, "
                               "ReLU between layers"}};
-  nn::save_module_safetensors(directory.root() / "model.safetensors", model.module(), extra, metadata);
+  nn::save_module_safetensors(directory.root() / "model.safetensors", *model.network, extra, metadata);
 }
 
-template void plot_run<float>(const ExperimentSettings&, const Classifier<float>&, const data::ImageDataset&,
-                              const data::ImageDataset&, const DetailedEvaluation&, const RunDirectory&);
-template void plot_run<double>(const ExperimentSettings&, const Classifier<double>&, const data::ImageDataset&,
-                               const data::ImageDataset&, const DetailedEvaluation&, const RunDirectory&);
-template void save_model_file<float>(const Classifier<float>&, const data::Normalizer&, const data::ImageDataset&,
-                                     const ExperimentSettings&, const RunDirectory&);
-template void save_model_file<double>(const Classifier<double>&, const data::Normalizer&, const data::ImageDataset&,
-                                      const ExperimentSettings&, const RunDirectory&);
+#define TAPEGRAD_INSTANTIATE_REPORT(T)                                                                          \
+  template void plot_run(const ExperimentSettings&, const Classifier<T>&, const ExperimentData&, const RunDirectory&); \
+  template void save_model_file(const Classifier<T>&, const ExperimentData&, const ExperimentSettings&,            \
+                                const RunDirectory&);
+
+TAPEGRAD_INSTANTIATE_REPORT(float)
+TAPEGRAD_INSTANTIATE_REPORT(double)
 
 }  // namespace tapegrad::apps

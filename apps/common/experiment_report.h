@@ -1,18 +1,17 @@
-// The report of a finished run: summary.json's keys, the charts (curves, learnt templates, the probability of the
-// true class) and model.safetensors. Private to apps/common (experiment.cpp).
+// What a run leaves in its directory beyond what the training loop writes: summary.json's keys (and a finished
+// run read back from them under --resume), the charts particular to the course (learnt templates, the probability
+// of the true class) and model.safetensors. Private to apps/common (experiment.cpp).
 #pragma once
 
 #include <nlohmann/json.hpp>
 
-#include <string>
+#include <optional>
+#include <vector>
 
 #include "apps/common/classifier.h"
 #include "apps/common/experiment.h"
-#include "apps/common/trainer.h"
 
 namespace tapegrad::apps {
-
-nlohmann::json evaluation_json(const Evaluation& evaluation);
 
 // The keys every run's summary.json has, finished or not.
 nlohmann::json run_summary(const ExperimentSettings& settings, const ExperimentData& data,
@@ -20,15 +19,25 @@ nlohmann::json run_summary(const ExperimentSettings& settings, const ExperimentD
 // The keys of a finished run: its status, accuracies, losses, early stopping and weight norms.
 void add_results(nlohmann::json& summary, const ExperimentResult& result);
 
-// The charts of a finished run beyond its curves: the learnt templates of a linear model and the histogram of the
-// probability given to the true class, as the settings ask.
+// Resume mode: refuses a directory whose config.json records other settings than `key` (UsageError naming them).
+void check_same_run(const nlohmann::json& key, const RunDirectory& directory);
+// Resume mode: the summary.json there, if any (a UsageError when it is not JSON); a diverged run is refused
+// (Diverged), since resuming would repeat it.
+std::optional<nlohmann::json> previous_summary(const ExperimentSettings& settings, const RunDirectory& directory);
+bool finished(const nlohmann::json& summary);
+// A finished run read back from its summary.json and its evaluations (`rows`, from its checkpoint).
+ExperimentResult finished_run(const ExperimentSettings& settings, const RunDirectory& directory,
+                              const nlohmann::json& summary, std::vector<MetricsRow> rows);
+
+// The charts beyond the curves: a linear model's learnt templates and the histogram of the probability given to
+// the true class on the test set, as the settings ask.
 template <typename T>
-void plot_run(const ExperimentSettings& settings, const Classifier<T>& model, const data::ImageDataset& train_set,
-              const data::ImageDataset& test_set, const DetailedEvaluation& test, const RunDirectory& directory);
+void plot_run(const ExperimentSettings& settings, const Classifier<T>& model, const ExperimentData& data,
+              const RunDirectory& directory);
 
 // model.safetensors: the trained weights and the normaliser, so that the file alone gives the run's predictions.
 template <typename T>
-void save_model_file(const Classifier<T>& model, const data::Normalizer& normalizer, const data::ImageDataset& train_set,
-                     const ExperimentSettings& settings, const RunDirectory& directory);
+void save_model_file(const Classifier<T>& model, const ExperimentData& data, const ExperimentSettings& settings,
+                     const RunDirectory& directory);
 
 }  // namespace tapegrad::apps

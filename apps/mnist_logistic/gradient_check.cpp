@@ -20,9 +20,9 @@ GradientCheck check_gradients(const ExperimentSettings& settings, const data::Im
 
   // A model of its own, from a stream of the run's seed that training never draws from.
   Generator generator = Generator(settings.seed).split(7);
-  auto model = make_linear_classifier<double>(train.shape.features(), train.num_classes(), settings.loss,
-                                              settings.init_std, generator);
-  const auto parameters = model->module().named_parameters();
+  Classifier<double> model = make_linear_classifier<double>(train.shape.features(), train.num_classes(), settings.loss,
+                                                            settings.init_std, settings.lambda, generator);
+  const auto parameters = model.network->named_parameters();
   if (!settings.use_bias) {
     for (const auto& p : parameters)
       if (!nn::is_weight_name(p.name)) p.tensor.mutable_value().setZero();
@@ -31,10 +31,12 @@ GradientCheck check_gradients(const ExperimentSettings& settings, const data::Im
   const Matrix<double> inputs = normalizer.apply<double>(train.pixels.leftCols(check.batch));
   const std::span<const int> labels(train.labels.data(), static_cast<std::size_t>(check.batch));
 
-  model->compute_gradients(inputs, labels, settings.lambda, GradientPath::tape);
+  // The tape as the training loop's step computes it, then the reports' formulas.
+  model.network->zero_grad();
+  model.cost(model.network->forward(Tensor<double>::from(inputs)), labels).backward();
   std::vector<Matrix<double>> tape_gradients;
   for (const auto& p : parameters) tape_gradients.push_back(p.tensor.grad());
-  model->compute_gradients(inputs, labels, settings.lambda, GradientPath::reference);
+  model.reference_gradients(inputs, labels);
 
   check.parameters = nlohmann::json::object();
   for (std::size_t i = 0; i < parameters.size(); ++i) {

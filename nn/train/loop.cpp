@@ -277,8 +277,8 @@ void Loop<T>::evaluate_at(RunState& run, long step) {
     }
     if (callbacks_.on_new_best) callbacks_.on_new_best(step);
   }
-  save_run_checkpoint(run, step);
   if (callbacks_.on_evaluation) callbacks_.on_evaluation(row);
+  save_run_checkpoint(run, step);
 }
 
 // One update step, then the evaluations due at it; false (with `step` the last good one) when the run ends here

@@ -92,7 +92,8 @@ struct StepProgress {
 struct Callbacks {
   // After every update.
   std::function<void(const StepProgress&)> on_step;
-  // After every evaluation (after on_new_best for the same step, and after the loop's own checkpoint).
+  // After every evaluation (after on_new_best for the same step), before the loop's own checkpoint, so that what
+  // the caller records of it (a metrics file's row) is kept even when the checkpoint cannot be written.
   std::function<void(const MetricsRow&)> on_evaluation;
   // With early stopping: an evaluation has just set a new best validation loss; the module holds its state.
   std::function<void(long step)> on_new_best;
