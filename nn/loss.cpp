@@ -46,6 +46,20 @@ Tensor<T> MultiBinaryCrossEntropyLoss<T>::forward(const Tensor<T>& scores, const
   return multi_binary_cross_entropy_with_logits(scores, targets);
 }
 
+template <typename T>
+Tensor<T> MultiBinaryCrossEntropyLoss<T>::forward(const Tensor<T>& scores, std::span<const int> labels) const {
+  const Index rows = scores.rows();
+  const Index n = static_cast<Index>(labels.size());
+  check_labels("MultiBinaryCrossEntropyLoss", labels, rows == 1 ? 2 : rows, scores.cols(),
+               std::source_location::current());
+  Matrix<T> targets = Matrix<T>::Zero(rows, n);
+  for (Index j = 0; j < n; ++j) {
+    const int label = labels[static_cast<std::size_t>(j)];
+    targets(rows == 1 ? 0 : label, j) = rows == 1 ? static_cast<T>(label) : T(1);
+  }
+  return multi_binary_cross_entropy_with_logits(scores, Tensor<T>::from(std::move(targets)));
+}
+
 bool is_weight_name(const std::string& name) {
   static const std::string suffix = ".weight";
   if (name == "weight") return true;

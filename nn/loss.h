@@ -34,8 +34,14 @@ template <typename T>
 class MultiBinaryCrossEntropyLoss {
  public:
   Tensor<T> forward(const Tensor<T>& scores, const Tensor<T>& targets) const;
+  // From labels: one-hot targets for K >= 2 rows (one label in [0, K) per column), and for a single row (binary
+  // logistic regression, p = P(class 1)) the labels 0 and 1 themselves. A label out of range is an Error naming it.
+  Tensor<T> forward(const Tensor<T>& scores, std::span<const int> labels) const;
   Tensor<T> operator()(const Tensor<T>& scores, const Tensor<T>& targets) const {
     return forward(scores, targets);
+  }
+  Tensor<T> operator()(const Tensor<T>& scores, std::span<const int> labels) const {
+    return forward(scores, labels);
   }
 };
 

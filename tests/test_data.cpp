@@ -573,6 +573,26 @@ TEST_CASE("Normalizer: fixed scalings to 0..1 and -1..1", "[data][normalizer]") 
   REQUIRE(unit.apply<float>(pixels) == unit_values);
 }
 
+TEST_CASE("Normalizer: its columns mean and std give what apply gives, for every scaling", "[data][normalizer]") {
+  const data::ImageDataset training = make_dataset(30, {1, 2, 2}, 3);
+  data::ImageDataset constant = training;
+  constant.pixels.row(1).setConstant(77);  // a feature whose std is 0: apply divides it by 1
+  for (const auto scaling : {data::Scaling::unit_interval, data::Scaling::symmetric_unit_interval,
+                             data::Scaling::standardize}) {
+    data::Normalizer normalizer(scaling);
+    normalizer.fit(constant);
+    const auto columns = normalizer.columns<double>(4);
+    REQUIRE(columns.mean.rows() == 4);
+    REQUIRE(columns.standard_deviation.rows() == 4);
+    const Eigen::MatrixXd pixels = constant.pixels.cast<double>() / 255.0;
+    const Eigen::MatrixXd by_hand = (pixels.colwise() - columns.mean.col(0)).array().colwise() /
+                                    columns.standard_deviation.col(0).array();
+    CHECK((by_hand - normalizer.apply<double>(constant.pixels)).cwiseAbs().maxCoeff() < 1e-12);
+  }
+  data::Normalizer fitted = data::Normalizer::fitted(training);
+  CHECK_THROWS_WITH(fitted.columns<float>(5), Catch::Contains("Normalizer::columns"));
+}
+
 TEST_CASE("Normalizer: mismatched features and bad statistics are refused", "[data][normalizer][errors]") {
   const auto normalizer = data::Normalizer::fitted(make_dataset(5, {1, 2, 2}, 2));
   data::PixelMatrix wrong(3, 2);

@@ -529,6 +529,16 @@ TEST_CASE("loss modules give the fused ops' values", "[nn][loss]") {
   }
   binary /= 4.0 * 6.0;
   CHECK(MultiBinaryCrossEntropyLoss<double>()(scores, one_hot).item() == Approx(binary).epsilon(1e-12));
+  // From the labels: their one-hot targets, and for a single row the 0/1 labels themselves.
+  CHECK(MultiBinaryCrossEntropyLoss<double>()(scores, labels).item() == binary);
+  const Tensor<double> row = Tensor<double>::from(scores.value().topRows(1));
+  const std::vector<int> zero_one = {1, 0, 0, 1, 1, 0};
+  Matrix<double> as_row(1, 6);
+  for (Index j = 0; j < 6; ++j) as_row(0, j) = zero_one[std::size_t(j)];
+  CHECK(MultiBinaryCrossEntropyLoss<double>()(row, zero_one).item() ==
+        MultiBinaryCrossEntropyLoss<double>()(row, Tensor<double>::from(as_row)).item());
+  const std::vector<int> two = {1, 0, 2, 1, 1, 0};
+  CHECK_THROWS_WITH(MultiBinaryCrossEntropyLoss<double>()(row, two), Catch::Contains("label 2 at position 2"));
 }
 
 TEST_CASE("predict takes the argmax of each column and accuracy counts the matches", "[nn][evaluation]") {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -537,4 +538,14 @@ TEST_CASE("metrics rows read back from their text exactly", "[train][metrics]") 
   CHECK_THROWS_WITH(train::decode_metrics_rows("1 2 3\n"), Catch::Contains("line 1") && Catch::Contains("field 4"));
   CHECK_THROWS_WITH(train::decode_metrics_rows(train::encode_metrics_rows(rows) + "1 2 3 4 5 6 7 8 9 10\n"),
                     Catch::Contains("line 4") && Catch::Contains("more than 9 fields"));
+  // metrics.csv's cells: one per column, each number reading back exactly, in metrics_row_from_fields' order.
+  REQUIRE(train::metrics_columns().size() == 9);
+  CHECK(train::metrics_columns().front() == "step");
+  for (const train::MetricsRow& row : rows) {
+    const std::vector<train::CsvCell> cells = train::metrics_cells(row);
+    REQUIRE(cells.size() == train::metrics_columns().size());
+    std::vector<double> fields;
+    for (const auto& cell : cells) fields.push_back(std::strtod(cell.text().c_str(), nullptr));
+    CHECK(train::metrics_row_from_fields(fields) == row);
+  }
 }

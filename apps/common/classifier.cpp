@@ -11,51 +11,28 @@
 #include <tapegrad/nn/reference/sigmoid_regression.h>
 #include <tapegrad/nn/reference/softmax_regression.h>
 #include <tapegrad/nn/reference/two_layer_network.h>
-#include <tapegrad/ops/loss.h>
 #include <tapegrad/ops/ops.h>
 
 namespace tapegrad::apps {
 
 const char* to_string(LossKind kind) {
-  switch (kind) {
-    case LossKind::cross_entropy:
-      return "ce";
-    case LossKind::multi_binary_cross_entropy:
-      return "bce";
-    case LossKind::binary_cross_entropy:
-      return "binary";
-  }
-  return "?";
+  constexpr const char* names[] = {"ce", "bce", "binary"};
+  return names[static_cast<int>(kind)];
 }
 
 const char* to_string(GradientPath path) { return path == GradientPath::tape ? "tape" : "reference"; }
 
 template <typename T>
 Tensor<T> Classifier<T>::cost(const Tensor<T>& scores, std::span<const int> labels) const {
-  Tensor<T> data_loss;
-  if (loss == LossKind::cross_entropy) {
-    data_loss = cross_entropy_with_logits(scores, labels);
-  } else {
-    // The sigmoids' targets: one-hot K x n, or for one output the 0/1 labels as a 1 x n row.
-    const Index rows = scores.rows();
-    const Index n = static_cast<Index>(labels.size());
-    check_labels("multi_binary_cross_entropy", labels, rows == 1 ? 2 : rows, scores.cols(),
-                 std::source_location::current());
-    Matrix<T> targets = Matrix<T>::Zero(rows, n);
-    for (Index j = 0; j < n; ++j) {
-      const int label = labels[static_cast<std::size_t>(j)];
-      if (rows == 1) targets(0, j) = static_cast<T>(label);
-      else targets(label, j) = T(1);
-    }
-    data_loss = multi_binary_cross_entropy_with_logits(scores, Tensor<T>::from(std::move(targets)));
-  }
-  return lambda == 0 ? data_loss : data_loss + nn::l2_penalty(weights, static_cast<T>(lambda));
+  const Tensor<T> data_loss = loss == LossKind::cross_entropy ? cross_entropy_with_logits(scores, labels)
+                                                              : nn::MultiBinaryCrossEntropyLoss<T>()(scores, labels);
+  return lambda == 0 ? data_loss : data_loss + nn::l2_penalty(*network, static_cast<T>(lambda));
 }
 
 template <typename T>
 double Classifier<T>::penalty() const {
   NoGradGuard no_grad;
-  return lambda == 0 ? 0.0 : static_cast<double>(nn::l2_penalty(weights, static_cast<T>(lambda)).item());
+  return lambda == 0 ? 0.0 : static_cast<double>(nn::l2_penalty(*network, static_cast<T>(lambda)).item());
 }
 
 template <typename T>
@@ -107,7 +84,6 @@ template <typename T>
 void add_layer(Classifier<T>& model, const std::string& name, Index in, Index out, const nn::LinearOptions& options,
                Generator& generator) {
   model.layers.push_back(model.network->push_back(name, std::make_shared<nn::Linear<T>>(in, out, options, generator)));
-  model.weights.push_back(model.layers.back()->weight());
 }
 
 }  // namespace

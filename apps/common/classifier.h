@@ -31,14 +31,12 @@ struct Classifier {
   // Its layers are named as the apps' files name them: "linear", or "fc1", "relu", "fc2".
   std::shared_ptr<nn::Sequential<T>> network = std::make_shared<nn::Sequential<T>>();
   std::vector<std::shared_ptr<nn::Linear<T>>> layers;
-  std::vector<Tensor<T>> weights;  // what the L2 term penalises: the layers' W, never b
   LossKind loss = LossKind::cross_entropy;
   double lambda = 0;
 
-  // The batch's cost on the tape, loss + lambda * sum ||W||^2, from the network's scores: the loop's loss.
+  // The batch's cost on the tape from the network's scores, loss + lambda * sum ||W||^2 (b is not penalised).
   Tensor<T> cost(const Tensor<T>& scores, std::span<const int> labels) const;
-  // lambda * sum ||W||^2.
-  double penalty() const;
+  double penalty() const;  // lambda * sum ||W||^2
   // The reference path's step: every parameter's gradient from the reports' formulas (replacing what was there).
   train::StepLoss reference_gradients(const Matrix<T>& inputs, std::span<const int> labels);
   // E.g. "two-layer network (3072 -> 50 ReLU -> 10)".
@@ -57,8 +55,8 @@ template <typename T>
 Classifier<T> make_two_layer_network(Index features, Index hidden, Index classes, double lambda,
                                      Generator& generator);
 
-// A loop that trains `model` through `path`: its cost as the loss (the tape's step and the evaluations), its
-// penalty reported apart, and on the reference path the reports' gradients as the step.
+// A loop that trains `model` through `path`: its cost as the loss (of the tape's step and the evaluations), the
+// L2 term reported apart, and on the reference path the reports' gradients as the step.
 template <typename T>
 train::Loop<T> make_loop(Classifier<T>& model, optim::Optimizer<T>& optimizer, data::BatchLoader<T>& loader,
                          train::LoopOptions options, GradientPath path);

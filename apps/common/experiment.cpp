@@ -32,16 +32,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 std::atomic<bool> resume_flag{false};
 
-const std::vector<std::string> kMetricsColumns = {"step",       "epoch",    "learning_rate",
-                                                  "train_loss", "train_cost", "train_accuracy",
-                                                  "val_loss",   "val_cost", "val_accuracy"};
-
-std::vector<train::CsvCell> metrics_cells(const MetricsRow& row) {
-  return {static_cast<long long>(row.step), row.epoch,           row.learning_rate,
-          row.train.loss,                   row.train.cost,      row.train.accuracy,
-          row.validation.loss,              row.validation.cost, row.validation.accuracy};
-}
-
 std::unique_ptr<optim::LearningRateSchedule> make_schedule(const ExperimentSettings& s, long steps_per_epoch) {
   switch (s.schedule) {
     case ScheduleKind::constant:
@@ -148,8 +138,8 @@ train::Start<T> resume_point(train::Loop<T>& loop, const RunDirectory& directory
 template <typename T>
 TrainingOutcome train_run(PlannedRun<T>& run, const ExperimentSettings& s, const train::Start<T>& start,
                           const RunDirectory& directory) {
-  train::CsvAppender metrics = train::CsvAppender::create(directory.metrics_path(), kMetricsColumns);
-  for (const MetricsRow& row : start.rows) metrics.append_row(metrics_cells(row));
+  train::CsvAppender metrics = train::CsvAppender::create(directory.metrics_path(), train::metrics_columns());
+  for (const MetricsRow& row : start.rows) metrics.append_row(train::metrics_cells(row));
   std::unique_ptr<train::ProgressReporter> progress;
   if (s.show_progress) {
     const auto steps_left = static_cast<std::size_t>(run.loop->options().total_steps - start.step);
@@ -163,7 +153,7 @@ TrainingOutcome train_run(PlannedRun<T>& run, const ExperimentSettings& s, const
     progress->set_status(fmt::format("cost {:.4f}", step.cost));
     progress->advance();
   };
-  callbacks.on_evaluation = [&](const MetricsRow& row) { metrics.append_row(metrics_cells(row)); };
+  callbacks.on_evaluation = [&](const MetricsRow& row) { metrics.append_row(train::metrics_cells(row)); };
   callbacks.stop_requested = train::stop_requested;
   const TrainingOutcome outcome = run.loop->run(start);
   if (progress) progress->finish();
@@ -197,7 +187,9 @@ void evaluate_run(Classifier<T>& model, const ExperimentData& d, ExperimentResul
   result.train = train::evaluate_module<T>(*model.network, *d.train, d.normalizer, cost, 2000, penalty);
   result.validation = train::evaluate_module<T>(*model.network, *d.validation, d.normalizer, cost, 2000, penalty);
   result.test = train::evaluate_module<T>(*model.network, *d.test, d.normalizer, cost, 2000, penalty);
-  for (const Tensor<T>& w : model.weights) result.weight_norms.push_back(w.value().template cast<double>().norm());
+  for (const auto& layer : model.layers) {
+    result.weight_norms.push_back(layer->weight().value().template cast<double>().norm());
+  }
 }
 
 template <typename T>
@@ -270,15 +262,8 @@ ExperimentData experiment_data(const ImageSplits& splits, data::Normalizer norma
 const char* to_string(ModelKind kind) { return kind == ModelKind::linear ? "linear" : "two_layer"; }
 
 const char* to_string(ScheduleKind kind) {
-  switch (kind) {
-    case ScheduleKind::constant:
-      return "constant";
-    case ScheduleKind::step_decay:
-      return "step_decay";
-    case ScheduleKind::cyclic:
-      return "cyclic";
-  }
-  return "?";
+  constexpr const char* names[] = {"constant", "step_decay", "cyclic"};
+  return names[static_cast<int>(kind)];
 }
 
 long ExperimentSettings::steps_per_epoch(long training_examples) const {

@@ -12,16 +12,12 @@
 #include <tapegrad/nn/safetensors.h>
 #include <tapegrad/ops/numerics.h>
 
+namespace tapegrad::train {
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Evaluation, loss, cost, accuracy)
+}  // namespace tapegrad::train
+
 namespace tapegrad::apps {
 namespace {
-
-nlohmann::json evaluation_json(const Evaluation& e) {
-  return {{"loss", e.loss}, {"cost", e.cost}, {"accuracy", e.accuracy}};
-}
-
-Evaluation evaluation_from_json(const nlohmann::json& e) {
-  return {e.at("loss").get<double>(), e.at("cost").get<double>(), e.at("accuracy").get<double>()};
-}
 
 std::optional<nlohmann::json> read_json_file(const std::filesystem::path& path) {
   std::error_code error;
@@ -113,9 +109,9 @@ void add_results(nlohmann::json& summary, const ExperimentResult& result) {
   summary["train_accuracy"] = result.train.accuracy;
   summary["val_accuracy"] = result.validation.accuracy;
   summary["test_accuracy"] = result.test.accuracy;
-  summary["train"] = evaluation_json(result.train);
-  summary["validation"] = evaluation_json(result.validation);
-  summary["test"] = evaluation_json(result.test);
+  summary["train"] = result.train;
+  summary["validation"] = result.validation;
+  summary["test"] = result.test;
   summary["loss"] = result.train.loss;
   summary["cost"] = result.train.cost;
   if (result.settings.patience > 0) {
@@ -165,9 +161,9 @@ ExperimentResult finished_run(const ExperimentSettings& s, const RunDirectory& d
     result.settings = s;
     result.directory = directory.root();
     result.summary = summary;
-    result.train = evaluation_from_json(summary.at("train"));
-    result.validation = evaluation_from_json(summary.at("validation"));
-    result.test = evaluation_from_json(summary.at("test"));
+    result.train = summary.at("train").get<Evaluation>();
+    result.validation = summary.at("validation").get<Evaluation>();
+    result.test = summary.at("test").get<Evaluation>();
     result.weight_norms = summary.at("weight_norms").get<std::vector<double>>();
     TrainingOutcome& outcome = result.outcome;
     outcome.rows = std::move(rows);
@@ -197,29 +193,18 @@ void plot_run(const ExperimentSettings& s, const Classifier<T>& model, const Exp
   if (s.plot_histogram) plot_true_class_probability(s, model, d, directory);
 }
 
-// model.safetensors: the trained weights (with early stopping, the kept best ones) and the normaliser as d x 1
-// columns on the pixel / 255 scale, so that the file alone gives the run's predictions:
-// x = (pixel / 255 - normalizer.mean) / normalizer.std, then the model. A standardised feature whose training
-// std was 0 is divided by 1 by the normaliser, so 1 is stored there.
+// model.safetensors: the trained weights (with early stopping, the kept best ones) and the normaliser's columns,
+// so that the file alone gives the run's predictions: x = (pixel / 255 - normalizer.mean) / normalizer.std, then
+// the model.
 template <typename T>
 void save_model_file(const Classifier<T>& model, const ExperimentData& d, const ExperimentSettings& s,
                      const RunDirectory& directory) {
-  const data::Normalizer& normalizer = d.normalizer;
   const data::ImageDataset& train_set = *d.train;
   const Index features = train_set.shape.features();
-  Matrix<T> mean = Matrix<T>::Zero(features, 1);
-  Matrix<T> deviation = Matrix<T>::Ones(features, 1);
-  if (normalizer.scaling() == data::Scaling::standardize) {
-    mean = normalizer.mean().template cast<T>();
-    const auto divisor = [](double v) { return v == 0 ? 1.0 : v; };
-    deviation = normalizer.standard_deviation().unaryExpr(divisor).template cast<T>();
-  } else if (normalizer.scaling() == data::Scaling::symmetric_unit_interval) {
-    mean.setConstant(T(0.5));
-    deviation.setConstant(T(0.5));
-  }
+  data::NormalizerColumns<T> normalizer = d.normalizer.columns<T>(static_cast<int>(features));
   nn::StateDict<T> extra;
-  extra.insert("normalizer.mean", std::move(mean));
-  extra.insert("normalizer.std", std::move(deviation));
+  extra.insert("normalizer.mean", std::move(normalizer.mean));
+  extra.insert("normalizer.std", std::move(normalizer.standard_deviation));
   std::error_code error;  // the app is the running program; outside Linux the metadata says so
   const auto program = std::filesystem::read_symlink("/proc/self/exe", error);
   const bool binary = model.loss == LossKind::binary_cross_entropy;

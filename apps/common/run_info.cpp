@@ -9,33 +9,13 @@
 
 #include "apps/common/threads.h"
 #include <tapegrad/core/gemm.h>
-#include <tapegrad/core/error.h>
 #include <tapegrad/core/kernels/isa.h>
 
 namespace tapegrad::apps {
 
-namespace {
-
-std::string verbosity_name(Verbosity verbosity) {
-  switch (verbosity) {
-    case Verbosity::quiet:
-      return "quiet";
-    case Verbosity::verbose:
-      return "verbose";
-    case Verbosity::normal:
-      break;
-  }
-  return "normal";
-}
-
-Verbosity verbosity_named(const std::string& name) {
-  if (name == "quiet") return Verbosity::quiet;
-  if (name == "verbose") return Verbosity::verbose;
-  if (name == "normal") return Verbosity::normal;
-  throw_error(fmt::format("unknown verbosity '{}' in the run record; expected quiet, normal or verbose", name));
-}
-
-}  // namespace
+NLOHMANN_JSON_SERIALIZE_ENUM(Verbosity, {{Verbosity::quiet, "quiet"},
+                                        {Verbosity::normal, "normal"},
+                                        {Verbosity::verbose, "verbose"}})
 
 nlohmann::json build_info_json() {
   nlohmann::json build;
@@ -74,7 +54,7 @@ void to_json(nlohmann::json& json, const CommonOptions& options) {
                         {"preset", options.preset},
                         {"seed", options.seed},
                         {"threads", options.threads},
-                        {"verbosity", verbosity_name(options.verbosity)},
+                        {"verbosity", options.verbosity},
                         {"command_line", options.command_line}};
 }
 
@@ -84,7 +64,7 @@ void from_json(const nlohmann::json& json, CommonOptions& options) {
   options.preset = json.at("preset").get<std::string>();
   options.seed = json.at("seed").get<std::uint64_t>();
   options.threads = json.at("threads").get<int>();
-  options.verbosity = verbosity_named(json.at("verbosity").get<std::string>());
+  options.verbosity = json.at("verbosity").get<Verbosity>();
   options.command_line = json.at("command_line").get<std::vector<std::string>>();
 }
 

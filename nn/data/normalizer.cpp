@@ -176,6 +176,24 @@ Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> Normalizer::apply(
   return out;
 }
 
+template <typename T>
+NormalizerColumns<T> Normalizer::columns(int features) const {
+  check_features(features, "Normalizer::columns");
+  using Column = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+  NormalizerColumns<T> result{Column::Zero(features, 1), Column::Ones(features, 1)};
+  if (scaling_ == Scaling::standardize) {
+    const auto divisor = [](double v) { return v == 0 ? 1.0 : v; };
+    result.mean = mean_.template cast<T>();
+    result.standard_deviation = standard_deviation_.unaryExpr(divisor).template cast<T>();
+  } else if (scaling_ == Scaling::symmetric_unit_interval) {
+    result.mean.setConstant(T(0.5));
+    result.standard_deviation.setConstant(T(0.5));
+  }
+  return result;
+}
+
+template NormalizerColumns<float> Normalizer::columns<float>(int) const;
+template NormalizerColumns<double> Normalizer::columns<double>(int) const;
 template void Normalizer::apply_column<float>(const std::uint8_t*, float*, int) const;
 template void Normalizer::apply_column<double>(const std::uint8_t*, double*, int) const;
 template void Normalizer::apply<float>(const Eigen::Ref<const PixelMatrix>&, Eigen::MatrixXf&) const;

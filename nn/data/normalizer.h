@@ -19,6 +19,13 @@ enum class Scaling {
   standardize,              // per-feature (pixel / 255 - mean) / std, statistics from fit()
 };
 
+// The form above as two d x 1 columns, for a reader that applies it without tapegrad (e.g. saved next to a model).
+template <typename T>
+struct NormalizerColumns {
+  Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> mean;
+  Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> standard_deviation;
+};
+
 class Normalizer {
  public:
   explicit Normalizer(Scaling scaling = Scaling::standardize);
@@ -53,6 +60,11 @@ class Normalizer {
   // per call; check_features() once before a loop of these.
   template <typename T>
   void apply_column(const std::uint8_t* pixels, T* out, int features) const;
+
+  // mean[f] and std[f] of the form above for images of `features` values (a fitted std of 0 is 1 there: apply
+  // divides by 1). Throws like check_features.
+  template <typename T>
+  NormalizerColumns<T> columns(int features) const;
 
   // Throws tapegrad::Error, prefixed by `context`, unless this normaliser can apply to images of `features`.
   void check_features(int features, const std::string& context) const;

@@ -27,6 +27,19 @@ MetricsRow metrics_row_from_fields(std::span<const double> fields) {
   return row;
 }
 
+const std::vector<std::string>& metrics_columns() {
+  static const std::vector<std::string> columns = {"step",       "epoch",      "learning_rate",
+                                                   "train_loss", "train_cost", "train_accuracy",
+                                                   "val_loss",   "val_cost",   "val_accuracy"};
+  return columns;
+}
+
+std::vector<CsvCell> metrics_cells(const MetricsRow& row) {
+  return {static_cast<long long>(row.step), row.epoch,           row.learning_rate,
+          row.train.loss,                   row.train.cost,      row.train.accuracy,
+          row.validation.loss,              row.validation.cost, row.validation.accuracy};
+}
+
 std::string encode_metrics_rows(const std::vector<MetricsRow>& rows) {
   std::string text;
   for (const MetricsRow& row : rows) {

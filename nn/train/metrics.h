@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <tapegrad/nn/train/csv.h>
+
 namespace tapegrad::train {
 
 // A model measured on one data set.
@@ -30,6 +32,11 @@ struct MetricsRow {
 // A row from its nine numbers in the order of metrics.csv's columns: step, epoch, learning rate, then loss, cost
 // and accuracy on the training evaluation and on the validation set. `fields` must hold exactly nine.
 MetricsRow metrics_row_from_fields(std::span<const double> fields);
+
+// metrics.csv as the apps write it (with CsvAppender): its header, and a row's cells in the order of
+// metrics_row_from_fields, each number in a form that reads back exactly.
+const std::vector<std::string>& metrics_columns();
+std::vector<CsvCell> metrics_cells(const MetricsRow& row);
 
 // Rows as text that reads back to the very same doubles (hexadecimal floating point, one row per line), for a
 // run checkpoint's metadata. decode_metrics_rows throws tapegrad::Error naming the line that does not parse.
