@@ -46,6 +46,12 @@ struct Fixture {
   data::Normalizer normalizer = data::Normalizer::fitted(train);
 };
 
+// A third of the labels wrong: the validation loss falls while the model learns, then rises as it grows confident
+// on the wrong third, so early stopping ends the run after a best evaluation past the start.
+void mislabel_a_third(data::ImageDataset& set) {
+  for (std::size_t j = 0; j < set.labels.size(); j += 3) set.labels[j] = (set.labels[j] + 1) % 3;
+}
+
 // A user's model: 32 -> 16 (ReLU) -> 3.
 template <typename T>
 std::shared_ptr<nn::Sequential<T>> make_model(std::uint64_t seed) {
@@ -332,10 +338,7 @@ TEST_CASE("a stop request ends training after the step under way", "[train][loop
 TEST_CASE("interrupted, then resumed from its checkpoint, a run ends bit for bit as the uninterrupted one",
           "[train][loop][resume]") {
   Fixture f;
-  // A third of the validation labels wrong: the validation loss falls while the model learns, then rises as it
-  // grows confident on the wrong third, so early stopping ends the run after a best evaluation past the start.
-  for (std::size_t j = 0; j < f.validation.labels.size(); j += 3)
-    f.validation.labels[j] = (f.validation.labels[j] + 1) % 3;
+  mislabel_a_third(f.validation);
   TempDir directory("train_loop");
   const optim::CyclicLR schedule({.eta_min = 0.01, .eta_max = 0.1, .steps_per_half_cycle = 40});
   auto options_with = [&](const std::filesystem::path& checkpoint) {
@@ -396,8 +399,7 @@ TEST_CASE("interrupted, then resumed from its checkpoint, a run ends bit for bit
 TEST_CASE("a run's checkpoints carry its metadata and a chosen best-state file, and another run's are refused",
           "[train][loop][resume]") {
   Fixture f;
-  for (std::size_t j = 0; j < f.validation.labels.size(); j += 3)
-    f.validation.labels[j] = (f.validation.labels[j] + 1) % 3;
+  mislabel_a_third(f.validation);
   TempDir directory("train_loop_metadata");
   const auto path = directory / "checkpoint.bin";
   const auto best = directory / "best.bin";

@@ -1,6 +1,6 @@
-// The apps' models (apps/common/classifier.h): the tape's gradients against the reference formulas for every model,
-// and training through train::Loop on either path. The loop's own behaviour (early stopping, resume, divergence,
-// stop requests) is tested on a user's model in test_train_loop.cpp.
+// The apps' models (apps/common/classifier.h): the tape's gradients against the reference formulas for every
+// model, and training through train::Loop on either path. The loop's own behaviour (early stopping, resume,
+// divergence, stop requests) is tested on a user's model in test_train_loop.cpp.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -17,7 +17,8 @@ using namespace tapegrad::apps;
 
 namespace {
 
-// Three classes of 2x4x4 images whose mean brightness pattern differs per class, with noise: learnable, not trivial.
+// Three classes of 2x4x4 images whose mean brightness pattern differs per class, with noise: learnable, not
+// trivial.
 data::ImageDataset synthetic(int n, std::uint64_t seed, int classes = 3) {
   Generator g(seed);
   data::ImageDataset set;

@@ -24,8 +24,9 @@ const char* to_string(GradientPath path) { return path == GradientPath::tape ? "
 
 template <typename T>
 Tensor<T> Classifier<T>::cost(const Tensor<T>& scores, std::span<const int> labels) const {
-  const Tensor<T> data_loss = loss == LossKind::cross_entropy ? cross_entropy_with_logits(scores, labels)
-                                                              : nn::MultiBinaryCrossEntropyLoss<T>()(scores, labels);
+  const Tensor<T> data_loss = loss == LossKind::cross_entropy
+                                  ? cross_entropy_with_logits(scores, labels)
+                                  : nn::MultiBinaryCrossEntropyLoss<T>()(scores, labels);
   return lambda == 0 ? data_loss : data_loss + nn::l2_penalty(*network, static_cast<T>(lambda));
 }
 
@@ -45,8 +46,9 @@ train::StepLoss Classifier<T>::reference_gradients(const Matrix<T>& x, std::span
   const Matrix<T>& w = layers[0]->weight().value();
   const Matrix<T>& b = layers[0]->bias().value();
   if (layers.size() == 2) {
-    auto result = reference::two_layer_gradients<T>(w, b, layers[1]->weight().value(), layers[1]->bias().value(), x,
-                                                    reference::one_hot<T>(labels, layers[1]->out_features()), l);
+    auto result =
+        reference::two_layer_gradients<T>(w, b, layers[1]->weight().value(), layers[1]->bias().value(), x,
+                                          reference::one_hot<T>(labels, layers[1]->out_features()), l);
     set(*layers[0], result.first_layer);
     set(*layers[1], result.second_layer);
     return {static_cast<double>(result.loss), static_cast<double>(result.cost)};
@@ -58,7 +60,8 @@ train::StepLoss Classifier<T>::reference_gradients(const Matrix<T>& x, std::span
     result = reference::sigmoid_regression_gradients<T>(w, b, x, reference::one_hot<T>(labels, w.rows()), l);
   } else {
     // The reports write w as a d x 1 column: w^T x.
-    result = reference::logistic_regression_gradients<T>(w.transpose(), b, x, reference::binary_targets<T>(labels), l);
+    result =
+        reference::logistic_regression_gradients<T>(w.transpose(), b, x, reference::binary_targets<T>(labels), l);
     result.gradient.weights.transposeInPlace();
   }
   set(*layers[0], result.gradient);
@@ -72,18 +75,20 @@ std::string Classifier<T>::description() const {
     return fmt::format("two-layer network ({} -> {} ReLU -> {})", first.in_features(), first.out_features(),
                        layers[1]->out_features());
   }
-  const char* name = loss == LossKind::cross_entropy                ? "softmax regression"
-                     : loss == LossKind::multi_binary_cross_entropy ? "sigmoid regression (multiple binary cross-entropy)"
-                                                                    : "logistic regression";
+  const char* name = loss == LossKind::cross_entropy ? "softmax regression"
+                     : loss == LossKind::multi_binary_cross_entropy
+                         ? "sigmoid regression (multiple binary cross-entropy)"
+                         : "logistic regression";
   return fmt::format("{} ({} -> {})", name, first.in_features(), first.out_features());
 }
 
 namespace {
 
 template <typename T>
-void add_layer(Classifier<T>& model, const std::string& name, Index in, Index out, const nn::LinearOptions& options,
-               Generator& generator) {
-  model.layers.push_back(model.network->push_back(name, std::make_shared<nn::Linear<T>>(in, out, options, generator)));
+void add_layer(Classifier<T>& model, const std::string& name, Index in, Index out,
+               const nn::LinearOptions& options, Generator& generator) {
+  model.layers.push_back(
+      model.network->push_back(name, std::make_shared<nn::Linear<T>>(in, out, options, generator)));
 }
 
 }  // namespace
@@ -95,7 +100,8 @@ Classifier<T> make_linear_classifier(Index features, Index classes, LossKind kin
   model.loss = kind;
   model.lambda = lambda;
   const Index outputs = kind == LossKind::binary_cross_entropy ? 1 : classes;
-  add_layer(model, "linear", features, outputs, {nn::Init::normal(init_std), nn::Init::normal(init_std)}, generator);
+  add_layer(model, "linear", features, outputs, {nn::Init::normal(init_std), nn::Init::normal(init_std)},
+            generator);
   return model;
 }
 
@@ -104,7 +110,9 @@ Classifier<T> make_two_layer_network(Index features, Index hidden, Index classes
                                      Generator& generator) {
   Classifier<T> model;
   model.lambda = lambda;
-  const auto normal_over = [](Index fan_in) { return nn::Init::normal(1.0 / std::sqrt(static_cast<double>(fan_in))); };
+  const auto normal_over = [](Index fan_in) {
+    return nn::Init::normal(1.0 / std::sqrt(static_cast<double>(fan_in)));
+  };
   add_layer(model, "fc1", features, hidden, {normal_over(features), nn::Init::zeros()}, generator);
   model.network->push_back("relu", std::make_shared<nn::ReLU<T>>());
   add_layer(model, "fc2", hidden, classes, {normal_over(hidden), nn::Init::zeros()}, generator);
@@ -114,20 +122,23 @@ Classifier<T> make_two_layer_network(Index features, Index hidden, Index classes
 template <typename T>
 train::Loop<T> make_loop(Classifier<T>& model, optim::Optimizer<T>& optimizer, data::BatchLoader<T>& loader,
                          train::LoopOptions options, GradientPath path) {
-  auto cost = [&model](const Tensor<T>& scores, std::span<const int> labels) { return model.cost(scores, labels); };
+  auto cost = [&model](const Tensor<T>& scores, std::span<const int> labels) {
+    return model.cost(scores, labels);
+  };
   train::Loop<T> loop(*model.network, optimizer, loader, cost, std::move(options));
   loop.set_penalty([&model] { return model.penalty(); });
   if (path == GradientPath::reference) {
-    loop.set_gradient_step([&model](data::Batch<T>& batch) { return model.reference_gradients(batch.X, batch.labels); });
+    loop.set_gradient_step(
+        [&model](data::Batch<T>& batch) { return model.reference_gradients(batch.X, batch.labels); });
   }
   return loop;
 }
 
-#define TAPEGRAD_INSTANTIATE_CLASSIFIER(T)                                                                     \
-  template struct Classifier<T>;                                                                               \
-  template Classifier<T> make_linear_classifier(Index, Index, LossKind, double, double, Generator&);           \
-  template Classifier<T> make_two_layer_network(Index, Index, Index, double, Generator&);                      \
-  template train::Loop<T> make_loop(Classifier<T>&, optim::Optimizer<T>&, data::BatchLoader<T>&,              \
+#define TAPEGRAD_INSTANTIATE_CLASSIFIER(T)                                                           \
+  template struct Classifier<T>;                                                                     \
+  template Classifier<T> make_linear_classifier(Index, Index, LossKind, double, double, Generator&); \
+  template Classifier<T> make_two_layer_network(Index, Index, Index, double, Generator&);            \
+  template train::Loop<T> make_loop(Classifier<T>&, optim::Optimizer<T>&, data::BatchLoader<T>&,     \
                                     train::LoopOptions, GradientPath);
 
 TAPEGRAD_INSTANTIATE_CLASSIFIER(float)

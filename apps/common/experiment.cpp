@@ -1,21 +1,24 @@
 #include "apps/common/experiment.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <memory>
 #include <optional>
 
 #include "apps/common/app_error.h"
-#include "apps/common/experiment_report.h"
 #include "apps/common/hints.h"
 #include "apps/common/run_info.h"
 #include "apps/common/shard.h"
 #include "apps/common/threads.h"
 #include <tapegrad/nn/loss.h>
+#include <tapegrad/nn/plot/plot.h>
+#include <tapegrad/nn/safetensors.h>
 #include <tapegrad/nn/train/csv.h>
 #include <tapegrad/nn/train/curves.h>
 #include <tapegrad/nn/train/evaluate.h>
@@ -23,14 +26,212 @@
 #include <tapegrad/nn/train/stop_signal.h>
 #include <tapegrad/optim/schedule.h>
 #include <tapegrad/optim/sgd.h>
+#include <tapegrad/ops/numerics.h>
 
 // run_experiment: the model, optimizer, schedule and loader the settings ask for, trained by the library's loop
-// (which saves checkpoint.bin, best.bin and resumes from them), then the report (experiment_report.cpp).
+// (which saves checkpoint.bin and best.bin and resumes from them), then what the course's report asks for beyond
+// the loop's curves: summary.json's keys, the templates and the true-class histogram, model.safetensors.
+namespace tapegrad::train {
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Evaluation, loss, cost, accuracy)
+}  // namespace tapegrad::train
+
 namespace tapegrad::apps {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 std::atomic<bool> resume_flag{false};
+
+std::optional<nlohmann::json> read_json_file(const std::filesystem::path& path) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) return std::nullopt;
+  std::ifstream in(path);
+  nlohmann::json value = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) {
+    throw UsageError(
+        fmt::format("cannot resume from '{}': the file is not valid JSON (it may have been edited); "
+                    "start the run again without --resume",
+                    path.string()));
+  }
+  return value;
+}
+
+// The probability the model gives each test image's own class (softmax, the sigmoid of the true class's score, or
+// yhat / 1 - yhat for one output), apart for the images it classifies right and wrong.
+template <typename T>
+void plot_true_class_probability(const ExperimentSettings& s, const Classifier<T>& model, const ExperimentData& d,
+                                 const RunDirectory& directory) {
+  plot::Sample correct{"correctly classified", {}, {}};
+  plot::Sample wrong{"wrongly classified", {}, {}};
+  NoGradGuard no_grad;
+  data::for_each_chunk<T>(*d.test, d.normalizer, 2000, [&](const Matrix<T>& x, int, std::span<const int> labels) {
+    const Matrix<double> scores = model.network->forward(Tensor<T>::from(x)).value().template cast<double>();
+    for (Index j = 0; j < scores.cols(); ++j) {
+      const int label = labels[static_cast<std::size_t>(j)];
+      const auto column = scores.col(j);
+      Index predicted = column(0) >= 0 ? 1 : 0;
+      double p = label == 1 ? stable_sigmoid(column(0)) : 1 - stable_sigmoid(column(0));
+      if (scores.rows() > 1) {
+        column.maxCoeff(&predicted);
+        p = model.loss == LossKind::cross_entropy ? 1 / (column.array() - column(label)).exp().sum()
+                                                  : stable_sigmoid(column(label));
+      }
+      (predicted == label ? correct : wrong).values.push_back(p);
+    }
+  });
+  plot::Histogram histogram{.title = fmt::format("{}: probability of the true class (test)", s.name),
+                            .x_label = "probability given to the true class",
+                            .samples = {correct, wrong},
+                            .bins = 25,
+                            .min = 0.0,
+                            .max = 1.0};
+  plot::save(histogram, directory.plot_path("true_class_probability"));
+}
+
+nlohmann::json run_summary(const ExperimentSettings& s, const ExperimentData& d, const TrainingOutcome& outcome,
+                           bool resumed) {
+  return {{"name", s.name},
+          {"data", d.description},
+          {"seed", s.seed},
+          {"threads", s.threads},
+          {"steps", outcome.steps},
+          {"epochs", outcome.stopped_epoch},
+          {"train_seconds", outcome.train_seconds},
+          {"evaluation_seconds", outcome.evaluation_seconds},
+          {"lambda", s.lambda},
+          {"eta", s.eta},
+          {"batch_size", s.batch_size},
+          {"resumed", resumed},
+          {"build", build_info_json()}};
+}
+
+void add_results(nlohmann::json& summary, const ExperimentResult& result) {
+  summary["status"] = result.outcome.early_stopped ? "early_stopped" : "completed";
+  summary["train_accuracy"] = result.train.accuracy;
+  summary["val_accuracy"] = result.validation.accuracy;
+  summary["test_accuracy"] = result.test.accuracy;
+  summary["train"] = result.train;
+  summary["validation"] = result.validation;
+  summary["test"] = result.test;
+  summary["loss"] = result.train.loss;
+  summary["cost"] = result.train.cost;
+  if (result.settings.patience > 0) {
+    summary["early_stopped"] = result.outcome.early_stopped;
+    summary["stopped_epoch"] = result.outcome.stopped_epoch;
+    summary["best_step"] = result.outcome.best_step;
+  }
+  summary["weight_norms"] = result.weight_norms;
+}
+
+// Reusing or continuing another run's results would silently mix two experiments.
+void check_same_run(const nlohmann::json& key, const RunDirectory& directory) {
+  const auto recorded = read_json_file(directory.config_path());
+  if (!recorded) return;  // nothing recorded: the checkpoint's own record of the key is checked instead
+  std::vector<std::string> differences;
+  for (const auto& [name, value] : key.items()) {
+    if (!recorded->contains(name) || (*recorded)[name] != value) {
+      differences.push_back(fmt::format("{} {} here but {} in the directory", name, value.dump(),
+                                        recorded->contains(name) ? (*recorded)[name].dump() : "nothing"));
+    }
+  }
+  if (!differences.empty()) {
+    throw UsageError(fmt::format("cannot resume the run in '{}': it was made with other settings ({})",
+                                 directory.root().string(), fmt::join(differences, "; ")),
+                     "resume with the flags of the original run, or give a new --out directory");
+  }
+}
+
+std::optional<nlohmann::json> previous_summary(const ExperimentSettings& s, const RunDirectory& directory) {
+  auto summary = read_json_file(directory.summary_path());
+  if (summary && summary->value("status", "") == "diverged") {
+    throw Diverged(fmt::format("{}: {} (the run in {} diverged before; resuming would repeat it)", s.name,
+                               summary->value("message", "training diverged"), directory.root().string()));
+  }
+  return summary;
+}
+
+ExperimentResult finished_run(const ExperimentSettings& s, const RunDirectory& directory,
+                              const nlohmann::json& summary, std::vector<MetricsRow> rows) {
+  try {
+    ExperimentResult result;
+    result.settings = s;
+    result.directory = directory.root();
+    result.summary = summary;
+    result.train = summary.at("train").get<Evaluation>();
+    result.validation = summary.at("validation").get<Evaluation>();
+    result.test = summary.at("test").get<Evaluation>();
+    result.weight_norms = summary.at("weight_norms").get<std::vector<double>>();
+    TrainingOutcome& outcome = result.outcome;
+    outcome.rows = std::move(rows);
+    outcome.steps = summary.at("steps").get<long>();
+    outcome.stopped_epoch = summary.at("epochs").get<double>();
+    outcome.train_seconds = summary.at("train_seconds").get<double>();
+    outcome.evaluation_seconds = summary.at("evaluation_seconds").get<double>();
+    outcome.early_stopped = summary.at("status") == "early_stopped";
+    outcome.best_step = summary.value("best_step", -1L);
+    spdlog::info("{}: already finished in {} (test {:.2f}%); kept", s.name, directory.root().string(),
+                 100 * result.test.accuracy);
+    return result;
+  } catch (const nlohmann::json::exception& error) {
+    throw UsageError(fmt::format("cannot resume from '{}': it lacks a field a finished run writes ({})",
+                                 directory.summary_path().string(), error.what()),
+                     "start the run again without --resume");
+  }
+}
+
+// The learnt weights of a linear model as images of the data's own size, one per class, each scaled to its own
+// range by the plot; the histogram of the probability of the true class.
+template <typename T>
+void plot_run(const ExperimentSettings& s, const Classifier<T>& model, const ExperimentData& d,
+              const RunDirectory& directory) {
+  const Matrix<T>& weights = model.layers[0]->weight().value();
+  const data::ImageDataset& train = *d.train;
+  if (s.plot_templates && s.model == ModelKind::linear && weights.cols() == train.shape.features()) {
+    plot::ImageGrid grid{.title = fmt::format("{}: learnt weights per class", s.name),
+                         .columns = weights.rows() > 10 ? 10 : 0};
+    for (Index k = 0; k < weights.rows(); ++k) {
+      plot::GridImage image{
+          .channels = train.shape.channels, .height = train.shape.height, .width = train.shape.width};
+      for (Index i = 0; i < weights.cols(); ++i) image.planes.push_back(float(weights(k, i)));
+      const auto row = static_cast<std::size_t>(k);
+      image.caption = weights.rows() == 1              ? std::string(1, 'w')
+                      : row < train.class_names.size() ? train.class_names[row]
+                                                       : std::to_string(k);
+      grid.images.push_back(std::move(image));
+    }
+    plot::save(grid, directory.plot_path("templates"));
+  }
+  if (s.plot_histogram) plot_true_class_probability(s, model, d, directory);
+}
+
+// model.safetensors: the trained weights (with early stopping, the kept best ones) and the normaliser's columns,
+// so that the file alone gives the run's predictions: x = (pixel / 255 - normalizer.mean) / normalizer.std, then
+// the model.
+template <typename T>
+void save_model_file(const Classifier<T>& model, const ExperimentData& d, const ExperimentSettings& s,
+                     const RunDirectory& directory) {
+  const data::ImageDataset& train_set = *d.train;
+  const Index features = train_set.shape.features();
+  data::NormalizerColumns<T> normalizer = d.normalizer.columns<T>(static_cast<int>(features));
+  nn::StateDict<T> extra;
+  extra.insert("normalizer.mean", std::move(normalizer.mean));
+  extra.insert("normalizer.std", std::move(normalizer.standard_deviation));
+  std::error_code error;  // the app is the running program; outside Linux the metadata says so
+  const auto program = std::filesystem::read_symlink("/proc/self/exe", error);
+  const bool binary = model.loss == LossKind::binary_cross_entropy;
+  nn::SafetensorsMetadata metadata{
+      {"app", error ? std::string("unknown") : program.filename().string()},
+      {"preset", s.name},
+      {"model", model.description()},
+      {"classes", nlohmann::json(train_set.class_names).dump()},
+      {"input", fmt::format("{} features: the image's {} x {} x {} (channels x height x width) bytes in the data "
+                            "set's order, as a column; a batch is d x n, one image per column",
+                            features, train_set.shape.channels, train_set.shape.height, train_set.shape.width)},
+      {"normalizer", "x = (pixel / 255 - normalizer.mean) / normalizer.std, per feature (both d x 1)"},
+      {"prediction", binary ? "class 1 when the score (weight x + bias) is >= 0, else class 0"
+                            : "the class (row) with the largest score; scores = weight x + bias per linear layer, "
+                              "ReLU between layers"}};
+  nn::save_module_safetensors(directory.root() / "model.safetensors", *model.network, extra, metadata);
+}
 
 std::unique_ptr<optim::LearningRateSchedule> make_schedule(const ExperimentSettings& s, long steps_per_epoch) {
   switch (s.schedule) {
@@ -88,26 +289,31 @@ void plan_run(PlannedRun<T>& run, const ExperimentSettings& s, const ExperimentD
   if (product_thread_count() != s.threads) set_thread_count(s.threads);
   Generator generator(s.seed);
   const Index features = train_set.shape.features();
-  run.model = s.model == ModelKind::two_layer
-                  ? make_two_layer_network<T>(features, s.hidden, train_set.num_classes(), s.lambda, generator)
-                  : make_linear_classifier<T>(features, train_set.num_classes(), s.loss, s.init_std, s.lambda,
-                                              generator);
+  run.model =
+      s.model == ModelKind::two_layer
+          ? make_two_layer_network<T>(features, s.hidden, train_set.num_classes(), s.lambda, generator)
+          : make_linear_classifier<T>(features, train_set.num_classes(), s.loss, s.init_std, s.lambda, generator);
   std::vector<Tensor<T>> trained_parameters;
   for (const auto& p : run.model.network->named_parameters()) {
-    if (s.use_bias || nn::is_weight_name(p.name)) trained_parameters.push_back(p.tensor);
-    else p.tensor.mutable_value().setZero();
+    if (s.use_bias || nn::is_weight_name(p.name))
+      trained_parameters.push_back(p.tensor);
+    else
+      p.tensor.mutable_value().setZero();
   }
   run.optimizer = std::make_unique<optim::SGD<T>>(
-      trained_parameters, optim::SGDOptions{.learning_rate = s.schedule == ScheduleKind::cyclic ? s.eta_min : s.eta});
+      trained_parameters,
+      optim::SGDOptions{.learning_rate = s.schedule == ScheduleKind::cyclic ? s.eta_min : s.eta});
   run.schedule = make_schedule(s, steps_per_epoch);
   run.loader = std::make_unique<data::BatchLoader<T>>(
       train_set, d.normalizer,
-      data::BatchLoaderOptions{.batch_size = s.batch_size, .shuffle = s.shuffle, .flip_probability = s.flip_probability},
+      data::BatchLoaderOptions{
+          .batch_size = s.batch_size, .shuffle = s.shuffle, .flip_probability = s.flip_probability},
       generator.split(1));
-  train::LoopOptions options{.total_steps = s.planned_steps(train_set.size()),
-                             .evaluate_every_steps = s.evaluate_every_steps > 0 ? s.evaluate_every_steps : steps_per_epoch,
-                             .evaluate_at_start = s.evaluate_at_start,
-                             .patience = s.patience};
+  train::LoopOptions options{
+      .total_steps = s.planned_steps(train_set.size()),
+      .evaluate_every_steps = s.evaluate_every_steps > 0 ? s.evaluate_every_steps : steps_per_epoch,
+      .evaluate_at_start = s.evaluate_at_start,
+      .patience = s.patience};
   if (s.save_checkpoint) {
     options.checkpoint_path = directory.checkpoint_path();
     options.best_state_path = directory.root() / "best.bin";
@@ -205,13 +411,16 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
     std::error_code error;
     from_checkpoint = s.save_checkpoint && std::filesystem::is_regular_file(directory.checkpoint_path(), error);
   }
-  if (!from_checkpoint && !(previous && finished(*previous))) write_config(s, d, key, directory);
+  const std::string status = previous ? previous->value("status", "") : "";
+  const bool finished = status == "completed" || status == "early_stopped";
+  if (!from_checkpoint && !finished) write_config(s, d, key, directory);
 
   PlannedRun<T> run;
   plan_run(run, s, d, key, directory);
   const train::Start<T> start = resume_point(*run.loop, directory, from_checkpoint);
-  if (previous && finished(*previous)) return finished_run(s, directory, *previous, start.rows);
-  if (from_checkpoint) spdlog::info("{}: resuming at step {} from {}", s.name, start.step, directory.checkpoint_path().string());
+  if (finished) return finished_run(s, directory, *previous, start.rows);
+  if (from_checkpoint)
+    spdlog::info("{}: resuming at step {} from {}", s.name, start.step, directory.checkpoint_path().string());
   TrainingOutcome outcome = train_run(run, s, start, directory);
   if (previous) outcome.train_seconds += previous->value("train_seconds", 0.0);
   if (!outcome.rows.empty()) {
@@ -257,121 +466,6 @@ ExperimentData experiment_data(const ImageSplits& splits, data::Normalizer norma
           .test = &splits.test,
           .normalizer = std::move(normalizer),
           .description = splits.description};
-}
-
-const char* to_string(ModelKind kind) { return kind == ModelKind::linear ? "linear" : "two_layer"; }
-
-const char* to_string(ScheduleKind kind) {
-  constexpr const char* names[] = {"constant", "step_decay", "cyclic"};
-  return names[static_cast<int>(kind)];
-}
-
-long ExperimentSettings::steps_per_epoch(long training_examples) const {
-  return std::max<long>(1, (training_examples + batch_size - 1) / batch_size);
-}
-
-long ExperimentSettings::planned_steps(long training_examples) const {
-  if (schedule == ScheduleKind::cyclic && total_steps == 0) return 2 * n_s * cycles;
-  if (total_steps > 0) return total_steps;
-  return static_cast<long>(epochs) * steps_per_epoch(training_examples);
-}
-
-void ExperimentSettings::validate() const {
-  auto fail = [&](const std::string& what) { throw UsageError(fmt::format("{}: {}", name, what)); };
-  if (!(std::isfinite(eta) && eta > 0)) fail(fmt::format("--eta must be > 0, got {}", eta));
-  if (!(std::isfinite(lambda) && lambda >= 0)) fail(fmt::format("--lambda must be >= 0, got {}", lambda));
-  if (batch_size < 1) fail(fmt::format("--batch-size must be >= 1, got {}", batch_size));
-  if (epochs < 1 && total_steps <= 0 && schedule != ScheduleKind::cyclic)
-    fail(fmt::format("--epochs must be >= 1, got {}", epochs));
-  if (hidden < 1) fail(fmt::format("--hidden must be >= 1, got {}", hidden));
-  if (schedule == ScheduleKind::cyclic) {
-    if (!(eta_min >= 0 && eta_max >= eta_min)) fail(fmt::format("need 0 <= eta_min <= eta_max, got {} and {}", eta_min, eta_max));
-    if (n_s < 1) fail(fmt::format("--n-s must be >= 1, got {}", n_s));
-    if (cycles < 1) fail(fmt::format("--cycles must be >= 1, got {}", cycles));
-  }
-  if (!(flip_probability >= 0 && flip_probability <= 1))
-    fail(fmt::format("the flip probability must be in [0, 1], got {}", flip_probability));
-  if (threads < 1) fail(fmt::format("--threads must be >= 1, got {}", threads));
-}
-
-nlohmann::json ExperimentSettings::to_json() const {
-  return {{"name", name},
-          {"model", to_string(model)},
-          {"loss", to_string(loss)},
-          {"hidden", hidden},
-          {"init_std", init_std},
-          {"eta", eta},
-          {"lambda", lambda},
-          {"batch_size", batch_size},
-          {"epochs", epochs},
-          {"total_steps", total_steps},
-          {"grad", to_string(path)},
-          {"schedule", to_string(schedule)},
-          {"decay_factor", decay_factor},
-          {"decay_every_epochs", decay_every_epochs},
-          {"eta_min", eta_min},
-          {"eta_max", eta_max},
-          {"n_s", n_s},
-          {"cycles", cycles},
-          {"flip_probability", flip_probability},
-          {"shuffle", shuffle},
-          {"bias", use_bias},
-          {"evaluate_every_steps", evaluate_every_steps},
-          {"patience", patience},
-          {"dtype", use_double ? "double" : "float"},
-          {"seed", seed},
-          {"threads", threads}};
-}
-
-void check_bounds(const ExperimentSettings& s, long max_training_examples, long features, long classes,
-                  const ExperimentFlags& flags, long runs_at_once) {
-  const Amount examples(std::max(1L, max_training_examples));
-  const Amount steps_per_epoch = std::max(Amount(1), divide_rounding_up(examples, Amount(s.batch_size)));
-  Amount steps;
-  if (s.schedule == ScheduleKind::cyclic && s.total_steps == 0) {
-    steps = Amount(2) * Amount(s.n_s) * Amount(s.cycles);
-  } else if (s.total_steps > 0) {
-    steps = Amount(s.total_steps);
-  } else {
-    steps = Amount(s.epochs) * steps_per_epoch;
-  }
-  const ResourceEstimate limits;
-  limits.require_steps(steps, flags.steps);
-  const Amount every = s.evaluate_every_steps > 0 ? Amount(s.evaluate_every_steps) : steps_per_epoch;
-  const Amount points = divide_rounding_up(steps, every) + Amount(1);
-  limits.require_evaluation_points(points, flags.evaluations);
-
-  const Amount scalar(s.use_double ? 8 : 4);
-  const Amount at_once(std::max(1L, runs_at_once));
-  const Amount hidden(s.model == ModelKind::two_layer ? s.hidden : 0);
-  const Amount inputs(features);
-  const Amount outputs(classes);
-  const Amount parameters = s.model == ModelKind::two_layer
-                                ? hidden * inputs + hidden + outputs * hidden + outputs
-                                : outputs * inputs + outputs;
-  // Values, gradients, the checkpoint's copy and its serialised bytes, the best weights: about six copies.
-  const Amount model_bytes = parameters * scalar * Amount(6) * at_once;
-  // A batch is never larger than the training set; per example the input (and its normalised copy), the hidden
-  // activations with their gradients and mask, the scores and their gradients.
-  const Amount batch = std::min(Amount(s.batch_size), examples);
-  const Amount per_example = Amount(2) * inputs + Amount(4) * hidden + Amount(4) * outputs;
-  const Amount batch_bytes = batch * per_example * scalar * at_once;
-  FlagValues batch_flags = flags.batch;
-  if (s.model == ModelKind::two_layer) batch_flags.insert(batch_flags.end(), flags.model.begin(), flags.model.end());
-
-  ResourceEstimate memory;
-  memory.add_memory(model_bytes, "the model's weights, gradients and saved copies", flags.model);
-  memory.add_memory(batch_bytes, "a batch and what the model computes on it", batch_flags);
-  memory.add_memory(points * Amount(kBytesPerEvaluationPoint) * at_once, "the evaluation points kept",
-                    flags.evaluations);
-  memory.check_memory();
-
-  // On disk: checkpoint.bin (the weights and the evaluation rows) twice during its replacement, and best.bin.
-  const Amount weights = parameters * scalar;
-  const Amount checkpoint = weights + points * Amount(kBytesPerEvaluationPoint);
-  FlagValues disk_flags = flags.model;
-  disk_flags.insert(disk_flags.end(), flags.evaluations.begin(), flags.evaluations.end());
-  note_checkpoint_bytes((Amount(2) * checkpoint + weights) * at_once, std::move(disk_flags));
 }
 
 ExperimentResult run_experiment(const ExperimentSettings& settings, const ExperimentData& data,

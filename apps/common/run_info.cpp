@@ -14,8 +14,8 @@
 namespace tapegrad::apps {
 
 NLOHMANN_JSON_SERIALIZE_ENUM(Verbosity, {{Verbosity::quiet, "quiet"},
-                                        {Verbosity::normal, "normal"},
-                                        {Verbosity::verbose, "verbose"}})
+                                         {Verbosity::normal, "normal"},
+                                         {Verbosity::verbose, "verbose"}})
 
 nlohmann::json build_info_json() {
   nlohmann::json build;
