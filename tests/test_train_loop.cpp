@@ -155,6 +155,11 @@ TEST_CASE("the loop trains a user's Sequential: the cost falls and validation ac
                                                                cost_function<double>(*run.model, 0.001));
   CHECK(now.cost == Approx(last.validation.cost).epsilon(1e-12));
   CHECK(now.accuracy == last.validation.accuracy);
+  // The loop's own evaluate() measures any set as its rows do, loss and cost apart.
+  CHECK(run.loop->evaluate(f.validation) == last.validation);
+  run.model->eval();
+  CHECK(run.loop->evaluate(f.validation) == last.validation);
+  CHECK_FALSE(run.model->is_training());  // its mode is put back
 }
 
 TEST_CASE("evaluations come at the steps asked for, with the step's learning rate", "[train][loop]") {

@@ -21,7 +21,6 @@
 #include <tapegrad/nn/safetensors.h>
 #include <tapegrad/nn/train/csv.h>
 #include <tapegrad/nn/train/curves.h>
-#include <tapegrad/nn/train/evaluate.h>
 #include <tapegrad/nn/train/progress.h>
 #include <tapegrad/nn/train/stop_signal.h>
 #include <tapegrad/optim/schedule.h>
@@ -383,17 +382,13 @@ TrainingOutcome train_run(PlannedRun<T>& run, const ExperimentSettings& s, const
                                 total_steps, directory.checkpoint_path().string()));
 }
 
-// Evaluate: the three splits, and each weight matrix's L2 norm.
+// Evaluate: the three splits as the loop measures them, and each weight matrix's L2 norm.
 template <typename T>
-void evaluate_run(Classifier<T>& model, const ExperimentData& d, ExperimentResult& result) {
-  const auto cost = [&model](const Tensor<T>& scores, std::span<const int> labels) {
-    return model.cost(scores, labels);
-  };
-  const auto penalty = [&model] { return model.penalty(); };
-  result.train = train::evaluate_module<T>(*model.network, *d.train, d.normalizer, cost, 2000, penalty);
-  result.validation = train::evaluate_module<T>(*model.network, *d.validation, d.normalizer, cost, 2000, penalty);
-  result.test = train::evaluate_module<T>(*model.network, *d.test, d.normalizer, cost, 2000, penalty);
-  for (const auto& layer : model.layers) {
+void evaluate_run(PlannedRun<T>& run, const ExperimentData& d, ExperimentResult& result) {
+  result.train = run.loop->evaluate(*d.train);
+  result.validation = run.loop->evaluate(*d.validation);
+  result.test = run.loop->evaluate(*d.test);
+  for (const auto& layer : run.model.layers) {
     result.weight_norms.push_back(layer->weight().value().template cast<double>().norm());
   }
 }
@@ -439,7 +434,7 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
   result.settings = s;
   result.outcome = outcome;
   result.directory = directory.root();
-  evaluate_run(run.model, d, result);
+  evaluate_run(run, d, result);
   plot_run(s, run.model, d, directory);
   save_model_file(run.model, d, s, directory);
   add_results(summary, result);

@@ -186,6 +186,12 @@ Evaluation Loop<T>::default_evaluation(const data::ImageDataset& dataset) {
 }
 
 template <typename T>
+Evaluation Loop<T>::evaluate(const data::ImageDataset& dataset) {
+  const EvaluationModeGuard<T> mode(module_);  // whichever evaluator runs, layers such as Dropout are off
+  return evaluator_ ? evaluator_(dataset) : default_evaluation(dataset);
+}
+
+template <typename T>
 struct Loop<T>::RunState {
   Outcome outcome;
   double best_validation_loss = std::numeric_limits<double>::infinity();
@@ -252,18 +258,12 @@ void Loop<T>::save_run_checkpoint(const RunState& run, long step) {
 template <typename T>
 void Loop<T>::evaluate_at(RunState& run, long step) {
   const auto evaluation_start = Clock::now();
-  const auto evaluate = [&](const data::ImageDataset& dataset) {
-    return evaluator_ ? evaluator_(dataset) : default_evaluation(dataset);
-  };
   MetricsRow row;
   row.step = step;
   row.epoch = run.epoch_of(step);
   row.learning_rate = optimizer_.learning_rate();
-  {
-    const EvaluationModeGuard<T> mode(module_);  // whichever evaluator runs, layers such as Dropout are off
-    row.train = evaluate(*train_evaluation_);
-    row.validation = evaluate(*validation_);
-  }
+  row.train = evaluate(*train_evaluation_);
+  row.validation = evaluate(*validation_);
   run.outcome.evaluation_seconds += seconds_since(evaluation_start);
   run.outcome.rows.push_back(row);
   if (options_.patience > 0 && note_validation(run, row)) {

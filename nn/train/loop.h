@@ -148,6 +148,9 @@ class Loop {
   Loop& set_penalty(std::function<double()> penalty);
   Callbacks& callbacks() { return callbacks_; }
 
+  // Measures the module on `dataset` as the evaluations do (the evaluator, else evaluate_module with the loss
+  // function and the penalty), in eval() mode: e.g. the test set after run().
+  Evaluation evaluate(const data::ImageDataset& dataset);
   // Trains from `start` to the end, an early stop, a divergence or a stop request.
   Outcome run(const Start<T>& start = {});
   // Restores module, optimizer and loader from the run checkpoint at `path` (and, with early stopping, the best
