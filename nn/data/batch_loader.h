@@ -69,8 +69,8 @@ class BatchLoader {
   void start_epoch();
 
   const Batch<T>& batch() const { return batch_; }
-  // The same batch, writable: for a step that lends the batch's storage to a model (Classifier's
-  // compute_gradients(Matrix<T>&, ...) swaps X in and back). Whatever is left in it, next() overwrites it.
+  // The same batch, writable: for a step that lends the batch's storage to a model (train::Loop's default step
+  // swaps X into its input leaf and back). Whatever is left in it, next() overwrites it.
   Batch<T>& mutable_batch() { return batch_; }
   int batches_per_epoch() const;
   std::int64_t epochs_started() const { return epochs_started_; }
