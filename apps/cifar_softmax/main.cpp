@@ -132,12 +132,11 @@ ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& c
   const RunDirectory directory = out.sub_run("grid");
   const auto trials = grid_settings(base);
   spdlog::info("grid: {} trials of {} epochs on {} worker threads", trials.size(), base.epochs, common.threads);
-  const SweepOutcome sweep = run_sweep(trials, fitted_experiment_data(splits), directory, common.threads);
+  const SweepOutcome sweep = run_sweep(trials, fitted_experiment_data(splits), directory, common.threads, "grid");
   const auto ranked = ranked_by_validation(sweep);
 
   std::string table = "| rank | eta | lambda | n_batch | train acc | val acc | test acc | seconds |\n"
                       "|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-  write_sweep_results(sweep, directory, "grid");
   fmt::print("\ngrid search, ranked by validation accuracy (top 10 of {}):\n", ranked.size());
   fmt::print("{:>4}  {:>6}  {:>6}  {:>7}  {:>9}  {:>7}  {:>8}\n", "rank", "eta", "lambda", "n_batch", "train", "val",
              "test");

@@ -230,7 +230,12 @@ void CommandLine::parse(int argc, const char* const* argv) {
 
 void CommandLine::resolve_shard() {
   if (description_.search_presets.empty() || !was_given("--shard")) return;
-  common_.shard = parse_shard(*text("--shard"));
+  try {
+    common_.shard = Shard::parse(*text("--shard"));
+  } catch (const Error& error) {
+    throw UsageError(fmt::format("--shard: {}", error.what()),
+                     "give for example --shard 0/4 .. --shard 3/4 to four processes");
+  }
   const auto& searches = description_.search_presets;
   if (std::ranges::find(searches, common_.preset) == searches.end()) {
     const char* why = common_.preset == "all" ? "runs every preset, and shards split one search at a time"
@@ -493,7 +498,11 @@ std::string invocation_text(const CommonOptions& common) {
 RunDirectory prepare_output_directory(const CommonOptions& common, const std::function<void()>& check_inputs) {
   RunDirectory directory(common.output_directory);
   common.shard ? directory.lock_shared() : directory.lock();
-  check_threads_can_start(common.threads);
+  // A run that cannot have its product threads fails here, before it writes anything.
+  if (const int before = product_thread_count(); common.threads != before) {
+    set_thread_count(common.threads);
+    set_thread_count(before);
+  }
   const std::filesystem::path own_invocation = run_directory_of(common) / "invocation.json";
   if (!common.resume && !common.overwrite) {
     if (const auto earlier = run_in_the_way(directory.root(), common.preset)) {

@@ -1,10 +1,8 @@
 #include "apps/common/datasets.h"
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
-#include <cmath>
 #include <cstdlib>
 
 #include "apps/common/app_error.h"
@@ -23,8 +21,8 @@ const char* const kCifarHint =
     "put CIFAR-10's binary files (data_batch_1.bin .. data_batch_5.bin, test_batch.bin) in that directory: "
     "scripts/get-cifar10.sh fetches and checks them";
 
-}  // namespace
-
+// Where CIFAR-10 is: --data when given (which must then hold it), else $CIFAR10_DIR, else
+// data/cifar-10-batches-bin; nullopt when none of them has data_batch_1.bin.
 std::optional<std::filesystem::path> find_cifar10(const std::optional<std::filesystem::path>& data_flag) {
   if (data_flag) return has_cifar10(*data_flag) ? std::optional(*data_flag) : std::nullopt;
   if (const char* env = std::getenv("CIFAR10_DIR"); env != nullptr && *env != '\0' && has_cifar10(env)) {
@@ -34,96 +32,7 @@ std::optional<std::filesystem::path> find_cifar10(const std::optional<std::files
   return std::nullopt;
 }
 
-ImageSplits split_idx_data(const data::TrainTestDatasets& loaded, const std::filesystem::path& directory,
-                           const IdxSplitOptions& options) {
-  const data::ImageDataset* train = &loaded.train;
-  const data::ImageDataset* test = &loaded.test;
-  data::ImageDataset filtered_train;
-  data::ImageDataset filtered_test;
-  if (!options.classes.empty()) {
-    for (std::size_t i = 0; i < options.classes.size(); ++i) {
-      const int c = options.classes[i];
-      if (c < 0 || c >= loaded.train.num_classes()) {
-        throw UsageError(fmt::format("class {} is not one of the {} classes 0..{} of {} ({})", c,
-                                     loaded.train.num_classes(), loaded.train.num_classes() - 1, options.name,
-                                     fmt::join(loaded.train.class_names, ", ")));
-      }
-      for (std::size_t j = 0; j < i; ++j) {
-        if (options.classes[j] == c)
-          throw UsageError(fmt::format("class {} is chosen twice; choose different classes", c));
-      }
-    }
-    filtered_train = data::filter_classes(loaded.train, options.classes);
-    filtered_test = data::filter_classes(loaded.test, options.classes);
-    std::vector<int> counts(options.classes.size(), 0);
-    for (int label : filtered_train.labels) ++counts[static_cast<std::size_t>(label)];
-    for (std::size_t i = 0; i < counts.size(); ++i) {
-      if (counts[i] == 0) {
-        throw DataError(fmt::format("{} in {} has no training image of class {} ({})", options.name,
-                                    directory.string(), options.classes[i], filtered_train.class_names[i]),
-                        "choose classes that the training labels contain");
-      }
-    }
-    train = &filtered_train;
-    test = &filtered_test;
-  }
-
-  data::ImageDataset limited;
-  if (options.limit_train > 0 && options.limit_train < train->size()) {
-    limited = data::slice(*train, 0, options.limit_train);
-    train = &limited;
-  }
-
-  const int available = train->size();
-  int validation_size = 0;
-  if (options.validation_size) {
-    validation_size = *options.validation_size;
-  } else {
-    if (!(options.validation_fraction > 0 && options.validation_fraction < 1)) {
-      throw UsageError(
-          fmt::format("the validation fraction must be above 0 and below 1, got {}", options.validation_fraction));
-    }
-    validation_size = static_cast<int>(std::lround(options.validation_fraction * available));
-  }
-  // A fixed size of 0 (no validation) is the caller's choice; a fraction must leave at least one image.
-  const int minimum_validation = options.validation_size ? 0 : 1;
-  if (validation_size < minimum_validation || validation_size >= available) {
-    throw UsageError(fmt::format("a validation split of {} leaves no {} images among the {} training images{}",
-                                 validation_size, validation_size < minimum_validation ? "validation" : "training",
-                                 available, options.classes.empty() ? "" : " of the chosen classes"),
-                     "use more training images or another validation fraction");
-  }
-  auto parts = data::split_last(*train, validation_size);
-
-  ImageSplits splits;
-  splits.train = std::move(parts.train);
-  splits.validation = std::move(parts.validation);
-  splits.test = *test;
-  splits.directory = directory;
-  const std::string which = options.classes.empty()
-                                ? std::string()
-                                : fmt::format(" (classes {})", fmt::join(splits.train.class_names, " vs "));
-  splits.description =
-      fmt::format("{} from {}{}: {} training, {} validation (the tail of {}), {} test images", options.name,
-                  directory.string(), which, splits.train.size(), splits.validation.size(),
-                  limited.size() > 0 ? fmt::format("the first {} training images", available)
-                                     : std::string("the training file"),
-                  splits.test.size());
-  return splits;
-}
-
-ImageSplits load_idx_splits(const std::filesystem::path& directory, const IdxSplitOptions& options) {
-  const auto class_names = options.class_names.empty() ? data::fashion_mnist_class_names() : options.class_names;
-  const auto loaded = as_data_error([&] { return data::load_mnist_directory(directory, class_names); });
-  return split_idx_data(loaded, directory, options);
-}
-
-ImageSplits load_idx_splits(const std::filesystem::path& directory, int validation_size, const std::string& name) {
-  IdxSplitOptions options;
-  options.name = name;
-  options.validation_size = validation_size;
-  return load_idx_splits(directory, options);
-}
+}  // namespace
 
 ImageSplits load_image_splits(const std::optional<std::filesystem::path>& data_flag, CifarSplit split,
                               int validation_size) {
@@ -159,7 +68,6 @@ ImageSplits load_image_splits(const std::optional<std::filesystem::path>& data_f
       splits.validation = std::move(parts.validation);
     }
     splits.test = std::move(both.test);
-    splits.directory = kFashionMnistDirectory;
     splits.description = fmt::format(
         "Fashion-MNIST from {} (CIFAR-10 was not found): {} training, {} validation, {} test images",
         kFashionMnistDirectory.string(), splits.train.size(), splits.validation.size(), splits.test.size());
@@ -167,8 +75,6 @@ ImageSplits load_image_splits(const std::optional<std::filesystem::path>& data_f
   }
 
   ImageSplits splits;
-  splits.is_cifar10 = true;
-  splits.directory = *cifar;
   const auto sources = [&](const std::string& files) {
     const std::string path = (*cifar / files).string();
     return data::DatasetSources{path, path};

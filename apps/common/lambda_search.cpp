@@ -18,12 +18,12 @@ nlohmann::json json_of(const train::ResultValue& value) {
 }
 
 // results.json of an earlier search in `directory`; nullopt when there is none, DataError when it is unreadable.
-std::optional<SearchResults> read_search_results(const std::filesystem::path& directory) {
+std::optional<train::SearchResults> read_search_results(const std::filesystem::path& directory) {
   const std::filesystem::path file = directory / "results.json";
   std::error_code ignored;
   if (!std::filesystem::exists(file, ignored)) return std::nullopt;
   try {
-    SearchResults results = train::read_results(file);
+    train::SearchResults results = train::read_results(file);
     if (!results.log10_range) throw_error(file.string() + ": 'log_lambda_min' is missing");  // the fine range's
     return results;
   } catch (const Error& error) {
@@ -32,46 +32,42 @@ std::optional<SearchResults> read_search_results(const std::filesystem::path& di
 }
 
 // The best of the fine search, else of the coarse one, in memory or in `output`.
-LambdaChoice final_lambda(std::optional<double> given_lambda, const std::filesystem::path& output,
-                          const EarlierSearches& earlier) {
-  if (given_lambda) return {*given_lambda, "--lambda", true};
+std::optional<LambdaChoice> final_lambda(std::optional<double> given_lambda, const std::filesystem::path& output,
+                                         const EarlierSearches& earlier) {
+  if (given_lambda) return LambdaChoice{*given_lambda, "--lambda"};
   for (const auto& [in_memory, name] :
        {std::pair{earlier.fine, std::string("fine")}, std::pair{earlier.coarse, std::string("coarse")}}) {
-    const std::optional<SearchResults> results =
+    const std::optional<train::SearchResults> results =
         in_memory != nullptr ? std::optional(*in_memory) : read_search_results(output / name);
     if (results) {
-      return {results->best().lambda, fmt::format("the best of the {} search ({}/results.json)", name, name), true};
+      return LambdaChoice{results->best().lambda,
+                          fmt::format("the best of the {} search ({}/results.json)", name, name)};
     }
   }
-  return {};
+  return std::nullopt;
 }
 
 struct FineCentre {
   double log10_lambda = 0;
   std::string source;
-  std::optional<SearchResults> coarse;  // the one that sets the fine range's width
-  bool found = false;
+  std::optional<train::SearchResults> coarse;  // the one that sets the fine range's width
 };
 
 // fine: log10 of `given_lambda` (which must be > 0: else UsageError), else the best coarse trial.
-FineCentre fine_centre(std::optional<double> given_lambda, const std::filesystem::path& output,
-                       const EarlierSearches& earlier) {
-  FineCentre centre;
-  centre.coarse = earlier.coarse != nullptr ? std::optional(*earlier.coarse) : read_search_results(output / "coarse");
+std::optional<FineCentre> fine_centre(std::optional<double> given_lambda, const std::filesystem::path& output,
+                                      const EarlierSearches& earlier) {
+  auto coarse =
+      earlier.coarse != nullptr ? std::optional(*earlier.coarse) : read_search_results(output / "coarse");
   if (given_lambda) {
     if (!(*given_lambda > 0)) {
       throw UsageError(fmt::format("fine: --lambda must be > 0 to centre the search on log10 lambda, got {}",
                                    *given_lambda));
     }
-    centre.log10_lambda = std::log10(*given_lambda);
-    centre.source = "--lambda";
-    centre.found = true;
-  } else if (centre.coarse) {
-    centre.log10_lambda = train::log10_lambda_of(centre.coarse->best());
-    centre.source = "the best of the coarse search (coarse/results.json)";
-    centre.found = true;
+    return FineCentre{std::log10(*given_lambda), "--lambda", std::move(coarse)};
   }
-  return centre;
+  if (!coarse) return std::nullopt;
+  const double centre = train::log10_lambda_of(coarse->best());
+  return FineCentre{centre, "the best of the coarse search (coarse/results.json)", std::move(coarse)};
 }
 
 // The UsageError (exit 2) for a fine or final run that finds neither an earlier search in `output` nor --lambda.
@@ -111,7 +107,7 @@ void validate(const SearchSettings& s) {
   }
 }
 
-nlohmann::json search_summary_json(const SearchResults& results) {
+nlohmann::json search_summary_json(const train::SearchResults& results) {
   nlohmann::json summary = {{"build", build_info_json()}};
   for (const auto& [key, value] : train::search_summary(results)) summary[key] = json_of(value);
   for (const char* key : {"n_s", "cycles", "data"}) summary[key] = json_of(results.fields.at(key));
@@ -129,9 +125,9 @@ SearchPlan plan_search(const std::string& preset, const SearchSettings& settings
   return plan;
 }
 
-SearchResults run_lambda_search(const SearchPlan& plan, const RunDirectory& directory,
-                                const TrialTrainer& train_trial) {
-  SearchResults search = plan.search;
+train::SearchResults run_lambda_search(const SearchPlan& plan, const RunDirectory& directory,
+                                       const TrialTrainer& train_trial) {
+  train::SearchResults search = plan.search;
   const std::size_t count = search.trials.size();
   const int workers = std::max(1, std::min<int>(plan.threads, static_cast<int>(count)));
   nlohmann::json config = plan.config;
@@ -146,12 +142,11 @@ SearchResults run_lambda_search(const SearchPlan& plan, const RunDirectory& dire
                search.name, count, range.low, range.high, plan.cycles, plan.cycles == 1 ? "" : "s", plan.n_s, workers);
 
   // An interrupted search throws Interrupted, naming the directory that holds the finished trials.
-  const TrialRuns runs = run_trials(directory, train::names_of(search.trials), plan.threads,
-                                    [&](std::size_t i, const RunDirectory& into) {
-                                      train_trial(search.trials[i], into);
-                                      return fmt::format("{}: validation {:.2f}%", search.trials[i].name,
-                                                         100 * search.trials[i].val_accuracy);
-                                    });
+  const train::TrialRuns runs = run_trials(
+      directory, train::names_of(search.trials), plan.threads, [&](std::size_t i, const RunDirectory& into) {
+        train_trial(search.trials[i], into);
+        return fmt::format("{}: validation {:.2f}%", search.trials[i].name, 100 * search.trials[i].val_accuracy);
+      });
   search = train::collect_results(std::move(search), runs);
   search.fields.insert({{"n_s", plan.n_s}, {"cycles", long{plan.cycles}}});
   train::write_results(directory, search);
@@ -168,10 +163,10 @@ SearchResults run_lambda_search(const SearchPlan& plan, const RunDirectory& dire
 
 LambdaChoice lambda_for_final(std::optional<double> given_lambda, const std::filesystem::path& output,
                               const EarlierSearches& earlier) {
-  const LambdaChoice choice = final_lambda(given_lambda, output, earlier);
-  if (!choice.found) throw_nothing_to_start_from("final", output);
-  spdlog::info("final: lambda {:.4e} from {}", choice.lambda, choice.source);
-  return choice;
+  const std::optional<LambdaChoice> choice = final_lambda(given_lambda, output, earlier);
+  if (!choice) throw_nothing_to_start_from("final", output);
+  spdlog::info("final: lambda {:.4e} from {}", choice->lambda, choice->source);
+  return *choice;
 }
 
 SearchRange search_range(const std::string& preset, const SearchSettings& settings,
@@ -180,17 +175,17 @@ SearchRange search_range(const std::string& preset, const SearchSettings& settin
   if (preset != "fine") {
     return {settings.log_lambda_min, settings.log_lambda_max, "--log-lambda-min and --log-lambda-max"};
   }
-  const FineCentre centre = fine_centre(given_lambda, output, earlier);
-  if (!centre.found) throw_nothing_to_start_from("fine", output);
+  const std::optional<FineCentre> centre = fine_centre(given_lambda, output, earlier);
+  if (!centre) throw_nothing_to_start_from("fine", output);
   const train::Range range =
-      train::fine_range(centre.log10_lambda, settings.fine_width, centre.coarse ? &*centre.coarse : nullptr);
-  return {range.low, range.high, "centred on " + centre.source};
+      train::fine_range(centre->log10_lambda, settings.fine_width, centre->coarse ? &*centre->coarse : nullptr);
+  return {range.low, range.high, "centred on " + centre->source};
 }
 
 void check_search_inputs(const std::string& preset, std::optional<double> given_lambda,
                          const std::filesystem::path& output) {
-  if ((preset == "final" && !final_lambda(given_lambda, output, {}).found) ||
-      (preset == "fine" && !fine_centre(given_lambda, output, {}).found)) {
+  if ((preset == "final" && !final_lambda(given_lambda, output, {})) ||
+      (preset == "fine" && !fine_centre(given_lambda, output, {}))) {
     throw_nothing_to_start_from(preset, output);
   }
 }

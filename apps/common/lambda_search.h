@@ -19,15 +19,12 @@
 
 namespace tapegrad::apps {
 
-using SearchKind = train::SearchKind;
-using SearchResults = train::SearchResults;
-
 // The settings of an app's lambda searches (coarse, fine): `trials` values of log10 lambda in
 // [log_lambda_min, log_lambda_max] for coarse; fine centres its range on the best coarse value (or --lambda),
 // fine_width wide (0: from the coarse results, see train::fine_range).
 struct SearchSettings {
   int trials = 8;
-  SearchKind kind = SearchKind::random;
+  train::SearchKind kind = train::SearchKind::random;
   double log_lambda_min = -5;
   double log_lambda_max = -1;
   double fine_width = 0;
@@ -47,7 +44,7 @@ auto search_settings(SearchSettings Settings::*search, std::string count_help) {
     table.number("--count", nested(search, &SearchSettings::trials), count_help, Bounds::at_least(1))
         .choice("--search", nested(search, &SearchSettings::kind),
                 "how a search picks log10 lambda: uniform random draws or an even grid",
-                {{"random", SearchKind::random}, {"grid", SearchKind::grid}})
+                {{"random", train::SearchKind::random}, {"grid", train::SearchKind::grid}})
         .number("--log-lambda-min", nested(search, &SearchSettings::log_lambda_min),
                 "low end of the coarse range of log10 lambda", log_range)
         .number("--log-lambda-max", nested(search, &SearchSettings::log_lambda_max),
@@ -60,15 +57,14 @@ auto search_settings(SearchSettings Settings::*search, std::string count_help) {
   };
 }
 
-// Trains one trial, trial.name (for logs and titles) with trial.lambda, into `directory` on one thread, and fills
-// its accuracies, train_seconds and steps. Throws on failure (a diverged run, say): the search records the trial as
-// failed and goes on.
+// Trains trial.lambda into `directory` on one thread and fills in the trial's accuracies, train_seconds and steps;
+// a trial that throws (a diverged run, say) is recorded as failed.
 using TrialTrainer = std::function<void(train::TrialRecord& trial, const RunDirectory& directory)>;
 
 // What a search runs, as its config.json and results.json record it.
 struct SearchPlan {
-  SearchResults search;  // "coarse", "fine", one trial per value of log10 lambda; its fields: the data
-  long n_s = 0;          // the schedule of every trial
+  train::SearchResults search;  // "coarse" or "fine", one trial per value of log10 lambda; its fields: the data
+  long n_s = 0;                 // the schedule of every trial
   int cycles = 0;
   int threads = 1;        // trials side by side
   nlohmann::json config;  // the app's own keys for config.json (its settings)
@@ -89,24 +85,22 @@ SearchPlan plan_search(const std::string& preset, const SearchSettings& settings
 // Runs train_trial for every point into directory/trial<NN>_lambda<value>/, plan.threads trials at a time, then
 // writes results.csv, results.json, summary.json, config.json and validation_accuracy.png into `directory`.
 // Throws Interrupted after Ctrl-C (the trials under way saved their state), and Error when every trial failed.
-SearchResults run_lambda_search(const SearchPlan& plan, const RunDirectory& directory,
-                                const TrialTrainer& train_trial);
+train::SearchResults run_lambda_search(const SearchPlan& plan, const RunDirectory& directory,
+                                       const TrialTrainer& train_trial);
 
-// The search's summary.json: the sweep's timings, and its best trial under the keys every run's summary has
-// (lambda, train_accuracy, val_accuracy, test_accuracy, train_seconds, steps).
-nlohmann::json search_summary_json(const SearchResults& results);
+// The search's summary.json: train::search_summary with the build, n_s, cycles and data.
+nlohmann::json search_summary_json(const train::SearchResults& results);
 
 // Where the fine search and the final run find their lambda: --lambda when given, else what the searches left in
 // --out (or handed over in memory by `all`).
 struct EarlierSearches {
-  const SearchResults* coarse = nullptr;
-  const SearchResults* fine = nullptr;
+  const train::SearchResults* coarse = nullptr;
+  const train::SearchResults* fine = nullptr;
 };
 
 struct LambdaChoice {
   double lambda = 0;
   std::string source;  // for the log and config.json: "--lambda", "the best of the fine search (...)"
-  bool found = false;
 };
 
 // final: `given_lambda`, else the best of the fine search, else the best of the coarse search; logs where lambda

@@ -6,16 +6,12 @@
 #pragma once
 
 #include <optional>
-#include <string_view>
 
 #include <tapegrad/nn/train/search.h>
 
 namespace tapegrad::apps {
 
 using Shard = train::Shard;
-
-// Reads the value of --shard, "K/N" with 0 <= K < N; throws UsageError naming --shard otherwise.
-Shard parse_shard(std::string_view text);
 
 // The shard this process runs (run_trials keeps only its trials), or nothing for a whole search and for the merge.
 // Set once, before any trial starts (prepare_output_directory does it).

@@ -14,19 +14,16 @@ namespace {
 
 // A shard ends here either way, so that no shard writes the search's results: interrupted (exit 130), or done
 // (exit 0), saying how to go on.
-[[noreturn]] void end_shard(const Shard& shard, const TrialRuns& runs, const std::filesystem::path& root) {
+[[noreturn]] void end_shard(const Shard& shard, const train::TrialRuns& runs, const std::filesystem::path& root) {
   if (train::stop_requested()) {
     throw Interrupted(fmt::format("shard {} was interrupted; what finished is in {}", shard.text(), root.string()),
                       fmt::format("start the same shard again to continue its trials, or, once every shard has "
                                   "ended, merge them with --resume {}",
                                   root.string()));
   }
-  std::size_t completed = 0;
+  const auto completed = std::ranges::count_if(runs.trials, &train::TrialRun::completed);
   std::size_t ran = 0;
-  for (std::size_t i = 0; i < runs.trials.size(); ++i) {
-    completed += runs.trials[i].completed ? 1 : 0;
-    ran += shard.keeps(i) ? 1 : 0;
-  }
+  for (std::size_t i = 0; i < runs.trials.size(); ++i) ran += shard.keeps(i) ? 1 : 0;
   throw ShardFinished(fmt::format("shard {}: {} of its {} trials completed ({} trials in the search) in {:.1f} s; "
                                   "when every shard has ended, merge them with --resume {}",
                                   shard.text(), completed, ran, runs.trials.size(), runs.wall_seconds,
@@ -35,8 +32,8 @@ namespace {
 
 }  // namespace
 
-TrialRuns run_trials(const RunDirectory& directory, const std::vector<std::string>& names, int workers,
-                     const std::function<std::string(std::size_t, const RunDirectory&)>& trial) {
+train::TrialRuns run_trials(const RunDirectory& directory, const std::vector<std::string>& names, int workers,
+                            const std::function<std::string(std::size_t, const RunDirectory&)>& trial) {
   const std::optional<Shard> shard = active_shard();
   std::vector<std::string> lines(names.size());  // what each completed trial says, for the log
   const auto log_end = [&](std::size_t i, const train::TrialRun& run, std::size_t ended, std::size_t of) {
@@ -46,31 +43,35 @@ TrialRuns run_trials(const RunDirectory& directory, const std::vector<std::strin
       spdlog::warn("[{}/{}] {} failed: {}", ended, of, names[i], run.error);
     }
   };
-  const TrialRuns runs =
-      train::run_trials(directory, names, {.workers = workers, .shard = shard, .on_trial_end = log_end},
-                        [&](std::size_t i, const RunDirectory& trial_directory) {
-                          lines[i] = trial(i, trial_directory);
-                        });
+  const train::TrialRuns runs = train::run_trials(
+      directory, names, {.workers = workers, .shard = shard, .on_trial_end = log_end},
+      [&](std::size_t i, const RunDirectory& trial_directory) { lines[i] = trial(i, trial_directory); });
   if (shard) end_shard(*shard, runs, directory.root());
   throw_if_interrupted("the sweep", directory.root());
   return runs;
 }
 
 SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const ExperimentData& data,
-                       const RunDirectory& parent, int workers) {
+                       const RunDirectory& parent, int workers, const std::string& name) {
   SweepOutcome sweep;
-  std::vector<std::string> names;
+  train::SearchResults results{.name = name};
   for (const ExperimentSettings& settings : trials) {
     TrialOutcome& outcome = sweep.trials.emplace_back(TrialOutcome{settings, {}, {}, 0});
     outcome.settings.threads = 1;
     outcome.settings.show_progress = false;
-    names.push_back(settings.name);
+    results.trials.push_back({.name = settings.name,
+                              .lambda = settings.lambda,
+                              .eta = settings.eta,
+                              .batch_size = settings.batch_size});
   }
-  const TrialRuns runs = run_trials(parent, names, workers, [&](std::size_t i, const RunDirectory& directory) {
-    TrialOutcome& outcome = sweep.trials[i];
-    outcome.result = run_experiment(outcome.settings, data, directory);
-    return fmt::format("{}: validation {:.2f}%", outcome.settings.name, 100 * outcome.result->validation.accuracy);
-  });
+  const train::TrialRuns runs = run_trials(
+      parent, train::names_of(results.trials), workers, [&](std::size_t i, const RunDirectory& directory) {
+        TrialOutcome& outcome = sweep.trials[i];
+        record_result(outcome.result.emplace(run_experiment(outcome.settings, data, directory)),
+                      results.trials[i]);
+        return fmt::format("{}: validation {:.2f}%", outcome.settings.name,
+                           100 * outcome.result->validation.accuracy);
+      });
   for (std::size_t i = 0; i < trials.size(); ++i) {
     sweep.trials[i].error = runs.trials[i].error;
     sweep.trials[i].seconds = runs.trials[i].seconds;
@@ -78,6 +79,7 @@ SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const Expe
   sweep.workers = runs.workers;
   sweep.wall_seconds = runs.wall_seconds;
   sweep.trial_seconds_sum = runs.trial_seconds_sum;
+  train::write_results(parent, train::collect_results(std::move(results), runs));
   return sweep;
 }
 
@@ -96,18 +98,6 @@ void record_result(const ExperimentResult& result, train::TrialRecord& trial) {
   trial.test_accuracy = result.test.accuracy;
   trial.steps = result.outcome.steps;
   trial.train_seconds = result.outcome.train_seconds;
-}
-
-void write_sweep_results(const SweepOutcome& sweep, const RunDirectory& directory, const std::string& name) {
-  train::SearchResults results{name, {}, {sweep.workers, sweep.wall_seconds, sweep.trial_seconds_sum}, {}};
-  for (const TrialOutcome* t : ranked_by_validation(sweep)) {
-    const ExperimentSettings& s = t->settings;
-    train::TrialRecord& record = results.trials.emplace_back(
-        train::TrialRecord{.name = s.name, .lambda = s.lambda, .eta = s.eta, .batch_size = s.batch_size,
-                           .completed = t->result.has_value(), .error = t->error, .wall_seconds = t->seconds});
-    if (t->result) record_result(*t->result, record);
-  }
-  train::write_results(directory, results);
 }
 
 }  // namespace tapegrad::apps

@@ -27,29 +27,23 @@ struct SweepOutcome {
   double speedup() const { return wall_seconds > 0 ? trial_seconds_sum / wall_seconds : 1.0; }
 };
 
-using TrialRuns = train::TrialRuns;
+// train::run_trials with the apps' log, exit codes and --shard: trial returns the line to log when it completes
+// ("name: validation 51.20%"). After Ctrl-C, Interrupted is thrown, naming `directory`, once the trials under way
+// ended. In a shard (--shard K/N, shard.h) only its trials run, each under its own directory's lock (UsageError
+// naming the directory when another process has one); then ShardFinished is thrown instead of returning, so that
+// no shard writes the search's results.
+train::TrialRuns run_trials(const RunDirectory& directory, const std::vector<std::string>& names, int workers,
+                            const std::function<std::string(std::size_t, const RunDirectory&)>& trial);
 
-// Runs trial(i, its directory) for every trial named in `names`, below `directory`, on `workers` threads (at most
-// one per trial), each trial's products on one thread. trial returns the line to log when it completes ("name:
-// validation 51.20%"); a trial that throws is recorded with its message. After Ctrl-C no further trial starts;
-// then Interrupted is thrown, naming `directory`, once the trials under way ended. In a shard (--shard K/N,
-// shard.h) only the shard's trials run, each under its own directory's lock (UsageError naming the directory
-// when another process has one); then ShardFinished is thrown instead of returning, so that no shard writes the
-// search's results.
-TrialRuns run_trials(const RunDirectory& directory, const std::vector<std::string>& names, int workers,
-                     const std::function<std::string(std::size_t, const RunDirectory&)>& trial);
-
-// Runs every trial into parent.sub_run(trial.name) on `workers` threads. A failing trial is recorded, not fatal.
+// Runs every trial into parent.sub_run(trial.name) on `workers` threads (a failing trial is recorded, not fatal),
+// then writes the trials, ranked by validation accuracy, as the search `name`'s results.csv and results.json.
 SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const ExperimentData& data,
-                       const RunDirectory& parent, int workers);
-
-// Trials ordered by validation accuracy, best first (failed ones last).
-std::vector<const TrialOutcome*> ranked_by_validation(const SweepOutcome& sweep);
+                       const RunDirectory& parent, int workers, const std::string& name);
 
 // The accuracies, steps and training time of `result` into `trial`.
 void record_result(const ExperimentResult& result, train::TrialRecord& trial);
 
-// The sweep's trials, ranked by validation accuracy, as results.csv and results.json in `directory`.
-void write_sweep_results(const SweepOutcome& sweep, const RunDirectory& directory, const std::string& name);
+// Trials ordered by validation accuracy, best first (failed ones last).
+std::vector<const TrialOutcome*> ranked_by_validation(const SweepOutcome& sweep);
 
 }  // namespace tapegrad::apps

@@ -20,20 +20,11 @@ void set_thread_count(int threads) {
   Eigen::setNbThreads(1);
   try {
     set_product_threads(threads);
-  } catch (const AppError&) {
-    throw;
   } catch (const Error& error) {
     // The pool started none of its workers: the process can end cleanly, at once.
     throw Failure(fmt::format("--threads {}: {}", threads, error.what()),
                   hints::threads_refused(hardware_thread_count()));
   }
-}
-
-void check_threads_can_start(int threads) {
-  const int before = product_thread_count();
-  if (threads == before) return;
-  set_thread_count(threads);
-  set_thread_count(before);
 }
 
 int product_thread_count() { return product_threads(); }

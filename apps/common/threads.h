@@ -16,10 +16,6 @@ inline constexpr int kThreadsPerHardwareThread = 4;
 // --threads) when the system cannot start that many threads; the pool then runs none, and products use one thread.
 void set_thread_count(int threads);
 
-// Starts and stops `threads` product threads, so that a run that could not have them fails before it writes
-// anything (AppError as above). The thread count is left as it was.
-void check_threads_can_start(int threads);
-
 // The threads the products will use now.
 int product_thread_count();
 

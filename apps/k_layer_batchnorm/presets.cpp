@@ -50,7 +50,7 @@ PresetRecord run_search(const KLayerSettings& settings, const PresetContext& con
     trial.train_seconds = number_in(summary, "train_seconds");
     trial.steps = summary.value("steps", 0L);
   };
-  SearchResults results = run_lambda_search(plan, directory, train_trial);
+  train::SearchResults results = run_lambda_search(plan, directory, train_trial);
   const train::TrialRecord& best = results.best();
   std::printf("%s search (%zu values of log10 lambda in [%.3f, %.3f]), sorted by validation accuracy:\n%s"
               "%s: best lambda %.4e (log10 %.3f), validation %.2f%%; in %s with %d at a time (%s one after another)\n",
@@ -109,7 +109,7 @@ PresetRecord run_sensitivity(const KLayerSettings& base, const PresetContext& co
   std::vector<std::optional<RunResult>> results(runs.size());
   std::vector<std::string> names;
   for (const KLayerSettings& run : runs) names.push_back(run.preset);
-  const TrialRuns outcome =
+  const train::TrialRuns outcome =
       run_trials(directory, names, base.threads, [&](std::size_t i, const RunDirectory& run_directory) {
         results[i] = train_k_layer(runs[i], splits, run_directory);
         return fmt::format("{}: test {}", runs[i].preset, percent(number_in(results[i]->summary, "test_accuracy")));

@@ -28,7 +28,7 @@ struct PresetRecord {
   std::string preset;
   nlohmann::json summary;  // the preset's summary.json, with preset_wall_seconds
   std::string details;     // Markdown for the report: a search's sorted trials, sensitivity's table
-  std::optional<SearchResults> search;
+  std::optional<train::SearchResults> search;
 };
 
 // Runs one preset (not `all`). Throws UsageError (exit 2) when fine or final has nothing to start from.

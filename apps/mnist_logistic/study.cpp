@@ -181,6 +181,48 @@ void warn_flags_left_aside(const std::string& preset, bool binary, const StudyOp
   }
 }
 
+// The task's training images (a binary task's two classes, relabelled 0 and 1; the first --limit-train of them),
+// less the last --validation-fraction, which validate. --classes and --validation-fraction were checked with
+// the flags; the data decide whether a class has images and whether the split leaves some on each side.
+ImageSplits split_study_data(const data::TrainTestDatasets& loaded, const StudyOptions& options, bool binary) {
+  const std::string name = display_name(options.dataset);
+  const auto task_of = [&](const data::ImageDataset& all) {
+    return binary ? data::filter_classes(all, options.binary_classes) : all;
+  };
+  data::ImageDataset train = task_of(loaded.train);
+  for (int i = 0; binary && i < train.num_classes(); ++i) {
+    if (std::ranges::count(train.labels, i) == 0) {
+      throw DataError(
+          fmt::format("{} in {} has no training image of class {} ({})", name, options.data_directory.string(),
+                      options.binary_classes[static_cast<std::size_t>(i)],
+                      train.class_names[static_cast<std::size_t>(i)]),
+          "choose classes that the training labels contain");
+    }
+  }
+  const bool limited = options.limit_train > 0 && options.limit_train < train.size();
+  if (limited) train = data::slice(train, 0, options.limit_train);
+  const int available = train.size();
+  auto parts = data::split_fraction(train, options.validation_fraction);
+  if (parts.validation.size() < 1 || parts.train.size() < 1) {
+    throw UsageError(fmt::format("a validation split of {} leaves no {} images among the {} training images{}",
+                                 parts.validation.size(), parts.validation.size() < 1 ? "validation" : "training",
+                                 available, binary ? " of the chosen classes" : ""),
+                     "use more training images or another validation fraction");
+  }
+  ImageSplits splits;
+  splits.train = std::move(parts.train);
+  splits.validation = std::move(parts.validation);
+  splits.test = task_of(loaded.test);
+  const std::string which =
+      binary ? fmt::format(" (classes {})", fmt::join(splits.train.class_names, " vs ")) : std::string();
+  splits.description = fmt::format(
+      "{} from {}{}: {} training, {} validation (the tail of {}), {} test images", name,
+      options.data_directory.string(), which, splits.train.size(), splits.validation.size(),
+      limited ? fmt::format("the first {} training images", available) : std::string("the training file"),
+      splits.test.size());
+  return splits;
+}
+
 // What the trials of a sweep left, for its summary and figures.
 struct TrialTables {
   nlohmann::json rows = nlohmann::json::array();  // one per trial, failed ones included
@@ -280,13 +322,7 @@ Study::Study(StudyOptions options) : options_(std::move(options)) {
 const ImageSplits& Study::splits_for(bool binary) {
   std::optional<ImageSplits>& splits = binary ? binary_splits_ : multiclass_splits_;
   if (!splits) {
-    IdxSplitOptions split;
-    split.name = display_name(options_.dataset);
-    split.class_names = class_names(options_.dataset);
-    if (binary) split.classes = options_.binary_classes;
-    split.limit_train = options_.limit_train;
-    split.validation_fraction = options_.validation_fraction;
-    splits = split_idx_data(loaded_, options_.data_directory, split);
+    splits = split_study_data(loaded_, options_, binary);
     if (options_.fallback) {
       splits->description +=
           "; Fashion-MNIST from Debian's dataset-fashion-mnist package, as --data was not given";
@@ -420,8 +456,7 @@ nlohmann::json Study::run_trials(const std::string& preset, const RunDirectory& 
   } else {
     spdlog::info("{}: {} runs, one after another (--threads 1)", preset, trials.size());
   }
-  SweepOutcome sweep = run_sweep(trials, experiment_data(splits, normalizer), directory, options_.threads);
-  write_sweep_results(sweep, directory, preset);
+  SweepOutcome sweep = run_sweep(trials, experiment_data(splits, normalizer), directory, options_.threads, preset);
   const TrialTables tables = finish_trials(sweep, directory, study, checks, steps_per_epoch);
   if (binary) {
     plot_validation_curves(tables.curves, directory,

@@ -135,7 +135,7 @@ PresetRecord run_search(const CyclicSettings& settings, const RunContext& contex
     s.show_progress = false;
     record_result(train_network(s, splits, normalizer, trial_directory), trial);
   };
-  SearchResults results = run_lambda_search(plan, directory, train_trial);
+  train::SearchResults results = run_lambda_search(plan, directory, train_trial);
   print_result(fmt::format("{} search ({} values of log10 lambda in [{:.3f}, {:.3f}]), sorted by validation "
                            "accuracy:\n{}",
                            settings.preset, plan.search.trials.size(), range.low, range.high,

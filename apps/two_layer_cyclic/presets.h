@@ -31,7 +31,7 @@ struct PresetRecord {
   double wall_seconds = 0;          // the whole preset: loading the data, training, evaluation, plots
   nlohmann::json summary;           // the preset's summary.json
   std::vector<std::string> plots;   // PNG files, relative to --out
-  std::optional<SearchResults> search;
+  std::optional<train::SearchResults> search;
   std::string details;  // Markdown for the report: the gradient check's table, a search's sorted trials
 };
 
