@@ -17,9 +17,12 @@ nlohmann::json json_of(const train::ResultValue& value) {
   return std::visit([](const auto& v) { return nlohmann::json(v); }, value);
 }
 
-// results.json of an earlier search in `directory`; nullopt when there is none, DataError when it is unreadable.
-std::optional<train::SearchResults> read_search_results(const std::filesystem::path& directory) {
-  const std::filesystem::path file = directory / "results.json";
+// The search `name` ("coarse", "fine") as `all` handed it over, else its results.json in `output`; nullopt when
+// there is none, DataError when it is unreadable.
+std::optional<train::SearchResults> earlier_search(const train::SearchResults* in_memory,
+                                                   const std::filesystem::path& output, const std::string& name) {
+  if (in_memory != nullptr) return *in_memory;
+  const std::filesystem::path file = output / name / "results.json";
   std::error_code ignored;
   if (!std::filesystem::exists(file, ignored)) return std::nullopt;
   try {
@@ -37,9 +40,7 @@ std::optional<LambdaChoice> final_lambda(std::optional<double> given_lambda, con
   if (given_lambda) return LambdaChoice{*given_lambda, "--lambda"};
   for (const auto& [in_memory, name] :
        {std::pair{earlier.fine, std::string("fine")}, std::pair{earlier.coarse, std::string("coarse")}}) {
-    const std::optional<train::SearchResults> results =
-        in_memory != nullptr ? std::optional(*in_memory) : read_search_results(output / name);
-    if (results) {
+    if (const std::optional<train::SearchResults> results = earlier_search(in_memory, output, name)) {
       return LambdaChoice{results->best().lambda,
                           fmt::format("the best of the {} search ({}/results.json)", name, name)};
     }
@@ -56,8 +57,7 @@ struct FineCentre {
 // fine: log10 of `given_lambda` (which must be > 0: else UsageError), else the best coarse trial.
 std::optional<FineCentre> fine_centre(std::optional<double> given_lambda, const std::filesystem::path& output,
                                       const EarlierSearches& earlier) {
-  auto coarse =
-      earlier.coarse != nullptr ? std::optional(*earlier.coarse) : read_search_results(output / "coarse");
+  std::optional<train::SearchResults> coarse = earlier_search(earlier.coarse, output, "coarse");
   if (given_lambda) {
     if (!(*given_lambda > 0)) {
       throw UsageError(fmt::format("fine: --lambda must be > 0 to centre the search on log10 lambda, got {}",

@@ -33,15 +33,15 @@ struct SearchSettings {
 // Throws UsageError when the coarse range is empty (the bounds of each setting are search_settings').
 void validate(const SearchSettings& settings);
 
-// The search settings of an app's SettingsTable, for `app_settings.*search`: --count (`count_help` says the app's
-// default trial counts), --search, --log-lambda-min, --log-lambda-max and --fine-width.
-//   SettingsTable<Settings>().with(search_settings(&Settings::search, "trials of a search (default 8)"))
+// The search settings of an app's SettingsTable, for `app_settings.*search`: --count, --search,
+// --log-lambda-min, --log-lambda-max and --fine-width.
+//   SettingsTable<Settings>().with(search_settings(&Settings::search))
 template <class Settings>
-auto search_settings(SearchSettings Settings::*search, std::string count_help) {
-  return [search, count_help](SettingsTable<Settings>& table) {
+auto search_settings(SearchSettings Settings::*search) {
+  return [search](SettingsTable<Settings>& table) {
     // Far outside this range lambda is 0 or infinite in floating point and the search means nothing.
     const Bounds log_range = Bounds::between(-30, 30);
-    table.number("--count", nested(search, &SearchSettings::trials), count_help, Bounds::at_least(1))
+    table.number("--count", nested(search, &SearchSettings::trials), "trials of a search", Bounds::at_least(1))
         .choice("--search", nested(search, &SearchSettings::kind),
                 "how a search picks log10 lambda: uniform random draws or an even grid",
                 {{"random", train::SearchKind::random}, {"grid", train::SearchKind::grid}})

@@ -135,7 +135,7 @@ const SettingsTable<KLayerSettings>& settings_table() {
                   Bounds::at_least(0).below(1))
           .number("--eps", &S::eps, "added to the variance (2.2e-16 is Matlab's eps)", Bounds::above(0))
           .number("--eval-per-cycle", &S::evaluations_per_cycle, "evaluation points per cycle", Bounds::at_least(1))
-          .with(search_settings(&S::search, "trials of a search"))
+          .with(search_settings(&S::search))
           .number("--validation-size", &S::validation_size, "images of the five batches that validate",
                   Bounds::at_least(1))
           .choice("--grad", &S::gradients, "gradient path: the tape or the reports' hand-derived formulas",

@@ -125,7 +125,7 @@ const SettingsTable<CyclicSettings>& settings_table() {
           .choice("--grad", &S::path, "gradient path: the tape or the reports' hand-derived formulas",
                   {{"tape", GradientPath::tape}, {"reference", GradientPath::reference}})
           .choice("--dtype", &S::use_double, "scalar type of training", {{"float", false}, {"double", true}})
-          .with(search_settings(&S::search, "trials of a search"))
+          .with(search_settings(&S::search))
           .number("--validation-size", &S::validation_size,
                   "validation images held out of the training batches for coarse, fine and final",
                   Bounds::at_least(1))
