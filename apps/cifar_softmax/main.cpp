@@ -150,19 +150,20 @@ ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& c
       fmt::print("{:>4}  {:>6g}  {:>6g}  {:>7}  {:>8.2f}%  {:>6.2f}%  {:>7.2f}%\n", i + 1, s.eta, s.lambda,
                  s.batch_size, 100 * train, 100 * val, 100 * test);
       table += fmt::format("| {} | {:g} | {:g} | {} | {:.2f}% | {:.2f}% | {:.2f}% | {:.1f} |\n", i + 1, s.eta, s.lambda,
-                           s.batch_size, 100 * train, 100 * val, 100 * test, t.seconds);
+                           s.batch_size, 100 * train, 100 * val, 100 * test, t.run.seconds);
     }
   }
   fmt::print("grid: {:.1f} s wall on {} workers, {:.1f} s of trials one after another: {:.2f}x speed-up\n",
-             sweep.wall_seconds, sweep.workers, sweep.trial_seconds_sum, sweep.speedup());
+             sweep.timings.wall_seconds, sweep.timings.workers, sweep.timings.trial_seconds_sum, sweep.speedup());
   write_file_atomically(directory.root() / "top10.md",
                         fmt::format("# Grid search: top 10 by validation accuracy\n\n{}\n{} trials, {:.1f} s wall on {} "
                                     "workers ({:.2f}x over one after another)\n",
-                                    table, ranked.size(), sweep.wall_seconds, sweep.workers, sweep.speedup()));
+                                    table, ranked.size(), sweep.timings.wall_seconds, sweep.timings.workers,
+                                    sweep.speedup()));
   nlohmann::json summary = {{"trials", ranked.size()},
-                            {"wall_seconds", sweep.wall_seconds},
-                            {"trial_seconds_sum", sweep.trial_seconds_sum},
-                            {"workers", sweep.workers},
+                            {"wall_seconds", sweep.timings.wall_seconds},
+                            {"trial_seconds_sum", sweep.timings.trial_seconds_sum},
+                            {"workers", sweep.timings.workers},
                             {"speedup", sweep.speedup()}};
   ReportRow row{"grid", "best of 36", std::nullopt, "", "grid"};
   if (!ranked.empty() && ranked.front()->result) {
@@ -175,7 +176,7 @@ ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& c
     summary["test_accuracy"] = row.result->test.accuracy;
   }
   directory.write_summary(summary);
-  row.note = fmt::format("{:.0f} s wall, {:.2f}x side by side", sweep.wall_seconds, sweep.speedup());
+  row.note = fmt::format("{:.0f} s wall, {:.2f}x side by side", sweep.timings.wall_seconds, sweep.speedup());
   return row;
 }
 

@@ -56,7 +56,7 @@ SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const Expe
   SweepOutcome sweep;
   train::SearchResults results{.name = name};
   for (const ExperimentSettings& settings : trials) {
-    TrialOutcome& outcome = sweep.trials.emplace_back(TrialOutcome{settings, {}, {}, 0});
+    TrialOutcome& outcome = sweep.trials.emplace_back(TrialOutcome{settings, {}, {}});
     outcome.settings.threads = 1;
     outcome.settings.show_progress = false;
     results.trials.push_back({.name = settings.name,
@@ -72,14 +72,10 @@ SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const Expe
         return fmt::format("{}: validation {:.2f}%", outcome.settings.name,
                            100 * outcome.result->validation.accuracy);
       });
-  for (std::size_t i = 0; i < trials.size(); ++i) {
-    sweep.trials[i].error = runs.trials[i].error;
-    sweep.trials[i].seconds = runs.trials[i].seconds;
-  }
-  sweep.workers = runs.workers;
-  sweep.wall_seconds = runs.wall_seconds;
-  sweep.trial_seconds_sum = runs.trial_seconds_sum;
-  train::write_results(parent, train::collect_results(std::move(results), runs));
+  for (std::size_t i = 0; i < trials.size(); ++i) sweep.trials[i].run = runs.trials[i];
+  results = train::collect_results(std::move(results), runs);
+  train::write_results(parent, results);
+  sweep.timings = results.timings;
   return sweep;
 }
 

@@ -15,16 +15,15 @@ namespace tapegrad::apps {
 struct TrialOutcome {
   ExperimentSettings settings;
   std::optional<ExperimentResult> result;  // empty when the trial failed
-  std::string error;                       // why it failed (divergence, ...)
-  double seconds = 0;                      // the trial's own wall time
+  train::TrialRun run;                     // why it failed (divergence, ...), its own wall time
 };
 
 struct SweepOutcome {
   std::vector<TrialOutcome> trials;  // in the order given
-  double wall_seconds = 0;           // the whole sweep
-  double trial_seconds_sum = 0;      // what running the trials one after another would take
-  int workers = 1;
-  double speedup() const { return wall_seconds > 0 ? trial_seconds_sum / wall_seconds : 1.0; }
+  train::SearchTimings timings;
+  double speedup() const {
+    return timings.wall_seconds > 0 ? timings.trial_seconds_sum / timings.wall_seconds : 1.0;
+  }
 };
 
 // train::run_trials with the apps' log, exit codes and --shard: trial returns the line to log when it completes

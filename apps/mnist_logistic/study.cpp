@@ -240,12 +240,14 @@ TrialTables finish_trials(SweepOutcome& sweep, const RunDirectory& directory, co
     TrialOutcome& trial = sweep.trials[i];
     if (!trial.result) {
       ++tables.failed;
-      if (tables.first_error.empty()) tables.first_error = fmt::format("{}: {}", trial.settings.name, trial.error);
+      if (tables.first_error.empty()) {
+        tables.first_error = fmt::format("{}: {}", trial.settings.name, trial.run.error);
+      }
       tables.rows.push_back(nlohmann::json{{"name", trial.settings.name},
                                            {"lambda", trial.settings.lambda},
                                            {"shuffle", trial.settings.shuffle},
-                                           {"error", trial.error},
-                                           {"wall_seconds", trial.seconds}});
+                                           {"error", trial.run.error},
+                                           {"wall_seconds", trial.run.seconds}});
       continue;
     }
     finish_run(*trial.result, directory.sub_run(trial.settings.name), study, checks[i], steps_per_epoch);
@@ -276,9 +278,9 @@ nlohmann::json trials_summary(const std::string& preset, const std::string& data
                               {"worst_relative_error", worst_gradient_error},
                               {"tolerance", kGradientTolerance}}},
                             {"failed_runs", tables.failed},
-                            {"workers", sweep.workers},
-                            {"wall_seconds", sweep.wall_seconds},
-                            {"trial_seconds_sum", sweep.trial_seconds_sum},
+                            {"workers", sweep.timings.workers},
+                            {"wall_seconds", sweep.timings.wall_seconds},
+                            {"trial_seconds_sum", sweep.timings.trial_seconds_sum},
                             {"speedup", sweep.speedup()}};
   const auto ranked = ranked_by_validation(sweep);
   if (!ranked.empty() && ranked.front()->result) {
@@ -467,8 +469,8 @@ nlohmann::json Study::run_trials(const std::string& preset, const RunDirectory& 
 
   const nlohmann::json summary = trials_summary(preset, splits.description, study, tables, checks, sweep);
   spdlog::info("{}: {:.1f} s in all; the runs took {:.1f} s together ({:.2f}x with {} worker{})", preset,
-               sweep.wall_seconds, sweep.trial_seconds_sum, sweep.speedup(), sweep.workers,
-               sweep.workers == 1 ? "" : "s");
+               sweep.timings.wall_seconds, sweep.timings.trial_seconds_sum, sweep.speedup(), sweep.timings.workers,
+               sweep.timings.workers == 1 ? "" : "s");
   if (tables.failed == static_cast<int>(sweep.trials.size())) {
     directory.write_summary(summary);
     throw Error(fmt::format("{}: every run failed; the first: {}", preset, tables.first_error));
