@@ -24,10 +24,6 @@ const char* const damaged_checkpoint =
     "the run's checkpoint cannot be used: delete checkpoint.bin (and best.bin) from the run directory and --resume OUT "
     "trains that run again from its beginning, or start afresh with --overwrite";
 
-const char* const damaged_metrics =
-    "the run's metrics.csv is damaged, and a resumed run needs its rows: start the run afresh with --overwrite (or in "
-    "a new --out directory)";
-
 const char* const out_of_memory =
     "the run ran out of memory: try a smaller --batch-size, fewer --threads (each sweep worker holds its own model) "
     "or a smaller preset, or close other programs";
@@ -44,8 +40,11 @@ const char* const other_failure =
     "stays in its --out directory)";
 
 std::vector<std::string> all_hints(std::string_view program) {
-  return {diverged(program), write_failed,  damaged_checkpoint,
-          damaged_metrics,   out_of_memory, threads_refused(static_cast<int>(std::thread::hardware_concurrency())),
+  return {diverged(program),
+          write_failed,
+          damaged_checkpoint,
+          out_of_memory,
+          threads_refused(static_cast<int>(std::thread::hardware_concurrency())),
           other_failure};
 }
 

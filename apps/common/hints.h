@@ -15,8 +15,6 @@ std::string diverged(std::string_view program);
 extern const char* const write_failed;
 // checkpoint.bin (or best.bin) of a run to resume is damaged.
 extern const char* const damaged_checkpoint;
-// metrics.csv of a run to resume is damaged.
-extern const char* const damaged_metrics;
 // std::bad_alloc.
 extern const char* const out_of_memory;
 // The product threads could not be started; `hardware_threads` is what the machine has.
