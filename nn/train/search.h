@@ -4,9 +4,11 @@
 // against log10 lambda. Each trial is the caller's: it trains into the directory it is given and fills its record.
 //
 //   Generator draws(1);
-//   train::SearchResults coarse = train::plan_lambda_search("coarse", train::SearchKind::random, {-5, -1}, 8,
-//   draws); train::RunDirectory directory("runs/coarse"); const train::TrialRuns runs =
-//   train::run_trials(directory, train::names_of(coarse.trials), {.workers = 2},
+//   train::SearchResults coarse =
+//       train::plan_lambda_search("coarse", train::SearchKind::random, {-5, -1}, 8, draws);
+//   train::RunDirectory directory("runs/coarse");
+//   const train::TrialRuns runs = train::run_trials(
+//       directory, train::names_of(coarse.trials), {.workers = 2},
 //       [&](std::size_t i, const train::RunDirectory& into) { train_one(coarse.trials[i], into); });
 //   coarse = train::collect_results(std::move(coarse), runs);
 //   train::write_results(directory, coarse);
