@@ -152,6 +152,21 @@ TEST_CASE("apps: a run killed outright resumes from its last evaluation checkpoi
   CHECK(again.exit_code == 0);
   CHECK_THAT(again.output, Catch::Contains("already finished"));
   CHECK(read_bytes(out / "setting2" / "metrics.csv") == metrics);
+
+  // A finished run is read back from summary.json and metrics.csv: its checkpoint may be gone (to save disk).
+  fs::remove(out / "setting2" / "checkpoint.bin");
+  const auto without_checkpoint =
+      run_command(app_path("cifar_softmax") + " --resume " + quoted(out) + " --threads 1");
+  INFO(without_checkpoint.output);
+  CHECK(without_checkpoint.exit_code == 0);
+  CHECK_THAT(without_checkpoint.output, Catch::Contains("already finished"));
+  CHECK_FALSE(fs::exists(out / "setting2" / "checkpoint.bin"));
+  // A damaged metrics.csv of a finished run is refused, naming the file and line.
+  write_bytes(out / "setting2" / "metrics.csv", metrics.substr(0, metrics.find('\n') + 1) + "1,x\n");
+  const auto damaged_finished = run_command(app_path("cifar_softmax") + " --resume " + quoted(out) + " --threads 1");
+  INFO(damaged_finished.output);
+  CHECK(damaged_finished.exit_code == 1);
+  CHECK_THAT(damaged_finished.output, Catch::Contains("metrics.csv' line 2") && Catch::Contains("--overwrite"));
 }
 
 TEST_CASE("apps: --resume continues a sweep, keeping its finished trials", "[apps][reliability][resume]") {

@@ -18,6 +18,8 @@
 
 using namespace tapegrad;
 using tapegrad::testing::TempDir;
+using tapegrad::testing::read_bytes;
+using tapegrad::testing::write_bytes;
 
 namespace {
 
@@ -555,4 +557,26 @@ TEST_CASE("metrics rows read back from their text exactly", "[train][metrics]") 
     for (const auto& cell : cells) fields.push_back(std::strtod(cell.text().c_str(), nullptr));
     CHECK(train::metrics_row_from_fields(fields) == row);
   }
+}
+
+TEST_CASE("read_metrics_csv reads metrics.csv back exactly, without a cut-off last line", "[train][metrics]") {
+  TempDir directory("metrics_csv");
+  const std::filesystem::path path = directory / "metrics.csv";
+  std::vector<train::MetricsRow> rows(2);
+  rows[0] = {.step = 0, .epoch = 0, .learning_rate = 0.1, .train = {2.302585092994046, 2.4, 0.1},
+             .validation = {1.0 / 3.0, 0.1 + 0.2, 0.25}};
+  rows[1] = {.step = 100, .epoch = 1, .learning_rate = 1e-5, .train = {1e-300, 1e300, 1}, .validation = {}};
+  {
+    train::CsvAppender writer = train::CsvAppender::create(path, train::metrics_columns());
+    for (const auto& row : rows) writer.append_row(train::metrics_cells(row));
+  }
+  CHECK(train::read_metrics_csv(path) == rows);
+  const std::string text = read_bytes(path);
+  write_bytes(path, text + "200,2,0.1,1,2");  // a row cut off by a crash
+  CHECK(train::read_metrics_csv(path) == rows);
+  write_bytes(path, text + "200,2,0.1,1,2\n");
+  CHECK_THROWS_WITH(train::read_metrics_csv(path), Catch::Contains("line 4") && Catch::Contains("5 fields"));
+  write_bytes(path, text + "200,2,0.1,1,2,3,4,5,six\n");
+  CHECK_THROWS_WITH(train::read_metrics_csv(path), Catch::Contains("line 4") && Catch::Contains("'six'"));
+  CHECK_THROWS_WITH(train::read_metrics_csv(directory / "none.csv"), Catch::Contains("none.csv"));
 }

@@ -56,7 +56,8 @@ Classifier<T> make_two_layer_network(Index features, Index hidden, Index classes
                                      Generator& generator);
 
 // A loop that trains `model` through `path`: its cost as the loss (of the tape's step and the evaluations), the
-// L2 term reported apart, and on the reference path the reports' gradients as the step.
+// L2 term reported apart, and on the reference path the reports' gradients as the step. The loop refers to `model`
+// (and to `optimizer` and `loader`): each must outlive it and stay where it is.
 template <typename T>
 train::Loop<T> make_loop(Classifier<T>& model, optim::Optimizer<T>& optimizer, data::BatchLoader<T>& loader,
                          train::LoopOptions options, GradientPath path);

@@ -148,8 +148,20 @@ std::optional<nlohmann::json> previous_summary(const ExperimentSettings& s, cons
   return summary;
 }
 
+// A run that finished in `directory`, read back from its summary.json and metrics.csv, without its checkpoint.
 ExperimentResult finished_run(const ExperimentSettings& s, const RunDirectory& directory,
-                              const nlohmann::json& summary, std::vector<MetricsRow> rows) {
+                              const nlohmann::json& summary) {
+  std::vector<MetricsRow> rows;
+  try {
+    rows = train::read_metrics_csv(directory.metrics_path());
+  } catch (const AppError&) {
+    throw;
+  } catch (const Error& error) {
+    throw Failure(fmt::format("cannot read back the finished run in '{}': {}", directory.root().string(),
+                              error.what()),
+                  "restore metrics.csv, or train the run again: the same command with --overwrite instead of "
+                  "--resume");
+  }
   try {
     ExperimentResult result;
     result.settings = s;
@@ -270,8 +282,13 @@ void write_config(const ExperimentSettings& s, const ExperimentData& d, const nl
 }
 
 // What one run trains, built from its settings, and the loop that trains it.
+// Built in place and never moved: the loop's functions refer to `model`, `optimizer` and `loader`.
 template <typename T>
 struct PlannedRun {
+  PlannedRun() = default;
+  PlannedRun(const PlannedRun&) = delete;
+  PlannedRun& operator=(const PlannedRun&) = delete;
+
   Classifier<T> model;
   std::unique_ptr<optim::SGD<T>> optimizer;
   std::unique_ptr<optim::LearningRateSchedule> schedule;
@@ -360,6 +377,11 @@ TrainingOutcome train_run(PlannedRun<T>& run, const ExperimentSettings& s, const
   };
   callbacks.on_evaluation = [&](const MetricsRow& row) { metrics.append_row(train::metrics_cells(row)); };
   callbacks.stop_requested = train::stop_requested;
+  // The callbacks refer to this function's locals: none may outlive it (the loop does, for the final evaluation).
+  struct ForgetCallbacks {
+    train::Callbacks& callbacks;
+    ~ForgetCallbacks() { callbacks = {}; }
+  } forget{callbacks};
   const TrainingOutcome outcome = run.loop->run(start);
   if (progress) progress->finish();
   metrics.close();
@@ -407,13 +429,12 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
     from_checkpoint = s.save_checkpoint && std::filesystem::is_regular_file(directory.checkpoint_path(), error);
   }
   const std::string status = previous ? previous->value("status", "") : "";
-  const bool finished = status == "completed" || status == "early_stopped";
-  if (!from_checkpoint && !finished) write_config(s, d, key, directory);
+  if (status == "completed" || status == "early_stopped") return finished_run(s, directory, *previous);
+  if (!from_checkpoint) write_config(s, d, key, directory);
 
   PlannedRun<T> run;
   plan_run(run, s, d, key, directory);
   const train::Start<T> start = resume_point(*run.loop, directory, from_checkpoint);
-  if (finished) return finished_run(s, directory, *previous, start.rows);
   if (from_checkpoint)
     spdlog::info("{}: resuming at step {} from {}", s.name, start.step, directory.checkpoint_path().string());
   TrainingOutcome outcome = train_run(run, s, start, directory);

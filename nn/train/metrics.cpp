@@ -4,6 +4,8 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include <tapegrad/core/error.h>
 
@@ -38,6 +40,31 @@ std::vector<CsvCell> metrics_cells(const MetricsRow& row) {
   return {static_cast<long long>(row.step), row.epoch,           row.learning_rate,
           row.train.loss,                   row.train.cost,      row.train.accuracy,
           row.validation.loss,              row.validation.cost, row.validation.accuracy};
+}
+
+std::vector<MetricsRow> read_metrics_csv(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw_error(fmt::format("cannot read '{}': the file is missing or unreadable", path.string()));
+  std::string line;
+  std::getline(in, line);  // the header
+  std::vector<MetricsRow> rows;
+  for (long line_number = 2; std::getline(in, line) && !in.eof(); ++line_number) {
+    std::vector<double> values;
+    std::istringstream cells(line);
+    for (std::string cell; std::getline(cells, cell, ',');) {
+      char* end = nullptr;
+      values.push_back(std::strtod(cell.c_str(), &end));
+      if (cell.empty() || end != cell.c_str() + cell.size()) {
+        throw_error(fmt::format("'{}' line {} holds '{}' where a number belongs", path.string(), line_number, cell));
+      }
+    }
+    if (values.size() != static_cast<std::size_t>(kFieldsPerRow)) {
+      throw_error(fmt::format("'{}' line {} has {} fields instead of {}", path.string(), line_number, values.size(),
+                              kFieldsPerRow));
+    }
+    rows.push_back(metrics_row_from_fields(values));
+  }
+  return rows;
 }
 
 std::string encode_metrics_rows(const std::vector<MetricsRow>& rows) {

@@ -1,6 +1,7 @@
 // What the training loop measures at an evaluation, and the rows it reports.
 #pragma once
 
+#include <filesystem>
 #include <span>
 #include <string>
 #include <vector>
@@ -37,6 +38,10 @@ MetricsRow metrics_row_from_fields(std::span<const double> fields);
 // metrics_row_from_fields, each number in a form that reads back exactly.
 const std::vector<std::string>& metrics_columns();
 std::vector<CsvCell> metrics_cells(const MetricsRow& row);
+// metrics.csv read back: the rows exactly as metrics_cells wrote them (every number reads back to the same double).
+// A last line without its newline (cut off by a crash) is not part of the run and is left out. Throws Error naming
+// the file and line when it cannot be read or a line is not a row of metrics_columns().
+std::vector<MetricsRow> read_metrics_csv(const std::filesystem::path& path);
 
 // Rows as text that reads back to the very same doubles (hexadecimal floating point, one row per line), for a
 // run checkpoint's metadata. decode_metrics_rows throws tapegrad::Error naming the line that does not parse.
