@@ -156,18 +156,22 @@ Shard Shard::parse(std::string_view text) {
                     "0 <= K < N)",
                     text));
   }
-  if (*count < 1 || *index < 0 || *index >= *count) {
-    throw_error(fmt::format("{} is out of range; allowed: K/N with N >= 1 and 0 <= K < N ({})", text,
-                            *count >= 1
-                                ? fmt::format("with N = {} shards, K runs from 0 to {}", *count, *count - 1)
-                                : std::string("N counts the shards, so it is at least 1")));
-  }
-  return {*index, *count};
+  const Shard shard{*index, *count};
+  shard.check();
+  return shard;
+}
+
+void Shard::check() const {
+  if (count >= 1 && index >= 0 && index < count) return;
+  throw_error(fmt::format("shard {} is out of range; allowed: K/N with N >= 1 and 0 <= K < N ({})", text(),
+                          count >= 1 ? fmt::format("with N = {} shards, K runs from 0 to {}", count, count - 1)
+                                     : std::string("N counts the shards, so it is at least 1")));
 }
 
 TrialRuns run_trials(const RunDirectory& directory, const std::vector<std::string>& names,
                      const TrialsOptions& options,
                      const std::function<void(std::size_t, const RunDirectory&)>& trial) {
+  if (options.shard) options.shard->check();
   std::vector<std::size_t> mine;
   for (std::size_t i = 0; i < names.size(); ++i) {
     if (!options.shard || options.shard->keeps(i)) mine.push_back(i);

@@ -55,6 +55,9 @@ struct Shard {
     return trial % static_cast<std::size_t>(count) == static_cast<std::size_t>(index);
   }
   std::string text() const;  // "K/N"
+  // Throws Error naming the shard and the allowed range unless count >= 1 and 0 <= index < count (a hand-built
+  // shard with count 0 would divide by zero in keeps, one with index >= count would keep no trial).
+  void check() const;
   // "K/N" with 0 <= K < N, as a scheduler's variables give it ("$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT");
   // throws Error saying what is wrong otherwise.
   static Shard parse(std::string_view text);
