@@ -133,8 +133,8 @@ TEST_CASE("run_trials refuses a hand-built shard out of range before any trial r
   };
   // A count of 0 would divide by zero when choosing the shard's trials.
   CHECK_THROWS_AS(run({.index = 0, .count = 0}), Error);
-  CHECK_THROWS_WITH(run({.index = 0, .count = 0}), Catch::Contains("shard 0/0 is out of range") &&
-                                                        Catch::Contains("at least 1"));
+  CHECK_THROWS_WITH(run({.index = 0, .count = 0}),
+                    Catch::Contains("shard 0/0 is out of range") && Catch::Contains("at least 1"));
   // An index past the last shard would silently run nothing.
   CHECK_THROWS_WITH(run({.index = 2, .count = 2}),
                     Catch::Contains("shard 2/2 is out of range") && Catch::Contains("K runs from 0 to 1"));
@@ -348,4 +348,9 @@ TEST_CASE("search_summary: the search's timings and its best trial under a run s
   CHECK(std::get<long>(none.at("completed_trials")) == 0);
   CHECK_FALSE(none.contains("lambda"));
   CHECK_FALSE(none.contains("log_lambda_min"));
+  // Without a wall time the summary claims no speed-up, as results.json does.
+  runs.wall_seconds = 0;
+  const SearchResults untimed = collect_results({.name = "coarse", .trials = trials}, runs);
+  CHECK(std::get<double>(search_summary(untimed).at("speedup")) == 1.0);
+  CHECK(untimed.timings.speedup() == 1.0);
 }

@@ -243,7 +243,7 @@ std::map<std::string, ResultValue> search_summary(const SearchResults& results) 
       {"workers", long{timings.workers}},
       {"wall_seconds", timings.wall_seconds},
       {"trial_seconds_sum", timings.trial_seconds_sum},
-      {"speedup", timings.wall_seconds > 0 ? timings.trial_seconds_sum / timings.wall_seconds : 0.0}};
+      {"speedup", timings.speedup()}};
   if (results.log10_range) {
     summary.insert({{"log_lambda_min", results.log10_range->low}, {"log_lambda_max", results.log10_range->high}});
   }
@@ -311,7 +311,7 @@ void write_results(const RunDirectory& directory, const SearchResults& results) 
   json["workers"] = timings.workers;
   json["wall_seconds"] = timings.wall_seconds;
   json["trial_seconds_sum"] = timings.trial_seconds_sum;
-  json["speedup"] = timings.wall_seconds > 0 ? timings.trial_seconds_sum / timings.wall_seconds : 1.0;
+  json["speedup"] = timings.speedup();
   const auto best = std::ranges::find_if(results.trials, [](const TrialRecord& t) { return t.completed; });
   json["best"] = best == results.trials.end() ? Json(nullptr) : Json(best->name);
   if (results.kind) json["search"] = *results.kind == SearchKind::random ? "random" : "grid";

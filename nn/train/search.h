@@ -115,6 +115,10 @@ struct SearchTimings {
   int workers = 1;
   double wall_seconds = 0;       // the whole search
   double trial_seconds_sum = 0;  // the trials one after another
+
+  // trial_seconds_sum / wall_seconds; 1 without a wall time (nothing was timed side by side, so no gain is
+  // claimed). results.json and search_summary both report this.
+  double speedup() const { return wall_seconds > 0 ? trial_seconds_sum / wall_seconds : 1.0; }
 };
 
 // A search's own keys of results.json beside the trials (its range, its schedule, its data).
@@ -141,7 +145,7 @@ struct SearchResults {
 Range fine_range(double centre, double width, const SearchResults* coarse);
 
 // The summary of a search: "name", "trials" (how many), "completed_trials", "workers", "wall_seconds",
-// "trial_seconds_sum", "speedup" (0 without a wall time), "log_lambda_min" and "log_lambda_max" when it has a
+// "trial_seconds_sum", "speedup" (SearchTimings::speedup), "log_lambda_min" and "log_lambda_max" when it has a
 // log10_range and, when one completed, the best trial's "lambda",
 // "train_accuracy", "val_accuracy", "test_accuracy", "train_seconds" and "steps" (the keys of a run's summary),
 // with "best_lambda", "best_log10_lambda" and "best_directory" (its name).
