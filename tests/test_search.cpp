@@ -134,11 +134,12 @@ TEST_CASE("run_trials refuses a hand-built shard out of range before any trial r
   // A count of 0 would divide by zero when choosing the shard's trials.
   CHECK_THROWS_AS(run({.index = 0, .count = 0}), Error);
   CHECK_THROWS_WITH(run({.index = 0, .count = 0}),
-                    Catch::Contains("shard 0/0 is out of range") && Catch::Contains("at least 1"));
+                    Catch::Contains("0/0 is out of range") && Catch::Contains("at least 1"));
   // An index past the last shard would silently run nothing.
-  CHECK_THROWS_WITH(run({.index = 2, .count = 2}),
-                    Catch::Contains("shard 2/2 is out of range") && Catch::Contains("K runs from 0 to 1"));
-  CHECK_THROWS_WITH(run({.index = -1, .count = 2}), Catch::Contains("shard -1/2 is out of range"));
+  CHECK_THROWS_WITH(run({.index = 2, .count = 2}), Catch::Contains("2/2 is out of range") &&
+                                                       Catch::Contains("a shard K/N") &&
+                                                       Catch::Contains("K runs from 0 to 1"));
+  CHECK_THROWS_WITH(run({.index = -1, .count = 2}), Catch::Contains("-1/2 is out of range"));
   CHECK_FALSE(ran);
   CHECK_FALSE(fs::exists(search.root() / "a"));
 }

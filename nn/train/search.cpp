@@ -163,7 +163,7 @@ Shard Shard::parse(std::string_view text) {
 
 void Shard::check() const {
   if (count >= 1 && index >= 0 && index < count) return;
-  throw_error(fmt::format("shard {} is out of range; allowed: K/N with N >= 1 and 0 <= K < N ({})", text(),
+  throw_error(fmt::format("{} is out of range; allowed: a shard K/N with N >= 1 and 0 <= K < N ({})", text(),
                           count >= 1 ? fmt::format("with N = {} shards, K runs from 0 to {}", count, count - 1)
                                      : std::string("N counts the shards, so it is at least 1")));
 }
