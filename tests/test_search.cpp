@@ -124,6 +124,26 @@ TEST_CASE("run_trials: a shard runs its trials (index mod N), each directory loc
   CHECK(Shard{.index = 1, .count = 2}.text() == "1/2");
 }
 
+TEST_CASE("run_trials refuses a hand-built shard out of range before any trial runs", "[train][search][shard]") {
+  TempDir temp("search_bad_shard");
+  const RunDirectory search(temp.path() / "grid");
+  bool ran = false;
+  const auto run = [&](Shard shard) {
+    run_trials(search, {"a", "b"}, {.shard = shard}, [&](std::size_t, const RunDirectory&) { ran = true; });
+  };
+  // A count of 0 would divide by zero when choosing the shard's trials.
+  CHECK_THROWS_AS(run({.index = 0, .count = 0}), Error);
+  CHECK_THROWS_WITH(run({.index = 0, .count = 0}),
+                    Catch::Contains("0/0 is out of range") && Catch::Contains("at least 1"));
+  // An index past the last shard would silently run nothing.
+  CHECK_THROWS_WITH(run({.index = 2, .count = 2}), Catch::Contains("2/2 is out of range") &&
+                                                       Catch::Contains("a shard K/N") &&
+                                                       Catch::Contains("K runs from 0 to 1"));
+  CHECK_THROWS_WITH(run({.index = -1, .count = 2}), Catch::Contains("-1/2 is out of range"));
+  CHECK_FALSE(ran);
+  CHECK_FALSE(fs::exists(search.root() / "a"));
+}
+
 TEST_CASE("plan_lambda_search: one named trial per point drawn in the range, the range and kind kept",
           "[train][search]") {
   Generator draws(3);
@@ -329,4 +349,9 @@ TEST_CASE("search_summary: the search's timings and its best trial under a run s
   CHECK(std::get<long>(none.at("completed_trials")) == 0);
   CHECK_FALSE(none.contains("lambda"));
   CHECK_FALSE(none.contains("log_lambda_min"));
+  // Without a wall time the summary claims no speed-up, as results.json does.
+  runs.wall_seconds = 0;
+  const SearchResults untimed = collect_results({.name = "coarse", .trials = trials}, runs);
+  CHECK(std::get<double>(search_summary(untimed).at("speedup")) == 1.0);
+  CHECK(untimed.timings.speedup() == 1.0);
 }

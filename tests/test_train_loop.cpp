@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include <tapegrad/nn/nn.h>
@@ -397,8 +399,8 @@ TEST_CASE("interrupted, then resumed from its checkpoint, a run ends bit for bit
   // The run checkpoint names what it holds; a damaged one fails with the file named.
   const auto loaded = train::load_checkpoint<float>(path);
   CHECK(loaded.metadata.contains("train.rows"));
-  CHECK(std::filesystem::exists(train::best_state_path(path)));
-  std::filesystem::remove(train::best_state_path(path));
+  CHECK(std::filesystem::exists(train::default_best_state_path(path)));
+  std::filesystem::remove(train::default_best_state_path(path));
   Run<float> without_best(f, options_with(path));
   CHECK_THROWS_WITH(without_best.loop->resume_from(path), Catch::Contains("run.ckpt.best"));
 }
@@ -422,7 +424,7 @@ TEST_CASE("a run's checkpoints carry its metadata and a chosen best-state file, 
   const train::Outcome outcome = first.loop->run();
   REQUIRE(outcome.best_step >= 0);
   CHECK(std::filesystem::exists(best));
-  CHECK_FALSE(std::filesystem::exists(train::best_state_path(path)));
+  CHECK_FALSE(std::filesystem::exists(train::default_best_state_path(path)));
   CHECK(train::load_checkpoint<float>(path).metadata_value("config") == "{\"eta\": 0.1}");
   CHECK(train::load_checkpoint<float>(best).metadata_value("config") == "{\"eta\": 0.1}");
 
@@ -435,9 +437,56 @@ TEST_CASE("a run's checkpoints carry its metadata and a chosen best-state file, 
 
   Run<float> other(f, options_with("{\"eta\": 0.2}"), 99, 98);
   const auto before = values_of(*other.model);
+  CHECK_THROWS_AS(other.loop->resume_from(path), train::ForeignCheckpoint);
   CHECK_THROWS_WITH(other.loop->resume_from(path), Catch::Contains("checkpoint.bin") && Catch::Contains("'config'") &&
                                                        Catch::Contains("another run"));
+  try {
+    other.loop->resume_from(path);
+  } catch (const train::ForeignCheckpoint& foreign) {
+    CHECK(foreign.key == "config");
+    CHECK(foreign.saved == std::optional<std::string>("{\"eta\": 0.1}"));
+    CHECK(foreign.expected == "{\"eta\": 0.2}");
+  }
   CHECK(values_of(*other.model) == before);  // refused before anything was restored
+}
+
+TEST_CASE("a resumed run refuses best weights that are missing or of another step", "[train][loop][resume]") {
+  Fixture f;
+  mislabel_a_third(f.validation);
+  TempDir directory("train_loop_best_state");
+  const auto path = directory / "run.ckpt";
+  auto options_with = [&](int patience) {
+    return train::LoopOptions{
+        .total_steps = 45, .evaluate_every_steps = 15, .patience = patience, .checkpoint_path = path};
+  };
+
+  SECTION("missing: the checkpoint was saved by a run without early stopping") {
+    Run<float> first(f, options_with(0));
+    first.loop->run();
+    REQUIRE_FALSE(std::filesystem::exists(train::default_best_state_path(path)));
+    Run<float> resumed(f, options_with(5), 99, 98);
+    const train::Start<float> start = resumed.loop->resume_from(path);
+    REQUIRE_FALSE(start.rows.empty());
+    CHECK_THROWS_WITH(resumed.loop->run(start), Catch::Contains("resuming at step 45") &&
+                                                    Catch::Contains("the weights of the best evaluation") &&
+                                                    Catch::Contains("are missing"));
+  }
+  SECTION("of another step: the best-state file was replaced by one of a later step") {
+    Run<float> first(f, options_with(5));
+    const train::Outcome outcome = first.loop->run();
+    REQUIRE(outcome.best_step >= 0);
+    const auto best_path = train::default_best_state_path(path);
+    auto best = train::load_checkpoint<float>(best_path);
+    best.step = outcome.best_step + 1;
+    train::save_checkpoint(best_path, best);
+    Run<float> resumed(f, options_with(5), 99, 98);
+    const train::Start<float> start = resumed.loop->resume_from(path);
+    CHECK_THROWS_WITH(
+        resumed.loop->run(start),
+        Catch::Contains("the saved best weights are those of step " + std::to_string(outcome.best_step + 1)) &&
+            Catch::Contains("the best evaluation before that step is step " + std::to_string(outcome.best_step)) &&
+            Catch::Contains("start the run again"));
+  }
 }
 
 TEST_CASE("the default step lends the batch to the model and gives it back unchanged", "[train][loop]") {
@@ -521,6 +570,12 @@ TEST_CASE("bad loop options fail at construction, naming the option", "[train][l
              Catch::Contains("evaluation_steps[1] is 11") && Catch::Contains("[0, 10]"));
   CHECK_THAT(error_of({.total_steps = 10, .evaluation_steps = {5, 5}}), Catch::Contains("ascending"));
   CHECK(error_of({.total_steps = 10}) == "no error");
+  // The loop's and the loader's own metadata keys are not the caller's to set.
+  for (const std::string key : {"train.rows", "loader.position", "train.anything"}) {
+    CHECK_THAT(error_of({.total_steps = 10, .checkpoint_metadata = {{key, "1"}}}),
+               Catch::Contains("checkpoint_metadata key '" + key + "'"));
+  }
+  CHECK(error_of({.total_steps = 10, .checkpoint_metadata = {{"trainer.config", "1"}}}) == "no error");
   CHECK_THROWS_WITH(train::Loop<double>(*model, sgd, loader, nullptr, {.total_steps = 1}),
                     Catch::Contains("loss function is empty"));
 
@@ -532,6 +587,11 @@ TEST_CASE("bad loop options fail at construction, naming the option", "[train][l
     return outputs;
   }, {.total_steps = 1});
   CHECK_THROWS_WITH(wide.run(), Catch::Contains("(3 x 20)") && Catch::Contains("1 x 1"));
+  // The batch lent to the input leaf came back despite the throw: the loader holds its first batch.
+  data::BatchLoader<double> copy_loader(f.train, f.normalizer, {.batch_size = 20}, Generator(1));
+  copy_loader.next();
+  CHECK(loader.batch().X.cols() == 20);
+  CHECK(loader.batch().X == copy_loader.batch().X);
 }
 
 TEST_CASE("metrics rows read back from their text exactly", "[train][metrics]") {

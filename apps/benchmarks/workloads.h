@@ -85,7 +85,8 @@ class TrainingImplementation {
 };
 
 // softmax and two_layer: the apps' Classifier (nn::Sequential of Linear and ReLU, the course's cost) trained
-// through the tape or the reference gradients, with optim::SGD; mlp: nn::Sequential of Linear and Tanh, nn::CrossEntropyLoss and optim::Adam (the tape only).
+// through the tape or the reference gradients, with optim::SGD; mlp: nn::Sequential of Linear and Tanh,
+// nn::CrossEntropyLoss and optim::Adam (the tape only).
 template <typename T>
 std::unique_ptr<TrainingImplementation<T>> make_tapegrad_implementation(WorkloadModel kind, GradientPath path,
                                                                         const BenchmarkProblem& problem);

@@ -8,6 +8,8 @@
 #include <limits>
 #include <optional>
 #include <stdexcept>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include <tapegrad/core/error.h>
@@ -69,6 +71,14 @@ void LoopOptions::validate() const {
       throw_error(fmt::format("LoopOptions: evaluation_steps[{}] is {} after {}; list the steps in ascending order, "
                               "each once",
                               i, step, evaluation_steps[i - 1]));
+    }
+  }
+  for (const auto& entry : checkpoint_metadata) {
+    const std::string_view key = entry.first;
+    if (key.starts_with("train.") || key.starts_with("loader.")) {
+      throw_error(fmt::format("LoopOptions: checkpoint_metadata key '{}' begins with \"{}\", which the loop and "
+                              "the loader keep for their own entries; choose a key without that prefix",
+                              key, key.substr(0, key.find('.') + 1)));
     }
   }
 }
@@ -377,7 +387,7 @@ Outcome Loop<T>::run(const Start<T>& start) {
 
 template <typename T>
 std::filesystem::path Loop<T>::best_state_file(const std::filesystem::path& checkpoint) const {
-  return options_.best_state_path.empty() ? best_state_path(checkpoint) : options_.best_state_path;
+  return options_.best_state_path.empty() ? default_best_state_path(checkpoint) : options_.best_state_path;
 }
 
 template <typename T>
@@ -386,9 +396,12 @@ Start<T> Loop<T>::resume_from(const std::filesystem::path& path) {
   for (const auto& [key, value] : options_.checkpoint_metadata) {
     const auto saved = checkpoint.metadata.find(key);
     if (saved == checkpoint.metadata.end() || saved->second != value) {
-      throw_error(fmt::format("cannot resume from '{}': its metadata '{}' is not this run's ({}); it was saved by "
-                              "another run",
-                              path.string(), key, saved == checkpoint.metadata.end() ? "missing" : "different"));
+      const bool missing = saved == checkpoint.metadata.end();
+      throw ForeignCheckpoint(
+          fmt::format("cannot resume from '{}': its metadata '{}' is not this run's ({}); it was saved by "
+                      "another run",
+                      path.string(), key, missing ? "missing" : "different"),
+          key, missing ? std::nullopt : std::optional<std::string>(saved->second), value);
     }
   }
   Start<T> start;

@@ -16,10 +16,13 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include <tapegrad/core/error.h>
 #include <tapegrad/core/tensor.h>
 #include <tapegrad/nn/data/batch_loader.h>
 #include <tapegrad/nn/data/image_dataset.h>
@@ -51,6 +54,20 @@ using GradientStep = std::function<StepLoss(data::Batch<T>& batch)>;
 // Measures the model on a whole data set (the training evaluation or the validation set).
 using Evaluator = std::function<Evaluation(const data::ImageDataset& dataset)>;
 
+// Thrown by Loop::resume_from for a checkpoint saved by another run: an entry of LoopOptions::checkpoint_metadata
+// is missing from it or differs. A type of its own so that an application can report it as a usage error (the
+// wrong run directory or settings) rather than as a damaged file.
+class ForeignCheckpoint : public Error {
+ public:
+  ForeignCheckpoint(const std::string& message, std::string key, std::optional<std::string> saved,
+                    std::string expected)
+      : Error(message), key(std::move(key)), saved(std::move(saved)), expected(std::move(expected)) {}
+
+  std::string key;                   // the entry that differs
+  std::optional<std::string> saved;  // its value in the checkpoint (none: the checkpoint lacks it)
+  std::string expected;              // this run's value
+};
+
 struct LoopOptions {
   long total_steps = 0;  // >= 0: update steps of the whole run
   // Steps after which to evaluate (0: before the first update), ascending, each in [0, total_steps]. When empty,
@@ -65,10 +82,12 @@ struct LoopOptions {
   // A run checkpoint is saved here after every evaluation, at a stop request and at the end (empty: none); with
   // early stopping, the best evaluation's module state goes to best_state_path.
   std::filesystem::path checkpoint_path = {};
-  // Where early stopping's best module state is saved (empty: "<checkpoint_path>.best", see run_checkpoint.h).
+  // Where early stopping's best module state is saved (empty: default_best_state_path(checkpoint_path), see
+  // run_checkpoint.h). Ignored when checkpoint_path is empty: a run without checkpoints saves no best state.
   std::filesystem::path best_state_path = {};
   // Entries written into every checkpoint's metadata (e.g. the run's settings as JSON); resume_from refuses a
-  // checkpoint whose entries differ, so that a run never continues another run's state.
+  // checkpoint whose entries differ (ForeignCheckpoint), so that a run never continues another run's state. Keys
+  // beginning "train." or "loader." are the loop's and the loader's own, and refused.
   std::map<std::string, std::string> checkpoint_metadata = {};
   // The end of the message when training diverges, e.g. an app's flag for the rate.
   std::string divergence_advice = "try a smaller learning rate";
@@ -155,10 +174,9 @@ class Loop {
   Outcome run(const Start<T>& start = {});
   // Restores module, optimizer and loader from the run checkpoint at `path` (and, with early stopping, the best
   // state from best_state_path, or "<path>.best" when that option is empty), as saved by a loop with the same
-  // options, and returns where to continue: run(resume_from(path)).
+  // options, and returns where to continue: run(resume_from(path)). Throws ForeignCheckpoint for a checkpoint of
+  // another run (its checkpoint_metadata differs), Error for a file that cannot be used.
   Start<T> resume_from(const std::filesystem::path& path);
-  // The file of early stopping's best state for run checkpoints at `checkpoint`.
-  std::filesystem::path best_state_file(const std::filesystem::path& checkpoint) const;
 
   const LoopOptions& options() const { return options_; }
   // The evaluation steps of this run (options().evaluation_steps or those that follow from the settings), listed
@@ -171,6 +189,10 @@ class Loop {
 
  private:
   struct RunState;  // one run's progress: its outcome so far, early stopping's best, the next evaluation
+
+  // The file of early stopping's best state for run checkpoints at `checkpoint`: the best_state_path option when
+  // set (whatever `checkpoint` is), else default_best_state_path(checkpoint).
+  std::filesystem::path best_state_file(const std::filesystem::path& checkpoint) const;
 
   StepLoss default_step(data::Batch<T>& batch);
   Evaluation default_evaluation(const data::ImageDataset& dataset);

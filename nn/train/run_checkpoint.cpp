@@ -47,7 +47,7 @@ long restore_run(const Checkpoint<T>& checkpoint, nn::Module<T>& module, optim::
   return static_cast<long>(checkpoint.step);
 }
 
-std::filesystem::path best_state_path(const std::filesystem::path& path) {
+std::filesystem::path default_best_state_path(const std::filesystem::path& path) {
   std::filesystem::path best = path;
   best += ".best";
   return best;

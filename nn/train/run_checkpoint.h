@@ -9,7 +9,8 @@
 //   metadata["loader.epochs_started"], ["loader.in_epoch"] ("0"/"1"), ["loader.position"]: the rest of it
 //
 // The training loop (loop.h) adds metadata["train.rows"] (its evaluations so far, encode_metrics_rows) and
-// ["train.best_step"], and saves the best evaluation's module state to "<path>.best" (module_state and step only).
+// ["train.best_step"], and saves the best evaluation's module state as a checkpoint of its own (module_state, step
+// and the caller's checkpoint_metadata) at LoopOptions::best_state_path, by default default_best_state_path(path).
 #pragma once
 
 #include <tapegrad/nn/data/batch_loader.h>
@@ -30,7 +31,8 @@ template <typename T>
 long restore_run(const Checkpoint<T>& checkpoint, nn::Module<T>& module, optim::Optimizer<T>& optimizer,
                  data::BatchLoader<T>& loader);
 
-// "<path>.best": where a loop saving run checkpoints to `path` keeps early stopping's best module state.
-std::filesystem::path best_state_path(const std::filesystem::path& path);
+// "<path>.best": where a loop saving run checkpoints to `path` keeps early stopping's best module state unless
+// LoopOptions::best_state_path names another file.
+std::filesystem::path default_best_state_path(const std::filesystem::path& path);
 
 }  // namespace tapegrad::train

@@ -156,18 +156,22 @@ Shard Shard::parse(std::string_view text) {
                     "0 <= K < N)",
                     text));
   }
-  if (*count < 1 || *index < 0 || *index >= *count) {
-    throw_error(fmt::format("{} is out of range; allowed: K/N with N >= 1 and 0 <= K < N ({})", text,
-                            *count >= 1
-                                ? fmt::format("with N = {} shards, K runs from 0 to {}", *count, *count - 1)
-                                : std::string("N counts the shards, so it is at least 1")));
-  }
-  return {*index, *count};
+  const Shard shard{*index, *count};
+  shard.check();
+  return shard;
+}
+
+void Shard::check() const {
+  if (count >= 1 && index >= 0 && index < count) return;
+  throw_error(fmt::format("{} is out of range; allowed: a shard K/N with N >= 1 and 0 <= K < N ({})", text(),
+                          count >= 1 ? fmt::format("with N = {} shards, K runs from 0 to {}", count, count - 1)
+                                     : std::string("N counts the shards, so it is at least 1")));
 }
 
 TrialRuns run_trials(const RunDirectory& directory, const std::vector<std::string>& names,
                      const TrialsOptions& options,
                      const std::function<void(std::size_t, const RunDirectory&)>& trial) {
+  if (options.shard) options.shard->check();
   std::vector<std::size_t> mine;
   for (std::size_t i = 0; i < names.size(); ++i) {
     if (!options.shard || options.shard->keeps(i)) mine.push_back(i);
@@ -239,7 +243,7 @@ std::map<std::string, ResultValue> search_summary(const SearchResults& results) 
       {"workers", long{timings.workers}},
       {"wall_seconds", timings.wall_seconds},
       {"trial_seconds_sum", timings.trial_seconds_sum},
-      {"speedup", timings.wall_seconds > 0 ? timings.trial_seconds_sum / timings.wall_seconds : 0.0}};
+      {"speedup", timings.speedup()}};
   if (results.log10_range) {
     summary.insert({{"log_lambda_min", results.log10_range->low}, {"log_lambda_max", results.log10_range->high}});
   }
@@ -307,7 +311,7 @@ void write_results(const RunDirectory& directory, const SearchResults& results) 
   json["workers"] = timings.workers;
   json["wall_seconds"] = timings.wall_seconds;
   json["trial_seconds_sum"] = timings.trial_seconds_sum;
-  json["speedup"] = timings.wall_seconds > 0 ? timings.trial_seconds_sum / timings.wall_seconds : 1.0;
+  json["speedup"] = timings.speedup();
   const auto best = std::ranges::find_if(results.trials, [](const TrialRecord& t) { return t.completed; });
   json["best"] = best == results.trials.end() ? Json(nullptr) : Json(best->name);
   if (results.kind) json["search"] = *results.kind == SearchKind::random ? "random" : "grid";

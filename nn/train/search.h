@@ -55,6 +55,9 @@ struct Shard {
     return trial % static_cast<std::size_t>(count) == static_cast<std::size_t>(index);
   }
   std::string text() const;  // "K/N"
+  // Throws Error naming the shard and the allowed range unless count >= 1 and 0 <= index < count (a hand-built
+  // shard with count 0 would divide by zero in keeps, one with index >= count would keep no trial).
+  void check() const;
   // "K/N" with 0 <= K < N, as a scheduler's variables give it ("$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT");
   // throws Error saying what is wrong otherwise.
   static Shard parse(std::string_view text);
@@ -112,6 +115,10 @@ struct SearchTimings {
   int workers = 1;
   double wall_seconds = 0;       // the whole search
   double trial_seconds_sum = 0;  // the trials one after another
+
+  // trial_seconds_sum / wall_seconds; 1 without a wall time (nothing was timed side by side, so no gain is
+  // claimed). results.json and search_summary both report this.
+  double speedup() const { return wall_seconds > 0 ? trial_seconds_sum / wall_seconds : 1.0; }
 };
 
 // A search's own keys of results.json beside the trials (its range, its schedule, its data).
@@ -138,7 +145,7 @@ struct SearchResults {
 Range fine_range(double centre, double width, const SearchResults* coarse);
 
 // The summary of a search: "name", "trials" (how many), "completed_trials", "workers", "wall_seconds",
-// "trial_seconds_sum", "speedup" (0 without a wall time), "log_lambda_min" and "log_lambda_max" when it has a
+// "trial_seconds_sum", "speedup" (SearchTimings::speedup), "log_lambda_min" and "log_lambda_max" when it has a
 // log10_range and, when one completed, the best trial's "lambda",
 // "train_accuracy", "val_accuracy", "test_accuracy", "train_seconds" and "steps" (the keys of a run's summary),
 // with "best_lambda", "best_log10_lambda" and "best_directory" (its name).
