@@ -7,6 +7,9 @@
 #include <memory>
 
 #include "apps/common/classifier.h"
+#include "apps/common/app_error.h"
+#include "apps/common/experiment.h"
+#include "tests/support/test_data.h"
 #include <tapegrad/core/gradcheck.h>
 #include <tapegrad/nn/train/evaluate.h>
 #include <tapegrad/optim/schedule.h>
@@ -145,4 +148,41 @@ TEST_CASE("training learns, and both gradient paths give the same curves to 1e-6
     CHECK(tape.steps == 150);
     CHECK(tape.stopped_epoch == Approx(10.0));
   }
+}
+
+TEST_CASE("run_experiment under --resume refuses a run of other settings, by config.json or by its checkpoint",
+          "[apps][trainer][resume]") {
+  Fixture f;
+  const data::ImageDataset test = synthetic(50, 3);
+  ImageSplits splits{.train = f.train, .validation = f.validation, .test = test, .description = "synthetic"};
+  const ExperimentData data = experiment_data(splits, f.normalizer);
+  tapegrad::testing::TempDir directory("experiment_resume");
+  const RunDirectory run(directory.path() / "run");
+  ExperimentSettings s;
+  s.name = "tiny";
+  s.epochs = 2;
+  s.batch_size = 50;
+  s.plot_templates = false;
+  s.show_progress = false;
+  run_experiment(s, data, run);
+  // As if it had been interrupted after its last checkpoint.
+  tapegrad::testing::write_bytes(run.summary_path(), R"({"status": "interrupted"})");
+
+  ExperimentSettings other = s;
+  other.eta = 0.002;
+  set_resume_mode(true);
+  CHECK_THROWS_MATCHES(run_experiment(other, data, run), UsageError,
+                       Catch::Matchers::Predicate<UsageError>([](const UsageError& e) {
+                         return std::string(e.what()).find("eta 0.002 here but 0.001") != std::string::npos;
+                       }));
+  // Without config.json the checkpoint's own record of the settings refuses it the same way.
+  std::filesystem::remove(run.config_path());
+  CHECK_THROWS_MATCHES(run_experiment(other, data, run), UsageError,
+                       Catch::Matchers::Predicate<UsageError>([](const UsageError& e) {
+                         return std::string(e.what()).find("eta 0.002 here but 0.001") != std::string::npos;
+                       }));
+  const ExperimentResult resumed = run_experiment(s, data, run);
+  set_resume_mode(false);
+  CHECK(resumed.summary["status"] == "completed");
+  CHECK(resumed.summary["resumed"] == true);
 }

@@ -153,18 +153,19 @@ ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& c
                            s.batch_size, 100 * train, 100 * val, 100 * test, t.run.seconds);
     }
   }
+  const train::SearchTimings& timings = sweep.timings;
   fmt::print("grid: {:.1f} s wall on {} workers, {:.1f} s of trials one after another: {:.2f}x speed-up\n",
-             sweep.timings.wall_seconds, sweep.timings.workers, sweep.timings.trial_seconds_sum, sweep.speedup());
+             timings.wall_seconds, timings.workers, timings.trial_seconds_sum, timings.speedup());
   write_file_atomically(directory.root() / "top10.md",
                         fmt::format("# Grid search: top 10 by validation accuracy\n\n{}\n{} trials, {:.1f} s wall on {} "
                                     "workers ({:.2f}x over one after another)\n",
                                     table, ranked.size(), sweep.timings.wall_seconds, sweep.timings.workers,
-                                    sweep.speedup()));
+                                    sweep.timings.speedup()));
   nlohmann::json summary = {{"trials", ranked.size()},
                             {"wall_seconds", sweep.timings.wall_seconds},
                             {"trial_seconds_sum", sweep.timings.trial_seconds_sum},
                             {"workers", sweep.timings.workers},
-                            {"speedup", sweep.speedup()}};
+                            {"speedup", sweep.timings.speedup()}};
   ReportRow row{"grid", "best of 36", std::nullopt, "", "grid"};
   if (!ranked.empty() && ranked.front()->result) {
     row.result = ranked.front()->result;
@@ -176,7 +177,7 @@ ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& c
     summary["test_accuracy"] = row.result->test.accuracy;
   }
   directory.write_summary(summary);
-  row.note = fmt::format("{:.0f} s wall, {:.2f}x side by side", sweep.timings.wall_seconds, sweep.speedup());
+  row.note = fmt::format("{:.0f} s wall, {:.2f}x side by side", sweep.timings.wall_seconds, sweep.timings.speedup());
   return row;
 }
 

@@ -122,14 +122,14 @@ void add_results(nlohmann::json& summary, const ExperimentResult& result) {
 }
 
 // Reusing or continuing another run's results would silently mix two experiments.
-void check_same_run(const nlohmann::json& key, const RunDirectory& directory) {
-  const auto recorded = read_json_file(directory.config_path());
-  if (!recorded) return;  // nothing recorded: the checkpoint's own record of the key is checked instead
+// `recorded` is what config.json (or the checkpoint) holds of a run's key.
+void refuse_other_settings(const nlohmann::json& key, const nlohmann::json& recorded, const RunDirectory& directory) {
   std::vector<std::string> differences;
   for (const auto& [name, value] : key.items()) {
-    if (!recorded->contains(name) || (*recorded)[name] != value) {
+    const bool has = recorded.is_object() && recorded.contains(name);
+    if (!has || recorded[name] != value) {
       differences.push_back(fmt::format("{} {} here but {} in the directory", name, value.dump(),
-                                        recorded->contains(name) ? (*recorded)[name].dump() : "nothing"));
+                                        has ? recorded[name].dump() : "nothing"));
     }
   }
   if (!differences.empty()) {
@@ -137,6 +137,12 @@ void check_same_run(const nlohmann::json& key, const RunDirectory& directory) {
                                  directory.root().string(), fmt::join(differences, "; ")),
                      "resume with the flags of the original run, or give a new --out directory");
   }
+}
+
+void check_same_run(const nlohmann::json& key, const RunDirectory& directory) {
+  const auto recorded = read_json_file(directory.config_path());
+  // Nothing recorded: the checkpoint's own record of the key is checked when it is restored (resume_point).
+  if (recorded) refuse_other_settings(key, *recorded, directory);
 }
 
 std::optional<nlohmann::json> previous_summary(const ExperimentSettings& s, const RunDirectory& directory) {
@@ -339,10 +345,11 @@ void plan_run(PlannedRun<T>& run, const ExperimentSettings& s, const ExperimentD
   run.loop->set_schedule(*run.schedule).set_evaluation_data(train_set, *d.validation);
 }
 
-// Where the run starts: its checkpoint's state (a damaged or foreign checkpoint is a Failure with the hint that
-// says how to go on), or the beginning.
+// Where the run starts: its checkpoint's state, or the beginning. A checkpoint of other settings is refused naming
+// them (exit 2, as config.json's check does); a damaged one is a Failure with the hint that says how to go on.
 template <typename T>
-train::Start<T> resume_point(train::Loop<T>& loop, const RunDirectory& directory, bool from_checkpoint) {
+train::Start<T> resume_point(train::Loop<T>& loop, const nlohmann::json& key, const RunDirectory& directory,
+                             bool from_checkpoint) {
   if (!from_checkpoint) return {};
   try {
     train::Start<T> start = loop.resume_from(directory.checkpoint_path());
@@ -350,6 +357,9 @@ train::Start<T> resume_point(train::Loop<T>& loop, const RunDirectory& directory
     return start;
   } catch (const AppError&) {
     throw;
+  } catch (const train::ForeignCheckpoint& foreign) {
+    refuse_other_settings(key, nlohmann::json::parse(foreign.saved.value_or("{}"), nullptr, false), directory);
+    throw Failure(foreign.what(), hints::damaged_checkpoint);  // the same settings, yet another record: damaged
   } catch (const Error& error) {
     throw Failure(error.what(), hints::damaged_checkpoint);
   }
@@ -434,7 +444,7 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
 
   PlannedRun<T> run;
   plan_run(run, s, d, key, directory);
-  const train::Start<T> start = resume_point(*run.loop, directory, from_checkpoint);
+  const train::Start<T> start = resume_point(*run.loop, key, directory, from_checkpoint);
   if (from_checkpoint)
     spdlog::info("{}: resuming at step {} from {}", s.name, start.step, directory.checkpoint_path().string());
   TrainingOutcome outcome = train_run(run, s, start, directory);

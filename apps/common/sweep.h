@@ -21,9 +21,6 @@ struct TrialOutcome {
 struct SweepOutcome {
   std::vector<TrialOutcome> trials;  // in the order given
   train::SearchTimings timings;
-  double speedup() const {
-    return timings.wall_seconds > 0 ? timings.trial_seconds_sum / timings.wall_seconds : 1.0;
-  }
 };
 
 // train::run_trials with the apps' log, exit codes and --shard: trial returns the line to log when it completes

@@ -281,7 +281,7 @@ nlohmann::json trials_summary(const std::string& preset, const std::string& data
                             {"workers", sweep.timings.workers},
                             {"wall_seconds", sweep.timings.wall_seconds},
                             {"trial_seconds_sum", sweep.timings.trial_seconds_sum},
-                            {"speedup", sweep.speedup()}};
+                            {"speedup", sweep.timings.speedup()}};
   const auto ranked = ranked_by_validation(sweep);
   if (!ranked.empty() && ranked.front()->result) {
     const ExperimentResult& best = *ranked.front()->result;
@@ -468,9 +468,10 @@ nlohmann::json Study::run_trials(const std::string& preset, const RunDirectory& 
   }
 
   const nlohmann::json summary = trials_summary(preset, splits.description, study, tables, checks, sweep);
+  const train::SearchTimings& timings = sweep.timings;
   spdlog::info("{}: {:.1f} s in all; the runs took {:.1f} s together ({:.2f}x with {} worker{})", preset,
-               sweep.timings.wall_seconds, sweep.timings.trial_seconds_sum, sweep.speedup(), sweep.timings.workers,
-               sweep.timings.workers == 1 ? "" : "s");
+               timings.wall_seconds, timings.trial_seconds_sum, timings.speedup(), timings.workers,
+               timings.workers == 1 ? "" : "s");
   if (tables.failed == static_cast<int>(sweep.trials.size())) {
     directory.write_summary(summary);
     throw Error(fmt::format("{}: every run failed; the first: {}", preset, tables.first_error));
