@@ -361,6 +361,25 @@ TEST_CASE("interrupted, then resumed from its checkpoint, a run ends bit for bit
   REQUIRE(expected.early_stopped);
   REQUIRE(expected.best_step >= 10);  // so that both stop points below lie inside the run
 
+  // Killed after the run checkpoint of a new best evaluation but before its best-state file was written: the
+  // checkpoint holds the best state itself, and the resumed run writes the file again.
+  const auto at_best = directory / "at_best.ckpt";
+  {
+    Run<float> first(f, options_with(at_best));
+    first.loop->set_schedule(schedule);
+    long done = 0;
+    first.loop->callbacks().on_step = [&](const train::StepProgress& p) { done = p.step; };
+    first.loop->callbacks().stop_requested = [&] { return done >= expected.best_step; };
+    REQUIRE(first.loop->run().steps == expected.best_step);
+  }
+  std::filesystem::remove(train::default_best_state_path(at_best));
+  Run<float> after_kill(f, options_with(at_best), 99, 98);
+  after_kill.loop->set_schedule(schedule);
+  const train::Outcome rest = after_kill.loop->run(after_kill.loop->resume_from(at_best));
+  CHECK(rest.rows == expected.rows);
+  CHECK(values_of(*after_kill.model) == values_of(*whole.model));
+  CHECK(std::filesystem::exists(train::default_best_state_path(at_best)));
+
   // Stopped mid-epoch, two steps after the best evaluation: the resumed run must restore the best weights itself.
   const long stop_at = GENERATE_COPY(expected.best_step + 2, expected.best_step - 3);
   INFO("stopped at step " << stop_at);

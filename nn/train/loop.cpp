@@ -276,19 +276,26 @@ void Loop<T>::evaluate_at(RunState& run, long step) {
   row.validation = evaluate(*validation_);
   run.outcome.evaluation_seconds += seconds_since(evaluation_start);
   run.outcome.rows.push_back(row);
-  if (options_.patience > 0 && note_validation(run, row)) {
+  const bool new_best = options_.patience > 0 && note_validation(run, row);
+  if (new_best) {
     run.best_state = current_state(module_);
-    if (!options_.checkpoint_path.empty()) {
-      Checkpoint<T> best;
-      best.module_state = capture_module_state(module_);
-      best.step = step;
-      best.metadata = options_.checkpoint_metadata;
-      save_checkpoint(best_state_file(options_.checkpoint_path), best);
-    }
     if (callbacks_.on_new_best) callbacks_.on_new_best(step);
   }
   if (callbacks_.on_evaluation) callbacks_.on_evaluation(row);
+  // The run checkpoint first: one killed before the best state's file is written holds the best state itself
+  // (its best step is its own step), and resume_from takes it from there.
   save_run_checkpoint(run, step);
+  if (new_best) save_best_state(step);
+}
+
+template <typename T>
+void Loop<T>::save_best_state(long step) {
+  if (options_.checkpoint_path.empty()) return;
+  Checkpoint<T> best;
+  best.module_state = capture_module_state(module_);
+  best.step = step;
+  best.metadata = options_.checkpoint_metadata;
+  save_checkpoint(best_state_file(options_.checkpoint_path), best);
 }
 
 // One update step, then the evaluations due at it; false (with `step` the last good one) when the run ends here
@@ -414,7 +421,11 @@ Start<T> Loop<T>::resume_from(const std::filesystem::path& path) {
                             "use an earlier one",
                             path.string()));
   }
-  if (options_.patience > 0 && saved_best_step >= 0) {
+  if (options_.patience > 0 && saved_best_step >= 0 && saved_best_step == static_cast<long>(checkpoint.step)) {
+    // The best evaluation is the checkpoint's own: its file may not have been written yet (see evaluate_at).
+    for (const auto& entry : checkpoint.module_state) start.best_state.push_back(entry.value);
+    start.best_step = saved_best_step;
+  } else if (options_.patience > 0 && saved_best_step >= 0) {
     const std::filesystem::path best_path = best_state_file(path);
     const Checkpoint<T> best = load_checkpoint<T>(best_path);
     const auto tensors = checkpointed_tensors(module_);
@@ -433,6 +444,7 @@ Start<T> Loop<T>::resume_from(const std::filesystem::path& path) {
     start.best_step = static_cast<long>(best.step);
   }
   start.step = restore_run(checkpoint, module_, optimizer_, loader_);
+  if (start.best_step == start.step && start.step >= 0 && options_.patience > 0) save_best_state(start.step);
   return start;
 }
 

@@ -192,6 +192,8 @@ class Loop {
 
   // The file of early stopping's best state for run checkpoints at `checkpoint`: the best_state_path option when
   // set (whatever `checkpoint` is), else default_best_state_path(checkpoint).
+  // Writes the module's state as the best evaluation's (at `step`) to best_state_file, when checkpoints are saved.
+  void save_best_state(long step);
   std::filesystem::path best_state_file(const std::filesystem::path& checkpoint) const;
 
   StepLoss default_step(data::Batch<T>& batch);
