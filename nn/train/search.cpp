@@ -319,8 +319,8 @@ void write_results(const RunDirectory& directory, const SearchResults& results) 
     json["log_lambda_min"] = results.log10_range->low;
     json["log_lambda_max"] = results.log10_range->high;
   }
-  for (const auto& [key, value] : results.fields) {
-    std::visit([&json, &key](const auto& v) { json[key] = v; }, value);
+  for (const auto& field : results.fields) {
+    std::visit([&json, &field](const auto& v) { json[field.first] = v; }, field.second);
   }
   write_file_atomically(directory.root() / "results.csv", results_csv(results.trials));
   write_json_atomically(directory.root() / "results.json", json);
