@@ -260,6 +260,38 @@ TEST_CASE("RunDirectory nests sub-runs that stay inside it and names them from t
   CHECK_FALSE(fs::exists(directory / "x"));
 }
 
+TEST_CASE("RunDirectory::remove_run_files removes a run's files at every depth and nothing else",
+          "[train][run_directory]") {
+  TempDir directory("run");
+  const RunDirectory run(directory / "out");
+  const RunDirectory trial = run.sub_run("grid/trial01");
+  const std::vector<fs::path> removed = {
+      run.config_path(),     run.metrics_path(),          run.summary_path(),
+      run.checkpoint_path(), run.root() / "best.bin",      run.root() / "checkpoint.bin.best",
+      run.plot_path("cost"), run.root() / "cost.svg",      trial.root() / "model.safetensors",
+      trial.root() / "results.csv", trial.root() / "results.json", run.root() / "notes.md"};
+  const std::vector<fs::path> kept = {run.root() / "notes.txt", trial.root() / "data.bin",
+                                      run.root() / "config.json.orig"};
+  for (const auto& path : removed) write_file_atomically(path, "x");
+  for (const auto& path : kept) write_file_atomically(path, "kept");
+  run.remove_run_files({"notes.md"});
+  for (const auto& path : removed) CHECK_FALSE(fs::exists(path));
+  for (const auto& path : kept) CHECK(read_bytes(path) == "kept");
+  CHECK(fs::is_directory(trial.root()));  // directories stay
+
+  // A file that cannot be removed is named: here one in a directory that cannot be written (which root, who
+  // may write anywhere, cannot be shown).
+  write_file_atomically(trial.summary_path(), "x");
+  fs::permissions(trial.root(), fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
+                  fs::perm_options::remove);
+  if (::access(trial.root().c_str(), W_OK) != 0) {
+    const std::string message = error_message([&] { run.remove_run_files(); });
+    CHECK_THAT(message, Catch::Contains("cannot remove '" + trial.summary_path().string() + "'"));
+    CHECK(fs::exists(trial.summary_path()));
+  }
+  fs::permissions(trial.root(), fs::perms::owner_write, fs::perm_options::add);
+}
+
 TEST_CASE("RunDirectory fails at once, naming the directory and the reason, when it cannot be used",
           "[train][run_directory]") {
   TempDir directory("run");

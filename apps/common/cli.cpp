@@ -387,31 +387,6 @@ std::filesystem::path run_directory_of(const CommonOptions& common) {
 
 namespace {
 
-// --overwrite: the files an earlier run wrote go before the new run starts, so that nothing of it (a summary.json
-// saying "completed", a checkpoint) can be taken for the new run's. Only the apps' own file names are removed,
-// and no directory: whatever else the user keeps in --out stays.
-void remove_run_files(const std::filesystem::path& root) {
-  static const std::vector<std::string> names = {"invocation.json", "config.json", "metrics.csv",   "summary.json",
-                                                 "checkpoint.bin",  "best.bin",    "results.csv",   "results.json",
-                                                 "top10.md",        "report.md",   "gradcheck.json"};
-  std::error_code error;
-  std::vector<std::filesystem::path> doomed;
-  for (auto it = std::filesystem::recursive_directory_iterator(root, error);
-       !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
-    const std::filesystem::path& path = it->path();
-    if (it->is_regular_file(error) &&
-        (std::ranges::find(names, path.filename().string()) != names.end() || path.extension() == ".png")) {
-      doomed.push_back(path);
-    }
-  }
-  for (const auto& path : doomed) {
-    if (!std::filesystem::remove(path, error) && error) {
-      throw UsageError(fmt::format("--overwrite: cannot remove '{}': {}", path.string(), error.message()),
-                       "remove the earlier run's files yourself, or give another --out directory");
-    }
-  }
-}
-
 // The invocation.json of a run in `out` that a new run of `preset` would mix its files with: one of the same
 // preset, or any when either is "all". A damaged file counts as such a run.
 std::optional<std::filesystem::path> run_in_the_way(const std::filesystem::path& out, const std::string& preset) {
@@ -514,8 +489,14 @@ RunDirectory prepare_output_directory(const CommonOptions& common, const std::fu
   check_disk_for_checkpoints(directory.root());
   if (check_inputs) check_inputs();
   if (!common.resume) {
-    if (common.overwrite) remove_run_files(run_directory_of(common));
     const RunDirectory own = common.preset == "all" ? directory : directory.sub_run(common.preset);
+    // --overwrite: nothing of the earlier run may be taken for this one's; the apps' own files go too.
+    try {
+      if (common.overwrite) own.remove_run_files({"invocation.json", "top10.md", "report.md", "gradcheck.json"});
+    } catch (const Error& error) {
+      throw UsageError(fmt::format("--overwrite: {}", error.what()),
+                       "remove the earlier run's files yourself, or give another --out directory");
+    }
     if (!common.shard) {
       write_file_atomically(own.root() / "invocation.json", invocation_text(common));
     } else if (!train::write_file_once(own.root() / "invocation.json", invocation_text(common))) {

@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <system_error>
@@ -143,6 +144,28 @@ RunDirectory::RunDirectory(std::filesystem::path root) : root_(std::move(root)) 
 
 std::filesystem::path RunDirectory::plot_path(std::string_view name) const {
   return root_ / (std::string(name) + ".png");
+}
+
+void RunDirectory::remove_run_files(const std::vector<std::string>& more) const {
+  static const std::vector<std::string> written = {
+      "config.json",     "metrics.csv",       "summary.json", "checkpoint.bin", "checkpoint.bin.best",
+      "best.bin",        "model.safetensors", "results.csv",  "results.json"};
+  const auto is_run_file = [&more](const std::filesystem::path& path) {
+    const std::string name = path.filename().string();
+    return std::ranges::find(written, name) != written.end() || std::ranges::find(more, name) != more.end() ||
+           path.extension() == ".png" || path.extension() == ".svg";
+  };
+  std::error_code error;
+  std::vector<std::filesystem::path> doomed;  // listed first: removing while iterating skips entries
+  for (auto it = std::filesystem::recursive_directory_iterator(root_, error);
+       !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+    if (it->is_regular_file(error) && is_run_file(it->path())) doomed.push_back(it->path());
+  }
+  for (const auto& path : doomed) {
+    if (!std::filesystem::remove(path, error) && error) {
+      throw_error(fmt::format("cannot remove '{}': {}", path.string(), error.message()));
+    }
+  }
 }
 
 RunDirectory RunDirectory::sub_run(const std::filesystem::path& relative) const {

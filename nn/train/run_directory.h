@@ -106,6 +106,14 @@ class RunDirectory {
     write_json_atomically(summary_path(), summary);
   }
 
+  // Starting afresh where an earlier run was: removes, here and in every directory below, the files a run of the
+  // library writes (config.json, metrics.csv, summary.json, checkpoint.bin with its default best state
+  // checkpoint.bin.best, best.bin, model.safetensors, results.csv, results.json, the .png and .svg charts) and those named in `more` (a program's
+  // own files), so that nothing of the earlier run (a summary saying "completed", a checkpoint) is taken for the
+  // new one's. No directory and no other file is removed: what else the user keeps there stays. Throws Error
+  // "cannot remove '<file>': <reason>" for the first file that cannot be removed.
+  void remove_run_files(const std::vector<std::string>& more = {}) const;
+
   // A run directory below this one, e.g. sub_run("grid/eta0.01_lambda0.1"), created and probed like this one,
   // and not locked. Throws Error for an empty or absolute path or one that climbs out with "..".
   RunDirectory sub_run(const std::filesystem::path& relative) const;
