@@ -8,6 +8,7 @@
 #include <exception>
 #include <mutex>
 #include <numeric>
+#include <system_error>
 #include <thread>
 
 #include <tapegrad/core/error.h>
@@ -66,8 +67,19 @@ TrialRuns run_side_by_side(std::size_t count, const SideBySideOptions& options,
       if (options.on_trial_end) options.on_trial_end(i, run, ended);
     }
   };
+  // A worker the system refuses to start (a limit on processes or memory) leaves its share to those that did start,
+  // and with none the calling thread runs every trial: no trial is lost, and every started thread is joined.
   std::vector<std::thread> threads;
-  for (int w = 0; w < runs.workers; ++w) threads.emplace_back(worker);
+  threads.reserve(static_cast<std::size_t>(runs.workers));
+  for (int w = 0; w < runs.workers; ++w) {
+    try {
+      threads.emplace_back(worker);
+    } catch (const std::system_error&) {
+      break;
+    }
+  }
+  runs.workers = std::max(1, static_cast<int>(threads.size()));
+  if (threads.empty()) worker();
   for (auto& thread : threads) thread.join();
   runs.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   for (const TrialRun& run : runs.trials) runs.trial_seconds_sum += run.seconds;

@@ -25,7 +25,7 @@ struct TrialRuns {
   std::vector<TrialRun> trials;  // one per index, in index order (those not asked for are not started)
   double wall_seconds = 0;       // from the first trial's start to the last one's end
   double trial_seconds_sum = 0;  // the trials' own times added up: what one after another would take
-  int workers = 1;               // threads used
+  int workers = 1;               // threads used: fewer than asked for when the system refused to start some
 };
 
 struct SideBySideOptions {
@@ -40,7 +40,8 @@ struct SideBySideOptions {
 };
 
 // Runs trial(i) for the indices asked for on `workers` threads, the products of each on one thread; the product
-// thread count is restored afterwards. A trial that throws is recorded with its message and the others go on.
+// thread count is restored afterwards. A trial that throws is recorded with its message and the others go on. A
+// worker thread that cannot be started leaves its trials to the others (TrialRuns::workers says how many ran).
 // Throws tapegrad::Error for workers < 1 or an index not below `count`.
 TrialRuns run_side_by_side(std::size_t count, const SideBySideOptions& options,
                            const std::function<void(std::size_t)>& trial);
