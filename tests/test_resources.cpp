@@ -1,7 +1,11 @@
 // train::Amount, describe_count / describe_bytes, the machine's memory and disk as a run's checks read them, and
-// the checks that refuse settings which cannot fit (ResourceEstimate, require_disk_room).
+// the checks that refuse settings which cannot fit (ResourceEstimate, require_disk_room), and the build record.
+#include <tapegrad/core/gemm.h>
+#include <tapegrad/core/kernels/isa.h>
+#include <tapegrad/nn/train/build_record.h>
 #include <tapegrad/nn/train/resources.h>
 
+#include <Eigen/Core>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
@@ -136,4 +140,23 @@ TEST_CASE("require_disk_room refuses what the directory's disk cannot hold", "[t
   ::setenv("TAPEGRAD_DISK_LIMIT", "0", 1);  // a disk whose room cannot be told passes
   CHECK_NOTHROW(require_disk_room(here, "run_dir", Amount::saturated(), "the checkpoints", {}));
   ::unsetenv("TAPEGRAD_DISK_LIMIT");
+}
+
+TEST_CASE("build_record names the library's version, compiler, Eigen and kernels", "[train][build]") {
+  const tapegrad::train::BuildRecord build = tapegrad::train::build_record();
+  CHECK_THAT(build.tapegrad, Catch::Matches(R"(\d+\.\d+\.\d+)"));
+  CHECK_THAT(build.compiler, Catch::Matches(R"(\w+ \d+(\.\d+)*)"));
+  CHECK(build.cxx_standard >= 202002L);
+#ifdef NDEBUG
+  CHECK_FALSE(build.assertions);
+#else
+  CHECK(build.assertions);
+#endif
+  CHECK(build.eigen == std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
+                           std::to_string(EIGEN_MINOR_VERSION));
+  CHECK(build.eigen_simd == Eigen::SimdInstructionSetsInUse());
+  CHECK(build.isa == tapegrad::kernels::isa_name(tapegrad::kernels::active_isa()));
+  CHECK(build.gemm == tapegrad::gemm_backend());
+  CHECK_THAT(build.fmt, Catch::Matches(R"(\d+\.\d+\.\d+)"));
+  CHECK_THAT(build.nlohmann_json, Catch::Matches(R"(\d+\.\d+\.\d+)"));
 }
