@@ -11,8 +11,8 @@
 
 namespace tapegrad::apps {
 
-// The library's train::build_record() ({"tapegrad", "compiler", "cxx_standard", "assertions", "eigen", "eigen_simd",
-// "isa", "gemm", "fmt", "nlohmann_json"}) and the apps' own libraries ({"spdlog", "cli11"}).
+// The library's train::build_record() ({"tapegrad", "compiler", "cxx_standard", "assertions", "eigen",
+// "eigen_simd", "isa", "gemm", "fmt", "nlohmann_json"}) and the apps' own libraries ({"spdlog", "cli11"}).
 nlohmann::json build_info_json();
 
 // ISO 8601 in UTC, to the second: "2024-05-01T12:34:56Z".
