@@ -35,6 +35,7 @@
 #include "apps/common/shard.h"
 #include "apps/common/threads.h"
 #include <tapegrad/core/error.h>
+#include <tapegrad/core/gemm.h>
 #include "tests/support/test_data.h"
 
 namespace fs = std::filesystem;
@@ -399,6 +400,9 @@ TEST_CASE("run_app maps every failure to its exit code and never lets an excepti
        "error: the run directory '/runs/x' is in use by shards of a search (--shard) that still run"},
       {[] { throw tapegrad::train::RunDirectoryLocked("/runs/x", "", true); }, exit_code::bad_usage,
        "hint: merge with --resume once every shard has ended"},
+      // Settings that cannot fit are bad usage too, with the library's advice as the hint.
+      {[] { throw tapegrad::train::ResourceLimitExceeded("--n-s 9 makes 9 update steps", "give a smaller --n-s"); },
+       exit_code::bad_usage, "error: --n-s 9 makes 9 update steps\nhint: give a smaller --n-s\n"},
   };
   for (const Mapping& mapping : mappings) {
     INFO("expected message: " << mapping.expected_message);
@@ -420,38 +424,25 @@ TEST_CASE("run_app maps every failure to its exit code and never lets an excepti
   CHECK(exit_code_for(InfoRequested("help")) == 0);
 }
 
-TEST_CASE("resource bounds: refusals that name the flags", "[app_common][bounds]") {
-  // Amount and describe_*: tests/test_resources.cpp.
-  CHECK(flag_names(FlagValues{}) == "");
-  CHECK(flag_names({{"--a", 1}, {"--b", 2}, {"--c", 3}}, "and") == "--a, --b and --c");
-  CHECK(flag_names({{"--n-s", 1}, {"--cycles", 2}, {"--n-s", 3}}) == "--n-s or --cycles");
-
-  const ResourceEstimate limits;
-  CHECK_NOTHROW(limits.require_steps(Amount(kMaxUpdateSteps), {{"--epochs", 1}}));
+TEST_CASE("check_disk_for_checkpoints refuses the largest need noted, naming --out and its flags",
+          "[app_common][bounds]") {
+  const fs::path here = fs::temp_directory_path();
+  ::setenv("TAPEGRAD_DISK_LIMIT", "1000", 1);
+  note_checkpoint_bytes(Amount(999), {{"--hidden", 7}});
+  CHECK_NOTHROW(check_disk_for_checkpoints(here));
+  note_checkpoint_bytes(Amount(2048), {{"--hidden", 50}, {"--cycles", 3}});
+  note_checkpoint_bytes(Amount(1024), {{"--hidden", 8}});  // smaller: the larger need stays
   try {
-    limits.require_steps(Amount::saturated(), {{"--n-s", 1000000000000L}, {"--cycles", 9}});
+    check_disk_for_checkpoints(here);
     FAIL("not refused");
-  } catch (const UsageError& error) {
-    CHECK_THAT(error.what(), Catch::Contains("--n-s 1000000000000 --cycles 9 make more than 1.8e19 update steps"));
-    CHECK(error.hint() == "give a smaller --n-s or --cycles");
+  } catch (const tapegrad::train::ResourceLimitExceeded& error) {
+    CHECK(std::string(error.what()) == "the run's checkpoints need about 2.0 KiB on the disk of --out '" +
+                                           here.string() + "' at once (--hidden 50 --cycles 3), and it has 1000 "
+                                                           "bytes free");
+    CHECK(error.advice() == "make room on that disk, give --out a directory on a disk with more room, or give a "
+                            "smaller --hidden or --cycles");
   }
-  CHECK_THROWS_AS(limits.require_evaluation_points(Amount(kMaxEvaluationPoints + 1), {{"--epochs", 1}}), UsageError);
-  CHECK_THROWS_AS(limits.require_trials(Amount(kMaxTrials + 1), {{"--count", 1}}), UsageError);
-
-  ResourceEstimate memory;
-  memory.add_memory(Amount(physical_memory_bytes()), "the weights", {{"--hidden", 7}});
-  memory.add_memory(Amount(1), "a byte", {{"--batch-size", 1}});
-  try {
-    memory.check_memory();
-    FAIL("not refused");
-  } catch (const UsageError& error) {
-    CHECK_THAT(error.what(), Catch::Contains("more than this machine's") && Catch::Contains("the weights") &&
-                                 Catch::Contains("(--hidden 7)") && !Catch::Contains("a byte"));
-    CHECK(error.hint() == "give a smaller --hidden");
-  }
-  ResourceEstimate small;
-  small.add_memory(Amount(1024), "a little", {});
-  CHECK_NOTHROW(small.check_memory());
+  ::unsetenv("TAPEGRAD_DISK_LIMIT");
 }
 
 TEST_CASE("as_data_error turns a reader's Error into a DataError and passes results through",
@@ -537,14 +528,9 @@ TEST_CASE("The run record holds the common settings, the build and the time", "[
   const nlohmann::json json = options;
   CHECK(json["seed"] == 123456789012345ULL);
   CHECK(json["threads"] == 2);
-  const auto read_back = json.get<CommonOptions>();
-  CHECK(read_back.data_directory == options.data_directory);
-  CHECK(read_back.output_directory == options.output_directory);
-  CHECK(read_back.preset == options.preset);
-  CHECK(read_back.seed == options.seed);
-  CHECK(read_back.threads == options.threads);
-  CHECK(read_back.verbosity == options.verbosity);
-  CHECK(read_back.command_line == options.command_line);
+  CHECK(json["verbosity"] == "quiet");
+  CHECK(json["data"] == "data/cifar");
+  CHECK(json["command_line"] == nlohmann::json{"toy", "--preset", "fast"});
 
   const nlohmann::json record = run_record_json(options);
   CHECK(record["common"] == json);
@@ -553,6 +539,7 @@ TEST_CASE("The run record holds the common settings, the build and the time", "[
   CHECK(record["build"]["eigen"] == std::to_string(EIGEN_WORLD_VERSION) + "." +
                                         std::to_string(EIGEN_MAJOR_VERSION) + "." +
                                         std::to_string(EIGEN_MINOR_VERSION));
+  CHECK(record["build"]["gemm"] == tapegrad::gemm_backend());  // the rest of the library's record: test_resources
   for (const char* library : {"spdlog", "fmt", "nlohmann_json", "cli11"}) {
     CHECK_THAT(record["build"][library].get<std::string>(), Catch::Matches(R"(\d+\.\d+\.\d+)"));
   }

@@ -1,12 +1,19 @@
-// train::Amount, describe_count / describe_bytes, and the machine's memory and disk as a run's checks read them.
+// train::Amount, describe_count / describe_bytes, the machine's memory and disk as a run's checks read them, and
+// the checks that refuse settings which cannot fit (ResourceEstimate, require_disk_room), and the build record.
+#include <tapegrad/core/gemm.h>
+#include <tapegrad/core/kernels/isa.h>
+#include <tapegrad/nn/train/build_record.h>
 #include <tapegrad/nn/train/resources.h>
 
+#include <Eigen/Core>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
 
 using tapegrad::train::Amount;
+using tapegrad::train::ResourceLimitExceeded;
+using tapegrad::train::SettingValues;
 
 TEST_CASE("Amount saturates instead of wrapping around", "[train][resources]") {
   const Amount big(std::numeric_limits<long>::max());
@@ -52,4 +59,104 @@ TEST_CASE("physical_memory_bytes and available_disk_bytes read the machine, or t
   ::unsetenv("TAPEGRAD_MEMORY_LIMIT");
   ::unsetenv("TAPEGRAD_DISK_LIMIT");
   CHECK(physical_memory_bytes() == memory);
+}
+
+TEST_CASE("SettingValue shows a setting as a message names it", "[train][resources]") {
+  using tapegrad::train::setting_names;
+  using tapegrad::train::settings_with_values;
+  CHECK(settings_with_values({{"--n-s", 1000000000000L}, {"lr", 0.2}, {"decay", 1e-05}, {"layers", "50,50"}}) ==
+        "--n-s 1000000000000 lr 0.2 decay 1e-05 layers 50,50");
+  CHECK(setting_names(SettingValues{}) == "");
+  CHECK(setting_names({{"--a", 1}, {"--b", 2}, {"--c", 3}}, "and") == "--a, --b and --c");
+  CHECK(setting_names({{"--n-s", 1}, {"--cycles", 2}, {"--n-s", 3}}) == "--n-s or --cycles");
+  CHECK(tapegrad::train::hardware_thread_count() >= 1);
+}
+
+TEST_CASE("ResourceEstimate refuses counts above their caps, naming the settings that decide them",
+          "[train][resources]") {
+  using namespace tapegrad::train;
+  const ResourceEstimate limits;
+  CHECK_NOTHROW(limits.require_steps(Amount(kMaxUpdateSteps), {{"epochs", 1}}));
+  try {
+    limits.require_steps(Amount::saturated(), {{"--n-s", 1000000000000L}, {"--cycles", 9}});
+    FAIL("not refused");
+  } catch (const ResourceLimitExceeded& error) {
+    CHECK_THAT(error.what(),
+               Catch::StartsWith("--n-s 1000000000000 --cycles 9 make more than 1.8e19 update steps, "
+                                 "more than the 1e+10 a run may have"));
+    CHECK(error.advice() == "give a smaller --n-s or --cycles");
+  }
+  CHECK_NOTHROW(limits.require_evaluation_points(Amount(kMaxEvaluationPoints), {{"epochs", 1}}));
+  try {
+    limits.require_evaluation_points(Amount(kMaxEvaluationPoints + 1), {{"epochs", 7}});
+    FAIL("not refused");
+  } catch (const ResourceLimitExceeded& error) {
+    CHECK_THAT(
+        error.what(),
+        Catch::StartsWith("epochs 7 makes 1e+06 evaluation points (rows of metrics.csv), more than the 1000000"));
+    CHECK(error.advice() == "give a smaller epochs");
+  }
+  CHECK_NOTHROW(limits.require_trials(Amount(kMaxTrials), {{"trials", 1}}));
+  CHECK_THROWS_AS(limits.require_trials(Amount(kMaxTrials + 1), {{"trials", 1}}), ResourceLimitExceeded);
+}
+
+TEST_CASE("ResourceEstimate refuses memory beyond the machine's, naming the largest items first",
+          "[train][resources]") {
+  using namespace tapegrad::train;
+  ::setenv("TAPEGRAD_MEMORY_LIMIT", "1000000", 1);
+  ResourceEstimate memory;
+  memory.add_memory(Amount(300000), "the batches", {{"batch", 100}});
+  memory.add_memory(Amount(800000), "the weights", {{"hidden", 7}});
+  memory.add_memory(Amount(1), "a byte", {{"other", 1}});
+  CHECK(memory.total_memory() == Amount(1100001));
+  try {
+    memory.check_memory();
+    FAIL("not refused");
+  } catch (const ResourceLimitExceeded& error) {
+    CHECK(std::string(error.what()) ==
+          "the settings need about 1.0 MiB of memory at once, more than this machine's 976.6 KiB: the weights "
+          "781.2 KiB (hidden 7); the batches 293.0 KiB (batch 100)");
+    CHECK(error.advice() == "give a smaller hidden or batch");
+  }
+  ResourceEstimate small;
+  small.add_memory(Amount(1000000), "all of it", {});
+  CHECK_NOTHROW(small.check_memory());
+  ::unsetenv("TAPEGRAD_MEMORY_LIMIT");
+}
+
+TEST_CASE("require_disk_room refuses what the directory's disk cannot hold", "[train][resources]") {
+  using namespace tapegrad::train;
+  const std::filesystem::path here = std::filesystem::temp_directory_path();
+  ::setenv("TAPEGRAD_DISK_LIMIT", "4096", 1);
+  CHECK_NOTHROW(require_disk_room(here, "run_dir", Amount(4096), "the checkpoints", {{"hidden", 7}}));
+  try {
+    require_disk_room(here, "run_dir", Amount(4097), "the checkpoints", {});
+    FAIL("not refused");
+  } catch (const ResourceLimitExceeded& error) {
+    CHECK(std::string(error.what()) == "the checkpoints need about 4.0 KiB on the disk of run_dir '" +
+                                           here.string() + "' at once, and it has 4.0 KiB free");
+    CHECK(error.advice() == "make room on that disk, or give run_dir a directory on a disk with more room");
+  }
+  ::setenv("TAPEGRAD_DISK_LIMIT", "0", 1);  // a disk whose room cannot be told passes
+  CHECK_NOTHROW(require_disk_room(here, "run_dir", Amount::saturated(), "the checkpoints", {}));
+  ::unsetenv("TAPEGRAD_DISK_LIMIT");
+}
+
+TEST_CASE("build_record names the library's version, compiler, Eigen and kernels", "[train][build]") {
+  const tapegrad::train::BuildRecord build = tapegrad::train::build_record();
+  CHECK_THAT(build.tapegrad, Catch::Matches(R"(\d+\.\d+\.\d+)"));
+  CHECK_THAT(build.compiler, Catch::Matches(R"(\w+ \d+(\.\d+)*)"));
+  CHECK(build.cxx_standard >= 202002L);
+#ifdef NDEBUG
+  CHECK_FALSE(build.assertions);
+#else
+  CHECK(build.assertions);
+#endif
+  CHECK(build.eigen == std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
+                           std::to_string(EIGEN_MINOR_VERSION));
+  CHECK(build.eigen_simd == Eigen::SimdInstructionSetsInUse());
+  CHECK(build.isa == tapegrad::kernels::isa_name(tapegrad::kernels::active_isa()));
+  CHECK(build.gemm == tapegrad::gemm_backend());
+  CHECK_THAT(build.fmt, Catch::Matches(R"(\d+\.\d+\.\d+)"));
+  CHECK_THAT(build.nlohmann_json, Catch::Matches(R"(\d+\.\d+\.\d+)"));
 }

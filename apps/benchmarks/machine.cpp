@@ -45,8 +45,6 @@ std::string build_description() {
                      native ? "-march=native" : "no -march=native: baseline x86-64 SIMD only");
 }
 
-std::string simd_description() { return Eigen::SimdInstructionSetsInUse(); }
-
 namespace {
 
 using Clock = std::chrono::steady_clock;

@@ -16,9 +16,6 @@ std::string cpu_model();
 // with, and whether they include -march=native.
 std::string build_description();
 
-// The SIMD instruction sets Eigen compiled in (AVX512, FMA, AVX2, ...).
-std::string simd_description();
-
 // The best FLOP/s of a register-resident loop of independent multiply-adds at `level`, running on `threads`
 // threads at once (each on its own chains), as the best of `repetitions` runs of about `seconds_per_run` each. A
 // multiply-add counts as 2 FLOPs. portable: Eigen's widest packet of T at the build's own flags; avx2 and avx512:

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <tapegrad/core/gemm.h>
 #include <tapegrad/core/kernels/isa.h>
+#include <tapegrad/nn/train/build_record.h>
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -458,13 +459,13 @@ void describe_machine(const BenchmarkOptions& options, const BenchmarkProblem& p
   report.note(fmt::format("tapegrad_bench{}", options.quick ? " --quick (few repetitions: a smoke test)" : ""));
   report.note(fmt::format("CPU: {}, {} hardware threads", cpu_model(), hardware_thread_count()));
   report.note(fmt::format("build: {}", build_description()));
-  report.note(fmt::format("Eigen {}.{}.{}, SIMD in use: {}; a packet holds {} floats or {} doubles",
-                          EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, simd_description(),
-                          packet_lanes<float>(), packet_lanes<double>()));
+  const train::BuildRecord build = train::build_record();
+  report.note(fmt::format("Eigen {}, SIMD in use: {}; a packet holds {} floats or {} doubles", build.eigen,
+                          build.eigen_simd, packet_lanes<float>(), packet_lanes<double>()));
   report.note(
       fmt::format("products: gemm backend {}, split over tapegrad's own thread pool (columns of the "
                   "result) above a size threshold, single-threaded kernels underneath",
-                  gemm_backend()));
+                  build.gemm));
   report.note(
       fmt::format("PyTorch: {}", pytorch_available() ? "built in (tapegrad_bench_torch)" : pytorch_description()));
   describe_levels(report);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <tapegrad/nn/train/progress.h>
+#include <tapegrad/nn/train/resources.h>
 #include <tapegrad/nn/train/run_directory.h>
 #include <tapegrad/nn/train/stop_signal.h>
 
@@ -71,6 +72,9 @@ std::string hint_for(const std::exception& error, const std::string& program) {
 }
 
 std::optional<UsageError> run_directory_usage_error(const std::exception& error) {
+  if (const auto* too_large = dynamic_cast<const train::ResourceLimitExceeded*>(&error)) {
+    return UsageError(too_large->what(), too_large->advice());  // settings that cannot fit: name them, as they are
+  }
   if (const auto* unusable = dynamic_cast<const train::RunDirectoryUnusable*>(&error)) {
     return UsageError(
         fmt::format("cannot use the --out directory '{}': {}", unusable->directory().string(), unusable->reason()),

@@ -110,7 +110,8 @@ decltype(auto) as_data_error(Load&& load) {
 
 // The UsageError (exit 2) that an app reports for the library's train::RunDirectoryUnusable ("cannot use the --out
 // directory ...") or train::RunDirectoryLocked (in use by another process, or by the shards of a search), with
-// the hint that says what to do; nothing for any other exception.
+// the hint that says what to do, or for train::ResourceLimitExceeded (its advice the hint); nothing for any other
+// exception.
 std::optional<UsageError> run_directory_usage_error(const std::exception& error);
 
 using AppMain = std::function<int(int argc, char** argv)>;

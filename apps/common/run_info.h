@@ -11,16 +11,15 @@
 
 namespace tapegrad::apps {
 
-// {"tapegrad", "compiler", "cxx_standard", "assertions", "eigen", "eigen_simd", "gemm", "spdlog", "fmt",
-//  "nlohmann_json", "cli11"}
+// The library's train::build_record() ({"tapegrad", "compiler", "cxx_standard", "assertions", "eigen",
+// "eigen_simd", "isa", "gemm", "fmt", "nlohmann_json"}) and the apps' own libraries ({"spdlog", "cli11"}).
 nlohmann::json build_info_json();
 
 // ISO 8601 in UTC, to the second: "2024-05-01T12:34:56Z".
 std::string utc_timestamp(std::chrono::system_clock::time_point when = std::chrono::system_clock::now());
 
-// {"data", "out", "preset", "seed", "threads", "verbosity", "command_line"}; from_json reads the same back.
+// {"data", "out", "preset", "seed", "threads", "verbosity", "command_line"}
 void to_json(nlohmann::json& json, const CommonOptions& options);
-void from_json(const nlohmann::json& json, CommonOptions& options);
 
 // The record to start config.json and summary.json with: {"common": options, "build": build_info_json(),
 // "runtime": {"product_threads", "hardware_threads"}, "written_at": utc_timestamp()}. Apps add their own keys.

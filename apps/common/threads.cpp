@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include <Eigen/Core>
-#include <thread>
 
 #include <tapegrad/core/error.h>
 #include <tapegrad/core/parallel.h>
@@ -28,11 +27,6 @@ void set_thread_count(int threads) {
 }
 
 int product_thread_count() { return product_threads(); }
-
-int hardware_thread_count() {
-  const unsigned reported = std::thread::hardware_concurrency();
-  return reported == 0 ? 1 : static_cast<int>(reported);
-}
 
 int max_thread_count() { return kThreadsPerHardwareThread * hardware_thread_count(); }
 

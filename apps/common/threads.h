@@ -1,9 +1,14 @@
 // One place that decides how many threads the numeric code of a run may use.
 #pragma once
 
+#include <tapegrad/nn/train/resources.h>
+
 #include <string>
 
 namespace tapegrad::apps {
+
+// The hardware threads of this machine, at least 1 (the library's, resources.h).
+using train::hardware_thread_count;
 
 // --threads allows at most this many threads per hardware thread of the machine. The products split their work
 // into at most one part per thread, and threads beyond the cores only take turns on them: a larger count is a
@@ -18,9 +23,6 @@ void set_thread_count(int threads);
 
 // The threads the products will use now.
 int product_thread_count();
-
-// The hardware threads of this machine; at least 1 even when the standard library cannot tell.
-int hardware_thread_count();
 
 // The most threads --threads allows here: kThreadsPerHardwareThread times hardware_thread_count().
 int max_thread_count();

@@ -1,10 +1,13 @@
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <tapegrad/nn/train/resources.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <optional>
 #include <system_error>
+#include <thread>
 
 namespace tapegrad::train {
 
@@ -50,6 +53,110 @@ std::uint64_t available_disk_bytes(const std::filesystem::path& directory) {
   const std::filesystem::space_info space = std::filesystem::space(directory, error);
   if (error || space.available == static_cast<std::uintmax_t>(-1)) return 0;
   return space.available;
+}
+
+int hardware_thread_count() {
+  const unsigned reported = std::thread::hardware_concurrency();
+  return reported == 0 ? 1 : static_cast<int>(reported);
+}
+
+SettingValue::SettingValue(std::string setting, double given)
+    : SettingValue(std::move(setting), fmt::format("{}", given)) {}
+
+std::string settings_with_values(const SettingValues& settings) {
+  std::vector<std::string> parts;
+  for (const auto& s : settings) parts.push_back(s.name + " " + s.value);
+  return fmt::format("{}", fmt::join(parts, " "));
+}
+
+std::string setting_names(const SettingValues& settings, const std::string& conjunction) {
+  std::vector<std::string> names;
+  for (const auto& s : settings)
+    if (std::ranges::find(names, s.name) == names.end()) names.push_back(s.name);
+  if (names.size() < 2) return fmt::format("{}", fmt::join(names, ""));
+  const std::string last = names.back();
+  names.pop_back();
+  return fmt::format("{} {} {}", fmt::join(names, ", "), conjunction, last);
+}
+
+namespace {
+
+// Refuses `amount` of `what` above `cap` ("update steps"), which `settings` decide; `why` says what the cap stands
+// for.
+void require_at_most(Amount amount, std::uint64_t cap, const std::string& what, const std::string& why,
+                     const SettingValues& settings) {
+  if (!(Amount(cap) < amount)) return;
+  throw ResourceLimitExceeded(
+      fmt::format("{} {} {} {}, more than {}", settings_with_values(settings),
+                  settings.size() == 1 ? "makes" : "make", describe_count(amount), what, why),
+      fmt::format("give a smaller {}", setting_names(settings)));
+}
+
+}  // namespace
+
+void ResourceEstimate::require_steps(Amount steps, const SettingValues& settings) const {
+  require_at_most(steps, kMaxUpdateSteps, "update steps",
+                  fmt::format("the {:.0e} a run may have (at 10 microseconds a step, more than a day of training)",
+                              static_cast<double>(kMaxUpdateSteps)),
+                  settings);
+}
+
+void ResourceEstimate::require_evaluation_points(Amount points, const SettingValues& settings) const {
+  require_at_most(points, kMaxEvaluationPoints, "evaluation points (rows of metrics.csv)",
+                  fmt::format("the {} a run may have (each one evaluates the whole training and validation sets)",
+                              kMaxEvaluationPoints),
+                  settings);
+}
+
+void ResourceEstimate::require_trials(Amount trials, const SettingValues& settings) const {
+  require_at_most(trials, kMaxTrials, "trials", fmt::format("the {} a search may have", kMaxTrials), settings);
+}
+
+void ResourceEstimate::add_memory(Amount bytes, std::string what, SettingValues settings) {
+  items_.push_back({bytes, std::move(what), std::move(settings)});
+}
+
+Amount ResourceEstimate::total_memory() const {
+  Amount total;
+  for (const auto& item : items_) total = total + item.bytes;
+  return total;
+}
+
+void ResourceEstimate::check_memory() const {
+  const Amount available(physical_memory_bytes());
+  const Amount total = total_memory();
+  if (available.value() == 0 || !(available < total)) return;
+  std::vector<const Item*> largest;
+  for (const auto& item : items_) largest.push_back(&item);
+  std::sort(largest.begin(), largest.end(), [](const Item* a, const Item* b) { return b->bytes < a->bytes; });
+  std::string parts;
+  SettingValues named;
+  for (const Item* item : largest) {
+    // The items that make most of the total: the first always, the others while they are a tenth of it or more.
+    if (!parts.empty() && item->bytes.value() < total.value() / 10) break;
+    parts += fmt::format("{}{} {} ({})", parts.empty() ? "" : "; ", item->what, describe_bytes(item->bytes),
+                         settings_with_values(item->settings));
+    named.insert(named.end(), item->settings.begin(), item->settings.end());
+  }
+  throw ResourceLimitExceeded(
+      fmt::format("the settings need about {} of memory at once, more than this machine's {}: {}",
+                  describe_bytes(total), describe_bytes(available), parts),
+      fmt::format("give a smaller {}", setting_names(named)));
+}
+
+void require_disk_room(const std::filesystem::path& directory, const std::string& directory_setting, Amount bytes,
+                       const std::string& what, const SettingValues& settings) {
+  const Amount available(available_disk_bytes(directory));
+  if (available.value() == 0 || !(available < bytes)) return;
+  const std::string decided_by =
+      settings.empty() ? std::string() : fmt::format(" ({})", settings_with_values(settings));
+  const std::string elsewhere = fmt::format("give {} a directory on a disk with more room", directory_setting);
+  throw ResourceLimitExceeded(fmt::format("{} need about {} on the disk of {} '{}' at once{}, and it has {} free",
+                                          what, describe_bytes(bytes), directory_setting, directory.string(),
+                                          decided_by, describe_bytes(available)),
+                              settings.empty() ? fmt::format("make room on that disk, or {}", elsewhere)
+                                               : fmt::format("make room on that disk, {}, or give a smaller {}",
+                                                             elsewhere, setting_names(settings)));
 }
 
 }  // namespace tapegrad::train

@@ -1,7 +1,8 @@
 // The whole of tapegrad::train: the training loop, its evaluation and metrics, run checkpoints, run directories,
-// hyperparameter searches.
+// hyperparameter searches, resource checks and the build record.
 #pragma once
 
+#include <tapegrad/nn/train/build_record.h>
 #include <tapegrad/nn/train/checkpoint.h>
 #include <tapegrad/nn/train/csv.h>
 #include <tapegrad/nn/train/curves.h>
