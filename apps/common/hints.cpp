@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include <thread>
+#include <tapegrad/nn/train/resources.h>
 
 namespace tapegrad::apps::hints {
 
@@ -44,7 +44,7 @@ std::vector<std::string> all_hints(std::string_view program) {
           write_failed,
           damaged_checkpoint,
           out_of_memory,
-          threads_refused(static_cast<int>(std::thread::hardware_concurrency())),
+          threads_refused(train::hardware_thread_count()),
           other_failure};
 }
 
