@@ -659,3 +659,66 @@ TEST_CASE("read_metrics_csv reads metrics.csv back exactly, without a cut-off la
   CHECK_THROWS_WITH(train::read_metrics_csv(path), Catch::Contains("line 4") && Catch::Contains("'six'"));
   CHECK_THROWS_WITH(train::read_metrics_csv(directory / "none.csv"), Catch::Contains("none.csv"));
 }
+
+TEST_CASE("the loop writes metrics.csv: one row per evaluation, rewritten from a resumed run's checkpoint",
+          "[train][loop][metrics]") {
+  Fixture f;
+  TempDir directory("loop_metrics");
+  auto options_with = [&](const std::string& name) {
+    return train::LoopOptions{.total_steps = 60,
+                              .evaluate_every_steps = 10,
+                              .checkpoint_path = directory / (name + ".ckpt"),
+                              .metrics_path = directory / (name + ".csv")};
+  };
+  Run<float> whole(f, options_with("whole"));
+  const train::Outcome expected = whole.loop->run();
+  REQUIRE(expected.rows.size() == 7);
+  CHECK(train::read_metrics_csv(directory / "whole.csv") == expected.rows);
+  const std::string whole_text = read_bytes(directory / "whole.csv");
+  CHECK(whole_text.rfind("step,epoch,learning_rate,train_loss", 0) == 0);
+
+  // Stopped at step 25; the file then gains a row the checkpoint does not know (as a kill between a row and its
+  // checkpoint leaves it) and a damaged line: the resumed run writes the file afresh from the checkpoint's rows.
+  {
+    Run<float> first(f, options_with("part"));
+    long done = 0;
+    first.loop->callbacks().on_step = [&](const train::StepProgress& p) { done = p.step; };
+    first.loop->callbacks().stop_requested = [&] { return done >= 25; };
+    REQUIRE(first.loop->run().steps == 25);
+  }
+  CHECK(train::read_metrics_csv(directory / "part.csv").size() == 3);
+  write_bytes(directory / "part.csv", read_bytes(directory / "part.csv") + "30,x\n1,2");
+  Run<float> resumed(f, options_with("part"), 99, 98);
+  resumed.loop->run(resumed.loop->resume_from(directory / "part.ckpt"));
+  CHECK(read_bytes(directory / "part.csv") == whole_text);
+}
+
+TEST_CASE("a metrics row is written before its checkpoint, so it is kept when the checkpoint cannot be written",
+          "[train][loop][metrics]") {
+  Fixture f;
+  TempDir directory("loop_metrics_failed_checkpoint");
+  write_bytes(directory / "not_a_directory", "x");
+  Run<float> run(f, {.total_steps = 20,
+                     .evaluate_every_steps = 10,
+                     .checkpoint_path = directory / "not_a_directory" / "checkpoint.bin",
+                     .metrics_path = directory / "metrics.csv"});
+  CHECK_THROWS(run.loop->run());
+  const std::vector<train::MetricsRow> rows = train::read_metrics_csv(directory / "metrics.csv");
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].step == 0);
+}
+
+TEST_CASE("the loop reports its progress through the caller's log", "[train][loop][progress]") {
+  Fixture f;
+  std::vector<std::string> lines;
+  Run<float> run(f, {.total_steps = 30,
+                     .evaluate_every_steps = 15,
+                     .progress = train::ProgressOptions{
+                         .label = "mlp",
+                         .log = [&](const std::string& line) { lines.push_back(line); },
+                         .interactive = false}});
+  run.loop->run();
+  REQUIRE(lines.size() >= 2);
+  CHECK_THAT(lines.front(), Catch::Contains("mlp") && Catch::Contains("cost "));
+  CHECK_THAT(lines.back(), Catch::Contains("mlp: 30 steps in"));
+}

@@ -19,7 +19,6 @@
 #include <tapegrad/nn/loss.h>
 #include <tapegrad/nn/plot/plot.h>
 #include <tapegrad/nn/safetensors.h>
-#include <tapegrad/nn/train/csv.h>
 #include <tapegrad/nn/train/curves.h>
 #include <tapegrad/nn/train/progress.h>
 #include <tapegrad/nn/train/stop_signal.h>
@@ -336,6 +335,11 @@ void plan_run(PlannedRun<T>& run, const ExperimentSettings& s, const ExperimentD
       .evaluate_every_steps = s.evaluate_every_steps > 0 ? s.evaluate_every_steps : steps_per_epoch,
       .evaluate_at_start = s.evaluate_at_start,
       .patience = s.patience};
+  options.metrics_path = directory.metrics_path();
+  if (s.show_progress) {
+    options.progress = train::ProgressOptions{
+        .label = s.name, .unit = "steps", .log = [](const std::string& line) { spdlog::info(line); }};
+  }
   if (s.save_checkpoint) {
     options.checkpoint_path = directory.checkpoint_path();
     options.best_state_path = directory.root() / "best.bin";
@@ -343,6 +347,7 @@ void plan_run(PlannedRun<T>& run, const ExperimentSettings& s, const ExperimentD
   }
   run.loop = std::make_unique<train::Loop<T>>(make_loop(run.model, *run.optimizer, *run.loader, options, s.path));
   run.loop->set_schedule(*run.schedule).set_evaluation_data(train_set, *d.validation);
+  run.loop->callbacks().stop_requested = train::stop_requested;
 }
 
 // Where the run starts: its checkpoint's state, or the beginning. A checkpoint of other settings is refused naming
@@ -363,39 +368,6 @@ train::Start<T> resume_point(train::Loop<T>& loop, const nlohmann::json& key, co
   } catch (const Error& error) {
     throw Failure(error.what(), hints::damaged_checkpoint);
   }
-}
-
-// Train: metrics.csv holds the rows so far (a resumed run's rewritten from its checkpoint, so that rows written
-// after it, or a damaged file, are replaced) and gets a row at every evaluation.
-template <typename T>
-TrainingOutcome train_run(PlannedRun<T>& run, const ExperimentSettings& s, const train::Start<T>& start,
-                          const RunDirectory& directory) {
-  train::CsvAppender metrics = train::CsvAppender::create(directory.metrics_path(), train::metrics_columns());
-  for (const MetricsRow& row : start.rows) metrics.append_row(train::metrics_cells(row));
-  std::unique_ptr<train::ProgressReporter> progress;
-  if (s.show_progress) {
-    const auto steps_left = static_cast<std::size_t>(run.loop->options().total_steps - start.step);
-    const auto log = [](const std::string& line) { spdlog::info(line); };
-    progress = std::make_unique<train::ProgressReporter>(
-        steps_left, train::ProgressOptions{.label = s.name, .unit = "steps", .log = log});
-  }
-  train::Callbacks& callbacks = run.loop->callbacks();
-  callbacks.on_step = [&](const train::StepProgress& step) {
-    if (!progress) return;
-    progress->set_status(fmt::format("cost {:.4f}", step.cost));
-    progress->advance();
-  };
-  callbacks.on_evaluation = [&](const MetricsRow& row) { metrics.append_row(train::metrics_cells(row)); };
-  callbacks.stop_requested = train::stop_requested;
-  // The callbacks refer to this function's locals: none may outlive it (the loop does, for the final evaluation).
-  struct ForgetCallbacks {
-    train::Callbacks& callbacks;
-    ~ForgetCallbacks() { callbacks = {}; }
-  } forget{callbacks};
-  const TrainingOutcome outcome = run.loop->run(start);
-  if (progress) progress->finish();
-  metrics.close();
-  return outcome;
 }
 
 // A run that diverged or was interrupted keeps what it wrote (the loop kept the last good checkpoint, or saved
@@ -447,7 +419,7 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
   const train::Start<T> start = resume_point(*run.loop, key, directory, from_checkpoint);
   if (from_checkpoint)
     spdlog::info("{}: resuming at step {} from {}", s.name, start.step, directory.checkpoint_path().string());
-  TrainingOutcome outcome = train_run(run, s, start, directory);
+  TrainingOutcome outcome = run.loop->run(start);
   if (previous) outcome.train_seconds += previous->value("train_seconds", 0.0);
   if (!outcome.rows.empty()) {
     train::save_training_curves(outcome.rows, directory.root(),

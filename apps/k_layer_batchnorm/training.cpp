@@ -25,7 +25,6 @@
 #include <memory>
 
 #include "apps/common/app_error.h"
-#include <tapegrad/core/atomic_file.h>
 #include "apps/common/experiment.h"
 #include "apps/common/hints.h"
 #include <tapegrad/nn/plot/plot.h>
@@ -127,17 +126,6 @@ PreActivationStatistics pre_activation_statistics(Network<T>& network, const dat
   return statistics;
 }
 
-std::string metrics_csv(const std::vector<train::MetricsRow>& rows) {
-  std::string text =
-      "step,epoch,learning_rate,train_loss,train_cost,train_accuracy,val_loss,val_cost,val_accuracy\n";
-  for (const auto& r : rows) {
-    text += fmt::format("{},{:.6g},{:.6g},{:.9g},{:.9g},{:.6g},{:.9g},{:.9g},{:.6g}\n", r.step, r.epoch,
-                        r.learning_rate, r.train.loss, r.train.cost, r.train.accuracy, r.validation.loss,
-                        r.validation.cost, r.validation.accuracy);
-  }
-  return text;
-}
-
 void plot_statistics(const KLayerSettings& s, const PreActivationStatistics& statistics,
                      const RunDirectory& directory) {
   for (const bool of_mean : {true, false}) {
@@ -212,8 +200,15 @@ void save_model(const Network<T>& network, const data::Normalizer& normalizer, c
   nn::save_module_safetensors(directory.root() / "model.safetensors", *network.model, extra);
 }
 
+// Progress lines through the log, for a run on its own (the trials of a search run side by side without).
+std::optional<train::ProgressOptions> progress(const KLayerSettings& s, bool show) {
+  if (!show) return std::nullopt;
+  return train::ProgressOptions{.label = s.preset, .log = [](const std::string& line) { spdlog::info(line); }};
+}
+
 template <typename T>
-RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const RunDirectory& directory) {
+RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const RunDirectory& directory,
+                      bool show_progress) {
   const auto started = std::chrono::steady_clock::now();
   write_run_config(directory, to_json(s));
   Generator generator(s.seed);
@@ -240,6 +235,8 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
                       {.total_steps = s.total_steps(),
                        .evaluate_every_steps = every,
                        .checkpoint_path = directory.checkpoint_path(),
+                       .metrics_path = directory.metrics_path(),
+                       .progress = progress(s, show_progress),
                        .divergence_advice = "try a smaller --eta-max"});
   loop.set_schedule(schedule).set_evaluation_data(splits.train, splits.validation).set_penalty(penalty);
   // The default evaluator measures with `loss` (data loss + penalty) and reports the data loss as the cost less
@@ -247,19 +244,9 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
   if (s.gradients == GradientSource::reference) {
     loop.set_gradient_step([&](data::Batch<T>& batch) { return reference_step(network, batch, s); });
   }
-  std::vector<train::MetricsRow> rows;
-  loop.callbacks().on_evaluation = [&](const train::MetricsRow& row) {
-    rows.push_back(row);
-    write_file_atomically(directory.metrics_path(), metrics_csv(rows));
-    spdlog::info("{} step {}: train accuracy {:.4f}, validation accuracy {:.4f}, cost {:.4f}", s.preset, row.step,
-                 row.train.accuracy, row.validation.accuracy, row.train.cost);
-  };
   loop.callbacks().stop_requested = [] { return train::stop_requested(); };
-  const train::Start<T> start = resume_point(loop, directory);
-  rows = start.rows;
-  const train::Outcome outcome = loop.run(start);
-  rows = outcome.rows;
-  write_file_atomically(directory.metrics_path(), metrics_csv(rows));
+  const train::Outcome outcome = loop.run(resume_point(loop, directory));
+  const std::vector<train::MetricsRow>& rows = outcome.rows;
   if (outcome.diverged) throw Diverged(outcome.divergence);
   throw_if_interrupted(s.preset, directory.root());
 
@@ -301,9 +288,10 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
 
 }  // namespace
 
-RunResult train_k_layer(const KLayerSettings& settings, const ImageSplits& splits, const RunDirectory& directory) {
-  return settings.use_double ? train_typed<double>(settings, splits, directory)
-                             : train_typed<float>(settings, splits, directory);
+RunResult train_k_layer(const KLayerSettings& settings, const ImageSplits& splits, const RunDirectory& directory,
+                        bool show_progress) {
+  return settings.use_double ? train_typed<double>(settings, splits, directory, show_progress)
+                             : train_typed<float>(settings, splits, directory, show_progress);
 }
 
 ImageSplits load_preset_data(const std::optional<std::filesystem::path>& data_flag, const KLayerSettings& s) {
