@@ -326,8 +326,8 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
     summary["wall_seconds"] = wall_seconds();
     return summary;
   };
-  const TrainingOutcome outcome =
-      directory_run.train(*run.loop, [&](const TrainingOutcome& unfinished) { return summary_of(unfinished).dump(); });
+  const TrainingOutcome outcome = directory_run.train(
+      *run.loop, [&](const TrainingOutcome& unfinished) { return summary_of(unfinished).dump(); });
   nlohmann::json summary = summary_of(outcome);
 
   ExperimentResult result;

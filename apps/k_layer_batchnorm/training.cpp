@@ -202,7 +202,8 @@ nlohmann::json run_key(const KLayerSettings& s, const ImageSplits& splits) {
 }
 
 // A run that finished in `directory`, read back from its summary.json and metrics.csv.
-RunResult finished_run(const KLayerSettings& s, const RunDirectory& directory, const train::FinishedRun& finished) {
+RunResult finished_run(const KLayerSettings& s, const RunDirectory& directory,
+                       const train::FinishedRun& finished) {
   RunResult result;
   result.summary = nlohmann::json::parse(finished.summary);
   result.rows = finished.rows;

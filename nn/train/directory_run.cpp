@@ -32,7 +32,7 @@ std::optional<Json> read_json_file(RunFile kind, const std::filesystem::path& pa
 
 std::string text_of(const Json& object, const char* key) {
   return object.is_object() && object.contains(key) && object[key].is_string() ? object[key].get<std::string>()
-                                                                                : std::string();
+                                                                               : std::string();
 }
 
 }  // namespace
@@ -112,8 +112,8 @@ DirectoryRun::DirectoryRun(RunDirectory directory, std::string settings, Directo
   if (status == "diverged") {
     const std::string message = text_of(*summary, "message");
     const std::string divergence = message.empty() ? "training diverged" : message;
-    throw RunDiverged(fmt::format("{}: {} (the run in {} diverged before; resuming would repeat it)", options_.name,
-                                  divergence, directory_.root().string()),
+    throw RunDiverged(fmt::format("{}: {} (the run in {} diverged before; resuming would repeat it)",
+                                  options_.name, divergence, directory_.root().string()),
                       directory_.root(), divergence, /*before=*/true);
   }
   if (status == "completed" || status == "early_stopped") {
@@ -163,7 +163,8 @@ Start<T> DirectoryRun::resume_point(Loop<T>& loop) const {
 }
 
 template <typename T>
-Outcome DirectoryRun::train(Loop<T>& loop, const std::function<std::string(const Outcome&)>& unfinished_summary) const {
+Outcome DirectoryRun::train(Loop<T>& loop,
+                            const std::function<std::string(const Outcome&)>& unfinished_summary) const {
   Start<T> start;
   if (resumes_) {
     start = resume_point(loop);

@@ -103,7 +103,7 @@ struct DirectoryRunOptions {
   bool resume = false;       // go on with what the directory holds; false: start afresh whatever it holds
   bool checkpoints = true;   // the loop saves checkpoint.bin (and best.bin), and a resumed run starts from them
   std::function<void(const std::string&)> log{};  // where "resuming at step ..." goes; nowhere when empty
-  // What the error says to do when a resumed run's best state is not its best evaluation's (Start::restart_advice).
+  // What the error says when a resumed run's best state is not its best evaluation's (Start::restart_advice).
   std::string restart_advice = "start the run again from its beginning";
 };
 
@@ -135,8 +135,8 @@ class DirectoryRun {
   // Runs `loop` (built with loop_options()) from the checkpoint when resumes(), else from its start; a resumed
   // run's train_seconds include those of its interrupted part (summary.json's "train_seconds"). A run that
   // diverges or is stopped writes summary.json: the JSON object `unfinished_summary(outcome)` gives (none: {}),
-  // with "status", "message", "steps" and "train_seconds", then throws RunDiverged or RunInterrupted. A checkpoint that cannot be
-  // resumed throws RunSettingsDiffer (another run's settings) or RunFileUnusable.
+  // with "status", "message", "steps" and "train_seconds", then throws RunDiverged or RunInterrupted. A
+  // checkpoint that cannot be resumed throws RunSettingsDiffer (another run's settings) or RunFileUnusable.
   template <typename T>
   Outcome train(Loop<T>& loop, const std::function<std::string(const Outcome&)>& unfinished_summary = {}) const;
 
