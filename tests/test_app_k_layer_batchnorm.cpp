@@ -48,6 +48,14 @@ std::vector<std::string> metrics_header(const fs::path& file) {
   return columns;
 }
 
+// A short three-layer-bn run in `workspace`, which must succeed; its run directory.
+fs::path small_three_layer_bn(const Workspace& workspace) {
+  const auto run = run_command(workspace.command("--preset three-layer-bn --layers 20,15 --n-s 10 --cycles 1"));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  return workspace.out() / "three-layer-bn";
+}
+
 }  // namespace
 
 TEST_CASE("k_layer_batchnorm: --help names every preset and override", "[app][k_layer_batchnorm]") {
@@ -67,10 +75,7 @@ TEST_CASE("k_layer_batchnorm: --help names every preset and override", "[app][k_
 TEST_CASE("k_layer_batchnorm: three-layer-bn trains and leaves a complete run directory",
           "[app][k_layer_batchnorm]") {
   Workspace workspace(120, "k-layer-bn");
-  const auto run = run_command(workspace.command("--preset three-layer-bn --layers 20,15 --n-s 10 --cycles 1"));
-  INFO(run.output);
-  REQUIRE(run.exit_code == 0);
-  const fs::path dir = workspace.out() / "three-layer-bn";
+  const fs::path dir = small_three_layer_bn(workspace);
   for (const char* file : {"config.json", "metrics.csv", "summary.json", "checkpoint.bin", "model.safetensors"}) {
     INFO(file);
     CHECK(fs::exists(dir / file));
@@ -314,10 +319,7 @@ TEST_CASE("k_layer_batchnorm: a run killed outright resumes from its checkpoint 
 TEST_CASE("k_layer_batchnorm: --resume reads a finished run back, refuses other settings and a diverged run",
           "[app][k_layer_batchnorm][resume]") {
   Workspace workspace(120, "k-layer-resume-checks");
-  const auto run = run_command(workspace.command("--preset three-layer-bn --layers 20,15 --n-s 10 --cycles 1"));
-  INFO(run.output);
-  REQUIRE(run.exit_code == 0);
-  const fs::path dir = workspace.out() / "three-layer-bn";
+  const fs::path dir = small_three_layer_bn(workspace);
   const std::string metrics = read_bytes(dir / "metrics.csv");
   const std::string summary = read_bytes(dir / "summary.json");
   const auto resume = [&](const fs::path& out) {

@@ -72,38 +72,6 @@ std::string hint_for(const std::exception& error, const std::string& program) {
   return hints::other_failure;
 }
 
-namespace {
-
-[[noreturn]] void throw_locked_error(const train::RunDirectoryLocked& locked) {
-  // Only the shards of a search (--shard) take the shared lock.
-  if (locked.held_shared()) {
-    throw UsageError(fmt::format("the run directory '{}' is in use by shards of a search (--shard) that still "
-                                 "run; a run or a merge beside them would mix its files with theirs",
-                                 locked.directory().string()),
-                     "merge with --resume once every shard has ended (a Slurm job with "
-                     "--dependency=afterany, say)");
-  }
-  throw UsageError(locked.what(), "wait for that process to end (or stop it), or give another --out directory");
-}
-
-[[noreturn]] void throw_run_file_error(const train::RunFileUnusable& unusable) {
-  switch (unusable.kind) {
-    case train::RunFile::config:
-    case train::RunFile::summary:
-      throw UsageError(fmt::format("{}; start the run again without --resume", unusable.what()));
-    case train::RunFile::metrics:
-      throw Failure(fmt::format("cannot read back the finished run in '{}': {}",
-                                unusable.file.parent_path().string(), unusable.reason),
-                    "restore metrics.csv, or train the run again: the same command with --overwrite instead of "
-                    "--resume");
-    case train::RunFile::checkpoint:
-      break;
-  }
-  throw Failure(unusable.reason, hints::damaged_checkpoint);
-}
-
-}  // namespace
-
 void rethrow_in_app_terms() {
   try {
     throw;
@@ -114,11 +82,24 @@ void rethrow_in_app_terms() {
         fmt::format("cannot use the --out directory '{}': {}", unusable.directory().string(), unusable.reason()),
         "choose a directory you can write to with --out");
   } catch (const train::RunDirectoryLocked& locked) {
-    throw_locked_error(locked);
+    if (!locked.held_shared()) {
+      throw UsageError(locked.what(), "wait for that process to end (or stop it), or give another --out directory");
+    }
+    // Only the shards of a search (--shard) take the shared lock.
+    throw UsageError(fmt::format("the run directory '{}' is in use by shards of a search (--shard) that still run; "
+                                 "a run or a merge beside them would mix its files with theirs",
+                                 locked.directory().string()),
+                     "merge with --resume once every shard has ended (a Slurm job with --dependency=afterany, say)");
   } catch (const train::RunSettingsDiffer& differ) {
     throw UsageError(differ.what(), "resume with the flags of the original run, or give a new --out directory");
   } catch (const train::RunFileUnusable& unusable) {
-    throw_run_file_error(unusable);
+    if (unusable.kind == train::RunFile::checkpoint) throw Failure(unusable.reason, hints::damaged_checkpoint);
+    if (unusable.kind != train::RunFile::metrics) {
+      throw UsageError(fmt::format("{}; start the run again without --resume", unusable.what()));
+    }
+    throw Failure(fmt::format("cannot read back the finished run in '{}': {}", unusable.file.parent_path().string(),
+                              unusable.reason),
+                  "restore metrics.csv, or train the run again: the same command with --overwrite instead of --resume");
   } catch (const train::RunDiverged& diverged) {
     throw Diverged(diverged.what());
   } catch (const train::RunInterrupted& interrupted) {
