@@ -758,7 +758,7 @@ struct DirectoryTraining {
 
 }  // namespace
 
-TEST_CASE("a run in a directory: interrupted, it resumes to the uninterrupted run's files; finished, it is read back",
+TEST_CASE("a run in a directory resumes to the uninterrupted run's files, and a finished one is read back",
           "[train][directory_run]") {
   Fixture f;
   TempDir directory("directory_run");
