@@ -9,6 +9,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <tapegrad/nn/train/directory_run.h>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -403,6 +404,27 @@ TEST_CASE("run_app maps every failure to its exit code and never lets an excepti
       // Settings that cannot fit are bad usage too, with the library's advice as the hint.
       {[] { throw tapegrad::train::ResourceLimitExceeded("--n-s 9 makes 9 update steps", "give a smaller --n-s"); },
        exit_code::bad_usage, "error: --n-s 9 makes 9 update steps\nhint: give a smaller --n-s\n"},
+      // A run directory's own refusals (train::DirectoryRun): in the apps' words, with the flags that help.
+      {[] { throw tapegrad::train::RunSettingsDiffer("/runs/x", {{"eta", "0.2", "0.1"}}); }, exit_code::bad_usage,
+       "error: cannot resume the run in '/runs/x': it was made with other settings (eta 0.2 here but 0.1 in the "
+       "directory)\nhint: resume with the flags of the original run, or give a new --out directory"},
+      {[] { throw tapegrad::train::RunFileUnusable(tapegrad::train::RunFile::summary, "/runs/x/summary.json",
+                                                   "the file is not valid JSON"); },
+       exit_code::bad_usage,
+       "error: cannot resume from '/runs/x/summary.json': the file is not valid JSON; start the run again without "
+       "--resume"},
+      {[] { throw tapegrad::train::RunFileUnusable(tapegrad::train::RunFile::metrics, "/runs/x/metrics.csv",
+                                                   "'/runs/x/metrics.csv' line 2 holds 'x'"); },
+       exit_code::failure,
+       "error: cannot read back the finished run in '/runs/x': '/runs/x/metrics.csv' line 2 holds 'x'\nhint: "
+       "restore metrics.csv, or train the run again: the same command with --overwrite instead of --resume"},
+      {[] { throw tapegrad::train::RunFileUnusable(tapegrad::train::RunFile::checkpoint, "/runs/x/checkpoint.bin",
+                                                   "checkpoint: too short"); },
+       exit_code::failure, "error: checkpoint: too short\nhint: the run's checkpoint cannot be used"},
+      {[] { throw tapegrad::train::RunDiverged("run: training diverged at step 3", "/runs/x", "", false); },
+       exit_code::failure, "error: run: training diverged at step 3\nhint: lower"},
+      {[] { throw tapegrad::train::RunInterrupted("run: interrupted at step 3 of 9", "/runs/x", 3, 9); },
+       exit_code::interrupted, "error: run: interrupted at step 3 of 9\nhint: run the same command with --resume"},
   };
   for (const Mapping& mapping : mappings) {
     INFO("expected message: " << mapping.expected_message);
@@ -422,6 +444,10 @@ TEST_CASE("run_app maps every failure to its exit code and never lets an excepti
   CHECK(exit_code_for(DataError("x")) == 3);
   CHECK(exit_code_for(tapegrad::Error("x")) == 1);
   CHECK(exit_code_for(InfoRequested("help")) == 0);
+  // The same words where an app calls the library itself (in_app_terms), e.g. run_experiment in a test.
+  CHECK_THROWS_AS(in_app_terms([]() -> int { throw tapegrad::train::RunSettingsDiffer("/x", {}); }), UsageError);
+  CHECK_THROWS_AS(in_app_terms([]() -> int { throw tapegrad::Error("other"); }), tapegrad::Error);
+  CHECK(in_app_terms([] { return 7; }) == 7);
 }
 
 TEST_CASE("check_disk_for_checkpoints refuses the largest need noted, naming --out and its flags",

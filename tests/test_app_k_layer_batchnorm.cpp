@@ -48,6 +48,14 @@ std::vector<std::string> metrics_header(const fs::path& file) {
   return columns;
 }
 
+// A short three-layer-bn run in `workspace`, which must succeed; its run directory.
+fs::path small_three_layer_bn(const Workspace& workspace) {
+  const auto run = run_command(workspace.command("--preset three-layer-bn --layers 20,15 --n-s 10 --cycles 1"));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  return workspace.out() / "three-layer-bn";
+}
+
 }  // namespace
 
 TEST_CASE("k_layer_batchnorm: --help names every preset and override", "[app][k_layer_batchnorm]") {
@@ -67,10 +75,7 @@ TEST_CASE("k_layer_batchnorm: --help names every preset and override", "[app][k_
 TEST_CASE("k_layer_batchnorm: three-layer-bn trains and leaves a complete run directory",
           "[app][k_layer_batchnorm]") {
   Workspace workspace(120, "k-layer-bn");
-  const auto run = run_command(workspace.command("--preset three-layer-bn --layers 20,15 --n-s 10 --cycles 1"));
-  INFO(run.output);
-  REQUIRE(run.exit_code == 0);
-  const fs::path dir = workspace.out() / "three-layer-bn";
+  const fs::path dir = small_three_layer_bn(workspace);
   for (const char* file : {"config.json", "metrics.csv", "summary.json", "checkpoint.bin", "model.safetensors"}) {
     INFO(file);
     CHECK(fs::exists(dir / file));
@@ -309,6 +314,54 @@ TEST_CASE("k_layer_batchnorm: a run killed outright resumes from its checkpoint 
   CHECK(read_bytes(metrics) == read_bytes(reference / "three-layer-bn" / "metrics.csv"));
   CHECK(read_bytes(out / "three-layer-bn" / "model.safetensors") ==
         read_bytes(reference / "three-layer-bn" / "model.safetensors"));
+}
+
+TEST_CASE("k_layer_batchnorm: --resume reads a finished run back, refuses other settings and a diverged run",
+          "[app][k_layer_batchnorm][resume]") {
+  Workspace workspace(120, "k-layer-resume-checks");
+  const fs::path dir = small_three_layer_bn(workspace);
+  const std::string metrics = read_bytes(dir / "metrics.csv");
+  const std::string summary = read_bytes(dir / "summary.json");
+  const auto resume = [&](const fs::path& out) {
+    return run_command(app_path("k_layer_batchnorm") + " --resume '" + out.string() + "' --threads 1");
+  };
+
+  // Finished: read back from summary.json and metrics.csv, even without its checkpoint; nothing is trained.
+  fs::remove(dir / "checkpoint.bin");
+  const auto again = resume(workspace.out());
+  INFO(again.output);
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.output, Catch::Contains("three-layer-bn: already finished"));
+  CHECK(read_bytes(dir / "metrics.csv") == metrics);
+  CHECK(read_bytes(dir / "summary.json") == summary);
+  CHECK_FALSE(fs::exists(dir / "checkpoint.bin"));
+
+  // A directory whose config.json records other settings is refused, naming them, and left as it was.
+  auto config = read_json(dir / "config.json");
+  REQUIRE(config.contains("lambda"));
+  config["lambda"] = 0.5;
+  write_bytes(dir / "config.json", config.dump(2));
+  const auto other = resume(workspace.out());
+  INFO(other.output);
+  CHECK(other.exit_code == 2);
+  CHECK_THAT(other.output, Catch::Contains("other settings (lambda 0.005 here but 0.5 in the directory)") &&
+                               Catch::Contains("hint: resume with the flags of the original run"));
+  CHECK(read_bytes(dir / "summary.json") == summary);
+
+  // A diverging run says so in summary.json, and resuming it is refused.
+  const auto diverging = run_command(
+      app_path("k_layer_batchnorm") + " --data '" + (workspace.dir / "data").string() + "' --out '" +
+      (workspace.dir / "diverging").string() + "' --threads 1 --quiet --validation-size 100 --preset three-layer " +
+      "--layers 20,15 --n-s 10 --cycles 1 --eta-min 1e38 --eta-max 1e38");
+  INFO(diverging.output);
+  CHECK(diverging.exit_code == 1);
+  CHECK_THAT(diverging.output, Catch::Contains("diverged at step") && Catch::Contains("hint: lower --eta-max"));
+  const fs::path diverged_dir = workspace.dir / "diverging" / "three-layer";
+  CHECK(read_json(diverged_dir / "summary.json")["status"] == "diverged");
+  const auto resumed_diverged = resume(diverged_dir);
+  INFO(resumed_diverged.output);
+  CHECK(resumed_diverged.exit_code == 1);
+  CHECK_THAT(resumed_diverged.output, Catch::Contains("diverged before; resuming would repeat it"));
 }
 
 TEST_CASE("k_layer_batchnorm: on the real CIFAR-10 a short 3-layer run with batch norm beats the same without",

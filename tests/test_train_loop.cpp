@@ -659,3 +659,244 @@ TEST_CASE("read_metrics_csv reads metrics.csv back exactly, without a cut-off la
   CHECK_THROWS_WITH(train::read_metrics_csv(path), Catch::Contains("line 4") && Catch::Contains("'six'"));
   CHECK_THROWS_WITH(train::read_metrics_csv(directory / "none.csv"), Catch::Contains("none.csv"));
 }
+
+TEST_CASE("the loop writes metrics.csv: one row per evaluation, rewritten from a resumed run's checkpoint",
+          "[train][loop][metrics]") {
+  Fixture f;
+  TempDir directory("loop_metrics");
+  auto options_with = [&](const std::string& name) {
+    return train::LoopOptions{.total_steps = 60,
+                              .evaluate_every_steps = 10,
+                              .checkpoint_path = directory / (name + ".ckpt"),
+                              .metrics_path = directory / (name + ".csv")};
+  };
+  Run<float> whole(f, options_with("whole"));
+  const train::Outcome expected = whole.loop->run();
+  REQUIRE(expected.rows.size() == 7);
+  CHECK(train::read_metrics_csv(directory / "whole.csv") == expected.rows);
+  const std::string whole_text = read_bytes(directory / "whole.csv");
+  CHECK(whole_text.rfind("step,epoch,learning_rate,train_loss", 0) == 0);
+
+  // Stopped at step 25; the file then gains a row the checkpoint does not know (as a kill between a row and its
+  // checkpoint leaves it) and a damaged line: the resumed run writes the file afresh from the checkpoint's rows.
+  {
+    Run<float> first(f, options_with("part"));
+    long done = 0;
+    first.loop->callbacks().on_step = [&](const train::StepProgress& p) { done = p.step; };
+    first.loop->callbacks().stop_requested = [&] { return done >= 25; };
+    REQUIRE(first.loop->run().steps == 25);
+  }
+  CHECK(train::read_metrics_csv(directory / "part.csv").size() == 3);
+  write_bytes(directory / "part.csv", read_bytes(directory / "part.csv") + "30,x\n1,2");
+  Run<float> resumed(f, options_with("part"), 99, 98);
+  resumed.loop->run(resumed.loop->resume_from(directory / "part.ckpt"));
+  CHECK(read_bytes(directory / "part.csv") == whole_text);
+}
+
+TEST_CASE("a metrics row is written before its checkpoint, so it is kept when the checkpoint cannot be written",
+          "[train][loop][metrics]") {
+  Fixture f;
+  TempDir directory("loop_metrics_failed_checkpoint");
+  write_bytes(directory / "not_a_directory", "x");
+  Run<float> run(f, {.total_steps = 20,
+                     .evaluate_every_steps = 10,
+                     .checkpoint_path = directory / "not_a_directory" / "checkpoint.bin",
+                     .metrics_path = directory / "metrics.csv"});
+  CHECK_THROWS(run.loop->run());
+  const std::vector<train::MetricsRow> rows = train::read_metrics_csv(directory / "metrics.csv");
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].step == 0);
+}
+
+TEST_CASE("the loop reports its progress through the caller's log", "[train][loop][progress]") {
+  Fixture f;
+  std::vector<std::string> lines;
+  Run<float> run(f, {.total_steps = 30,
+                     .evaluate_every_steps = 15,
+                     .progress = train::ProgressOptions{
+                         .label = "mlp",
+                         .log = [&](const std::string& line) { lines.push_back(line); },
+                         .interactive = false}});
+  run.loop->run();
+  REQUIRE(lines.size() >= 2);
+  CHECK_THAT(lines.front(), Catch::Contains("mlp") && Catch::Contains("cost "));
+  CHECK_THAT(lines.back(), Catch::Contains("mlp: 30 steps in"));
+}
+
+TEST_CASE("differing_entries lists the entries two JSON objects do not share, and describes them",
+          "[train][directory_run]") {
+  const auto differences = train::differing_entries(R"({"eta": 0.2, "name": "a", "seed": 1})", R"({"eta": 0.1,
+      "name": "a", "extra": true})");
+  REQUIRE(differences.size() == 2);
+  CHECK(differences[0] == train::EntryDifference{"eta", "0.2", "0.1"});
+  CHECK(differences[1] == train::EntryDifference{"seed", "1", std::nullopt});
+  CHECK(train::describe_differences(differences) ==
+        "eta 0.2 here but 0.1 in the directory; seed 1 here but nothing in the directory");
+  const auto both = train::differing_entries(R"({"--seed": "2"})", R"({"--seed": "1", "--n": "3"})", true);
+  REQUIRE(both.size() == 2);
+  CHECK(both[1] == train::EntryDifference{"--n", std::nullopt, "\"3\""});
+  CHECK(train::describe_differences(both, {.there = "there", .absent = "(not given)", .quote_text = false}) ==
+        "--seed 2 here but 1 there; --n (not given) here but 3 there");
+  CHECK(train::differing_entries(R"({"a": [1, 2]})", R"({"a": [1, 2]})").empty());
+  CHECK(train::differing_entries(R"({"a": 1})", "[1]").size() == 1);  // not an object: no entries
+  CHECK_THROWS_WITH(train::differing_entries("{", "{}"), Catch::Contains("not JSON"));
+  CHECK_THROWS_WITH(train::differing_entries("[]", "{}"), Catch::Contains("not a JSON object"));
+}
+
+namespace {
+
+// A loop of the run in `directory` (stopped after `stop_at` steps when >= 0), trained by `run`.
+struct DirectoryTraining {
+  DirectoryTraining(Fixture& f, const train::DirectoryRun& run, long stop_at = -1, double eta = 0.1)
+      : loop(f, run.loop_options({.total_steps = 60, .evaluate_every_steps = 10}), 5, 7, eta) {
+    loop.loop->callbacks().on_step = [this](const train::StepProgress& p) { done = p.step; };
+    loop.loop->callbacks().stop_requested = [this, stop_at] { return stop_at >= 0 && done >= stop_at; };
+  }
+  Run<float> loop;
+  long done = 0;
+};
+
+}  // namespace
+
+TEST_CASE("a run in a directory resumes to the uninterrupted run's files, and a finished one is read back",
+          "[train][directory_run]") {
+  Fixture f;
+  TempDir directory("directory_run");
+  const std::string settings = R"({"eta": 0.1, "model": "mlp"})";
+  const train::RunDirectory whole_directory(directory / "whole");
+  const train::DirectoryRun whole(whole_directory, settings);
+  CHECK_FALSE(whole.finished());
+  CHECK_FALSE(whole.resumes());
+  DirectoryTraining whole_training(f, whole);
+  const train::Outcome expected = whole.train(*whole_training.loop.loop);
+  CHECK(train::status_of(expected) == std::string("completed"));
+  CHECK(train::load_checkpoint<float>(whole_directory.checkpoint_path()).metadata_value("config") == settings);
+
+  const train::RunDirectory run_directory(directory / "run");
+  {
+    const train::DirectoryRun first(run_directory, settings, {.name = "mlp", .resume = true});
+    DirectoryTraining stopped(f, first, 25);
+    try {
+      first.train(*stopped.loop.loop, [](const train::Outcome&) { return std::string(R"({"mine": 1})"); });
+      FAIL("a stopped run throws");
+    } catch (const train::RunInterrupted& interrupted) {
+      CHECK(interrupted.step == 25);
+      CHECK(interrupted.total_steps == 60);
+      CHECK_THAT(interrupted.what(), Catch::StartsWith("mlp: interrupted at step 25 of 60"));
+    }
+  }
+  const std::string summary = read_bytes(run_directory.summary_path());
+  CHECK_THAT(summary, Catch::Contains("\"status\": \"interrupted\"") && Catch::Contains("\"mine\": 1") &&
+                          Catch::Contains("\"steps\": 25") && Catch::Contains("\"train_seconds\""));
+
+  std::vector<std::string> log;
+  const train::DirectoryRun resumed(run_directory, settings,
+                                    {.name = "mlp", .resume = true, .log = [&](const std::string& line) {
+                                       log.push_back(line);
+                                     }});
+  CHECK(resumed.resumes());
+  DirectoryTraining rest(f, resumed);
+  const train::Outcome outcome = resumed.train(*rest.loop.loop);
+  CHECK(outcome.rows == expected.rows);
+  CHECK(read_bytes(run_directory.metrics_path()) == read_bytes(whole_directory.metrics_path()));
+  CHECK(read_bytes(run_directory.checkpoint_path()) == read_bytes(whole_directory.checkpoint_path()));
+  REQUIRE(log.size() == 1);
+  CHECK_THAT(log[0], Catch::StartsWith("mlp: resuming at step 25 from"));
+
+  // Finished: read back from summary.json and metrics.csv, without the checkpoint.
+  write_bytes(run_directory.summary_path(), R"({"status": "completed", "steps": 60})");
+  std::filesystem::remove(run_directory.checkpoint_path());
+  const train::DirectoryRun finished(run_directory, settings, {.resume = true});
+  REQUIRE(finished.finished());
+  CHECK(finished.finished()->rows == expected.rows);
+  CHECK_THAT(finished.finished()->summary, Catch::Contains("\"steps\":60"));
+  // Without resume the same directory starts afresh.
+  CHECK_FALSE(train::DirectoryRun(run_directory, settings).finished());
+}
+
+TEST_CASE("a run in a directory refuses other settings, a diverged run and files it cannot use",
+          "[train][directory_run][errors]") {
+  Fixture f;
+  TempDir directory("directory_run_refusals");
+  const train::RunDirectory run_directory(directory / "run");
+  const std::string settings = R"({"eta": 0.1})";
+  const auto refusal = [&](const std::string& other) -> std::optional<train::RunSettingsDiffer> {
+    try {
+      const train::DirectoryRun run(run_directory, other, {.resume = true});
+      DirectoryTraining training(f, run);
+      run.train(*training.loop.loop);
+    } catch (const train::RunSettingsDiffer& differ) {
+      return differ;
+    }
+    return std::nullopt;
+  };
+  {
+    const train::DirectoryRun first(run_directory, settings);
+    DirectoryTraining stopped(f, first, 15);
+    CHECK_THROWS_AS(first.train(*stopped.loop.loop), train::RunInterrupted);
+  }
+  // By config.json, before anything is built.
+  write_bytes(run_directory.config_path(), R"({"eta": 0.1, "threads": 4})");
+  const auto by_config = refusal(R"({"eta": 0.2})");
+  REQUIRE(by_config);
+  CHECK(by_config->directory == run_directory.root());
+  CHECK(by_config->differences == std::vector<train::EntryDifference>{{"eta", "0.2", "0.1"}});
+  CHECK_THAT(by_config->what(), Catch::Contains("other settings (eta 0.2 here but 0.1 in the directory)"));
+  // Without config.json, by the checkpoint's record of the settings.
+  std::filesystem::remove(run_directory.config_path());
+  const auto by_checkpoint = refusal(R"({"eta": 0.2})");
+  REQUIRE(by_checkpoint);
+  CHECK(by_checkpoint->differences == std::vector<train::EntryDifference>{{"eta", "0.2", "0.1"}});
+
+  const auto unusable = [&](std::function<void()> attempt) -> std::optional<train::RunFileUnusable> {
+    try {
+      attempt();
+    } catch (const train::RunFileUnusable& error) {
+      return error;
+    }
+    return std::nullopt;
+  };
+  const auto resume = [&] {
+    const train::DirectoryRun run(run_directory, settings, {.resume = true});
+    DirectoryTraining training(f, run);
+    run.train(*training.loop.loop);
+  };
+  write_bytes(run_directory.config_path(), "{\"eta\": ");
+  const auto config = unusable(resume);
+  REQUIRE(config);
+  CHECK(config->kind == train::RunFile::config);
+  CHECK_THAT(config->what(), Catch::Contains("config.json") && Catch::Contains("not valid JSON"));
+  std::filesystem::remove(run_directory.config_path());
+  const std::string checkpoint = read_bytes(run_directory.checkpoint_path());
+  write_bytes(run_directory.checkpoint_path(), checkpoint.substr(0, checkpoint.size() / 2));
+  const auto damaged = unusable(resume);
+  REQUIRE(damaged);
+  CHECK(damaged->kind == train::RunFile::checkpoint);
+  write_bytes(run_directory.summary_path(), R"({"status": "completed"})");
+  write_bytes(run_directory.metrics_path(), "step\n1,x\n");
+  const auto metrics = unusable(resume);
+  REQUIRE(metrics);
+  CHECK(metrics->kind == train::RunFile::metrics);
+  CHECK_THAT(metrics->reason, Catch::Contains("line 2"));
+
+  // Diverging now: summary.json says so, and then so does the refusal to resume it.
+  const train::RunDirectory diverging_directory(directory / "diverging");
+  const train::DirectoryRun diverging(diverging_directory, settings, {.name = "big"});
+  DirectoryTraining big_steps(f, diverging, -1, 1e39);
+  try {
+    diverging.train(*big_steps.loop.loop);
+    FAIL("a diverging run throws");
+  } catch (const train::RunDiverged& diverged) {
+    CHECK_FALSE(diverged.before);
+    CHECK_THAT(diverged.divergence, Catch::Contains("training diverged at step 1"));
+    CHECK_THAT(diverged.what(), Catch::StartsWith("big: training diverged") && Catch::Contains("metrics so far"));
+  }
+  CHECK_THAT(read_bytes(diverging_directory.summary_path()), Catch::Contains("\"status\": \"diverged\""));
+  try {
+    const train::DirectoryRun again(diverging_directory, settings, {.name = "big", .resume = true});
+    FAIL("a diverged run is refused");
+  } catch (const train::RunDiverged& diverged) {
+    CHECK(diverged.before);
+    CHECK_THAT(diverged.what(), Catch::Contains("diverged before; resuming would repeat it"));
+  }
+}

@@ -1,6 +1,7 @@
 #include "apps/common/app_error.h"
 
 #include <fmt/format.h>
+#include <tapegrad/nn/train/directory_run.h>
 #include <tapegrad/nn/train/progress.h>
 #include <tapegrad/nn/train/resources.h>
 #include <tapegrad/nn/train/run_directory.h>
@@ -71,26 +72,39 @@ std::string hint_for(const std::exception& error, const std::string& program) {
   return hints::other_failure;
 }
 
-std::optional<UsageError> run_directory_usage_error(const std::exception& error) {
-  if (const auto* too_large = dynamic_cast<const train::ResourceLimitExceeded*>(&error)) {
-    return UsageError(too_large->what(), too_large->advice());  // settings that cannot fit: name them, as they are
-  }
-  if (const auto* unusable = dynamic_cast<const train::RunDirectoryUnusable*>(&error)) {
-    return UsageError(
-        fmt::format("cannot use the --out directory '{}': {}", unusable->directory().string(), unusable->reason()),
+void rethrow_in_app_terms() {
+  try {
+    throw;
+  } catch (const train::ResourceLimitExceeded& too_large) {
+    throw UsageError(too_large.what(), too_large.advice());  // settings that cannot fit: name them, as they are
+  } catch (const train::RunDirectoryUnusable& unusable) {
+    throw UsageError(
+        fmt::format("cannot use the --out directory '{}': {}", unusable.directory().string(), unusable.reason()),
         "choose a directory you can write to with --out");
+  } catch (const train::RunDirectoryLocked& locked) {
+    if (!locked.held_shared()) {
+      throw UsageError(locked.what(), "wait for that process to end (or stop it), or give another --out directory");
+    }
+    // Only the shards of a search (--shard) take the shared lock.
+    throw UsageError(fmt::format("the run directory '{}' is in use by shards of a search (--shard) that still run; "
+                                 "a run or a merge beside them would mix its files with theirs",
+                                 locked.directory().string()),
+                     "merge with --resume once every shard has ended (a Slurm job with --dependency=afterany, say)");
+  } catch (const train::RunSettingsDiffer& differ) {
+    throw UsageError(differ.what(), "resume with the flags of the original run, or give a new --out directory");
+  } catch (const train::RunFileUnusable& unusable) {
+    if (unusable.kind == train::RunFile::checkpoint) throw Failure(unusable.reason, hints::damaged_checkpoint);
+    if (unusable.kind != train::RunFile::metrics) {
+      throw UsageError(fmt::format("{}; start the run again without --resume", unusable.what()));
+    }
+    throw Failure(fmt::format("cannot read back the finished run in '{}': {}", unusable.file.parent_path().string(),
+                              unusable.reason),
+                  "restore metrics.csv, or train the run again: the same command with --overwrite instead of --resume");
+  } catch (const train::RunDiverged& diverged) {
+    throw Diverged(diverged.what());
+  } catch (const train::RunInterrupted& interrupted) {
+    throw Interrupted(interrupted.what());
   }
-  const auto* locked = dynamic_cast<const train::RunDirectoryLocked*>(&error);
-  if (locked == nullptr) return std::nullopt;
-  // Only the shards of a search (--shard) take the shared lock.
-  if (locked->held_shared()) {
-    return UsageError(fmt::format("the run directory '{}' is in use by shards of a search (--shard) that still "
-                                  "run; a run or a merge beside them would mix its files with theirs",
-                                  locked->directory().string()),
-                      "merge with --resume once every shard has ended (a Slurm job with "
-                      "--dependency=afterany, say)");
-  }
-  return UsageError(locked->what(), "wait for that process to end (or stop it), or give another --out directory");
 }
 
 int run_app(int argc, char** argv, const AppMain& body) {
@@ -101,12 +115,13 @@ int run_app(int argc, char** argv, const AppMain& body) {
     std::fputs(info.text().c_str(), stdout);
     std::fflush(stdout);
     return exit_code::success;
-  } catch (const std::exception& error) {
-    // The library's run-directory errors are bad usage of --out for the apps.
-    const std::optional<UsageError> usage = run_directory_usage_error(error);
-    const std::exception& reported = usage ? static_cast<const std::exception&>(*usage) : error;
-    report_failure(&reported, argc, argv);
-    return exit_code_for(reported);
+  } catch (const std::exception&) {
+    try {
+      rethrow_in_app_terms();  // the library's errors in the apps' words
+    } catch (const std::exception& reported) {
+      report_failure(&reported, argc, argv);
+      return exit_code_for(reported);
+    }
   } catch (...) {
     report_failure(nullptr, argc, argv);
     return exit_code::failure;

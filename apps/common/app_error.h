@@ -8,7 +8,6 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
-#include <optional>
 #include <string>
 #include <utility>
 
@@ -108,17 +107,29 @@ decltype(auto) as_data_error(Load&& load) {
   }
 }
 
-// The UsageError (exit 2) that an app reports for the library's train::RunDirectoryUnusable ("cannot use the --out
-// directory ...") or train::RunDirectoryLocked (in use by another process, or by the shards of a search), with
-// the hint that says what to do, or for train::ResourceLimitExceeded (its advice the hint); nothing for any other
-// exception.
-std::optional<UsageError> run_directory_usage_error(const std::exception& error);
+// Inside a catch block: throws the exception being handled again, as the AppError an app reports for it when it
+// is one of the library's errors that the apps word themselves: a run directory that cannot be used or is locked
+// (train::RunDirectoryUnusable, RunDirectoryLocked), settings that cannot fit (train::ResourceLimitExceeded, its
+// advice the hint) and a run of other settings (train::RunSettingsDiffer) are bad usage (exit 2); a diverged run is Diverged, a stopped one Interrupted; a file of the run that cannot be used
+// (train::RunFileUnusable) is bad usage for a damaged config.json or summary.json, else a Failure with the hint
+// that says how to go on. Anything else is thrown again as it is.
+[[noreturn]] void rethrow_in_app_terms();
+
+// Runs `body` and returns what it returns; what it throws comes out as rethrow_in_app_terms has it.
+template <class Body>
+decltype(auto) in_app_terms(Body&& body) {
+  try {
+    return std::forward<Body>(body)();
+  } catch (...) {
+    rethrow_in_app_terms();
+  }
+}
 
 using AppMain = std::function<int(int argc, char** argv)>;
 
 // Sets up logging, then calls `body(argc, argv)` and returns its exit code. Nothing escapes: InfoRequested prints
 // its text to stdout and returns 0; any other exception prints "error: <message>" and its hint to stderr and
-// returns exit_code_for(it), a run-directory error of the library as run_directory_usage_error has it.
+// returns exit_code_for(it), an error of the library as rethrow_in_app_terms has it.
 int run_app(int argc, char** argv, const AppMain& body);
 
 }  // namespace tapegrad::apps

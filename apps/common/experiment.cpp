@@ -1,26 +1,22 @@
 #include "apps/common/experiment.h"
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <memory>
-#include <optional>
 
 #include "apps/common/app_error.h"
-#include "apps/common/hints.h"
 #include "apps/common/run_info.h"
 #include "apps/common/shard.h"
 #include "apps/common/threads.h"
 #include <tapegrad/nn/loss.h>
 #include <tapegrad/nn/plot/plot.h>
 #include <tapegrad/nn/safetensors.h>
-#include <tapegrad/nn/train/csv.h>
 #include <tapegrad/nn/train/curves.h>
+#include <tapegrad/nn/train/directory_run.h>
 #include <tapegrad/nn/train/progress.h>
 #include <tapegrad/nn/train/stop_signal.h>
 #include <tapegrad/optim/schedule.h>
@@ -40,19 +36,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 std::atomic<bool> resume_flag{false};
 
-std::optional<nlohmann::json> read_json_file(const std::filesystem::path& path) {
-  std::error_code error;
-  if (!std::filesystem::is_regular_file(path, error)) return std::nullopt;
-  std::ifstream in(path);
-  nlohmann::json value = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) {
-    throw UsageError(
-        fmt::format("cannot resume from '{}': the file is not valid JSON (it may have been edited); "
-                    "start the run again without --resume",
-                    path.string()));
-  }
-  return value;
-}
+void log_line(const std::string& line) { spdlog::info(line); }
 
 // The probability the model gives each test image's own class (softmax, the sigmoid of the true class's score, or
 // yhat / 1 - yhat for one output), apart for the images it classifies right and wrong.
@@ -121,64 +105,21 @@ void add_results(nlohmann::json& summary, const ExperimentResult& result) {
   summary["weight_norms"] = result.weight_norms;
 }
 
-// Reusing or continuing another run's results would silently mix two experiments.
-// `recorded` is what config.json (or the checkpoint) holds of a run's key.
-void refuse_other_settings(const nlohmann::json& key, const nlohmann::json& recorded, const RunDirectory& directory) {
-  std::vector<std::string> differences;
-  for (const auto& [name, value] : key.items()) {
-    const bool has = recorded.is_object() && recorded.contains(name);
-    if (!has || recorded[name] != value) {
-      differences.push_back(fmt::format("{} {} here but {} in the directory", name, value.dump(),
-                                        has ? recorded[name].dump() : "nothing"));
-    }
-  }
-  if (!differences.empty()) {
-    throw UsageError(fmt::format("cannot resume the run in '{}': it was made with other settings ({})",
-                                 directory.root().string(), fmt::join(differences, "; ")),
-                     "resume with the flags of the original run, or give a new --out directory");
-  }
-}
-
-void check_same_run(const nlohmann::json& key, const RunDirectory& directory) {
-  const auto recorded = read_json_file(directory.config_path());
-  // Nothing recorded: the checkpoint's own record of the key is checked when it is restored (resume_point).
-  if (recorded) refuse_other_settings(key, *recorded, directory);
-}
-
-std::optional<nlohmann::json> previous_summary(const ExperimentSettings& s, const RunDirectory& directory) {
-  auto summary = read_json_file(directory.summary_path());
-  if (summary && summary->value("status", "") == "diverged") {
-    throw Diverged(fmt::format("{}: {} (the run in {} diverged before; resuming would repeat it)", s.name,
-                               summary->value("message", "training diverged"), directory.root().string()));
-  }
-  return summary;
-}
-
 // A run that finished in `directory`, read back from its summary.json and metrics.csv, without its checkpoint.
 ExperimentResult finished_run(const ExperimentSettings& s, const RunDirectory& directory,
-                              const nlohmann::json& summary) {
-  std::vector<MetricsRow> rows;
-  try {
-    rows = train::read_metrics_csv(directory.metrics_path());
-  } catch (const AppError&) {
-    throw;
-  } catch (const Error& error) {
-    throw Failure(fmt::format("cannot read back the finished run in '{}': {}", directory.root().string(),
-                              error.what()),
-                  "restore metrics.csv, or train the run again: the same command with --overwrite instead of "
-                  "--resume");
-  }
+                              const train::FinishedRun& finished) {
   try {
     ExperimentResult result;
     result.settings = s;
     result.directory = directory.root();
-    result.summary = summary;
+    result.summary = nlohmann::json::parse(finished.summary);
+    const nlohmann::json& summary = result.summary;
     result.train = summary.at("train").get<Evaluation>();
     result.validation = summary.at("validation").get<Evaluation>();
     result.test = summary.at("test").get<Evaluation>();
     result.weight_norms = summary.at("weight_norms").get<std::vector<double>>();
     TrainingOutcome& outcome = result.outcome;
-    outcome.rows = std::move(rows);
+    outcome.rows = finished.rows;
     outcome.steps = summary.at("steps").get<long>();
     outcome.stopped_epoch = summary.at("epochs").get<double>();
     outcome.train_seconds = summary.at("train_seconds").get<double>();
@@ -303,8 +244,8 @@ struct PlannedRun {
 };
 
 template <typename T>
-void plan_run(PlannedRun<T>& run, const ExperimentSettings& s, const ExperimentData& d, const nlohmann::json& key,
-              const RunDirectory& directory) {
+void plan_run(PlannedRun<T>& run, const ExperimentSettings& s, const ExperimentData& d,
+              const train::DirectoryRun& directory_run) {
   const data::ImageDataset& train_set = *d.train;
   const long steps_per_epoch = s.steps_per_epoch(train_set.size());
   // The product thread count is process-wide: trials of a sweep (all single-threaded) leave it alone.
@@ -336,82 +277,11 @@ void plan_run(PlannedRun<T>& run, const ExperimentSettings& s, const ExperimentD
       .evaluate_every_steps = s.evaluate_every_steps > 0 ? s.evaluate_every_steps : steps_per_epoch,
       .evaluate_at_start = s.evaluate_at_start,
       .patience = s.patience};
-  if (s.save_checkpoint) {
-    options.checkpoint_path = directory.checkpoint_path();
-    options.best_state_path = directory.root() / "best.bin";
-    options.checkpoint_metadata["config"] = key.dump();
-  }
-  run.loop = std::make_unique<train::Loop<T>>(make_loop(run.model, *run.optimizer, *run.loader, options, s.path));
+  if (s.show_progress) options.progress = train::ProgressOptions{.label = s.name, .log = log_line};
+  run.loop = std::make_unique<train::Loop<T>>(
+      make_loop(run.model, *run.optimizer, *run.loader, directory_run.loop_options(options), s.path));
   run.loop->set_schedule(*run.schedule).set_evaluation_data(train_set, *d.validation);
-}
-
-// Where the run starts: its checkpoint's state, or the beginning. A checkpoint of other settings is refused naming
-// them (exit 2, as config.json's check does); a damaged one is a Failure with the hint that says how to go on.
-template <typename T>
-train::Start<T> resume_point(train::Loop<T>& loop, const nlohmann::json& key, const RunDirectory& directory,
-                             bool from_checkpoint) {
-  if (!from_checkpoint) return {};
-  try {
-    train::Start<T> start = loop.resume_from(directory.checkpoint_path());
-    start.restart_advice = "start the run again without --resume";
-    return start;
-  } catch (const AppError&) {
-    throw;
-  } catch (const train::ForeignCheckpoint& foreign) {
-    refuse_other_settings(key, nlohmann::json::parse(foreign.saved.value_or("{}"), nullptr, false), directory);
-    throw Failure(foreign.what(), hints::damaged_checkpoint);  // the same settings, yet another record: damaged
-  } catch (const Error& error) {
-    throw Failure(error.what(), hints::damaged_checkpoint);
-  }
-}
-
-// Train: metrics.csv holds the rows so far (a resumed run's rewritten from its checkpoint, so that rows written
-// after it, or a damaged file, are replaced) and gets a row at every evaluation.
-template <typename T>
-TrainingOutcome train_run(PlannedRun<T>& run, const ExperimentSettings& s, const train::Start<T>& start,
-                          const RunDirectory& directory) {
-  train::CsvAppender metrics = train::CsvAppender::create(directory.metrics_path(), train::metrics_columns());
-  for (const MetricsRow& row : start.rows) metrics.append_row(train::metrics_cells(row));
-  std::unique_ptr<train::ProgressReporter> progress;
-  if (s.show_progress) {
-    const auto steps_left = static_cast<std::size_t>(run.loop->options().total_steps - start.step);
-    const auto log = [](const std::string& line) { spdlog::info(line); };
-    progress = std::make_unique<train::ProgressReporter>(
-        steps_left, train::ProgressOptions{.label = s.name, .unit = "steps", .log = log});
-  }
-  train::Callbacks& callbacks = run.loop->callbacks();
-  callbacks.on_step = [&](const train::StepProgress& step) {
-    if (!progress) return;
-    progress->set_status(fmt::format("cost {:.4f}", step.cost));
-    progress->advance();
-  };
-  callbacks.on_evaluation = [&](const MetricsRow& row) { metrics.append_row(train::metrics_cells(row)); };
-  callbacks.stop_requested = train::stop_requested;
-  // The callbacks refer to this function's locals: none may outlive it (the loop does, for the final evaluation).
-  struct ForgetCallbacks {
-    train::Callbacks& callbacks;
-    ~ForgetCallbacks() { callbacks = {}; }
-  } forget{callbacks};
-  const TrainingOutcome outcome = run.loop->run(start);
-  if (progress) progress->finish();
-  metrics.close();
-  return outcome;
-}
-
-// A run that diverged or was interrupted keeps what it wrote (the loop kept the last good checkpoint, or saved
-// the interrupted state), says so in summary.json, and ends with the error.
-[[noreturn]] void end_unfinished(const ExperimentSettings& s, const TrainingOutcome& outcome, long total_steps,
-                                 nlohmann::json summary, const RunDirectory& directory) {
-  summary["status"] = outcome.diverged ? "diverged" : "interrupted";
-  summary["message"] = outcome.diverged ? outcome.divergence : "stopped by a signal";
-  directory.write_summary(summary);
-  if (outcome.diverged) {
-    throw Diverged(fmt::format("{}: {}; metrics so far are in {} and the last good checkpoint in {}", s.name,
-                               outcome.divergence, directory.metrics_path().string(),
-                               directory.checkpoint_path().string()));
-  }
-  throw Interrupted(fmt::format("{}: interrupted at step {} of {}; checkpoint saved in {}", s.name, outcome.steps,
-                                total_steps, directory.checkpoint_path().string()));
+  run.loop->callbacks().stop_requested = train::stop_requested;
 }
 
 // Evaluate: the three splits as the loop measures them, and each weight matrix's L2 norm.
@@ -425,41 +295,40 @@ void evaluate_run(PlannedRun<T>& run, const ExperimentData& d, ExperimentResult&
   }
 }
 
+// The curves so far, also of a run that did not finish.
+void save_curves(const ExperimentSettings& s, const TrainingOutcome& outcome, const RunDirectory& directory) {
+  if (outcome.rows.empty()) return;
+  train::save_training_curves(outcome.rows, directory.root(),
+                              {.title = s.name,
+                               .against_steps = s.evaluate_every_steps > 0,
+                               .always_plot_rate = s.schedule != ScheduleKind::constant});
+}
+
 template <typename T>
 ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d, const RunDirectory& directory) {
   const auto wall_start = Clock::now();
   const auto wall_seconds = [&] { return std::chrono::duration<double>(Clock::now() - wall_start).count(); };
   const nlohmann::json key = resume_key(s, d);
-  std::optional<nlohmann::json> previous;
-  bool from_checkpoint = false;
-  if (resume_mode()) {
-    check_same_run(key, directory);
-    previous = previous_summary(s, directory);
-    std::error_code error;
-    from_checkpoint = s.save_checkpoint && std::filesystem::is_regular_file(directory.checkpoint_path(), error);
-  }
-  const std::string status = previous ? previous->value("status", "") : "";
-  if (status == "completed" || status == "early_stopped") return finished_run(s, directory, *previous);
-  if (!from_checkpoint) write_config(s, d, key, directory);
+  const train::DirectoryRun directory_run(directory, key.dump(),
+                                          {.name = s.name,
+                                           .resume = resume_mode(),
+                                           .checkpoints = s.save_checkpoint,
+                                           .log = log_line,
+                                           .restart_advice = "start the run again without --resume"});
+  if (const auto& finished = directory_run.finished()) return finished_run(s, directory, *finished);
+  if (!directory_run.resumes()) write_config(s, d, key, directory);
 
   PlannedRun<T> run;
-  plan_run(run, s, d, key, directory);
-  const train::Start<T> start = resume_point(*run.loop, key, directory, from_checkpoint);
-  if (from_checkpoint)
-    spdlog::info("{}: resuming at step {} from {}", s.name, start.step, directory.checkpoint_path().string());
-  TrainingOutcome outcome = train_run(run, s, start, directory);
-  if (previous) outcome.train_seconds += previous->value("train_seconds", 0.0);
-  if (!outcome.rows.empty()) {
-    train::save_training_curves(outcome.rows, directory.root(),
-                                {.title = s.name,
-                                 .against_steps = s.evaluate_every_steps > 0,
-                                 .always_plot_rate = s.schedule != ScheduleKind::constant});
-  }
-  nlohmann::json summary = run_summary(s, d, outcome, from_checkpoint);
-  if (outcome.diverged || outcome.interrupted) {
+  plan_run(run, s, d, directory_run);
+  const auto summary_of = [&](const TrainingOutcome& outcome) {
+    save_curves(s, outcome, directory);
+    nlohmann::json summary = run_summary(s, d, outcome, directory_run.resumes());
     summary["wall_seconds"] = wall_seconds();
-    end_unfinished(s, outcome, run.loop->options().total_steps, summary, directory);
-  }
+    return summary;
+  };
+  const TrainingOutcome outcome = directory_run.train(
+      *run.loop, [&](const TrainingOutcome& unfinished) { return summary_of(unfinished).dump(); });
+  nlohmann::json summary = summary_of(outcome);
 
   ExperimentResult result;
   result.settings = s;
@@ -469,7 +338,7 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
   plot_run(s, run.model, d, directory);
   save_model_file(run.model, d, s, directory);
   add_results(summary, result);
-  summary["wall_seconds"] = wall_seconds();
+  summary["wall_seconds"] = wall_seconds();  // with the evaluation and the files
   directory.write_summary(summary);
   result.summary = summary;
   spdlog::info("{}: train {:.2f}%  validation {:.2f}%  test {:.2f}%  ({} steps, {:.1f} s training)", s.name,
@@ -500,8 +369,10 @@ ExperimentResult run_experiment(const ExperimentSettings& settings, const Experi
   if (data.train == nullptr || data.validation == nullptr || data.test == nullptr || data.train->size() == 0) {
     throw DataError(fmt::format("{}: no training data", settings.name));
   }
-  return settings.use_double ? run_typed<double>(settings, data, directory)
-                             : run_typed<float>(settings, data, directory);
+  return in_app_terms([&] {
+    return settings.use_double ? run_typed<double>(settings, data, directory)
+                               : run_typed<float>(settings, data, directory);
+  });
 }
 
 }  // namespace tapegrad::apps

@@ -13,7 +13,7 @@ using RunDirectory = train::RunDirectory;
 
 // Writes directory.config_path() atomically, as indented JSON. In resume mode (--resume) an existing config.json
 // is kept as it is: the settings that decide the numbers were compared with it before anything was written
-// (check_same_run), and a refusal must leave it unchanged. A shard (--shard) writes it only when no other shard
+// (train::DirectoryRun), and a refusal must leave it unchanged. A shard (--shard) writes it only when no other shard
 // has (write_file_once): shards running at once never write one file.
 void write_run_config(const RunDirectory& directory, const nlohmann::json& config);
 

@@ -161,7 +161,7 @@ PresetRecord run_sensitivity(const KLayerSettings& base, const PresetContext& co
 PresetRecord run_training(const KLayerSettings& settings, const PresetContext& context,
                           const RunDirectory& directory) {
   const ImageSplits splits = load_preset_data(context.data_flag, settings);
-  const RunResult result = train_k_layer(settings, splits, directory);
+  const RunResult result = train_k_layer(settings, splits, directory, /*show_progress=*/true);
   std::printf("%s: lambda %.4g, %ld steps: train %s, validation %s, test %s\n", settings.preset.c_str(),
               settings.lambda, settings.total_steps(), percent(number_in(result.summary, "train_accuracy")).c_str(),
               percent(number_in(result.summary, "val_accuracy")).c_str(),

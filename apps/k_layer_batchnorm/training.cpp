@@ -18,6 +18,7 @@
 #include <tapegrad/optim/schedule.h>
 #include <tapegrad/optim/sgd.h>
 #include <tapegrad/nn/train/curves.h>
+#include <tapegrad/nn/train/directory_run.h>
 #include <tapegrad/nn/train/stop_signal.h>
 
 #include <chrono>
@@ -25,9 +26,7 @@
 #include <memory>
 
 #include "apps/common/app_error.h"
-#include <tapegrad/core/atomic_file.h>
 #include "apps/common/experiment.h"
-#include "apps/common/hints.h"
 #include <tapegrad/nn/plot/plot.h>
 
 namespace tapegrad::apps::k_layer_batchnorm {
@@ -127,17 +126,6 @@ PreActivationStatistics pre_activation_statistics(Network<T>& network, const dat
   return statistics;
 }
 
-std::string metrics_csv(const std::vector<train::MetricsRow>& rows) {
-  std::string text =
-      "step,epoch,learning_rate,train_loss,train_cost,train_accuracy,val_loss,val_cost,val_accuracy\n";
-  for (const auto& r : rows) {
-    text += fmt::format("{},{:.6g},{:.6g},{:.9g},{:.9g},{:.6g},{:.9g},{:.9g},{:.6g}\n", r.step, r.epoch,
-                        r.learning_rate, r.train.loss, r.train.cost, r.train.accuracy, r.validation.loss,
-                        r.validation.cost, r.validation.accuracy);
-  }
-  return text;
-}
-
 void plot_statistics(const KLayerSettings& s, const PreActivationStatistics& statistics,
                      const RunDirectory& directory) {
   for (const bool of_mean : {true, false}) {
@@ -166,21 +154,6 @@ void plot_schedule(const KLayerSettings& s, const RunDirectory& directory) {
   chart.y_axis.label = "learning rate";
   chart.series = {rate};
   plot::save(chart, directory.plot_path("learning_rate"));
-}
-
-// Where the run starts: from its checkpoint when --resume finds one (a damaged one is a Failure with the hint
-// that says how to go on), else from the beginning.
-template <typename T>
-train::Start<T> resume_point(train::Loop<T>& loop, const RunDirectory& directory) {
-  std::error_code ignored;
-  if (!resume_mode() || !std::filesystem::exists(directory.checkpoint_path(), ignored)) return {};
-  try {
-    return loop.resume_from(directory.checkpoint_path());
-  } catch (const AppError&) {
-    throw;
-  } catch (const Error& error) {
-    throw Failure(error.what(), hints::damaged_checkpoint);
-  }
 }
 
 // As some reports also measure: the accuracies with every BatchNorm normalising by the statistics of the whole
@@ -212,10 +185,50 @@ void save_model(const Network<T>& network, const data::Normalizer& normalizer, c
   nn::save_module_safetensors(directory.root() / "model.safetensors", *network.model, extra);
 }
 
+void log_line(const std::string& line) { spdlog::info(line); }
+
+// Progress lines through the log, for a run on its own (the trials of a search run side by side without).
+std::optional<train::ProgressOptions> progress(const KLayerSettings& s, bool show) {
+  if (!show) return std::nullopt;
+  return train::ProgressOptions{.label = s.preset, .log = log_line};
+}
+
+// What a run directory must match to be resumed or read back: the settings but the thread count, and the data.
+nlohmann::json run_key(const KLayerSettings& s, const ImageSplits& splits) {
+  nlohmann::json key = to_json(s);
+  key.erase("threads");
+  key["data"] = splits.description;
+  return key;
+}
+
+// A run that finished in `directory`, read back from its summary.json and metrics.csv.
+RunResult finished_run(const KLayerSettings& s, const RunDirectory& directory,
+                       const train::FinishedRun& finished) {
+  RunResult result;
+  result.summary = nlohmann::json::parse(finished.summary);
+  result.rows = finished.rows;
+  const auto statistics = [&](const char* key) { return result.summary.value(key, std::vector<double>()); };
+  result.pre_activations = {statistics("pre_activation_mean"), statistics("pre_activation_std")};
+  spdlog::info("{}: already finished in {}; kept", s.preset, directory.root().string());
+  return result;
+}
+
 template <typename T>
-RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const RunDirectory& directory) {
+RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const RunDirectory& directory,
+                      bool show_progress) {
   const auto started = std::chrono::steady_clock::now();
-  write_run_config(directory, to_json(s));
+  const nlohmann::json key = run_key(s, splits);
+  const train::DirectoryRun directory_run(directory, key.dump(),
+                                          {.name = s.preset,
+                                           .resume = resume_mode(),
+                                           .log = log_line,
+                                           .restart_advice = "start the run again without --resume"});
+  if (const auto& finished = directory_run.finished()) return finished_run(s, directory, *finished);
+  if (!directory_run.resumes()) {
+    nlohmann::json config = key;
+    config["threads"] = s.threads;
+    write_run_config(directory, config);
+  }
   Generator generator(s.seed);
   const data::Normalizer normalizer = data::Normalizer::fitted(splits.train);
   Network<T> network =
@@ -237,31 +250,19 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
   };
   const long every = std::max<long>(1, 2 * s.n_s / s.evaluations_per_cycle);
   train::Loop<T> loop(*network.model, optimizer, loader, loss,
-                      {.total_steps = s.total_steps(),
-                       .evaluate_every_steps = every,
-                       .checkpoint_path = directory.checkpoint_path(),
-                       .divergence_advice = "try a smaller --eta-max"});
+                      directory_run.loop_options({.total_steps = s.total_steps(),
+                                                  .evaluate_every_steps = every,
+                                                  .progress = progress(s, show_progress),
+                                                  .divergence_advice = "try a smaller --eta-max"}));
   loop.set_schedule(schedule).set_evaluation_data(splits.train, splits.validation).set_penalty(penalty);
   // The default evaluator measures with `loss` (data loss + penalty) and reports the data loss as the cost less
   // the penalty.
   if (s.gradients == GradientSource::reference) {
     loop.set_gradient_step([&](data::Batch<T>& batch) { return reference_step(network, batch, s); });
   }
-  std::vector<train::MetricsRow> rows;
-  loop.callbacks().on_evaluation = [&](const train::MetricsRow& row) {
-    rows.push_back(row);
-    write_file_atomically(directory.metrics_path(), metrics_csv(rows));
-    spdlog::info("{} step {}: train accuracy {:.4f}, validation accuracy {:.4f}, cost {:.4f}", s.preset, row.step,
-                 row.train.accuracy, row.validation.accuracy, row.train.cost);
-  };
   loop.callbacks().stop_requested = [] { return train::stop_requested(); };
-  const train::Start<T> start = resume_point(loop, directory);
-  rows = start.rows;
-  const train::Outcome outcome = loop.run(start);
-  rows = outcome.rows;
-  write_file_atomically(directory.metrics_path(), metrics_csv(rows));
-  if (outcome.diverged) throw Diverged(outcome.divergence);
-  throw_if_interrupted(s.preset, directory.root());
+  const train::Outcome outcome = directory_run.train(loop);
+  const std::vector<train::MetricsRow>& rows = outcome.rows;
 
   const train::Evaluation test =
       train::evaluate_module<T>(*network.model, splits.test, normalizer, loss, 2000, penalty);
@@ -276,7 +277,7 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   result.summary = {{"preset", s.preset},
                     {"lambda", s.lambda},
-                    {"status", "completed"},
+                    {"status", train::status_of(outcome)},
                     {"data", splits.description},
                     {"train_accuracy", last.train.accuracy},
                     {"val_accuracy", last.validation.accuracy},
@@ -301,9 +302,12 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
 
 }  // namespace
 
-RunResult train_k_layer(const KLayerSettings& settings, const ImageSplits& splits, const RunDirectory& directory) {
-  return settings.use_double ? train_typed<double>(settings, splits, directory)
-                             : train_typed<float>(settings, splits, directory);
+RunResult train_k_layer(const KLayerSettings& settings, const ImageSplits& splits, const RunDirectory& directory,
+                        bool show_progress) {
+  return in_app_terms([&] {
+    return settings.use_double ? train_typed<double>(settings, splits, directory, show_progress)
+                               : train_typed<float>(settings, splits, directory, show_progress);
+  });
 }
 
 ImageSplits load_preset_data(const std::optional<std::filesystem::path>& data_flag, const KLayerSettings& s) {

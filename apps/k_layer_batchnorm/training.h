@@ -27,8 +27,10 @@ struct RunResult {
   PreActivationStatistics pre_activations;
 };
 
-// Loads nothing: `splits` are the preset's data (all five batches less the validation images).
-RunResult train_k_layer(const KLayerSettings& settings, const ImageSplits& splits, const RunDirectory& directory);
+// Loads nothing: `splits` are the preset's data (all five batches less the validation images). With
+// `show_progress`, the steps' progress goes to the log (a run on its own, not a trial beside others).
+RunResult train_k_layer(const KLayerSettings& settings, const ImageSplits& splits, const RunDirectory& directory,
+                        bool show_progress = false);
 
 // The data of a preset: all five batches less validation_size, the training set cut to --limit-train.
 ImageSplits load_preset_data(const std::optional<std::filesystem::path>& data_flag,

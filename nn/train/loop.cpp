@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include <tapegrad/core/error.h>
 #include <tapegrad/nn/train/checkpoint.h>
+#include <tapegrad/nn/train/csv.h>
 #include <tapegrad/nn/train/run_checkpoint.h>
 
 namespace tapegrad::train {
@@ -209,6 +211,8 @@ struct Loop<T>::RunState {
   std::vector<Matrix<T>> best_state;  // the module's values at the best evaluation (patience > 0)
   long next_evaluation = -1;          // the next step to evaluate at; -1 for none
   long steps_per_epoch = 1;
+  std::optional<CsvAppender> metrics;          // with LoopOptions::metrics_path
+  std::unique_ptr<ProgressReporter> progress;  // with LoopOptions::progress
   double epoch_of(long step) const { return static_cast<double>(step) / static_cast<double>(steps_per_epoch); }
 };
 
@@ -281,6 +285,7 @@ void Loop<T>::evaluate_at(RunState& run, long step) {
     run.best_state = current_state(module_);
     if (callbacks_.on_new_best) callbacks_.on_new_best(step);
   }
+  if (run.metrics) run.metrics->append_row(metrics_cells(row));
   if (callbacks_.on_evaluation) callbacks_.on_evaluation(row);
   // The run checkpoint first: one killed before the best state's file is written holds the best state itself
   // (its best step is its own step), and resume_from takes it from there.
@@ -332,6 +337,10 @@ bool Loop<T>::train_one_step(RunState& run, long& step, const std::vector<nn::Na
     --step;  // that update is not part of the run: the last good state is the step before
     return false;
   }
+  if (run.progress) {
+    run.progress->set_status(fmt::format("cost {:.4f}", step_loss.cost));
+    run.progress->advance();
+  }
   if (callbacks_.on_step) {
     callbacks_.on_step({.step = step,
                         .total_steps = options_.total_steps,
@@ -359,6 +368,8 @@ void Loop<T>::finish(RunState& run, long step) {
   }
   // A diverged run keeps the checkpoint of its last evaluation: the last good state.
   if (!run.outcome.diverged) save_run_checkpoint(run, step);
+  if (run.progress) run.progress->finish();
+  if (run.metrics) run.metrics->close();
 }
 
 template <typename T>
@@ -368,6 +379,15 @@ Outcome Loop<T>::run(const Start<T>& start) {
   run.steps_per_epoch = steps_per_epoch();
   run.outcome.rows = start.rows;
   replay_early_stopping(run, start);
+  if (!options_.metrics_path.empty()) {
+    // Afresh from the start's rows: rows written after the checkpoint being resumed, or a damaged file, go.
+    run.metrics = CsvAppender::create(options_.metrics_path, metrics_columns());
+    for (const MetricsRow& row : start.rows) run.metrics->append_row(metrics_cells(row));
+  }
+  if (options_.progress) {
+    const auto steps_left = static_cast<std::size_t>(options_.total_steps - start.step);
+    run.progress = std::make_unique<ProgressReporter>(steps_left, *options_.progress);
+  }
   // Evaluations still to make: a resumed run has made those up to its last row already.
   const bool can_evaluate = train_evaluation_ != nullptr && validation_ != nullptr;
   const long done_up_to = start.rows.empty() ? start.step - 1 : start.rows.back().step;

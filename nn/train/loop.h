@@ -1,8 +1,9 @@
 // The training loop any Module can use: mini-batch steps from a BatchLoader, an optional learning-rate schedule,
 // evaluation at chosen steps, early stopping on the validation loss (keeping the best weights), run checkpoints
-// with exact resume, stopping on NaN/Inf, a stop request (Ctrl-C) and progress.
+// with exact resume, metrics.csv, stopping on NaN/Inf, a stop request (Ctrl-C) and progress.
 //
-//   train::Loop<float> loop(model, optimizer, loader, loss, {.total_steps = 2000, .patience = 5});
+//   train::Loop<float> loop(model, optimizer, loader, loss,
+//                           {.total_steps = 2000, .patience = 5, .metrics_path = "runs/mlp/metrics.csv"});
 //   loop.set_schedule(schedule).set_evaluation_data(train_set, validation_set);
 //   loop.callbacks().on_evaluation = [](const train::MetricsRow& row) { ... };
 //   const train::Outcome outcome = loop.run();
@@ -29,6 +30,7 @@
 #include <tapegrad/nn/module.h>
 #include <tapegrad/nn/train/evaluate.h>
 #include <tapegrad/nn/train/metrics.h>
+#include <tapegrad/nn/train/progress.h>
 #include <tapegrad/optim/optimizer.h>
 #include <tapegrad/optim/schedule.h>
 
@@ -89,6 +91,12 @@ struct LoopOptions {
   // checkpoint whose entries differ (ForeignCheckpoint), so that a run never continues another run's state. Keys
   // beginning "train." or "loader." are the loop's and the loader's own, and refused.
   std::map<std::string, std::string> checkpoint_metadata = {};
+  // metrics.csv (metrics_columns(); empty: none). run(start) writes it afresh with start.rows, then appends a row
+  // at every evaluation before that evaluation's checkpoint, so that the row is kept when the checkpoint cannot be
+  // written. A resumed run's file therefore ends as the uninterrupted run's, whatever the file held before.
+  std::filesystem::path metrics_path = {};
+  // A progress report of the run's steps (ProgressReporter, with "cost ..." as its status); none when unset.
+  std::optional<ProgressOptions> progress = {};
   // The end of the message when training diverges, e.g. an app's flag for the rate.
   std::string divergence_advice = "try a smaller learning rate";
 

@@ -6,6 +6,7 @@
 #include <tapegrad/nn/train/checkpoint.h>
 #include <tapegrad/nn/train/csv.h>
 #include <tapegrad/nn/train/curves.h>
+#include <tapegrad/nn/train/directory_run.h>
 #include <tapegrad/nn/train/evaluate.h>
 #include <tapegrad/nn/train/loop.h>
 #include <tapegrad/nn/train/metrics.h>
