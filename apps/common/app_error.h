@@ -108,11 +108,12 @@ decltype(auto) as_data_error(Load&& load) {
 }
 
 // Inside a catch block: throws the exception being handled again, as the AppError an app reports for it when it
-// is one of the library's errors that the apps word themselves: a run directory that cannot be used or is locked
-// (train::RunDirectoryUnusable, RunDirectoryLocked), settings that cannot fit (train::ResourceLimitExceeded, its
-// advice the hint) and a run of other settings (train::RunSettingsDiffer) are bad usage (exit 2); a diverged run is Diverged, a stopped one Interrupted; a file of the run that cannot be used
-// (train::RunFileUnusable) is bad usage for a damaged config.json or summary.json, else a Failure with the hint
-// that says how to go on. Anything else is thrown again as it is.
+// is one of the library's errors that the apps word themselves. Bad usage (exit 2): a run directory that cannot be
+// used or is locked (train::RunDirectoryUnusable, RunDirectoryLocked), settings that cannot fit
+// (train::ResourceLimitExceeded, its advice the hint), a run of other settings (train::RunSettingsDiffer) and a
+// damaged config.json or summary.json (train::RunFileUnusable). A diverged run is Diverged, a stopped one
+// Interrupted, any other file of the run that cannot be used a Failure with the hint that says how to go on.
+// Anything else is thrown again as it is.
 [[noreturn]] void rethrow_in_app_terms();
 
 // Runs `body` and returns what it returns; what it throws comes out as rethrow_in_app_terms has it.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <tapegrad/core/atomic_file.h>
+#include <tapegrad/nn/train/directory_run.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -426,22 +427,14 @@ void check_joins_search(const CommonOptions& common, const std::filesystem::path
   const nlohmann::json recorded = read_json(file);
   const bool has_settings =
       !recorded.is_discarded() && recorded.contains("settings") && recorded["settings"].is_object();
-  const nlohmann::json theirs = has_settings ? recorded["settings"] : nlohmann::json::object();
-  const auto shown = [](const nlohmann::json& settings, const std::string& flag) {
-    return settings.contains(flag) ? settings[flag].get<std::string>() : std::string("(not given)");
-  };
-  std::vector<std::string> differences;
-  nlohmann::json flags = theirs;
-  flags.update(common.settings);  // every flag of either side, once
-  for (const auto& [flag, value] : flags.items()) {
-    if (common.settings.value(flag, nlohmann::json()) == theirs.value(flag, nlohmann::json())) continue;
-    differences.push_back(
-        fmt::format("{} {} here but {} there", flag, shown(common.settings, flag), shown(theirs, flag)));
-  }
+  const std::string theirs = has_settings ? recorded["settings"].dump() : "{}";
+  const std::string differences = train::describe_differences(
+      train::differing_entries(common.settings.dump(), theirs, /*both_ways=*/true),
+      {.there = "there", .absent = "(not given)", .quote_text = false});
   if (differences.empty()) return;
   throw UsageError(fmt::format("--shard {}: the search in '{}' was started with other settings: {}; the shards "
                                "of a search and its merge must share every setting",
-                               common.shard->text(), file.parent_path().string(), fmt::join(differences, "; ")),
+                               common.shard->text(), file.parent_path().string(), differences),
                    fmt::format("start this shard with the flags recorded in {} (only --threads, --verbose and "
                                "--quiet may differ), or give it another --out directory",
                                file.string()));
