@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <tapegrad/core/gemm.h>
 #include <tapegrad/core/kernels/isa.h>
+#include <tapegrad/core/parallel.h>
 #include <tapegrad/nn/train/build_record.h>
 
 #include <Eigen/Core>
@@ -124,7 +125,7 @@ class ConfigurationRun {
     set_pytorch_threads(options_.pytorch_threads > 0 ? options_.pytorch_threads : threads_,
                         options_.pytorch_blas_threads > 0 ? options_.pytorch_blas_threads : threads_);
     report_.note(fmt::format("\n-- {} on {} thread{} (load average {}): product threads {}{}", dtype_name<T>(),
-                             threads_, threads_ == 1 ? "" : "s", load_average(), product_thread_count(),
+                             threads_, threads_ == 1 ? "" : "s", load_average(), product_threads(),
                              pytorch_wanted() ? fmt::format("; {}", pytorch_description()) : std::string()));
     measure_peak();
     if (options_.wants_workload("gemm")) measure_gemm();

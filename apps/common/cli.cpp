@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <tapegrad/core/atomic_file.h>
+#include <tapegrad/core/parallel.h>
+#include <tapegrad/nn/train/build_record.h>
 #include <tapegrad/nn/train/directory_run.h>
 
 #include <CLI/CLI.hpp>
@@ -71,8 +73,9 @@ CommandLine::CommandLine(AppDescription description)
       "interrupted by Ctrl-C or SIGTERM after saving (continue with --resume).",
       exit_code::success, exit_code::failure, exit_code::bad_usage, exit_code::bad_data, exit_code::interrupted);
   app_->footer(footer);
-  app_->set_version_flag(
-      "--version", fmt::format("{} (tapegrad {}, {})", description_.name, TAPEGRAD_VERSION, TAPEGRAD_COMPILER));
+  const train::BuildRecord build = train::build_record();
+  app_->set_version_flag("--version",
+                         fmt::format("{} (tapegrad {}, {})", description_.name, build.tapegrad, build.compiler));
   add_common_options();
 }
 
@@ -467,7 +470,7 @@ RunDirectory prepare_output_directory(const CommonOptions& common, const std::fu
   RunDirectory directory(common.output_directory);
   common.shard ? directory.lock_shared() : directory.lock();
   // A run that cannot have its product threads fails here, before it writes anything.
-  if (const int before = product_thread_count(); common.threads != before) {
+  if (const int before = product_threads(); common.threads != before) {
     set_thread_count(common.threads);
     set_thread_count(before);
   }

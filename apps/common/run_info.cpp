@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/version.h>
+#include <tapegrad/core/parallel.h>
 #include <tapegrad/nn/train/build_record.h>
 
 #include <CLI/Version.hpp>
@@ -54,7 +55,7 @@ nlohmann::json run_record_json(const CommonOptions& options) {
   return nlohmann::json{
       {"common", options},
       {"build", build_info_json()},
-      {"runtime", {{"product_threads", product_thread_count()}, {"hardware_threads", hardware_thread_count()}}},
+      {"runtime", {{"product_threads", product_threads()}, {"hardware_threads", hardware_thread_count()}}},
       {"written_at", utc_timestamp()}};
 }
 
