@@ -96,18 +96,14 @@ class SettingsTable {
     return *this;
   }
 
-  // A setting that config.json records but no flag of this table sets (the preset, the seed, a preset's split),
-  // as `write` gives it (the member itself without one).
+  // A setting that config.json records but no flag of this table sets (the preset, the seed).
   template <class Access>
   SettingsTable& record(std::string key, Access access) {
-    return record(std::move(key), access, [](const Member<Access>& value) { return nlohmann::json(value); });
-  }
-  template <class Access, class Write>
-  SettingsTable& record(std::string key, Access access, Write write) {
-    return computed(std::move(key), [access, write](Settings& s) { return write(std::invoke(access, s)); });
+    return computed(std::move(key), [access](Settings& s) { return std::invoke(access, s); });
   }
 
-  // A value that config.json records as `compute` gives it from the whole settings (the total steps, say).
+  // A value that config.json records as `compute` gives it from the whole settings (the total steps, a preset's
+  // split in words).
   template <class Compute>
   SettingsTable& computed(std::string key, Compute compute) {
     recorded_.emplace_back(std::move(key), [compute](Settings& s) { return nlohmann::json(compute(s)); });

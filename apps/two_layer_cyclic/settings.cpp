@@ -136,10 +136,11 @@ const SettingsTable<CyclicSettings>& settings_table() {
           .number("--gradcheck-examples", &S::gradcheck_examples, "gradcheck: images of the small slice",
                   Bounds::at_least(1))
           .record("preset", &S::preset)
-          .record("split", &S::split,
-                  [](CifarSplit split) {
-                    return split == CifarSplit::batch1_batch2 ? "data_batch_1 / data_batch_2" : "all training batches";
-                  })
+          .computed("split",
+                    [](const S& s) {
+                      return s.split == CifarSplit::batch1_batch2 ? "data_batch_1 / data_batch_2"
+                                                                  : "all training batches";
+                    })
           .record("seed", &S::seed)
           .record("threads", &S::threads);
   return table;
