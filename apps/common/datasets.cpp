@@ -32,21 +32,33 @@ std::optional<std::filesystem::path> find_cifar10(const std::optional<std::files
   return std::nullopt;
 }
 
+// all_batches: the last `validation_size` images of `pool` validate, the others train.
+void split_off_validation(ImageSplits& splits, const data::ImageDataset& pool, int validation_size) {
+  if (validation_size >= pool.size()) {
+    throw UsageError(fmt::format("the validation split ({}) must be smaller than the {} training images",
+                                 validation_size, pool.size()));
+  }
+  auto parts = data::split_last(pool, validation_size);
+  splits.train = std::move(parts.train);
+  splits.validation = std::move(parts.validation);
+}
+
 }  // namespace
 
 ImageSplits load_image_splits(const std::optional<std::filesystem::path>& data_flag, CifarSplit split,
                               int validation_size) {
   const auto cifar = find_cifar10(data_flag);
-  if (!cifar) {
-    if (data_flag) {
-      std::error_code error;
-      if (!std::filesystem::is_directory(*data_flag, error)) {
-        throw DataError(fmt::format("--data {}: the directory does not exist", data_flag->string()), kCifarHint);
-      }
-      throw DataError(fmt::format("no CIFAR-10 in {}: data_batch_1.bin is missing", data_flag->string()), kCifarHint);
+  std::error_code error;
+  if (!cifar && data_flag) {
+    if (!std::filesystem::is_directory(*data_flag, error)) {
+      throw DataError(fmt::format("--data {}: the directory does not exist", data_flag->string()), kCifarHint);
     }
-    std::error_code ignored;
-    if (!std::filesystem::exists(kFashionMnistDirectory, ignored)) {
+    throw DataError(fmt::format("no CIFAR-10 in {}: data_batch_1.bin is missing", data_flag->string()),
+                    kCifarHint);
+  }
+  ImageSplits splits;
+  if (!cifar) {
+    if (!std::filesystem::exists(kFashionMnistDirectory, error)) {
       throw DataError(
           "no data: CIFAR-10 is not in $CIFAR10_DIR or data/cifar-10-batches-bin, and Fashion-MNIST is not in " +
               kFashionMnistDirectory.string(),
@@ -55,17 +67,13 @@ ImageSplits load_image_splits(const std::optional<std::filesystem::path>& data_f
     spdlog::warn("CIFAR-10 not found (--data, $CIFAR10_DIR, data/cifar-10-batches-bin): running the same study on "
                  "Fashion-MNIST from {} instead",
                  kFashionMnistDirectory.string());
-    auto both = as_data_error([] {
-      return data::load_mnist_directory(kFashionMnistDirectory, data::fashion_mnist_class_names());
-    });
-    ImageSplits splits;
+    auto both = as_data_error(
+        [] { return data::load_mnist_directory(kFashionMnistDirectory, data::fashion_mnist_class_names()); });
     if (split == CifarSplit::batch1_batch2) {
       splits.train = data::slice(both.train, 0, 10000);
       splits.validation = data::slice(both.train, 10000, 10000);
     } else {
-      auto parts = data::split_last(both.train, validation_size);
-      splits.train = std::move(parts.train);
-      splits.validation = std::move(parts.validation);
+      split_off_validation(splits, both.train, validation_size);
     }
     splits.test = std::move(both.test);
     splits.description = fmt::format(
@@ -73,41 +81,31 @@ ImageSplits load_image_splits(const std::optional<std::filesystem::path>& data_f
         kFashionMnistDirectory.string(), splits.train.size(), splits.validation.size(), splits.test.size());
     return splits;
   }
-
-  ImageSplits splits;
-  const auto sources = [&](const std::string& files) {
-    const std::string path = (*cifar / files).string();
-    return data::DatasetSources{path, path};
-  };
-  data::ImageDataset test = as_data_error([&] { return data::load_cifar10(*cifar, {"test_batch.bin"}); });
-  // Each file is valid alone; together they must also agree before they meet in a product.
-  const auto check_against_test = [&](const data::ImageDataset& dataset, const std::string& files) {
-    as_data_error([&] { data::check_same_kind(dataset, sources(files), test, sources("test_batch.bin")); });
+  splits.test = as_data_error([&] { return data::load_cifar10(*cifar, {"test_batch.bin"}); });
+  const std::string test_file = (*cifar / "test_batch.bin").string();
+  // Each file is valid alone; together they must also agree with the test batch (and so with each other) before
+  // they meet in a product.
+  const auto load = [&](const std::vector<std::string>& files, const std::string& named) {
+    return as_data_error([&] {
+      data::ImageDataset loaded = data::load_cifar10(*cifar, files);
+      const std::string path = (*cifar / named).string();
+      data::check_same_kind(loaded, {path, path}, splits.test, {test_file, test_file});
+      return loaded;
+    });
   };
   if (split == CifarSplit::batch1_batch2) {
-    splits.train = as_data_error([&] { return data::load_cifar10(*cifar, {"data_batch_1.bin"}); });
-    splits.validation = as_data_error([&] { return data::load_cifar10(*cifar, {"data_batch_2.bin"}); });
-    check_against_test(splits.train, "data_batch_1.bin");
-    as_data_error([&] {
-      data::check_same_kind(splits.train, sources("data_batch_1.bin"), splits.validation, sources("data_batch_2.bin"));
-    });
+    splits.train = load({"data_batch_1.bin"}, "data_batch_1.bin");
+    splits.validation = load({"data_batch_2.bin"}, "data_batch_2.bin");
     splits.description = fmt::format("CIFAR-10 from {}: train data_batch_1, validate data_batch_2, test test_batch",
                                      cifar->string());
   } else {
-    auto all = as_data_error([&] { return data::load_cifar10(*cifar, data::cifar10_training_batch_names()); });
-    check_against_test(all, "data_batch_1.bin .. data_batch_5.bin");
-    if (validation_size >= all.size()) {
-      throw UsageError(fmt::format("the validation split ({}) must be smaller than the {} training images",
-                                   validation_size, all.size()));
-    }
-    auto parts = data::split_last(all, validation_size);
-    splits.train = std::move(parts.train);
-    splits.validation = std::move(parts.validation);
+    split_off_validation(splits,
+                         load(data::cifar10_training_batch_names(), "data_batch_1.bin .. data_batch_5.bin"),
+                         validation_size);
     splits.description = fmt::format(
         "CIFAR-10 from {}: train data_batch_1..5 less the last {} images, which validate; test test_batch",
         cifar->string(), validation_size);
   }
-  splits.test = std::move(test);
   return splits;
 }
 
