@@ -177,16 +177,23 @@ bool takes_value(const std::string& flag) {
   return flag != "--verbose" && flag != "--quiet" && flag != "--overwrite";
 }
 
-// Removes --resume DIR (or --resume=DIR) from `arguments` and returns DIR; nothing when it is not there.
-std::optional<std::string> take_resume_flag(std::vector<std::string>& arguments) {
-  const auto found =
-      std::ranges::find_if(arguments, [](const std::string& t) { return flag_name(t) == "--resume"; });
-  if (found == arguments.end()) return std::nullopt;
-  const bool separate = *found == "--resume";
-  std::string directory = separate ? (found + 1 == arguments.end() ? "" : *(found + 1)) : found->substr(9);
-  arguments.erase(found, found + (separate && found + 1 != arguments.end() ? 2 : 1));
-  if (directory.empty()) throw UsageError("--resume needs a value: the run's output directory");
-  return directory;
+// Removes `flag` from `arguments` wherever it stands, with its value ("--out DIR", "--out=DIR"; "--quiet" alone),
+// and returns the value it was given last (the one that wins): empty when it had none, nothing when it was absent.
+std::optional<std::string> remove_flag(std::vector<std::string>& arguments, const std::string& flag) {
+  std::optional<std::string> value;
+  for (auto token = arguments.begin(); token != arguments.end();) {
+    if (flag_name(*token) != flag) {
+      ++token;
+    } else if (*token != flag || !takes_value(flag)) {
+      value = token->substr(std::min(token->size(), flag.size() + 1));
+      token = arguments.erase(token);
+    } else {
+      const bool has_value = token + 1 != arguments.end();
+      value = has_value ? *(token + 1) : "";
+      token = arguments.erase(token, token + (has_value ? 2 : 1));
+    }
+  }
+  return value;
 }
 
 }  // namespace
@@ -201,7 +208,8 @@ void CommandLine::parse(int argc, const char* const* argv) {
   }
   // --resume DIR: parse the arguments DIR's run was started with instead, plus the few flags allowed with it.
   std::vector<std::string> arguments(argv + 1, argv + argc);
-  if (const std::optional<std::string> resume_directory = take_resume_flag(arguments)) {
+  if (const std::optional<std::string> resume_directory = remove_flag(arguments, "--resume")) {
+    if (resume_directory->empty()) throw UsageError("--resume needs a value: the run's output directory");
     arguments = resumed_arguments(*resume_directory, arguments);
     common_.resume = true;
   }
@@ -358,16 +366,9 @@ std::vector<std::string> resumed_arguments(const std::filesystem::path& director
     throw UsageError(fmt::format("--resume: '{}' is damaged: it should hold the run's arguments",
                                  run.invocation_file.string()));
   }
-  std::vector<std::string> arguments;
-  for (std::size_t i = 0; i < saved->size(); ++i) {
-    // --out, --verbose, --quiet and --overwrite are this run's own.
-    const std::string flag = flag_name((*saved)[i]);
-    if (flag != "--out" && takes_value(flag)) {
-      arguments.push_back((*saved)[i]);
-    } else if (flag == "--out" && (*saved)[i].find('=') == std::string::npos) {
-      ++i;  // and its value
-    }
-  }
+  std::vector<std::string> arguments = *saved;
+  // --out, --verbose, --quiet and --overwrite are this run's own.
+  for (const char* own : {"--out", "--verbose", "--quiet", "--overwrite"}) remove_flag(arguments, own);
   for (std::size_t i = 0; i < given.size(); ++i) {
     const std::string flag = flag_name(given[i]);
     if (std::ranges::find(kFlagsAllowedWithResume, flag) == std::end(kFlagsAllowedWithResume)) {
@@ -446,15 +447,9 @@ void check_joins_search(const CommonOptions& common, const std::filesystem::path
 // invocation.json, which --resume reads: a shard's arguments without --shard, which is not a setting of the
 // search.
 std::string invocation_text(const CommonOptions& common) {
-  std::vector<std::string> arguments;
-  for (std::size_t i = common.command_line.empty() ? 0 : 1; i < common.command_line.size(); ++i) {
-    const std::string& token = common.command_line[i];
-    if (token == "--shard") {
-      ++i;  // and its value
-    } else if (!token.starts_with("--shard=")) {
-      arguments.push_back(token);
-    }
-  }
+  std::vector<std::string> arguments(common.command_line.begin() + (common.command_line.empty() ? 0 : 1),
+                                     common.command_line.end());
+  remove_flag(arguments, "--shard");
   const nlohmann::json invocation = {
       {"program", common.command_line.empty() ? std::string() : common.command_line.front()},
       {"arguments", arguments},
