@@ -14,8 +14,6 @@ namespace tapegrad::apps {
 
 namespace {
 
-constexpr const char* log_pattern = "[%Y-%m-%d %H:%M:%S] [%l] %v";
-
 // Writes each formatted message above the terminal's progress line instead of through it.
 class StatusLineSink final : public spdlog::sinks::base_sink<std::mutex> {
  protected:
@@ -27,24 +25,14 @@ class StatusLineSink final : public spdlog::sinks::base_sink<std::mutex> {
   void flush_() override {}
 };
 
-spdlog::level::level_enum level_for(Verbosity verbosity) {
-  switch (verbosity) {
-    case Verbosity::quiet:
-      return spdlog::level::warn;
-    case Verbosity::verbose:
-      return spdlog::level::debug;
-    case Verbosity::normal:
-      break;
-  }
-  return spdlog::level::info;
-}
-
 }  // namespace
 
 void configure_logging(Verbosity verbosity) {
   auto logger = std::make_shared<spdlog::logger>("tapegrad", std::make_shared<StatusLineSink>());
-  logger->set_pattern(log_pattern);
-  logger->set_level(level_for(verbosity));
+  logger->set_pattern("[%Y-%m-%d %H:%M:%S] [%l] %v");
+  logger->set_level(verbosity == Verbosity::quiet     ? spdlog::level::warn
+                    : verbosity == Verbosity::verbose ? spdlog::level::debug
+                                                      : spdlog::level::info);
   spdlog::set_default_logger(std::move(logger));
 }
 
