@@ -133,51 +133,50 @@ ReportRow run_grid(const Overrides& o, const CommonOptions& common, DataCache& c
   const auto trials = grid_settings(base);
   spdlog::info("grid: {} trials of {} epochs on {} worker threads", trials.size(), base.epochs, common.threads);
   const SweepOutcome sweep = run_sweep(trials, fitted_experiment_data(splits), directory, common.threads, "grid");
-  const auto ranked = ranked_by_validation(sweep);
+  const std::vector<train::TrialRecord>& ranked = sweep.results.trials;  // best first
+  const train::SearchTimings& timings = sweep.results.timings;
 
   std::string table = "| rank | eta | lambda | n_batch | train acc | val acc | test acc | seconds |\n"
                       "|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   fmt::print("\ngrid search, ranked by validation accuracy (top 10 of {}):\n", ranked.size());
   fmt::print("{:>4}  {:>6}  {:>6}  {:>7}  {:>9}  {:>7}  {:>8}\n", "rank", "eta", "lambda", "n_batch", "train", "val",
              "test");
-  for (std::size_t i = 0; i < ranked.size(); ++i) {
-    const TrialOutcome& t = *ranked[i];
-    const auto& s = t.settings;
-    const double train = t.result ? t.result->train.accuracy : std::nan("");
-    const double val = t.result ? t.result->validation.accuracy : std::nan("");
-    const double test = t.result ? t.result->test.accuracy : std::nan("");
-    if (i < 10) {
-      fmt::print("{:>4}  {:>6g}  {:>6g}  {:>7}  {:>8.2f}%  {:>6.2f}%  {:>7.2f}%\n", i + 1, s.eta, s.lambda,
-                 s.batch_size, 100 * train, 100 * val, 100 * test);
-      table += fmt::format("| {} | {:g} | {:g} | {} | {:.2f}% | {:.2f}% | {:.2f}% | {:.1f} |\n", i + 1, s.eta, s.lambda,
-                           s.batch_size, 100 * train, 100 * val, 100 * test, t.run.seconds);
-    }
+  for (std::size_t i = 0; i < ranked.size() && i < 10; ++i) {
+    const train::TrialRecord& t = ranked[i];
+    const double train = t.completed ? t.train_accuracy : std::nan("");
+    const double val = t.completed ? t.val_accuracy : std::nan("");
+    const double test = t.completed ? t.test_accuracy : std::nan("");
+    fmt::print("{:>4}  {:>6g}  {:>6g}  {:>7}  {:>8.2f}%  {:>6.2f}%  {:>7.2f}%\n", i + 1, *t.eta, t.lambda,
+               *t.batch_size, 100 * train, 100 * val, 100 * test);
+    table += fmt::format("| {} | {:g} | {:g} | {} | {:.2f}% | {:.2f}% | {:.2f}% | {:.1f} |\n", i + 1, *t.eta,
+                         t.lambda, *t.batch_size, 100 * train, 100 * val, 100 * test, t.wall_seconds);
   }
-  const train::SearchTimings& timings = sweep.timings;
   fmt::print("grid: {:.1f} s wall on {} workers, {:.1f} s of trials one after another: {:.2f}x speed-up\n",
              timings.wall_seconds, timings.workers, timings.trial_seconds_sum, timings.speedup());
-  write_file_atomically(directory.root() / "top10.md",
-                        fmt::format("# Grid search: top 10 by validation accuracy\n\n{}\n{} trials, {:.1f} s wall on {} "
-                                    "workers ({:.2f}x over one after another)\n",
-                                    table, ranked.size(), sweep.timings.wall_seconds, sweep.timings.workers,
-                                    sweep.timings.speedup()));
+  write_file_atomically(
+      directory.root() / "top10.md",
+      fmt::format("# Grid search: top 10 by validation accuracy\n\n{}\n{} trials, {:.1f} s wall on {} "
+                  "workers ({:.2f}x over one after another)\n",
+                  table, ranked.size(), timings.wall_seconds, timings.workers, timings.speedup()));
   nlohmann::json summary = {{"trials", ranked.size()},
-                            {"wall_seconds", sweep.timings.wall_seconds},
-                            {"trial_seconds_sum", sweep.timings.trial_seconds_sum},
-                            {"workers", sweep.timings.workers},
-                            {"speedup", sweep.timings.speedup()}};
+                            {"wall_seconds", timings.wall_seconds},
+                            {"trial_seconds_sum", timings.trial_seconds_sum},
+                            {"workers", timings.workers},
+                            {"speedup", timings.speedup()}};
   ReportRow row{"grid", "best of 36", std::nullopt, "", "grid"};
-  if (!ranked.empty() && ranked.front()->result) {
-    row.result = ranked.front()->result;
-    row.settings = "best of 36: " + describe(ranked.front()->settings);
-    row.directory = "grid/" + ranked.front()->settings.name;
-    summary["best"] = ranked.front()->settings.to_json();
+  if (!ranked.empty() && ranked.front().completed) {
+    const TrialOutcome& best = *std::ranges::find(sweep.trials, ranked.front().name,
+                                                  [](const TrialOutcome& t) { return t.settings.name; });
+    row.result = best.result;
+    row.settings = "best of 36: " + describe(best.settings);
+    row.directory = "grid/" + best.settings.name;
+    summary["best"] = best.settings.to_json();
     summary["train_accuracy"] = row.result->train.accuracy;
     summary["val_accuracy"] = row.result->validation.accuracy;
     summary["test_accuracy"] = row.result->test.accuracy;
   }
   directory.write_summary(summary);
-  row.note = fmt::format("{:.0f} s wall, {:.2f}x side by side", sweep.timings.wall_seconds, sweep.timings.speedup());
+  row.note = fmt::format("{:.0f} s wall, {:.2f}x side by side", timings.wall_seconds, timings.speedup());
   return row;
 }
 

@@ -73,19 +73,9 @@ SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const Expe
                            100 * outcome.result->validation.accuracy);
       });
   for (std::size_t i = 0; i < trials.size(); ++i) sweep.trials[i].run = runs.trials[i];
-  results = train::collect_results(std::move(results), runs);
-  train::write_results(parent, results);
-  sweep.timings = results.timings;
+  sweep.results = train::collect_results(std::move(results), runs);
+  train::write_results(parent, sweep.results);
   return sweep;
-}
-
-std::vector<const TrialOutcome*> ranked_by_validation(const SweepOutcome& sweep) {
-  std::vector<const TrialOutcome*> ranked;
-  for (const auto& t : sweep.trials) ranked.push_back(&t);
-  std::ranges::stable_sort(ranked, std::greater<>(), [](const TrialOutcome* t) {
-    return t->result ? t->result->validation.accuracy : -1.0;
-  });
-  return ranked;
 }
 
 void record_result(const ExperimentResult& result, train::TrialRecord& trial) {

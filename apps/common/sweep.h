@@ -20,7 +20,7 @@ struct TrialOutcome {
 
 struct SweepOutcome {
   std::vector<TrialOutcome> trials;  // in the order given
-  train::SearchTimings timings;
+  train::SearchResults results;      // as results.json holds them: ranked by validation accuracy, with the timings
 };
 
 // train::run_trials with the apps' log, exit codes and --shard: trial returns the line to log when it completes
@@ -38,8 +38,5 @@ SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const Expe
 
 // The accuracies, steps and training time of `result` into `trial`.
 void record_result(const ExperimentResult& result, train::TrialRecord& trial);
-
-// Trials ordered by validation accuracy, best first (failed ones last).
-std::vector<const TrialOutcome*> ranked_by_validation(const SweepOutcome& sweep);
 
 }  // namespace tapegrad::apps

@@ -278,13 +278,16 @@ nlohmann::json trials_summary(const std::string& preset, const std::string& data
                               {"worst_relative_error", worst_gradient_error},
                               {"tolerance", kGradientTolerance}}},
                             {"failed_runs", tables.failed},
-                            {"workers", sweep.timings.workers},
-                            {"wall_seconds", sweep.timings.wall_seconds},
-                            {"trial_seconds_sum", sweep.timings.trial_seconds_sum},
-                            {"speedup", sweep.timings.speedup()}};
-  const auto ranked = ranked_by_validation(sweep);
-  if (!ranked.empty() && ranked.front()->result) {
-    const ExperimentResult& best = *ranked.front()->result;
+                            {"workers", sweep.results.timings.workers},
+                            {"wall_seconds", sweep.results.timings.wall_seconds},
+                            {"trial_seconds_sum", sweep.results.timings.trial_seconds_sum},
+                            {"speedup", sweep.results.timings.speedup()}};
+  const std::vector<train::TrialRecord>& ranked = sweep.results.trials;  // best first
+  if (!ranked.empty() && ranked.front().completed) {
+    const ExperimentResult& best =
+        *std::ranges::find(sweep.trials, ranked.front().name, [](const TrialOutcome& t) {
+           return t.settings.name;
+         })->result;
     summary["best_run"] = best.settings.name;
     summary["train_accuracy"] = best.train.accuracy;
     summary["val_accuracy"] = best.validation.accuracy;
@@ -468,7 +471,7 @@ nlohmann::json Study::run_trials(const std::string& preset, const RunDirectory& 
   }
 
   const nlohmann::json summary = trials_summary(preset, splits.description, study, tables, checks, sweep);
-  const train::SearchTimings& timings = sweep.timings;
+  const train::SearchTimings& timings = sweep.results.timings;
   spdlog::info("{}: {:.1f} s in all; the runs took {:.1f} s together ({:.2f}x with {} worker{})", preset,
                timings.wall_seconds, timings.trial_seconds_sum, timings.speedup(), timings.workers,
                timings.workers == 1 ? "" : "s");
