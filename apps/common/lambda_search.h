@@ -11,7 +11,6 @@
 #include <functional>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "apps/common/datasets.h"
 #include "apps/common/run_dir.h"
