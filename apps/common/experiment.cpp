@@ -12,6 +12,7 @@
 #include "apps/common/run_info.h"
 #include "apps/common/shard.h"
 #include "apps/common/threads.h"
+#include <tapegrad/core/parallel.h>
 #include <tapegrad/nn/loss.h>
 #include <tapegrad/nn/plot/plot.h>
 #include <tapegrad/nn/safetensors.h>
@@ -249,7 +250,7 @@ void plan_run(PlannedRun<T>& run, const ExperimentSettings& s, const ExperimentD
   const data::ImageDataset& train_set = *d.train;
   const long steps_per_epoch = s.steps_per_epoch(train_set.size());
   // The product thread count is process-wide: trials of a sweep (all single-threaded) leave it alone.
-  if (product_thread_count() != s.threads) set_thread_count(s.threads);
+  if (product_threads() != s.threads) set_thread_count(s.threads);
   Generator generator(s.seed);
   const Index features = train_set.shape.features();
   run.model =

@@ -26,8 +26,6 @@ void set_thread_count(int threads) {
   }
 }
 
-int product_thread_count() { return product_threads(); }
-
 int max_thread_count() { return kThreadsPerHardwareThread * hardware_thread_count(); }
 
 std::string thread_count_hint() {

@@ -21,8 +21,6 @@ inline constexpr int kThreadsPerHardwareThread = 4;
 // --threads) when the system cannot start that many threads; the pool then runs none, and products use one thread.
 void set_thread_count(int threads);
 
-// The threads the products will use now.
-int product_thread_count();
 
 // The most threads --threads allows here: kThreadsPerHardwareThread times hardware_thread_count().
 int max_thread_count();
