@@ -1,7 +1,12 @@
 // train::Amount, describe_count / describe_bytes, the machine's memory and disk as a run's checks read them, and
-// the checks that refuse settings which cannot fit (ResourceEstimate, require_disk_room), and the build record.
+// the checks that refuse settings which cannot fit (ResourceEstimate, require_disk_room), a fully connected
+// network's footprint (fully_connected_footprint, check_training_memory), and the build record.
 #include <tapegrad/core/gemm.h>
 #include <tapegrad/core/kernels/isa.h>
+#include <tapegrad/nn/activation.h>
+#include <tapegrad/nn/batch_norm.h>
+#include <tapegrad/nn/linear.h>
+#include <tapegrad/nn/sequential.h>
 #include <tapegrad/nn/train/build_record.h>
 #include <tapegrad/nn/train/resources.h>
 
@@ -140,6 +145,86 @@ TEST_CASE("require_disk_room refuses what the directory's disk cannot hold", "[t
   ::setenv("TAPEGRAD_DISK_LIMIT", "0", 1);  // a disk whose room cannot be told passes
   CHECK_NOTHROW(require_disk_room(here, "run_dir", Amount::saturated(), "the checkpoints", {}));
   ::unsetenv("TAPEGRAD_DISK_LIMIT");
+}
+
+namespace {
+
+// The values a Sequential of Linear layers (each hidden one followed by BatchNorm when asked, then ReLU) keeps:
+// its parameters and its buffers, without BatchNorm's count of batches, which is not per unit.
+std::uint64_t values_kept(const std::vector<long>& widths, bool batch_norm) {
+  using namespace tapegrad;
+  using namespace tapegrad::nn;
+  Generator generator(1);
+  Sequential<float> model;
+  for (std::size_t layer = 1; layer < widths.size(); ++layer) {
+    model.emplace_back<Linear<float>>(widths[layer - 1], widths[layer], LinearOptions{}, generator);
+    if (layer + 1 == widths.size()) break;
+    if (batch_norm) model.emplace_back<BatchNorm<float>>(widths[layer]);
+    model.emplace_back<ReLU<float>>();
+  }
+  std::uint64_t values = 0;
+  for (const auto& tensor : model.parameters()) values += static_cast<std::uint64_t>(tensor.size());
+  for (const auto& buffer : model.named_buffers())
+    if (!buffer.name.ends_with("num_batches_tracked")) values += static_cast<std::uint64_t>(buffer.tensor.size());
+  return values;
+}
+
+}  // namespace
+
+TEST_CASE("fully_connected_footprint counts the parameters that the library's layers hold", "[train][resources]") {
+  using tapegrad::train::fully_connected_footprint;
+  for (const bool batch_norm : {false, true}) {
+    for (const std::vector<long>& widths : {std::vector<long>{12, 3}, {12, 7, 3}, {12, 7, 5, 3}}) {
+      INFO("widths " << widths.size() << " batch norm " << batch_norm);
+      CHECK(fully_connected_footprint(widths, batch_norm).parameters.value() == values_kept(widths, batch_norm));
+    }
+  }
+  // Per example: the input twice; per hidden unit 4 values (8 with batch normalisation); per class 4.
+  CHECK(fully_connected_footprint({3072, 50, 10}).values_per_example.value() == 2 * 3072 + 4 * 50 + 4 * 10);
+  CHECK(fully_connected_footprint({3072, 50, 50, 10}, true).values_per_example.value() ==
+        2 * 3072 + 8 * 100 + 4 * 10);
+  CHECK(fully_connected_footprint({784, 10}).values_per_example.value() == 2 * 784 + 4 * 10);
+  CHECK(fully_connected_footprint({}).parameters.value() == 0);
+  CHECK(fully_connected_footprint({1L << 40, 1L << 40, 10}).parameters.is_saturated());  // 2^80 weights
+}
+
+TEST_CASE("check_training_memory adds every run's weights, batch and evaluation points, and says the disk need",
+          "[train][resources]") {
+  using namespace tapegrad::train;
+  TrainingFootprint training;
+  training.network = fully_connected_footprint({784, 20, 10});  // 15,910 parameters, 1,688 values per example
+  training.batch_examples = Amount(100);
+  training.evaluation_points = Amount(11);
+  training.runs_side_by_side = Amount(2);
+  training.network_name = "model";
+  training.network_settings = {{"hidden", 20}};
+  training.batch_settings = {{"batch", 100}, {"hidden", 20}};
+  training.evaluation_settings = {{"epochs", 10}};
+  ::unsetenv("TAPEGRAD_MEMORY_LIMIT");
+  ResourceEstimate estimate;
+  estimate.add_memory(Amount(1000), "the data", {});
+  const DiskNeed disk = check_training_memory(estimate, training);
+  CHECK(estimate.total_memory().value() == 1000 + 2 * (6 * 15910 * 4 + 100 * 1688 * 4 + 11 * 512));
+  // A checkpoint (weights and rows) twice while it is replaced, and the best weights, for each run.
+  CHECK(disk.bytes.value() == 2 * (3 * 15910 * 4 + 2 * 11 * 512));
+  CHECK(settings_with_values(disk.settings) == "hidden 20 epochs 10");
+
+  ::setenv("TAPEGRAD_MEMORY_LIMIT", "1000000", 1);
+  training.scalar_bytes = Amount(8);
+  training.runs_side_by_side = Amount(1);
+  ResourceEstimate small;
+  try {
+    check_training_memory(small, training);
+    FAIL("not refused");
+  } catch (const ResourceLimitExceeded& error) {
+    CHECK(
+        std::string(error.what()) ==
+        "the settings need about 2.0 MiB of memory at once, more than this machine's 976.6 KiB: a batch and what "
+        "the model computes on it 1.3 MiB (batch 100 hidden 20); the model's weights, gradients and saved copies "
+        "745.8 KiB (hidden 20)");
+    CHECK(error.advice() == "give a smaller batch or hidden");
+  }
+  ::unsetenv("TAPEGRAD_MEMORY_LIMIT");
 }
 
 TEST_CASE("build_record names the library's version, compiler, Eigen and kernels", "[train][build]") {

@@ -15,7 +15,6 @@ namespace tapegrad::apps {
 
 // The library's counts, checks and machine (resources.h), as the apps use them; a setting is named by its flag.
 using train::Amount;
-using train::kBytesPerEvaluationPoint;
 using train::ResourceEstimate;
 using FlagValues = train::SettingValues;
 

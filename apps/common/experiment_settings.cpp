@@ -93,37 +93,23 @@ void check_bounds(const ExperimentSettings& s, long max_training_examples, long 
   const Amount points = divide_rounding_up(steps, every) + Amount(1);
   limits.require_evaluation_points(points, flags.evaluations);
 
-  const Amount scalar(s.use_double ? 8 : 4);
-  const Amount at_once(std::max(1L, runs_at_once));
-  const Amount hidden(s.model == ModelKind::two_layer ? s.hidden : 0);
-  const Amount inputs(features);
-  const Amount outputs(classes);
-  const Amount parameters = s.model == ModelKind::two_layer ? hidden * inputs + hidden + outputs * hidden + outputs
-                                                            : outputs * inputs + outputs;
-  // Values, gradients, the checkpoint's copy and its serialised bytes, the best weights: about six copies.
-  const Amount model_bytes = parameters * scalar * Amount(6) * at_once;
-  // A batch is never larger than the training set; per example the input (and its normalised copy), the hidden
-  // activations with their gradients and mask, the scores and their gradients.
-  const Amount batch = std::min(Amount(s.batch_size), examples);
-  const Amount per_example = Amount(2) * inputs + Amount(4) * hidden + Amount(4) * outputs;
-  const Amount batch_bytes = batch * per_example * scalar * at_once;
-  FlagValues batch_flags = flags.batch;
-  if (s.model == ModelKind::two_layer)
-    batch_flags.insert(batch_flags.end(), flags.model.begin(), flags.model.end());
-
+  train::TrainingFootprint training;
+  const bool hidden = s.model == ModelKind::two_layer;
+  training.network = hidden ? train::fully_connected_footprint({features, s.hidden, classes})
+                            : train::fully_connected_footprint({features, classes});
+  training.scalar_bytes = Amount(s.use_double ? 8 : 4);
+  training.batch_examples = std::min(Amount(s.batch_size), examples);
+  training.evaluation_points = points;
+  training.runs_side_by_side = Amount(std::max(1L, runs_at_once));
+  training.network_name = "model";
+  training.network_settings = flags.model;
+  training.batch_settings = flags.batch;
+  if (hidden)
+    training.batch_settings.insert(training.batch_settings.end(), flags.model.begin(), flags.model.end());
+  training.evaluation_settings = flags.evaluations;
   ResourceEstimate memory;
-  memory.add_memory(model_bytes, "the model's weights, gradients and saved copies", flags.model);
-  memory.add_memory(batch_bytes, "a batch and what the model computes on it", batch_flags);
-  memory.add_memory(points * Amount(kBytesPerEvaluationPoint) * at_once, "the evaluation points kept",
-                    flags.evaluations);
-  memory.check_memory();
-
-  // On disk: checkpoint.bin (the weights and the evaluation rows) twice during its replacement, and best.bin.
-  const Amount weights = parameters * scalar;
-  const Amount checkpoint = weights + points * Amount(kBytesPerEvaluationPoint);
-  FlagValues disk_flags = flags.model;
-  disk_flags.insert(disk_flags.end(), flags.evaluations.begin(), flags.evaluations.end());
-  note_checkpoint_bytes((Amount(2) * checkpoint + weights) * at_once, std::move(disk_flags));
+  train::DiskNeed disk = train::check_training_memory(memory, training);
+  note_checkpoint_bytes(disk.bytes, std::move(disk.settings));
 }
 
 }  // namespace tapegrad::apps

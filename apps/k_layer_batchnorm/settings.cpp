@@ -65,52 +65,35 @@ void check_resource_bounds(const KLayerSettings& s) {
   // Checked before the data is read: against the largest training set and image the app can be given
   // (Fashion-MNIST's 60,000 images, CIFAR-10's 3,072 values per image).
   const Amount examples(s.train_size > 0 ? std::min(s.train_size, 60000) : 60000);
-  const Amount inputs(3072), classes(10);
-  std::string layers;
-  for (int m : s.hidden_layers) {
-    if (!layers.empty()) layers += ',';
-    layers += std::to_string(m);
-  }
-  const FlagValues cycle_flags = {{"--n-s", s.n_s}, {"--cycles", s.cycles}};
+  const std::string layers = fmt::format("{}", fmt::join(s.hidden_layers, ","));
   const ResourceEstimate limits;
   const Amount steps = Amount(2) * Amount(s.n_s) * Amount(s.cycles);
-  limits.require_steps(steps, cycle_flags);
+  limits.require_steps(steps, {{"--n-s", s.n_s}, {"--cycles", s.cycles}});
   const Amount every = std::max(Amount(1), Amount((Amount(2) * Amount(s.n_s)).value() /
                                                   static_cast<std::uint64_t>(s.evaluations_per_cycle)));
   const Amount points = divide_rounding_up(steps, every) + Amount(1);
-  limits.require_evaluation_points(points, {{"--cycles", s.cycles}, {"--eval-per-cycle", s.evaluations_per_cycle}});
+  const FlagValues evaluation_flags = {{"--cycles", s.cycles}, {"--eval-per-cycle", s.evaluations_per_cycle}};
+  limits.require_evaluation_points(points, evaluation_flags);
 
-  Amount parameters, units;
-  Amount fan_in = inputs;
-  for (int m : s.hidden_layers) {
-    parameters = parameters + fan_in * Amount(m) + Amount(m) * Amount(s.batch_norm ? 5 : 1);  // W, b, BN's 4
-    units = units + Amount(m);
-    fan_in = Amount(m);
-  }
-  parameters = parameters + fan_in * classes + classes;
-  const Amount scalar(s.use_double ? 8 : 4);
-  const Amount batch = std::min(Amount(s.batch_size), examples);
-  // Per example: the input and its normalised copy; per hidden unit the pre-activation, the normalised and
-  // activated values and their gradients (more with batch normalisation); the scores and their gradients.
-  const Amount per_example = Amount(2) * inputs + units * Amount(s.batch_norm ? 8 : 4) + Amount(4) * classes;
-  ResourceEstimate memory;
   // The searches and sensitivity train several networks side by side, one per worker.
   const bool search = s.preset == "coarse" || s.preset == "fine";
   if (search) ResourceEstimate().require_trials(Amount(s.search.trials), {{"--count", s.search.trials}});
   const int runs = search ? s.search.trials : s.preset == "sensitivity" ? 6 : 1;
-  const Amount side_by_side(std::max(1, std::min(s.threads, runs)));
-  memory.add_memory(side_by_side * parameters * scalar * Amount(6),
-                    "the network's weights, gradients and saved copies", {{"--layers", layers}});
-  memory.add_memory(side_by_side * batch * per_example * scalar, "a batch and what the network computes on it",
-                    {{"--batch-size", s.batch_size}, {"--layers", layers}});
-  memory.add_memory(points * Amount(kBytesPerEvaluationPoint), "the evaluation points kept",
-                    {{"--cycles", s.cycles}, {"--eval-per-cycle", s.evaluations_per_cycle}});
-  memory.check_memory();
-  // On disk: checkpoint.bin (the weights and the evaluation rows) twice during its replacement, and best.bin.
-  const Amount weights = parameters * scalar;
-  const Amount checkpoint = weights + points * Amount(kBytesPerEvaluationPoint);
-  note_checkpoint_bytes((Amount(2) * checkpoint + weights) * side_by_side,
-                        {{"--layers", layers}, {"--cycles", s.cycles}, {"--eval-per-cycle", s.evaluations_per_cycle}});
+  std::vector<long> widths = {3072};
+  widths.insert(widths.end(), s.hidden_layers.begin(), s.hidden_layers.end());
+  widths.push_back(10);
+  train::TrainingFootprint training;
+  training.network = train::fully_connected_footprint(widths, s.batch_norm);
+  training.scalar_bytes = Amount(s.use_double ? 8 : 4);
+  training.batch_examples = std::min(Amount(s.batch_size), examples);
+  training.evaluation_points = points;
+  training.runs_side_by_side = Amount(std::max(1, std::min(s.threads, runs)));
+  training.network_settings = {{"--layers", layers}};
+  training.batch_settings = {{"--batch-size", s.batch_size}, {"--layers", layers}};
+  training.evaluation_settings = evaluation_flags;
+  ResourceEstimate memory;
+  train::DiskNeed disk = train::check_training_memory(memory, training);
+  note_checkpoint_bytes(disk.bytes, std::move(disk.settings));
 }
 
 const SettingsTable<KLayerSettings>& settings_table() {

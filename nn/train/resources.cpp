@@ -159,4 +159,40 @@ void require_disk_room(const std::filesystem::path& directory, const std::string
                                                              elsewhere, setting_names(settings)));
 }
 
+NetworkFootprint fully_connected_footprint(const std::vector<long>& widths, bool batch_norm) {
+  NetworkFootprint network;
+  if (widths.empty()) return network;
+  // Per example: the input and its normalised copy; per hidden unit the pre-activation and the activation with
+  // their gradients (with batch normalisation also the normalised and scaled values with theirs); the scores, the
+  // probabilities and their gradients.
+  network.values_per_example = Amount(2) * Amount(widths.front());
+  for (std::size_t layer = 1; layer < widths.size(); ++layer) {
+    const Amount fan_in(widths[layer - 1]), units(widths[layer]);
+    const bool hidden = layer + 1 < widths.size();
+    const bool normalised = hidden && batch_norm;
+    network.parameters = network.parameters + fan_in * units + units * Amount(normalised ? 5 : 1);
+    network.values_per_example = network.values_per_example + units * Amount(normalised ? 8 : 4);
+  }
+  return network;
+}
+
+DiskNeed check_training_memory(ResourceEstimate& estimate, const TrainingFootprint& training) {
+  const Amount runs = training.runs_side_by_side;
+  const Amount weights = training.network.parameters * training.scalar_bytes;
+  const Amount rows = training.evaluation_points * Amount(kBytesPerEvaluationPoint);
+  // Values, gradients, the checkpoint's copy and its serialised bytes, the best weights: about six copies.
+  estimate.add_memory(runs * weights * Amount(6),
+                      fmt::format("the {}'s weights, gradients and saved copies", training.network_name),
+                      training.network_settings);
+  estimate.add_memory(runs * training.batch_examples * training.network.values_per_example * training.scalar_bytes,
+                      fmt::format("a batch and what the {} computes on it", training.network_name),
+                      training.batch_settings);
+  estimate.add_memory(runs * rows, "the evaluation points kept", training.evaluation_settings);
+  estimate.check_memory();
+  DiskNeed disk{runs * (Amount(3) * weights + Amount(2) * rows), training.network_settings};
+  disk.settings.insert(disk.settings.end(), training.evaluation_settings.begin(),
+                       training.evaluation_settings.end());
+  return disk;
+}
+
 }  // namespace tapegrad::train

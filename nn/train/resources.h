@@ -10,6 +10,8 @@
 //   estimate.check_memory();
 //   const train::Amount checkpoints = train::Amount(3) * weights;  // the new file beside the old, and the best
 //   train::require_disk_room(run.root(), "run_dir", checkpoints, "the checkpoints", {{"hidden", hidden}});
+//
+// For a fully connected network, check_training_memory counts these items from the layers' widths.
 #pragma once
 
 #include <tapegrad/core/error.h>
@@ -141,5 +143,39 @@ class ResourceEstimate {
 // ("--out", "run_dir"), `settings` those that decide the amount. A disk whose room cannot be told passes.
 void require_disk_room(const std::filesystem::path& directory, const std::string& directory_setting, Amount bytes,
                        const std::string& what, const SettingValues& settings);
+
+// The size of a fully connected network: a stack of nn::Linear layers of `widths` (the input's, each hidden
+// layer's, the output's), each hidden layer followed by nn::BatchNorm when `batch_norm`, as
+// fully_connected_footprint counts it.
+struct NetworkFootprint {
+  Amount parameters;          // every W and b, and BatchNorm's scale, shift, running mean and variance
+  Amount values_per_example;  // what a batch holds per example while a step computes forward and back
+};
+NetworkFootprint fully_connected_footprint(const std::vector<long>& widths, bool batch_norm = false);
+
+// What training a network holds at once, with the settings that decide each amount for the refusals.
+struct TrainingFootprint {
+  NetworkFootprint network;
+  Amount scalar_bytes{4};                // 4 for float, 8 for double
+  Amount batch_examples;                 // a batch, never larger than the training set
+  Amount evaluation_points;              // the metrics rows a run keeps, and its checkpoints with them
+  Amount runs_side_by_side{1};           // runs trained at once (a search's workers), each with all of the above
+  std::string network_name = "network";  // as the refusal calls it: "the network's weights, ..."
+  SettingValues network_settings;        // e.g. {"hidden", 50}
+  SettingValues batch_settings;          // e.g. {"batch", 100}
+  SettingValues evaluation_settings;     // e.g. {"epochs", 40}
+};
+
+// What the checkpoints need on a disk at once, and the settings that decide it, for require_disk_room.
+struct DiskNeed {
+  Amount bytes;
+  SettingValues settings;
+};
+
+// Adds to `estimate` the network's weights, gradients and saved copies, a batch with what the network computes on
+// it, and the evaluation points kept, for every run side by side, then checks the memory (check_memory). Returns
+// what the checkpoints of those runs need on disk at once: a checkpoint (the weights and the evaluation rows)
+// twice while the new one replaces the old, and the best weights.
+DiskNeed check_training_memory(ResourceEstimate& estimate, const TrainingFootprint& training);
 
 }  // namespace tapegrad::train
