@@ -425,11 +425,17 @@ TEST_CASE("earlier_search: a stage's results.json when present, nothing when abs
 
   fs::create_directories(temp.path() / "broken");
   write_bytes(temp.path() / "broken" / "results.json", "{not json");
+  CHECK_THROWS_AS(earlier_search(temp.path() / "broken"), StageUnreadable);
   CHECK_THROWS_WITH(earlier_search(temp.path() / "broken"), Catch::Contains("results.json"));
   nlohmann::json no_range = read_json(temp.path() / "coarse" / "results.json");
   no_range.erase("log_lambda_min");
   fs::create_directories(temp.path() / "no_range");
   write_bytes(temp.path() / "no_range" / "results.json", no_range.dump());
+  CHECK_THROWS_AS(earlier_search(temp.path() / "no_range"), StageUnreadable);
+  // A stage that ran but whose every trial failed reads back; it has no best lambda to hand on.
+  run_stage(temp.path() / "failed", "coarse", {-1.4, -1}, -1);
+  REQUIRE(earlier_search(temp.path() / "failed" / "coarse"));
+  CHECK_THROWS_WITH(final_lambda(SearchChain{.root = temp.path() / "failed"}), Catch::Contains("no completed trial"));
   CHECK_THROWS_WITH(earlier_search(temp.path() / "no_range"), Catch::Contains("'log_lambda_min' is missing"));
 }
 

@@ -23,12 +23,12 @@ train::SearchChain chain_at(const std::filesystem::path& output, const EarlierSe
   return chain;
 }
 
-// What the library finds in a stage's results.json, its errors (an unreadable file) the apps' DataError (exit 3).
+// What the library finds in a stage's results.json, an unreadable one the apps' DataError (exit 3).
 template <class Find>
 auto read_stage(const Find& find) {
   try {
     return find();
-  } catch (const Error& error) {
+  } catch (const train::StageUnreadable& error) {
     throw DataError(error.what(), "run the search again to rewrite it");
   }
 }
@@ -46,6 +46,7 @@ std::optional<LambdaChoice> final_lambda(std::optional<double> given_lambda, con
 std::optional<train::Range> fine_search_range(std::optional<double> given_lambda, double width,
                                               const std::filesystem::path& output, const EarlierSearches& earlier) {
   if (given_lambda && !(*given_lambda > 0)) {
+    read_stage([&] { return chain_at(output, earlier).stage("coarse"); });  // an unreadable one is named first
     throw UsageError(fmt::format("fine: --lambda must be > 0 to centre the search on log10 lambda, got {}",
                                  *given_lambda));
   }

@@ -408,9 +408,14 @@ std::optional<SearchResults> earlier_search(const std::filesystem::path& stage_d
   const std::filesystem::path file = stage_directory / "results.json";
   std::error_code ignored;
   if (!std::filesystem::exists(file, ignored)) return std::nullopt;
-  SearchResults results = read_results(file);
+  SearchResults results;
+  try {
+    results = read_results(file);
+  } catch (const Error& error) {
+    throw StageUnreadable(file, error.what());
+  }
   // A fine range is set by the coarse one; a final run could do without, but a chain's stages all have one.
-  if (!results.log10_range) throw_error(file.string() + ": 'log_lambda_min' is missing");
+  if (!results.log10_range) throw StageUnreadable(file, file.string() + ": 'log_lambda_min' is missing");
   return results;
 }
 

@@ -14,6 +14,7 @@
 //   train::write_results(directory, coarse);
 #pragma once
 
+#include <tapegrad/core/error.h>
 #include <tapegrad/core/generator.h>
 #include <tapegrad/nn/train/run_directory.h>
 #include <tapegrad/nn/train/trials.h>
@@ -25,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -186,8 +188,16 @@ SearchResults run_lambda_search(const RunDirectory& directory, SearchResults pla
 // stage in its own directory below `root` (root/coarse, root/fine) so that a later stage, in this process or a
 // later one, starts from an earlier stage's results.json.
 //
+// An earlier stage's results.json cannot be read (not JSON, a key missing or malformed, no log10 range): its own
+// type so that a program can tell "run that stage again" apart from other errors. what() names the file.
+class StageUnreadable : public Error {
+ public:
+  StageUnreadable(std::filesystem::path file, const std::string& message) : Error(message), file(std::move(file)) {}
+  std::filesystem::path file;
+};
+
 // The results.json in `stage_directory`: nullopt when there is none (the stage has not run, or not to its end);
-// throws Error naming the file when it cannot be read or records no log10 range.
+// throws StageUnreadable when it cannot be read or records no log10 range.
 std::optional<SearchResults> earlier_search(const std::filesystem::path& stage_directory);
 
 struct SearchChain {
@@ -204,12 +214,13 @@ struct StageLambda {
   std::string stage{};  // the stage it is the best of: "fine" or "coarse"
 };
 
-// The final run's lambda: the best of the latest stage that ran (fine, else coarse); nullopt when none has.
+// The final run's lambda: the best of the latest stage that ran (fine, else coarse); nullopt when none has. Throws
+// StageUnreadable as earlier_search, Error when that stage has no completed trial.
 std::optional<StageLambda> final_lambda(const SearchChain& chain);
 
 // The fine stage's range of log10 lambda: fine_range(centre, width, coarse) around log10 of `centre_lambda` when
 // given, else around the best coarse trial, the coarse stage (when it ran) setting the width; nullopt when there is
-// neither. Throws Error when centre_lambda is not > 0.
+// neither. Throws Error when centre_lambda is not > 0, StageUnreadable as earlier_search.
 std::optional<Range> fine_search_range(const SearchChain& chain, std::optional<double> centre_lambda, double width);
 
 // The sorted table of a search over log10 lambda, one line per trial, for a terminal or Markdown.
