@@ -137,8 +137,8 @@ train::SearchResults run_lambda_search(const SearchPlan& plan, const RunDirector
   search = train::run_lambda_search(directory, std::move(search), options,
                                     [&](train::TrialRecord& trial, const RunDirectory& into) {
                                       train_trial(trial, into);
-                                      lines[std::ranges::find(names, trial.name) - names.begin()] = fmt::format(
-                                          "{}: validation {:.2f}%", trial.name, 100 * trial.val_accuracy);
+                                      lines[*trial.index - 1] = fmt::format("{}: validation {:.2f}%", trial.name,
+                                                                            100 * trial.val_accuracy);
                                     });
   if (search.trials.empty() || !search.trials.front().completed) {
     throw Error(fmt::format("the {} search: every trial failed (first: {}); try a smaller --eta-max", search.name,

@@ -2,6 +2,7 @@
 // (run_side_by_side), optionally split between processes (Shard: a Slurm array task each), ranked by validation
 // accuracy and written as results.csv and results.json, with a sorted table and a chart of validation accuracy
 // against log10 lambda. Each trial is the caller's: it trains into the directory it is given and fills its record.
+// A coarse-to-fine chain of such searches runs stage by stage with run_lambda_search and SearchChain (below).
 //
 //   Generator draws(1);
 //   train::SearchResults coarse =
