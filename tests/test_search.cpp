@@ -355,3 +355,120 @@ TEST_CASE("search_summary: the search's timings and its best trial under a run s
   CHECK(std::get<double>(search_summary(untimed).at("speedup")) == 1.0);
   CHECK(untimed.timings.speedup() == 1.0);
 }
+
+namespace {
+
+// A stage of a chain run into root/<name> on a 5-point grid: a trial's validation accuracy peaks at log10 lambda
+// `peak`, and a trial above log10 lambda -1.5 diverges.
+SearchResults run_stage(const fs::path& root, const std::string& name, Range range, double peak,
+                        const StageOptions& options = {}) {
+  Generator draws(7);
+  return run_lambda_search(RunDirectory(root / name), plan_lambda_search(name, SearchKind::grid, range, 5, draws),
+                           options, [peak](TrialRecord& trial, const RunDirectory&) {
+                             if (*trial.log10_lambda > -1.5) throw std::runtime_error("diverged");
+                             trial.val_accuracy = 0.5 - std::abs(*trial.log10_lambda - peak) / 10;
+                             trial.train_accuracy = trial.val_accuracy + 0.1;
+                           });
+}
+
+}  // namespace
+
+TEST_CASE("run_lambda_search runs a stage into its directory: results, summary and chart, failures recorded",
+          "[train][search][chain]") {
+  TempDir temp("search_stage");
+  const SearchResults coarse = run_stage(temp.path(), "coarse", {-5, -1}, -3);
+  CHECK(coarse.best().log10_lambda == -3.0);
+  CHECK(coarse.trials.back().error == "diverged");  // -1, ranked last
+  const fs::path directory = temp.path() / "coarse";
+  CHECK(read_results(directory / "results.json").best().name == coarse.best().name);
+  CHECK(lines_of(directory / "results.csv").size() == 6);
+  const nlohmann::json summary = read_json(directory / "summary.json");
+  CHECK(summary["best_directory"] == coarse.best().name);
+  CHECK(summary["completed_trials"] == 4);
+  CHECK(fs::file_size(directory / "validation_accuracy.png") > 0);
+  CHECK(fs::is_directory(directory / coarse.best().name));
+}
+
+TEST_CASE("run_lambda_search: after_trials ends a stage before anything is written, write_summary replaces the "
+          "summary",
+          "[train][search][chain]") {
+  TempDir temp("search_stage_hooks");
+  std::size_t seen = 0;
+  StageOptions stop;
+  stop.after_trials = [&](const TrialRuns& runs) {
+    seen = runs.trials.size();
+    throw std::runtime_error("a shard ends here");
+  };
+  CHECK_THROWS_WITH(run_stage(temp.path(), "coarse", {-5, -1}, -3, stop), "a shard ends here");
+  CHECK(seen == 5);
+  CHECK_FALSE(fs::exists(temp.path() / "coarse" / "results.json"));
+  CHECK_FALSE(fs::exists(temp.path() / "coarse" / "summary.json"));
+
+  StageOptions own;
+  own.write_summary = [](const RunDirectory& directory, const SearchResults& results) {
+    directory.write_summary(nlohmann::json{{"mine", results.trials.size()}});
+  };
+  own.chart_title = "coarse: my model";
+  run_stage(temp.path(), "coarse", {-5, -1}, -3, own);
+  CHECK(read_json(temp.path() / "coarse" / "summary.json") == nlohmann::json{{"mine", 5}});
+}
+
+TEST_CASE("earlier_search: a stage's results.json when present, nothing when absent, an error when unreadable",
+          "[train][search][chain]") {
+  TempDir temp("search_earlier");
+  CHECK_FALSE(earlier_search(temp.path() / "coarse"));
+  run_stage(temp.path(), "coarse", {-5, -1}, -3);
+  const std::optional<SearchResults> coarse = earlier_search(temp.path() / "coarse");
+  REQUIRE(coarse);
+  CHECK(coarse->best().log10_lambda == -3.0);
+  CHECK(coarse->log10_range->low == -5.0);
+
+  fs::create_directories(temp.path() / "broken");
+  write_bytes(temp.path() / "broken" / "results.json", "{not json");
+  CHECK_THROWS_AS(earlier_search(temp.path() / "broken"), StageUnreadable);
+  CHECK_THROWS_WITH(earlier_search(temp.path() / "broken"), Catch::Contains("results.json"));
+  nlohmann::json no_range = read_json(temp.path() / "coarse" / "results.json");
+  no_range.erase("log_lambda_min");
+  fs::create_directories(temp.path() / "no_range");
+  write_bytes(temp.path() / "no_range" / "results.json", no_range.dump());
+  CHECK_THROWS_AS(earlier_search(temp.path() / "no_range"), StageUnreadable);
+  // A stage that ran but whose every trial failed reads back; it has no best lambda to hand on.
+  run_stage(temp.path() / "failed", "coarse", {-1.4, -1}, -1);
+  REQUIRE(earlier_search(temp.path() / "failed" / "coarse"));
+  CHECK_THROWS_WITH(final_lambda(SearchChain{.root = temp.path() / "failed"}), Catch::Contains("no completed trial"));
+  CHECK_THROWS_WITH(earlier_search(temp.path() / "no_range"), Catch::Contains("'log_lambda_min' is missing"));
+}
+
+TEST_CASE("final_lambda and fine_search_range: the latest stage that ran, in memory or on disk",
+          "[train][search][chain]") {
+  TempDir temp("search_chain");
+  SearchChain chain{.root = temp.path()};
+  CHECK_FALSE(final_lambda(chain));
+  CHECK_FALSE(fine_search_range(chain, std::nullopt, 0));
+  // Without a coarse stage a given centre gets the default width.
+  const std::optional<Range> around_given = fine_search_range(chain, 1e-2, 0);
+  REQUIRE(around_given);
+  CHECK(around_given->low == Approx(-2 - kDefaultFineWidth / 2));
+  CHECK_THROWS_WITH(fine_search_range(chain, 0.0, 0), Catch::Contains("must be > 0"));
+
+  const SearchResults coarse = run_stage(temp.path(), "coarse", {-5, -1}, -3);
+  const std::optional<StageLambda> from_coarse = final_lambda(chain);
+  REQUIRE(from_coarse);
+  CHECK(from_coarse->stage == "coarse");
+  CHECK(from_coarse->lambda == coarse.best().lambda);
+  const std::optional<Range> fine = fine_search_range(chain, std::nullopt, 0);
+  REQUIRE(fine);
+  const Range expected = fine_range(-3, 0, &coarse);
+  CHECK(fine->low == expected.low);
+  CHECK(fine->high == expected.high);
+  CHECK(fine_search_range(chain, std::nullopt, 0.4)->high == Approx(-2.8));
+
+  // The fine stage, handed over in memory (nothing of it on disk), is the latest.
+  SearchResults in_memory = run_stage(temp.path() / "elsewhere", "fine", *fine, -2.5);
+  chain.fine = &in_memory;
+  const std::optional<StageLambda> from_fine = final_lambda(chain);
+  REQUIRE(from_fine);
+  CHECK(from_fine->stage == "fine");
+  CHECK(from_fine->lambda == in_memory.best().lambda);
+  CHECK(from_fine->lambda != coarse.best().lambda);
+}

@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cmath>
 
 #include "apps/common/app_error.h"
 #include "apps/common/run_info.h"
@@ -17,57 +16,41 @@ nlohmann::json json_of(const train::ResultValue& value) {
   return std::visit([](const auto& v) { return nlohmann::json(v); }, value);
 }
 
-// The search `name` ("coarse", "fine") as `all` handed it over, else its results.json in `output`; nullopt when
-// there is none, DataError when it is unreadable.
-std::optional<train::SearchResults> earlier_search(const train::SearchResults* in_memory,
-                                                   const std::filesystem::path& output, const std::string& name) {
-  if (in_memory != nullptr) return *in_memory;
-  const std::filesystem::path file = output / name / "results.json";
-  std::error_code ignored;
-  if (!std::filesystem::exists(file, ignored)) return std::nullopt;
+// The chain's stages below `output`, those that `all` ran handed over in memory.
+train::SearchChain chain_at(const std::filesystem::path& output, const EarlierSearches& earlier) {
+  train::SearchChain chain = earlier;
+  chain.root = output;
+  return chain;
+}
+
+// What the library finds in a stage's results.json, an unreadable one the apps' DataError (exit 3).
+template <class Find>
+auto read_stage(const Find& find) {
   try {
-    train::SearchResults results = train::read_results(file);
-    if (!results.log10_range) throw_error(file.string() + ": 'log_lambda_min' is missing");  // the fine range's
-    return results;
-  } catch (const Error& error) {
+    return find();
+  } catch (const train::StageUnreadable& error) {
     throw DataError(error.what(), "run the search again to rewrite it");
   }
 }
 
-// The best of the fine search, else of the coarse one, in memory or in `output`.
 std::optional<LambdaChoice> final_lambda(std::optional<double> given_lambda, const std::filesystem::path& output,
                                          const EarlierSearches& earlier) {
   if (given_lambda) return LambdaChoice{*given_lambda, "--lambda"};
-  for (const auto& [in_memory, name] :
-       {std::pair{earlier.fine, std::string("fine")}, std::pair{earlier.coarse, std::string("coarse")}}) {
-    if (const std::optional<train::SearchResults> results = earlier_search(in_memory, output, name)) {
-      return LambdaChoice{results->best().lambda,
-                          fmt::format("the best of the {} search ({}/results.json)", name, name)};
-    }
-  }
-  return std::nullopt;
+  const auto best = read_stage([&] { return train::final_lambda(chain_at(output, earlier)); });
+  if (!best) return std::nullopt;
+  return LambdaChoice{best->lambda,
+                      fmt::format("the best of the {} search ({}/results.json)", best->stage, best->stage)};
 }
 
-struct FineCentre {
-  double log10_lambda = 0;
-  std::string source;
-  std::optional<train::SearchResults> coarse;  // the one that sets the fine range's width
-};
-
-// fine: log10 of `given_lambda` (which must be > 0: else UsageError), else the best coarse trial.
-std::optional<FineCentre> fine_centre(std::optional<double> given_lambda, const std::filesystem::path& output,
-                                      const EarlierSearches& earlier) {
-  std::optional<train::SearchResults> coarse = earlier_search(earlier.coarse, output, "coarse");
-  if (given_lambda) {
-    if (!(*given_lambda > 0)) {
-      throw UsageError(fmt::format("fine: --lambda must be > 0 to centre the search on log10 lambda, got {}",
-                                   *given_lambda));
-    }
-    return FineCentre{std::log10(*given_lambda), "--lambda", std::move(coarse)};
+// fine: centred on log10 of `given_lambda` (which must be > 0: else UsageError), else on the best coarse trial.
+std::optional<train::Range> fine_search_range(std::optional<double> given_lambda, double width,
+                                              const std::filesystem::path& output, const EarlierSearches& earlier) {
+  if (given_lambda && !(*given_lambda > 0)) {
+    read_stage([&] { return chain_at(output, earlier).stage("coarse"); });  // an unreadable one is named first
+    throw UsageError(fmt::format("fine: --lambda must be > 0 to centre the search on log10 lambda, got {}",
+                                 *given_lambda));
   }
-  if (!coarse) return std::nullopt;
-  const double centre = train::log10_lambda_of(coarse->best());
-  return FineCentre{centre, "the best of the coarse search (coarse/results.json)", std::move(coarse)};
+  return read_stage([&] { return train::fine_search_range(chain_at(output, earlier), given_lambda, width); });
 }
 
 // The UsageError (exit 2) for a fine or final run that finds neither an earlier search in `output` nor --lambda.
@@ -141,19 +124,22 @@ train::SearchResults run_lambda_search(const SearchPlan& plan, const RunDirector
                "time",
                search.name, count, range.low, range.high, plan.cycles, plan.cycles == 1 ? "" : "s", plan.n_s, workers);
 
-  // An interrupted search throws Interrupted, naming the directory that holds the finished trials.
-  const train::TrialRuns runs = run_trials(
-      directory, train::names_of(search.trials), plan.threads, [&](std::size_t i, const RunDirectory& into) {
-        train_trial(search.trials[i], into);
-        return fmt::format("{}: validation {:.2f}%", search.trials[i].name, 100 * search.trials[i].val_accuracy);
-      });
-  search = train::collect_results(std::move(search), runs);
+  const std::vector<std::string> names = train::names_of(search.trials);
+  std::vector<std::string> lines(count);  // what each completed trial says, for the log
   search.fields.insert({{"n_s", plan.n_s}, {"cycles", long{plan.cycles}}});
-  train::write_results(directory, search);
-  directory.write_summary(search_summary_json(search));
-  train::plot_results(search, directory.plot_path("validation_accuracy"),
-                      fmt::format("{} search: accuracy after {} cycle{} (n_s = {})", search.name, plan.cycles,
-                                  plan.cycles == 1 ? "" : "s", plan.n_s));
+  const train::StageOptions options{
+      .trials = trials_options(plan.threads, names, [&](std::size_t i) { return lines[i]; }),
+      .after_trials = [&](const train::TrialRuns& runs) { end_trials(runs, directory); },
+      .write_summary = [](const RunDirectory& into,
+                          const train::SearchResults& results) { into.write_summary(search_summary_json(results)); },
+      .chart_title = fmt::format("{} search: accuracy after {} cycle{} (n_s = {})", search.name, plan.cycles,
+                                 plan.cycles == 1 ? "" : "s", plan.n_s)};
+  search = train::run_lambda_search(directory, std::move(search), options,
+                                    [&](train::TrialRecord& trial, const RunDirectory& into) {
+                                      train_trial(trial, into);
+                                      lines[*trial.index - 1] = fmt::format("{}: validation {:.2f}%", trial.name,
+                                                                            100 * trial.val_accuracy);
+                                    });
   if (search.trials.empty() || !search.trials.front().completed) {
     throw Error(fmt::format("the {} search: every trial failed (first: {}); try a smaller --eta-max", search.name,
                             search.trials.empty() ? "none ran" : search.trials.front().error));
@@ -175,17 +161,16 @@ SearchRange search_range(const std::string& preset, const SearchSettings& settin
   if (preset != "fine") {
     return {settings.log_lambda_min, settings.log_lambda_max, "--log-lambda-min and --log-lambda-max"};
   }
-  const std::optional<FineCentre> centre = fine_centre(given_lambda, output, earlier);
-  if (!centre) throw_nothing_to_start_from("fine", output);
-  const train::Range range =
-      train::fine_range(centre->log10_lambda, settings.fine_width, centre->coarse ? &*centre->coarse : nullptr);
-  return {range.low, range.high, "centred on " + centre->source};
+  const std::optional<train::Range> range = fine_search_range(given_lambda, settings.fine_width, output, earlier);
+  if (!range) throw_nothing_to_start_from("fine", output);
+  return {range->low, range->high,
+          given_lambda ? "centred on --lambda" : "centred on the best of the coarse search (coarse/results.json)"};
 }
 
 void check_search_inputs(const std::string& preset, std::optional<double> given_lambda,
                          const std::filesystem::path& output) {
   if ((preset == "final" && !final_lambda(given_lambda, output, {})) ||
-      (preset == "fine" && !fine_centre(given_lambda, output, {}))) {
+      (preset == "fine" && !fine_search_range(given_lambda, 0, output, {}))) {
     throw_nothing_to_start_from(preset, output);
   }
 }

@@ -92,10 +92,7 @@ nlohmann::json search_summary_json(const train::SearchResults& results);
 
 // Where the fine search and the final run find their lambda: --lambda when given, else what the searches left in
 // --out (or handed over in memory by `all`).
-struct EarlierSearches {
-  const train::SearchResults* coarse = nullptr;
-  const train::SearchResults* fine = nullptr;
-};
+using EarlierSearches = train::SearchChain;  // the functions below take its root from `output`
 
 struct LambdaChoice {
   double lambda = 0;

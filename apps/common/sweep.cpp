@@ -10,44 +10,48 @@
 #include "apps/common/shard.h"
 
 namespace tapegrad::apps {
-namespace {
-
-// A shard ends here either way, so that no shard writes the search's results: interrupted (exit 130), or done
-// (exit 0), saying how to go on.
-[[noreturn]] void end_shard(const Shard& shard, const train::TrialRuns& runs, const std::filesystem::path& root) {
-  if (train::stop_requested()) {
-    throw Interrupted(fmt::format("shard {} was interrupted; what finished is in {}", shard.text(), root.string()),
-                      fmt::format("start the same shard again to continue its trials, or, once every shard has "
-                                  "ended, merge them with --resume {}",
-                                  root.string()));
-  }
-  const auto completed = std::ranges::count_if(runs.trials, &train::TrialRun::completed);
-  std::size_t ran = 0;
-  for (std::size_t i = 0; i < runs.trials.size(); ++i) ran += shard.keeps(i) ? 1 : 0;
-  throw ShardFinished(fmt::format("shard {}: {} of its {} trials completed ({} trials in the search) in {:.1f} s; "
-                                  "when every shard has ended, merge them with --resume {}",
-                                  shard.text(), completed, ran, runs.trials.size(), runs.wall_seconds,
-                                  root.string()));
-}
-
-}  // namespace
-
-train::TrialRuns run_trials(const RunDirectory& directory, const std::vector<std::string>& names, int workers,
-                            const std::function<std::string(std::size_t, const RunDirectory&)>& trial) {
-  const std::optional<Shard> shard = active_shard();
-  std::vector<std::string> lines(names.size());  // what each completed trial says, for the log
-  const auto log_end = [&](std::size_t i, const train::TrialRun& run, std::size_t ended, std::size_t of) {
+train::TrialsOptions trials_options(int workers, const std::vector<std::string>& names,
+                                    std::function<std::string(std::size_t)> line) {
+  const auto log_end = [names, line = std::move(line)](std::size_t i, const train::TrialRun& run, std::size_t ended,
+                                                       std::size_t of) {
     if (run.completed) {
-      spdlog::info("[{}/{}] {} ({:.1f} s)", ended, of, lines[i], run.seconds);
+      spdlog::info("[{}/{}] {} ({:.1f} s)", ended, of, line(i), run.seconds);
     } else if (run.started) {
       spdlog::warn("[{}/{}] {} failed: {}", ended, of, names[i], run.error);
     }
   };
-  const train::TrialRuns runs = train::run_trials(
-      directory, names, {.workers = workers, .shard = shard, .on_trial_end = log_end},
-      [&](std::size_t i, const RunDirectory& trial_directory) { lines[i] = trial(i, trial_directory); });
-  if (shard) end_shard(*shard, runs, directory.root());
+  return {.workers = workers, .shard = active_shard(), .on_trial_end = log_end};
+}
+
+void end_trials(const train::TrialRuns& runs, const RunDirectory& directory) {
+  const std::string root = directory.root().string();
+  const std::optional<Shard> shard = active_shard();
+  // A shard ends here either way, so that no shard writes the search's results: interrupted (exit 130), or done
+  // (exit 0), saying how to go on.
+  if (shard && train::stop_requested()) {
+    throw Interrupted(fmt::format("shard {} was interrupted; what finished is in {}", shard->text(), root),
+                      fmt::format("start the same shard again to continue its trials, or, once every shard has "
+                                  "ended, merge them with --resume {}",
+                                  root));
+  }
+  if (shard) {
+    const auto completed = std::ranges::count_if(runs.trials, &train::TrialRun::completed);
+    std::size_t ran = 0;
+    for (std::size_t i = 0; i < runs.trials.size(); ++i) ran += shard->keeps(i) ? 1 : 0;
+    throw ShardFinished(fmt::format("shard {}: {} of its {} trials completed ({} trials in the search) in {:.1f} s; "
+                                    "when every shard has ended, merge them with --resume {}",
+                                    shard->text(), completed, ran, runs.trials.size(), runs.wall_seconds, root));
+  }
   throw_if_interrupted("the sweep", directory.root());
+}
+
+train::TrialRuns run_trials(const RunDirectory& directory, const std::vector<std::string>& names, int workers,
+                            const std::function<std::string(std::size_t, const RunDirectory&)>& trial) {
+  std::vector<std::string> lines(names.size());  // what each completed trial says, for the log
+  const train::TrialRuns runs = train::run_trials(
+      directory, names, trials_options(workers, names, [&](std::size_t i) { return lines[i]; }),
+      [&](std::size_t i, const RunDirectory& trial_directory) { lines[i] = trial(i, trial_directory); });
+  end_trials(runs, directory);
   return runs;
 }
 

@@ -31,6 +31,13 @@ struct SweepOutcome {
 train::TrialRuns run_trials(const RunDirectory& directory, const std::vector<std::string>& names, int workers,
                             const std::function<std::string(std::size_t, const RunDirectory&)>& trial);
 
+// The parts of run_trials, for a runner of its own (train::run_lambda_search): the options (`workers`, --shard, a log
+// line as each trial ends, line(i) for a completed one), and what ends the trials (a shard or an interrupted run
+// throws here, before anything of the search is written).
+train::TrialsOptions trials_options(int workers, const std::vector<std::string>& names,
+                                    std::function<std::string(std::size_t)> line);
+void end_trials(const train::TrialRuns& runs, const RunDirectory& directory);
+
 // Runs every trial into parent.sub_run(trial.name) on `workers` threads (a failing trial is recorded, not fatal),
 // then writes the trials, ranked by validation accuracy, as the search `name`'s results.csv and results.json.
 SweepOutcome run_sweep(const std::vector<ExperimentSettings>& trials, const ExperimentData& data,

@@ -382,4 +382,65 @@ void plot_results(const SearchResults& results, const std::filesystem::path& pat
   plot::save(chart, path);
 }
 
+SearchResults run_lambda_search(const RunDirectory& directory, SearchResults planned, const StageOptions& options,
+                                const std::function<void(TrialRecord&, const RunDirectory&)>& train_trial) {
+  const TrialRuns runs =
+      run_trials(directory, names_of(planned.trials), options.trials,
+                 [&](std::size_t i, const RunDirectory& into) { train_trial(planned.trials[i], into); });
+  if (options.after_trials) options.after_trials(runs);
+  SearchResults results = collect_results(std::move(planned), runs);
+  write_results(directory, results);
+  if (options.write_summary) {
+    options.write_summary(directory, results);
+  } else {
+    Json summary;
+    for (const auto& [key, value] : search_summary(results)) {
+      std::visit([&summary, &key](const auto& v) { summary[key] = v; }, value);
+    }
+    directory.write_summary(summary);
+  }
+  plot_results(results, directory.plot_path("validation_accuracy"),
+               options.chart_title.empty() ? results.name + " search" : options.chart_title);
+  return results;
+}
+
+std::optional<SearchResults> earlier_search(const std::filesystem::path& stage_directory) {
+  const std::filesystem::path file = stage_directory / "results.json";
+  std::error_code ignored;
+  if (!std::filesystem::exists(file, ignored)) return std::nullopt;
+  SearchResults results;
+  try {
+    results = read_results(file);
+  } catch (const Error& error) {
+    throw StageUnreadable(file, error.what());
+  }
+  // A fine range is set by the coarse one; a final run could do without, but a chain's stages all have one.
+  if (!results.log10_range) throw StageUnreadable(file, file.string() + ": 'log_lambda_min' is missing");
+  return results;
+}
+
+std::optional<SearchResults> SearchChain::stage(const std::string& name) const {
+  const SearchResults* in_memory = name == "coarse" ? coarse : name == "fine" ? fine : nullptr;
+  if (in_memory != nullptr) return *in_memory;
+  return earlier_search(root / name);
+}
+
+std::optional<StageLambda> final_lambda(const SearchChain& chain) {
+  for (const char* name : {"fine", "coarse"}) {
+    const std::optional<SearchResults> results = chain.stage(name);
+    if (results) return StageLambda{results->best().lambda, name};
+  }
+  return std::nullopt;
+}
+
+std::optional<Range> fine_search_range(const SearchChain& chain, std::optional<double> centre_lambda, double width) {
+  const std::optional<SearchResults> coarse = chain.stage("coarse");
+  if (centre_lambda && !(*centre_lambda > 0)) {
+    throw_error(fmt::format("fine_search_range: the centre lambda must be > 0, got {}", *centre_lambda));
+  }
+  if (!centre_lambda && !coarse) return std::nullopt;
+  const double centre = centre_lambda ? std::log10(*centre_lambda) : log10_lambda_of(coarse->best());
+  return fine_range(centre, width, coarse ? &*coarse : nullptr);
+}
+
 }  // namespace tapegrad::train

@@ -2,6 +2,7 @@
 // (run_side_by_side), optionally split between processes (Shard: a Slurm array task each), ranked by validation
 // accuracy and written as results.csv and results.json, with a sorted table and a chart of validation accuracy
 // against log10 lambda. Each trial is the caller's: it trains into the directory it is given and fills its record.
+// A coarse-to-fine chain of such searches runs stage by stage with run_lambda_search and SearchChain (below).
 //
 //   Generator draws(1);
 //   train::SearchResults coarse =
@@ -14,6 +15,7 @@
 //   train::write_results(directory, coarse);
 #pragma once
 
+#include <tapegrad/core/error.h>
 #include <tapegrad/core/generator.h>
 #include <tapegrad/nn/train/run_directory.h>
 #include <tapegrad/nn/train/trials.h>
@@ -25,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -165,6 +168,61 @@ SearchResults collect_results(SearchResults search, const TrialRuns& runs);
 void write_results(const RunDirectory& directory, const SearchResults& results);
 // results.json as write_results wrote it; throws Error naming the file and what is missing or malformed.
 SearchResults read_results(const std::filesystem::path& file);
+
+// One stage of a search over log10 lambda run into `directory` end to end: run_trials of `planned`'s trials with
+// `options.trials`, each trial filled in by train_trial (its accuracies, train_seconds and steps; one that throws is
+// recorded as failed), then collect_results, write_results, summary.json and the chart validation_accuracy.png.
+// Returns the results, ranked; best() throws when no trial completed. (config.json is the caller's to write.)
+struct StageOptions {
+  TrialsOptions trials{};
+  // Called once the trials have run, before anything is written: a process that must not write the search's
+  // results (one shard of several, one asked to stop) throws from here.
+  std::function<void(const TrialRuns&)> after_trials{};
+  // Writes summary.json; by default search_summary's keys.
+  std::function<void(const RunDirectory&, const SearchResults&)> write_summary{};
+  std::string chart_title{};  // by default "<name> search"
+};
+SearchResults run_lambda_search(const RunDirectory& directory, SearchResults planned, const StageOptions& options,
+                                const std::function<void(TrialRecord&, const RunDirectory&)>& train_trial);
+
+// A coarse-to-fine chain: a coarse search, a fine one around its best value, a final run at the best lambda, each
+// stage in its own directory below `root` (root/coarse, root/fine) so that a later stage, in this process or a
+// later one, starts from an earlier stage's results.json.
+//
+// An earlier stage's results.json cannot be read (not JSON, a key missing or malformed, no log10 range): its own
+// type so that a program can tell "run that stage again" apart from other errors. what() names the file.
+class StageUnreadable : public Error {
+ public:
+  StageUnreadable(std::filesystem::path file, const std::string& message) : Error(message), file(std::move(file)) {}
+  std::filesystem::path file;
+};
+
+// The results.json in `stage_directory`: nullopt when there is none (the stage has not run, or not to its end);
+// throws StageUnreadable when it cannot be read or records no log10 range.
+std::optional<SearchResults> earlier_search(const std::filesystem::path& stage_directory);
+
+struct SearchChain {
+  std::filesystem::path root{};
+  const SearchResults* coarse = nullptr;  // the stages this process ran, if any
+  const SearchResults* fine = nullptr;
+
+  // The stage `name` ("coarse" or "fine"): as this process ran it, else earlier_search(root / name).
+  std::optional<SearchResults> stage(const std::string& name) const;
+};
+
+struct StageLambda {
+  double lambda = 0;
+  std::string stage{};  // the stage it is the best of: "fine" or "coarse"
+};
+
+// The final run's lambda: the best of the latest stage that ran (fine, else coarse); nullopt when none has. Throws
+// StageUnreadable as earlier_search, Error when that stage has no completed trial.
+std::optional<StageLambda> final_lambda(const SearchChain& chain);
+
+// The fine stage's range of log10 lambda: fine_range(centre, width, coarse) around log10 of `centre_lambda` when
+// given, else around the best coarse trial, the coarse stage (when it ran) setting the width; nullopt when there is
+// neither. Throws Error when centre_lambda is not > 0, StageUnreadable as earlier_search.
+std::optional<Range> fine_search_range(const SearchChain& chain, std::optional<double> centre_lambda, double width);
 
 // The sorted table of a search over log10 lambda, one line per trial, for a terminal or Markdown.
 std::string format_results_table(const SearchResults& results, bool markdown);
