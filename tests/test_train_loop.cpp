@@ -772,6 +772,33 @@ TEST_CASE("a run in a directory resumes to the uninterrupted run's files, and a 
   CHECK(train::status_of(expected) == std::string("completed"));
   CHECK(train::load_checkpoint<float>(whole_directory.checkpoint_path()).metadata_value("config") == settings);
 
+  // finish() records the outcome in summary.json beside the caller's entries; --resume reads it back.
+  const std::string written = whole.finish(expected, R"({"mine": 2})");
+  CHECK(read_bytes(whole_directory.summary_path()) == written);
+  CHECK_THAT(written, Catch::Contains("\"status\": \"completed\"") && Catch::Contains("\"mine\": 2") &&
+                          Catch::Contains("\"epochs\"") && !Catch::Contains("best_step"));
+  const train::DirectoryRun read_back(whole_directory, settings, {.resume = true});
+  REQUIRE(read_back.finished());
+  const train::Outcome& kept = read_back.finished()->outcome;
+  CHECK(kept.rows == expected.rows);
+  CHECK(kept.steps == expected.steps);
+  CHECK(kept.stopped_epoch == expected.stopped_epoch);
+  CHECK(kept.train_seconds == expected.train_seconds);
+  CHECK(kept.evaluation_seconds == expected.evaluation_seconds);
+  CHECK_FALSE(kept.early_stopped);
+  CHECK(kept.best_step == -1);
+  train::Outcome stopped_early = expected;  // with early stopping, its entries too
+  stopped_early.early_stopped = true;
+  stopped_early.best_step = 30;
+  stopped_early.stopped_epoch = 4.5;
+  CHECK_THAT(whole.finish(stopped_early),
+             Catch::Contains("\"status\": \"early_stopped\"") && Catch::Contains("\"best_step\": 30"));
+  const train::DirectoryRun early(whole_directory, settings, {.resume = true});
+  REQUIRE(early.finished());
+  CHECK(early.finished()->outcome.early_stopped);
+  CHECK(early.finished()->outcome.best_step == 30);
+  CHECK(early.finished()->outcome.stopped_epoch == 4.5);
+
   const train::RunDirectory run_directory(directory / "run");
   {
     const train::DirectoryRun first(run_directory, settings, {.name = "mlp", .resume = true});

@@ -71,16 +71,12 @@ void plot_true_class_probability(const ExperimentSettings& s, const Classifier<T
   plot::save(histogram, directory.plot_path("true_class_probability"));
 }
 
-nlohmann::json run_summary(const ExperimentSettings& s, const ExperimentData& d, const TrainingOutcome& outcome,
-                           bool resumed) {
+// summary.json's own keys; the outcome's are the library's (train::DirectoryRun::finish).
+nlohmann::json run_summary(const ExperimentSettings& s, const ExperimentData& d, bool resumed) {
   return {{"name", s.name},
           {"data", d.description},
           {"seed", s.seed},
           {"threads", s.threads},
-          {"steps", outcome.steps},
-          {"epochs", outcome.stopped_epoch},
-          {"train_seconds", outcome.train_seconds},
-          {"evaluation_seconds", outcome.evaluation_seconds},
           {"lambda", s.lambda},
           {"eta", s.eta},
           {"batch_size", s.batch_size},
@@ -89,7 +85,6 @@ nlohmann::json run_summary(const ExperimentSettings& s, const ExperimentData& d,
 }
 
 void add_results(nlohmann::json& summary, const ExperimentResult& result) {
-  summary["status"] = result.outcome.early_stopped ? "early_stopped" : "completed";
   summary["train_accuracy"] = result.train.accuracy;
   summary["val_accuracy"] = result.validation.accuracy;
   summary["test_accuracy"] = result.test.accuracy;
@@ -98,11 +93,6 @@ void add_results(nlohmann::json& summary, const ExperimentResult& result) {
   summary["test"] = result.test;
   summary["loss"] = result.train.loss;
   summary["cost"] = result.train.cost;
-  if (result.settings.patience > 0) {
-    summary["early_stopped"] = result.outcome.early_stopped;
-    summary["stopped_epoch"] = result.outcome.stopped_epoch;
-    summary["best_step"] = result.outcome.best_step;
-  }
   summary["weight_norms"] = result.weight_norms;
 }
 
@@ -119,14 +109,7 @@ ExperimentResult finished_run(const ExperimentSettings& s, const RunDirectory& d
     result.validation = summary.at("validation").get<Evaluation>();
     result.test = summary.at("test").get<Evaluation>();
     result.weight_norms = summary.at("weight_norms").get<std::vector<double>>();
-    TrainingOutcome& outcome = result.outcome;
-    outcome.rows = finished.rows;
-    outcome.steps = summary.at("steps").get<long>();
-    outcome.stopped_epoch = summary.at("epochs").get<double>();
-    outcome.train_seconds = summary.at("train_seconds").get<double>();
-    outcome.evaluation_seconds = summary.at("evaluation_seconds").get<double>();
-    outcome.early_stopped = summary.at("status") == "early_stopped";
-    outcome.best_step = summary.value("best_step", -1L);
+    result.outcome = finished.outcome;
     spdlog::info("{}: already finished in {} (test {:.2f}%); kept", s.name, directory.root().string(),
                  100 * result.test.accuracy);
     return result;
@@ -323,7 +306,7 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
   plan_run(run, s, d, directory_run);
   const auto summary_of = [&](const TrainingOutcome& outcome) {
     save_curves(s, outcome, directory);
-    nlohmann::json summary = run_summary(s, d, outcome, directory_run.resumes());
+    nlohmann::json summary = run_summary(s, d, directory_run.resumes());
     summary["wall_seconds"] = wall_seconds();
     return summary;
   };
@@ -340,8 +323,7 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
   save_model_file(run.model, d, s, directory);
   add_results(summary, result);
   summary["wall_seconds"] = wall_seconds();  // with the evaluation and the files
-  directory.write_summary(summary);
-  result.summary = summary;
+  result.summary = nlohmann::json::parse(directory_run.finish(outcome, summary.dump()));
   spdlog::info("{}: train {:.2f}%  validation {:.2f}%  test {:.2f}%  ({} steps, {:.1f} s training)", s.name,
                100 * result.train.accuracy, 100 * result.validation.accuracy, 100 * result.test.accuracy,
                outcome.steps, outcome.train_seconds);

@@ -277,7 +277,6 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   result.summary = {{"preset", s.preset},
                     {"lambda", s.lambda},
-                    {"status", train::status_of(outcome)},
                     {"data", splits.description},
                     {"train_accuracy", last.train.accuracy},
                     {"val_accuracy", last.validation.accuracy},
@@ -286,14 +285,11 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
                     {"train_cost", last.train.cost},
                     {"val_loss", last.validation.loss},
                     {"test_loss", test.loss},
-                    {"steps", outcome.steps},
-                    {"train_seconds", outcome.train_seconds},
-                    {"evaluation_seconds", outcome.evaluation_seconds},
                     {"wall_seconds", wall},
                     {"pre_activation_mean", result.pre_activations.mean},
                     {"pre_activation_std", result.pre_activations.standard_deviation}};
   result.summary.update(training_set_statistics);
-  directory.write_summary(result.summary);
+  result.summary = nlohmann::json::parse(directory_run.finish(outcome, result.summary.dump()));
   train::save_training_curves(rows, directory.root(), {.title = s.preset, .against_steps = true});
   plot_schedule(s, directory);
   plot_statistics(s, result.pre_activations, directory);

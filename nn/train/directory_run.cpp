@@ -35,6 +35,38 @@ std::string text_of(const Json& object, const char* key) {
                                                                                : std::string();
 }
 
+// `entries` (a JSON object's text) with what summary.json records of `outcome`.
+Json with_outcome(const std::string& entries, const Outcome& outcome) {
+  Json summary = Json::parse(entries, nullptr, false);
+  if (!summary.is_object()) {
+    throw_error(fmt::format("DirectoryRun: a run's summary must be a JSON object, not '{}'", entries));
+  }
+  summary["status"] = status_of(outcome);
+  summary["steps"] = outcome.steps;
+  summary["epochs"] = outcome.stopped_epoch;
+  summary["train_seconds"] = outcome.train_seconds;  // read back when the run is resumed
+  summary["evaluation_seconds"] = outcome.evaluation_seconds;
+  if (outcome.best_step >= 0) {  // early stopping
+    summary["early_stopped"] = outcome.early_stopped;
+    summary["stopped_epoch"] = outcome.stopped_epoch;
+    summary["best_step"] = outcome.best_step;
+  }
+  return summary;
+}
+
+// The outcome that with_outcome recorded in a finished run's `summary`, with the run's `rows`.
+Outcome outcome_of(const Json& summary, std::vector<MetricsRow> rows) {
+  Outcome outcome;
+  outcome.rows = std::move(rows);
+  outcome.steps = summary.value("steps", 0L);
+  outcome.stopped_epoch = summary.value("epochs", 0.0);
+  outcome.train_seconds = summary.value("train_seconds", 0.0);
+  outcome.evaluation_seconds = summary.value("evaluation_seconds", 0.0);
+  outcome.early_stopped = text_of(summary, "status") == "early_stopped";
+  outcome.best_step = summary.value("best_step", -1L);
+  return outcome;
+}
+
 }  // namespace
 
 std::vector<EntryDifference> differing_entries(std::string_view here, std::string_view there, bool both_ways) {
@@ -118,10 +150,17 @@ DirectoryRun::DirectoryRun(RunDirectory directory, std::string settings, Directo
   }
   if (status == "completed" || status == "early_stopped") {
     // Read back without its checkpoint, which may have been deleted to save room.
+    std::vector<MetricsRow> rows;
     try {
-      finished_ = FinishedRun{summary->dump(), read_metrics_csv(directory_.metrics_path())};
+      rows = read_metrics_csv(directory_.metrics_path());
     } catch (const Error& error) {
       throw RunFileUnusable(RunFile::metrics, directory_.metrics_path(), error.what());
+    }
+    try {
+      finished_ = FinishedRun{summary->dump(), rows, outcome_of(*summary, rows)};
+    } catch (const Json::exception& error) {
+      throw RunFileUnusable(RunFile::summary, directory_.summary_path(),
+                            fmt::format("an entry of a finished run has the wrong type ({})", error.what()));
     }
     return;
   }
@@ -182,16 +221,15 @@ Outcome DirectoryRun::train(Loop<T>& loop,
   return outcome;
 }
 
+std::string DirectoryRun::finish(const Outcome& outcome, const std::string& entries) const {
+  const std::string text = json_file_text(with_outcome(entries, outcome));
+  write_file_atomically(directory_.summary_path(), text);
+  return text;
+}
+
 void DirectoryRun::end_unfinished(const Outcome& outcome, long total_steps, const std::string& entries) const {
-  Json summary = Json::parse(entries, nullptr, false);
-  if (!summary.is_object()) {
-    throw_error(fmt::format("DirectoryRun: the summary of an unfinished run must be a JSON object, not '{}'",
-                            entries));
-  }
-  summary["status"] = status_of(outcome);
+  Json summary = with_outcome(entries, outcome);
   summary["message"] = outcome.diverged ? outcome.divergence : "stopped by a signal";
-  summary["steps"] = outcome.steps;
-  summary["train_seconds"] = outcome.train_seconds;  // read back when the run is resumed
   directory_.write_summary(summary);
   const std::filesystem::path& root = directory_.root();
   if (outcome.diverged) {

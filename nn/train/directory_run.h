@@ -15,7 +15,7 @@
 //   train::Loop<float> loop(model, sgd, loader, loss, run.loop_options({.total_steps = 2000}));
 //   loop.set_evaluation_data(train_set, validation_set);
 //   const train::Outcome outcome = run.train(loop);  // RunDiverged or RunInterrupted after writing summary.json
-//   directory.write_summary(nlohmann::json{{"status", train::status_of(outcome)}, {"steps", outcome.steps}});
+//   run.finish(outcome, nlohmann::json{{"test_accuracy", loop.evaluate(test_set).accuracy}}.dump());
 #pragma once
 
 #include <filesystem>
@@ -111,6 +111,9 @@ struct DirectoryRunOptions {
 struct FinishedRun {
   std::string summary;           // summary.json, as JSON text
   std::vector<MetricsRow> rows;  // metrics.csv
+  // What DirectoryRun::finish recorded of it, its rows those of metrics.csv (an entry the summary lacks keeps its
+  // default).
+  Outcome outcome;
 };
 
 class DirectoryRun {
@@ -135,10 +138,16 @@ class DirectoryRun {
   // Runs `loop` (built with loop_options()) from the checkpoint when resumes(), else from its start; a resumed
   // run's train_seconds include those of its interrupted part (summary.json's "train_seconds"). A run that
   // diverges or is stopped writes summary.json: the JSON object `unfinished_summary(outcome)` gives (none: {}),
-  // with "status", "message", "steps" and "train_seconds", then throws RunDiverged or RunInterrupted. A
+  // with the outcome's entries (as finish() writes them) and "message", then throws RunDiverged or RunInterrupted. A
   // checkpoint that cannot be resumed throws RunSettingsDiffer (another run's settings) or RunFileUnusable.
   template <typename T>
   Outcome train(Loop<T>& loop, const std::function<std::string(const Outcome&)>& unfinished_summary = {}) const;
+
+  // Writes summary.json of the run that `outcome` ended (train's): the JSON object `entries` (the caller's keys,
+  // as text) with the outcome's "status" (status_of), "steps", "epochs" (Outcome::stopped_epoch), "train_seconds"
+  // and "evaluation_seconds", and with early stopping "early_stopped", "stopped_epoch" and "best_step": what
+  // finished() reads back. Returns the text written.
+  std::string finish(const Outcome& outcome, const std::string& entries = "{}") const;
 
   const RunDirectory& directory() const { return directory_; }
 
