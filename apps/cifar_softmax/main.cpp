@@ -232,7 +232,6 @@ void check_resource_bounds(const std::string& preset, const Overrides& o, const 
     ExperimentFlags flags;
     flags.steps = {{"--epochs", s.epochs}, {"--batch-size", s.batch_size}};
     flags.evaluations = {{"--epochs", s.epochs}};
-    flags.batch = {{"--batch-size", s.batch_size}};
     check_bounds(s, examples, data::cifar10_record_bytes - 1, data::cifar10_num_classes, flags, at_once);
   };
   for (const auto& p : kPresets) {

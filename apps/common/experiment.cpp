@@ -105,9 +105,9 @@ ExperimentResult finished_run(const ExperimentSettings& s, const RunDirectory& d
     result.directory = directory.root();
     result.summary = nlohmann::json::parse(finished.summary);
     const nlohmann::json& summary = result.summary;
-    result.train = summary.at("train").get<Evaluation>();
-    result.validation = summary.at("validation").get<Evaluation>();
-    result.test = summary.at("test").get<Evaluation>();
+    result.train = summary.at("train").get<train::Evaluation>();
+    result.validation = summary.at("validation").get<train::Evaluation>();
+    result.test = summary.at("test").get<train::Evaluation>();
     result.weight_norms = summary.at("weight_norms").get<std::vector<double>>();
     result.outcome = finished.outcome;
     spdlog::info("{}: already finished in {} (test {:.2f}%); kept", s.name, directory.root().string(),
@@ -280,7 +280,7 @@ void evaluate_run(PlannedRun<T>& run, const ExperimentData& d, ExperimentResult&
 }
 
 // The curves so far, also of a run that did not finish.
-void save_curves(const ExperimentSettings& s, const TrainingOutcome& outcome, const RunDirectory& directory) {
+void save_curves(const ExperimentSettings& s, const train::Outcome& outcome, const RunDirectory& directory) {
   if (outcome.rows.empty()) return;
   train::save_training_curves(outcome.rows, directory.root(),
                               {.title = s.name,
@@ -304,14 +304,14 @@ ExperimentResult run_typed(const ExperimentSettings& s, const ExperimentData& d,
 
   PlannedRun<T> run;
   plan_run(run, s, d, directory_run);
-  const auto summary_of = [&](const TrainingOutcome& outcome) {
+  const auto summary_of = [&](const train::Outcome& outcome) {
     save_curves(s, outcome, directory);
     nlohmann::json summary = run_summary(s, d, directory_run.resumes());
     summary["wall_seconds"] = wall_seconds();
     return summary;
   };
-  const TrainingOutcome outcome = directory_run.train(
-      *run.loop, [&](const TrainingOutcome& unfinished) { return summary_of(unfinished).dump(); });
+  const train::Outcome outcome = directory_run.train(
+      *run.loop, [&](const train::Outcome& unfinished) { return summary_of(unfinished).dump(); });
   nlohmann::json summary = summary_of(outcome);
 
   ExperimentResult result;

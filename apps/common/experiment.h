@@ -19,10 +19,6 @@
 
 namespace tapegrad::apps {
 
-using Evaluation = train::Evaluation;
-using MetricsRow = train::MetricsRow;
-using TrainingOutcome = train::Outcome;
-
 enum class ModelKind { linear, two_layer };
 enum class ScheduleKind { constant, step_decay, cyclic };
 
@@ -77,7 +73,6 @@ struct ExperimentFlags {
   FlagValues steps;        // the update steps, e.g. --epochs 40 --batch-size 100, or --n-s 500 --cycles 1
   FlagValues evaluations;  // the evaluation points, e.g. --epochs 40, or --cycles 1 --eval-per-cycle 10
   FlagValues model;        // the model's size, e.g. --hidden 50
-  FlagValues batch;        // a batch's size, --batch-size 100
 };
 
 // Refuses (UsageError, exit 2, naming the flags) settings whose update steps, evaluation points or memory cannot
@@ -100,10 +95,10 @@ ExperimentData experiment_data(const ImageSplits& splits, data::Normalizer norma
 
 struct ExperimentResult {
   ExperimentSettings settings;
-  Evaluation train;
-  Evaluation validation;
-  Evaluation test;
-  TrainingOutcome outcome;
+  train::Evaluation train;
+  train::Evaluation validation;
+  train::Evaluation test;
+  train::Outcome outcome;
   nlohmann::json summary;
   std::filesystem::path directory;
   std::vector<double> weight_norms;  // the L2 norm of each weight matrix at the end

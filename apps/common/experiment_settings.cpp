@@ -103,7 +103,7 @@ void check_bounds(const ExperimentSettings& s, long max_training_examples, long 
   training.runs_side_by_side = Amount(std::max(1L, runs_at_once));
   training.network_name = "model";
   training.network_settings = flags.model;
-  training.batch_settings = flags.batch;
+  training.batch_settings = {{"--batch-size", s.batch_size}};
   if (hidden)
     training.batch_settings.insert(training.batch_settings.end(), flags.model.begin(), flags.model.end());
   training.evaluation_settings = flags.evaluations;

@@ -20,7 +20,7 @@ void plot_validation_curves(const std::vector<NamedRun>& runs, const RunDirector
     for (const NamedRun& run : runs) {
       if (run.result == nullptr) continue;
       plot::Series series{run.name, {}, {}};
-      for (const MetricsRow& row : run.result->outcome.rows) {
+      for (const train::MetricsRow& row : run.result->outcome.rows) {
         series.x.push_back(row.epoch);
         series.y.push_back(value_of(row));
       }
@@ -28,9 +28,9 @@ void plot_validation_curves(const std::vector<NamedRun>& runs, const RunDirector
     }
     plot::save(c, directory.plot_path(file));
   };
-  chart("validation loss", "validation_loss", [](const MetricsRow& row) { return row.validation.loss; });
+  chart("validation loss", "validation_loss", [](const train::MetricsRow& row) { return row.validation.loss; });
   chart("validation accuracy", "validation_accuracy",
-        [](const MetricsRow& row) { return row.validation.accuracy; });
+        [](const train::MetricsRow& row) { return row.validation.accuracy; });
 }
 
 namespace {

@@ -356,7 +356,6 @@ void Study::check_resource_bounds(const std::string& preset) {
     ExperimentFlags flags;
     flags.steps = {{"--epochs", s.epochs}, {"--batch-size", s.batch_size}};
     flags.evaluations = {{"--epochs", s.epochs}, {"--eval-every", options_.evaluation_fraction}};
-    flags.batch = {{"--batch-size", s.batch_size}};
     const long runs = binary ? 2 : static_cast<long>(kSweepLambdas.size());
     const long at_once = p == "binary" || p == "multiclass" ? 1 : std::min<long>(options_.threads, runs);
     check_bounds(s, splits.train.size(), splits.train.shape.features(), splits.train.num_classes(), flags, at_once);

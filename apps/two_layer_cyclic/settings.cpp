@@ -98,7 +98,6 @@ void check_resource_bounds(const CyclicSettings& s) {
     flags.evaluations = flags.steps;  // an evaluation after every step: the steps decide
   }
   flags.model = {{"--hidden", s.hidden}};
-  flags.batch = {{"--batch-size", s.batch_size}};
   const bool search = s.preset == "coarse" || s.preset == "fine";
   if (search) ResourceEstimate().require_trials(Amount(s.search.trials), {{"--count", s.search.trials}});
   check_bounds(e, examples, kLargestImageValues, data::cifar10_num_classes, flags,

@@ -19,7 +19,7 @@ ExperimentResult train_network(const ExperimentSettings& settings, const ImageSp
   return result;
 }
 
-void plot_schedule(const ExperimentSettings& settings, const std::vector<MetricsRow>& rows,
+void plot_schedule(const ExperimentSettings& settings, const std::vector<train::MetricsRow>& rows,
                    const RunDirectory& directory) {
   const optim::CyclicLR schedule({settings.eta_min, settings.eta_max, settings.n_s});
   const long total = settings.planned_steps(0);

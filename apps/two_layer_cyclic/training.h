@@ -19,7 +19,7 @@ ExperimentResult train_network(const ExperimentSettings& settings, const ImageSp
                                const data::Normalizer& normalizer, const RunDirectory& directory);
 
 // eta_t at every update step t of the run, with the evaluation points marked.
-void plot_schedule(const ExperimentSettings& settings, const std::vector<MetricsRow>& rows,
+void plot_schedule(const ExperimentSettings& settings, const std::vector<train::MetricsRow>& rows,
                    const RunDirectory& directory);
 
 // Adds the keys of `extra` to the JSON object in `file` (written atomically); a missing file gets just `extra`.
