@@ -259,6 +259,63 @@ TEST_CASE("CIFAR-10: a gzip-compressed batch is refused with advice", "[data][ci
   REQUIRE_THROWS_WITH(data::load_cifar10_batch(dir / "data_batch_1.bin"), Contains("gzip-compressed"));
 }
 
+TEST_CASE("CIFAR-10 splits: data_batch_1 trains, data_batch_2 validates, test_batch tests", "[data][cifar]") {
+  TempDir dir("cifar");
+  write_bytes(dir / "data_batch_1.bin", cifar_file({9, 0, 3}, 0));
+  write_bytes(dir / "data_batch_2.bin", cifar_file({1, 9}, 3));
+  write_bytes(dir / "data_batch_3.bin", cifar_file({5}, 5));  // not part of this split
+  write_bytes(dir / "test_batch.bin", cifar_file({2, 9, 4, 7}, 6));
+  const data::Cifar10Splits splits = data::load_cifar10_first_two_batches(dir.path());
+  REQUIRE(splits.train.labels == std::vector<int>{9, 0, 3});
+  REQUIRE(splits.validation.labels == std::vector<int>{1, 9});
+  REQUIRE(splits.test.labels == std::vector<int>{2, 9, 4, 7});
+  REQUIRE(splits.train.pixels(17, 2) == pattern(2, 17));
+  REQUIRE(splits.validation.pixels(17, 0) == pattern(3, 17));
+  REQUIRE(splits.test.pixels(3071, 3) == pattern(9, 3071));
+  REQUIRE(splits.validation.shape == data::cifar10_image_shape);
+}
+
+TEST_CASE("CIFAR-10 splits: the holdout validates on the last images of all five batches", "[data][cifar]") {
+  TempDir dir("cifar");
+  for (int batch = 0; batch < 5; ++batch)
+    write_bytes(dir / data::cifar10_training_batch_names()[static_cast<std::size_t>(batch)],
+                cifar_file({batch, 9 - batch}, 2 * batch));
+  write_bytes(dir / "test_batch.bin", cifar_file({0, 9}, 10));
+  const data::Cifar10Splits splits = data::load_cifar10_holdout(dir.path(), 3);
+  REQUIRE(splits.train.labels == std::vector<int>{0, 9, 1, 8, 2, 7, 3});
+  REQUIRE(splits.validation.labels == std::vector<int>{6, 4, 5});
+  REQUIRE(splits.validation.pixels(100, 0) == pattern(7, 100));
+  REQUIRE(splits.train.pixels(100, 6) == pattern(6, 100));
+  REQUIRE(splits.test.size() == 2);
+  REQUIRE(data::load_cifar10_holdout(dir.path(), 0).validation.size() == 0);
+
+  // Nothing left to train on is a mistake in the size asked for, its own type.
+  REQUIRE_THROWS_AS(data::load_cifar10_holdout(dir.path(), 10), data::SplitTooLarge);
+  REQUIRE_THROWS_WITH(data::load_cifar10_holdout(dir.path(), 10),
+                      "the validation split (10) must be smaller than the 10 training images");
+}
+
+TEST_CASE("CIFAR-10 splits: a file missing or unlike the test batch is named", "[data][cifar][errors]") {
+  TempDir dir("cifar");
+  for (const auto& name : data::cifar10_training_batch_names()) write_bytes(dir / name, cifar_file({9, 1}));
+  REQUIRE_THROWS_WITH(data::load_cifar10_first_two_batches(dir.path()),
+                      Contains("test_batch.bin") && Contains("not found"));
+  write_bytes(dir / "test_batch.bin", cifar_file({0, 9}));
+  std::filesystem::remove(dir / "data_batch_2.bin");
+  REQUIRE_THROWS_WITH(data::load_cifar10_first_two_batches(dir.path()),
+                      Contains("data_batch_2.bin") && Contains("not found"));
+  REQUIRE_THROWS_WITH(data::load_cifar10_holdout(dir.path(), 1), Contains("data_batch_2.bin"));
+
+  // Labels 0..4 only: each file is a valid batch, but not of the test batch's ten classes.
+  write_bytes(dir / "data_batch_2.bin", cifar_file({4, 1}));
+  REQUIRE_THROWS_WITH(data::load_cifar10_first_two_batches(dir.path()),
+                      Contains("test_batch.bin has labels of 10 classes") &&
+                          Contains("data_batch_2.bin has labels of 5"));
+  for (const auto& name : data::cifar10_training_batch_names()) write_bytes(dir / name, cifar_file({4, 1}));
+  REQUIRE_THROWS_WITH(data::load_cifar10_holdout(dir.path(), 1),
+                      Contains("data_batch_1.bin .. data_batch_5.bin has labels of 5"));
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // IDX
 
@@ -641,6 +698,17 @@ TEST_CASE("split_last and split_fraction keep the last examples for validation",
   REQUIRE(data::split_fraction(dataset, 1.0).train.size() == 0);
   REQUIRE_THROWS_WITH(data::split_last(dataset, 11), Contains("validation size 11") && Contains("10 examples"));
   REQUIRE_THROWS_WITH(data::split_fraction(dataset, 1.5), Contains("outside [0, 1]"));
+}
+
+TEST_CASE("split_holdout is split_last that leaves something to train on", "[data]") {
+  const auto dataset = make_dataset(10, {1, 2, 3}, 4);
+  const auto split = data::split_holdout(dataset, 9);
+  REQUIRE(split.train.size() == 1);
+  REQUIRE(split.validation.pixels == dataset.pixels.rightCols(9));
+  REQUIRE_THROWS_AS(data::split_holdout(dataset, 10), data::SplitTooLarge);
+  REQUIRE_THROWS_WITH(data::split_holdout(dataset, 12),
+                      "the validation split (12) must be smaller than the 10 training images");
+  REQUIRE_THROWS_WITH(data::split_holdout(dataset, -1), Contains("validation size -1"));
 }
 
 TEST_CASE("filter_classes keeps the given classes, relabelled in the given order", "[data]") {

@@ -32,15 +32,43 @@ std::optional<std::filesystem::path> find_cifar10(const std::optional<std::files
   return std::nullopt;
 }
 
-// all_batches: the last `validation_size` images of `pool` validate, the others train.
-void split_off_validation(ImageSplits& splits, const data::ImageDataset& pool, int validation_size) {
-  if (validation_size >= pool.size()) {
-    throw UsageError(fmt::format("the validation split ({}) must be smaller than the {} training images",
-                                 validation_size, pool.size()));
+// Runs `split` (a load or a split of the library) with its errors as the apps word them: a validation split that
+// leaves nothing to train on is bad usage (exit 2), anything else bad data (exit 3).
+template <typename Split>
+auto as_split_error(Split&& split) {
+  return as_data_error([&] {
+    try {
+      return split();
+    } catch (const data::SplitTooLarge& error) {
+      throw UsageError(error.what());
+    }
+  });
+}
+
+// The fallback when CIFAR-10 is absent and --data was not given: Fashion-MNIST, split as CIFAR-10 would be.
+ImageSplits load_fashion_mnist(CifarSplit split, int validation_size) {
+  std::error_code error;
+  if (!std::filesystem::exists(kFashionMnistDirectory, error)) {
+    throw DataError(
+        "no data: CIFAR-10 is not in $CIFAR10_DIR or data/cifar-10-batches-bin, and Fashion-MNIST is not in " +
+            kFashionMnistDirectory.string(),
+        "run scripts/get-cifar10.sh (or pass --data DIR), or install Debian's dataset-fashion-mnist package");
   }
-  auto parts = data::split_last(pool, validation_size);
-  splits.train = std::move(parts.train);
-  splits.validation = std::move(parts.validation);
+  spdlog::warn(
+      "CIFAR-10 not found (--data, $CIFAR10_DIR, data/cifar-10-batches-bin): running the same study on "
+      "Fashion-MNIST from {} instead",
+      kFashionMnistDirectory.string());
+  auto both = as_data_error(
+      [] { return data::load_mnist_directory(kFashionMnistDirectory, data::fashion_mnist_class_names()); });
+  auto parts =
+      split == CifarSplit::batch1_batch2
+          ? data::TrainValidationSplit{data::slice(both.train, 0, 10000), data::slice(both.train, 10000, 10000)}
+          : as_split_error([&] { return data::split_holdout(both.train, validation_size); });
+  ImageSplits splits{std::move(parts.train), std::move(parts.validation), std::move(both.test), {}};
+  splits.description = fmt::format(
+      "Fashion-MNIST from {} (CIFAR-10 was not found): {} training, {} validation, {} test images",
+      kFashionMnistDirectory.string(), splits.train.size(), splits.validation.size(), splits.test.size());
+  return splits;
 }
 
 }  // namespace
@@ -56,57 +84,18 @@ ImageSplits load_image_splits(const std::optional<std::filesystem::path>& data_f
     throw DataError(fmt::format("no CIFAR-10 in {}: data_batch_1.bin is missing", data_flag->string()),
                     kCifarHint);
   }
-  ImageSplits splits;
-  if (!cifar) {
-    if (!std::filesystem::exists(kFashionMnistDirectory, error)) {
-      throw DataError(
-          "no data: CIFAR-10 is not in $CIFAR10_DIR or data/cifar-10-batches-bin, and Fashion-MNIST is not in " +
-              kFashionMnistDirectory.string(),
-          "run scripts/get-cifar10.sh (or pass --data DIR), or install Debian's dataset-fashion-mnist package");
-    }
-    spdlog::warn("CIFAR-10 not found (--data, $CIFAR10_DIR, data/cifar-10-batches-bin): running the same study on "
-                 "Fashion-MNIST from {} instead",
-                 kFashionMnistDirectory.string());
-    auto both = as_data_error(
-        [] { return data::load_mnist_directory(kFashionMnistDirectory, data::fashion_mnist_class_names()); });
-    if (split == CifarSplit::batch1_batch2) {
-      splits.train = data::slice(both.train, 0, 10000);
-      splits.validation = data::slice(both.train, 10000, 10000);
-    } else {
-      split_off_validation(splits, both.train, validation_size);
-    }
-    splits.test = std::move(both.test);
-    splits.description = fmt::format(
-        "Fashion-MNIST from {} (CIFAR-10 was not found): {} training, {} validation, {} test images",
-        kFashionMnistDirectory.string(), splits.train.size(), splits.validation.size(), splits.test.size());
-    return splits;
-  }
-  splits.test = as_data_error([&] { return data::load_cifar10(*cifar, {"test_batch.bin"}); });
-  const std::string test_file = (*cifar / "test_batch.bin").string();
-  // Each file is valid alone; together they must also agree with the test batch (and so with each other) before
-  // they meet in a product.
-  const auto load = [&](const std::vector<std::string>& files, const std::string& named) {
-    return as_data_error([&] {
-      data::ImageDataset loaded = data::load_cifar10(*cifar, files);
-      const std::string path = (*cifar / named).string();
-      data::check_same_kind(loaded, {path, path}, splits.test, {test_file, test_file});
-      return loaded;
-    });
-  };
-  if (split == CifarSplit::batch1_batch2) {
-    splits.train = load({"data_batch_1.bin"}, "data_batch_1.bin");
-    splits.validation = load({"data_batch_2.bin"}, "data_batch_2.bin");
-    splits.description = fmt::format("CIFAR-10 from {}: train data_batch_1, validate data_batch_2, test test_batch",
-                                     cifar->string());
-  } else {
-    split_off_validation(splits,
-                         load(data::cifar10_training_batch_names(), "data_batch_1.bin .. data_batch_5.bin"),
-                         validation_size);
-    splits.description = fmt::format(
-        "CIFAR-10 from {}: train data_batch_1..5 less the last {} images, which validate; test test_batch",
-        cifar->string(), validation_size);
-  }
-  return splits;
+  if (!cifar) return load_fashion_mnist(split, validation_size);
+  auto loaded = as_split_error([&] {
+    return split == CifarSplit::batch1_batch2 ? data::load_cifar10_first_two_batches(*cifar)
+                                              : data::load_cifar10_holdout(*cifar, validation_size);
+  });
+  return {std::move(loaded.train), std::move(loaded.validation), std::move(loaded.test),
+          split == CifarSplit::batch1_batch2
+              ? fmt::format("CIFAR-10 from {}: train data_batch_1, validate data_batch_2, test test_batch",
+                            cifar->string())
+              : fmt::format("CIFAR-10 from {}: train data_batch_1..5 less the last {} images, which validate; "
+                            "test test_batch",
+                            cifar->string(), validation_size)};
 }
 
 }  // namespace tapegrad::apps

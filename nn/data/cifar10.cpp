@@ -108,7 +108,36 @@ ImageDataset load_files(const std::vector<std::filesystem::path>& files, std::ve
   return dataset;
 }
 
+// Reads `files` of `directory` and checks them against `test`; `named` stands for the files in messages.
+ImageDataset load_checked(const std::filesystem::path& directory, const std::vector<std::string>& files,
+                          const std::string& named, const ImageDataset& test) {
+  ImageDataset loaded = load_cifar10(directory, files);
+  const std::string path = (directory / named).string();
+  const std::string test_file = (directory / cifar10_test_batch_name()).string();
+  check_same_kind(loaded, {path, path}, test, {test_file, test_file});
+  return loaded;
+}
+
 }  // namespace
+
+Cifar10Splits load_cifar10_first_two_batches(const std::filesystem::path& directory) {
+  Cifar10Splits splits;
+  splits.test = load_cifar10(directory, {cifar10_test_batch_name()});
+  splits.train = load_checked(directory, {"data_batch_1.bin"}, "data_batch_1.bin", splits.test);
+  splits.validation = load_checked(directory, {"data_batch_2.bin"}, "data_batch_2.bin", splits.test);
+  return splits;
+}
+
+Cifar10Splits load_cifar10_holdout(const std::filesystem::path& directory, int validation_size) {
+  Cifar10Splits splits;
+  splits.test = load_cifar10(directory, {cifar10_test_batch_name()});
+  auto parts = split_holdout(
+      load_checked(directory, cifar10_training_batch_names(), "data_batch_1.bin .. data_batch_5.bin", splits.test),
+      validation_size);
+  splits.train = std::move(parts.train);
+  splits.validation = std::move(parts.validation);
+  return splits;
+}
 
 std::vector<std::string> cifar10_training_batch_names() {
   std::vector<std::string> names;

@@ -32,4 +32,19 @@ ImageDataset load_cifar10_batch(const std::filesystem::path& file);
 // checked before the pixels are allocated once for all of them.
 ImageDataset load_cifar10(const std::filesystem::path& directory, const std::vector<std::string>& batch_files);
 
+// CIFAR-10 divided for training a model: what trains, what chooses the settings, what reports the result.
+struct Cifar10Splits {
+  ImageDataset train;
+  ImageDataset validation;
+  ImageDataset test;
+};
+
+// The two ways a course divides `directory`'s batches; test is test_batch.bin in both. Every file is checked
+// against the test batch (check_same_kind) before the sets can meet in a product; errors name the file.
+// Train data_batch_1.bin, validate data_batch_2.bin (10,000 images each).
+Cifar10Splits load_cifar10_first_two_batches(const std::filesystem::path& directory);
+// Train data_batch_1.bin .. data_batch_5.bin less their last `validation_size` images, which validate
+// (split_holdout: SplitTooLarge unless an image is left to train on).
+Cifar10Splits load_cifar10_holdout(const std::filesystem::path& directory, int validation_size);
+
 }  // namespace tapegrad::data

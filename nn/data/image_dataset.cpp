@@ -137,6 +137,13 @@ TrainValidationSplit split_last(const ImageDataset& dataset, int validation_size
   return {slice(dataset, 0, train_size), slice(dataset, train_size, validation_size)};
 }
 
+TrainValidationSplit split_holdout(const ImageDataset& dataset, int validation_size) {
+  if (validation_size >= dataset.size())
+    throw SplitTooLarge(fmt::format("the validation split ({}) must be smaller than the {} training images",
+                                    validation_size, dataset.size()));
+  return split_last(dataset, validation_size);
+}
+
 TrainValidationSplit split_fraction(const ImageDataset& dataset, double validation_fraction) {
   if (!(validation_fraction >= 0.0 && validation_fraction <= 1.0))
     throw_error(fmt::format("split_fraction: validation fraction {} is outside [0, 1]", validation_fraction));

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <tapegrad/core/error.h>
+
 namespace tapegrad::data {
 
 // Pixels as stored on disk, features x examples. Bytes, not floats, so that all 50,000 CIFAR-10 training
@@ -73,6 +75,15 @@ struct TrainValidationSplit {
 // The LAST `validation_size` examples become the validation set, the rest stay for training, both in their
 // original order (files are already shuffled, and a fixed tail makes runs comparable).
 TrainValidationSplit split_last(const ImageDataset& dataset, int validation_size);
+// Thrown by split_holdout when the validation part would leave nothing to train on: a mistake in the size asked
+// for rather than in the data, so a program can tell the two apart.
+class SplitTooLarge : public Error {
+ public:
+  explicit SplitTooLarge(const std::string& message) : Error(message) {}
+};
+// split_last for a training set held out from: throws SplitTooLarge ("the validation split (N) must be smaller
+// than the M training images") unless at least one example is left to train on.
+TrainValidationSplit split_holdout(const ImageDataset& dataset, int validation_size);
 // Same, with round(fraction * size) validation examples; fraction in [0, 1].
 TrainValidationSplit split_fraction(const ImageDataset& dataset, double validation_fraction);
 
