@@ -28,21 +28,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// AddressSanitizer and ThreadSanitizer reserve terabytes of shadow memory when a program starts, which ulimit -v
-// forbids: the cases that make thread creation fail with ulimit -v cannot run under them (the program aborts before
-// main).
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kUnderShadowSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kUnderShadowSanitizer = true;
-#else
-constexpr bool kUnderShadowSanitizer = false;
-#endif
-#else
-constexpr bool kUnderShadowSanitizer = false;
-#endif
-
 // Thread creation that fails for real, part-way, within --threads' bound (4 per hardware thread, so at least 4
 // everywhere): each thread's stack is 1 GiB (glibc sizes them from ulimit -s) and the address space 2.9 GB, so the
 // app itself and at most two product threads fit, and the third is refused.

@@ -18,9 +18,11 @@
 #include <tapegrad/core/error.h>
 #include <tapegrad/core/parallel.h>
 #include <tapegrad/nn/train/trials.h>
+#include "tests/support/test_data.h"
 
 using namespace tapegrad;
 using namespace tapegrad::train;
+using tapegrad::testing::kUnderShadowSanitizer;
 
 TEST_CASE("run_side_by_side runs every trial once on its workers, each on one product thread", "[train][trials]") {
   set_product_threads(2);
@@ -98,20 +100,6 @@ TEST_CASE("run_side_by_side runs only the indices asked for, stops starting tria
 }
 
 namespace {
-
-// AddressSanitizer and ThreadSanitizer reserve terabytes of address space when a program starts: a limit on it
-// cannot be set under them.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kUnderShadowSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kUnderShadowSanitizer = true;
-#else
-constexpr bool kUnderShadowSanitizer = false;
-#endif
-#else
-constexpr bool kUnderShadowSanitizer = false;
-#endif
 
 // In a child process whose address space leaves room for about two more thread stacks: run_side_by_side with 8
 // workers on 8 trials. The exit code: 0 every trial ran and fewer workers started, 2 every worker started (the

@@ -13,6 +13,21 @@
 
 namespace tapegrad::testing {
 
+// AddressSanitizer and ThreadSanitizer reserve terabytes of shadow memory when a program starts, which a limit on
+// the address space (ulimit -v, RLIMIT_AS) forbids: the cases that need such a limit cannot run under them (the
+// program aborts before main).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kUnderShadowSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool kUnderShadowSanitizer = true;
+#else
+inline constexpr bool kUnderShadowSanitizer = false;
+#endif
+#else
+inline constexpr bool kUnderShadowSanitizer = false;
+#endif
+
 // A new empty directory under the system temp dir, removed when the object goes away.
 class TempDir {
  public:
