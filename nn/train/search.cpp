@@ -394,8 +394,9 @@ SearchResults run_lambda_search(const RunDirectory& directory, SearchResults pla
     options.write_summary(directory, results);
   } else {
     Json summary;
-    for (const auto& [key, value] : search_summary(results)) {
-      std::visit([&summary, &key](const auto& v) { summary[key] = v; }, value);
+    // No structured binding here: clang 14 (the fuzz build's compiler) cannot capture one in a lambda.
+    for (const auto& entry : search_summary(results)) {
+      std::visit([&summary, &entry](const auto& v) { summary[entry.first] = v; }, entry.second);
     }
     directory.write_summary(summary);
   }
