@@ -741,6 +741,12 @@ TEST_CASE("differing_entries lists the entries two JSON objects do not share, an
   CHECK(train::differing_entries(R"({"a": 1})", "[1]").size() == 1);  // not an object: no entries
   CHECK_THROWS_WITH(train::differing_entries("{", "{}"), Catch::Contains("not JSON"));
   CHECK_THROWS_WITH(train::differing_entries("[]", "{}"), Catch::Contains("not a JSON object"));
+  // A run's settings are named as DirectoryRun's, and must be an object.
+  TempDir directory("directory_run_settings");
+  const train::RunDirectory run(directory / "run");
+  CHECK_THROWS_WITH(train::DirectoryRun(run, "{"), Catch::StartsWith("DirectoryRun: the run's settings is not JSON"));
+  CHECK_THROWS_WITH(train::DirectoryRun(run, "[1]"),
+                    Catch::StartsWith("DirectoryRun: the run's settings must be a JSON object"));
 }
 
 namespace {

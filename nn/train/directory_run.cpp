@@ -12,9 +12,10 @@ namespace {
 
 using Json = nlohmann::json;
 
-Json parse_json(std::string_view text, std::string_view side) {
+// `text` as JSON; `what` names it in the error ("differing_entries: the first object").
+Json parse_json(std::string_view text, std::string_view what) {
   Json value = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) throw_error(fmt::format("differing_entries: {} is not JSON: '{}'", side, text));
+  if (value.is_discarded()) throw_error(fmt::format("{} is not JSON: '{}'", what, text));
   return value;
 }
 
@@ -70,8 +71,8 @@ Outcome outcome_of(const Json& summary, std::vector<MetricsRow> rows) {
 }  // namespace
 
 std::vector<EntryDifference> differing_entries(std::string_view here, std::string_view there, bool both_ways) {
-  const Json mine = parse_json(here, "the first object");
-  const Json theirs = parse_json(there, "the second object");
+  const Json mine = parse_json(here, "differing_entries: the first object");
+  const Json theirs = parse_json(there, "differing_entries: the second object");
   if (!mine.is_object()) throw_error(fmt::format("differing_entries: '{}' is not a JSON object", here));
   const auto value_in = [](const Json& object, const std::string& key) -> std::optional<std::string> {
     if (!object.is_object() || !object.contains(key)) return std::nullopt;
@@ -132,7 +133,10 @@ const char* status_of(const Outcome& outcome) {
 
 DirectoryRun::DirectoryRun(RunDirectory directory, std::string settings, DirectoryRunOptions options)
     : directory_(std::move(directory)), settings_(std::move(settings)), options_(std::move(options)) {
-  parse_json(settings_, "the run's settings");
+  // Checked here, not at the first comparison: the settings also go into every checkpoint.
+  if (!parse_json(settings_, "DirectoryRun: the run's settings").is_object()) {
+    throw_error(fmt::format("DirectoryRun: the run's settings must be a JSON object, not '{}'", settings_));
+  }
   if (!options_.resume) return;
   // Reusing or continuing another run's results would silently mix two experiments.
   if (const auto recorded = read_json_file(RunFile::config, directory_.config_path())) {

@@ -124,7 +124,7 @@ class DirectoryRun {
   // `settings` is the JSON object (as text) of what decides the run's numbers. With options.resume, looks at what
   // `directory` holds: throws RunSettingsDiffer for a config.json of other settings, RunDiverged for a run that
   // diverged, RunFileUnusable for a file that cannot be read; then notes a finished run (read back) or a
-  // checkpoint to continue from. Writes nothing.
+  // checkpoint to continue from. Writes nothing. Throws Error when `settings` is not a JSON object.
   DirectoryRun(RunDirectory directory, std::string settings, DirectoryRunOptions options = {});
 
   // The run finished before and was read back: nothing is left to train.
