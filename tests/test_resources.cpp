@@ -12,9 +12,11 @@
 
 #include <Eigen/Core>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 using tapegrad::train::Amount;
 using tapegrad::train::ResourceLimitExceeded;
@@ -244,4 +246,31 @@ TEST_CASE("build_record names the library's version, compiler, Eigen and kernels
   CHECK(build.gemm == tapegrad::gemm_backend());
   CHECK_THAT(build.fmt, Catch::Matches(R"(\d+\.\d+\.\d+)"));
   CHECK_THAT(build.nlohmann_json, Catch::Matches(R"(\d+\.\d+\.\d+)"));
+}
+
+TEST_CASE("build_record_json holds every member of the record under its name, and utc_timestamp reads UTC",
+          "[train][build]") {
+  tapegrad::train::BuildRecord build = tapegrad::train::build_record();
+  build.compiler = "a \"quoted\" compiler";  // text is escaped, not pasted
+  build.assertions = !build.assertions;
+  const nlohmann::json record = nlohmann::json::parse(tapegrad::train::build_record_json(build));
+  CHECK(record.size() == 10);
+  CHECK(record["tapegrad"] == build.tapegrad);
+  CHECK(record["compiler"] == build.compiler);
+  CHECK(record["cxx_standard"] == build.cxx_standard);
+  CHECK(record["assertions"] == build.assertions);
+  CHECK(record["eigen"] == build.eigen);
+  CHECK(record["eigen_simd"] == build.eigen_simd);
+  CHECK(record["isa"] == build.isa);
+  CHECK(record["gemm"] == build.gemm);
+  CHECK(record["fmt"] == build.fmt);
+  CHECK(record["nlohmann_json"] == build.nlohmann_json);
+  CHECK(nlohmann::json::parse(tapegrad::train::build_record_json())["tapegrad"] == build.tapegrad);
+
+  using std::chrono::seconds;
+  using std::chrono::system_clock;
+  CHECK(tapegrad::train::utc_timestamp(system_clock::time_point(seconds(0))) == "1970-01-01T00:00:00Z");
+  CHECK(tapegrad::train::utc_timestamp(system_clock::time_point(seconds(1714566896))) == "2024-05-01T12:34:56Z");
+  CHECK_THAT(tapegrad::train::utc_timestamp(),
+             Catch::Matches(R"(20\d\d-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-6]\dZ)"));
 }

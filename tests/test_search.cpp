@@ -302,13 +302,21 @@ TEST_CASE("format_results_table and plot_results show a search over log10 lambda
   CHECK(fs::file_size(chart) > 1000);
 }
 
-TEST_CASE("Shard::parse reads K/N and says what is wrong with anything else", "[train][search][shard]") {
+TEST_CASE("Shard::parse reads K/N and says what is wrong with anything else, and a shard counts its trials",
+          "[train][search][shard]") {
   const Shard shard = Shard::parse("3/8");
   CHECK(shard.index == 3);
   CHECK(shard.count == 8);
   CHECK(shard.keeps(11));
   CHECK_FALSE(shard.keeps(12));
   CHECK(Shard::parse("0/1").keeps(5));
+  for (const std::size_t trials : {0, 3, 4, 11, 12, 20}) {
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < trials; ++i) kept += shard.keeps(i) ? 1 : 0;
+    CHECK(shard.kept_of(trials) == kept);
+  }
+  CHECK(shard.kept_of(12) == 2);
+  CHECK(Shard::parse("0/1").kept_of(5) == 5);
   for (const char* text : {"", "3", "3/", "/8", "a/8", "3/8x", "3 /8", "-/2"}) {
     INFO(text);
     CHECK_THROWS_WITH(Shard::parse(text), Catch::Contains("is not of the form K/N"));

@@ -6,7 +6,6 @@
 #include <tapegrad/nn/train/build_record.h>
 
 #include <CLI/Version.hpp>
-#include <ctime>
 
 #include "apps/common/threads.h"
 
@@ -17,28 +16,10 @@ NLOHMANN_JSON_SERIALIZE_ENUM(Verbosity, {{Verbosity::quiet, "quiet"},
                                          {Verbosity::verbose, "verbose"}})
 
 nlohmann::json build_info_json() {
-  const train::BuildRecord library = train::build_record();
-  return {{"tapegrad", library.tapegrad},
-          {"compiler", library.compiler},
-          {"cxx_standard", library.cxx_standard},
-          {"assertions", library.assertions},
-          {"eigen", library.eigen},
-          {"eigen_simd", library.eigen_simd},
-          {"isa", library.isa},  // tapegrad's own kernels' level
-          {"gemm", library.gemm},
-          {"fmt", library.fmt},
-          {"nlohmann_json", library.nlohmann_json},
-          {"spdlog", fmt::format("{}.{}.{}", SPDLOG_VER_MAJOR, SPDLOG_VER_MINOR, SPDLOG_VER_PATCH)},
-          {"cli11", CLI11_VERSION}};
-}
-
-std::string utc_timestamp(std::chrono::system_clock::time_point when) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
-  std::tm parts{};
-  ::gmtime_r(&seconds, &parts);
-  char text[32];
-  const std::size_t length = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
-  return std::string(text, length);
+  nlohmann::json build = nlohmann::json::parse(train::build_record_json());
+  build["spdlog"] = fmt::format("{}.{}.{}", SPDLOG_VER_MAJOR, SPDLOG_VER_MINOR, SPDLOG_VER_PATCH);
+  build["cli11"] = CLI11_VERSION;
+  return build;
 }
 
 void to_json(nlohmann::json& json, const CommonOptions& options) {

@@ -3,9 +3,9 @@
 // when the file was written, so that a result can be traced back to what produced it.
 #pragma once
 
-#include <chrono>
+#include <tapegrad/nn/train/build_record.h>
+
 #include <nlohmann/json.hpp>
-#include <string>
 
 #include "apps/common/cli.h"
 
@@ -15,8 +15,7 @@ namespace tapegrad::apps {
 // "eigen_simd", "isa", "gemm", "fmt", "nlohmann_json"}) and the apps' own libraries ({"spdlog", "cli11"}).
 nlohmann::json build_info_json();
 
-// ISO 8601 in UTC, to the second: "2024-05-01T12:34:56Z".
-std::string utc_timestamp(std::chrono::system_clock::time_point when = std::chrono::system_clock::now());
+using train::utc_timestamp;  // "2024-05-01T12:34:56Z" (build_record.h)
 
 // {"data", "out", "preset", "seed", "threads", "verbosity", "command_line"}
 void to_json(nlohmann::json& json, const CommonOptions& options);

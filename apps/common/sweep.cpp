@@ -36,11 +36,11 @@ void end_trials(const train::TrialRuns& runs, const RunDirectory& directory) {
   }
   if (shard) {
     const auto completed = std::ranges::count_if(runs.trials, &train::TrialRun::completed);
-    std::size_t ran = 0;
-    for (std::size_t i = 0; i < runs.trials.size(); ++i) ran += shard->keeps(i) ? 1 : 0;
-    throw ShardFinished(fmt::format("shard {}: {} of its {} trials completed ({} trials in the search) in {:.1f} s; "
-                                    "when every shard has ended, merge them with --resume {}",
-                                    shard->text(), completed, ran, runs.trials.size(), runs.wall_seconds, root));
+    throw ShardFinished(
+        fmt::format("shard {}: {} of its {} trials completed ({} trials in the search) in {:.1f} s; "
+                    "when every shard has ended, merge them with --resume {}",
+                    shard->text(), completed, shard->kept_of(runs.trials.size()), runs.trials.size(),
+                    runs.wall_seconds, root));
   }
   throw_if_interrupted("the sweep", directory.root());
 }

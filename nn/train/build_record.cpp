@@ -4,6 +4,7 @@
 #include <tapegrad/nn/train/build_record.h>
 
 #include <Eigen/Core>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 namespace tapegrad::train {
@@ -24,6 +25,28 @@ BuildRecord build_record() {
   build.nlohmann_json = fmt::format("{}.{}.{}", NLOHMANN_JSON_VERSION_MAJOR, NLOHMANN_JSON_VERSION_MINOR,
                                     NLOHMANN_JSON_VERSION_PATCH);
   return build;
+}
+
+std::string build_record_json(const BuildRecord& build) {
+  const nlohmann::json record = {{"tapegrad", build.tapegrad},
+                                 {"compiler", build.compiler},
+                                 {"cxx_standard", build.cxx_standard},
+                                 {"assertions", build.assertions},
+                                 {"eigen", build.eigen},
+                                 {"eigen_simd", build.eigen_simd},
+                                 {"isa", build.isa},
+                                 {"gemm", build.gemm},
+                                 {"fmt", build.fmt},
+                                 {"nlohmann_json", build.nlohmann_json}};
+  return record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string utc_timestamp(std::chrono::system_clock::time_point when) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
+  std::tm parts{};
+  ::gmtime_r(&seconds, &parts);
+  char text[32];
+  return std::string(text, std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts));
 }
 
 }  // namespace tapegrad::train

@@ -57,6 +57,11 @@ struct Shard {
   bool keeps(std::size_t trial) const {
     return trial % static_cast<std::size_t>(count) == static_cast<std::size_t>(index);
   }
+  // How many of the trials 0 .. trials - 1 it keeps.
+  std::size_t kept_of(std::size_t trials) const {
+    const auto k = static_cast<std::size_t>(index);
+    return trials > k ? (trials - k - 1) / static_cast<std::size_t>(count) + 1 : 0;
+  }
   std::string text() const;  // "K/N"
   // Throws Error naming the shard and the allowed range unless count >= 1 and 0 <= index < count (a hand-built
   // shard with count 0 would divide by zero in keeps, one with index >= count would keep no trial).
