@@ -15,9 +15,9 @@
 #include <tapegrad/core/parallel.h>
 #include <tapegrad/nn/loss.h>
 #include <tapegrad/nn/plot/plot.h>
-#include <tapegrad/nn/safetensors.h>
 #include <tapegrad/nn/train/curves.h>
 #include <tapegrad/nn/train/directory_run.h>
+#include <tapegrad/nn/train/model_file.h>
 #include <tapegrad/nn/train/progress.h>
 #include <tapegrad/nn/train/stop_signal.h>
 #include <tapegrad/optim/schedule.h>
@@ -153,10 +153,6 @@ void save_model_file(const Classifier<T>& model, const ExperimentData& d, const 
                      const RunDirectory& directory) {
   const data::ImageDataset& train_set = *d.train;
   const Index features = train_set.shape.features();
-  data::NormalizerColumns<T> normalizer = d.normalizer.columns<T>(static_cast<int>(features));
-  nn::StateDict<T> extra;
-  extra.insert("normalizer.mean", std::move(normalizer.mean));
-  extra.insert("normalizer.std", std::move(normalizer.standard_deviation));
   std::error_code error;  // the app is the running program; outside Linux the metadata says so
   const auto program = std::filesystem::read_symlink("/proc/self/exe", error);
   const bool binary = model.loss == LossKind::binary_cross_entropy;
@@ -172,7 +168,8 @@ void save_model_file(const Classifier<T>& model, const ExperimentData& d, const 
       {"prediction", binary ? "class 1 when the score (weight x + bias) is >= 0, else class 0"
                             : "the class (row) with the largest score; scores = weight x + bias per linear layer, "
                               "ReLU between layers"}};
-  nn::save_module_safetensors(directory.root() / "model.safetensors", *model.network, extra, metadata);
+  train::save_model_file(directory.root() / "model.safetensors", *model.network, d.normalizer,
+                         static_cast<int>(features), metadata);
 }
 
 std::unique_ptr<optim::LearningRateSchedule> make_schedule(const ExperimentSettings& s, long steps_per_epoch) {

@@ -10,10 +10,10 @@
 #include <tapegrad/nn/linear.h>
 #include <tapegrad/nn/loss.h>
 #include <tapegrad/nn/reference/k_layer_network.h>
-#include <tapegrad/nn/safetensors.h>
 #include <tapegrad/nn/sequential.h>
 #include <tapegrad/nn/train/evaluate.h>
 #include <tapegrad/nn/train/loop.h>
+#include <tapegrad/nn/train/model_file.h>
 #include <tapegrad/ops/loss.h>
 #include <tapegrad/optim/schedule.h>
 #include <tapegrad/optim/sgd.h>
@@ -176,15 +176,6 @@ nlohmann::json accuracies_with_training_set_statistics(Network<T>& network, cons
   return accuracies;
 }
 
-// model.safetensors: the parameters, the running statistics (buffers) and the normaliser, by dotted name.
-template <typename T>
-void save_model(const Network<T>& network, const data::Normalizer& normalizer, const RunDirectory& directory) {
-  nn::StateDict<T> extra;
-  extra.insert("normalizer.mean", normalizer.mean().template cast<T>());
-  extra.insert("normalizer.std", normalizer.standard_deviation().template cast<T>());
-  nn::save_module_safetensors(directory.root() / "model.safetensors", *network.model, extra);
-}
-
 void log_line(const std::string& line) { spdlog::info(line); }
 
 // Progress lines through the log, for a run on its own (the trials of a search run side by side without).
@@ -269,7 +260,8 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
   const train::MetricsRow& last = rows.back();
   const nlohmann::json training_set_statistics =
       accuracies_with_training_set_statistics(network, splits, normalizer, loss, penalty);
-  save_model(network, normalizer, directory);
+  // model.safetensors: the parameters, the running statistics (buffers) and the normaliser, by dotted name.
+  train::save_model_file(directory.root() / "model.safetensors", *network.model, normalizer, normalizer.features());
 
   RunResult result;
   result.rows = rows;

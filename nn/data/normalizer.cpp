@@ -192,6 +192,23 @@ NormalizerColumns<T> Normalizer::columns(int features) const {
   return result;
 }
 
+template <typename T>
+Normalizer Normalizer::from_columns(const NormalizerColumns<T>& columns) {
+  const auto& mean = columns.mean;
+  const auto& deviation = columns.standard_deviation;
+  if (mean.cols() != 1 || deviation.cols() != 1 || mean.rows() != deviation.rows() || mean.rows() == 0)
+    throw_error(fmt::format("Normalizer::from_columns: the mean is {} and the standard deviation {}; both must be "
+                            "d x 1 columns of the same d > 0",
+                            shape_string(mean.rows(), mean.cols()),
+                            shape_string(deviation.rows(), deviation.cols())));
+  const auto all_equal = [](const auto& column, T value) { return (column.array() == value).all(); };
+  if (all_equal(mean, T(0)) && all_equal(deviation, T(1))) return Normalizer(Scaling::unit_interval);
+  if (all_equal(mean, T(0.5)) && all_equal(deviation, T(0.5))) return Normalizer(Scaling::symmetric_unit_interval);
+  return from_statistics(mean.template cast<double>(), deviation.template cast<double>());
+}
+
+template Normalizer Normalizer::from_columns<float>(const NormalizerColumns<float>&);
+template Normalizer Normalizer::from_columns<double>(const NormalizerColumns<double>&);
 template NormalizerColumns<float> Normalizer::columns<float>(int) const;
 template NormalizerColumns<double> Normalizer::columns<double>(int) const;
 template void Normalizer::apply_column<float>(const std::uint8_t*, float*, int) const;

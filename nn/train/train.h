@@ -1,5 +1,5 @@
 // The whole of tapegrad::train: the training loop, its evaluation and metrics, run checkpoints, run directories,
-// hyperparameter searches, resource checks and the build record.
+// hyperparameter searches, model files (with their normaliser), resource checks and the build record.
 #pragma once
 
 #include <tapegrad/nn/train/build_record.h>
@@ -10,6 +10,7 @@
 #include <tapegrad/nn/train/evaluate.h>
 #include <tapegrad/nn/train/loop.h>
 #include <tapegrad/nn/train/metrics.h>
+#include <tapegrad/nn/train/model_file.h>
 #include <tapegrad/nn/train/progress.h>
 #include <tapegrad/nn/train/resources.h>
 #include <tapegrad/nn/train/run_checkpoint.h>
