@@ -145,9 +145,8 @@ void plot_run(const ExperimentSettings& s, const Classifier<T>& model, const Exp
   if (s.plot_histogram) plot_true_class_probability(s, model, d, directory);
 }
 
-// model.safetensors: the trained weights (with early stopping, the kept best ones) and the normaliser's columns,
-// so that the file alone gives the run's predictions: x = (pixel / 255 - normalizer.mean) / normalizer.std, then
-// the model.
+// model.safetensors: the trained weights (with early stopping, the kept best ones) and the normaliser, with
+// metadata that tells a reader without tapegrad how to predict with them.
 template <typename T>
 void save_model_file(const Classifier<T>& model, const ExperimentData& d, const ExperimentSettings& s,
                      const RunDirectory& directory) {
@@ -164,7 +163,6 @@ void save_model_file(const Classifier<T>& model, const ExperimentData& d, const 
       {"input", fmt::format("{} features: the image's {} x {} x {} (channels x height x width) bytes in the data "
                             "set's order, as a column; a batch is d x n, one image per column",
                             features, train_set.shape.channels, train_set.shape.height, train_set.shape.width)},
-      {"normalizer", "x = (pixel / 255 - normalizer.mean) / normalizer.std, per feature (both d x 1)"},
       {"prediction", binary ? "class 1 when the score (weight x + bias) is >= 0, else class 0"
                             : "the class (row) with the largest score; scores = weight x + bias per linear layer, "
                               "ReLU between layers"}};

@@ -261,7 +261,8 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
   const nlohmann::json training_set_statistics =
       accuracies_with_training_set_statistics(network, splits, normalizer, loss, penalty);
   // model.safetensors: the parameters, the running statistics (buffers) and the normaliser, by dotted name.
-  train::save_model_file(directory.root() / "model.safetensors", *network.model, normalizer, normalizer.features());
+  const std::filesystem::path model_file = directory.root() / "model.safetensors";
+  train::save_model_file(model_file, *network.model, normalizer, normalizer.features());
 
   RunResult result;
   result.rows = rows;

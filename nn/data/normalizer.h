@@ -35,10 +35,10 @@ class Normalizer {
   // A standardize normaliser with saved statistics (from mean() and standard_deviation()), for checkpoints.
   static Normalizer from_statistics(Eigen::VectorXd mean, Eigen::VectorXd standard_deviation);
   // The inverse of columns(), for a normaliser saved as its columns (a model file): it applies what they say.
-  // Columns of a fixed scaling (every mean 0 and std 1, or every mean and std 0.5) give that scaling, whose values
-  // are exact (e.g. 255 lands on 1), where the form's subtraction and division would be off by an ulp for some bytes;
-  // any others give from_statistics (a std of 0 divides by 1, as in fit). An Error unless both are d x 1 with
-  // the same d > 0, or when from_statistics refuses the values.
+  // Columns of a fixed scaling (every mean 0 and std 1, or every mean and std 0.5) give that scaling, whose table
+  // is exact (255 lands on 1), where the form's subtraction and division are an ulp off for some bytes; any others
+  // give from_statistics (a std of 0 divides by 1, as in fit). An Error unless both are d x 1 with the same d > 0,
+  // or when from_statistics refuses the values.
   template <typename T>
   static Normalizer from_columns(const NormalizerColumns<T>& columns);
 

@@ -9,6 +9,7 @@ namespace {
 
 constexpr const char* mean_name = "normalizer.mean";
 constexpr const char* deviation_name = "normalizer.std";
+constexpr const char* how_to_apply = "x = (pixel / 255 - normalizer.mean) / normalizer.std, per feature (both d x 1)";
 
 // Takes the normaliser's two columns out of `file`'s tensors; the rest stay extra.
 template <typename T>
@@ -41,12 +42,13 @@ LoadedModelFile<T> split_normalizer(nn::SafetensorsFile<T> file, const std::file
 
 template <typename T>
 void save_model_file(const std::filesystem::path& path, const nn::Module<T>& module,
-                     const data::Normalizer& normalizer, int features, const nn::SafetensorsMetadata& metadata) {
+                     const data::Normalizer& normalizer, int features, nn::SafetensorsMetadata metadata) {
   normalizer.check_features(features, fmt::format("save_model_file: cannot save '{}'", path.string()));
   data::NormalizerColumns<T> columns = normalizer.columns<T>(features);
   nn::StateDict<T> extra;
   extra.insert(mean_name, std::move(columns.mean));
   extra.insert(deviation_name, std::move(columns.standard_deviation));
+  metadata.try_emplace("normalizer", how_to_apply);
   nn::save_module_safetensors(path, module, extra, metadata);
 }
 
@@ -64,10 +66,10 @@ LoadedModelFile<T> load_model_file(const std::filesystem::path& path, nn::Module
   }
 }
 
-template void save_model_file(const std::filesystem::path&, const nn::Module<float>&, const data::Normalizer&, int,
-                              const nn::SafetensorsMetadata&);
-template void save_model_file(const std::filesystem::path&, const nn::Module<double>&, const data::Normalizer&, int,
-                              const nn::SafetensorsMetadata&);
+template void save_model_file(const std::filesystem::path&, const nn::Module<float>&, const data::Normalizer&,
+                              int, nn::SafetensorsMetadata);
+template void save_model_file(const std::filesystem::path&, const nn::Module<double>&, const data::Normalizer&,
+                              int, nn::SafetensorsMetadata);
 template LoadedModelFile<float> load_model_file(const std::filesystem::path&, nn::Module<float>&);
 template LoadedModelFile<double> load_model_file(const std::filesystem::path&, nn::Module<double>&);
 

@@ -1,6 +1,6 @@
-// A trained model's file: the module's state and the normaliser its inputs went through, in one safetensors file, so
-// that the file alone turns new images into the model's predictions: in tapegrad (load_model_file) or without it
-// (the normaliser is written as the two d x 1 columns of x = (pixel / 255 - normalizer.mean) / normalizer.std).
+// A trained model's file: the module's state and the normaliser its inputs went through, in one safetensors file,
+// so that the file alone turns new images into the model's predictions: in tapegrad (load_model_file) or without
+// it (the normaliser is written as the two d x 1 columns of x = (pixel / 255 - normalizer.mean) / normalizer.std).
 #pragma once
 
 #include <filesystem>
@@ -23,16 +23,17 @@ struct LoadedModelFile {
 };
 
 // Writes module.state_dict(), then "normalizer.mean" and "normalizer.std" (normalizer.columns<T>(features): d x 1
-// each, written 1-D), with the metadata, through nn::save_module_safetensors (atomic). An Error, before anything is
-// written, when the normaliser cannot apply to inputs of `features` values (not fitted, or fitted for another size).
+// each, written 1-D), with the metadata and a "normalizer" entry that says how to apply them (unless the metadata
+// has its own), through nn::save_module_safetensors (atomic). An Error, before anything is written, when the
+// normaliser cannot apply to inputs of `features` values (not fitted, or fitted for another size).
 template <typename T>
 void save_model_file(const std::filesystem::path& path, const nn::Module<T>& module,
-                     const data::Normalizer& normalizer, int features, const nn::SafetensorsMetadata& metadata = {});
+                     const data::Normalizer& normalizer, int features, nn::SafetensorsMetadata metadata = {});
 
 // The inverse: loads the module's keys into `module` (strict, as nn::load_module_safetensors) and returns the
-// normaliser (data::Normalizer::from_columns), the metadata and the other tensors. An Error naming the file when the
-// module does not fit it, or when "normalizer.mean" or "normalizer.std" is missing, not d x 1, of different d's or
-// not usable values; `module` is left unchanged then.
+// normaliser (data::Normalizer::from_columns), the metadata and the other tensors. An Error naming the file when
+// the module does not fit it, or when "normalizer.mean" or "normalizer.std" is missing, not d x 1, of different
+// d's or not usable values; `module` is left unchanged then.
 template <typename T>
 LoadedModelFile<T> load_model_file(const std::filesystem::path& path, nn::Module<T>& module);
 
