@@ -62,18 +62,23 @@ Matrix<T> scores(nn::Module<T>& model, const data::Normalizer& normalizer, const
   return model(Tensor<T>::from(normalizer.apply<T>(pixels))).value();
 }
 
+// Each test's own directory for its model file, and a normaliser fitted on images with a constant feature.
+struct ModelFileTest {
+  TempDir directory{"model-file"};
+  std::filesystem::path path = directory / "model.safetensors";
+  data::ImageDataset training = make_images(40, 0);
+  data::Normalizer fitted = data::Normalizer::fitted(training);
+};
+
 }  // namespace
 
-TEST_CASE("model file round trip: a fresh model and the loaded normaliser predict bit for bit as the original",
-          "[model_file]") {
-  TempDir directory("model-file");
-  const auto path = directory / "model.safetensors";
-  const data::ImageDataset training = make_images(40, 0);
-  const data::Normalizer normalizer = data::Normalizer::fitted(training);
-  REQUIRE(normalizer.standard_deviation()[constant_feature] == 0.0);
+TEST_CASE_METHOD(ModelFileTest,
+                 "model file round trip: a fresh model and the loaded normaliser predict as the original",
+                 "[model_file]") {
+  REQUIRE(fitted.standard_deviation()[constant_feature] == 0.0);
   auto model = make_model<double>(1);
   const nn::SafetensorsMetadata metadata{{"classes", "[\"a\",\"b\",\"c\"]"}, {"note", "test"}};
-  train::save_model_file(path, *model, normalizer, features, metadata);
+  train::save_model_file(path, *model, fitted, features, metadata);
 
   // The file holds what apply divides by: 1 for the constant feature, not its std of 0.
   const auto raw = nn::load_safetensors<double>(path);
@@ -82,7 +87,7 @@ TEST_CASE("model file round trip: a fresh model and the loaded normaliser predic
 
   auto loaded_model = make_model<double>(2);
   const data::PixelMatrix new_images = make_images(25, 1000).pixels;
-  REQUIRE(scores(*loaded_model, normalizer, new_images) != scores(*model, normalizer, new_images));
+  REQUIRE(scores(*loaded_model, fitted, new_images) != scores(*model, fitted, new_images));
   const train::LoadedModelFile<double> loaded = train::load_model_file(path, *loaded_model);
   // The metadata given, and how to apply the normaliser's columns without tapegrad.
   nn::SafetensorsMetadata expected = metadata;
@@ -91,23 +96,21 @@ TEST_CASE("model file round trip: a fresh model and the loaded normaliser predic
   CHECK(loaded.extra.empty());
   CHECK(loaded.features == features);
   CHECK(loaded.normalizer.scaling() == data::Scaling::standardize);
-  CHECK(loaded.normalizer.apply<double>(every_byte()) == normalizer.apply<double>(every_byte()));
-  CHECK(scores(*loaded_model, loaded.normalizer, new_images) == scores(*model, normalizer, new_images));
-  CHECK(scores(*loaded_model, loaded.normalizer, training.pixels) == scores(*model, normalizer, training.pixels));
+  CHECK(loaded.normalizer.apply<double>(every_byte()) == fitted.apply<double>(every_byte()));
+  CHECK(scores(*loaded_model, loaded.normalizer, new_images) == scores(*model, fitted, new_images));
+  CHECK(scores(*loaded_model, loaded.normalizer, training.pixels) == scores(*model, fitted, training.pixels));
 }
 
-TEST_CASE("model file in float: the model bit for bit, the normaliser to float rounding of its statistics",
-          "[model_file]") {
-  TempDir directory("model-file");
-  const auto path = directory / "model.safetensors";
-  const data::Normalizer normalizer = data::Normalizer::fitted(make_images(40, 0));
+TEST_CASE_METHOD(ModelFileTest,
+                 "model file in float: the model bit for bit, the normaliser to float rounding of its statistics",
+                 "[model_file]") {
   auto model = make_model<float>(1);
-  train::save_model_file(path, *model, normalizer, features);
+  train::save_model_file(path, *model, fitted, features);
   auto loaded_model = make_model<float>(2);
   const auto loaded = train::load_model_file(path, *loaded_model);
   CHECK(loaded_model->state_dict() == model->state_dict());
   // The file's statistics are floats: the loaded normaliser starts from those, not from the fitted doubles.
-  const Eigen::MatrixXf original = normalizer.apply<float>(every_byte());
+  const Eigen::MatrixXf original = fitted.apply<float>(every_byte());
   const Eigen::MatrixXf restored = loaded.normalizer.apply<float>(every_byte());
   CHECK((restored - original).cwiseAbs().maxCoeff() <= 1e-6f * original.cwiseAbs().maxCoeff());
   CHECK(restored.row(constant_feature) == original.row(constant_feature));
@@ -135,28 +138,25 @@ TEMPLATE_TEST_CASE("model file round trip with a fixed scaling gives that scalin
   }
 }
 
-TEST_CASE("model file: other tensors come back as extra, files of raw statistics (std 0) still load",
-          "[model_file]") {
-  TempDir directory("model-file");
-  const auto path = directory / "model.safetensors";
-  const data::Normalizer normalizer = data::Normalizer::fitted(make_images(40, 0));
+TEST_CASE_METHOD(ModelFileTest,
+                 "model file: other tensors come back as extra, files of raw statistics (std 0) still load",
+                 "[model_file]") {
   auto model = make_model<double>(1);
   // As k_layer_batchnorm wrote its files before: the fitted statistics as they are, a std of 0 included.
   nn::StateDict<double> extra;
-  extra.insert("normalizer.mean", normalizer.mean());
-  extra.insert("normalizer.std", normalizer.standard_deviation());
+  extra.insert("normalizer.mean", fitted.mean());
+  extra.insert("normalizer.std", fitted.standard_deviation());
   extra.insert("class_weights", Matrix<double>::Constant(3, 1, 0.25));
   nn::save_module_safetensors(path, *model, extra);
   auto loaded_model = make_model<double>(2);
   const auto loaded = train::load_model_file(path, *loaded_model);
   CHECK(loaded.extra.names() == std::vector<std::string>{"class_weights"});
-  CHECK(loaded.normalizer.apply<double>(every_byte()) == normalizer.apply<double>(every_byte()));
+  CHECK(loaded.normalizer.apply<double>(every_byte()) == fitted.apply<double>(every_byte()));
 }
 
-TEST_CASE("model file errors: a missing or mis-shaped normaliser, and a model that does not fit, change nothing",
-          "[model_file][errors]") {
-  TempDir directory("model-file");
-  const auto path = directory / "model.safetensors";
+TEST_CASE_METHOD(ModelFileTest,
+                 "model file errors: a missing or mis-shaped normaliser or a misfit model change nothing",
+                 "[model_file][errors]") {
   auto model = make_model<float>(1);
   auto target = make_model<float>(2);
   const nn::StateDict<float> target_before = target->state_dict();
@@ -206,14 +206,11 @@ TEST_CASE("model file errors: a missing or mis-shaped normaliser, and a model th
   CHECK(target->state_dict() == model->state_dict());
 }
 
-TEST_CASE("model file saving refuses a normaliser that cannot apply, before writing anything",
-          "[model_file][errors]") {
-  TempDir directory("model-file");
-  const auto path = directory / "model.safetensors";
+TEST_CASE_METHOD(ModelFileTest, "model file saving refuses a normaliser that cannot apply, writing nothing",
+                 "[model_file][errors]") {
   auto model = make_model<float>(1);
   std::string message = error_message([&] { train::save_model_file(path, *model, data::Normalizer(), features); });
   CHECK_THAT(message, Contains(path.string()) && Contains("fit"));
-  const data::Normalizer fitted = data::Normalizer::fitted(make_images(10, 0));
   message = error_message([&] { train::save_model_file(path, *model, fitted, features + 1); });
   CHECK_THAT(message, Contains("fitted on images of 6 features but these have 7"));
   CHECK_FALSE(std::filesystem::exists(path));
