@@ -234,15 +234,11 @@ TEST_CASE("cifar_softmax: bad input gets one clear message and the right exit co
 }
 
 TEST_CASE("cifar_softmax: setting2 on the real CIFAR-10 lands in the reports' band", "[app][cifar_softmax][real]") {
-  const char* env = std::getenv("CIFAR10_DIR");
-  fs::path cifar = env ? fs::path(env) : fs::path(TAPEGRAD_SOURCE_DIR) / "data" / "cifar-10-batches-bin";
-  if (!fs::exists(cifar / "data_batch_1.bin")) {
-    WARN("skipped: no CIFAR-10 in $CIFAR10_DIR or data/cifar-10-batches-bin (scripts/get-cifar10.sh)");
-    return;
-  }
+  const auto cifar = real_cifar10();
+  if (!cifar) return;
   TempDir dir("cifar-real");
   const auto run = run_command(app_path("cifar_softmax") + " --preset setting2 --threads 1 --quiet --data '" +
-                               cifar.string() + "' --out '" + (dir.path() / "out").string() + "'");
+                               cifar->string() + "' --out '" + (dir.path() / "out").string() + "'");
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
   const double test = read_json(dir.path() / "out" / "setting2" / "summary.json")["test_accuracy"].get<double>();

@@ -6,7 +6,6 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <csignal>
-#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -366,25 +365,20 @@ TEST_CASE("k_layer_batchnorm: --resume reads a finished run back, refuses other 
 
 TEST_CASE("k_layer_batchnorm: on the real CIFAR-10 a short 3-layer run with batch norm beats the same without",
           "[app][k_layer_batchnorm][integration]") {
-  fs::path data;
-  if (const char* env = std::getenv("CIFAR10_DIR");
-      env != nullptr && fs::exists(fs::path(env) / "data_batch_1.bin")) {
-    data = env;
-  } else {
-    WARN("CIFAR10_DIR does not hold CIFAR-10: the real-data run is skipped");
-    return;
-  }
+  const auto data = real_cifar10();
+  if (!data) return;
   TempDir dir("k-layer-real");
   // The gradient check on real images: tape, reference and central differences within the limits.
-  const auto gradcheck = run_command(app_path("k_layer_batchnorm") + " --preset gradcheck --data '" + data.string() +
-                                     "' --out '" + (dir.path() / "gradcheck").string() + "' --quiet");
+  const auto gradcheck = run_command(app_path("k_layer_batchnorm") + " --preset gradcheck --data '" +
+                                     data->string() + "' --out '" + (dir.path() / "gradcheck").string() +
+                                     "' --quiet");
   INFO(gradcheck.output);
   REQUIRE(gradcheck.exit_code == 0);
   CHECK(read_json(dir.path() / "gradcheck" / "gradcheck" / "gradcheck.json")["passed"] == true);
   std::vector<double> accuracy;
   for (const char* bn : {"on", "off"}) {
     const auto run =
-        run_command(app_path("k_layer_batchnorm") + " --preset three-layer-bn --data '" + data.string() +
+        run_command(app_path("k_layer_batchnorm") + " --preset three-layer-bn --data '" + data->string() +
                     "' --out '" + (dir.path() / bn).string() +
                     "' --threads 1 --quiet --limit-train 10000 --n-s 200 --cycles 1 --sigma 0.001 --bn " + bn);
     INFO(run.output);

@@ -3,7 +3,6 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
-#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -518,18 +517,11 @@ TEST_CASE("two_layer_cyclic: bad input gives the contract's exit codes", "[app][
 
 TEST_CASE("two_layer_cyclic: one-cycle on the real CIFAR-10 reaches the reports' accuracy",
           "[app][two_layer_cyclic][integration]") {
-  fs::path data;
-  if (const char* env = std::getenv("CIFAR10_DIR"); env != nullptr && fs::exists(fs::path(env) / "data_batch_1.bin")) {
-    data = env;
-  } else if (fs::exists(fs::path(TAPEGRAD_SOURCE_DIR) / "data/cifar-10-batches-bin/data_batch_1.bin")) {
-    data = fs::path(TAPEGRAD_SOURCE_DIR) / "data/cifar-10-batches-bin";
-  } else {
-    WARN("CIFAR-10 is not here (CIFAR10_DIR, data/cifar-10-batches-bin): the real-data run is skipped");
-    return;
-  }
+  const auto data = real_cifar10();
+  if (!data) return;
   TempDir dir("two-layer-real");
   // One thread: batches of 100 gain little from a second, and lose much when the other core is busy.
-  const auto run = run_command(app_path("two_layer_cyclic") + " --preset one-cycle --data '" + data.string() +
+  const auto run = run_command(app_path("two_layer_cyclic") + " --preset one-cycle --data '" + data->string() +
                                "' --out '" + dir.path().string() + "' --threads 1 --quiet");
   INFO(run.output);
   REQUIRE(run.exit_code == 0);

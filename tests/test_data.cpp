@@ -12,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <tapegrad/core/error.h>
@@ -22,6 +23,7 @@
 using Catch::Contains;
 using tapegrad::Generator;
 using tapegrad::testing::read_bytes;
+using tapegrad::testing::real_cifar10;
 using tapegrad::testing::TempDir;
 using tapegrad::testing::write_bytes;
 namespace data = tapegrad::data;
@@ -314,6 +316,82 @@ TEST_CASE("CIFAR-10 splits: a file missing or unlike the test batch is named", "
   for (const auto& name : data::cifar10_training_batch_names()) write_bytes(dir / name, cifar_file({4, 1}));
   REQUIRE_THROWS_WITH(data::load_cifar10_holdout(dir.path(), 1),
                       Contains("data_batch_1.bin .. data_batch_5.bin has labels of 5"));
+}
+
+namespace {
+
+// Sets CIFAR10_DIR (unsets it for nullptr) while the object lives, then puts back what was there before.
+class ScopedCifar10Dir {
+ public:
+  explicit ScopedCifar10Dir(const char* value) {
+    if (const char* previous = std::getenv("CIFAR10_DIR")) previous_ = previous;
+    set(value);
+  }
+  ~ScopedCifar10Dir() { set(previous_ ? previous_->c_str() : nullptr); }
+  ScopedCifar10Dir(const ScopedCifar10Dir&) = delete;
+  ScopedCifar10Dir& operator=(const ScopedCifar10Dir&) = delete;
+  void set(const char* value) { value ? ::setenv("CIFAR10_DIR", value, 1) : ::unsetenv("CIFAR10_DIR"); }
+
+ private:
+  std::optional<std::string> previous_;
+};
+
+// What find_cifar10 finds, as text for the messages of a failed check.
+std::string found_cifar10(const std::filesystem::path& fallback = "data/cifar-10-batches-bin") {
+  const auto found = data::find_cifar10(fallback);
+  return found ? found->string() : "nothing";
+}
+
+}  // namespace
+
+TEST_CASE("CIFAR-10: a directory holds it when data_batch_1.bin is there", "[data][cifar]") {
+  TempDir dir("cifar");
+  REQUIRE_FALSE(data::holds_cifar10(dir.path()));
+  write_bytes(dir / "test_batch.bin", cifar_file({1}));
+  REQUIRE_FALSE(data::holds_cifar10(dir.path()));
+  write_bytes(dir / "data_batch_1.bin", cifar_file({1}));
+  REQUIRE(data::holds_cifar10(dir.path()));
+  REQUIRE_FALSE(data::holds_cifar10(dir / "no-such-folder"));
+}
+
+TEST_CASE("CIFAR-10 is found in $CIFAR10_DIR, else in the fallback, else nowhere", "[data][cifar]") {
+  TempDir dir("cifar");
+  for (const char* name : {"from-variable", "fallback", "empty"}) std::filesystem::create_directory(dir / name);
+  write_bytes(dir / "from-variable" / "data_batch_1.bin", cifar_file({1}));
+  write_bytes(dir / "fallback" / "data_batch_1.bin", cifar_file({2}));
+  const std::string from_variable = (dir / "from-variable").string(), fallback = (dir / "fallback").string();
+  const std::string empty = (dir / "empty").string(), missing = (dir / "missing").string();
+
+  ScopedCifar10Dir variable(from_variable.c_str());
+  REQUIRE(found_cifar10(fallback) == from_variable);
+  REQUIRE(found_cifar10(empty) == from_variable);
+  // A variable naming a directory without CIFAR-10 is passed over, not an error.
+  for (const std::string& without : {empty, missing}) {
+    variable.set(without.c_str());
+    REQUIRE(found_cifar10(fallback) == fallback);
+    REQUIRE(found_cifar10(empty) == "nothing");
+  }
+  variable.set(nullptr);
+  REQUIRE(found_cifar10(fallback) == fallback);
+  REQUIRE(found_cifar10(missing) == "nothing");
+}
+
+TEST_CASE("CIFAR-10: an empty $CIFAR10_DIR is ignored, and the fallback is data/cifar-10-batches-bin",
+          "[data][cifar]") {
+  TempDir dir("cifar");
+  // The working directory holds CIFAR-10 itself, so an empty variable read as a path would find it there.
+  write_bytes(dir / "data_batch_1.bin", cifar_file({1}));
+  std::filesystem::create_directories(dir / "data" / "cifar-10-batches-bin");
+  const auto previous_directory = std::filesystem::current_path();
+  std::filesystem::current_path(dir.path());
+  ScopedCifar10Dir variable("");
+  const std::string default_fallback = found_cifar10(), without_fallback = found_cifar10(dir / "missing");
+  write_bytes(dir / "data" / "cifar-10-batches-bin" / "data_batch_1.bin", cifar_file({1}));
+  const std::string default_found = found_cifar10();
+  std::filesystem::current_path(previous_directory);
+  REQUIRE(default_fallback == "nothing");
+  REQUIRE(without_fallback == "nothing");
+  REQUIRE(default_found == "data/cifar-10-batches-bin");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1076,14 +1154,9 @@ TEMPLATE_TEST_CASE("normalized_examples and for_each_chunk cover the dataset in 
 // Real data, when present
 
 TEST_CASE("Real CIFAR-10 test batch loads with 1000 images per class", "[data][real]") {
-  const char* from_environment = std::getenv("CIFAR10_DIR");
-  const std::filesystem::path directory =
-      from_environment != nullptr ? from_environment : TAPEGRAD_SOURCE_DIR "/data/cifar-10-batches-bin";
-  if (!std::filesystem::exists(directory / "test_batch.bin")) {
-    WARN("skipped: no CIFAR-10 at " << directory << " (set CIFAR10_DIR)");
-    return;
-  }
-  const auto test = data::load_cifar10(directory, {data::cifar10_test_batch_name()});
+  const auto directory = real_cifar10();
+  if (!directory) return;
+  const auto test = data::load_cifar10(*directory, {data::cifar10_test_batch_name()});
   REQUIRE(test.size() == 10000);
   REQUIRE(test.num_classes() == 10);
   std::map<int, int> per_class;

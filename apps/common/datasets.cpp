@@ -3,8 +3,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <cstdlib>
-
 #include "apps/common/app_error.h"
 #include <tapegrad/nn/data/cifar10.h>
 #include <tapegrad/nn/data/idx.h>
@@ -12,25 +10,9 @@
 namespace tapegrad::apps {
 namespace {
 
-bool has_cifar10(const std::filesystem::path& directory) {
-  std::error_code ignored;
-  return std::filesystem::exists(directory / "data_batch_1.bin", ignored);
-}
-
 const char* const kCifarHint =
     "put CIFAR-10's binary files (data_batch_1.bin .. data_batch_5.bin, test_batch.bin) in that directory: "
     "scripts/get-cifar10.sh fetches and checks them";
-
-// Where CIFAR-10 is: --data when given (which must then hold it), else $CIFAR10_DIR, else
-// data/cifar-10-batches-bin; nullopt when none of them has data_batch_1.bin.
-std::optional<std::filesystem::path> find_cifar10(const std::optional<std::filesystem::path>& data_flag) {
-  if (data_flag) return has_cifar10(*data_flag) ? std::optional(*data_flag) : std::nullopt;
-  if (const char* env = std::getenv("CIFAR10_DIR"); env != nullptr && *env != '\0' && has_cifar10(env)) {
-    return std::filesystem::path(env);
-  }
-  if (has_cifar10("data/cifar-10-batches-bin")) return std::filesystem::path("data/cifar-10-batches-bin");
-  return std::nullopt;
-}
 
 // Runs `split` (a load or a split of the library) with its errors as the apps word them: a validation split that
 // leaves nothing to train on is bad usage (exit 2), anything else bad data (exit 3).
@@ -75,15 +57,16 @@ ImageSplits load_fashion_mnist(CifarSplit split, int validation_size) {
 
 ImageSplits load_image_splits(const std::optional<std::filesystem::path>& data_flag, CifarSplit split,
                               int validation_size) {
-  const auto cifar = find_cifar10(data_flag);
-  std::error_code error;
-  if (!cifar && data_flag) {
+  // --data, when given, must hold CIFAR-10: only the search without it may end in Fashion-MNIST.
+  if (data_flag && !data::holds_cifar10(*data_flag)) {
+    std::error_code error;
     if (!std::filesystem::is_directory(*data_flag, error)) {
       throw DataError(fmt::format("--data {}: the directory does not exist", data_flag->string()), kCifarHint);
     }
     throw DataError(fmt::format("no CIFAR-10 in {}: data_batch_1.bin is missing", data_flag->string()),
                     kCifarHint);
   }
+  const auto cifar = data_flag ? data_flag : data::find_cifar10();
   if (!cifar) return load_fashion_mnist(split, validation_size);
   auto loaded = as_split_error([&] {
     return split == CifarSplit::batch1_batch2 ? data::load_cifar10_first_two_batches(*cifar)

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -146,6 +147,19 @@ std::vector<std::string> cifar10_training_batch_names() {
 }
 
 std::string cifar10_test_batch_name() { return "test_batch.bin"; }
+
+bool holds_cifar10(const std::filesystem::path& directory) {
+  std::error_code unreadable_counts_as_absent;
+  return std::filesystem::exists(directory / "data_batch_1.bin", unreadable_counts_as_absent);
+}
+
+std::optional<std::filesystem::path> find_cifar10(const std::filesystem::path& fallback) {
+  if (const char* variable = std::getenv("CIFAR10_DIR");
+      variable != nullptr && *variable != '\0' && holds_cifar10(variable))
+    return std::filesystem::path(variable);
+  if (holds_cifar10(fallback)) return fallback;
+  return std::nullopt;
+}
 
 std::vector<std::string> load_cifar10_class_names(const std::filesystem::path& directory) {
   const auto meta = directory / "batches.meta.txt";

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,16 @@ inline constexpr int cifar10_record_bytes = 1 + 3 * 32 * 32;
 std::vector<std::string> cifar10_training_batch_names();
 // "test_batch.bin".
 std::string cifar10_test_batch_name();
+
+// Whether `directory` has data_batch_1.bin. One file decides so that a damaged copy is not passed over in silence:
+// once a directory is taken for CIFAR-10, the loaders name whichever of its other files is missing or bad.
+bool holds_cifar10(const std::filesystem::path& directory);
+
+// Where CIFAR-10 is: $CIFAR10_DIR when it is set, non-empty and holds_cifar10, else `fallback` when it does, else
+// nullopt. The variable comes first so that one copy can serve many checkouts and build directories; the fallback
+// is where scripts/get-cifar10.sh puts it, relative to the working directory unless given absolute.
+std::optional<std::filesystem::path> find_cifar10(
+    const std::filesystem::path& fallback = "data/cifar-10-batches-bin");
 
 // The class names from `directory`/batches.meta.txt (its non-empty lines, which must be 10), or "0".."9"
 // when the file is absent.

@@ -1,6 +1,7 @@
 #include "support/test_data.h"
 
 #include <tapegrad/core/error.h>
+#include <tapegrad/nn/data/cifar10.h>
 
 #include <catch2/catch.hpp>
 
@@ -93,6 +94,13 @@ std::string error_message(const std::function<void()>& action) {
   }
   FAIL("no tapegrad::Error was thrown");
   return {};
+}
+
+std::optional<std::filesystem::path> real_cifar10() {
+  auto found = data::find_cifar10(TAPEGRAD_SOURCE_DIR "/data/cifar-10-batches-bin");
+  if (!found)
+    WARN("skipped: no CIFAR-10 in $CIFAR10_DIR or data/cifar-10-batches-bin; scripts/get-cifar10.sh fetches it");
+  return found;
 }
 
 FileSizeLimit::FileSizeLimit(rlim_t bytes) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,11 @@ std::string file_text(std::FILE* file);
 
 // The message of the tapegrad::Error that `action` throws; fails the test when it throws nothing.
 std::string error_message(const std::function<void()>& action);
+
+// The real CIFAR-10 for the tests that need it: data::find_cifar10 with this source tree's
+// data/cifar-10-batches-bin as the fallback. When there is none it warns that the calling test is skipped and how
+// to get the data; the caller then returns.
+std::optional<std::filesystem::path> real_cifar10();
 
 // Limits the size of files this process may write (RLIMIT_FSIZE), so that a write fails half-way as on a full
 // disk; SIGXFSZ is ignored meanwhile so that the write returns EFBIG instead of killing the process.
