@@ -799,8 +799,8 @@ void save_module_safetensors(const std::filesystem::path& path, const Module<T>&
 }
 
 template <typename T>
-SafetensorsFile<T> load_module_safetensors(const std::filesystem::path& path, Module<T>& module) {
-  SafetensorsFile<T> file = load_safetensors<T>(path);
+SafetensorsFile<T> load_module_state(SafetensorsFile<T> file, Module<T>& module,
+                                     const std::filesystem::path& path) {
   const StateDict<T> module_state = module.state_dict();
   StateDict<T> for_module;
   SafetensorsFile<T> rest;
@@ -820,12 +820,18 @@ SafetensorsFile<T> load_module_safetensors(const std::filesystem::path& path, Mo
   return rest;
 }
 
-#define TAPEGRAD_INSTANTIATE_SAFETENSORS(T)                                                                    \
+template <typename T>
+SafetensorsFile<T> load_module_safetensors(const std::filesystem::path& path, Module<T>& module) {
+  return load_module_state(load_safetensors<T>(path), module, path);
+}
+
+#define TAPEGRAD_INSTANTIATE_SAFETENSORS(T)                                                                      \
   template void save_safetensors(const std::filesystem::path&, const StateDict<T>&, const SafetensorsMetadata&); \
-  template SafetensorsFile<T> load_safetensors(const std::filesystem::path&);                                  \
-  template void save_module_safetensors(const std::filesystem::path&, const Module<T>&, const StateDict<T>&,    \
-                                        const SafetensorsMetadata&);                                           \
-  template SafetensorsFile<T> load_module_safetensors(const std::filesystem::path&, Module<T>&);
+  template SafetensorsFile<T> load_safetensors(const std::filesystem::path&);                                    \
+  template void save_module_safetensors(const std::filesystem::path&, const Module<T>&, const StateDict<T>&,     \
+                                        const SafetensorsMetadata&);                                             \
+  template SafetensorsFile<T> load_module_safetensors(const std::filesystem::path&, Module<T>&);                 \
+  template SafetensorsFile<T> load_module_state(SafetensorsFile<T>, Module<T>&, const std::filesystem::path&);
 
 TAPEGRAD_INSTANTIATE_SAFETENSORS(float)
 TAPEGRAD_INSTANTIATE_SAFETENSORS(double)

@@ -62,4 +62,9 @@ void save_module_safetensors(const std::filesystem::path& path, const Module<T>&
 template <typename T>
 SafetensorsFile<T> load_module_safetensors(const std::filesystem::path& path, Module<T>& module);
 
+// The same for a file already read (load_safetensors): `path` names it in the error.
+template <typename T>
+SafetensorsFile<T> load_module_state(SafetensorsFile<T> file, Module<T>& module,
+                                     const std::filesystem::path& path);
+
 }  // namespace tapegrad::nn

@@ -1,16 +1,17 @@
 // train::save_model_file / load_model_file: a model and its input normaliser in one file, loaded back into a fresh
 // model that predicts as the original did (fitted statistics with a constant feature, the fixed scalings), and the
 // files that are refused, without touching the model.
-#include <catch2/catch.hpp>
-
-#include <memory>
-#include <string>
-
 #include <tapegrad/nn/activation.h>
+#include <tapegrad/nn/batch_norm.h>
 #include <tapegrad/nn/linear.h>
 #include <tapegrad/nn/safetensors.h>
 #include <tapegrad/nn/sequential.h>
 #include <tapegrad/nn/train/model_file.h>
+
+#include <catch2/catch.hpp>
+#include <limits>
+#include <memory>
+#include <string>
 
 #include "tests/support/test_data.h"
 
@@ -78,7 +79,7 @@ TEST_CASE_METHOD(ModelFileTest,
   REQUIRE(fitted.standard_deviation()[constant_feature] == 0.0);
   auto model = make_model<double>(1);
   const nn::SafetensorsMetadata metadata{{"classes", "[\"a\",\"b\",\"c\"]"}, {"note", "test"}};
-  train::save_model_file(path, *model, fitted, features, metadata);
+  train::save_model_file(path, *model, fitted, features, {}, metadata);
 
   // The file holds what apply divides by: 1 for the constant feature, not its std of 0.
   const auto raw = nn::load_safetensors<double>(path);
@@ -91,7 +92,8 @@ TEST_CASE_METHOD(ModelFileTest,
   const train::LoadedModelFile<double> loaded = train::load_model_file(path, *loaded_model);
   // The metadata given, and how to apply the normaliser's columns without tapegrad.
   nn::SafetensorsMetadata expected = metadata;
-  expected["normalizer"] = "x = (pixel / 255 - normalizer.mean) / normalizer.std, per feature (both d x 1)";
+  expected["normalizer"] =
+      "x = (pixel / 255 - normalizer.mean) / normalizer.std, per feature (each of the two holds d values)";
   CHECK(loaded.metadata == expected);
   CHECK(loaded.extra.empty());
   CHECK(loaded.features == features);
@@ -192,6 +194,17 @@ TEST_CASE_METHOD(ModelFileTest,
   CHECK_THAT(load_error(), Contains("not negative") && Contains(path.string()));
   CHECK(target->state_dict() == target_before);
 
+  for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    Matrix<float> spoilt = column;
+    spoilt(3, 0) = bad;
+    save_with({{"normalizer.mean", spoilt}, {"normalizer.std", column}});
+    CHECK_THAT(load_error(), Contains("are not a normaliser") && Contains(path.string()));
+    CHECK(target->state_dict() == target_before);
+    save_with({{"normalizer.mean", column}, {"normalizer.std", spoilt}});
+    CHECK_THAT(load_error(), Contains("are not a normaliser"));
+    CHECK(target->state_dict() == target_before);
+  }
+
   // A file of another model: the module's own check, which changes nothing either.
   auto wider = std::make_shared<nn::Sequential<float>>();
   Generator generator(5);
@@ -213,5 +226,58 @@ TEST_CASE_METHOD(ModelFileTest, "model file saving refuses a normaliser that can
   CHECK_THAT(message, Contains(path.string()) && Contains("fit"));
   message = error_message([&] { train::save_model_file(path, *model, fitted, features + 1); });
   CHECK_THAT(message, Contains("fitted on images of 6 features but these have 7"));
+  // A fixed scaling applies to any size, so the size given is all there is: it must be one.
+  for (const int none : {0, -1}) {
+    message = error_message(
+        [&] { train::save_model_file(path, *model, data::Normalizer(data::Scaling::unit_interval), none); });
+    CHECK_THAT(message, Contains(path.string()) && Contains("at least 1 feature"));
+  }
+  nn::StateDict<float> clash;
+  clash.insert("normalizer.std", Matrix<float>::Ones(features, 1));
+  message = error_message([&] { train::save_model_file(path, *model, fitted, features, clash); });
+  CHECK_THAT(message, Contains("\"normalizer.std\" would replace the normaliser's"));
   CHECK_FALSE(std::filesystem::exists(path));
+}
+
+TEST_CASE_METHOD(
+    ModelFileTest,
+    "model file with BatchNorm: buffers and extra tensors round trip, and a bad file restores nothing "
+    "because nothing was loaded",
+    "[model_file]") {
+  const auto make_normalised = [](std::uint64_t seed) {
+    Generator generator(seed);
+    auto model = std::make_shared<nn::Sequential<double>>();
+    model->emplace_back<nn::Linear<double>>(features, 4, nn::LinearOptions{}, generator);
+    model->emplace_back<nn::BatchNorm<double>>(4);
+    model->emplace_back<nn::ReLU<double>>();
+    model->emplace_back<nn::Linear<double>>(4, 3, nn::LinearOptions{}, generator);
+    return model;
+  };
+  auto model = make_normalised(1);
+  {  // a training-mode pass moves the running statistics away from their initial values
+    const Tensor<double> x = Tensor<double>::from(fitted.apply<double>(training.pixels));
+    (*model)(x);
+  }
+  model->eval();
+  nn::StateDict<double> extra;
+  extra.insert("class_weights", Matrix<double>::Constant(3, 1, 0.5));
+  train::save_model_file(path, *model, fitted, features, extra, {{"normalizer", "my own words"}});
+
+  auto loaded_model = make_normalised(2);
+  loaded_model->eval();
+  const auto loaded = train::load_model_file(path, *loaded_model);
+  CHECK(loaded_model->state_dict() == model->state_dict());  // the running statistics (buffers) included
+  CHECK(loaded.extra.names() == std::vector<std::string>{"class_weights"});
+  CHECK(loaded.metadata.at("normalizer") == "my own words");  // the caller's entry is kept
+  CHECK(scores(*loaded_model, loaded.normalizer, training.pixels) == scores(*model, fitted, training.pixels));
+
+  // A file whose normaliser is unusable: the module, buffers included, is as it was.
+  auto target = make_normalised(3);
+  const nn::StateDict<double> before = target->state_dict();
+  nn::StateDict<double> bad;
+  bad.insert("normalizer.mean", Matrix<double>::Zero(features, 1));
+  bad.insert("normalizer.std", Matrix<double>::Zero(features + 1, 1));
+  nn::save_module_safetensors(path, *model, bad);
+  CHECK_THAT(error_message([&] { train::load_model_file(path, *target); }), Contains("are not a normaliser"));
+  CHECK(target->state_dict() == before);
 }

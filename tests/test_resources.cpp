@@ -14,9 +14,12 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
 
 using tapegrad::train::Amount;
 using tapegrad::train::ResourceLimitExceeded;
@@ -269,8 +272,15 @@ TEST_CASE("build_record_json holds every member of the record under its name, an
 
   using std::chrono::seconds;
   using std::chrono::system_clock;
+  // In a zone far from UTC, so that local time in place of UTC would show.
+  const char* zone = std::getenv("TZ");
+  const std::optional<std::string> previous_zone = zone ? std::optional<std::string>(zone) : std::nullopt;
+  ::setenv("TZ", "NPT-05:45", 1);  // UTC+05:45, as a POSIX rule: no time zone files needed
+  ::tzset();
   CHECK(tapegrad::train::utc_timestamp(system_clock::time_point(seconds(0))) == "1970-01-01T00:00:00Z");
   CHECK(tapegrad::train::utc_timestamp(system_clock::time_point(seconds(1714566896))) == "2024-05-01T12:34:56Z");
+  previous_zone ? ::setenv("TZ", previous_zone->c_str(), 1) : ::unsetenv("TZ");
+  ::tzset();
   CHECK_THAT(tapegrad::train::utc_timestamp(),
              Catch::Matches(R"(20\d\d-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-6]\dZ)"));
 }

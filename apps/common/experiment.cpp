@@ -167,7 +167,7 @@ void save_model_file(const Classifier<T>& model, const ExperimentData& d, const 
                             : "the class (row) with the largest score; scores = weight x + bias per linear layer, "
                               "ReLU between layers"}};
   train::save_model_file(directory.root() / "model.safetensors", *model.network, d.normalizer,
-                         static_cast<int>(features), metadata);
+                         static_cast<int>(features), {}, metadata);
 }
 
 std::unique_ptr<optim::LearningRateSchedule> make_schedule(const ExperimentSettings& s, long steps_per_epoch) {

@@ -262,7 +262,7 @@ RunResult train_typed(const KLayerSettings& s, const ImageSplits& splits, const 
       accuracies_with_training_set_statistics(network, splits, normalizer, loss, penalty);
   // model.safetensors: the parameters, the running statistics (buffers) and the normaliser, by dotted name.
   const std::filesystem::path model_file = directory.root() / "model.safetensors";
-  train::save_model_file(model_file, *network.model, normalizer, normalizer.features());
+  train::save_model_file(model_file, *network.model, normalizer, static_cast<int>(splits.train.shape.features()));
 
   RunResult result;
   result.rows = rows;

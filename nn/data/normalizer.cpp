@@ -178,6 +178,7 @@ Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> Normalizer::apply(
 
 template <typename T>
 NormalizerColumns<T> Normalizer::columns(int features) const {
+  if (features < 1) throw_error(fmt::format("Normalizer::columns: features must be at least 1, got {}", features));
   check_features(features, "Normalizer::columns");
   using Column = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
   NormalizerColumns<T> result{Column::Zero(features, 1), Column::Ones(features, 1)};

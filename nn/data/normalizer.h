@@ -69,7 +69,7 @@ class Normalizer {
   void apply_column(const std::uint8_t* pixels, T* out, int features) const;
 
   // mean[f] and std[f] of the form above for images of `features` values (a fitted std of 0 is 1 there: apply
-  // divides by 1). Throws like check_features.
+  // divides by 1). Throws like check_features, and when features < 1.
   template <typename T>
   NormalizerColumns<T> columns(int features) const;
 

@@ -1,4 +1,5 @@
 #include <fmt/format.h>
+#include <tapegrad/core/error.h>
 #include <tapegrad/core/gemm.h>
 #include <tapegrad/core/kernels/isa.h>
 #include <tapegrad/nn/train/build_record.h>
@@ -44,7 +45,8 @@ std::string build_record_json(const BuildRecord& build) {
 std::string utc_timestamp(std::chrono::system_clock::time_point when) {
   const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
   std::tm parts{};
-  ::gmtime_r(&seconds, &parts);
+  if (::gmtime_r(&seconds, &parts) == nullptr)
+    throw_error("utc_timestamp: the time is outside the calendar's range");
   char text[32];
   return std::string(text, std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts));
 }

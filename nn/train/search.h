@@ -57,7 +57,7 @@ struct Shard {
   bool keeps(std::size_t trial) const {
     return trial % static_cast<std::size_t>(count) == static_cast<std::size_t>(index);
   }
-  // How many of the trials 0 .. trials - 1 it keeps.
+  // How many of the trials 0 .. trials - 1 it keeps (of a shard that passes check()).
   std::size_t kept_of(std::size_t trials) const {
     const auto k = static_cast<std::size_t>(index);
     return trials > k ? (trials - k - 1) / static_cast<std::size_t>(count) + 1 : 0;
