@@ -921,6 +921,16 @@ TEMPLATE_TEST_CASE("BatchLoader: every example once per epoch, partial last batc
   const auto batches = epoch_indices(dropping);
   REQUIRE(batches.size() == 4);
   REQUIRE(flattened(batches).size() == 20);
+
+  // A whole epoch fits in less than one batch: with drop_last nothing would be trained on, so it is refused.
+  const auto small = make_dataset(4, {1, 2, 2}, 3);
+  CHECK_THROWS_WITH((data::BatchLoader<TestType>(small, data::Normalizer(data::Scaling::unit_interval),
+                                                 {.batch_size = 5, .drop_last = true}, Generator(1))),
+                    Catch::Contains("batch_size 5 with drop_last leaves no batch in an epoch of 4 examples") &&
+                        Catch::Contains("at most 4"));
+  data::BatchLoader<TestType> just(small, data::Normalizer(data::Scaling::unit_interval),
+                                   {.batch_size = 4, .drop_last = true}, Generator(1));
+  CHECK(just.batches_per_epoch() == 1);
 }
 
 TEMPLATE_TEST_CASE("BatchLoader: the seed decides the order, no shuffle means 0..n-1", "[data][loader]", float,

@@ -203,6 +203,11 @@ TEST_CASE("activation modules and Sequential compute what the ops compute", "[nn
   CHECK(Sigmoid<double>()(input).value() == sigmoid(input).value());
   CHECK(Tanh<double>()(input).value() == tapegrad::tanh(input).value());
   CHECK(ReLU<double>()(input).value().minCoeff() == 0.0);
+  CHECK(LeakyReLU<double>()(input).value() == leaky_relu(input).value());
+  CHECK(LeakyReLU<double>(0.2)(input).value() == leaky_relu(input, 0.2).value());
+  CHECK(LeakyReLU<double>(0.2)(input).value() != LeakyReLU<double>()(input).value());
+  CHECK(LeakyReLU<float>(0.2).type_name() == "LeakyReLU(0.2)");
+  CHECK_THROWS_WITH(LeakyReLU<float>(std::nan("")), Catch::Contains("LeakyReLU: the slope must be finite"));
 
   Sequential<double> net;
   auto first = net.emplace_back<Linear<double>>(3, 5, LinearOptions{.bias = Init::normal(1.0)}, generator);

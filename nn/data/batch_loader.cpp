@@ -29,6 +29,11 @@ BatchLoader<T>::BatchLoader(const ImageDataset& dataset, Normalizer normalizer, 
   options_.validate();
   dataset_.check("BatchLoader");
   normalizer_.check_features(static_cast<int>(dataset_.pixels.rows()), "BatchLoader");
+  if (options_.drop_last && dataset_.size() < options_.batch_size) {
+    throw_error(fmt::format("BatchLoader: batch_size {} with drop_last leaves no batch in an epoch of {} examples; "
+                            "give a batch_size of at most {}, or drop_last = false",
+                            options_.batch_size, dataset_.size(), dataset_.size()));
+  }
   order_.reserve(static_cast<std::size_t>(dataset_.size()));
   // The full-size batch matrix is allocated once here; only a smaller last batch resizes it.
   batch_.X.resize(dataset_.pixels.rows(), std::min(options_.batch_size, dataset_.size()));

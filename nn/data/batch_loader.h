@@ -25,7 +25,8 @@ struct BatchLoaderOptions {
   bool shuffle = true;
   // The chance that each drawn image is mirrored left-right (flip_horizontal); 0 turns flipping off.
   double flip_probability = 0.0;
-  // Leave out the last batch of an epoch when it is smaller than batch_size.
+  // Leave out the last batch of an epoch when it is smaller than batch_size (a data set smaller than one batch is
+  // then refused: no epoch would have a batch).
   bool drop_last = false;
 
   // Throws tapegrad::Error naming the bad option.
