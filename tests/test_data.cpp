@@ -205,11 +205,12 @@ TEST_CASE("CIFAR-10: a missing file or folder says which and what to do", "[data
   REQUIRE_THROWS_AS(data::load_cifar10(dir.path(), {"data_batch_1.bin", "data_batch_4.bin"}), tapegrad::Error);
   REQUIRE_THROWS_WITH(data::load_cifar10(dir.path(), {"data_batch_1.bin", "data_batch_4.bin"}),
                       Contains("not found") && Contains("data_batch_4.bin") &&
-                          Contains("scripts/get-cifar10.sh") && Contains("--data"));
+                          Contains("give the folder that holds CIFAR-10's binary version") &&
+                          Contains("cifar-10-binary.tar.gz"));
   REQUIRE_THROWS_WITH(data::load_cifar10_batch(dir / "nothing.bin"),
                       Contains("nothing.bin") && Contains("not found"));
   REQUIRE_THROWS_WITH(data::load_cifar10(dir / "no-such-folder", {"data_batch_1.bin"}),
-                      Contains("no-such-folder") && Contains("scripts/get-cifar10.sh"));
+                      Contains("no-such-folder") && Contains("give the folder that holds"));
   REQUIRE_THROWS_WITH(data::load_cifar10(dir.path(), {}), Contains("no batch files"));
 }
 
@@ -447,8 +448,10 @@ TEST_CASE("IDX: the standard file names are found, plain or .gz", "[data][idx]")
   write_bytes(dir / "train-images-idx3-ubyte.gz", gzip(idx_images(2, 3, 3, 2)));
   write_bytes(dir / "train-labels-idx1-ubyte", idx_labels({1, 2}));
   write_bytes(dir / "t10k-images.idx3-ubyte", idx_images(1, 3, 3, 1));
-  REQUIRE_THROWS_WITH(data::find_mnist_files(dir.path()),
-                      Contains("t10k labels") && Contains("t10k-labels-idx1-ubyte.gz") && Contains("--data"));
+  REQUIRE_THROWS_WITH(data::find_mnist_files(dir.path()), Contains("t10k labels") &&
+                                                              Contains("t10k-labels-idx1-ubyte.gz") &&
+                                                              Contains("give the folder that holds") &&
+                                                              Contains("apt-get install dataset-fashion-mnist"));
   write_bytes(dir / "t10k-labels-idx1-ubyte.gz", gzip(idx_labels({2})));
 
   const data::MnistFiles files = data::find_mnist_files(dir.path());

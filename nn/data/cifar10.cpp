@@ -14,8 +14,8 @@ namespace tapegrad::data {
 namespace {
 
 const char* const what_to_do =
-    "download the CIFAR-10 binary version with scripts/get-cifar10.sh, or pass --data DIR naming the folder that "
-    "holds data_batch_1.bin .. data_batch_5.bin and test_batch.bin";
+    "give the folder that holds CIFAR-10's binary version, data_batch_1.bin .. data_batch_5.bin and "
+    "test_batch.bin (cifar-10-binary.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html, unpacked)";
 
 constexpr int pixel_bytes = cifar10_record_bytes - 1;
 // Records are read in blocks of this many, so a batch file passes through a 3 MB buffer on its way to the

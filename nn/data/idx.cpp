@@ -14,9 +14,10 @@ namespace tapegrad::data {
 namespace {
 
 const char* const what_to_do =
-    "pass --data DIR naming the folder with train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-    "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (plain or .gz); scripts/install-deps.sh --with-data "
-    "installs Fashion-MNIST in /usr/share/datasets/fashion-mnist";
+    "give the folder that holds train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
+    "t10k-labels-idx1-ubyte (plain or .gz); on Debian, apt-get install dataset-fashion-mnist puts Fashion-MNIST "
+    "in "
+    "/usr/share/datasets/fashion-mnist";
 
 // A gzip file's size says little about how much it holds, so a header is believed only up to this much data,
 // and the buffer grows from first_gzip_chunk as decompressed bytes actually arrive.
