@@ -695,6 +695,11 @@ SafetensorsFile<T> load_safetensors(const std::filesystem::path& path) {
     reader.fail(fmt::format("it is {} bytes long, but the format starts with an 8-byte header length",
                             bytes.size()));
   }
+  // The one other binary file a tapegrad program writes: said by name, not as a header length past the end.
+  if (std::string_view(bytes).starts_with("TAPEGRAD")) {
+    reader.fail("it is a tapegrad checkpoint (its first bytes are TAPEGRAD; train::load_checkpoint reads it), "
+                "not a model file; a model file is written by nn::save_module_safetensors or train::save_model_file");
+  }
   std::uint64_t header_length = 0;
   for (int b = 0; b < 8; ++b)
     header_length |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes[static_cast<std::size_t>(b)]))

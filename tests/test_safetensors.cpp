@@ -163,6 +163,7 @@ TEST_CASE("safetensors refuses every malformed file with an Error naming the pro
       {"shorter than the length", "abc", "8-byte header length"},
       {"header length past the end", little_endian_u64(1000) + "{}", "header length 1000 runs past the end"},
       {"header length near 2^64", little_endian_u64(~std::uint64_t{0}) + "{}", "runs past the end"},
+      {"a tapegrad checkpoint", std::string("TAPEGRAD") + std::string(40, '\x01'), "it is a tapegrad checkpoint"},
       {"JSON cut short", file_of("{\"t\":{\"dtype\":", ""), "does not parse"},
       {"trailing comma", file_of("{\"a\":\"b\",}", ""), "does not parse: expected a string key"},
       {"a comment", file_of("{/* */}", ""), "does not parse"},
