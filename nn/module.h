@@ -17,6 +17,10 @@
 #include <tapegrad/core/tensor.h>
 #include <tapegrad/nn/state_dict.h>
 
+namespace tapegrad {
+class Generator;
+}  // namespace tapegrad
+
 namespace tapegrad::nn {
 
 template <typename T>
@@ -99,6 +103,11 @@ class Module {
   // the layers whose weight is a map (Linear), false for normalisation layers, whose "weight" is a per-feature
   // scale (BatchNorm's gamma; PyTorch's name, kept for the exchange format) that the reports never regularise.
   virtual bool weight_is_regularised() const { return true; }
+  // The generators this module itself (not its submodules) draws from in forward(): Dropout's. A training loop
+  // that saves run checkpoints refuses to start unless each is among the generators it saves
+  // (train::LoopOptions::generators), since a resumed run whose random draws start over is not the same run. A
+  // layer of your own that draws in forward() overrides this.
+  virtual std::vector<const Generator*> own_generators() const { return {}; }
   // A table of this module and its descendants: name, type, output shape and own parameter count per row, and a
   // total line (parameters and buffer values). Without an input shape the output shapes are "-"; with one, a
   // forward pass of zeros of that shape runs first (in evaluation mode and without recording; every module's

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -103,6 +104,33 @@ struct Run {
                                             std::move(options));
     loop->set_evaluation_data(f.train, f.validation);
     loop->set_penalty([m = model.get(), lambda] { return penalty_value<T>(*m, lambda); });
+  }
+};
+
+// A user's model with Dropout, 32 -> 16 (ReLU, Dropout) -> 3, built as a user builds one: one generator of the
+// user's for the initial weights and then the masks. The loop is given it when `listed`.
+template <typename T>
+struct DropoutRun {
+  std::unique_ptr<Generator> generator = std::make_unique<Generator>(11);
+  std::shared_ptr<nn::Sequential<T>> model = std::make_shared<nn::Sequential<T>>();
+  std::unique_ptr<optim::SGD<T>> sgd;
+  std::unique_ptr<data::BatchLoader<T>> loader;
+  std::unique_ptr<train::Loop<T>> loop;
+
+  DropoutRun(Fixture& f, train::LoopOptions options, bool listed = true) {
+    const nn::LinearOptions he{nn::Init::he_normal(), nn::Init::zeros()};
+    model->template emplace_back<nn::Linear<T>>(32, 16, he, *generator);
+    model->template emplace_back<nn::ReLU<T>>();
+    model->template emplace_back<nn::Dropout<T>>(0.3, *generator);
+    model->template emplace_back<nn::Linear<T>>(16, 3, he, *generator);
+    sgd = std::make_unique<optim::SGD<T>>(model->parameters(),
+                                          optim::SGDOptions{.learning_rate = 0.05, .momentum = 0.9});
+    loader = std::make_unique<data::BatchLoader<T>>(f.train, f.normalizer, data::BatchLoaderOptions{.batch_size = 20},
+                                                    Generator(7));
+    if (listed) options.generators = {{"dropout", generator.get()}};
+    loop = std::make_unique<train::Loop<T>>(*model, *sgd, *loader, cost_function<T>(*model, 0.001),
+                                            std::move(options));
+    loop->set_evaluation_data(f.train, f.validation);
   }
 };
 
@@ -422,6 +450,111 @@ TEST_CASE("interrupted, then resumed from its checkpoint, a run ends bit for bit
   std::filesystem::remove(train::default_best_state_path(path));
   Run<float> without_best(f, options_with(path));
   CHECK_THROWS_WITH(without_best.loop->resume_from(path), Catch::Contains("run.ckpt.best"));
+}
+
+TEST_CASE("a run with Dropout, stopped and resumed, ends bit for bit as the uninterrupted one: the checkpoint "
+          "carries the masks' generator",
+          "[train][loop][resume][dropout]") {
+  Fixture f;
+  TempDir directory("train_loop_dropout");
+  auto options_with = [&](const std::filesystem::path& checkpoint) {
+    return train::LoopOptions{.total_steps = 60, .evaluate_every_steps = 10, .checkpoint_path = checkpoint};
+  };
+  DropoutRun<double> whole(f, options_with(directory / "whole.ckpt"));
+  const Generator::State after_initialisation = whole.generator->state();
+  const train::Outcome expected = whole.loop->run();
+  REQUIRE(expected.steps == 60);
+  REQUIRE(whole.generator->state() != after_initialisation);  // training drew masks from it
+  // Evaluations (eval() mode) draw nothing, so a checkpoint saved after one holds the state of its step.
+  const Generator::State after_training = whole.generator->state();
+  whole.loop->evaluate(f.validation);
+  CHECK(whole.generator->state() == after_training);
+
+  // Stopped at an evaluation step, and mid-epoch (15 steps per epoch) between evaluations.
+  const long stop_at = GENERATE(20L, 27L);
+  INFO("stopped at step " << stop_at);
+  const auto path = directory / "run.ckpt";
+  {
+    DropoutRun<double> first(f, options_with(path));
+    long done = 0;
+    first.loop->callbacks().on_step = [&](const train::StepProgress& p) { done = p.step; };
+    first.loop->callbacks().stop_requested = [&] { return done >= stop_at; };
+    REQUIRE(first.loop->run().steps == stop_at);
+  }
+  // A fresh model, loader, loop and generator, built as the first ones were: only the checkpoint carries the run.
+  DropoutRun<double> resumed(f, options_with(path));
+  const train::Outcome rest = resumed.loop->run(resumed.loop->resume_from(path));
+  CHECK(rest.steps == expected.steps);
+  CHECK(rest.rows == expected.rows);
+  CHECK(values_of(*resumed.model) == values_of(*whole.model));  // every weight, bit for bit
+  CHECK(resumed.generator->state() == whole.generator->state());
+  CHECK(resumed.loader->state() == whole.loader->state());
+  CHECK(train::load_checkpoint<double>(path).generator("dropout") == whole.generator->state());
+}
+
+TEST_CASE("a loop saving run checkpoints must be given the generators its layers draw from, and refuses a "
+          "checkpoint of other generators",
+          "[train][loop][resume][dropout][errors]") {
+  Fixture f;
+  TempDir directory("train_loop_generators");
+  const auto path = directory / "run.ckpt";
+  auto error_of = [](const std::function<void()>& action) {
+    try {
+      action();
+    } catch (const Error& error) {
+      return std::string(error.what());
+    }
+    return std::string("no error");
+  };
+
+  // A Dropout layer whose generator the loop was not given: refused at once, naming the layer and the option.
+  CHECK_THAT(error_of([&] { DropoutRun<double>(f, {.total_steps = 10, .checkpoint_path = path}, false); }),
+             Catch::Contains("module '2' (Dropout(p=0.3))") && Catch::Contains("LoopOptions::generators") &&
+                 Catch::Contains("&generator"));
+  Generator other(3);
+  CHECK_THAT(error_of([&] {
+               DropoutRun<double>(f, {.total_steps = 10, .checkpoint_path = path, .generators = {{"other", &other}}},
+                                  false);
+             }),
+             Catch::Contains("module '2'"));
+  CHECK(error_of([&] { DropoutRun<double>(f, {.total_steps = 10}, false); }) == "no error");  // nothing to resume
+  CHECK(error_of([&] { DropoutRun<double>(f, {.total_steps = 10, .checkpoint_path = path}); }) == "no error");
+  // Names the checkpoint cannot hold, and a null generator.
+  CHECK_THAT(error_of([&] { Run<double>(f, {.total_steps = 10, .generators = {{"loader", &other}}}); }),
+             Catch::Contains("'loader'") && Catch::Contains("another name"));
+  CHECK_THAT(error_of([&] { Run<double>(f, {.total_steps = 10, .generators = {{"", &other}}}); }),
+             Catch::Contains("empty name"));
+  CHECK_THAT(error_of([&] { Run<double>(f, {.total_steps = 10, .generators = {{"noise", nullptr}}}); }),
+             Catch::Contains("'noise' is a null pointer"));
+
+  // DirectoryRun::loop_options passes the generators through.
+  const train::DirectoryRun directory_run(train::RunDirectory(directory / "directory"), "{}");
+  CHECK(directory_run.loop_options({.generators = {{"noise", &other}}}).generators ==
+        train::RunGenerators{{"noise", &other}});
+
+  // A checkpoint saved with a generator, resumed by a loop without it; one saved without, by a loop with one.
+  Generator noise(4);
+  const auto with_noise = directory / "with_noise.ckpt";
+  const auto without = directory / "without.ckpt";
+  Run<double>(f, {.total_steps = 15, .checkpoint_path = with_noise, .generators = {{"noise", &noise}}}).loop->run();
+  Run<double>(f, {.total_steps = 15, .checkpoint_path = without}).loop->run();
+  CHECK(train::load_checkpoint<double>(with_noise).generator("noise") == noise.state());
+
+  Run<double> lacking(f, {.total_steps = 15, .checkpoint_path = with_noise}, 99, 98);
+  const auto before = values_of(*lacking.model);
+  CHECK_THAT(error_of([&] { lacking.loop->resume_from(with_noise); }),
+             Catch::Contains("with_noise.ckpt") && Catch::Contains("holds the state of generator 'noise'") &&
+                 Catch::Contains("not given") && Catch::Contains("LoopOptions::generators"));
+  CHECK(values_of(*lacking.model) == before);  // refused before anything was restored
+
+  Generator fresh(5);
+  Run<double> extra(f, {.total_steps = 15, .checkpoint_path = without, .generators = {{"noise", &fresh}}}, 99, 98);
+  const auto extra_before = values_of(*extra.model);
+  CHECK_THAT(error_of([&] { extra.loop->resume_from(without); }),
+             Catch::Contains("without.ckpt") && Catch::Contains("holds no state of generator 'noise'") &&
+                 Catch::Contains("it holds none") && Catch::Contains("start the run again"));
+  CHECK(values_of(*extra.model) == extra_before);
+  CHECK(fresh.state() == Generator(5).state());
 }
 
 TEST_CASE("a run's checkpoints carry its metadata and a chosen best-state file, and another run's are refused",

@@ -83,6 +83,7 @@ void LoopOptions::validate() const {
                               key, key.substr(0, key.find('.') + 1)));
     }
   }
+  check_run_generators(generators);
 }
 
 std::vector<long> evaluation_steps(long total_steps, long every, bool include_start) {
@@ -104,6 +105,29 @@ Loop<T>::Loop(nn::Module<T>& module, optim::Optimizer<T>& optimizer, data::Batch
                 "cost");
   }
   evaluate_every_ = options_.evaluate_every_steps > 0 ? options_.evaluate_every_steps : steps_per_epoch();
+  check_generators_saved();
+}
+
+template <typename T>
+void Loop<T>::check_generators_saved() const {
+  if (options_.checkpoint_path.empty()) return;  // nothing to resume
+  const auto listed = [&](const Generator* generator) {
+    return std::any_of(options_.generators.begin(), options_.generators.end(),
+                       [&](const auto& entry) { return entry.second == generator; });
+  };
+  std::vector<nn::NamedModule<T>> modules = module_.named_modules();
+  modules.insert(modules.begin(), {"(this)", nullptr});  // the module itself, which has no name of its own
+  for (const auto& [name, child] : modules) {
+    const nn::Module<T>& layer = child ? *child : module_;
+    for (const Generator* generator : layer.own_generators()) {
+      if (listed(generator)) continue;
+      throw_error(fmt::format(
+          "train::Loop: module '{}' ({}) draws from a generator that LoopOptions::generators does not list, so a run "
+          "resumed from checkpoint_path would draw other random numbers than the uninterrupted run; add that "
+          "generator under a name of your choice, e.g. .generators = {{{{\"dropout\", &generator}}}}",
+          name, layer.type_name()));
+    }
+  }
 }
 
 template <typename T>
@@ -262,7 +286,7 @@ void Loop<T>::replay_early_stopping(RunState& run, const Start<T>& start) {
 template <typename T>
 void Loop<T>::save_run_checkpoint(const RunState& run, long step) {
   if (options_.checkpoint_path.empty()) return;
-  Checkpoint<T> checkpoint = capture_run(module_, optimizer_, loader_, step, run.epoch_of(step));
+  Checkpoint<T> checkpoint = capture_run(module_, optimizer_, loader_, step, run.epoch_of(step), options_.generators);
   checkpoint.metadata.insert(options_.checkpoint_metadata.begin(), options_.checkpoint_metadata.end());
   checkpoint.metadata[kRowsKey] = encode_metrics_rows(run.outcome.rows);
   checkpoint.metadata[kBestStepKey] = std::to_string(run.outcome.best_step);
@@ -463,7 +487,7 @@ Start<T> Loop<T>::resume_from(const std::filesystem::path& path) {
     for (const auto& entry : best.module_state) start.best_state.push_back(entry.value);
     start.best_step = static_cast<long>(best.step);
   }
-  start.step = restore_run(checkpoint, module_, optimizer_, loader_);
+  start.step = restore_run(checkpoint, module_, optimizer_, loader_, options_.generators);
   if (start.best_step == start.step && start.step >= 0 && options_.patience > 0) save_best_state(start.step);
   return start;
 }

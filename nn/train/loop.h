@@ -31,6 +31,7 @@
 #include <tapegrad/nn/train/evaluate.h>
 #include <tapegrad/nn/train/metrics.h>
 #include <tapegrad/nn/train/progress.h>
+#include <tapegrad/nn/train/run_checkpoint.h>
 #include <tapegrad/optim/optimizer.h>
 #include <tapegrad/optim/schedule.h>
 
@@ -91,6 +92,13 @@ struct LoopOptions {
   // checkpoint whose entries differ (ForeignCheckpoint), so that a run never continues another run's state. Keys
   // beginning "train." or "loader." are the loop's and the loader's own, and refused.
   std::map<std::string, std::string> checkpoint_metadata = {};
+  // The generators the run draws from besides the loader's own, by a name of your choice (not "loader"): the one
+  // your Dropout layers draw their masks from, e.g. {{"dropout", &generator}}. Each must outlive the loop. Every
+  // checkpoint saves them as they are at its step and resume_from restores them, so that a resumed run draws what
+  // the uninterrupted run would have; resume_from refuses a checkpoint that lacks one of them or holds another.
+  // With checkpoint_path set, the loop refuses to start while a layer of the module draws from a generator not
+  // listed here (nn::Module::own_generators()).
+  RunGenerators generators = {};
   // metrics.csv (metrics_columns(); empty: none). run(start) writes it afresh with start.rows, then appends a row
   // at every evaluation before that evaluation's checkpoint, so that the row is kept when the checkpoint cannot be
   // written. A resumed run's file therefore ends as the uninterrupted run's, whatever the file held before.
@@ -180,10 +188,11 @@ class Loop {
   Evaluation evaluate(const data::ImageDataset& dataset);
   // Trains from `start` to the end, an early stop, a divergence or a stop request.
   Outcome run(const Start<T>& start = {});
-  // Restores module, optimizer and loader from the run checkpoint at `path` (and, with early stopping, the best
-  // state from best_state_path, or "<path>.best" when that option is empty), as saved by a loop with the same
-  // options, and returns where to continue: run(resume_from(path)). Throws ForeignCheckpoint for a checkpoint of
-  // another run (its checkpoint_metadata differs), Error for a file that cannot be used.
+  // Restores module, optimizer, loader and LoopOptions::generators from the run checkpoint at `path` (and, with
+  // early stopping, the best state from best_state_path, or "<path>.best" when that option is empty), as saved by a
+  // loop with the same options, and returns where to continue: run(resume_from(path)). Throws ForeignCheckpoint for
+  // a checkpoint of another run (its checkpoint_metadata differs), Error for a file that cannot be used or whose
+  // generators are not LoopOptions::generators by name.
   Start<T> resume_from(const std::filesystem::path& path);
 
   const LoopOptions& options() const { return options_; }
@@ -204,6 +213,8 @@ class Loop {
   void save_best_state(long step);
   std::filesystem::path best_state_file(const std::filesystem::path& checkpoint) const;
 
+  // With run checkpoints: an Error naming the first module that draws from a generator options_.generators lacks.
+  void check_generators_saved() const;
   StepLoss default_step(data::Batch<T>& batch);
   Evaluation default_evaluation(const data::ImageDataset& dataset);
   // The steps of run(), each on the state of the run under way.
