@@ -122,8 +122,8 @@ void Loop<T>::check_generators_saved() const {
     for (const Generator* generator : layer.own_generators()) {
       if (listed(generator)) continue;
       throw_error(fmt::format(
-          "train::Loop: module '{}' ({}) draws from a generator that LoopOptions::generators does not list, so a run "
-          "resumed from checkpoint_path would draw other random numbers than the uninterrupted run; add that "
+          "train::Loop: module '{}' ({}) draws from a generator that LoopOptions::generators does not list, so a "
+          "run resumed from checkpoint_path would draw other random numbers than the uninterrupted run; add that "
           "generator under a name of your choice, e.g. .generators = {{{{\"dropout\", &generator}}}}",
           name, layer.type_name()));
     }
@@ -286,7 +286,8 @@ void Loop<T>::replay_early_stopping(RunState& run, const Start<T>& start) {
 template <typename T>
 void Loop<T>::save_run_checkpoint(const RunState& run, long step) {
   if (options_.checkpoint_path.empty()) return;
-  Checkpoint<T> checkpoint = capture_run(module_, optimizer_, loader_, step, run.epoch_of(step), options_.generators);
+  Checkpoint<T> checkpoint =
+      capture_run(module_, optimizer_, loader_, step, run.epoch_of(step), options_.generators);
   checkpoint.metadata.insert(options_.checkpoint_metadata.begin(), options_.checkpoint_metadata.end());
   checkpoint.metadata[kRowsKey] = encode_metrics_rows(run.outcome.rows);
   checkpoint.metadata[kBestStepKey] = std::to_string(run.outcome.best_step);

@@ -189,10 +189,10 @@ class Loop {
   // Trains from `start` to the end, an early stop, a divergence or a stop request.
   Outcome run(const Start<T>& start = {});
   // Restores module, optimizer, loader and LoopOptions::generators from the run checkpoint at `path` (and, with
-  // early stopping, the best state from best_state_path, or "<path>.best" when that option is empty), as saved by a
-  // loop with the same options, and returns where to continue: run(resume_from(path)). Throws ForeignCheckpoint for
-  // a checkpoint of another run (its checkpoint_metadata differs), Error for a file that cannot be used or whose
-  // generators are not LoopOptions::generators by name.
+  // early stopping, the best state from best_state_path, or "<path>.best" when that option is empty), as saved by
+  // a loop with the same options, and returns where to continue: run(resume_from(path)). Throws ForeignCheckpoint
+  // for a checkpoint of another run (its checkpoint_metadata differs), Error for a file that cannot be used or
+  // whose generators are not LoopOptions::generators by name.
   Start<T> resume_from(const std::filesystem::path& path);
 
   const LoopOptions& options() const { return options_; }

@@ -30,19 +30,21 @@ void check_saved_generators(const Checkpoint<T>& checkpoint, const RunGenerators
   const std::string file = checkpoint.source.string();
   for (const auto& entry : generators) {
     if (checkpoint.generators.contains(entry.first)) continue;
-    throw_error(fmt::format("cannot resume from '{}': it holds no state of generator '{}', which this run was given "
-                            "(LoopOptions::generators), so the draws from it could not go on where they stopped; "
-                            "resume with the generators the run was saved with (it holds {}), or start the run "
-                            "again from its beginning",
-                            file, entry.first, saved_generator_names(checkpoint)));
+    throw_error(
+        fmt::format("cannot resume from '{}': it holds no state of generator '{}', which this run was given "
+                    "(LoopOptions::generators), so the draws from it could not go on where they stopped; "
+                    "resume with the generators the run was saved with (it holds {}), or start the run "
+                    "again from its beginning",
+                    file, entry.first, saved_generator_names(checkpoint)));
   }
   for (const auto& entry : checkpoint.generators) {
     if (entry.first == kLoaderGenerator || generators.contains(entry.first)) continue;
-    throw_error(fmt::format("cannot resume from '{}': it holds the state of generator '{}', which this run was not "
-                            "given; give the loop the generator the run saved under that name (for Dropout, the one "
-                            "its layers draw their masks from), e.g. LoopOptions::generators = "
-                            "{{{{\"{}\", &generator}}}}, so that its draws go on where they stopped",
-                            file, entry.first, entry.first));
+    throw_error(
+        fmt::format("cannot resume from '{}': it holds the state of generator '{}', which this run was not "
+                    "given; give the loop the generator the run saved under that name (for Dropout, the one "
+                    "its layers draw their masks from), e.g. LoopOptions::generators = "
+                    "{{{{\"{}\", &generator}}}}, so that its draws go on where they stopped",
+                    file, entry.first, entry.first));
   }
 }
 
@@ -51,22 +53,26 @@ void check_saved_generators(const Checkpoint<T>& checkpoint, const RunGenerators
 void check_run_generators(const RunGenerators& generators) {
   for (const auto& [name, generator] : generators) {
     if (name.empty()) {
-      throw_error("run generators (LoopOptions::generators): a generator has an empty name; give each one a name of "
-                  "its own, e.g. \"dropout\"");
+      throw_error(
+          "run generators (LoopOptions::generators): a generator has an empty name; give each one a name of "
+          "its own, e.g. \"dropout\"");
     }
     if (name == kLoaderGenerator) {
-      throw_error("run generators (LoopOptions::generators): the name 'loader' is the batch loader's own generator's "
-                  "in a run checkpoint; give yours another name, e.g. \"dropout\"");
+      throw_error(
+          "run generators (LoopOptions::generators): the name 'loader' is the batch loader's own generator's "
+          "in a run checkpoint; give yours another name, e.g. \"dropout\"");
     }
     if (name.size() > kCheckpointMaxNameBytes) {
-      throw_error(fmt::format("run generators (LoopOptions::generators): a name is {} bytes long; a checkpoint holds "
-                              "names of at most {} bytes",
-                              name.size(), kCheckpointMaxNameBytes));
+      throw_error(
+          fmt::format("run generators (LoopOptions::generators): a name is {} bytes long; a checkpoint holds "
+                      "names of at most {} bytes",
+                      name.size(), kCheckpointMaxNameBytes));
     }
     if (generator == nullptr) {
-      throw_error(fmt::format("run generators (LoopOptions::generators): generator '{}' is a null pointer; give the "
-                              "address of the Generator itself, e.g. &generator",
-                              name));
+      throw_error(
+          fmt::format("run generators (LoopOptions::generators): generator '{}' is a null pointer; give the "
+                      "address of the Generator itself, e.g. &generator",
+                      name));
     }
   }
 }

@@ -13,9 +13,10 @@
 // position; the caller's generators are drawn from at every forward pass, so they are saved as they are at the
 // checkpoint's step (evaluations run in eval() mode and draw nothing).
 //
-// The training loop (loop.h) passes LoopOptions::generators as the RunGenerators, adds metadata["train.rows"] (its evaluations so far, encode_metrics_rows) and
-// ["train.best_step"], and saves the best evaluation's module state as a checkpoint of its own (module_state, step
-// and the caller's checkpoint_metadata) at LoopOptions::best_state_path, by default default_best_state_path(path).
+// The training loop (loop.h) passes LoopOptions::generators as the RunGenerators, adds metadata["train.rows"] (its
+// evaluations so far, encode_metrics_rows) and ["train.best_step"], and saves the best evaluation's module state
+// as a checkpoint of its own (module_state, step and the caller's checkpoint_metadata) at
+// LoopOptions::best_state_path, by default default_best_state_path(path).
 #pragma once
 
 #include <map>
@@ -29,8 +30,8 @@
 
 namespace tapegrad::train {
 
-// The generators a run draws from besides its loader's (the one Dropout layers draw their masks from), by a name of
-// the caller's choice; each name non-empty and not "loader", each pointer not null.
+// The generators a run draws from besides its loader's (the one Dropout layers draw their masks from), by a name
+// of the caller's choice; each name non-empty and not "loader", each pointer not null.
 using RunGenerators = std::map<std::string, Generator*>;
 
 // Throws Error naming the entry of `generators` that breaks the rule above, and what to do.
