@@ -349,7 +349,9 @@ TEST_CASE("a cost that turns NaN or Inf stops training with a message naming the
     REQUIRE(outcome.diverged);
     CHECK(outcome.steps == 4);
     CHECK_THAT(outcome.divergence, Catch::Contains("training diverged at step 5 (epoch 0.33)") &&
-                                       Catch::Contains("nan") && Catch::Contains("try a smaller learning rate"));
+                                       Catch::Contains("the cost became nan with") &&
+                                       Catch::Contains("try a smaller learning rate"));
+    CHECK_THAT(outcome.divergence, !Catch::Contains("-nan"));  // the sign of a NaN says nothing: not printed
   }
   SECTION("a learning rate so large that the update makes the weights Inf") {
     Run<float> run(f, {.total_steps = 500, .divergence_advice = "try a smaller learning rate (--eta)"}, 5, 7, 1e39);
@@ -590,8 +592,10 @@ TEST_CASE("a run's checkpoints carry its metadata and a chosen best-state file, 
   Run<float> other(f, options_with("{\"eta\": 0.2}"), 99, 98);
   const auto before = values_of(*other.model);
   CHECK_THROWS_AS(other.loop->resume_from(path), train::ForeignCheckpoint);
-  CHECK_THROWS_WITH(other.loop->resume_from(path), Catch::Contains("checkpoint.bin") && Catch::Contains("'config'") &&
-                                                       Catch::Contains("another run"));
+  CHECK_THROWS_WITH(
+      other.loop->resume_from(path),
+      Catch::Contains("checkpoint.bin") && Catch::Contains("'config'") && Catch::Contains("another run") &&
+          Catch::Contains("is {\"eta\": 0.1} there but {\"eta\": 0.2} here") && Catch::Contains("start afresh"));
   try {
     other.loop->resume_from(path);
   } catch (const train::ForeignCheckpoint& foreign) {
@@ -600,6 +604,13 @@ TEST_CASE("a run's checkpoints carry its metadata and a chosen best-state file, 
     CHECK(foreign.expected == "{\"eta\": 0.2}");
   }
   CHECK(values_of(*other.model) == before);  // refused before anything was restored
+
+  // The checkpoint is at step 45: a loop of fewer steps cannot go on from it, and says what to give.
+  train::LoopOptions shorter = options_with("{\"eta\": 0.1}");
+  shorter.total_steps = 30;
+  Run<float> short_run(f, shorter, 99, 98);
+  CHECK_THROWS_WITH(short_run.loop->run(short_run.loop->resume_from(path)),
+                    Catch::Contains("at step 45, past total_steps 30") && Catch::Contains("at least 45"));
 }
 
 TEST_CASE("a resumed run refuses best weights that are missing or of another step", "[train][loop][resume]") {

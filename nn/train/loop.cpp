@@ -242,9 +242,12 @@ struct Loop<T>::RunState {
 
 template <typename T>
 void Loop<T>::check_start(const Start<T>& start) const {
-  if (start.step < 0 || start.step > options_.total_steps) {
-    throw_error(fmt::format("train::Loop: the run cannot start at step {}; it has {} steps", start.step,
-                            options_.total_steps));
+  if (start.step < 0) throw_error(fmt::format("train::Loop: a run cannot start at step {}", start.step));
+  if (start.step > options_.total_steps) {
+    throw_error(
+        fmt::format("train::Loop: the run to continue is at step {}, past total_steps {}: give total_steps "
+                    "of at least {} to go on from it, or start the run afresh",
+                    start.step, options_.total_steps, start.step));
   }
   if (options_.patience > 0 && validation_ == nullptr) {
     throw_error("train::Loop: early stopping (patience > 0) watches the validation loss, but no validation set was "
@@ -344,10 +347,10 @@ bool Loop<T>::train_one_step(RunState& run, long& step, const std::vector<nn::Na
   const StepLoss step_loss = gradient_step_ ? gradient_step_(batch) : default_step(batch);
   if (!std::isfinite(step_loss.cost)) {
     outcome.diverged = true;
-    outcome.divergence =
-        fmt::format("training diverged at step {} (epoch {:.2f}): the cost became {} with learning rate {:g}; {}",
-                    step + 1, epoch_of(step + 1), step_loss.cost, optimizer_.learning_rate(),
-                    options_.divergence_advice);
+    outcome.divergence = fmt::format(
+        "training diverged at step {} (epoch {:.2f}): the cost became {} with learning rate {:g}; {}", step + 1,
+        epoch_of(step + 1), std::isnan(step_loss.cost) ? "nan" : fmt::format("{}", step_loss.cost),
+        optimizer_.learning_rate(), options_.divergence_advice);
     return false;
   }
   optimizer_.step();
@@ -449,10 +452,16 @@ Start<T> Loop<T>::resume_from(const std::filesystem::path& path) {
     const auto saved = checkpoint.metadata.find(key);
     if (saved == checkpoint.metadata.end() || saved->second != value) {
       const bool missing = saved == checkpoint.metadata.end();
+      // Settings records can be long: enough of each to tell them apart.
+      const auto shown = [](const std::string& text) {
+        return text.size() <= 80 ? text : text.substr(0, 77) + "...";
+      };
       throw ForeignCheckpoint(
-          fmt::format("cannot resume from '{}': its metadata '{}' is not this run's ({}); it was saved by "
-                      "another run",
-                      path.string(), key, missing ? "missing" : "different"),
+          fmt::format(
+              "cannot resume from '{}': it was saved by another run: its metadata '{}' is {} there but {} "
+              "here; resume with the options it was saved with, or remove it (and its best state) to start "
+              "afresh",
+              path.string(), key, missing ? "missing" : shown(saved->second), shown(value)),
           key, missing ? std::nullopt : std::optional<std::string>(saved->second), value);
     }
   }

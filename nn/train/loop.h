@@ -62,9 +62,10 @@ using Evaluator = std::function<Evaluation(const data::ImageDataset& dataset)>;
 // wrong run directory or settings) rather than as a damaged file.
 class ForeignCheckpoint : public Error {
  public:
-  ForeignCheckpoint(const std::string& message, std::string key, std::optional<std::string> saved,
-                    std::string expected)
-      : Error(message), key(std::move(key)), saved(std::move(saved)), expected(std::move(expected)) {}
+  // (Parameters named apart from the members they set: a user's -Wshadow stays quiet on this header.)
+  ForeignCheckpoint(const std::string& message, std::string entry, std::optional<std::string> in_checkpoint,
+                    std::string in_run)
+      : Error(message), key(std::move(entry)), saved(std::move(in_checkpoint)), expected(std::move(in_run)) {}
 
   std::string key;                   // the entry that differs
   std::optional<std::string> saved;  // its value in the checkpoint (none: the checkpoint lacks it)
