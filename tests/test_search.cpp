@@ -496,6 +496,12 @@ SearchResults ran(SearchResults planned) {
   return collect_results(std::move(planned), runs);
 }
 
+// plot_results draws `results` into `file`: a PNG with something in it.
+void check_chart(const SearchResults& results, const fs::path& file) {
+  plot_results(results, file, results.name + " search");
+  CHECK(fs::file_size(file) > 1000);
+}
+
 }  // namespace
 
 TEST_CASE("plan_search over a learning rate on a log scale: written, read back, shown and charted",
@@ -555,8 +561,7 @@ TEST_CASE("plan_search over a learning rate on a log scale: written, read back, 
                                          "|---:|:---|---:|---:|---:|---:|---:|\n"
                                          "| 1 | trial03_eta1.0000e-01 | 0.1 | 75.00% |"));
   const fs::path chart = directory.plot_path("validation_accuracy");
-  plot_results(back, chart, "rates search");
-  CHECK(fs::file_size(chart) > 1000);
+  check_chart(back, chart);
 }
 
 TEST_CASE("plan_search over a hidden size: whole values, a results.csv column of their own, read back",
@@ -602,8 +607,7 @@ TEST_CASE("plan_search over a hidden size: whole values, a results.csv column of
   CHECK_THAT(names, Catch::StartsWith("| rank | name | train | validation | test | time |\n|---:|:---|---:|"));
   CHECK_THAT(names, Catch::Contains("| 4 | trial02_hidden53 | failed | failed | failed | 0:02 |"));
   const fs::path chart = temp.path() / "by_hidden.png";
-  plot_results(back, chart, "widths search");
-  CHECK(fs::file_size(chart) > 1000);
+  check_chart(back, chart);
 }
 
 TEST_CASE("the table and chart of trials built by hand go by the value that varies, else the trial name",
@@ -618,14 +622,12 @@ TEST_CASE("the table and chart of trials built by hand go by the value that vari
   CHECK_THAT(text, !Catch::Contains("inf"));
   // The lambda columns when asked, as of a lambda search.
   CHECK_THAT(format_results_table(results, false, "lambda"), Catch::StartsWith("rank log10 lambda"));
-  plot_results(results, temp.path() / "eta.png", "eta");
-  CHECK(fs::file_size(temp.path() / "eta.png") > 1000);
+  check_chart(results, temp.path() / "eta.png");
 
   for (TrialRecord& t : results.trials) t.eta.reset();
   CHECK(default_shown_value(results) == "name");
   CHECK_THAT(format_results_table(results, false), Catch::StartsWith("rank name") && !Catch::Contains("eta "));
-  plot_results(results, temp.path() / "by_name.png", "by name");
-  CHECK(fs::file_size(temp.path() / "by_name.png") > 1000);
+  check_chart(results, temp.path() / "by_name.png");
 
   // A lambda search's table and files are as before: no settings, no parameter.
   const SearchResults lambdas =
