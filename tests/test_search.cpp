@@ -598,6 +598,11 @@ TEST_CASE("plan_search over a hidden size: whole values, a results.csv column of
   CHECK(setting_of(back.best(), "hidden") == 128);
   CHECK(back.space->integer);
   CHECK(back.kind == SearchKind::grid);
+  const auto summary = search_summary(back);
+  CHECK(std::get<double>(summary.at("best_hidden")) == 128);
+  CHECK(std::get<std::string>(summary.at("best_directory")) == "trial04_hidden128");
+  CHECK_FALSE(summary.contains("best_log10_lambda"));
+  CHECK_FALSE(summary.contains("lambda"));
   const std::string text = format_results_table(back, false);
   CHECK_THAT(text, Catch::StartsWith("rank name                  hidden      train"));
   CHECK_THAT(text,
@@ -679,4 +684,28 @@ TEST_CASE("search_points, plan_search, format_results_table and plot_results ref
       plan_search("z", {.parameter = "eta", .range = {-2, -1}, .log_scale = true}, SearchKind::grid, 1, draws);
   zero.trials[0].settings[0].second = 0;
   CHECK_THROWS_WITH(plot_results(ran(zero), chart, "t"), Catch::Contains("> 0 on a log scale"));
+}
+
+TEST_CASE("run_lambda_search runs a stage of a plan_search: results, summary.json with the best value, the chart",
+          "[train][search][chain]") {
+  TempDir temp("search_stage_hidden");
+  Generator draws(2);
+  const RunDirectory directory(temp.path() / "widths");
+  const SearchResults results =
+      run_lambda_search(directory,
+                        plan_search("widths", {.parameter = "hidden", .range = {10, 40}, .integer = true},
+                                    SearchKind::grid, 4, draws),
+                        {}, [](TrialRecord& trial, const RunDirectory&) {
+                          const double hidden = *setting_of(trial, "hidden");
+                          if (hidden > 35) throw std::runtime_error("too wide");
+                          trial.val_accuracy = hidden / 100;
+                          trial.train_accuracy = hidden / 80;
+                        });
+  CHECK(results.best().name == "trial03_hidden30");
+  const auto summary = read_json(directory.root() / "summary.json");
+  CHECK(summary["best_hidden"] == 30.0);
+  CHECK(summary["completed_trials"] == 3);
+  CHECK_FALSE(summary.contains("best_log10_lambda"));
+  CHECK(fs::file_size(directory.plot_path("validation_accuracy")) > 1000);
+  CHECK(read_results(directory.root() / "results.json").trials.back().error == "too wide");
 }

@@ -326,6 +326,13 @@ std::map<std::string, ResultValue> search_summary(const SearchResults& results) 
                     {"train_seconds", best.train_seconds},
                     {"steps", best.steps},
                     {"best_directory", best.name}});
+    // A search over another parameter: its best value, and no lambda it did not search (log10 of 0 is -inf).
+    if (results.space) {
+      if (results.space->parameter != "lambda") {
+        for (const char* key : {"best_lambda", "best_log10_lambda", "lambda"}) summary.erase(key);
+      }
+      summary["best_" + results.space->parameter] = *setting_of(best, results.space->parameter);
+    }
   }
   return summary;
 }

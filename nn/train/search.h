@@ -184,7 +184,8 @@ Range fine_range(double centre, double width, const SearchResults* coarse);
 // "trial_seconds_sum", "speedup" (SearchTimings::speedup), "log_lambda_min" and "log_lambda_max" when it has a
 // log10_range and, when one completed, the best trial's "lambda",
 // "train_accuracy", "val_accuracy", "test_accuracy", "train_seconds" and "steps" (the keys of a run's summary),
-// with "best_lambda", "best_log10_lambda" and "best_directory" (its name).
+// with "best_lambda", "best_log10_lambda" and "best_directory" (its name). A search with a space has
+// "best_<parameter>" instead of the lambda keys (unless it searched lambda).
 std::map<std::string, ResultValue> search_summary(const SearchResults& results);
 
 // A search over log10 lambda before it runs: `count` trials (log_lambda_trials) at search_points in `range`.
