@@ -480,3 +480,232 @@ TEST_CASE("final_lambda and fine_search_range: the latest stage that ran, in mem
   CHECK(from_fine->lambda == in_memory.best().lambda);
   CHECK(from_fine->lambda != coarse.best().lambda);
 }
+
+namespace {
+
+// `planned` as if its trials had run: validation accuracy rising with the trial's index, the second trial failed.
+SearchResults ran(SearchResults planned) {
+  TrialRuns runs;
+  for (std::size_t i = 0; i < planned.trials.size(); ++i) {
+    TrialRecord& t = planned.trials[i];
+    t.val_accuracy = 0.125 * static_cast<double>(i + 2);
+    t.train_accuracy = t.val_accuracy + 0.25;
+    t.test_accuracy = 0.3;
+    runs.trials.push_back({true, i != 1, i != 1 ? "" : "diverged", 1.0 + static_cast<double>(i)});
+  }
+  return collect_results(std::move(planned), runs);
+}
+
+// plot_results draws `results` into `file`: a PNG with something in it.
+void check_chart(const SearchResults& results, const fs::path& file) {
+  plot_results(results, file, results.name + " search");
+  CHECK(fs::file_size(file) > 1000);
+}
+
+}  // namespace
+
+TEST_CASE("plan_search over a learning rate on a log scale: written, read back, shown and charted",
+          "[train][search][results]") {
+  TempDir temp("search_eta");
+  Generator draws(1);
+  const SearchResults planned =
+      plan_search("rates", {.parameter = "eta", .range = {-3, -1}, .log_scale = true}, SearchKind::grid, 3, draws);
+  REQUIRE(planned.trials.size() == 3);
+  CHECK(names_of(planned.trials) ==
+        std::vector<std::string>{"trial01_eta1.0000e-03", "trial02_eta1.0000e-02", "trial03_eta1.0000e-01"});
+  CHECK(planned.trials[1].settings.size() == 1);
+  CHECK(setting_of(planned.trials[1], "eta") == Approx(0.01).epsilon(1e-15));
+  CHECK(planned.trials[1].eta == planned.trials[1].settings[0].second);
+  CHECK(planned.trials[2].index == 3);
+  CHECK(planned.trials[0].lambda == 0);
+  CHECK(default_shown_value(planned) == "eta");
+
+  const SearchResults results = ran(planned);
+  const RunDirectory directory(temp.path() / "rates");
+  write_results(directory, results);
+  const auto json = read_json(directory.root() / "results.json");
+  CHECK(json["parameter"]["name"] == "eta");
+  CHECK(json["parameter"]["log_scale"] == true);
+  CHECK(json["trials"][0]["settings"][0]["name"] == "eta");
+  CHECK(json["trials"][0]["settings"][0]["value"].get<double>() == results.trials[0].settings[0].second);
+  // eta has a column of its own in results.csv already: no second one.
+  const std::vector<std::string> lines = lines_of(directory.root() / "results.csv");
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[0].ends_with(",error"));
+  CHECK_THAT(lines[1], Catch::StartsWith("1,trial03_eta1.0000e-01,0,0.1,"));
+
+  const SearchResults back = read_results(directory.root() / "results.json");
+  CHECK(names_of(back.trials) == names_of(results.trials));
+  for (std::size_t i = 0; i < back.trials.size(); ++i)
+    CHECK(back.trials[i].settings == results.trials[i].settings);
+  REQUIRE(back.space);
+  CHECK(back.space->parameter == "eta");
+  CHECK(back.space->range.low == -3);
+  CHECK(back.space->log_scale);
+  CHECK_FALSE(back.space->integer);
+  CHECK(back.fields.empty());
+  write_bytes(temp.path() / "bad.json", R"({"name": "r", "trials": [{"lambda": 0, "completed": false,
+                                          "settings": [{"name": "eta", "value": "fast"}]}]})");
+  CHECK_THROWS_WITH(read_results(temp.path() / "bad.json"),
+                    Catch::Contains("trial 1") && Catch::Contains("a key has the wrong type"));
+
+  const std::string text = format_results_table(back, false);
+  CHECK_THAT(text, Catch::StartsWith(
+                       "rank name                         eta      train validation       test      time\n"));
+  CHECK_THAT(text,
+             Catch::Contains("   1 trial03_eta1.0000e-01        0.1     75.00%     50.00%     30.00%      0:03"));
+  CHECK_THAT(text, Catch::Contains("   3 trial02_eta1.0000e-02       0.01     failed     failed     failed"));
+  CHECK_THAT(text, !Catch::Contains("inf"));
+  const std::string markdown = format_results_table(back, true);
+  CHECK_THAT(markdown, Catch::StartsWith("| rank | name | eta | train | validation | test | time |\n"
+                                         "|---:|:---|---:|---:|---:|---:|---:|\n"
+                                         "| 1 | trial03_eta1.0000e-01 | 0.1 | 75.00% |"));
+  const fs::path chart = directory.plot_path("validation_accuracy");
+  check_chart(back, chart);
+}
+
+TEST_CASE("plan_search over a hidden size: whole values, a results.csv column of their own, read back",
+          "[train][search][results]") {
+  TempDir temp("search_hidden");
+  Generator draws(1);
+  const SearchResults planned = plan_search("widths", {.parameter = "hidden", .range = {16, 128}, .integer = true},
+                                            SearchKind::grid, 4, draws);
+  CHECK(names_of(planned.trials) ==
+        std::vector<std::string>{"trial01_hidden16", "trial02_hidden53", "trial03_hidden91", "trial04_hidden128"});
+  CHECK(setting_of(planned.trials[2], "hidden") == 91);
+  CHECK_FALSE(setting_of(planned.trials[2], "eta"));
+  Generator random_draws(5);
+  for (const TrialRecord& t : plan_search("w", {.parameter = "hidden", .range = {16, 128}, .integer = true},
+                                          SearchKind::random, 20, random_draws)
+                                  .trials) {
+    const double hidden = t.settings.at(0).second;
+    CHECK(hidden == std::round(hidden));
+    CHECK(hidden >= 16);
+    CHECK(hidden <= 128);
+  }
+
+  const SearchResults results = ran(planned);
+  const RunDirectory directory(temp.path() / "widths");
+  write_results(directory, results);
+  const std::vector<std::string> lines = lines_of(directory.root() / "results.csv");
+  REQUIRE(lines.size() == 5);
+  CHECK(lines[0].ends_with(",error,hidden"));
+  CHECK(lines[1] == "1,trial04_hidden128,0,,,true,0.875,0.625,0.3,0,0,4,,128");
+  CHECK(lines[4] == "4,trial02_hidden53,0,,,false,,,,0,0,2,diverged,53");
+
+  const SearchResults back = read_results(directory.root() / "results.json");
+  CHECK(back.best().name == "trial04_hidden128");
+  CHECK(setting_of(back.best(), "hidden") == 128);
+  CHECK(back.space->integer);
+  CHECK(back.kind == SearchKind::grid);
+  const auto summary = search_summary(back);
+  CHECK(std::get<double>(summary.at("best_hidden")) == 128);
+  CHECK(std::get<std::string>(summary.at("best_directory")) == "trial04_hidden128");
+  CHECK_FALSE(summary.contains("best_log10_lambda"));
+  CHECK_FALSE(summary.contains("lambda"));
+  const std::string text = format_results_table(back, false);
+  CHECK_THAT(text, Catch::StartsWith("rank name                  hidden      train"));
+  CHECK_THAT(text,
+             Catch::Contains("   2 trial03_hidden91          91     75.00%     50.00%     30.00%      0:03"));
+  // Names alone when asked.
+  const std::string names = format_results_table(back, true, "name");
+  CHECK_THAT(names, Catch::StartsWith("| rank | name | train | validation | test | time |\n|---:|:---|---:|"));
+  CHECK_THAT(names, Catch::Contains("| 4 | trial02_hidden53 | failed | failed | failed | 0:02 |"));
+  const fs::path chart = temp.path() / "by_hidden.png";
+  check_chart(back, chart);
+}
+
+TEST_CASE("the table and chart of trials built by hand go by the value that varies, else the trial name",
+          "[train][search]") {
+  TempDir temp("search_by_hand");
+  std::vector<TrialRecord> trials;
+  for (const double eta : {0.01, 0.1}) trials.push_back({.name = sub_run_name({{"eta", eta}}), .eta = eta});
+  SearchResults results = ran({.name = "eta", .trials = trials});
+  CHECK(default_shown_value(results) == "eta");
+  const std::string text = format_results_table(results, false);
+  CHECK_THAT(text, Catch::Contains("eta") && Catch::Contains(trials[0].name) && Catch::Contains("0.01"));
+  CHECK_THAT(text, !Catch::Contains("inf"));
+  // The lambda columns when asked, as of a lambda search.
+  CHECK_THAT(format_results_table(results, false, "lambda"), Catch::StartsWith("rank log10 lambda"));
+  check_chart(results, temp.path() / "eta.png");
+
+  for (TrialRecord& t : results.trials) t.eta.reset();
+  CHECK(default_shown_value(results) == "name");
+  CHECK_THAT(format_results_table(results, false), Catch::StartsWith("rank name") && !Catch::Contains("eta "));
+  check_chart(results, temp.path() / "by_name.png");
+
+  // A lambda search's table and files are as before: no settings, no parameter.
+  const SearchResults lambdas =
+      ran({.name = "fine", .trials = log_lambda_trials({-2, -3}), .log10_range = Range{-3, -2}});
+  CHECK(default_shown_value(lambdas) == "lambda");
+  write_results(RunDirectory(temp.path() / "fine"), lambdas);
+  const auto json = read_json(temp.path() / "fine" / "results.json");
+  CHECK_FALSE(json.contains("parameter"));
+  CHECK_FALSE(json["trials"][0].contains("settings"));
+}
+
+TEST_CASE("search_points, plan_search, format_results_table and plot_results refuse what they cannot do",
+          "[train][search]") {
+  TempDir temp("search_refusals");
+  Generator draws(1);
+  CHECK_THROWS_WITH(search_points(-3, -1, 0, SearchKind::grid, draws),
+                    Catch::Contains("0 points") && Catch::Contains("at least 1"));
+  CHECK_THROWS_WITH(search_points(-3, -1, -2, SearchKind::random, draws), Catch::Contains("at least 1"));
+  CHECK_THROWS_WITH(search_points(-1, -3, 2, SearchKind::grid, draws),
+                    Catch::Contains("[-1, -3] is empty") && Catch::Contains("low end <= the high end"));
+  CHECK_THROWS_WITH(search_points(std::nan(""), 1, 2, SearchKind::random, draws), Catch::Contains("neither NaN"));
+  CHECK_THROWS_WITH(search_points(0, std::nan(""), 2, SearchKind::grid, draws), Catch::Contains("neither NaN"));
+  CHECK(search_points(2, 2, 2, SearchKind::grid, draws) == std::vector<double>{2, 2});
+  for (const char* parameter : {"", "a/b", "two words"}) {
+    INFO(parameter);
+    CHECK_THROWS_WITH(plan_search("s", {.parameter = parameter, .range = {0, 1}}, SearchKind::grid, 2, draws),
+                      Catch::Contains("give a plain word"));
+  }
+  CHECK_THROWS_WITH(plan_search("s", {.parameter = "hidden", .range = {0, 1}}, SearchKind::grid, 0, draws),
+                    Catch::Contains("at least 1"));
+
+  SearchResults planned = plan_search("widths", {.parameter = "hidden", .range = {8, 16}, .integer = true},
+                                      SearchKind::grid, 2, draws);
+  TrialRuns runs;
+  runs.trials = {{true, false, "diverged", 1}, {true, false, "diverged", 1}};
+  const SearchResults failed = collect_results(planned, runs);
+  const fs::path chart = temp.path() / "none.png";
+  CHECK_THROWS_WITH(
+      plot_results(failed, chart, "t"),
+      Catch::Contains("widths search has no completed trial to plot") && Catch::Contains("2 trials"));
+  CHECK_FALSE(fs::exists(chart));
+  const SearchResults done = ran(planned);
+  CHECK_THROWS_WITH(plot_results(done, chart, "t", "depth"),
+                    Catch::Contains("has no value 'depth'") && Catch::Contains("hidden"));
+  CHECK_THROWS_WITH(format_results_table(done, false, "eta"), Catch::Contains("has no value 'eta'"));
+  CHECK_FALSE(fs::exists(chart));
+  // A log scale has no place for a value <= 0.
+  SearchResults zero =
+      plan_search("z", {.parameter = "eta", .range = {-2, -1}, .log_scale = true}, SearchKind::grid, 1, draws);
+  zero.trials[0].settings[0].second = 0;
+  CHECK_THROWS_WITH(plot_results(ran(zero), chart, "t"), Catch::Contains("> 0 on a log scale"));
+}
+
+TEST_CASE("run_lambda_search runs a stage of a plan_search: results, summary.json with the best value, the chart",
+          "[train][search][chain]") {
+  TempDir temp("search_stage_hidden");
+  Generator draws(2);
+  const RunDirectory directory(temp.path() / "widths");
+  const SearchResults results =
+      run_lambda_search(directory,
+                        plan_search("widths", {.parameter = "hidden", .range = {10, 40}, .integer = true},
+                                    SearchKind::grid, 4, draws),
+                        {}, [](TrialRecord& trial, const RunDirectory&) {
+                          const double hidden = *setting_of(trial, "hidden");
+                          if (hidden > 35) throw std::runtime_error("too wide");
+                          trial.val_accuracy = hidden / 100;
+                          trial.train_accuracy = hidden / 80;
+                        });
+  CHECK(results.best().name == "trial03_hidden30");
+  const auto summary = read_json(directory.root() / "summary.json");
+  CHECK(summary["best_hidden"] == 30.0);
+  CHECK(summary["completed_trials"] == 3);
+  CHECK_FALSE(summary.contains("best_log10_lambda"));
+  CHECK(fs::file_size(directory.plot_path("validation_accuracy")) > 1000);
+  CHECK(read_results(directory.root() / "results.json").trials.back().error == "too wide");
+}

@@ -7,6 +7,7 @@
 #include <tapegrad/nn/train/search.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -37,18 +38,51 @@ Json trial_json(const TrialRecord& t, int rank) {
                {"error", t.error}};
   if (t.index) json["index"] = *t.index;
   if (t.log10_lambda) json["log10_lambda"] = *t.log10_lambda;
+  // Only when set, so that the files of a lambda search stay as they were.
+  for (const auto& [key, value] : t.settings) json["settings"].push_back({{"name", key}, {"value", value}});
   return json;
 }
 
+// The setting names of `trials` that results.csv adds columns for, in the order first seen.
+std::vector<std::string> extra_columns(const std::vector<TrialRecord>& trials) {
+  std::vector<std::string> names;
+  for (const TrialRecord& t : trials) {
+    for (const auto& setting : t.settings) {
+      if (std::ranges::find(kResultColumns, setting.first) == kResultColumns.end() &&
+          std::ranges::find(names, setting.first) == names.end()) {
+        names.push_back(setting.first);
+      }
+    }
+  }
+  return names;
+}
+
 std::string results_csv(const std::vector<TrialRecord>& trials) {
-  std::string text = csv_line(std::vector<CsvCell>(kResultColumns.begin(), kResultColumns.end()));
+  const std::vector<std::string> extra = extra_columns(trials);
+  std::vector<CsvCell> header(kResultColumns.begin(), kResultColumns.end());
+  header.insert(header.end(), extra.begin(), extra.end());
+  std::string text = csv_line(header);
   int rank = 0;
   for (const TrialRecord& t : trials) {
     auto if_completed = [&](double value) { return t.completed ? CsvCell(value) : CsvCell(""); };
-    text += csv_line({CsvCell(++rank), CsvCell(t.name), CsvCell(t.lambda), t.eta ? CsvCell(*t.eta) : CsvCell(""),
-                      t.batch_size ? CsvCell(*t.batch_size) : CsvCell(""), CsvCell(t.completed ? "true" : "false"),
-                      if_completed(t.train_accuracy), if_completed(t.val_accuracy), if_completed(t.test_accuracy),
-                      CsvCell(t.steps), CsvCell(t.train_seconds), CsvCell(t.wall_seconds), CsvCell(t.error)});
+    std::vector<CsvCell> row = {CsvCell(++rank),
+                                CsvCell(t.name),
+                                CsvCell(t.lambda),
+                                t.eta ? CsvCell(*t.eta) : CsvCell(""),
+                                t.batch_size ? CsvCell(*t.batch_size) : CsvCell(""),
+                                CsvCell(t.completed ? "true" : "false"),
+                                if_completed(t.train_accuracy),
+                                if_completed(t.val_accuracy),
+                                if_completed(t.test_accuracy),
+                                CsvCell(t.steps),
+                                CsvCell(t.train_seconds),
+                                CsvCell(t.wall_seconds),
+                                CsvCell(t.error)};
+    for (const std::string& name : extra) {
+      const std::optional<double> value = setting_of(t, name);
+      row.push_back(value ? CsvCell(*value) : CsvCell(""));
+    }
+    text += csv_line(row);
   }
   return text;
 }
@@ -89,10 +123,29 @@ TrialRecord trial_from_json(const Json& item, const std::string& where) {
     t.wall_seconds = item.value("wall_seconds", 0.0);
     t.index = optional<int>(item, "index");
     t.log10_lambda = optional<double>(item, "log10_lambda");
+    for (const Json& setting : item.value("settings", Json::array())) {
+      t.settings.emplace_back(setting.at("name").get<std::string>(), setting.at("value").get<double>());
+    }
   } catch (const Json::exception& error) {
     throw_error(fmt::format("{}: a key has the wrong type ({})", where, error.what()));
   }
   return t;
+}
+
+Json space_json(const SearchSpace& space) {
+  return {{"name", space.parameter},
+          {"min", space.range.low},
+          {"max", space.range.high},
+          {"log_scale", space.log_scale},
+          {"integer", space.integer}};
+}
+
+SearchSpace space_from_json(const Json& json, const std::string& where) {
+  const std::string here = where + ": parameter";
+  return {.parameter = required<std::string>(json, "name", here),
+          .range = {required<double>(json, "min", here), required<double>(json, "max", here)},
+          .log_scale = required<bool>(json, "log_scale", here),
+          .integer = required<bool>(json, "integer", here)};
 }
 
 SearchResults results_from_json(const Json& json, const std::string& where) {
@@ -110,10 +163,11 @@ SearchResults results_from_json(const Json& json, const std::string& where) {
     results.log10_range = {required<double>(json, "log_lambda_min", where),
                            required<double>(json, "log_lambda_max", where)};
   }
+  if (json.contains("parameter")) results.space = space_from_json(json.at("parameter"), where);
   for (const auto& [key, value] : json.items()) {
     static const std::set<std::string> known = {
-        "name",    "trials", "workers", "wall_seconds",   "trial_seconds_sum",
-        "speedup", "best",   "search",  "log_lambda_min", "log_lambda_max"};
+        "name", "trials", "workers",        "wall_seconds",   "trial_seconds_sum", "speedup",
+        "best", "search", "log_lambda_min", "log_lambda_max", "parameter"};
     if (known.contains(key)) continue;
     if (value.is_boolean()) results.fields[key] = value.get<bool>();
     if (value.is_number_integer()) results.fields[key] = value.get<long>();
@@ -127,6 +181,11 @@ SearchResults results_from_json(const Json& json, const std::string& where) {
 }  // namespace
 
 std::vector<double> search_points(double low, double high, int count, SearchKind kind, Generator& generator) {
+  if (count < 1) throw_error(fmt::format("search_points: {} points asked for; give a count of at least 1", count));
+  if (!(low <= high)) {
+    throw_error(fmt::format(
+        "search_points: the range [{}, {}] is empty; give a low end <= the high end, neither NaN", low, high));
+  }
   std::vector<double> points;
   for (int i = 0; i < count; ++i) {
     if (kind == SearchKind::random) {
@@ -210,6 +269,15 @@ std::vector<TrialRecord> log_lambda_trials(const std::vector<double>& log10_lamb
   return trials;
 }
 
+std::optional<double> setting_of(const TrialRecord& trial, const std::string& key) {
+  const auto found = std::ranges::find(trial.settings, key, &std::pair<std::string, double>::first);
+  if (found != trial.settings.end()) return found->second;
+  if (key == "lambda") return trial.lambda;
+  if (key == "eta") return trial.eta;
+  if (key == "batch_size" && trial.batch_size) return static_cast<double>(*trial.batch_size);
+  return std::nullopt;
+}
+
 std::vector<std::string> names_of(const std::vector<TrialRecord>& trials) {
   std::vector<std::string> names;
   for (const TrialRecord& t : trials) names.push_back(t.name);
@@ -258,6 +326,13 @@ std::map<std::string, ResultValue> search_summary(const SearchResults& results) 
                     {"train_seconds", best.train_seconds},
                     {"steps", best.steps},
                     {"best_directory", best.name}});
+    // A search over another parameter: its best value, and no lambda it did not search (log10 of 0 is -inf).
+    if (results.space) {
+      if (results.space->parameter != "lambda") {
+        for (const char* key : {"best_lambda", "best_log10_lambda", "lambda"}) summary.erase(key);
+      }
+      summary["best_" + results.space->parameter] = *setting_of(best, results.space->parameter);
+    }
   }
   return summary;
 }
@@ -287,6 +362,36 @@ SearchResults plan_lambda_search(const std::string& name, SearchKind kind, Range
           .trials = log_lambda_trials(search_points(range.low, range.high, count, kind, generator)),
           .kind = kind,
           .log10_range = range};
+}
+
+SearchResults plan_search(const std::string& name, const SearchSpace& space, SearchKind kind, int count,
+                          Generator& generator) {
+  const std::string& parameter = space.parameter;
+  const bool plain = !parameter.empty() && std::ranges::all_of(parameter, [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+  if (!plain) {
+    throw_error(
+        fmt::format("plan_search: the parameter name '{}' names the trials' directories; give a plain word "
+                    "of letters, digits, '_' or '-' (such as \"eta\" or \"hidden\")",
+                    parameter));
+  }
+  SearchResults search{.name = name, .kind = kind, .space = space};
+  const std::vector<double> points = search_points(space.range.low, space.range.high, count, kind, generator);
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    double value = space.log_scale ? std::pow(10.0, points[i]) : points[i];
+    if (space.integer) value = std::round(value);
+    TrialRecord& t = search.trials.emplace_back();
+    t.index = static_cast<int>(i) + 1;
+    t.settings = {{parameter, value}};
+    t.name = space.integer ? fmt::format("trial{:02d}_{}{}", i + 1, parameter, static_cast<long>(value))
+                           : fmt::format("trial{:02d}_{}{:.4e}", i + 1, parameter, value);
+    // The fixed fields too, so that code (and results.csv's columns) reading them sees the value.
+    if (parameter == "lambda") t.lambda = value;
+    if (parameter == "eta") t.eta = value;
+    if (parameter == "batch_size") t.batch_size = std::lround(value);
+  }
+  return search;
 }
 
 SearchResults collect_results(SearchResults search, const TrialRuns& runs) {
@@ -319,6 +424,7 @@ void write_results(const RunDirectory& directory, const SearchResults& results) 
     json["log_lambda_min"] = results.log10_range->low;
     json["log_lambda_max"] = results.log10_range->high;
   }
+  if (results.space) json["parameter"] = space_json(*results.space);
   for (const auto& field : results.fields) {
     std::visit([&json, &field](const auto& v) { json[field.first] = v; }, field.second);
   }
@@ -338,7 +444,44 @@ SearchResults read_results(const std::filesystem::path& file) {
   }
 }
 
-std::string format_results_table(const SearchResults& results, bool markdown) {
+std::string default_shown_value(const SearchResults& results) {
+  const std::vector<TrialRecord>& trials = results.trials;
+  if (results.space) return results.space->parameter;
+  const bool over_lambda = std::ranges::all_of(
+      trials, [](const TrialRecord& t) { return t.settings.empty() && (t.log10_lambda || t.lambda > 0); });
+  if (results.log10_range || (!trials.empty() && over_lambda)) return "lambda";
+  if (!trials.empty() && !trials.front().settings.empty()) return trials.front().settings.front().first;
+  // A search built by hand with a fixed field set per trial.
+  for (const char* key : {"eta", "batch_size"}) {
+    const std::optional<double> first = trials.empty() ? std::nullopt : setting_of(trials.front(), key);
+    const bool all =
+        std::ranges::all_of(trials, [&](const TrialRecord& t) { return setting_of(t, key).has_value(); });
+    const bool varies =
+        std::ranges::any_of(trials, [&](const TrialRecord& t) { return setting_of(t, key) != first; });
+    if (first && all && varies) return key;
+  }
+  return "name";
+}
+
+namespace {
+
+std::string shown_or_default(const SearchResults& results, const std::string& asked) {
+  return asked.empty() ? default_shown_value(results) : asked;
+}
+
+double value_shown(const TrialRecord& trial, const std::string& key, const std::string& caller) {
+  const std::optional<double> value = setting_of(trial, key);
+  if (value) return *value;
+  std::string known = "lambda";
+  for (const auto& setting : trial.settings) known += ", " + setting.first;
+  if (trial.eta) known += ", eta";
+  if (trial.batch_size) known += ", batch_size";
+  throw_error(fmt::format("{}: trial {} has no value '{}'; give one it has ({}) or \"name\"", caller, trial.name,
+                          key, known));
+}
+
+// Today's table of a lambda search, as the apps' reports pin it.
+std::string lambda_table(const SearchResults& results, bool markdown) {
   std::string text = markdown
                          ? "| rank | log10 lambda | lambda | train acc. | validation acc. | test acc. | wall time "
                            "|\n|---:|---:|---:|---:|---:|---:|---:|\n"
@@ -360,23 +503,94 @@ std::string format_results_table(const SearchResults& results, bool markdown) {
   return text;
 }
 
-void plot_results(const SearchResults& results, const std::filesystem::path& path, const std::string& title) {
-  std::vector<const TrialRecord*> by_lambda;
+// One row per trial: rank, name, the value (unless only the names are shown), accuracies, wall time.
+std::string named_table(const SearchResults& results, bool markdown, const std::string& key) {
+  const bool with_value = key != "name";
+  std::size_t name_width = 4;
+  for (const TrialRecord& t : results.trials) name_width = std::max(name_width, t.name.size());
+  std::vector<std::string> header = {"rank", "name"};
+  if (with_value) header.push_back(key);
+  for (const char* column : {"train", "validation", "test", "time"}) header.emplace_back(column);
+  std::vector<std::vector<std::string>> rows;
+  int rank = 0;
   for (const TrialRecord& t : results.trials) {
-    if (t.completed) by_lambda.push_back(&t);
+    const auto percent = [&t](double fraction) {
+      return t.completed ? fmt::format("{:.2f}%", 100 * fraction) : std::string("failed");
+    };
+    std::vector<std::string> row = {std::to_string(++rank), t.name};
+    if (with_value) row.push_back(fmt::format("{:.4g}", value_shown(t, key, "format_results_table")));
+    for (const std::string& cell : {percent(t.train_accuracy), percent(t.val_accuracy), percent(t.test_accuracy),
+                                    format_duration(t.wall_seconds)}) {
+      row.push_back(cell);
+    }
+    rows.push_back(std::move(row));
   }
-  std::ranges::sort(by_lambda, {}, [](const TrialRecord* t) { return log10_lambda_of(*t); });
+  const auto line = [&](const std::vector<std::string>& cells) {
+    std::string text = markdown ? "|" : "";
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      // The widths of the lambda table's columns: 4 for the rank, 9 for the time, 10 for the rest.
+      const std::size_t least = i == 0 ? 4 : i + 1 == cells.size() ? 9 : 10;
+      const std::size_t width = i == 1 ? name_width : std::max(least, cells[i].size());
+      text += markdown ? fmt::format(" {} |", cells[i])
+              : i == 1 ? fmt::format(" {:<{}}", cells[i], width)
+                       : fmt::format("{}{:>{}}", i == 0 ? "" : " ", cells[i], width);
+    }
+    return text + "\n";
+  };
+  std::string text = line(header);
+  if (markdown) text += "|---:|:---|" + std::string(with_value ? "---:|" : "") + "---:|---:|---:|---:|\n";
+  for (const auto& row : rows) text += line(row);
+  return text;
+}
+
+}  // namespace
+
+std::string format_results_table(const SearchResults& results, bool markdown, const std::string& show) {
+  const std::string key = shown_or_default(results, show);
+  return key == "lambda" && results.space == std::nullopt ? lambda_table(results, markdown)
+                                                          : named_table(results, markdown, key);
+}
+
+void plot_results(const SearchResults& results, const std::filesystem::path& path, const std::string& title,
+                  const std::string& against) {
+  const std::string key = shown_or_default(results, against);
+  const bool log_scale =
+      key == "lambda" || (results.space && results.space->parameter == key && results.space->log_scale);
+  std::vector<std::pair<double, const TrialRecord*>> points;
+  int rank = 0;
+  for (const TrialRecord& t : results.trials) {
+    ++rank;
+    if (!t.completed) continue;
+    double x = key == "name"     ? t.index.value_or(rank)
+               : key == "lambda" ? log10_lambda_of(t)
+                                 : value_shown(t, key, "plot_results");
+    if (log_scale && key != "lambda") x = std::log10(x);
+    if (!std::isfinite(x)) {
+      throw_error(
+          fmt::format("plot_results: trial {} has {} {}, which has no place on the chart; give a value that "
+                      "is finite (and > 0 on a log scale) or plot against \"name\"",
+                      t.name, key, value_shown(t, key, "plot_results")));
+    }
+    points.emplace_back(x, &t);
+  }
+  if (points.empty()) {
+    throw_error(
+        fmt::format("plot_results: the {} search has no completed trial to plot ({} trials); run its trials "
+                    "to completion first",
+                    results.name, results.trials.size()));
+  }
+  std::ranges::sort(points, {}, &std::pair<double, const TrialRecord*>::first);
   plot::Series validation{"validation", {}, {}, plot::SeriesStyle::line_with_markers};
   plot::Series training{"training", {}, {}, plot::SeriesStyle::line_with_markers};
-  for (const TrialRecord* t : by_lambda) {
-    validation.x.push_back(log10_lambda_of(*t));
+  for (const auto& [x, t] : points) {
+    validation.x.push_back(x);
     validation.y.push_back(t->val_accuracy);
-    training.x.push_back(log10_lambda_of(*t));
+    training.x.push_back(x);
     training.y.push_back(t->train_accuracy);
   }
   plot::LineChart chart;
   chart.title = title;
-  chart.x_axis.label = "log10 lambda";
+  chart.x_axis.label = key == "name" ? "trial (see the table for its name)" : log_scale ? "log10 " + key : key;
   chart.y_axis.label = "accuracy";
   chart.series = {validation, training};
   plot::save(chart, path);
@@ -400,8 +614,11 @@ SearchResults run_lambda_search(const RunDirectory& directory, SearchResults pla
     }
     directory.write_summary(summary);
   }
-  plot_results(results, directory.plot_path("validation_accuracy"),
-               options.chart_title.empty() ? results.name + " search" : options.chart_title);
+  // With no trial completed there is nothing to chart; the caller learns that from best().
+  if (std::ranges::any_of(results.trials, &TrialRecord::completed)) {
+    plot_results(results, directory.plot_path("validation_accuracy"),
+                 options.chart_title.empty() ? results.name + " search" : options.chart_title);
+  }
   return results;
 }
 

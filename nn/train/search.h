@@ -1,8 +1,9 @@
-// A hyperparameter search: trials drawn over log10 of lambda (random or an even grid), run side by side
-// (run_side_by_side), optionally split between processes (Shard: a Slurm array task each), ranked by validation
-// accuracy and written as results.csv and results.json, with a sorted table and a chart of validation accuracy
-// against log10 lambda. Each trial is the caller's: it trains into the directory it is given and fills its record.
-// A coarse-to-fine chain of such searches runs stage by stage with run_lambda_search and SearchChain (below).
+// A hyperparameter search: trials drawn over log10 of lambda (plan_lambda_search) or over any numeric parameter
+// (plan_search: a learning rate, a layer's width), random or an even grid, run side by side (run_side_by_side),
+// optionally split between processes (Shard: a Slurm array task each), ranked by validation accuracy and written
+// as results.csv and results.json, with a sorted table and a chart of validation accuracy against the value
+// searched. Each trial is the caller's: it trains into the directory it is given and fills its record. A
+// coarse-to-fine chain of such searches runs stage by stage with run_lambda_search and SearchChain (below).
 //
 //   Generator draws(1);
 //   train::SearchResults coarse =
@@ -13,6 +14,12 @@
 //       [&](std::size_t i, const train::RunDirectory& into) { train_one(coarse.trials[i], into); });
 //   coarse = train::collect_results(std::move(coarse), runs);
 //   train::write_results(directory, coarse);
+//
+// Over another parameter, each trial's value is in its settings:
+//   train::SearchResults widths = train::plan_search(
+//       "widths", {.parameter = "hidden", .range = {16, 128}, .integer = true}, train::SearchKind::grid, 4,
+//       draws);
+//   ... const long hidden = std::lround(*train::setting_of(widths.trials[i], "hidden")); ...
 #pragma once
 
 #include <tapegrad/core/error.h>
@@ -36,7 +43,7 @@ namespace tapegrad::train {
 enum class SearchKind { random, grid };
 
 // `count` values in [low, high]: uniform draws from `generator`, or an even grid that includes both ends (the
-// middle of the range for a count of 1).
+// middle of the range for a count of 1). Throws Error unless count >= 1 and low <= high (neither NaN).
 std::vector<double> search_points(double low, double high, int count, SearchKind kind, Generator& generator);
 
 // A fine search is never narrower than this (in log10 lambda), and is this wide without a coarse one to go by.
@@ -101,11 +108,20 @@ struct TrialRecord {
   long steps = 0;
   double train_seconds = 0;              // training alone
   double wall_seconds = 0;               // the trial from start to end
-  std::optional<int> index{};            // a search over log10 lambda: 1-based, in the order drawn
-  std::optional<double> log10_lambda{};  // ... and the value drawn, exactly
+  std::optional<int> index{};            // a planned search: 1-based, in the order drawn
+  std::optional<double> log10_lambda{};  // a search over log10 lambda: the value drawn, exactly
+  // The values this trial tried, by name, in order (plan_search: the parameter searched). A lambda search keeps
+  // its value in lambda and log10_lambda instead.
+  std::vector<std::pair<std::string, double>> settings{};
 };
 
-// The columns of results.csv, and the keys of each trial in results.json (with index and log10_lambda when set).
+// The value named `key` of `trial`: one of its settings, else "lambda", "eta" or "batch_size" when it has one;
+// nullopt otherwise.
+std::optional<double> setting_of(const TrialRecord& trial, const std::string& key);
+
+// The columns of results.csv, and the keys of each trial in results.json (with index and log10_lambda when set,
+// and "settings", a list of {"name", "value"}, when there are any). results.csv has a column after these for each
+// setting name of the trials not among them, in the order first seen.
 inline const std::vector<std::string> kResultColumns = {
     "rank",         "name",          "lambda", "eta",           "batch_size",   "completed", "train_accuracy",
     "val_accuracy", "test_accuracy", "steps",  "train_seconds", "wall_seconds", "error"};
@@ -129,6 +145,16 @@ struct SearchTimings {
   double speedup() const { return wall_seconds > 0 ? trial_seconds_sum / wall_seconds : 1.0; }
 };
 
+// A search over one numeric parameter: its name (a trial's setting, and part of the trial names), the range its
+// values are drawn from, whether that range is of log10 of the value (a rate, a decay) and whether each value is
+// rounded to a whole number (a layer's width, a batch size).
+struct SearchSpace {
+  std::string parameter{};
+  Range range{};
+  bool log_scale = false;
+  bool integer = false;
+};
+
 // A search's own keys of results.json beside the trials (its range, its schedule, its data).
 using ResultValue = std::variant<bool, long, double, std::string>;
 
@@ -140,6 +166,8 @@ struct SearchResults {
   // "log_lambda_min" and "log_lambda_max").
   std::optional<SearchKind> kind{};
   std::optional<Range> log10_range{};
+  // A search over another parameter (plan_search): what it searched (results.json's "parameter").
+  std::optional<SearchSpace> space{};
   std::map<std::string, ResultValue> fields{};  // the search's own keys (its schedule, its data)
 
   // The best completed trial; throws Error when none completed.
@@ -156,12 +184,20 @@ Range fine_range(double centre, double width, const SearchResults* coarse);
 // "trial_seconds_sum", "speedup" (SearchTimings::speedup), "log_lambda_min" and "log_lambda_max" when it has a
 // log10_range and, when one completed, the best trial's "lambda",
 // "train_accuracy", "val_accuracy", "test_accuracy", "train_seconds" and "steps" (the keys of a run's summary),
-// with "best_lambda", "best_log10_lambda" and "best_directory" (its name).
+// with "best_lambda", "best_log10_lambda" and "best_directory" (its name). A search with a space has
+// "best_<parameter>" instead of the lambda keys (unless it searched lambda).
 std::map<std::string, ResultValue> search_summary(const SearchResults& results);
 
 // A search over log10 lambda before it runs: `count` trials (log_lambda_trials) at search_points in `range`.
 SearchResults plan_lambda_search(const std::string& name, SearchKind kind, Range range, int count,
                                  Generator& generator);
+
+// A search over `space.parameter` before it runs: `count` trials at search_points in `space.range` (10 to the
+// power of each when log_scale, rounded when integer), named trial01_<parameter><value> and so on, the value in
+// each trial's settings and, for "lambda", "eta" or "batch_size", in that field too. Throws Error when the
+// parameter name is empty or not a plain word (it names directories), or as search_points does.
+SearchResults plan_search(const std::string& name, const SearchSpace& space, SearchKind kind, int count,
+                          Generator& generator);
 
 // `search` with what run_trials saw of each of its trials (in the order they ran: completed, error, wall time) and
 // the timings, its trials ranked.
@@ -229,9 +265,21 @@ std::optional<StageLambda> final_lambda(const SearchChain& chain);
 // neither. Throws Error when centre_lambda is not > 0, StageUnreadable as earlier_search.
 std::optional<Range> fine_search_range(const SearchChain& chain, std::optional<double> centre_lambda, double width);
 
-// The sorted table of a search over log10 lambda, one line per trial, for a terminal or Markdown.
-std::string format_results_table(const SearchResults& results, bool markdown);
-// Validation and training accuracy against log10 lambda of the completed trials, as a chart at `path`.
-void plot_results(const SearchResults& results, const std::filesystem::path& path, const std::string& title);
+// The value a table or chart of `results` goes by when not told: "lambda" for a search over lambda (one with a
+// log10 range, or whose trials all have a lambda > 0 or a log10_lambda), else the parameter searched (its space,
+// else the first setting of the trials, else eta or batch_size when every trial has one and they differ), else
+// "name".
+std::string default_shown_value(const SearchResults& results);
+
+// The sorted table of a search, one line per trial, for a terminal or Markdown. `show` is the value it shows
+// (default_shown_value when empty): "lambda" gives columns of log10 lambda and lambda; any other key of setting_of
+// gives the trial names and that value; "name" the trial names alone. Throws Error naming a trial without it.
+std::string format_results_table(const SearchResults& results, bool markdown, const std::string& show = "");
+// Validation and training accuracy of the completed trials against `against` (default_shown_value when empty;
+// log10 of it for lambda and a log-scale search space; the trial's index, else its rank, for "name"), as a chart
+// at `path`. Throws Error when no trial completed or a completed trial has no such value (or one <= 0 on a log
+// scale), rather than draw an empty chart.
+void plot_results(const SearchResults& results, const std::filesystem::path& path, const std::string& title,
+                  const std::string& against = "");
 
 }  // namespace tapegrad::train
