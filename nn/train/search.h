@@ -234,7 +234,8 @@ SearchResults run_lambda_search(const RunDirectory& directory, SearchResults pla
 // type so that a program can tell "run that stage again" apart from other errors. what() names the file.
 class StageUnreadable : public Error {
  public:
-  StageUnreadable(std::filesystem::path file, const std::string& message) : Error(message), file(std::move(file)) {}
+  StageUnreadable(std::filesystem::path results_file, const std::string& message)
+      : Error(message), file(std::move(results_file)) {}
   std::filesystem::path file;
 };
 
