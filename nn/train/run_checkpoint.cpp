@@ -90,7 +90,7 @@ Checkpoint<T> capture_run(const nn::Module<T>& module, const optim::Optimizer<T>
   checkpoint.step = step;
   checkpoint.epoch = static_cast<std::int64_t>(epoch);
   const data::BatchLoaderState loader_state = loader.state();
-  checkpoint.generators["loader"] = loader_state.generator;
+  checkpoint.generators[kLoaderGenerator] = loader_state.generator;
   checkpoint.metadata["loader.epochs_started"] = std::to_string(loader_state.epochs_started);
   checkpoint.metadata["loader.in_epoch"] = std::to_string(loader_state.in_epoch ? 1 : 0);
   checkpoint.metadata["loader.position"] = std::to_string(loader_state.position);
@@ -104,7 +104,7 @@ long restore_run(const Checkpoint<T>& checkpoint, nn::Module<T>& module, optim::
   check_run_generators(generators);
   check_saved_generators(checkpoint, generators);
   data::BatchLoaderState loader_state;
-  loader_state.generator = checkpoint.generator("loader");
+  loader_state.generator = checkpoint.generator(kLoaderGenerator);
   try {
     loader_state.epochs_started = std::stoll(checkpoint.metadata_value("loader.epochs_started"));
     loader_state.in_epoch = checkpoint.metadata_value("loader.in_epoch") == "1";
